@@ -1,0 +1,7 @@
+//! Standby: DNS failover. Polls every server of a server set, decides which are
+//! functional, keeps DNS pointing at them and tells people what happened.
+//!
+//! Layers, arrows pointing down only (see ARCHITECTURE.md):
+//! `ui` → `engine` → `probe` → `model`.
+
+pub mod model;

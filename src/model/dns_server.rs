@@ -1,0 +1,188 @@
+//! A name server whose records Standby keeps right, and how it is updated (SPEC §4).
+
+use serde::{Deserialize, Serialize};
+
+use super::criteria::{CommandSpec, HttpCriteria};
+use super::secret::Secret;
+
+/// A DNS server to keep right.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsServer {
+    /// IP address or host name.
+    pub address: String,
+    pub port: u16,
+    /// Send EDNS0 in lookups.
+    pub edns0: bool,
+    /// Records that differ only by TTL count as matched.
+    pub ignore_ttl: bool,
+    /// Minutes between re-checks when nothing changed.
+    pub recheck_minutes: u32,
+    pub update: UpdateMethod,
+    pub notes: String,
+}
+
+impl Default for DnsServer {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            port: 53,
+            edns0: true,
+            ignore_ttl: false,
+            recheck_minutes: 10,
+            update: UpdateMethod::default(),
+            notes: String::new(),
+        }
+    }
+}
+
+/// How one DNS server is updated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateMethod {
+    /// RFC 2136 dynamic update, optionally TSIG-signed.
+    Rfc2136(Rfc2136Update),
+    /// An HTTP request (a provider's API).
+    Http(HttpRequest),
+    /// A program with tags in its arguments.
+    Command(CommandSpec),
+    /// Microsoft DNS through `dnscmd` (Windows only).
+    Dnscmd(DnscmdUpdate),
+}
+
+impl Default for UpdateMethod {
+    fn default() -> Self {
+        UpdateMethod::Rfc2136(Rfc2136Update::default())
+    }
+}
+
+impl UpdateMethod {
+    pub fn label(&self) -> &'static str {
+        match self {
+            UpdateMethod::Rfc2136(_) => "Dynamic update (RFC 2136)",
+            UpdateMethod::Http(_) => "HTTP",
+            UpdateMethod::Command(_) => "Command line",
+            UpdateMethod::Dnscmd(_) => "Microsoft DNS (dnscmd)",
+        }
+    }
+}
+
+/// RFC 2136 settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rfc2136Update {
+    /// `None` = unauthenticated updates.
+    pub tsig: Option<TsigKey>,
+}
+
+/// A TSIG key (RFC 8945).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TsigKey {
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    /// Base64.
+    pub secret: Secret,
+}
+
+/// TSIG HMAC algorithms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TsigAlgorithm {
+    HmacMd5,
+    HmacSha1,
+    HmacSha224,
+    #[default]
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    pub const ALL: [TsigAlgorithm; 6] = [
+        TsigAlgorithm::HmacMd5,
+        TsigAlgorithm::HmacSha1,
+        TsigAlgorithm::HmacSha224,
+        TsigAlgorithm::HmacSha256,
+        TsigAlgorithm::HmacSha384,
+        TsigAlgorithm::HmacSha512,
+    ];
+
+    /// The algorithm's name as BIND writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TsigAlgorithm::HmacMd5 => "hmac-md5",
+            TsigAlgorithm::HmacSha1 => "hmac-sha1",
+            TsigAlgorithm::HmacSha224 => "hmac-sha224",
+            TsigAlgorithm::HmacSha256 => "hmac-sha256",
+            TsigAlgorithm::HmacSha384 => "hmac-sha384",
+            TsigAlgorithm::HmacSha512 => "hmac-sha512",
+        }
+    }
+
+    /// The digest size in bytes, also a good length for a generated secret.
+    pub fn digest_len(self) -> usize {
+        match self {
+            TsigAlgorithm::HmacMd5 => 16,
+            TsigAlgorithm::HmacSha1 => 20,
+            TsigAlgorithm::HmacSha224 => 28,
+            TsigAlgorithm::HmacSha256 => 32,
+            TsigAlgorithm::HmacSha384 => 48,
+            TsigAlgorithm::HmacSha512 => 64,
+        }
+    }
+}
+
+/// GET, POST or PUT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVerb {
+    #[default]
+    Get,
+    Post,
+    Put,
+}
+
+/// Basic authentication.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// An HTTP request with tags, used by HTTP DNS updates and HTTP notifications.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpRequest {
+    pub verb: HttpVerb,
+    /// URL with tags; values put into it are URL-encoded.
+    pub url: String,
+    /// Extra headers, name and value (value with tags).
+    pub headers: Vec<(String, String)>,
+    /// Body for POST and PUT, with tags.
+    pub body: String,
+    pub basic_auth: Option<BasicAuth>,
+    pub criteria: HttpCriteria,
+    /// Seconds the request may take.
+    pub timeout_secs: u32,
+}
+
+impl Default for HttpRequest {
+    fn default() -> Self {
+        Self {
+            verb: HttpVerb::Get,
+            url: String::new(),
+            headers: Vec::new(),
+            body: String::new(),
+            basic_auth: None,
+            criteria: HttpCriteria::default(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Microsoft DNS through `dnscmd`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnscmdUpdate {
+    /// The zone; blank = found by SOA lookup.
+    pub zone: String,
+}

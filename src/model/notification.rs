@@ -1,0 +1,178 @@
+//! Notification methods and the events they are sent for (SPEC §6).
+
+use serde::{Deserialize, Serialize};
+
+use super::criteria::CommandSpec;
+use super::dns_server::HttpRequest;
+use super::secret::Secret;
+
+/// A change of state worth telling someone about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventKind {
+    ServerFailed,
+    ServerRecovered,
+    AllServersFailed,
+    DnsUpdated,
+    DnsUpdateFailed,
+    DnsChangedExternally,
+    SetPausedAutomatically,
+    Test,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 8] = [
+        EventKind::ServerFailed,
+        EventKind::ServerRecovered,
+        EventKind::AllServersFailed,
+        EventKind::DnsUpdated,
+        EventKind::DnsUpdateFailed,
+        EventKind::DnsChangedExternally,
+        EventKind::SetPausedAutomatically,
+        EventKind::Test,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EventKind::ServerFailed => "Server failed",
+            EventKind::ServerRecovered => "Server recovered",
+            EventKind::AllServersFailed => "All servers failed",
+            EventKind::DnsUpdated => "DNS updated",
+            EventKind::DnsUpdateFailed => "DNS update failed",
+            EventKind::DnsChangedExternally => "DNS records changed by someone else",
+            EventKind::SetPausedAutomatically => "Set paused automatically",
+            EventKind::Test => "Test",
+        }
+    }
+}
+
+/// One way to tell someone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationMethod {
+    pub kind: NotificationKind,
+    /// The events this method is sent for.
+    pub events: Vec<EventKind>,
+    pub notes: String,
+}
+
+impl Default for NotificationMethod {
+    fn default() -> Self {
+        Self {
+            kind: NotificationKind::default(),
+            events: EventKind::ALL.to_vec(),
+            notes: String::new(),
+        }
+    }
+}
+
+/// The channel of a notification method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotificationKind {
+    Email(EmailNotification),
+    Http(HttpRequest),
+    Command(CommandSpec),
+    /// The Windows Event Log on Windows; syslog / the journal elsewhere.
+    SystemLog,
+}
+
+impl Default for NotificationKind {
+    fn default() -> Self {
+        NotificationKind::Email(EmailNotification::default())
+    }
+}
+
+impl NotificationKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            NotificationKind::Email(_) => "E-mail",
+            NotificationKind::Http(_) => "HTTP",
+            NotificationKind::Command(_) => "Command line",
+            NotificationKind::SystemLog => "System log",
+        }
+    }
+}
+
+/// An e-mail notification; each `None` means *use the defaults* of the E-mail defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailNotification {
+    /// Recipients.
+    pub to: Vec<String>,
+    pub from: Option<String>,
+    pub message: Option<EmailMessage>,
+    pub smtp: Option<SmtpServer>,
+}
+
+/// Subject and body, with tags.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailMessage {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Default for EmailMessage {
+    fn default() -> Self {
+        Self {
+            subject: "Standby: $EVENT$ - $SETNAME$ $SERVERNAME$".into(),
+            body: "$EVENT$ at $TIME$\nServer set: $SETNAME$ ($HOST$)\nServer: $SERVERNAME$ ($SERVERIP$)\nStatus: $STATUS$\nResponse: $RESPONSE$\nProblem: $PCODE$ $PROBLEM$\nOld addresses: $OLDIPS$\nNew addresses: $NEWIPS$\n-- Standby on $COMPUTER$\n".into(),
+        }
+    }
+}
+
+/// Connection security of an SMTP server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmtpSecurity {
+    #[default]
+    None,
+    StartTls,
+    Tls,
+}
+
+/// An SMTP login.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpLogin {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// An SMTP server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub login: Option<SmtpLogin>,
+}
+
+impl Default for SmtpServer {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 25,
+            security: SmtpSecurity::None,
+            login: None,
+        }
+    }
+}
+
+/// The E-mail defaults dialog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailDefaults {
+    pub from: String,
+    pub message: EmailMessage,
+    pub smtp: SmtpServer,
+}
+
+impl Default for EmailDefaults {
+    fn default() -> Self {
+        Self {
+            from: "standby@localhost".into(),
+            message: EmailMessage::default(),
+            smtp: SmtpServer::default(),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! How the servers of a set are polled: one method per set (SPEC §1).
+
+use serde::{Deserialize, Serialize};
+
+use super::criteria::{CommandSpec, HttpCriteria, TextRule};
+use super::secret::Secret;
+
+/// The polling method of a server set, used for all its servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PollMethod {
+    /// ICMP echo (v4 or v6): 3 tries of 1 s.
+    Ping,
+    /// GET or HEAD of a URL, connecting to the server's poll address.
+    Http(HttpPoll),
+    /// A TCP connection, optionally judging the greeting; FTP, SMTP, POP3, IMAP and NNTP
+    /// are presets of it.
+    Tcp(TcpPoll),
+    /// A DNS query sent to the server.
+    Dns(DnsPoll),
+    /// A program run per server.
+    Command(CommandSpec),
+}
+
+impl Default for PollMethod {
+    fn default() -> Self {
+        PollMethod::Http(HttpPoll::default())
+    }
+}
+
+impl PollMethod {
+    /// A short name for lists and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PollMethod::Ping => "Ping",
+            PollMethod::Http(h) if h.url.starts_with("https:") => "HTTPS",
+            PollMethod::Http(_) => "HTTP",
+            PollMethod::Tcp(t) => t.service.label(),
+            PollMethod::Dns(_) => "DNS",
+            PollMethod::Command(_) => "Command line",
+        }
+    }
+}
+
+/// GET or HEAD.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpPollMethod {
+    #[default]
+    Get,
+    Head,
+}
+
+/// An HTTP or HTTPS poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpPoll {
+    /// The URL; its host is sent as Host header and TLS SNI, while the connection goes to the
+    /// server's poll address (and the URL's port).
+    pub url: String,
+    pub method: HttpPollMethod,
+    /// Status, length and body rules; all must pass.
+    pub criteria: HttpCriteria,
+    /// Verify the HTTPS certificate (chain and name).
+    pub verify_certificate: bool,
+    /// Warn this many days before the certificate expires; 0 = never.
+    pub certificate_warning_days: u32,
+}
+
+impl Default for HttpPoll {
+    fn default() -> Self {
+        Self {
+            url: "http://www.example.com/".into(),
+            method: HttpPollMethod::Get,
+            criteria: HttpCriteria::default(),
+            verify_certificate: true,
+            certificate_warning_days: 14,
+        }
+    }
+}
+
+/// The well-known services whose greeting a TCP poll can check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TcpService {
+    /// Any port; the greeting is only checked when a rule is given.
+    #[default]
+    Custom,
+    Ftp,
+    Smtp,
+    Pop3,
+    Imap,
+    Nntp,
+}
+
+impl TcpService {
+    pub const ALL: [TcpService; 6] = [
+        TcpService::Custom,
+        TcpService::Ftp,
+        TcpService::Smtp,
+        TcpService::Pop3,
+        TcpService::Imap,
+        TcpService::Nntp,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TcpService::Custom => "TCP connect",
+            TcpService::Ftp => "FTP",
+            TcpService::Smtp => "SMTP",
+            TcpService::Pop3 => "POP3",
+            TcpService::Imap => "IMAP",
+            TcpService::Nntp => "NNTP",
+        }
+    }
+
+    /// The preset's port; `None` for a custom TCP poll, whose port must be given.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            TcpService::Custom => None,
+            TcpService::Ftp => Some(21),
+            TcpService::Smtp => Some(25),
+            TcpService::Pop3 => Some(110),
+            TcpService::Imap => Some(143),
+            TcpService::Nntp => Some(119),
+        }
+    }
+
+    /// The preset's greeting rule; `None` for custom (connecting is enough).
+    pub fn default_greeting(self) -> Option<TextRule> {
+        match self {
+            TcpService::Custom => None,
+            TcpService::Ftp | TcpService::Smtp => Some(TextRule::StartsWith("220".into())),
+            TcpService::Pop3 => Some(TextRule::StartsWith("+OK".into())),
+            TcpService::Imap => Some(TextRule::StartsWith("* OK".into())),
+            TcpService::Nntp => Some(TextRule::Matches("^20[01]".into())),
+        }
+    }
+
+    /// What to send before closing, so that the daemon logs a clean session end.
+    pub fn goodbye(self) -> Option<&'static [u8]> {
+        match self {
+            TcpService::Custom => None,
+            TcpService::Imap => Some(b"a1 LOGOUT\r\n"),
+            _ => Some(b"QUIT\r\n"),
+        }
+    }
+}
+
+/// A TCP connect poll, plain or as one of the presets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TcpPoll {
+    pub service: TcpService,
+    /// The port; `None` = the preset's port (required for a custom poll).
+    pub port: Option<u16>,
+    /// The greeting rule; `None` = the preset's rule (a custom poll then does not wait).
+    pub greeting: Option<TextRule>,
+    /// Seconds to wait for the greeting (first line or 100 bytes).
+    pub greeting_timeout_secs: u32,
+    /// FTP only: log in with this user and password, then QUIT.
+    pub ftp_login: Option<FtpLogin>,
+}
+
+impl Default for TcpPoll {
+    fn default() -> Self {
+        Self {
+            service: TcpService::Custom,
+            port: None,
+            greeting: None,
+            greeting_timeout_secs: 10,
+            ftp_login: None,
+        }
+    }
+}
+
+impl TcpPoll {
+    /// The port actually used.
+    pub fn effective_port(&self) -> Option<u16> {
+        self.port.or(self.service.default_port())
+    }
+
+    /// The greeting rule actually used.
+    pub fn effective_greeting(&self) -> Option<TextRule> {
+        self.greeting.clone().or(self.service.default_greeting())
+    }
+}
+
+/// An FTP login check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FtpLogin {
+    pub user: String,
+    pub password: Secret,
+    /// Explicit FTPS (AUTH TLS) before logging in.
+    pub explicit_tls: bool,
+}
+
+/// A or AAAA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AddressRecordType {
+    #[default]
+    A,
+    Aaaa,
+}
+
+/// A DNS query sent to the server being polled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsPoll {
+    /// The name asked for.
+    pub host_name: String,
+    pub record_type: AddressRecordType,
+    pub port: u16,
+    /// Set the RD (recursion desired) flag.
+    pub recursion_desired: bool,
+    /// The answer must contain this address; `None` = any valid answer.
+    pub expect_address: Option<String>,
+    /// The answer must be authoritative (AA flag).
+    pub require_authoritative: bool,
+}
+
+impl Default for DnsPoll {
+    fn default() -> Self {
+        Self {
+            host_name: "www.example.com".into(),
+            record_type: AddressRecordType::A,
+            port: 53,
+            recursion_desired: true,
+            expect_address: None,
+            require_authoritative: false,
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! A server set: one service hosted on several servers, in priority order (SPEC §1–4).
+
+use serde::{Deserialize, Serialize};
+
+use super::dns_server::DnsServer;
+use super::notification::NotificationMethod;
+use super::polling::PollMethod;
+
+/// One service (a web site, a mail relay) hosted on several servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSet {
+    /// Unique name; the API and the engine know the set by it.
+    pub name: String,
+    /// Servers in priority order: the first is preferred.
+    pub servers: Vec<Server>,
+    /// How every server of the set is polled.
+    pub polling: PollMethod,
+    /// Intervals, retries, time-outs.
+    pub frequency: PollFrequency,
+    /// Who is told about this set's events.
+    pub notification: SetNotification,
+    /// The host names and what they should resolve to.
+    pub dns: DnsData,
+    /// Which DNS servers are kept right.
+    pub update_dns: UpdateDns,
+    /// Paused by an operator (or by a server marked *pause the set if this server fails*).
+    pub paused: bool,
+    pub notes: String,
+}
+
+impl Default for ServerSet {
+    fn default() -> Self {
+        Self {
+            name: "New server set".into(),
+            servers: Vec::new(),
+            polling: PollMethod::default(),
+            frequency: PollFrequency::default(),
+            notification: SetNotification::default(),
+            dns: DnsData::default(),
+            update_dns: UpdateDns::default(),
+            paused: false,
+            notes: String::new(),
+        }
+    }
+}
+
+/// One IP address of the service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// The address DNS gets (IPv4 → A record, IPv6 → AAAA record).
+    pub public_ip: String,
+    /// A different address to poll (e.g. behind NAT); `None` = poll the public address.
+    pub poll_ip: Option<String>,
+    /// A display name; blank = the address.
+    pub name: String,
+    /// Weight for weighted round robin.
+    pub weight: u32,
+    /// When this server fails: notify, update DNS, then pause the set (no automatic failback).
+    pub pause_set_on_failure: bool,
+    /// Intentionally off line: treated as not in the set.
+    pub disabled: bool,
+    pub notes: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            public_ip: String::new(),
+            poll_ip: None,
+            name: String::new(),
+            weight: 1,
+            pause_set_on_failure: false,
+            disabled: false,
+            notes: String::new(),
+        }
+    }
+}
+
+impl Server {
+    /// The address to poll.
+    pub fn poll_address(&self) -> &str {
+        self.poll_ip
+            .as_deref()
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or(&self.public_ip)
+    }
+
+    /// The name to show: the display name, or else the public address.
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.public_ip
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// How often and how patiently the servers are polled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollFrequency {
+    /// Seconds between polls while every server is OK.
+    pub interval_secs: u32,
+    /// Seconds between polls once any server of the set has failed.
+    pub failed_interval_secs: u32,
+    /// Failed polls retried this many times before the server counts as failed.
+    pub retries: u32,
+    /// Seconds between those retries.
+    pub retry_interval_secs: u32,
+    /// Seconds a poll may take.
+    pub timeout_secs: u32,
+    /// Successful polls in a row before a failed server counts as recovered.
+    pub recover_after: u32,
+    /// Poll in priority order and stop at the first server that succeeds.
+    pub sequential: bool,
+}
+
+impl Default for PollFrequency {
+    fn default() -> Self {
+        Self {
+            interval_secs: 60,
+            failed_interval_secs: 30,
+            retries: 2,
+            retry_interval_secs: 10,
+            timeout_secs: 10,
+            recover_after: 1,
+            sequential: false,
+        }
+    }
+}
+
+/// Which servers' addresses DNS should give.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AddressSelection {
+    /// The first functional server in priority order.
+    #[default]
+    FirstFunctional,
+    /// Every functional server.
+    AllFunctional,
+    /// Every functional server, one per answer by weight where Standby serves DNS itself.
+    WeightedRoundRobin,
+}
+
+/// What DNS should give when every server has failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AllFailedPolicy {
+    /// Assume the fault is local (the monitor may be cut off) and publish as if the first
+    /// server (or, when giving all, every server) worked.
+    #[default]
+    AssumeLocalFault,
+    /// Publish these addresses instead (a "sorry" server).
+    Fallback(Vec<String>),
+    /// Leave DNS as it is.
+    LeaveAsIs,
+}
+
+/// The host names of the set and what they should resolve to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsData {
+    /// The first is the main name; the others are aliases with the same records. A name may
+    /// be a wildcard such as `*.example.com`.
+    pub host_names: Vec<String>,
+    /// TTL of the records, in seconds.
+    pub ttl: u32,
+    pub addresses_of: AddressSelection,
+    pub if_all_fail: AllFailedPolicy,
+}
+
+impl Default for DnsData {
+    fn default() -> Self {
+        Self {
+            host_names: Vec::new(),
+            ttl: 60,
+            addresses_of: AddressSelection::FirstFunctional,
+            if_all_fail: AllFailedPolicy::AssumeLocalFault,
+        }
+    }
+}
+
+impl DnsData {
+    /// The main host name, if any.
+    pub fn main_host(&self) -> &str {
+        self.host_names.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Which DNS servers a set keeps right.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateDns {
+    /// Off = monitoring only.
+    pub enabled: bool,
+    /// Update the default DNS servers of the Options.
+    pub use_default_servers: bool,
+    /// This set's own DNS servers.
+    pub dns_servers: Vec<DnsServer>,
+}
+
+impl Default for UpdateDns {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            use_default_servers: true,
+            dns_servers: Vec::new(),
+        }
+    }
+}
+
+/// Who is told about a set's events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SetNotification {
+    /// Use the default notification methods of the Options.
+    pub use_defaults: bool,
+    /// This set's own methods (used as well as the defaults when both are on).
+    pub methods: Vec<NotificationMethod>,
+}
+
+impl Default for SetNotification {
+    fn default() -> Self {
+        Self {
+            use_defaults: true,
+            methods: Vec::new(),
+        }
+    }
+}

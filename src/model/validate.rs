@@ -1,0 +1,486 @@
+//! Validation of settings: every error, each with the path of its field.
+//!
+//! The single-field checks are public so that the dialogs can show the same reason beside
+//! the field as it is typed.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+use base64::Engine as _;
+
+use super::criteria::{CommandSpec, HttpCriteria, TextRule};
+use super::dns_server::{DnsServer, HttpRequest, UpdateMethod};
+use super::notification::{EmailDefaults, NotificationKind, NotificationMethod, SmtpServer};
+use super::polling::PollMethod;
+use super::server_set::{AllFailedPolicy, ServerSet};
+use super::tags;
+use super::Settings;
+
+/// One wrong field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationError {
+    /// Where, e.g. `server_sets[1].servers[0].public_ip`.
+    pub path: String,
+    /// Why, e.g. `"10.0.0.300" is not an IP address`.
+    pub message: String,
+}
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Checks the whole settings tree and returns every error (empty = valid).
+pub fn validate(settings: &Settings) -> Vec<ValidationError> {
+    let mut v = Validator::default();
+    v.options(settings);
+    v.email_defaults("email_defaults", &settings.email_defaults);
+    let mut names = HashSet::new();
+    for (i, set) in settings.server_sets.iter().enumerate() {
+        let path = format!("server_sets[{i}]");
+        if !set.name.is_empty() && !names.insert(set.name.as_str()) {
+            v.error(format!("{path}.name"), format!("duplicate set name {:?}", set.name));
+        }
+        v.server_set(&path, set);
+    }
+    v.errors
+}
+
+/// Checks one server set on its own (the set dialog; the duplicate-name check needs the
+/// other sets and is done by [`validate`]).
+pub fn validate_set(set: &ServerSet) -> Vec<ValidationError> {
+    let mut v = Validator::default();
+    v.server_set("", set);
+    v.errors
+}
+
+// ---- single fields ------------------------------------------------------------------------
+
+/// An IPv4 or IPv6 address.
+pub fn ip_address(text: &str) -> Result<IpAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address"))
+}
+
+/// A host name (letters, digits, hyphens, dots; labels of 1–63, 253 in all). With
+/// `allow_wildcard`, a leading `*.` label is accepted.
+pub fn host_name(text: &str, allow_wildcard: bool) -> Result<(), String> {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let name = match name.strip_prefix("*.") {
+        Some(rest) if allow_wildcard => rest,
+        Some(_) => return Err(format!("{text:?}: a wildcard is not allowed here")),
+        None => name,
+    };
+    if name.is_empty() {
+        return Err("a host name is required".into());
+    }
+    if name.len() > 253 {
+        return Err(format!("{text:?} is longer than 253 characters"));
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(format!("{text:?} is not a valid host name"));
+        }
+    }
+    Ok(())
+}
+
+/// A host name or an IP address.
+pub fn host_or_ip(text: &str) -> Result<(), String> {
+    if ip_address(text).is_ok() {
+        return Ok(());
+    }
+    host_name(text, false).map_err(|_| format!("{text:?} is neither an IP address nor a host name"))
+}
+
+/// An `http://` or `https://` URL with a host.
+pub fn http_url(text: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("{text:?} must start with http:// or https://")),
+    }
+    match uri.host() {
+        Some(host) if !host.is_empty() => Ok(uri),
+        _ => Err(format!("{text:?} has no host")),
+    }
+}
+
+/// A URL that may contain `$TAG$`s: checked with sample values in place of the tags.
+pub fn http_url_with_tags(text: &str) -> Result<(), String> {
+    http_url(&tags::expand_with_samples(text)).map(|_| ())
+}
+
+/// A regular expression.
+pub fn regex(text: &str) -> Result<(), String> {
+    regex::Regex::new(text)
+        .map(|_| ())
+        .map_err(|e| format!("bad regular expression: {}", first_line(&e.to_string())))
+}
+
+/// A base64 secret that is not empty.
+pub fn base64_secret(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("a secret is required".into());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map(|_| ())
+        .map_err(|_| "the secret is not valid base64".into())
+}
+
+/// An `address:port` socket address.
+pub fn socket_address(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address:port such as 127.0.0.1:8100"))
+}
+
+/// A port other than 0.
+pub fn port(value: u16) -> Result<(), String> {
+    if value == 0 {
+        Err("the port must be between 1 and 65535".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// An e-mail address (`local@domain`).
+pub fn email_address(text: &str) -> Result<(), String> {
+    let text = text.trim();
+    match text.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !local.contains(char::is_whitespace) && host_name(domain, false).is_ok() =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("{text:?} is not an e-mail address")),
+    }
+}
+
+/// A number of at least `min`.
+pub fn at_least(value: u32, min: u32) -> Result<(), String> {
+    if value < min {
+        Err(format!("must be at least {min}"))
+    } else {
+        Ok(())
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().last().unwrap_or(text).trim()
+}
+
+// ---- the tree -----------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ValidationError>,
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+impl Validator {
+    fn error(&mut self, path: String, message: String) {
+        self.errors.push(ValidationError { path, message });
+    }
+
+    fn check(&mut self, path: &str, field: &str, result: Result<impl Sized, String>) {
+        if let Err(message) = result {
+            self.error(join(path, field), message);
+        }
+    }
+
+    fn options(&mut self, settings: &Settings) {
+        let o = &settings.options;
+        self.check("options.polling", "max_concurrent_polls", at_least(o.polling.max_concurrent_polls, 1));
+        self.check("options.polling", "history_purge_days", at_least(o.polling.history_purge_days, 1));
+        for (i, m) in o.notification.default_methods.iter().enumerate() {
+            self.notification_method(&format!("options.notification.default_methods[{i}]"), m);
+        }
+        let u = &o.dns_updating;
+        self.check("options.dns_updating", "max_concurrent_updates", at_least(u.max_concurrent_updates, 1));
+        for (i, server) in u.default_dns_servers.iter().enumerate() {
+            self.dns_server(&format!("options.dns_updating.default_dns_servers[{i}]"), server);
+        }
+        let s = &o.dns_serving;
+        if s.enabled {
+            self.check("options.dns_serving", "listen_address", ip_address(&s.listen_address));
+            self.check("options.dns_serving", "port", port(s.port));
+            if s.forward {
+                self.check("options.dns_serving", "forward_to", host_or_ip(&s.forward_to));
+                self.check("options.dns_serving", "forward_port", port(s.forward_port));
+            }
+        }
+        self.check("options.logging", "memory_lines", at_least(o.logging.memory_lines, 1));
+        self.check("options.http_api", "listen", socket_address(&o.http_api.listen));
+    }
+
+    fn email_defaults(&mut self, path: &str, d: &EmailDefaults) {
+        self.check(path, "from", email_address(&d.from));
+        self.smtp(&join(path, "smtp"), &d.smtp);
+    }
+
+    fn smtp(&mut self, path: &str, smtp: &SmtpServer) {
+        self.check(path, "host", host_or_ip(&smtp.host));
+        self.check(path, "port", port(smtp.port));
+    }
+
+    fn server_set(&mut self, path: &str, set: &ServerSet) {
+        if set.name.trim().is_empty() {
+            self.error(join(path, "name"), "a name is required".into());
+        }
+        if set.servers.is_empty() {
+            self.error(join(path, "servers"), "a set needs at least one server".into());
+        }
+        let mut seen = HashSet::new();
+        for (i, server) in set.servers.iter().enumerate() {
+            let sp = join(path, &format!("servers[{i}]"));
+            match ip_address(&server.public_ip) {
+                Ok(ip) if !seen.insert(ip) => {
+                    self.error(join(&sp, "public_ip"), format!("{ip} is already in this set"));
+                }
+                Ok(_) => {}
+                Err(e) => self.error(join(&sp, "public_ip"), e),
+            }
+            if let Some(poll_ip) = server.poll_ip.as_deref().filter(|ip| !ip.is_empty()) {
+                self.check(&sp, "poll_ip", ip_address(poll_ip));
+            }
+            self.check(&sp, "weight", at_least(server.weight, 1));
+        }
+        self.poll_method(&join(path, "polling"), &set.polling);
+        let f = &set.frequency;
+        let fp = join(path, "frequency");
+        self.check(&fp, "interval_secs", at_least(f.interval_secs, 1));
+        self.check(&fp, "failed_interval_secs", at_least(f.failed_interval_secs, 1));
+        self.check(&fp, "retry_interval_secs", at_least(f.retry_interval_secs, 1));
+        self.check(&fp, "timeout_secs", at_least(f.timeout_secs, 1));
+        self.check(&fp, "recover_after", at_least(f.recover_after, 1));
+        for (i, m) in set.notification.methods.iter().enumerate() {
+            self.notification_method(&join(path, &format!("notification.methods[{i}]")), m);
+        }
+        let dp = join(path, "dns");
+        for (i, name) in set.dns.host_names.iter().enumerate() {
+            self.check(&dp, &format!("host_names[{i}]"), host_name(name, true));
+        }
+        if set.dns.ttl > i32::MAX as u32 {
+            self.error(join(&dp, "ttl"), format!("must be at most {}", i32::MAX));
+        }
+        if let AllFailedPolicy::Fallback(addresses) = &set.dns.if_all_fail {
+            if addresses.is_empty() {
+                self.error(join(&dp, "if_all_fail"), "give at least one fallback address".into());
+            }
+            for (i, a) in addresses.iter().enumerate() {
+                self.check(&dp, &format!("if_all_fail[{i}]"), ip_address(a));
+            }
+        }
+        let up = join(path, "update_dns");
+        if set.update_dns.enabled && set.dns.host_names.is_empty() {
+            self.error(join(&dp, "host_names"), "updating DNS needs at least one host name".into());
+        }
+        for (i, server) in set.update_dns.dns_servers.iter().enumerate() {
+            self.dns_server(&join(&up, &format!("dns_servers[{i}]")), server);
+        }
+    }
+
+    fn poll_method(&mut self, path: &str, method: &PollMethod) {
+        match method {
+            PollMethod::Ping => {}
+            PollMethod::Http(h) => {
+                let p = join(path, "Http");
+                self.check(&p, "url", http_url(&h.url));
+                self.http_criteria(&join(&p, "criteria"), &h.criteria);
+            }
+            PollMethod::Tcp(t) => {
+                let p = join(path, "Tcp");
+                match t.effective_port() {
+                    Some(value) => self.check(&p, "port", port(value)),
+                    None => self.error(join(&p, "port"), "a port is required".into()),
+                }
+                if let Some(rule) = &t.greeting {
+                    self.text_rule(&join(&p, "greeting"), rule);
+                }
+                self.check(&p, "greeting_timeout_secs", at_least(t.greeting_timeout_secs, 1));
+            }
+            PollMethod::Dns(d) => {
+                let p = join(path, "Dns");
+                self.check(&p, "host_name", host_name(&d.host_name, false));
+                self.check(&p, "port", port(d.port));
+                if let Some(a) = &d.expect_address {
+                    self.check(&p, "expect_address", ip_address(a));
+                }
+            }
+            PollMethod::Command(c) => self.command(&join(path, "Command"), c),
+        }
+    }
+
+    fn text_rule(&mut self, path: &str, rule: &TextRule) {
+        if let Some(pattern) = rule.pattern()
+            && let Err(message) = regex(pattern)
+        {
+            self.error(path.to_string(), message);
+        }
+    }
+
+    fn http_criteria(&mut self, path: &str, c: &HttpCriteria) {
+        for (i, code) in c.status_codes.iter().enumerate() {
+            if !(100..=599).contains(code) {
+                self.error(join(path, &format!("status_codes[{i}]")), format!("{code} is not an HTTP status code"));
+            }
+        }
+        for (i, rule) in c.body.iter().enumerate() {
+            self.text_rule(&join(path, &format!("body[{i}]")), rule);
+        }
+    }
+
+    fn command(&mut self, path: &str, c: &CommandSpec) {
+        if c.program.trim().is_empty() {
+            self.error(join(path, "program"), "a program is required".into());
+        }
+        if let Some(wait) = &c.wait {
+            self.check(&join(path, "wait"), "timeout_secs", at_least(wait.timeout_secs, 1));
+            if let Some(rule) = &wait.stdout {
+                self.text_rule(&join(path, "wait.stdout"), rule);
+            }
+        }
+    }
+
+    fn http_request(&mut self, path: &str, r: &HttpRequest) {
+        self.check(path, "url", http_url_with_tags(&r.url));
+        for (i, (name, _)) in r.headers.iter().enumerate() {
+            let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+            if !valid {
+                self.error(join(path, &format!("headers[{i}]")), format!("{name:?} is not a header name"));
+            }
+        }
+        self.http_criteria(&join(path, "criteria"), &r.criteria);
+        self.check(path, "timeout_secs", at_least(r.timeout_secs, 1));
+    }
+
+    fn dns_server(&mut self, path: &str, s: &DnsServer) {
+        self.check(path, "address", host_or_ip(&s.address));
+        self.check(path, "port", port(s.port));
+        self.check(path, "recheck_minutes", at_least(s.recheck_minutes, 1));
+        match &s.update {
+            UpdateMethod::Rfc2136(r) => {
+                if let Some(key) = &r.tsig {
+                    let kp = join(path, "update.Rfc2136.tsig");
+                    self.check(&kp, "name", host_name(&key.name, false).map_err(|_| format!("{:?} is not a valid key name", key.name)));
+                    self.check(&kp, "secret", base64_secret(key.secret.expose()));
+                }
+            }
+            UpdateMethod::Http(r) => self.http_request(&join(path, "update.Http"), r),
+            UpdateMethod::Command(c) => self.command(&join(path, "update.Command"), c),
+            UpdateMethod::Dnscmd(_) => {
+                if !cfg!(windows) {
+                    self.error(join(path, "update"), "Microsoft DNS (dnscmd) works only on Windows".into());
+                }
+            }
+        }
+    }
+
+    fn notification_method(&mut self, path: &str, m: &NotificationMethod) {
+        match &m.kind {
+            NotificationKind::Email(e) => {
+                let p = join(path, "kind.Email");
+                if e.to.is_empty() {
+                    self.error(join(&p, "to"), "at least one recipient is required".into());
+                }
+                for (i, to) in e.to.iter().enumerate() {
+                    self.check(&p, &format!("to[{i}]"), email_address(to));
+                }
+                if let Some(from) = &e.from {
+                    self.check(&p, "from", email_address(from));
+                }
+                if let Some(smtp) = &e.smtp {
+                    self.smtp(&join(&p, "smtp"), smtp);
+                }
+            }
+            NotificationKind::Http(r) => self.http_request(&join(path, "kind.Http"), r),
+            NotificationKind::Command(c) => self.command(&join(path, "kind.Command"), c),
+            NotificationKind::SystemLog => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Server, TcpPoll};
+
+    #[test]
+    fn field_checks() {
+        assert!(ip_address("192.0.2.1").is_ok());
+        assert!(ip_address("2001:db8::1").is_ok());
+        assert_eq!(ip_address("10.0.0.300"), Err("\"10.0.0.300\" is not an IP address".into()));
+        assert!(host_name("www.example.com", false).is_ok());
+        assert!(host_name("*.example.com", true).is_ok());
+        assert!(host_name("*.example.com", false).is_err());
+        assert!(host_name("-bad.example.com", false).is_err());
+        assert!(host_name("a..b", false).is_err());
+        assert!(http_url("https://www.example.com:8443/x").is_ok());
+        assert!(http_url("ftp://x").is_err());
+        assert!(http_url("not a url").is_err());
+        assert!(http_url_with_tags("https://api.example.com/update?ip=$IP$&host=$HOST$").is_ok());
+        assert!(regex("^a(b").is_err());
+        assert!(base64_secret("c2VjcmV0").is_ok());
+        assert!(base64_secret("not base64!").is_err());
+        assert!(socket_address("127.0.0.1:8100").is_ok());
+        assert!(email_address("ops@example.com").is_ok());
+        assert!(email_address("ops").is_err());
+    }
+
+    #[test]
+    fn every_error_has_its_path() {
+        let mut settings = Settings::default();
+        settings.server_sets.push(ServerSet {
+            name: "web".into(),
+            servers: vec![Server { public_ip: "192.0.2.1".into(), ..Server::default() }],
+            ..ServerSet::default()
+        });
+        settings.server_sets.push(ServerSet {
+            name: "web".into(),
+            servers: vec![
+                Server { public_ip: "10.0.0.300".into(), ..Server::default() },
+                Server { public_ip: "192.0.2.2".into(), poll_ip: Some("x".into()), weight: 0, ..Server::default() },
+            ],
+            polling: PollMethod::Tcp(TcpPoll::default()),
+            ..ServerSet::default()
+        });
+        settings.server_sets[1].frequency.interval_secs = 0;
+        let errors: Vec<String> = validate(&settings).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "server_sets[1].name: duplicate set name \"web\"",
+                "server_sets[1].servers[0].public_ip: \"10.0.0.300\" is not an IP address",
+                "server_sets[1].servers[1].poll_ip: \"x\" is not an IP address",
+                "server_sets[1].servers[1].weight: must be at least 1",
+                "server_sets[1].polling.Tcp.port: a port is required",
+                "server_sets[1].frequency.interval_secs: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(validate(&Settings::default()), vec![]);
+    }
+}
