@@ -5,3 +5,4 @@
 //! `ui` → `engine` → `probe` → `model`.
 
 pub mod model;
+pub mod probe;

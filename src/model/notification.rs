@@ -124,7 +124,7 @@ impl Default for EmailMessage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SmtpSecurity {
     #[default]
-    None,
+    Plain,
     StartTls,
     Tls,
 }
@@ -152,7 +152,7 @@ impl Default for SmtpServer {
         Self {
             host: "localhost".into(),
             port: 25,
-            security: SmtpSecurity::None,
+            security: SmtpSecurity::Plain,
             login: None,
         }
     }

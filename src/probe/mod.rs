@@ -1,0 +1,208 @@
+//! Polling methods: one file per method behind one small trait (SPEC §1).
+//!
+//! A probe is built once per server set from its [`PollMethod`] (regexes compiled, TLS set
+//! up) and then polls any server of the set. It never panics and never returns an error:
+//! every way a poll can go wrong is a [`PollOutcome`] that says why, with its problem code.
+
+pub mod http;
+pub mod tcp;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::model::PollMethod;
+
+/// A boxed future, so that the trait stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One server as a probe sees it.
+#[derive(Clone, Debug)]
+pub struct PollTarget {
+    /// The address to connect to (the poll address).
+    pub address: IpAddr,
+    /// The public address (for `$PUBLICIP$`).
+    pub public_address: IpAddr,
+    /// The display name (for `$SERVERNAME$`).
+    pub name: String,
+    /// The set's main host name (for `$HOST$`).
+    pub host: String,
+    /// The set's name (for `$SETNAME$`).
+    pub set_name: String,
+    /// The whole poll must end by then.
+    pub timeout: Duration,
+}
+
+/// A polling method, ready to poll.
+pub trait Probe: Send + Sync {
+    /// Polls one server. Must end by `target.timeout` (a time-out is a failure that says at
+    /// which stage it happened).
+    fn poll<'a>(&'a self, target: &'a PollTarget) -> BoxFuture<'a, PollOutcome>;
+}
+
+/// Why a probe could not be built from its settings (e.g. a bad regex that slipped past
+/// validation). The engine shows it as a problem of the set.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("bad regular expression: {0}")]
+    Regex(#[from] regex::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} polling is not available in this build")]
+    Unsupported(&'static str),
+}
+
+/// Builds the probe for a set's polling method: the one `match` over the methods.
+pub fn build(method: &PollMethod) -> Result<Arc<dyn Probe>, BuildError> {
+    Ok(match method {
+        PollMethod::Http(h) => Arc::new(http::HttpProbe::new(h)?),
+        PollMethod::Tcp(t) => Arc::new(tcp::TcpProbe::new(t)?),
+        PollMethod::Ping => return Err(BuildError::Unsupported("Ping")),
+        PollMethod::Dns(_) => return Err(BuildError::Unsupported("DNS")),
+        PollMethod::Command(_) => return Err(BuildError::Unsupported("Command-line")),
+    })
+}
+
+/// What kind of failure: the middle digit of a polling problem code (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// 1: a socket error, refused or reset connection, unreachable.
+    Network = 1,
+    /// 2: no answer in time.
+    Timeout = 2,
+    /// 3: the peer closed the connection before the answer was complete.
+    ClosedEarly = 3,
+    /// 4: an answer arrived, but it is wrong or unexpected.
+    WrongAnswer = 4,
+}
+
+/// Where a poll was when it failed: the last digit of a polling problem code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PollStage {
+    /// 1: connecting (or sending the ICMP echo / DNS query, starting the program).
+    Connecting = 1,
+    /// 2: the TLS handshake.
+    Tls = 2,
+    /// 3: sending the request.
+    Sending = 3,
+    /// 4: waiting for the answer (greeting, response head, echo reply, exit).
+    Waiting = 4,
+    /// 5: reading the response head.
+    ReadingHead = 5,
+    /// 6: reading the body / output.
+    ReadingBody = 6,
+    /// 7: judging the response against the criteria.
+    Judging = 7,
+}
+
+/// Why a poll failed, as kind + stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub stage: PollStage,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, stage: PollStage) -> Self {
+        Self { kind, stage }
+    }
+
+    /// The three-digit problem code: 1 (polling), kind, stage.
+    pub fn code(self) -> u16 {
+        100 + 10 * self.kind as u16 + self.stage as u16
+    }
+}
+
+/// The result of one poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// `None` = success.
+    pub failure: Option<Failure>,
+    /// A short human text: `200 OK`, `220 mail ready`, `timeout after 10 s connecting`.
+    pub response: String,
+    /// From the start of the poll to its end.
+    pub elapsed: Duration,
+}
+
+impl PollOutcome {
+    pub fn success(response: impl Into<String>, elapsed: Duration) -> Self {
+        Self {
+            failure: None,
+            response: response.into(),
+            elapsed,
+        }
+    }
+
+    pub fn failure(failure: Failure, response: impl Into<String>, elapsed: Duration) -> Self {
+        Self {
+            failure: Some(failure),
+            response: response.into(),
+            elapsed,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Runs one stage of a poll against the poll's deadline, turning a late answer into a
+/// time-out failure that names the stage.
+pub async fn stage<T, F>(deadline: Instant, stage: PollStage, what: &str, fut: F) -> Result<T, StageError>
+where
+    F: Future<Output = T>,
+{
+    tokio::time::timeout_at(deadline, fut)
+        .await
+        .map_err(|_| StageError {
+            failure: Failure::new(FailureKind::Timeout, stage),
+            text: format!("timeout {what}"),
+        })
+}
+
+/// A failed stage: the failure and its text (the elapsed time is added by the caller).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageError {
+    pub failure: Failure,
+    pub text: String,
+}
+
+impl StageError {
+    pub fn new(kind: FailureKind, stage: PollStage, text: impl Into<String>) -> Self {
+        Self {
+            failure: Failure::new(kind, stage),
+            text: text.into(),
+        }
+    }
+
+    pub fn into_outcome(self, elapsed: Duration) -> PollOutcome {
+        PollOutcome::failure(self.failure, self.text, elapsed)
+    }
+}
+
+/// Classifies an I/O error: a premature close is kind 3, a time-out kind 2, the rest 1.
+pub fn io_failure(stage: PollStage, error: &std::io::Error) -> StageError {
+    use std::io::ErrorKind::*;
+    let kind = match error.kind() {
+        UnexpectedEof | ConnectionAborted | BrokenPipe => FailureKind::ClosedEarly,
+        TimedOut => FailureKind::Timeout,
+        _ => FailureKind::Network,
+    };
+    StageError::new(kind, stage, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_codes() {
+        assert_eq!(Failure::new(FailureKind::Network, PollStage::Connecting).code(), 111);
+        assert_eq!(Failure::new(FailureKind::Timeout, PollStage::Waiting).code(), 124);
+        assert_eq!(Failure::new(FailureKind::WrongAnswer, PollStage::Judging).code(), 147);
+    }
+}
