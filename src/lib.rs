@@ -5,4 +5,6 @@
 //! `ui` → `engine` → `probe` → `model`.
 
 pub mod model;
+pub mod engine;
 pub mod probe;
+pub mod ui;

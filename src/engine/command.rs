@@ -1,0 +1,60 @@
+//! UI → engine: one closed set of commands over a bounded channel.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::model::Settings;
+
+/// Called by the engine when the snapshot changed; the GUI sets it to
+/// `ctx.request_repaint()`. The engine never names egui.
+pub type RepaintWaker = Arc<dyn Fn() + Send + Sync>;
+
+/// Where the outcome of a command goes, if the sender wants it.
+pub type Reply = oneshot::Sender<Result<(), String>>;
+
+/// Everything the UI (or the API) can ask of the engine.
+pub enum Command {
+    /// Pause all polling; saved in the settings, so it survives a restart.
+    PauseAll,
+    /// Resume all polling.
+    ResumeAll,
+    /// Poll every server of every set that is not paused, now.
+    PollAll,
+    /// Pause one set (by name); saved in the settings.
+    PauseSet(String),
+    /// Resume one set, also one that paused itself after a failure.
+    ResumeSet(String),
+    /// Poll every server of one set now.
+    PollSet(String),
+    /// Replace the settings: validated, saved atomically to the settings file (when there
+    /// is one), then applied. Server state is kept for servers that still exist. The reply
+    /// gets every validation error, or the write error, and nothing changes then.
+    ApplySettings {
+        settings: Box<Settings>,
+        reply: Option<Reply>,
+    },
+    /// Empty the in-memory log.
+    ClearLog,
+    /// Call this after each new snapshot (the GUI's repaint request).
+    SetRepaintWaker(RepaintWaker),
+    /// Stop every task and end the engine thread.
+    Shutdown,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::PauseAll => f.write_str("PauseAll"),
+            Command::ResumeAll => f.write_str("ResumeAll"),
+            Command::PollAll => f.write_str("PollAll"),
+            Command::PauseSet(s) => write!(f, "PauseSet({s:?})"),
+            Command::ResumeSet(s) => write!(f, "ResumeSet({s:?})"),
+            Command::PollSet(s) => write!(f, "PollSet({s:?})"),
+            Command::ApplySettings { .. } => f.write_str("ApplySettings"),
+            Command::ClearLog => f.write_str("ClearLog"),
+            Command::SetRepaintWaker(_) => f.write_str("SetRepaintWaker"),
+            Command::Shutdown => f.write_str("Shutdown"),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The engine: scheduler, server state machines, address decision, problems and events.
+//!
+//! It runs on its own thread with its own tokio runtime. The UI (or the API, or headless
+//! mode) talks to it through an [`EngineHandle`]: [`Command`]s in over a bounded channel,
+//! an immutable [`Snapshot`] out through `tokio::sync::watch`, and a repaint waker that
+//! the engine calls after each new snapshot. The engine never names egui.
+
+pub mod command;
+pub mod decision;
+pub mod events;
+pub mod problems;
+mod runner;
+pub mod scheduler;
+pub mod server_state;
+mod sets;
+pub mod snapshot;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+pub use command::{Command, RepaintWaker, Reply};
+pub use events::{Event, Level, LogLine};
+pub use problems::Problem;
+pub use snapshot::{ServerView, SetHealth, SetStatus, Snapshot};
+
+use crate::model::Settings;
+
+/// Commands waiting for the engine; the UI never blocks on a full queue (it is told).
+const COMMAND_QUEUE: usize = 256;
+
+/// What the engine starts with.
+pub struct EngineConfig {
+    pub settings: Settings,
+    /// Where the settings are saved and watched for external edits; `None` = in memory.
+    pub settings_path: Option<PathBuf>,
+    /// Why the settings file could not be loaded at start. The engine then runs on
+    /// `settings` (the defaults), refuses to overwrite the broken file, and picks the file
+    /// up as soon as it is mended.
+    pub settings_error: Option<String>,
+}
+
+/// Why a command did not reach the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the engine is busy: command dropped")]
+    Full,
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// The UI's side of the engine.
+pub struct EngineHandle {
+    commands: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    events: broadcast::Sender<Event>,
+    /// A channel of its own, so that stopping works even with a full command queue.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    /// Starts the engine on its own thread.
+    pub fn spawn(config: EngineConfig) -> std::io::Result<EngineHandle> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("standby-engine")
+            .enable_all()
+            .build()?;
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let settings = Arc::new(config.settings);
+        let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::empty(
+            settings.clone(),
+            config.settings_path.clone(),
+        )));
+        let (events, _) = broadcast::channel(1024);
+        let engine_events = events.clone();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("standby-engine".into())
+            .spawn(move || {
+                runtime.block_on(runner::run(
+                    settings,
+                    config.settings_path,
+                    config.settings_error,
+                    command_rx,
+                    stop_rx,
+                    snapshot_tx,
+                    engine_events,
+                ));
+            })?;
+        Ok(EngineHandle {
+            commands,
+            snapshot,
+            events,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a command without waiting (for the UI thread).
+    pub fn send(&self, command: Command) -> Result<(), SendError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+        })
+    }
+
+    /// Sends a command, waiting for room (for async callers such as the API).
+    pub async fn send_async(&self, command: Command) -> Result<(), SendError> {
+        self.commands.send(command).await.map_err(|_| SendError::Stopped)
+    }
+
+    /// Applies new settings and waits for the outcome (validation or write errors).
+    pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.send_async(Command::ApplySettings {
+            settings: Box::new(settings),
+            reply: Some(reply),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        outcome.await.map_err(|_| "the engine has stopped".to_string())?
+    }
+
+    /// The newest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that wakes on each new snapshot.
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// Every event from now on (for notifications).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Stops the engine and waits for its thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

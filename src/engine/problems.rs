@@ -1,0 +1,116 @@
+//! Current problems (SPEC §6): one per set and subject, with a three-digit code; gone when
+//! resolved.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// A current fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// When this problem was first seen (kept while it lasts, even if its text changes).
+    pub first_seen: SystemTime,
+    pub set: String,
+    /// A server, or a DNS server + host name, or the set itself.
+    pub subject: String,
+    /// 1xx polling, 2xx DNS check/update, 3xx notification; see `probe::Failure::code`.
+    pub code: u16,
+    pub text: String,
+}
+
+/// The book of current problems, keyed by set and subject.
+#[derive(Clone, Debug, Default)]
+pub struct Problems {
+    current: BTreeMap<(String, String), Problem>,
+    changed: bool,
+}
+
+impl Problems {
+    /// Raises or updates a problem. Returns true when it is new.
+    pub fn raise(&mut self, set: &str, subject: &str, code: u16, text: &str, now: SystemTime) -> bool {
+        let key = (set.to_string(), subject.to_string());
+        match self.current.get_mut(&key) {
+            Some(p) => {
+                if p.code != code || p.text != text {
+                    p.code = code;
+                    p.text = text.to_string();
+                    self.changed = true;
+                }
+                false
+            }
+            None => {
+                self.current.insert(
+                    key,
+                    Problem {
+                        first_seen: now,
+                        set: set.to_string(),
+                        subject: subject.to_string(),
+                        code,
+                        text: text.to_string(),
+                    },
+                );
+                self.changed = true;
+                true
+            }
+        }
+    }
+
+    /// Clears a problem. Returns true when there was one.
+    pub fn clear(&mut self, set: &str, subject: &str) -> bool {
+        let gone = self.current.remove(&(set.to_string(), subject.to_string())).is_some();
+        self.changed |= gone;
+        gone
+    }
+
+    /// Clears every problem of a set except those whose subject `keep` accepts.
+    pub fn retain_set(&mut self, set: &str, keep: impl Fn(&str) -> bool) {
+        let before = self.current.len();
+        self.current.retain(|(s, subject), _| s != set || keep(subject));
+        self.changed |= before != self.current.len();
+    }
+
+    /// Clears every problem of the sets `keep` rejects.
+    pub fn retain_sets(&mut self, keep: impl Fn(&str) -> bool) {
+        let before = self.current.len();
+        self.current.retain(|(s, _), _| keep(s));
+        self.changed |= before != self.current.len();
+    }
+
+    pub fn has_any(&self, set: &str) -> bool {
+        self.current.keys().any(|(s, _)| s == set)
+    }
+
+    /// True once after any change (for publishing).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Oldest first.
+    pub fn list(&self) -> Vec<Problem> {
+        let mut list: Vec<Problem> = self.current.values().cloned().collect();
+        list.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.set.cmp(&b.set)));
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn first_seen_is_kept_and_clear_removes() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let t1 = t0 + Duration::from_secs(5);
+        let mut p = Problems::default();
+        assert!(p.raise("web", "192.0.2.1", 111, "refused", t0));
+        assert!(!p.raise("web", "192.0.2.1", 124, "timeout", t1));
+        let list = p.list();
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].first_seen, list[0].code, list[0].text.as_str()), (t0, 124, "timeout"));
+        assert!(p.take_changed());
+        assert!(!p.take_changed());
+        assert!(p.clear("web", "192.0.2.1"));
+        assert!(!p.clear("web", "192.0.2.1"));
+        assert!(p.list().is_empty());
+    }
+}

@@ -1,0 +1,679 @@
+//! The engine loop: commands, poll results, due timers, the settings file and publishing.
+//! It owns all state; polls run as tasks and report back over a channel.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::command::{Command, RepaintWaker};
+use super::decision::{Decision, all_failed};
+use super::events::{Event, EventDetails, Level, LogLine, push_bounded};
+use super::problems::Problems;
+use super::scheduler::{TimerKey, Timers, spread_offset};
+use super::server_state::{ServerStatus, Transition, next_poll_delay, observe};
+use super::sets::SetRuntime;
+use super::snapshot::Snapshot;
+use crate::model::file::{self, FileStamp};
+use crate::model::{EventKind, Settings, validate};
+use crate::probe::{PollOutcome, PollTarget};
+
+/// How often a changed snapshot is published at most.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// How often the settings file is checked for an external edit.
+const FILE_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// Recent events kept in the snapshot.
+const EVENTS_KEPT: usize = 1000;
+
+/// A finished poll.
+struct PollResult {
+    set_id: u64,
+    server: usize,
+    public_ip: std::net::IpAddr,
+    due: Instant,
+    outcome: PollOutcome,
+}
+
+pub(super) async fn run(
+    settings: Arc<Settings>,
+    settings_path: Option<PathBuf>,
+    settings_error: Option<String>,
+    mut commands: mpsc::Receiver<Command>,
+    mut stop: oneshot::Receiver<()>,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    events_tx: broadcast::Sender<Event>,
+) {
+    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let mut engine = Engine::new(settings, settings_path, snapshot_tx, events_tx, results_tx);
+    if let Some(error) = settings_error {
+        engine.log(Level::Error, format!("{error}; running on the defaults until the file is mended"));
+        engine.settings_error = Some(error);
+    }
+    engine.log(Level::Info, format!("engine started with {} server set(s)", engine.sets.len()));
+    let mut publish = tokio::time::interval(PUBLISH_EVERY);
+    publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut file_check = tokio::time::interval(FILE_CHECK_EVERY);
+    file_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let next_due = engine.timers.next_due();
+        tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            command = commands.recv() => match command {
+                Some(Command::Shutdown) | None => break,
+                Some(command) => engine.handle(command),
+            },
+            Some(result) = results.recv() => engine.on_result(result),
+            _ = sleep_until(next_due) => engine.dispatch_due(),
+            _ = publish.tick() => engine.publish(),
+            _ = file_check.tick() => engine.check_settings_file(),
+        }
+    }
+    engine.log(Level::Info, "engine stopped".into());
+    engine.dirty = true;
+    engine.publish();
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Engine {
+    settings: Arc<Settings>,
+    settings_path: Option<PathBuf>,
+    file_stamp: Option<FileStamp>,
+    settings_error: Option<String>,
+    sets: Vec<SetRuntime>,
+    set_index: HashMap<u64, usize>,
+    next_set_id: u64,
+    timers: Timers,
+    permits: Arc<Semaphore>,
+    max_polls: u32,
+    results_tx: mpsc::UnboundedSender<PollResult>,
+    in_flight: usize,
+    problems: Problems,
+    events: Arc<VecDeque<Event>>,
+    log: Arc<VecDeque<LogLine>>,
+    events_tx: broadcast::Sender<Event>,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    generation: u64,
+    dirty: bool,
+    waker: Option<RepaintWaker>,
+}
+
+impl Engine {
+    fn new(
+        settings: Arc<Settings>,
+        settings_path: Option<PathBuf>,
+        snapshot_tx: watch::Sender<Arc<Snapshot>>,
+        events_tx: broadcast::Sender<Event>,
+        results_tx: mpsc::UnboundedSender<PollResult>,
+    ) -> Engine {
+        let max_polls = settings.options.polling.max_concurrent_polls.max(1);
+        let file_stamp = settings_path.as_deref().and_then(FileStamp::of);
+        let mut engine = Engine {
+            settings: Arc::new(Settings::default()),
+            settings_path,
+            file_stamp,
+            settings_error: None,
+            sets: Vec::new(),
+            set_index: HashMap::new(),
+            next_set_id: 1,
+            timers: Timers::default(),
+            permits: Arc::new(Semaphore::new(max_polls as usize)),
+            max_polls,
+            results_tx,
+            in_flight: 0,
+            problems: Problems::default(),
+            events: Arc::default(),
+            log: Arc::default(),
+            events_tx,
+            snapshot_tx,
+            generation: 0,
+            dirty: true,
+            waker: None,
+        };
+        engine.install(settings);
+        engine
+    }
+
+    // ---- commands ---------------------------------------------------------------------
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::PauseAll => self.set_all_paused(true),
+            Command::ResumeAll => self.set_all_paused(false),
+            Command::PollAll => {
+                for i in 0..self.sets.len() {
+                    self.poll_set_now(i);
+                }
+            }
+            Command::PauseSet(name) => self.set_paused(&name, true, false),
+            Command::ResumeSet(name) => self.set_paused(&name, false, false),
+            Command::PollSet(name) => match self.find_set(&name) {
+                Some(i) => self.poll_set_now(i),
+                None => self.log(Level::Warning, format!("poll now: no server set named {name:?}")),
+            },
+            Command::ApplySettings { settings, reply } => {
+                let outcome = self.apply(*settings);
+                if let Err(why) = &outcome {
+                    self.log(Level::Error, format!("settings not applied: {why}"));
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Command::ClearLog => {
+                Arc::make_mut(&mut self.log).clear();
+                self.dirty = true;
+            }
+            Command::SetRepaintWaker(waker) => {
+                self.waker = Some(waker);
+                self.dirty = true;
+            }
+            // Handled by the loop.
+            Command::Shutdown => {}
+        }
+    }
+
+    fn find_set(&self, name: &str) -> Option<usize> {
+        self.sets.iter().position(|s| s.config.name == name)
+    }
+
+    /// Validates, saves and installs new settings.
+    fn apply(&mut self, settings: Settings) -> Result<(), String> {
+        let errors = validate(&settings);
+        if !errors.is_empty() {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Err(list.join("\n"));
+        }
+        if let Some(error) = &self.settings_error {
+            return Err(format!("not saved, so as not to overwrite the broken settings file: {error}"));
+        }
+        if let Some(path) = &self.settings_path {
+            file::save(path, &settings).map_err(|e| e.to_string())?;
+            self.file_stamp = FileStamp::of(path);
+        }
+        self.install(Arc::new(settings));
+        self.log(Level::Info, "settings applied".into());
+        Ok(())
+    }
+
+    /// Saves the settings in force after a change the engine made itself (a pause).
+    fn persist(&mut self) {
+        let Some(path) = self.settings_path.clone() else { return };
+        if self.settings_error.is_some() {
+            self.log(Level::Warning, "change kept in memory only: the settings file is broken".into());
+            return;
+        }
+        match file::save(&path, &self.settings) {
+            Ok(()) => self.file_stamp = FileStamp::of(&path),
+            Err(e) => self.log(Level::Error, format!("cannot save the settings: {e}")),
+        }
+    }
+
+    /// Replaces the running sets with those of `settings`, keeping what can be kept.
+    fn install(&mut self, settings: Arc<Settings>) {
+        let max_polls = settings.options.polling.max_concurrent_polls.max(1);
+        if max_polls != self.max_polls {
+            // Polls holding permits of the old semaphore finish normally.
+            self.permits = Arc::new(Semaphore::new(max_polls as usize));
+            self.max_polls = max_polls;
+        }
+        let mut old: Vec<SetRuntime> = std::mem::take(&mut self.sets);
+        let mut sets = Vec::with_capacity(settings.server_sets.len());
+        for config in &settings.server_sets {
+            let previous = old.iter().position(|s| s.config.name == config.name).map(|i| old.swap_remove(i));
+            match previous {
+                Some(mut same) if same.config == *config => {
+                    same.dirty = true;
+                    sets.push(same);
+                }
+                previous => {
+                    let id = self.next_set_id;
+                    self.next_set_id += 1;
+                    sets.push(SetRuntime::build(id, config.clone(), previous.as_ref()));
+                }
+            }
+        }
+        self.sets = sets;
+        self.set_index = self.sets.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        // Problems of sets and servers that are gone go with them.
+        let names: Vec<String> = self.sets.iter().map(|s| s.config.name.clone()).collect();
+        self.problems.retain_sets(|set| names.iter().any(|n| n == set));
+        for set in &self.sets {
+            let subjects: Vec<String> = (0..set.servers.len()).map(|i| set.subject(i)).collect();
+            self.problems
+                .retain_set(&set.config.name, |subject| subjects.iter().any(|s| s == subject) || subject == SET_SUBJECT);
+        }
+        self.settings = settings;
+        self.refresh_set_problems();
+        self.reschedule_all();
+        self.dirty = true;
+    }
+
+    /// Raises or clears the set-level problem of sets that cannot poll.
+    fn refresh_set_problems(&mut self) {
+        let now = SystemTime::now();
+        for set in &self.sets {
+            match &set.probe {
+                Err(why) => {
+                    self.problems.raise(&set.config.name, SET_SUBJECT, 100, why, now);
+                }
+                Ok(_) => {
+                    self.problems.clear(&set.config.name, SET_SUBJECT);
+                }
+            }
+        }
+    }
+
+    fn set_all_paused(&mut self, paused: bool) {
+        if self.settings.options.polling.paused == paused {
+            return;
+        }
+        Arc::make_mut(&mut self.settings).options.polling.paused = paused;
+        self.persist();
+        self.log(Level::Info, if paused { "all polling paused" } else { "all polling resumed" }.into());
+        self.reschedule_all();
+        self.dirty = true;
+        for set in &mut self.sets {
+            set.dirty = true;
+        }
+    }
+
+    fn set_paused(&mut self, name: &str, paused: bool, automatic: bool) {
+        let Some(i) = self.find_set(name) else {
+            self.log(Level::Warning, format!("no server set named {name:?}"));
+            return;
+        };
+        if self.sets[i].config.paused == paused {
+            return;
+        }
+        self.sets[i].config.paused = paused;
+        self.sets[i].dirty = true;
+        if let Some(s) = Arc::make_mut(&mut self.settings).server_sets.iter_mut().find(|s| s.name == name) {
+            s.paused = paused;
+        }
+        self.persist();
+        if paused {
+            self.unschedule_set(i);
+        } else {
+            self.schedule_set(i, Instant::now());
+        }
+        let how = if automatic { " automatically" } else { "" };
+        self.log(
+            Level::Info,
+            format!("server set {name:?} {}{how}", if paused { "paused" } else { "resumed" }),
+        );
+        self.dirty = true;
+    }
+
+    // ---- scheduling ---------------------------------------------------------------------
+
+    fn polling_allowed(&self, set: usize) -> bool {
+        !self.settings.options.polling.paused && !self.sets[set].config.paused && self.sets[set].probe.is_ok()
+    }
+
+    fn reschedule_all(&mut self) {
+        self.timers.clear();
+        let now = Instant::now();
+        for i in 0..self.sets.len() {
+            self.unschedule_set(i);
+        }
+        let total: usize = self.sets.iter().map(|s| s.servers.len()).sum();
+        let mut n = 0;
+        for i in 0..self.sets.len() {
+            let interval = Duration::from_secs(u64::from(self.sets[i].config.frequency.interval_secs.max(1)));
+            for k in 0..self.sets[i].servers.len() {
+                let due = now + spread_offset(n, total, interval);
+                n += 1;
+                self.arm(i, k, due);
+            }
+        }
+    }
+
+    fn schedule_set(&mut self, set: usize, start: Instant) {
+        let count = self.sets[set].servers.len();
+        let interval = Duration::from_secs(u64::from(self.sets[set].config.frequency.interval_secs.max(1)));
+        for k in 0..count {
+            self.arm(set, k, start + spread_offset(k, count, interval));
+        }
+    }
+
+    fn unschedule_set(&mut self, set: usize) {
+        for server in &mut self.sets[set].servers {
+            server.arming += 1;
+            server.due = None;
+        }
+    }
+
+    /// Arms the timer of one server, unless it is disabled, in flight or polling is off.
+    fn arm(&mut self, set: usize, server: usize, due: Instant) {
+        if !self.polling_allowed(set) {
+            return;
+        }
+        let set_id = self.sets[set].id;
+        let s = &mut self.sets[set].servers[server];
+        if s.config.disabled || s.in_flight {
+            return;
+        }
+        s.arming += 1;
+        s.due = Some(due);
+        self.timers.arm(due, TimerKey { set_id, server, arming: s.arming });
+    }
+
+    fn poll_set_now(&mut self, set: usize) {
+        if !self.polling_allowed(set) {
+            return;
+        }
+        self.schedule_set(set, Instant::now());
+    }
+
+    fn dispatch_due(&mut self) {
+        let now = Instant::now();
+        while let Some((due, key)) = self.timers.pop_due(now) {
+            let Some(&set) = self.set_index.get(&key.set_id) else { continue };
+            let Some(server) = self.sets[set].servers.get(key.server) else { continue };
+            if server.arming != key.arming || server.due != Some(due) {
+                continue; // stale
+            }
+            self.sets[set].servers[key.server].due = None;
+            if !self.polling_allowed(set) {
+                continue;
+            }
+            if !self.sets[set].is_needed(key.server) {
+                self.mark_skipped(set, key.server);
+                continue;
+            }
+            self.start_poll(set, key.server, due);
+        }
+    }
+
+    fn mark_skipped(&mut self, set: usize, server: usize) {
+        let s = &mut self.sets[set].servers[server];
+        if s.state.status != ServerStatus::Skipped && s.state.status != ServerStatus::Disabled {
+            s.state.status = ServerStatus::Skipped;
+            self.sets[set].dirty = true;
+            self.dirty = true;
+        }
+    }
+
+    fn start_poll(&mut self, set: usize, server: usize, due: Instant) {
+        let Ok(probe) = self.sets[set].probe.clone() else { return };
+        let target: PollTarget = self.sets[set].target(server);
+        let set_id = self.sets[set].id;
+        let public_ip = self.sets[set].servers[server].public_ip;
+        self.sets[set].servers[server].in_flight = true;
+        self.in_flight += 1;
+        let permits = self.permits.clone();
+        let results = self.results_tx.clone();
+        tokio::spawn(async move {
+            // The semaphore is never closed; should that change, the poll simply runs.
+            let _permit = permits.acquire_owned().await.ok();
+            let started = Instant::now();
+            // A probe must end by its time-out; this is the safety net if one does not.
+            let limit = target.timeout + Duration::from_secs(1);
+            let outcome = match tokio::time::timeout(limit, probe.poll(&target)).await {
+                Ok(outcome) => outcome,
+                Err(_) => PollOutcome::failure(
+                    crate::probe::Failure::new(crate::probe::FailureKind::Timeout, crate::probe::PollStage::Waiting),
+                    format!("timeout after {} s", target.timeout.as_secs()),
+                    started.elapsed(),
+                ),
+            };
+            let _ = results.send(PollResult { set_id, server, public_ip, due, outcome });
+        });
+    }
+
+    // ---- results ------------------------------------------------------------------------
+
+    fn on_result(&mut self, result: PollResult) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.dirty = true;
+        let Some(&set) = self.set_index.get(&result.set_id) else { return };
+        let frequency = self.sets[set].config.frequency.clone();
+        let Some(server) = self.sets[set].servers.get_mut(result.server) else { return };
+        if server.public_ip != result.public_ip {
+            return;
+        }
+        server.in_flight = false;
+        if server.config.disabled {
+            return;
+        }
+        let now = SystemTime::now();
+        let (state, transition) = observe(&server.state, &result.outcome, &frequency, now);
+        server.state = state;
+        let ms = result.outcome.is_success().then(|| result.outcome.elapsed.as_secs_f32() * 1000.0);
+        server.record_time(ms);
+        self.sets[set].dirty = true;
+        self.update_server_problem(set, result.server, now);
+        if let Some(transition) = transition {
+            self.on_transition(set, result.server, transition, now);
+        }
+        self.after_change(set, now);
+        // The next poll of this server keeps its cadence from the time it was due.
+        if self.polling_allowed(set) && self.sets[set].is_needed(result.server) {
+            let has_failure = self.sets[set].has_failure();
+            let delay = next_poll_delay(&self.sets[set].servers[result.server].state, has_failure, &frequency);
+            let due = (result.due + delay).max(Instant::now());
+            self.arm(set, result.server, due);
+        }
+    }
+
+    fn update_server_problem(&mut self, set: usize, server: usize, now: SystemTime) {
+        let name = self.sets[set].config.name.clone();
+        let subject = self.sets[set].subject(server);
+        let state = &self.sets[set].servers[server].state;
+        match state.status {
+            ServerStatus::Failed => {
+                let code = state.last_failure_kind.map(|f| f.code()).unwrap_or(100);
+                let text = if state.last_failure_kind.is_some() {
+                    state.last_response.clone()
+                } else {
+                    format!(
+                        "recovering: {} of {} successful polls",
+                        state.successes_while_failed, self.sets[set].config.frequency.recover_after
+                    )
+                };
+                let code = if state.last_failure_kind.is_some() {
+                    code
+                } else {
+                    self.problems
+                        .list()
+                        .iter()
+                        .find(|p| p.set == name && p.subject == subject)
+                        .map(|p| p.code)
+                        .unwrap_or(code)
+                };
+                self.problems.raise(&name, &subject, code, &text, now);
+            }
+            ServerStatus::Ok => {
+                self.problems.clear(&name, &subject);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_transition(&mut self, set: usize, server: usize, transition: Transition, now: SystemTime) {
+        let s = &self.sets[set];
+        let name = s.config.name.clone();
+        let subject = s.subject(server);
+        let sv = &s.servers[server];
+        let details = EventDetails {
+            server_ip: sv.public_ip.to_string(),
+            server_name: sv.config.display_name().to_string(),
+            status: sv.state.status.label().to_string(),
+            response: sv.state.last_response.clone(),
+            problem: sv.state.last_failure_kind.map(|_| sv.state.last_response.clone()).unwrap_or_default(),
+            problem_code: sv.state.last_failure_kind.map(|f| f.code()),
+            ..EventDetails::default()
+        };
+        let pause = transition == Transition::Failed && sv.config.pause_set_on_failure;
+        match transition {
+            Transition::Failed => {
+                let text = format!("server {subject} of {name:?} failed: {}", details.response);
+                self.log(Level::Warning, text.clone());
+                self.emit(EventKind::ServerFailed, &name, &subject, text, details, now);
+            }
+            Transition::Recovered => {
+                let text = format!("server {subject} of {name:?} recovered: {}", details.response);
+                self.log(Level::Info, text.clone());
+                self.emit(EventKind::ServerRecovered, &name, &subject, text, details, now);
+            }
+        }
+        if pause {
+            // The decision is made (and DNS follows) before the set stops polling.
+            self.after_change(set, now);
+            self.set_paused(&name, true, true);
+            let text = format!("server set {name:?} paused because {subject} failed; resume it by hand");
+            self.emit(EventKind::SetPausedAutomatically, &name, &subject, text, EventDetails::default(), now);
+        }
+    }
+
+    /// Recomputes what depends on the servers' states: sequential skipping, the address
+    /// decision, the all-failed event.
+    fn after_change(&mut self, set: usize, now: SystemTime) {
+        if self.sets[set].config.frequency.sequential {
+            for k in 0..self.sets[set].servers.len() {
+                let needed = self.sets[set].is_needed(k);
+                let s = &mut self.sets[set].servers[k];
+                if s.config.disabled {
+                    continue;
+                }
+                if !needed {
+                    if s.due.is_some() {
+                        s.arming += 1;
+                        s.due = None;
+                    }
+                    if !s.in_flight {
+                        self.mark_skipped(set, k);
+                    }
+                } else if s.due.is_none() && !s.in_flight {
+                    // A higher server stopped working: this one is needed now.
+                    self.arm(set, k, Instant::now());
+                }
+            }
+        }
+        let decision = self.sets[set].decide();
+        if decision != self.sets[set].decision {
+            let name = self.sets[set].config.name.clone();
+            if !matches!(decision, Decision::Waiting) {
+                self.log(Level::Info, format!("{name:?}: DNS should give {}", decision.describe()));
+            }
+            self.sets[set].decision = decision;
+            self.sets[set].dirty = true;
+        }
+        let failed = all_failed(&self.sets[set].candidates());
+        if failed != self.sets[set].all_failed {
+            self.sets[set].all_failed = failed;
+            if failed {
+                let name = self.sets[set].config.name.clone();
+                let text = format!("all servers of {name:?} failed");
+                self.log(Level::Error, text.clone());
+                self.emit(EventKind::AllServersFailed, &name, "", text, EventDetails::default(), now);
+            }
+        }
+    }
+
+    // ---- events, log, snapshot ------------------------------------------------------------
+
+    fn emit(&mut self, kind: EventKind, set: &str, subject: &str, text: String, details: EventDetails, now: SystemTime) {
+        let event = Event {
+            time: now,
+            kind,
+            set: set.to_string(),
+            subject: subject.to_string(),
+            text,
+            details,
+        };
+        // No receiver is fine: nobody is listening for notifications yet.
+        let _ = self.events_tx.send(event.clone());
+        push_bounded(Arc::make_mut(&mut self.events), event, EVENTS_KEPT);
+        self.dirty = true;
+    }
+
+    fn log(&mut self, level: Level, text: String) {
+        match level {
+            Level::Info => tracing::info!("{text}"),
+            Level::Warning => tracing::warn!("{text}"),
+            Level::Error => tracing::error!("{text}"),
+        }
+        let capacity = self.settings.options.logging.memory_lines as usize;
+        push_bounded(
+            Arc::make_mut(&mut self.log),
+            LogLine { time: SystemTime::now(), level, text },
+            capacity,
+        );
+        self.dirty = true;
+    }
+
+    fn check_settings_file(&mut self) {
+        let Some(path) = self.settings_path.clone() else { return };
+        let stamp = FileStamp::of(&path);
+        if stamp == self.file_stamp {
+            return;
+        }
+        self.file_stamp = stamp;
+        if stamp.is_none() {
+            return; // deleted: keep running on what we have; a save recreates it
+        }
+        match file::load(&path) {
+            Ok(settings) => {
+                self.settings_error = None;
+                if settings != *self.settings {
+                    self.install(Arc::new(settings));
+                    self.log(Level::Info, format!("settings reloaded from {}", path.display()));
+                }
+            }
+            Err(e) => {
+                let text = format!("the edited settings file is not used: {e}");
+                self.log(Level::Error, text.clone());
+                self.settings_error = Some(text);
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn publish(&mut self) {
+        let problems_changed = self.problems.take_changed();
+        if !self.dirty && !problems_changed {
+            return;
+        }
+        self.dirty = false;
+        let previous = self.snapshot_tx.borrow().clone();
+        let sets = self
+            .sets
+            .iter_mut()
+            .map(|s| {
+                let has_problem = self.problems.has_any(&s.config.name);
+                s.refresh_view(has_problem)
+            })
+            .collect();
+        self.generation += 1;
+        let snapshot = Snapshot {
+            generation: self.generation,
+            settings: self.settings.clone(),
+            settings_path: self.settings_path.clone(),
+            settings_error: self.settings_error.clone(),
+            all_paused: self.settings.options.polling.paused,
+            sets,
+            problems: if problems_changed { Arc::new(self.problems.list()) } else { previous.problems.clone() },
+            events: self.events.clone(),
+            log: self.log.clone(),
+            polls_in_flight: self.in_flight,
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+        if let Some(waker) = &self.waker {
+            waker();
+        }
+    }
+}
+
+/// The subject of a set-level problem (e.g. its polling method cannot run).
+const SET_SUBJECT: &str = "polling method";

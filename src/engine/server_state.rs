@@ -1,0 +1,230 @@
+//! The state machine of one server (SPEC §2). Pure: it takes the state, a poll outcome and
+//! the time, and returns the new state and what changed. No sockets, no clock reads.
+
+use std::time::{Duration, SystemTime};
+
+use crate::model::PollFrequency;
+use crate::probe::{Failure, PollOutcome};
+
+/// What an operator sees of a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ServerStatus {
+    /// Not polled yet.
+    #[default]
+    NotTested,
+    Ok,
+    /// Failed, with retries left: still counts as functional.
+    Retrying,
+    Failed,
+    /// Intentionally off line: treated as not in the set.
+    Disabled,
+    /// Not polled, because a higher-priority server works (sequential mode).
+    Skipped,
+}
+
+impl ServerStatus {
+    /// Counts as working for the address decision.
+    pub fn is_functional(self) -> bool {
+        matches!(self, ServerStatus::Ok | ServerStatus::Retrying)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerStatus::NotTested => "not tested",
+            ServerStatus::Ok => "OK",
+            ServerStatus::Retrying => "retrying",
+            ServerStatus::Failed => "failed",
+            ServerStatus::Disabled => "disabled",
+            ServerStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A change worth an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Counted as failed after its retries.
+    Failed,
+    /// Counted as working again after `recover_after` successes.
+    Recovered,
+}
+
+/// Everything kept about one server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerState {
+    pub status: ServerStatus,
+    /// Failed polls in a row (drives the retries).
+    pub failures_in_a_row: u32,
+    /// Successful polls in a row while failed (drives the recovery).
+    pub successes_while_failed: u32,
+    pub successes: u64,
+    pub failures: u64,
+    pub last_success: Option<SystemTime>,
+    pub last_failure: Option<SystemTime>,
+    pub last_response: String,
+    pub last_response_time: Option<Duration>,
+    /// The failure of the last poll, if it failed.
+    pub last_failure_kind: Option<Failure>,
+}
+
+impl ServerState {
+    /// A server that is disabled in the settings.
+    pub fn disabled() -> Self {
+        ServerState {
+            status: ServerStatus::Disabled,
+            ..ServerState::default()
+        }
+    }
+}
+
+/// Applies one poll outcome.
+pub fn observe(
+    state: &ServerState,
+    outcome: &PollOutcome,
+    frequency: &PollFrequency,
+    now: SystemTime,
+) -> (ServerState, Option<Transition>) {
+    let mut next = state.clone();
+    next.last_response = outcome.response.clone();
+    next.last_response_time = Some(outcome.elapsed);
+    next.last_failure_kind = outcome.failure;
+    let mut transition = None;
+    if outcome.is_success() {
+        next.successes += 1;
+        next.last_success = Some(now);
+        next.failures_in_a_row = 0;
+        if state.status == ServerStatus::Failed {
+            next.successes_while_failed += 1;
+            if next.successes_while_failed >= frequency.recover_after.max(1) {
+                next.status = ServerStatus::Ok;
+                next.successes_while_failed = 0;
+                transition = Some(Transition::Recovered);
+            }
+        } else {
+            next.status = ServerStatus::Ok;
+        }
+    } else {
+        next.failures += 1;
+        next.last_failure = Some(now);
+        next.successes_while_failed = 0;
+        next.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
+        if state.status != ServerStatus::Failed {
+            if next.failures_in_a_row > frequency.retries {
+                next.status = ServerStatus::Failed;
+                transition = Some(Transition::Failed);
+            } else {
+                next.status = ServerStatus::Retrying;
+            }
+        }
+    }
+    (next, transition)
+}
+
+/// How long until the next poll of this server.
+pub fn next_poll_delay(state: &ServerState, set_has_failure: bool, f: &PollFrequency) -> Duration {
+    let secs = if state.status == ServerStatus::Retrying {
+        f.retry_interval_secs
+    } else if set_has_failure {
+        f.failed_interval_secs
+    } else {
+        f.interval_secs
+    };
+    Duration::from_secs(u64::from(secs.max(1)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::probe::{FailureKind, PollStage};
+
+    fn ok() -> PollOutcome {
+        PollOutcome::success("200 OK", Duration::from_millis(5))
+    }
+
+    fn fail() -> PollOutcome {
+        PollOutcome::failure(
+            Failure::new(FailureKind::Network, PollStage::Connecting),
+            "connection refused",
+            Duration::from_millis(1),
+        )
+    }
+
+    fn freq(retries: u32, recover_after: u32) -> PollFrequency {
+        PollFrequency {
+            retries,
+            recover_after,
+            ..PollFrequency::default()
+        }
+    }
+
+    /// Runs a scenario: a string of polls ('+' success, '-' failure) and, after each, the
+    /// expected status letter (n ot tested, O k, R etrying, F ailed) and transition.
+    fn run(f: &PollFrequency, polls: &str, expected: &str, transitions: &[(usize, Transition)]) {
+        let mut state = ServerState::default();
+        let mut seen = Vec::new();
+        let mut statuses = String::new();
+        for (i, p) in polls.chars().enumerate() {
+            let outcome = if p == '+' { ok() } else { fail() };
+            let (next, t) = observe(&state, &outcome, f, SystemTime::UNIX_EPOCH);
+            if let Some(t) = t {
+                seen.push((i, t));
+            }
+            statuses.push(match next.status {
+                ServerStatus::Ok => 'O',
+                ServerStatus::Retrying => 'R',
+                ServerStatus::Failed => 'F',
+                _ => '?',
+            });
+            state = next;
+        }
+        assert_eq!(statuses, expected, "polls {polls}");
+        assert_eq!(seen, transitions, "polls {polls}");
+    }
+
+    #[test]
+    fn scenarios() {
+        use Transition::*;
+        // (retries, recover_after, polls, statuses, transitions)
+        let table: &[(u32, u32, &str, &str, &[(usize, Transition)])] = &[
+            (2, 1, "+++", "OOO", &[]),
+            (2, 1, "+-+", "ORO", &[]),
+            (2, 1, "+---", "ORRF", &[(3, Failed)]),
+            (2, 1, "+---+", "ORRFO", &[(3, Failed), (4, Recovered)]),
+            (0, 1, "+-", "OF", &[(1, Failed)]),
+            (0, 1, "-", "F", &[(0, Failed)]),
+            (1, 1, "--", "RF", &[(1, Failed)]),
+            (1, 1, "-+-+", "RORO", &[]),
+            // A flapping server with recovery count 3 only recovers after 3 in a row.
+            (0, 3, "-++-++-+++", "FFFFFFFFFO", &[(0, Failed), (9, Recovered)]),
+            (0, 3, "-+++-", "FFFOF", &[(0, Failed), (3, Recovered), (4, Failed)]),
+        ];
+        for (retries, recover, polls, expected, transitions) in table {
+            run(&freq(*retries, *recover), polls, expected, transitions);
+        }
+    }
+
+    #[test]
+    fn counts_and_times() {
+        let f = freq(0, 1);
+        let t1 = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
+        let t2 = SystemTime::UNIX_EPOCH + Duration::from_secs(20);
+        let (s, _) = observe(&ServerState::default(), &ok(), &f, t1);
+        let (s, _) = observe(&s, &fail(), &f, t2);
+        assert_eq!((s.successes, s.failures), (1, 1));
+        assert_eq!(s.last_success, Some(t1));
+        assert_eq!(s.last_failure, Some(t2));
+        assert_eq!(s.last_response, "connection refused");
+        assert_eq!(s.last_failure_kind.unwrap().code(), 111);
+    }
+
+    #[test]
+    fn delays() {
+        let f = PollFrequency::default();
+        let mut s = ServerState::default();
+        assert_eq!(next_poll_delay(&s, false, &f), Duration::from_secs(60));
+        assert_eq!(next_poll_delay(&s, true, &f), Duration::from_secs(30));
+        s.status = ServerStatus::Retrying;
+        assert_eq!(next_poll_delay(&s, true, &f), Duration::from_secs(10));
+    }
+}

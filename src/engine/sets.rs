@@ -1,0 +1,218 @@
+//! The engine's live state of one server set, and its picture for the snapshot.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::decision::{Candidate, Decision, all_failed, decide};
+use super::server_state::{ServerState, ServerStatus};
+use super::snapshot::{ServerView, SetHealth, SetStatus};
+use crate::model::{AllFailedPolicy, Server, ServerSet};
+use crate::probe::{self, Probe, PollTarget};
+
+/// How many response times each server keeps for the small plot.
+const RECENT_TIMES: usize = 60;
+
+/// One server as the engine runs it.
+pub struct ServerRuntime {
+    pub config: Server,
+    pub public_ip: IpAddr,
+    pub poll_ip: IpAddr,
+    pub state: ServerState,
+    /// Which arming of the timer is current; a popped timer with another value is stale.
+    pub arming: u64,
+    /// When the current arming is due; `None` = not scheduled.
+    pub due: Option<Instant>,
+    pub in_flight: bool,
+    pub recent_times_ms: VecDeque<Option<f32>>,
+}
+
+/// One server set as the engine runs it.
+pub struct SetRuntime {
+    /// Changes whenever the set is rebuilt, so that results of older polls are dropped.
+    pub id: u64,
+    pub config: ServerSet,
+    pub probe: Result<Arc<dyn Probe>, String>,
+    pub fallback: Vec<IpAddr>,
+    pub servers: Vec<ServerRuntime>,
+    pub decision: Decision,
+    pub all_failed: bool,
+    /// The view needs rebuilding.
+    pub dirty: bool,
+    pub view: Arc<SetStatus>,
+}
+
+impl SetRuntime {
+    /// Builds a set from its settings, keeping the state of servers of `previous` (same
+    /// public address) when the polling method did not change.
+    pub fn build(id: u64, config: ServerSet, previous: Option<&SetRuntime>) -> SetRuntime {
+        let probe = probe::build(&config.polling).map_err(|e| e.to_string());
+        let same_method = previous.is_some_and(|p| p.config.polling == config.polling);
+        let servers = config
+            .servers
+            .iter()
+            .filter_map(|s| {
+                // Validation guarantees these parse; a server that does not is skipped.
+                let public_ip: IpAddr = s.public_ip.trim().parse().ok()?;
+                let poll_ip: IpAddr = s.poll_address().trim().parse().ok()?;
+                let kept = previous
+                    .filter(|_| same_method)
+                    .and_then(|p| p.servers.iter().find(|o| o.public_ip == public_ip));
+                let state = if s.disabled {
+                    ServerState::disabled()
+                } else {
+                    match kept {
+                        Some(old) if old.state.status != ServerStatus::Disabled => old.state.clone(),
+                        _ => ServerState::default(),
+                    }
+                };
+                Some(ServerRuntime {
+                    config: s.clone(),
+                    public_ip,
+                    poll_ip,
+                    state,
+                    arming: 0,
+                    due: None,
+                    in_flight: false,
+                    recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
+                })
+            })
+            .collect();
+        let fallback = match &config.dns.if_all_fail {
+            AllFailedPolicy::Fallback(list) => list.iter().filter_map(|a| a.trim().parse().ok()).collect(),
+            _ => Vec::new(),
+        };
+        let mut set = SetRuntime {
+            id,
+            config,
+            probe,
+            fallback,
+            servers,
+            decision: Decision::Waiting,
+            all_failed: false,
+            dirty: true,
+            view: Arc::new(SetStatus {
+                name: String::new(),
+                paused: false,
+                health: SetHealth::Unknown,
+                method: "",
+                servers: Vec::new(),
+                decision: Decision::Waiting,
+                host_names: Vec::new(),
+                error: None,
+            }),
+        };
+        set.decision = set.decide();
+        set.all_failed = all_failed(&set.candidates());
+        set
+    }
+
+    pub fn candidates(&self) -> Vec<Candidate> {
+        self.servers
+            .iter()
+            .map(|s| Candidate {
+                address: s.public_ip,
+                weight: s.config.weight,
+                status: s.state.status,
+            })
+            .collect()
+    }
+
+    pub fn decide(&self) -> Decision {
+        decide(&self.config.dns, &self.candidates(), &self.fallback)
+    }
+
+    /// Any server failing or retrying: polls switch to the failed interval.
+    pub fn has_failure(&self) -> bool {
+        self.servers
+            .iter()
+            .any(|s| matches!(s.state.status, ServerStatus::Failed | ServerStatus::Retrying))
+    }
+
+    /// In sequential mode a server is polled only while no higher-priority server is OK.
+    pub fn is_needed(&self, index: usize) -> bool {
+        !self.config.frequency.sequential
+            || !self.servers[..index]
+                .iter()
+                .any(|s| s.state.status == ServerStatus::Ok)
+    }
+
+    pub fn target(&self, index: usize) -> PollTarget {
+        let s = &self.servers[index];
+        PollTarget {
+            address: s.poll_ip,
+            public_address: s.public_ip,
+            name: s.config.display_name().to_string(),
+            host: self.config.dns.main_host().to_string(),
+            set_name: self.config.name.clone(),
+            timeout: std::time::Duration::from_secs(u64::from(self.config.frequency.timeout_secs.max(1))),
+        }
+    }
+
+    /// The subject of a server's problems and events.
+    pub fn subject(&self, index: usize) -> String {
+        let s = &self.servers[index];
+        if s.config.name.is_empty() {
+            s.public_ip.to_string()
+        } else {
+            format!("{} ({})", s.config.name, s.public_ip)
+        }
+    }
+
+    /// Rebuilds the view if anything changed.
+    pub fn refresh_view(&mut self, has_problem: bool) -> Arc<SetStatus> {
+        if self.dirty {
+            self.dirty = false;
+            self.view = Arc::new(self.make_view(has_problem));
+        }
+        self.view.clone()
+    }
+
+    fn make_view(&self, has_problem: bool) -> SetStatus {
+        let in_set = || self.servers.iter().filter(|s| s.state.status != ServerStatus::Disabled);
+        let health = if self.config.paused {
+            SetHealth::Paused
+        } else if has_problem || self.probe.is_err() || self.has_failure() {
+            SetHealth::Problem
+        } else if in_set().any(|s| s.state.status == ServerStatus::NotTested) {
+            SetHealth::Unknown
+        } else {
+            SetHealth::Ok
+        };
+        SetStatus {
+            name: self.config.name.clone(),
+            paused: self.config.paused,
+            health,
+            method: self.config.polling.label(),
+            servers: self
+                .servers
+                .iter()
+                .map(|s| ServerView {
+                    public_ip: s.public_ip.to_string(),
+                    poll_ip: s.poll_ip.to_string(),
+                    name: s.config.display_name().to_string(),
+                    status: s.state.status,
+                    last_response: s.state.last_response.clone(),
+                    last_response_time: s.state.last_response_time,
+                    successes: s.state.successes,
+                    failures: s.state.failures,
+                    last_success: s.state.last_success,
+                    last_failure: s.state.last_failure,
+                    problem_code: s.state.last_failure_kind.map(|f| f.code()),
+                    recent_times_ms: s.recent_times_ms.iter().copied().collect(),
+                })
+                .collect(),
+            decision: self.decision.clone(),
+            host_names: self.config.dns.host_names.clone(),
+            error: self.probe.as_ref().err().cloned(),
+        }
+    }
+}
+
+impl ServerRuntime {
+    pub fn record_time(&mut self, ms: Option<f32>) {
+        super::events::push_bounded(&mut self.recent_times_ms, ms, RECENT_TIMES);
+    }
+}

@@ -1,0 +1,106 @@
+//! Engine → UI: an immutable picture of everything, published through `tokio::sync::watch`.
+//! Parts that did not change are shared (`Arc`) between successive snapshots.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::decision::Decision;
+use super::events::{Event, LogLine};
+use super::problems::Problem;
+use super::server_state::ServerStatus;
+use crate::model::Settings;
+
+/// Everything the UI shows.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Grows by one with every published snapshot.
+    pub generation: u64,
+    /// The settings in force; dialogs copy their drafts from here.
+    pub settings: Arc<Settings>,
+    /// The settings file, if there is one.
+    pub settings_path: Option<PathBuf>,
+    /// Why the settings file could not be (re)loaded, if it could not.
+    pub settings_error: Option<String>,
+    pub all_paused: bool,
+    /// Sets in the order of the settings.
+    pub sets: Vec<Arc<SetStatus>>,
+    /// Current problems, oldest first.
+    pub problems: Arc<Vec<Problem>>,
+    /// Recent events, oldest first.
+    pub events: Arc<VecDeque<Event>>,
+    /// The live log, oldest first.
+    pub log: Arc<VecDeque<LogLine>>,
+    /// Polls running right now.
+    pub polls_in_flight: usize,
+}
+
+impl Snapshot {
+    pub fn empty(settings: Arc<Settings>, settings_path: Option<PathBuf>) -> Self {
+        Snapshot {
+            generation: 0,
+            all_paused: settings.options.polling.paused,
+            settings,
+            settings_path,
+            settings_error: None,
+            sets: Vec::new(),
+            problems: Arc::default(),
+            events: Arc::default(),
+            log: Arc::default(),
+            polls_in_flight: 0,
+        }
+    }
+
+    pub fn set(&self, name: &str) -> Option<&SetStatus> {
+        self.sets.iter().map(Arc::as_ref).find(|s| s.name == name)
+    }
+}
+
+/// The summary icon of a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetHealth {
+    /// Not every server has been polled yet.
+    Unknown,
+    /// Every server works.
+    Ok,
+    /// A server is failing, or the set has a problem.
+    Problem,
+    Paused,
+}
+
+/// One server set.
+#[derive(Clone, Debug)]
+pub struct SetStatus {
+    pub name: String,
+    pub paused: bool,
+    pub health: SetHealth,
+    /// The polling method's label, e.g. `HTTPS`.
+    pub method: &'static str,
+    pub servers: Vec<ServerView>,
+    /// What DNS should give now.
+    pub decision: Decision,
+    /// Host names of the set.
+    pub host_names: Vec<String>,
+    /// Why the set cannot poll at all (e.g. its method is not available).
+    pub error: Option<String>,
+}
+
+/// One server of a set.
+#[derive(Clone, Debug)]
+pub struct ServerView {
+    pub public_ip: String,
+    pub poll_ip: String,
+    pub name: String,
+    pub status: ServerStatus,
+    pub last_response: String,
+    pub last_response_time: Option<Duration>,
+    pub successes: u64,
+    pub failures: u64,
+    pub last_success: Option<SystemTime>,
+    pub last_failure: Option<SystemTime>,
+    /// The problem code of the last poll, if it failed.
+    pub problem_code: Option<u16>,
+    /// Recent response times in milliseconds (failed polls as `None`), oldest first.
+    pub recent_times_ms: Vec<Option<f32>>,
+}

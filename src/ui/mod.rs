@@ -1,0 +1,21 @@
+//! The desktop window (egui). It reads the engine's snapshot and sends commands; it does
+//! no I/O of its own.
+
+pub mod app;
+
+use crate::engine::EngineHandle;
+
+/// Opens the main window; returns when it is closed.
+pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
+    let options = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("Standby")
+            .with_inner_size([1100.0, 700.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Standby",
+        options,
+        Box::new(|cc| Ok(Box::new(app::StandbyApp::new(engine, &cc.egui_ctx)))),
+    )
+}
