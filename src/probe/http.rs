@@ -322,7 +322,11 @@ fn hyper_failure(stage: PollStage, error: &hyper::Error) -> StageError {
                 } else {
                     stage
                 };
-            return io_failure(stage, io);
+            let mut failure = io_failure(stage, io);
+            if failure.failure.kind == FailureKind::ClosedEarly {
+                failure.text = format!("connection closed before a complete response ({io})");
+            }
+            return failure;
         }
         source = cause.source();
     }
