@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod tcp;
+pub mod tls;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -184,6 +185,15 @@ impl StageError {
     }
 }
 
+/// A duration as operators read it in a response text: `10` for whole seconds, else `2.5`.
+pub fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        duration.as_secs().to_string()
+    } else {
+        format!("{:.1}", duration.as_secs_f64())
+    }
+}
+
 /// Classifies an I/O error: a premature close is kind 3, a time-out kind 2, the rest 1.
 pub fn io_failure(stage: PollStage, error: &std::io::Error) -> StageError {
     use std::io::ErrorKind::*;
@@ -204,5 +214,11 @@ mod tests {
         assert_eq!(Failure::new(FailureKind::Network, PollStage::Connecting).code(), 111);
         assert_eq!(Failure::new(FailureKind::Timeout, PollStage::Waiting).code(), 124);
         assert_eq!(Failure::new(FailureKind::WrongAnswer, PollStage::Judging).code(), 147);
+    }
+
+    #[test]
+    fn seconds_text() {
+        assert_eq!(seconds(Duration::from_secs(10)), "10");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
     }
 }

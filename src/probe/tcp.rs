@@ -1,17 +1,183 @@
-//! TCP polling (placeholder until written).
-use super::{BoxFuture, BuildError, PollOutcome, PollTarget, Probe};
-use crate::model::TcpPoll;
+//! TCP polling (SPEC §1): connect to a port and optionally judge the greeting; FTP, SMTP,
+//! POP3, IMAP and NNTP are presets of it.
 
-pub struct TcpProbe;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{
+    BoxFuture, BuildError, FailureKind, PollOutcome, PollStage, PollTarget, Probe, StageError,
+    io_failure, seconds, stage,
+};
+use crate::model::criteria::CompiledTextRule;
+use crate::model::{TcpPoll, TcpService};
+
+/// A greeting is its first line, or this many bytes if no line ends before.
+const GREETING_LIMIT: usize = 100;
+
+/// A TCP poll, ready to poll any server of its set.
+pub struct TcpProbe {
+    port: u16,
+    /// `None`: connecting is enough.
+    greeting: Option<CompiledTextRule>,
+    greeting_timeout: Duration,
+    service: TcpService,
+}
 
 impl TcpProbe {
-    pub fn new(_settings: &TcpPoll) -> Result<Self, BuildError> {
-        Err(BuildError::Unsupported("TCP"))
+    pub fn new(settings: &TcpPoll) -> Result<Self, BuildError> {
+        let port = settings
+            .effective_port()
+            .ok_or_else(|| BuildError::Invalid("a TCP poll needs a port".into()))?;
+        let greeting = settings
+            .effective_greeting()
+            .map(|rule| rule.compile())
+            .transpose()?;
+        // `ftp_login` is ignored here: the FTP login check is added by its own issue.
+        Ok(Self {
+            port,
+            greeting,
+            greeting_timeout: Duration::from_secs(u64::from(settings.greeting_timeout_secs)),
+            service: settings.service,
+        })
+    }
+
+    async fn run(&self, target: &PollTarget, start: Instant) -> Result<String, StageError> {
+        let deadline = start + target.timeout;
+        let mut stream = stage(
+            deadline,
+            PollStage::Connecting,
+            &format!("after {} s connecting", seconds(target.timeout)),
+            TcpStream::connect(SocketAddr::new(target.address, self.port)),
+        )
+        .await?
+        .map_err(|e| io_failure(PollStage::Connecting, &e))?;
+        let Some(rule) = &self.greeting else {
+            return Ok("connected".into());
+        };
+        // The greeting has its own time-out, cut short by the poll's.
+        let greeting_deadline = Instant::now() + self.greeting_timeout;
+        let (wait_deadline, waited) = if greeting_deadline < deadline {
+            (greeting_deadline, self.greeting_timeout)
+        } else {
+            (deadline, target.timeout)
+        };
+        let greeting = stage(
+            wait_deadline,
+            PollStage::Waiting,
+            &format!("after {} s waiting for greeting", seconds(waited)),
+            read_greeting(&mut stream),
+        )
+        .await??;
+        rule.judge(&greeting).map_err(|why| {
+            StageError::new(
+                FailureKind::WrongAnswer,
+                PollStage::Judging,
+                format!("{}: {why}", greeting.trim()),
+            )
+        })?;
+        if let Some(goodbye) = self.service.goodbye() {
+            // A clean session end keeps the daemon's log quiet; whether it arrives does not
+            // change the outcome.
+            let _ = tokio::time::timeout_at(deadline, async {
+                stream.write_all(goodbye).await?;
+                stream.shutdown().await
+            })
+            .await;
+        }
+        Ok(greeting.trim().to_owned())
     }
 }
 
 impl Probe for TcpProbe {
-    fn poll<'a>(&'a self, _target: &'a PollTarget) -> BoxFuture<'a, PollOutcome> {
-        Box::pin(async { unreachable!("never built") })
+    fn poll<'a>(&'a self, target: &'a PollTarget) -> BoxFuture<'a, PollOutcome> {
+        Box::pin(async move {
+            let start = Instant::now();
+            match self.run(target, start).await {
+                Ok(text) => PollOutcome::success(text, start.elapsed()),
+                Err(e) => e.into_outcome(start.elapsed()),
+            }
+        })
+    }
+}
+
+/// Reads the first line (without its line end) or the first [`GREETING_LIMIT`] bytes. A
+/// close after part of a greeting yields that part; a close before any byte is a failure.
+async fn read_greeting(stream: &mut TcpStream) -> Result<String, StageError> {
+    let mut buffer = [0u8; GREETING_LIMIT];
+    let mut filled = 0;
+    while filled < GREETING_LIMIT {
+        let n = stream
+            .read(&mut buffer[filled..])
+            .await
+            .map_err(|e| io_failure(PollStage::Waiting, &e))?;
+        if n == 0 {
+            break;
+        }
+        let seen = filled;
+        filled += n;
+        if let Some(end) = buffer[seen..filled].iter().position(|&b| b == b'\n') {
+            filled = seen + end;
+            break;
+        }
+    }
+    if filled == 0 {
+        return Err(StageError::new(
+            FailureKind::ClosedEarly,
+            PollStage::Waiting,
+            "connection closed before greeting",
+        ));
+    }
+    let line = String::from_utf8_lossy(&buffer[..filled]);
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::model::TextRule;
+
+    #[test]
+    fn presets_and_ports() {
+        let ftp = TcpProbe::new(&TcpPoll {
+            service: TcpService::Ftp,
+            ..TcpPoll::default()
+        })
+        .unwrap();
+        assert_eq!(ftp.port, 21);
+        assert!(ftp.greeting.is_some());
+
+        let custom = TcpProbe::new(&TcpPoll {
+            port: Some(8080),
+            ..TcpPoll::default()
+        })
+        .unwrap();
+        assert_eq!(custom.port, 8080);
+        assert!(custom.greeting.is_none());
+    }
+
+    #[test]
+    fn custom_without_port_is_a_build_error() {
+        assert!(matches!(
+            TcpProbe::new(&TcpPoll::default()),
+            Err(BuildError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn bad_regex_is_a_build_error() {
+        let settings = TcpPoll {
+            port: Some(1),
+            greeting: Some(TextRule::Matches("(".into())),
+            ..TcpPoll::default()
+        };
+        assert!(matches!(
+            TcpProbe::new(&settings),
+            Err(BuildError::Regex(_))
+        ));
     }
 }
