@@ -4,7 +4,7 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! `ui` → `engine` → `probe` → `model`.
 
-pub mod model;
 pub mod engine;
+pub mod model;
 pub mod probe;
 pub mod ui;

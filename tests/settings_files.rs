@@ -40,5 +40,8 @@ fn example_has_two_realistic_sets() {
     let mail = &settings.server_sets[1];
     assert!(mail.frequency.sequential);
     let secret = &settings.options.dns_updating.default_dns_servers[0];
-    assert!(!format!("{secret:?}").contains("c3RhbmRieS"), "secrets must not print");
+    assert!(
+        !format!("{secret:?}").contains("c3RhbmRieS"),
+        "secrets must not print"
+    );
 }

@@ -42,7 +42,9 @@ impl Decision {
     /// The addresses to publish, if any.
     pub fn addresses(&self) -> Option<Vec<IpAddr>> {
         match self {
-            Decision::Publish { addresses, .. } => Some(addresses.iter().map(|(a, _)| *a).collect()),
+            Decision::Publish { addresses, .. } => {
+                Some(addresses.iter().map(|(a, _)| *a).collect())
+            }
             _ => None,
         }
     }
@@ -68,7 +70,11 @@ impl Decision {
 /// Decides the addresses for a set. `fallback` is the parsed fallback list of the
 /// `Fallback` policy (validation guarantees it parses).
 pub fn decide(dns: &DnsData, servers: &[Candidate], fallback: &[IpAddr]) -> Decision {
-    let in_set = || servers.iter().filter(|s| s.status != ServerStatus::Disabled);
+    let in_set = || {
+        servers
+            .iter()
+            .filter(|s| s.status != ServerStatus::Disabled)
+    };
     let functional: Vec<(IpAddr, u32)> = match dns.addresses_of {
         AddressSelection::FirstFunctional => {
             let mut first = Vec::new();
@@ -129,7 +135,10 @@ pub fn decide(dns: &DnsData, servers: &[Candidate], fallback: &[IpAddr]) -> Deci
 
 /// True when every server in the set (not disabled, at least one) has failed.
 pub fn all_failed(servers: &[Candidate]) -> bool {
-    let mut in_set = servers.iter().filter(|s| s.status != ServerStatus::Disabled).peekable();
+    let mut in_set = servers
+        .iter()
+        .filter(|s| s.status != ServerStatus::Disabled)
+        .peekable();
     in_set.peek().is_some() && in_set.all(|s| s.status == ServerStatus::Failed)
 }
 
@@ -175,14 +184,21 @@ mod tests {
     fn same(a: &Decision, b: &Decision) -> bool {
         match (a, b) {
             (
-                Decision::Publish { addresses: x, basis: bx },
-                Decision::Publish { addresses: y, basis: by },
+                Decision::Publish {
+                    addresses: x,
+                    basis: bx,
+                },
+                Decision::Publish {
+                    addresses: y,
+                    basis: by,
+                },
             ) => bx == by && x.iter().map(|p| p.0).eq(y.iter().map(|p| p.0)),
             _ => a == b,
         }
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn scenarios() {
         use AddressSelection::*;
         use Basis::*;
@@ -216,14 +232,20 @@ mod tests {
         let fallback = [ip("198.51.100.9")];
         for (name, selection, policy, servers, expected) in table {
             let got = decide(&dns(selection, policy), &set(&servers), &fallback);
-            assert!(same(&got, &expected), "{name}: got {got:?}, expected {expected:?}");
+            assert!(
+                same(&got, &expected),
+                "{name}: got {got:?}, expected {expected:?}"
+            );
         }
     }
 
     #[test]
     fn weights_are_carried() {
         let got = decide(
-            &dns(AddressSelection::WeightedRoundRobin, AllFailedPolicy::AssumeLocalFault),
+            &dns(
+                AddressSelection::WeightedRoundRobin,
+                AllFailedPolicy::AssumeLocalFault,
+            ),
             &set(&[("192.0.2.1", Ok), ("192.0.2.2", Failed), ("192.0.2.3", Ok)]),
             &[],
         );
@@ -238,8 +260,14 @@ mod tests {
 
     #[test]
     fn all_failed_detection() {
-        assert!(all_failed(&set(&[("192.0.2.1", Failed), ("192.0.2.2", Disabled)])));
-        assert!(!all_failed(&set(&[("192.0.2.1", Failed), ("192.0.2.2", Retrying)])));
+        assert!(all_failed(&set(&[
+            ("192.0.2.1", Failed),
+            ("192.0.2.2", Disabled)
+        ])));
+        assert!(!all_failed(&set(&[
+            ("192.0.2.1", Failed),
+            ("192.0.2.2", Retrying)
+        ])));
         assert!(!all_failed(&set(&[("192.0.2.1", Disabled)])));
     }
 }

@@ -109,7 +109,10 @@ impl EngineHandle {
 
     /// Sends a command, waiting for room (for async callers such as the API).
     pub async fn send_async(&self, command: Command) -> Result<(), SendError> {
-        self.commands.send(command).await.map_err(|_| SendError::Stopped)
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| SendError::Stopped)
     }
 
     /// Applies new settings and waits for the outcome (validation or write errors).
@@ -121,7 +124,9 @@ impl EngineHandle {
         })
         .await
         .map_err(|e| e.to_string())?;
-        outcome.await.map_err(|_| "the engine has stopped".to_string())?
+        outcome
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     /// The newest snapshot.

@@ -26,7 +26,14 @@ pub struct Problems {
 
 impl Problems {
     /// Raises or updates a problem. Returns true when it is new.
-    pub fn raise(&mut self, set: &str, subject: &str, code: u16, text: &str, now: SystemTime) -> bool {
+    pub fn raise(
+        &mut self,
+        set: &str,
+        subject: &str,
+        code: u16,
+        text: &str,
+        now: SystemTime,
+    ) -> bool {
         let key = (set.to_string(), subject.to_string());
         match self.current.get_mut(&key) {
             Some(p) => {
@@ -56,7 +63,10 @@ impl Problems {
 
     /// Clears a problem. Returns true when there was one.
     pub fn clear(&mut self, set: &str, subject: &str) -> bool {
-        let gone = self.current.remove(&(set.to_string(), subject.to_string())).is_some();
+        let gone = self
+            .current
+            .remove(&(set.to_string(), subject.to_string()))
+            .is_some();
         self.changed |= gone;
         gone
     }
@@ -64,7 +74,8 @@ impl Problems {
     /// Clears every problem of a set except those whose subject `keep` accepts.
     pub fn retain_set(&mut self, set: &str, keep: impl Fn(&str) -> bool) {
         let before = self.current.len();
-        self.current.retain(|(s, subject), _| s != set || keep(subject));
+        self.current
+            .retain(|(s, subject), _| s != set || keep(subject));
         self.changed |= before != self.current.len();
     }
 
@@ -93,6 +104,7 @@ impl Problems {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -106,7 +118,10 @@ mod tests {
         assert!(!p.raise("web", "192.0.2.1", 124, "timeout", t1));
         let list = p.list();
         assert_eq!(list.len(), 1);
-        assert_eq!((list[0].first_seen, list[0].code, list[0].text.as_str()), (t0, 124, "timeout"));
+        assert_eq!(
+            (list[0].first_seen, list[0].code, list[0].text.as_str()),
+            (t0, 124, "timeout")
+        );
         assert!(p.take_changed());
         assert!(!p.take_changed());
         assert!(p.clear("web", "192.0.2.1"));

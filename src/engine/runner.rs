@@ -49,10 +49,16 @@ pub(super) async fn run(
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut engine = Engine::new(settings, settings_path, snapshot_tx, events_tx, results_tx);
     if let Some(error) = settings_error {
-        engine.log(Level::Error, format!("{error}; running on the defaults until the file is mended"));
+        engine.log(
+            Level::Error,
+            format!("{error}; running on the defaults until the file is mended"),
+        );
         engine.settings_error = Some(error);
     }
-    engine.log(Level::Info, format!("engine started with {} server set(s)", engine.sets.len()));
+    engine.log(
+        Level::Info,
+        format!("engine started with {} server set(s)", engine.sets.len()),
+    );
     let mut publish = tokio::time::interval(PUBLISH_EVERY);
     publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut file_check = tokio::time::interval(FILE_CHECK_EVERY);
@@ -158,7 +164,10 @@ impl Engine {
             Command::ResumeSet(name) => self.set_paused(&name, false, false),
             Command::PollSet(name) => match self.find_set(&name) {
                 Some(i) => self.poll_set_now(i),
-                None => self.log(Level::Warning, format!("poll now: no server set named {name:?}")),
+                None => self.log(
+                    Level::Warning,
+                    format!("poll now: no server set named {name:?}"),
+                ),
             },
             Command::ApplySettings { settings, reply } => {
                 let outcome = self.apply(*settings);
@@ -194,7 +203,9 @@ impl Engine {
             return Err(list.join("\n"));
         }
         if let Some(error) = &self.settings_error {
-            return Err(format!("not saved, so as not to overwrite the broken settings file: {error}"));
+            return Err(format!(
+                "not saved, so as not to overwrite the broken settings file: {error}"
+            ));
         }
         if let Some(path) = &self.settings_path {
             file::save(path, &settings).map_err(|e| e.to_string())?;
@@ -207,9 +218,14 @@ impl Engine {
 
     /// Saves the settings in force after a change the engine made itself (a pause).
     fn persist(&mut self) {
-        let Some(path) = self.settings_path.clone() else { return };
+        let Some(path) = self.settings_path.clone() else {
+            return;
+        };
         if self.settings_error.is_some() {
-            self.log(Level::Warning, "change kept in memory only: the settings file is broken".into());
+            self.log(
+                Level::Warning,
+                "change kept in memory only: the settings file is broken".into(),
+            );
             return;
         }
         match file::save(&path, &self.settings) {
@@ -229,7 +245,10 @@ impl Engine {
         let mut old: Vec<SetRuntime> = std::mem::take(&mut self.sets);
         let mut sets = Vec::with_capacity(settings.server_sets.len());
         for config in &settings.server_sets {
-            let previous = old.iter().position(|s| s.config.name == config.name).map(|i| old.swap_remove(i));
+            let previous = old
+                .iter()
+                .position(|s| s.config.name == config.name)
+                .map(|i| old.swap_remove(i));
             match previous {
                 Some(mut same) if same.config == *config => {
                     same.dirty = true;
@@ -243,14 +262,21 @@ impl Engine {
             }
         }
         self.sets = sets;
-        self.set_index = self.sets.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        self.set_index = self
+            .sets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, i))
+            .collect();
         // Problems of sets and servers that are gone go with them.
         let names: Vec<String> = self.sets.iter().map(|s| s.config.name.clone()).collect();
-        self.problems.retain_sets(|set| names.iter().any(|n| n == set));
+        self.problems
+            .retain_sets(|set| names.iter().any(|n| n == set));
         for set in &self.sets {
             let subjects: Vec<String> = (0..set.servers.len()).map(|i| set.subject(i)).collect();
-            self.problems
-                .retain_set(&set.config.name, |subject| subjects.iter().any(|s| s == subject) || subject == SET_SUBJECT);
+            self.problems.retain_set(&set.config.name, |subject| {
+                subjects.iter().any(|s| s == subject) || subject == SET_SUBJECT
+            });
         }
         self.settings = settings;
         self.refresh_set_problems();
@@ -264,7 +290,8 @@ impl Engine {
         for set in &self.sets {
             match &set.probe {
                 Err(why) => {
-                    self.problems.raise(&set.config.name, SET_SUBJECT, 100, why, now);
+                    self.problems
+                        .raise(&set.config.name, SET_SUBJECT, 100, why, now);
                 }
                 Ok(_) => {
                     self.problems.clear(&set.config.name, SET_SUBJECT);
@@ -279,7 +306,15 @@ impl Engine {
         }
         Arc::make_mut(&mut self.settings).options.polling.paused = paused;
         self.persist();
-        self.log(Level::Info, if paused { "all polling paused" } else { "all polling resumed" }.into());
+        self.log(
+            Level::Info,
+            if paused {
+                "all polling paused"
+            } else {
+                "all polling resumed"
+            }
+            .into(),
+        );
         self.reschedule_all();
         self.dirty = true;
         for set in &mut self.sets {
@@ -297,7 +332,11 @@ impl Engine {
         }
         self.sets[i].config.paused = paused;
         self.sets[i].dirty = true;
-        if let Some(s) = Arc::make_mut(&mut self.settings).server_sets.iter_mut().find(|s| s.name == name) {
+        if let Some(s) = Arc::make_mut(&mut self.settings)
+            .server_sets
+            .iter_mut()
+            .find(|s| s.name == name)
+        {
             s.paused = paused;
         }
         self.persist();
@@ -309,7 +348,10 @@ impl Engine {
         let how = if automatic { " automatically" } else { "" };
         self.log(
             Level::Info,
-            format!("server set {name:?} {}{how}", if paused { "paused" } else { "resumed" }),
+            format!(
+                "server set {name:?} {}{how}",
+                if paused { "paused" } else { "resumed" }
+            ),
         );
         self.dirty = true;
     }
@@ -317,7 +359,9 @@ impl Engine {
     // ---- scheduling ---------------------------------------------------------------------
 
     fn polling_allowed(&self, set: usize) -> bool {
-        !self.settings.options.polling.paused && !self.sets[set].config.paused && self.sets[set].probe.is_ok()
+        !self.settings.options.polling.paused
+            && !self.sets[set].config.paused
+            && self.sets[set].probe.is_ok()
     }
 
     fn reschedule_all(&mut self) {
@@ -329,7 +373,9 @@ impl Engine {
         let total: usize = self.sets.iter().map(|s| s.servers.len()).sum();
         let mut n = 0;
         for i in 0..self.sets.len() {
-            let interval = Duration::from_secs(u64::from(self.sets[i].config.frequency.interval_secs.max(1)));
+            let interval = Duration::from_secs(u64::from(
+                self.sets[i].config.frequency.interval_secs.max(1),
+            ));
             for k in 0..self.sets[i].servers.len() {
                 let due = now + spread_offset(n, total, interval);
                 n += 1;
@@ -340,7 +386,9 @@ impl Engine {
 
     fn schedule_set(&mut self, set: usize, start: Instant) {
         let count = self.sets[set].servers.len();
-        let interval = Duration::from_secs(u64::from(self.sets[set].config.frequency.interval_secs.max(1)));
+        let interval = Duration::from_secs(u64::from(
+            self.sets[set].config.frequency.interval_secs.max(1),
+        ));
         for k in 0..count {
             self.arm(set, k, start + spread_offset(k, count, interval));
         }
@@ -365,7 +413,14 @@ impl Engine {
         }
         s.arming += 1;
         s.due = Some(due);
-        self.timers.arm(due, TimerKey { set_id, server, arming: s.arming });
+        self.timers.arm(
+            due,
+            TimerKey {
+                set_id,
+                server,
+                arming: s.arming,
+            },
+        );
     }
 
     fn poll_set_now(&mut self, set: usize) {
@@ -378,8 +433,12 @@ impl Engine {
     fn dispatch_due(&mut self) {
         let now = Instant::now();
         while let Some((due, key)) = self.timers.pop_due(now) {
-            let Some(&set) = self.set_index.get(&key.set_id) else { continue };
-            let Some(server) = self.sets[set].servers.get(key.server) else { continue };
+            let Some(&set) = self.set_index.get(&key.set_id) else {
+                continue;
+            };
+            let Some(server) = self.sets[set].servers.get(key.server) else {
+                continue;
+            };
             if server.arming != key.arming || server.due != Some(due) {
                 continue; // stale
             }
@@ -405,7 +464,9 @@ impl Engine {
     }
 
     fn start_poll(&mut self, set: usize, server: usize, due: Instant) {
-        let Ok(probe) = self.sets[set].probe.clone() else { return };
+        let Ok(probe) = self.sets[set].probe.clone() else {
+            return;
+        };
         let target: PollTarget = self.sets[set].target(server);
         let set_id = self.sets[set].id;
         let public_ip = self.sets[set].servers[server].public_ip;
@@ -422,12 +483,21 @@ impl Engine {
             let outcome = match tokio::time::timeout(limit, probe.poll(&target)).await {
                 Ok(outcome) => outcome,
                 Err(_) => PollOutcome::failure(
-                    crate::probe::Failure::new(crate::probe::FailureKind::Timeout, crate::probe::PollStage::Waiting),
+                    crate::probe::Failure::new(
+                        crate::probe::FailureKind::Timeout,
+                        crate::probe::PollStage::Waiting,
+                    ),
                     format!("timeout after {} s", target.timeout.as_secs()),
                     started.elapsed(),
                 ),
             };
-            let _ = results.send(PollResult { set_id, server, public_ip, due, outcome });
+            let _ = results.send(PollResult {
+                set_id,
+                server,
+                public_ip,
+                due,
+                outcome,
+            });
         });
     }
 
@@ -436,9 +506,13 @@ impl Engine {
     fn on_result(&mut self, result: PollResult) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.dirty = true;
-        let Some(&set) = self.set_index.get(&result.set_id) else { return };
+        let Some(&set) = self.set_index.get(&result.set_id) else {
+            return;
+        };
         let frequency = self.sets[set].config.frequency.clone();
-        let Some(server) = self.sets[set].servers.get_mut(result.server) else { return };
+        let Some(server) = self.sets[set].servers.get_mut(result.server) else {
+            return;
+        };
         if server.public_ip != result.public_ip {
             return;
         }
@@ -449,7 +523,10 @@ impl Engine {
         let now = SystemTime::now();
         let (state, transition) = observe(&server.state, &result.outcome, &frequency, now);
         server.state = state;
-        let ms = result.outcome.is_success().then(|| result.outcome.elapsed.as_secs_f32() * 1000.0);
+        let ms = result
+            .outcome
+            .is_success()
+            .then_some(result.outcome.elapsed.as_secs_f32() * 1000.0);
         server.record_time(ms);
         self.sets[set].dirty = true;
         self.update_server_problem(set, result.server, now);
@@ -460,7 +537,11 @@ impl Engine {
         // The next poll of this server keeps its cadence from the time it was due.
         if self.polling_allowed(set) && self.sets[set].is_needed(result.server) {
             let has_failure = self.sets[set].has_failure();
-            let delay = next_poll_delay(&self.sets[set].servers[result.server].state, has_failure, &frequency);
+            let delay = next_poll_delay(
+                &self.sets[set].servers[result.server].state,
+                has_failure,
+                &frequency,
+            );
             let due = (result.due + delay).max(Instant::now());
             self.arm(set, result.server, due);
         }
@@ -500,7 +581,13 @@ impl Engine {
         }
     }
 
-    fn on_transition(&mut self, set: usize, server: usize, transition: Transition, now: SystemTime) {
+    fn on_transition(
+        &mut self,
+        set: usize,
+        server: usize,
+        transition: Transition,
+        now: SystemTime,
+    ) {
         let s = &self.sets[set];
         let name = s.config.name.clone();
         let subject = s.subject(server);
@@ -510,7 +597,11 @@ impl Engine {
             server_name: sv.config.display_name().to_string(),
             status: sv.state.status.label().to_string(),
             response: sv.state.last_response.clone(),
-            problem: sv.state.last_failure_kind.map(|_| sv.state.last_response.clone()).unwrap_or_default(),
+            problem: sv
+                .state
+                .last_failure_kind
+                .map(|_| sv.state.last_response.clone())
+                .unwrap_or_default(),
             problem_code: sv.state.last_failure_kind.map(|f| f.code()),
             ..EventDetails::default()
         };
@@ -522,17 +613,35 @@ impl Engine {
                 self.emit(EventKind::ServerFailed, &name, &subject, text, details, now);
             }
             Transition::Recovered => {
-                let text = format!("server {subject} of {name:?} recovered: {}", details.response);
+                let text = format!(
+                    "server {subject} of {name:?} recovered: {}",
+                    details.response
+                );
                 self.log(Level::Info, text.clone());
-                self.emit(EventKind::ServerRecovered, &name, &subject, text, details, now);
+                self.emit(
+                    EventKind::ServerRecovered,
+                    &name,
+                    &subject,
+                    text,
+                    details,
+                    now,
+                );
             }
         }
         if pause {
             // The decision is made (and DNS follows) before the set stops polling.
             self.after_change(set, now);
             self.set_paused(&name, true, true);
-            let text = format!("server set {name:?} paused because {subject} failed; resume it by hand");
-            self.emit(EventKind::SetPausedAutomatically, &name, &subject, text, EventDetails::default(), now);
+            let text =
+                format!("server set {name:?} paused because {subject} failed; resume it by hand");
+            self.emit(
+                EventKind::SetPausedAutomatically,
+                &name,
+                &subject,
+                text,
+                EventDetails::default(),
+                now,
+            );
         }
     }
 
@@ -564,7 +673,10 @@ impl Engine {
         if decision != self.sets[set].decision {
             let name = self.sets[set].config.name.clone();
             if !matches!(decision, Decision::Waiting) {
-                self.log(Level::Info, format!("{name:?}: DNS should give {}", decision.describe()));
+                self.log(
+                    Level::Info,
+                    format!("{name:?}: DNS should give {}", decision.describe()),
+                );
             }
             self.sets[set].decision = decision;
             self.sets[set].dirty = true;
@@ -576,14 +688,29 @@ impl Engine {
                 let name = self.sets[set].config.name.clone();
                 let text = format!("all servers of {name:?} failed");
                 self.log(Level::Error, text.clone());
-                self.emit(EventKind::AllServersFailed, &name, "", text, EventDetails::default(), now);
+                self.emit(
+                    EventKind::AllServersFailed,
+                    &name,
+                    "",
+                    text,
+                    EventDetails::default(),
+                    now,
+                );
             }
         }
     }
 
     // ---- events, log, snapshot ------------------------------------------------------------
 
-    fn emit(&mut self, kind: EventKind, set: &str, subject: &str, text: String, details: EventDetails, now: SystemTime) {
+    fn emit(
+        &mut self,
+        kind: EventKind,
+        set: &str,
+        subject: &str,
+        text: String,
+        details: EventDetails,
+        now: SystemTime,
+    ) {
         let event = Event {
             time: now,
             kind,
@@ -607,14 +734,20 @@ impl Engine {
         let capacity = self.settings.options.logging.memory_lines as usize;
         push_bounded(
             Arc::make_mut(&mut self.log),
-            LogLine { time: SystemTime::now(), level, text },
+            LogLine {
+                time: SystemTime::now(),
+                level,
+                text,
+            },
             capacity,
         );
         self.dirty = true;
     }
 
     fn check_settings_file(&mut self) {
-        let Some(path) = self.settings_path.clone() else { return };
+        let Some(path) = self.settings_path.clone() else {
+            return;
+        };
         let stamp = FileStamp::of(&path);
         if stamp == self.file_stamp {
             return;
@@ -628,7 +761,10 @@ impl Engine {
                 self.settings_error = None;
                 if settings != *self.settings {
                     self.install(Arc::new(settings));
-                    self.log(Level::Info, format!("settings reloaded from {}", path.display()));
+                    self.log(
+                        Level::Info,
+                        format!("settings reloaded from {}", path.display()),
+                    );
                 }
             }
             Err(e) => {
@@ -663,7 +799,11 @@ impl Engine {
             settings_error: self.settings_error.clone(),
             all_paused: self.settings.options.polling.paused,
             sets,
-            problems: if problems_changed { Arc::new(self.problems.list()) } else { previous.problems.clone() },
+            problems: if problems_changed {
+                Arc::new(self.problems.list())
+            } else {
+                previous.problems.clone()
+            },
             events: self.events.clone(),
             log: self.log.clone(),
             polls_in_flight: self.in_flight,

@@ -72,7 +72,11 @@ mod tests {
     fn pops_in_order() {
         let now = Instant::now();
         let mut t = Timers::default();
-        let key = |server| TimerKey { set_id: 1, server, arming: 1 };
+        let key = |server| TimerKey {
+            set_id: 1,
+            server,
+            arming: 1,
+        };
         t.arm(now + Duration::from_secs(2), key(2));
         t.arm(now, key(0));
         t.arm(now + Duration::from_secs(1), key(1));
@@ -89,7 +93,10 @@ mod tests {
         // Two servers: 20 ms apart, not half an interval.
         assert_eq!(spread_offset(1, 2, interval), Duration::from_millis(10));
         // Ten thousand: spread over the whole interval.
-        assert_eq!(spread_offset(5_000, 10_000, interval), Duration::from_secs(5));
+        assert_eq!(
+            spread_offset(5_000, 10_000, interval),
+            Duration::from_secs(5)
+        );
         assert!(spread_offset(9_999, 10_000, interval) < interval);
     }
 }

@@ -183,6 +183,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn scenarios() {
         use Transition::*;
         // (retries, recover_after, polls, statuses, transitions)
@@ -196,8 +197,20 @@ mod tests {
             (1, 1, "--", "RF", &[(1, Failed)]),
             (1, 1, "-+-+", "RORO", &[]),
             // A flapping server with recovery count 3 only recovers after 3 in a row.
-            (0, 3, "-++-++-+++", "FFFFFFFFFO", &[(0, Failed), (9, Recovered)]),
-            (0, 3, "-+++-", "FFFOF", &[(0, Failed), (3, Recovered), (4, Failed)]),
+            (
+                0,
+                3,
+                "-++-++-+++",
+                "FFFFFFFFFO",
+                &[(0, Failed), (9, Recovered)],
+            ),
+            (
+                0,
+                3,
+                "-+++-",
+                "FFFOF",
+                &[(0, Failed), (3, Recovered), (4, Failed)],
+            ),
         ];
         for (retries, recover, polls, expected, transitions) in table {
             run(&freq(*retries, *recover), polls, expected, transitions);

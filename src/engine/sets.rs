@@ -10,7 +10,7 @@ use super::decision::{Candidate, Decision, all_failed, decide};
 use super::server_state::{ServerState, ServerStatus};
 use super::snapshot::{ServerView, SetHealth, SetStatus};
 use crate::model::{AllFailedPolicy, Server, ServerSet};
-use crate::probe::{self, Probe, PollTarget};
+use crate::probe::{self, PollTarget, Probe};
 
 /// How many response times each server keeps for the small plot.
 const RECENT_TIMES: usize = 60;
@@ -64,7 +64,9 @@ impl SetRuntime {
                     ServerState::disabled()
                 } else {
                     match kept {
-                        Some(old) if old.state.status != ServerStatus::Disabled => old.state.clone(),
+                        Some(old) if old.state.status != ServerStatus::Disabled => {
+                            old.state.clone()
+                        }
                         _ => ServerState::default(),
                     }
                 };
@@ -81,7 +83,9 @@ impl SetRuntime {
             })
             .collect();
         let fallback = match &config.dns.if_all_fail {
-            AllFailedPolicy::Fallback(list) => list.iter().filter_map(|a| a.trim().parse().ok()).collect(),
+            AllFailedPolicy::Fallback(list) => {
+                list.iter().filter_map(|a| a.trim().parse().ok()).collect()
+            }
             _ => Vec::new(),
         };
         let mut set = SetRuntime {
@@ -126,9 +130,12 @@ impl SetRuntime {
 
     /// Any server failing or retrying: polls switch to the failed interval.
     pub fn has_failure(&self) -> bool {
-        self.servers
-            .iter()
-            .any(|s| matches!(s.state.status, ServerStatus::Failed | ServerStatus::Retrying))
+        self.servers.iter().any(|s| {
+            matches!(
+                s.state.status,
+                ServerStatus::Failed | ServerStatus::Retrying
+            )
+        })
     }
 
     /// In sequential mode a server is polled only while no higher-priority server is OK.
@@ -147,7 +154,9 @@ impl SetRuntime {
             name: s.config.display_name().to_string(),
             host: self.config.dns.main_host().to_string(),
             set_name: self.config.name.clone(),
-            timeout: std::time::Duration::from_secs(u64::from(self.config.frequency.timeout_secs.max(1))),
+            timeout: std::time::Duration::from_secs(u64::from(
+                self.config.frequency.timeout_secs.max(1),
+            )),
         }
     }
 
@@ -171,7 +180,11 @@ impl SetRuntime {
     }
 
     fn make_view(&self, has_problem: bool) -> SetStatus {
-        let in_set = || self.servers.iter().filter(|s| s.state.status != ServerStatus::Disabled);
+        let in_set = || {
+            self.servers
+                .iter()
+                .filter(|s| s.state.status != ServerStatus::Disabled)
+        };
         let health = if self.config.paused {
             SetHealth::Paused
         } else if has_problem || self.probe.is_err() || self.has_failure() {

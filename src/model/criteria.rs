@@ -55,8 +55,13 @@ impl CompiledTextRule {
         let matches = || self.regex.as_ref().is_some_and(|r| r.is_match(text));
         let (ok, reason) = match &self.rule {
             TextRule::Any => (true, String::new()),
-            TextRule::StartsWith(s) => (text.starts_with(s.as_str()), format!("does not start with {s:?}")),
-            TextRule::NotStartsWith(s) => (!text.starts_with(s.as_str()), format!("starts with {s:?}")),
+            TextRule::StartsWith(s) => (
+                text.starts_with(s.as_str()),
+                format!("does not start with {s:?}"),
+            ),
+            TextRule::NotStartsWith(s) => {
+                (!text.starts_with(s.as_str()), format!("starts with {s:?}"))
+            }
             TextRule::Contains(s) => (text.contains(s.as_str()), format!("does not contain {s:?}")),
             TextRule::NotContains(s) => (!text.contains(s.as_str()), format!("contains {s:?}")),
             TextRule::Matches(p) => (matches(), format!("does not match /{p}/")),
@@ -267,6 +272,7 @@ impl Default for CommandSpec {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -297,10 +303,16 @@ mod tests {
 
     #[test]
     fn comparisons() {
-        let rule = ExitCodeRule { comparison: Comparison::Less, code: 2 };
+        let rule = ExitCodeRule {
+            comparison: Comparison::Less,
+            code: 2,
+        };
         assert!(rule.judge(1).is_ok());
         assert_eq!(rule.judge(2), Err("exit code 2 is not < 2".into()));
-        let length = LengthRule { comparison: Comparison::Greater, bytes: 10 };
+        let length = LengthRule {
+            comparison: Comparison::Greater,
+            bytes: 10,
+        };
         assert!(length.judge(11).is_ok());
         assert!(length.judge(10).is_err());
         assert!(Comparison::NotEqual.holds(1, 2));
@@ -310,13 +322,19 @@ mod tests {
     fn http_criteria() {
         let criteria = HttpCriteria {
             status_codes: vec![200, 204],
-            content_length: Some(LengthRule { comparison: Comparison::Less, bytes: 100 }),
+            content_length: Some(LengthRule {
+                comparison: Comparison::Less,
+                bytes: 100,
+            }),
             body: vec![TextRule::Contains("Welcome".into())],
         }
         .compile()
         .unwrap();
         assert!(criteria.judge_status(204).is_ok());
-        assert_eq!(criteria.judge_status(503), Err("status 503 is not 200 or 204".into()));
+        assert_eq!(
+            criteria.judge_status(503),
+            Err("status 503 is not 200 or 204".into())
+        );
         assert!(criteria.judge_body(7, Some("Welcome")).is_ok());
         assert_eq!(
             criteria.judge_body(5, Some("Hello")),

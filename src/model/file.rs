@@ -12,7 +12,10 @@ use super::{EMBEDDED_DEFAULTS, Settings};
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
     Parse {
         path: PathBuf,
@@ -26,7 +29,10 @@ pub enum SettingsError {
         errors: Vec<ValidationError>,
     },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot serialise the settings: {0}")]
     Serialize(#[from] ron::Error),
 }
@@ -188,6 +194,7 @@ impl FileStamp {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::model::{Server, ServerSet};
@@ -230,7 +237,11 @@ mod tests {
         let mut bad = one_set();
         bad.server_sets[0].servers[0].public_ip = "nope".into();
         let err = save(&path, &bad).unwrap_err();
-        assert!(err.to_string().contains("server_sets[0].servers[0].public_ip"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("server_sets[0].servers[0].public_ip"),
+            "{err}"
+        );
         assert_eq!(load(&path).unwrap(), one_set());
     }
 
@@ -238,7 +249,11 @@ mod tests {
     fn broken_file_names_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("standby.ron");
-        std::fs::write(&path, "(\n  options: (\n    polling: (max_concurrent_polls: \"many\"),\n  ),\n)").unwrap();
+        std::fs::write(
+            &path,
+            "(\n  options: (\n    polling: (max_concurrent_polls: \"many\"),\n  ),\n)",
+        )
+        .unwrap();
         let err = load(&path).unwrap_err();
         match &err {
             SettingsError::Parse { line, .. } => assert_eq!(*line, 3),

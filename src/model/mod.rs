@@ -29,13 +29,12 @@ pub use notification::{
 };
 pub use options::Options;
 pub use polling::{
-    AddressRecordType, DnsPoll, FtpLogin, HttpPoll, HttpPollMethod, PollMethod, TcpPoll,
-    TcpService,
+    AddressRecordType, DnsPoll, FtpLogin, HttpPoll, HttpPollMethod, PollMethod, TcpPoll, TcpService,
 };
 pub use secret::Secret;
 pub use server_set::{
-    AddressSelection, AllFailedPolicy, DnsData, PollFrequency, Server, ServerSet,
-    SetNotification, UpdateDns,
+    AddressSelection, AllFailedPolicy, DnsData, PollFrequency, Server, ServerSet, SetNotification,
+    UpdateDns,
 };
 pub use validate::{ValidationError, validate};
 
@@ -73,7 +72,8 @@ impl Settings {
 }
 
 fn ron_extensions() -> ron::extensions::Extensions {
-    ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES
+    ron::extensions::Extensions::IMPLICIT_SOME
+        | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES
 }
 
 fn ron_options() -> ron::Options {
@@ -81,6 +81,7 @@ fn ron_options() -> ron::Options {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

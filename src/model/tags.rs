@@ -7,18 +7,46 @@ use std::collections::BTreeMap;
 
 /// Tags of a command-line poll's arguments (SPEC §1).
 pub const POLL_TAGS: &[&str] = &[
-    "SERVERIP", "PUBLICIP", "SERVERNAME", "PORT", "HOST", "SETNAME", "TIMEOUT",
+    "SERVERIP",
+    "PUBLICIP",
+    "SERVERNAME",
+    "PORT",
+    "HOST",
+    "SETNAME",
+    "TIMEOUT",
 ];
 
 /// Tags of DNS updates (SPEC §4).
 pub const UPDATE_TAGS: &[&str] = &[
-    "HOST", "DOM", "ZONE", "IP", "IPS", "IPV4", "IPV6", "TTL", "DNSSERVER", "SETNAME",
+    "HOST",
+    "DOM",
+    "ZONE",
+    "IP",
+    "IPS",
+    "IPV4",
+    "IPV6",
+    "TTL",
+    "DNSSERVER",
+    "SETNAME",
 ];
 
 /// Tags of notifications (SPEC §6).
 pub const NOTIFY_TAGS: &[&str] = &[
-    "EVENT", "SETNAME", "HOST", "SERVERIP", "SERVERNAME", "STATUS", "RESPONSE", "PROBLEM",
-    "PCODE", "DNSSERVER", "OLDIPS", "NEWIPS", "TIME", "TIMEUTC", "COMPUTER",
+    "EVENT",
+    "SETNAME",
+    "HOST",
+    "SERVERIP",
+    "SERVERNAME",
+    "STATUS",
+    "RESPONSE",
+    "PROBLEM",
+    "PCODE",
+    "DNSSERVER",
+    "OLDIPS",
+    "NEWIPS",
+    "TIME",
+    "TIMEUTC",
+    "COMPUTER",
 ];
 
 /// How a value is written into the template.
@@ -118,7 +146,10 @@ pub fn expand_with_samples(template: &str) -> String {
 }
 
 fn is_tag_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -135,17 +166,23 @@ pub fn url_encode(value: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn expands_known_and_keeps_unknown() {
-        let values = TagValues::new().with("HOST", "www.example.com").with("IP", "192.0.2.1");
+        let values = TagValues::new()
+            .with("HOST", "www.example.com")
+            .with("IP", "192.0.2.1");
         assert_eq!(
             expand("$HOST$ -> $IP$ ($NOPE$) costs $5", &values, Encoding::Plain),
             "www.example.com -> 192.0.2.1 ($NOPE$) costs $5"
         );
-        assert_eq!(expand("$$HOST$", &values, Encoding::Plain), "$www.example.com");
+        assert_eq!(
+            expand("$$HOST$", &values, Encoding::Plain),
+            "$www.example.com"
+        );
     }
 
     #[test]
@@ -159,6 +196,9 @@ mod tests {
 
     #[test]
     fn flags_unknown_tags() {
-        assert_eq!(unknown_tags("$HOST$ $HOTS$ $ip$", UPDATE_TAGS), vec!["$HOTS$".to_string()]);
+        assert_eq!(
+            unknown_tags("$HOST$ $HOTS$ $ip$", UPDATE_TAGS),
+            vec!["$HOTS$".to_string()]
+        );
     }
 }

@@ -8,13 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use base64::Engine as _;
 
+use super::Settings;
 use super::criteria::{CommandSpec, HttpCriteria, TextRule};
 use super::dns_server::{DnsServer, HttpRequest, UpdateMethod};
 use super::notification::{EmailDefaults, NotificationKind, NotificationMethod, SmtpServer};
 use super::polling::PollMethod;
 use super::server_set::{AllFailedPolicy, ServerSet};
 use super::tags;
-use super::Settings;
 
 /// One wrong field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +40,10 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
     for (i, set) in settings.server_sets.iter().enumerate() {
         let path = format!("server_sets[{i}]");
         if !set.name.is_empty() && !names.insert(set.name.as_str()) {
-            v.error(format!("{path}.name"), format!("duplicate set name {:?}", set.name));
+            v.error(
+                format!("{path}.name"),
+                format!("duplicate set name {:?}", set.name),
+            );
         }
         v.server_set(&path, set);
     }
@@ -161,7 +164,9 @@ pub fn email_address(text: &str) -> Result<(), String> {
     let text = text.trim();
     match text.split_once('@') {
         Some((local, domain))
-            if !local.is_empty() && !local.contains(char::is_whitespace) && host_name(domain, false).is_ok() =>
+            if !local.is_empty()
+                && !local.contains(char::is_whitespace)
+                && host_name(domain, false).is_ok() =>
         {
             Ok(())
         }
@@ -210,27 +215,58 @@ impl Validator {
 
     fn options(&mut self, settings: &Settings) {
         let o = &settings.options;
-        self.check("options.polling", "max_concurrent_polls", at_least(o.polling.max_concurrent_polls, 1));
-        self.check("options.polling", "history_purge_days", at_least(o.polling.history_purge_days, 1));
+        self.check(
+            "options.polling",
+            "max_concurrent_polls",
+            at_least(o.polling.max_concurrent_polls, 1),
+        );
+        self.check(
+            "options.polling",
+            "history_purge_days",
+            at_least(o.polling.history_purge_days, 1),
+        );
         for (i, m) in o.notification.default_methods.iter().enumerate() {
             self.notification_method(&format!("options.notification.default_methods[{i}]"), m);
         }
         let u = &o.dns_updating;
-        self.check("options.dns_updating", "max_concurrent_updates", at_least(u.max_concurrent_updates, 1));
+        self.check(
+            "options.dns_updating",
+            "max_concurrent_updates",
+            at_least(u.max_concurrent_updates, 1),
+        );
         for (i, server) in u.default_dns_servers.iter().enumerate() {
-            self.dns_server(&format!("options.dns_updating.default_dns_servers[{i}]"), server);
+            self.dns_server(
+                &format!("options.dns_updating.default_dns_servers[{i}]"),
+                server,
+            );
         }
         let s = &o.dns_serving;
         if s.enabled {
-            self.check("options.dns_serving", "listen_address", ip_address(&s.listen_address));
+            self.check(
+                "options.dns_serving",
+                "listen_address",
+                ip_address(&s.listen_address),
+            );
             self.check("options.dns_serving", "port", port(s.port));
             if s.forward {
-                self.check("options.dns_serving", "forward_to", host_or_ip(&s.forward_to));
+                self.check(
+                    "options.dns_serving",
+                    "forward_to",
+                    host_or_ip(&s.forward_to),
+                );
                 self.check("options.dns_serving", "forward_port", port(s.forward_port));
             }
         }
-        self.check("options.logging", "memory_lines", at_least(o.logging.memory_lines, 1));
-        self.check("options.http_api", "listen", socket_address(&o.http_api.listen));
+        self.check(
+            "options.logging",
+            "memory_lines",
+            at_least(o.logging.memory_lines, 1),
+        );
+        self.check(
+            "options.http_api",
+            "listen",
+            socket_address(&o.http_api.listen),
+        );
     }
 
     fn email_defaults(&mut self, path: &str, d: &EmailDefaults) {
@@ -248,14 +284,20 @@ impl Validator {
             self.error(join(path, "name"), "a name is required".into());
         }
         if set.servers.is_empty() {
-            self.error(join(path, "servers"), "a set needs at least one server".into());
+            self.error(
+                join(path, "servers"),
+                "a set needs at least one server".into(),
+            );
         }
         let mut seen = HashSet::new();
         for (i, server) in set.servers.iter().enumerate() {
             let sp = join(path, &format!("servers[{i}]"));
             match ip_address(&server.public_ip) {
                 Ok(ip) if !seen.insert(ip) => {
-                    self.error(join(&sp, "public_ip"), format!("{ip} is already in this set"));
+                    self.error(
+                        join(&sp, "public_ip"),
+                        format!("{ip} is already in this set"),
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => self.error(join(&sp, "public_ip"), e),
@@ -269,8 +311,16 @@ impl Validator {
         let f = &set.frequency;
         let fp = join(path, "frequency");
         self.check(&fp, "interval_secs", at_least(f.interval_secs, 1));
-        self.check(&fp, "failed_interval_secs", at_least(f.failed_interval_secs, 1));
-        self.check(&fp, "retry_interval_secs", at_least(f.retry_interval_secs, 1));
+        self.check(
+            &fp,
+            "failed_interval_secs",
+            at_least(f.failed_interval_secs, 1),
+        );
+        self.check(
+            &fp,
+            "retry_interval_secs",
+            at_least(f.retry_interval_secs, 1),
+        );
         self.check(&fp, "timeout_secs", at_least(f.timeout_secs, 1));
         self.check(&fp, "recover_after", at_least(f.recover_after, 1));
         for (i, m) in set.notification.methods.iter().enumerate() {
@@ -285,7 +335,10 @@ impl Validator {
         }
         if let AllFailedPolicy::Fallback(addresses) = &set.dns.if_all_fail {
             if addresses.is_empty() {
-                self.error(join(&dp, "if_all_fail"), "give at least one fallback address".into());
+                self.error(
+                    join(&dp, "if_all_fail"),
+                    "give at least one fallback address".into(),
+                );
             }
             for (i, a) in addresses.iter().enumerate() {
                 self.check(&dp, &format!("if_all_fail[{i}]"), ip_address(a));
@@ -293,7 +346,10 @@ impl Validator {
         }
         let up = join(path, "update_dns");
         if set.update_dns.enabled && set.dns.host_names.is_empty() {
-            self.error(join(&dp, "host_names"), "updating DNS needs at least one host name".into());
+            self.error(
+                join(&dp, "host_names"),
+                "updating DNS needs at least one host name".into(),
+            );
         }
         for (i, server) in set.update_dns.dns_servers.iter().enumerate() {
             self.dns_server(&join(&up, &format!("dns_servers[{i}]")), server);
@@ -317,7 +373,11 @@ impl Validator {
                 if let Some(rule) = &t.greeting {
                     self.text_rule(&join(&p, "greeting"), rule);
                 }
-                self.check(&p, "greeting_timeout_secs", at_least(t.greeting_timeout_secs, 1));
+                self.check(
+                    &p,
+                    "greeting_timeout_secs",
+                    at_least(t.greeting_timeout_secs, 1),
+                );
             }
             PollMethod::Dns(d) => {
                 let p = join(path, "Dns");
@@ -342,7 +402,10 @@ impl Validator {
     fn http_criteria(&mut self, path: &str, c: &HttpCriteria) {
         for (i, code) in c.status_codes.iter().enumerate() {
             if !(100..=599).contains(code) {
-                self.error(join(path, &format!("status_codes[{i}]")), format!("{code} is not an HTTP status code"));
+                self.error(
+                    join(path, &format!("status_codes[{i}]")),
+                    format!("{code} is not an HTTP status code"),
+                );
             }
         }
         for (i, rule) in c.body.iter().enumerate() {
@@ -355,7 +418,11 @@ impl Validator {
             self.error(join(path, "program"), "a program is required".into());
         }
         if let Some(wait) = &c.wait {
-            self.check(&join(path, "wait"), "timeout_secs", at_least(wait.timeout_secs, 1));
+            self.check(
+                &join(path, "wait"),
+                "timeout_secs",
+                at_least(wait.timeout_secs, 1),
+            );
             if let Some(rule) = &wait.stdout {
                 self.text_rule(&join(path, "wait.stdout"), rule);
             }
@@ -367,7 +434,10 @@ impl Validator {
         for (i, (name, _)) in r.headers.iter().enumerate() {
             let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
             if !valid {
-                self.error(join(path, &format!("headers[{i}]")), format!("{name:?} is not a header name"));
+                self.error(
+                    join(path, &format!("headers[{i}]")),
+                    format!("{name:?} is not a header name"),
+                );
             }
         }
         self.http_criteria(&join(path, "criteria"), &r.criteria);
@@ -382,7 +452,12 @@ impl Validator {
             UpdateMethod::Rfc2136(r) => {
                 if let Some(key) = &r.tsig {
                     let kp = join(path, "update.Rfc2136.tsig");
-                    self.check(&kp, "name", host_name(&key.name, false).map_err(|_| format!("{:?} is not a valid key name", key.name)));
+                    self.check(
+                        &kp,
+                        "name",
+                        host_name(&key.name, false)
+                            .map_err(|_| format!("{:?} is not a valid key name", key.name)),
+                    );
                     self.check(&kp, "secret", base64_secret(key.secret.expose()));
                 }
             }
@@ -390,7 +465,10 @@ impl Validator {
             UpdateMethod::Command(c) => self.command(&join(path, "update.Command"), c),
             UpdateMethod::Dnscmd(_) => {
                 if !cfg!(windows) {
-                    self.error(join(path, "update"), "Microsoft DNS (dnscmd) works only on Windows".into());
+                    self.error(
+                        join(path, "update"),
+                        "Microsoft DNS (dnscmd) works only on Windows".into(),
+                    );
                 }
             }
         }
@@ -421,6 +499,7 @@ impl Validator {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::model::{Server, TcpPoll};
@@ -429,7 +508,10 @@ mod tests {
     fn field_checks() {
         assert!(ip_address("192.0.2.1").is_ok());
         assert!(ip_address("2001:db8::1").is_ok());
-        assert_eq!(ip_address("10.0.0.300"), Err("\"10.0.0.300\" is not an IP address".into()));
+        assert_eq!(
+            ip_address("10.0.0.300"),
+            Err("\"10.0.0.300\" is not an IP address".into())
+        );
         assert!(host_name("www.example.com", false).is_ok());
         assert!(host_name("*.example.com", true).is_ok());
         assert!(host_name("*.example.com", false).is_err());
@@ -452,20 +534,34 @@ mod tests {
         let mut settings = Settings::default();
         settings.server_sets.push(ServerSet {
             name: "web".into(),
-            servers: vec![Server { public_ip: "192.0.2.1".into(), ..Server::default() }],
+            servers: vec![Server {
+                public_ip: "192.0.2.1".into(),
+                ..Server::default()
+            }],
             ..ServerSet::default()
         });
         settings.server_sets.push(ServerSet {
             name: "web".into(),
             servers: vec![
-                Server { public_ip: "10.0.0.300".into(), ..Server::default() },
-                Server { public_ip: "192.0.2.2".into(), poll_ip: Some("x".into()), weight: 0, ..Server::default() },
+                Server {
+                    public_ip: "10.0.0.300".into(),
+                    ..Server::default()
+                },
+                Server {
+                    public_ip: "192.0.2.2".into(),
+                    poll_ip: Some("x".into()),
+                    weight: 0,
+                    ..Server::default()
+                },
             ],
             polling: PollMethod::Tcp(TcpPoll::default()),
             ..ServerSet::default()
         });
         settings.server_sets[1].frequency.interval_secs = 0;
-        let errors: Vec<String> = validate(&settings).iter().map(ToString::to_string).collect();
+        let errors: Vec<String> = validate(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             errors,
             vec![

@@ -153,7 +153,12 @@ impl PollOutcome {
 
 /// Runs one stage of a poll against the poll's deadline, turning a late answer into a
 /// time-out failure that names the stage.
-pub async fn stage<T, F>(deadline: Instant, stage: PollStage, what: &str, fut: F) -> Result<T, StageError>
+pub async fn stage<T, F>(
+    deadline: Instant,
+    stage: PollStage,
+    what: &str,
+    fut: F,
+) -> Result<T, StageError>
 where
     F: Future<Output = T>,
 {
@@ -206,14 +211,24 @@ pub fn io_failure(stage: PollStage, error: &std::io::Error) -> StageError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn problem_codes() {
-        assert_eq!(Failure::new(FailureKind::Network, PollStage::Connecting).code(), 111);
-        assert_eq!(Failure::new(FailureKind::Timeout, PollStage::Waiting).code(), 124);
-        assert_eq!(Failure::new(FailureKind::WrongAnswer, PollStage::Judging).code(), 147);
+        assert_eq!(
+            Failure::new(FailureKind::Network, PollStage::Connecting).code(),
+            111
+        );
+        assert_eq!(
+            Failure::new(FailureKind::Timeout, PollStage::Waiting).code(),
+            124
+        );
+        assert_eq!(
+            Failure::new(FailureKind::WrongAnswer, PollStage::Judging).code(),
+            147
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub struct StandbyApp {
 impl StandbyApp {
     pub fn new(engine: EngineHandle, ctx: &egui::Context) -> Self {
         let repaint = ctx.clone();
-        let _ = engine.send(Command::SetRepaintWaker(Arc::new(move || repaint.request_repaint())));
+        let _ = engine.send(Command::SetRepaintWaker(Arc::new(move || {
+            repaint.request_repaint()
+        })));
         let snapshot = engine.snapshot();
         Self { engine, snapshot }
     }

@@ -1,0 +1,190 @@
+//! End to end: a set with two real HTTP servers. The first is stopped → after its retries
+//! it is failed, an event and a problem appear and the decision switches to the second;
+//! it is restarted → it recovers after the recovery count and the decision switches back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use standby::engine::server_state::ServerStatus;
+use standby::engine::{Command, EngineConfig, EngineHandle, Snapshot};
+use standby::model::{
+    DnsData, EventKind, HttpPoll, PollFrequency, PollMethod, Server, ServerSet, Settings,
+};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A plain HTTP server on ip:port that can be stopped (connections then get refused).
+async fn start_server(ip: IpAddr, port: u16) -> JoinHandle<()> {
+    let listener = TcpListener::bind(SocketAddr::new(ip, port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(support::serve(tcp, None, Arc::default()));
+        }
+    })
+}
+
+/// A port free on both addresses.
+async fn common_port(a: IpAddr, b: IpAddr) -> u16 {
+    for _ in 0..50 {
+        let first = TcpListener::bind(SocketAddr::new(a, 0)).await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        if TcpListener::bind(SocketAddr::new(b, port)).await.is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free on both {a} and {b}");
+}
+
+async fn wait_until(
+    engine: &EngineHandle,
+    what: &str,
+    test: impl Fn(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
+    let mut watch = engine.watch();
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let snapshot = watch.borrow_and_update().clone();
+            if test(&snapshot) {
+                return snapshot;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| {
+        panic!(
+            "timed out waiting until {what}: {:#?}",
+            engine.snapshot().sets
+        )
+    })
+}
+
+fn decision(snapshot: &Snapshot) -> Option<Vec<IpAddr>> {
+    snapshot.set("web")?.decision.addresses()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_and_failback() {
+    let a: IpAddr = "127.0.0.2".parse().unwrap();
+    let b: IpAddr = "127.0.0.3".parse().unwrap();
+    let port = common_port(a, b).await;
+    let server_a = start_server(a, port).await;
+    let _server_b = start_server(b, port).await;
+
+    let mut settings = Settings::default();
+    settings.server_sets.push(ServerSet {
+        name: "web".into(),
+        servers: vec![
+            Server {
+                public_ip: a.to_string(),
+                name: "first".into(),
+                ..Server::default()
+            },
+            Server {
+                public_ip: b.to_string(),
+                name: "second".into(),
+                ..Server::default()
+            },
+        ],
+        polling: PollMethod::Http(HttpPoll {
+            url: format!("http://www.example.test:{port}/"),
+            ..HttpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval_secs: 1,
+            failed_interval_secs: 1,
+            retries: 2,
+            retry_interval_secs: 1,
+            timeout_secs: 2,
+            recover_after: 2,
+            sequential: false,
+        },
+        dns: DnsData {
+            host_names: vec!["www.example.test".into()],
+            ..DnsData::default()
+        },
+        ..ServerSet::default()
+    });
+    let engine = EngineHandle::spawn(EngineConfig {
+        settings,
+        settings_path: None,
+        settings_error: None,
+    })
+    .unwrap();
+    let mut events = engine.events();
+
+    let s = wait_until(&engine, "both servers are OK", |s| {
+        s.set("web")
+            .is_some_and(|w| w.servers.iter().all(|v| v.status == ServerStatus::Ok))
+    })
+    .await;
+    assert_eq!(decision(&s), Some(vec![a]));
+    assert_eq!(s.set("web").unwrap().servers[0].last_response, "200 OK");
+
+    // Stop the first server: retrying (still functional), then failed after 2 retries.
+    server_a.abort();
+    let _ = server_a.await;
+    wait_until(&engine, "the first server is retrying", |s| {
+        s.set("web").unwrap().servers[0].status == ServerStatus::Retrying
+    })
+    .await;
+    let s = wait_until(&engine, "the first server has failed", |s| {
+        s.set("web").unwrap().servers[0].status == ServerStatus::Failed
+    })
+    .await;
+    assert_eq!(
+        decision(&s),
+        Some(vec![b]),
+        "DNS should now give the second server"
+    );
+    let first = &s.set("web").unwrap().servers[0];
+    assert_eq!(first.failures, 3, "one failed poll and two retries");
+    assert_eq!(
+        first.problem_code,
+        Some(111),
+        "connection refused while connecting"
+    );
+    let problem = s
+        .problems
+        .iter()
+        .find(|p| p.set == "web")
+        .expect("a problem for the failed server");
+    assert_eq!(problem.code, 111);
+    assert!(problem.subject.contains("127.0.0.2"), "{problem:?}");
+    let event = events.recv().await.unwrap();
+    assert_eq!(event.kind, EventKind::ServerFailed);
+    assert_eq!(event.details.server_ip, "127.0.0.2");
+
+    // Restart it: it recovers after 2 successful polls, and the decision switches back.
+    let successes_before = first.successes;
+    let _server_a = start_server(a, port).await;
+    let s = wait_until(&engine, "the first server answered once", |s| {
+        s.set("web").unwrap().servers[0].successes > successes_before
+    })
+    .await;
+    let first = &s.set("web").unwrap().servers[0];
+    assert_eq!(first.status, ServerStatus::Failed, "one success is not a recovery yet");
+    assert_eq!(decision(&s), Some(vec![b]));
+    let s = wait_until(&engine, "the first server has recovered", |s| {
+        s.set("web").unwrap().servers[0].status == ServerStatus::Ok
+    })
+    .await;
+    assert_eq!(decision(&s), Some(vec![a]));
+    assert!(
+        s.problems.iter().all(|p| p.set != "web"),
+        "the problem is resolved: {:?}",
+        s.problems
+    );
+    let event = events.recv().await.unwrap();
+    assert_eq!(event.kind, EventKind::ServerRecovered);
+    let log: Vec<&str> = s.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(log.iter().any(|l| l.contains("failed")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("recovered")), "{log:?}");
+    engine.send(Command::PauseAll).unwrap();
+    engine.shutdown();
+}
