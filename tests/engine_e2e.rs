@@ -168,7 +168,11 @@ async fn failover_and_failback() {
     })
     .await;
     let first = &s.set("web").unwrap().servers[0];
-    assert_eq!(first.status, ServerStatus::Failed, "one success is not a recovery yet");
+    assert_eq!(
+        first.status,
+        ServerStatus::Failed,
+        "one success is not a recovery yet"
+    );
     assert_eq!(decision(&s), Some(vec![b]));
     let s = wait_until(&engine, "the first server has recovered", |s| {
         s.set("web").unwrap().servers[0].status == ServerStatus::Ok
