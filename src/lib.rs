@@ -5,6 +5,7 @@
 //! `ui` → `engine` → `probe` → `model`.
 
 pub mod engine;
+pub mod exec;
 pub mod model;
 pub mod probe;
 pub mod ui;

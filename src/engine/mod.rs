@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 pub use command::{Command, RepaintWaker, Reply};
 pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
-pub use snapshot::{ServerView, SetHealth, SetStatus, Snapshot};
+pub use snapshot::{PollStats, ServerView, SetHealth, SetStatus, Snapshot};
 
 use crate::model::Settings;
 

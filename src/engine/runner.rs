@@ -16,7 +16,7 @@ use super::problems::Problems;
 use super::scheduler::{TimerKey, Timers, spread_offset};
 use super::server_state::{ServerStatus, Transition, next_poll_delay, observe};
 use super::sets::SetRuntime;
-use super::snapshot::Snapshot;
+use super::snapshot::{PollStats, Snapshot};
 use crate::model::file::{self, FileStamp};
 use crate::model::{EventKind, Settings, validate};
 use crate::probe::{PollOutcome, PollTarget};
@@ -34,8 +34,15 @@ struct PollResult {
     server: usize,
     public_ip: std::net::IpAddr,
     due: Instant,
+    /// How long after `due` the poll really started.
+    lateness: Duration,
     outcome: PollOutcome,
 }
+
+/// Lateness samples kept for the percentiles.
+const LATENESS_SAMPLES: usize = 10_000;
+/// How often the percentiles are recomputed.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) async fn run(
     settings: Arc<Settings>,
@@ -111,6 +118,10 @@ struct Engine {
     generation: u64,
     dirty: bool,
     waker: Option<RepaintWaker>,
+    polls_completed: u64,
+    lateness_ms: VecDeque<f32>,
+    stats: PollStats,
+    stats_at: Instant,
 }
 
 impl Engine {
@@ -144,6 +155,10 @@ impl Engine {
             generation: 0,
             dirty: true,
             waker: None,
+            polls_completed: 0,
+            lateness_ms: VecDeque::new(),
+            stats: PollStats::default(),
+            stats_at: Instant::now(),
         };
         engine.install(settings);
         engine
@@ -478,6 +493,7 @@ impl Engine {
             // The semaphore is never closed; should that change, the poll simply runs.
             let _permit = permits.acquire_owned().await.ok();
             let started = Instant::now();
+            let lateness = started.saturating_duration_since(due);
             // A probe must end by its time-out; this is the safety net if one does not.
             let limit = target.timeout + Duration::from_secs(1);
             let outcome = match tokio::time::timeout(limit, probe.poll(&target)).await {
@@ -496,6 +512,7 @@ impl Engine {
                 server,
                 public_ip,
                 due,
+                lateness,
                 outcome,
             });
         });
@@ -505,6 +522,12 @@ impl Engine {
 
     fn on_result(&mut self, result: PollResult) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.polls_completed += 1;
+        push_bounded(
+            &mut self.lateness_ms,
+            result.lateness.as_secs_f32() * 1000.0,
+            LATENESS_SAMPLES,
+        );
         self.dirty = true;
         let Some(&set) = self.set_index.get(&result.set_id) else {
             return;
@@ -776,6 +799,20 @@ impl Engine {
         self.dirty = true;
     }
 
+    /// The scheduler's counters; percentiles at most once a second (they sort).
+    fn poll_stats(&mut self) -> PollStats {
+        if self.stats_at.elapsed() >= STATS_EVERY && !self.lateness_ms.is_empty() {
+            let mut sorted: Vec<f32> = self.lateness_ms.iter().copied().collect();
+            sorted.sort_by(f32::total_cmp);
+            let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
+            self.stats.lateness_p50_ms = at(0.5);
+            self.stats.lateness_p99_ms = at(0.99);
+            self.stats_at = Instant::now();
+        }
+        self.stats.polls_completed = self.polls_completed;
+        self.stats
+    }
+
     fn publish(&mut self) {
         let problems_changed = self.problems.take_changed();
         if !self.dirty && !problems_changed {
@@ -807,6 +844,7 @@ impl Engine {
             events: self.events.clone(),
             log: self.log.clone(),
             polls_in_flight: self.in_flight,
+            stats: self.poll_stats(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         if let Some(waker) = &self.waker {

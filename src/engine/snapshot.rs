@@ -34,6 +34,19 @@ pub struct Snapshot {
     pub log: Arc<VecDeque<LogLine>>,
     /// Polls running right now.
     pub polls_in_flight: usize,
+    /// Counters of the scheduler, for the status bar, metrics and benchmarks.
+    pub stats: PollStats,
+}
+
+/// How the scheduler keeps up.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PollStats {
+    /// Polls finished since the engine started.
+    pub polls_completed: u64,
+    /// How late recent polls started after they were due (waiting for a permit included),
+    /// median and 99th percentile, in milliseconds.
+    pub lateness_p50_ms: f32,
+    pub lateness_p99_ms: f32,
 }
 
 impl Snapshot {
@@ -49,6 +62,7 @@ impl Snapshot {
             events: Arc::default(),
             log: Arc::default(),
             polls_in_flight: 0,
+            stats: PollStats::default(),
         }
     }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the system packages Standby needs to build, run and test on Debian/Ubuntu, and
+# the Rust target for the Windows cross-build. Safe to run again: it skips what is there.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential pkg-config
+    # the window (winit + glow load these at run time)
+    libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libgl1 libgl1-mesa-dri libegl1
+    # screenshots of the real window under a virtual display
+    xvfb xauth imagemagick
+    # the Windows cross-build (C code in ring and SQLite needs a mingw compiler)
+    gcc-mingw-w64-x86-64
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    echo "installing: ${missing[*]}"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed | grep -q x86_64-pc-windows-gnu \
+        || rustup target add x86_64-pc-windows-gnu \
+        || echo "WARNING: could not install the Rust target x86_64-pc-windows-gnu" >&2
+fi
