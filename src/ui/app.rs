@@ -60,7 +60,13 @@ impl StandbyApp {
     /// A window on `engine`, repainting `ctx` when the engine publishes.
     pub fn new(engine: EngineHandle, ctx: &egui::Context) -> Self {
         let snapshot = engine.snapshot();
-        let mut app = Self { engine, snapshot, view: ViewState::default(), waker_set: false, ctx: ctx.clone() };
+        let mut app = Self {
+            engine,
+            snapshot,
+            view: ViewState::default(),
+            waker_set: false,
+            ctx: ctx.clone(),
+        };
         app.set_waker();
         app
     }
@@ -153,9 +159,17 @@ impl StandbyApp {
             let paused = snapshot.all_paused;
             let toggle = ui
                 .add(egui::Button::selectable(paused, "Pause all polling"))
-                .on_hover_text(if paused { "All polling is paused: click to resume" } else { "Stop every poll" });
+                .on_hover_text(if paused {
+                    "All polling is paused: click to resume"
+                } else {
+                    "Stop every poll"
+                });
             if toggle.clicked() {
-                outbox.push(if paused { Command::ResumeAll } else { Command::PauseAll });
+                outbox.push(if paused {
+                    Command::ResumeAll
+                } else {
+                    Command::PauseAll
+                });
             }
             if ui.button("Poll all server sets").clicked() {
                 outbox.push(Command::PollAll);
@@ -165,7 +179,9 @@ impl StandbyApp {
                 ui.selectable_value(&mut self.view.tab, tab, tab.title());
                 // The count sits beside the button, so that the button's label stays plain.
                 if tab == Tab::Problems && !snapshot.problems.is_empty() {
-                    ui.label(RichText::new(format!("({})", snapshot.problems.len())).color(widgets::RED));
+                    ui.label(
+                        RichText::new(format!("({})", snapshot.problems.len())).color(widgets::RED),
+                    );
                 }
             }
         });

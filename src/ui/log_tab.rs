@@ -45,7 +45,12 @@ impl LogView {
 pub fn as_text(lines: &VecDeque<LogLine>) -> String {
     let mut text = String::new();
     for line in lines {
-        text.push_str(&format!("{} {} {}\n", widgets::clock_utc(line.time), level_name(line.level), line.text));
+        text.push_str(&format!(
+            "{} {} {}\n",
+            widgets::clock_utc(line.time),
+            level_name(line.level),
+            line.text
+        ));
     }
     text
 }
@@ -114,7 +119,11 @@ mod tests {
     fn log(n: usize) -> Arc<VecDeque<LogLine>> {
         Arc::new(
             (0..n)
-                .map(|i| LogLine { time: SystemTime::UNIX_EPOCH, level: Level::Info, text: format!("line {i}") })
+                .map(|i| LogLine {
+                    time: SystemTime::UNIX_EPOCH,
+                    level: Level::Info,
+                    text: format!("line {i}"),
+                })
                 .collect(),
         )
     }
@@ -136,6 +145,9 @@ mod tests {
 
     #[test]
     fn text_has_one_line_each() {
-        assert_eq!(as_text(&log(2)), "00:00:00 info line 0\n00:00:00 info line 1\n");
+        assert_eq!(
+            as_text(&log(2)),
+            "00:00:00 info line 0\n00:00:00 info line 1\n"
+        );
     }
 }

@@ -18,7 +18,13 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 5] = [Column::FirstSeen, Column::Set, Column::Subject, Column::Code, Column::Text];
+    pub const ALL: [Column; 5] = [
+        Column::FirstSeen,
+        Column::Set,
+        Column::Subject,
+        Column::Code,
+        Column::Text,
+    ];
 
     /// The header text (also the button's accessible label).
     pub fn title(self) -> &'static str {
@@ -52,7 +58,10 @@ pub struct ProblemsView {
 impl Default for ProblemsView {
     fn default() -> Self {
         // The engine's own order: oldest first.
-        Self { column: Column::FirstSeen, ascending: true }
+        Self {
+            column: Column::FirstSeen,
+            ascending: true,
+        }
     }
 }
 
@@ -72,7 +81,11 @@ impl ProblemsView {
         let mut rows: Vec<&Problem> = problems.iter().collect();
         rows.sort_by(|a, b| {
             let order = self.column.compare(a, b);
-            if self.ascending { order } else { order.reverse() }
+            if self.ascending {
+                order
+            } else {
+                order.reverse()
+            }
         });
         rows
     }
@@ -86,34 +99,42 @@ pub fn show(ui: &mut egui::Ui, snapshot: &Snapshot, view: &mut ProblemsView) {
     }
     let rows = view.sorted(&snapshot.problems);
     let mut clicked = None;
-    egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
-        egui::Grid::new("problems")
-            .num_columns(Column::ALL.len())
-            .striped(true)
-            .spacing([16.0, 4.0])
-            .show(ui, |ui| {
-                for column in Column::ALL {
-                    ui.horizontal(|ui| {
-                        let button = egui::Button::new(egui::RichText::new(column.title()).strong()).frame(false);
-                        if ui.add(button).on_hover_text("Sort by this column").clicked() {
-                            clicked = Some(column);
-                        }
-                        if view.column == column {
-                            ui.label(if view.ascending { "⏶" } else { "⏷" });
-                        }
-                    });
-                }
-                ui.end_row();
-                for p in rows {
-                    ui.label(widgets::clock_utc(p.first_seen));
-                    ui.label(&p.set);
-                    ui.label(&p.subject);
-                    ui.label(p.code.to_string());
-                    widgets::clipped_label(ui, &p.text, 100);
+    egui::ScrollArea::both()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            egui::Grid::new("problems")
+                .num_columns(Column::ALL.len())
+                .striped(true)
+                .spacing([16.0, 4.0])
+                .show(ui, |ui| {
+                    for column in Column::ALL {
+                        ui.horizontal(|ui| {
+                            let button =
+                                egui::Button::new(egui::RichText::new(column.title()).strong())
+                                    .frame(false);
+                            if ui
+                                .add(button)
+                                .on_hover_text("Sort by this column")
+                                .clicked()
+                            {
+                                clicked = Some(column);
+                            }
+                            if view.column == column {
+                                widgets::sort_arrow(ui, view.ascending);
+                            }
+                        });
+                    }
                     ui.end_row();
-                }
-            });
-    });
+                    for p in rows {
+                        ui.label(widgets::clock_utc(p.first_seen));
+                        ui.label(&p.set);
+                        ui.label(&p.subject);
+                        ui.label(p.code.to_string());
+                        widgets::clipped_label(ui, &p.text, 100);
+                        ui.end_row();
+                    }
+                });
+        });
     if let Some(column) = clicked {
         view.click(column);
     }
@@ -140,7 +161,11 @@ mod tests {
 
     #[test]
     fn clicking_a_header_sorts_and_clicking_again_reverses() {
-        let list = vec![problem(1, "b", 124), problem(2, "a", 111), problem(3, "c", 100)];
+        let list = vec![
+            problem(1, "b", 124),
+            problem(2, "a", 111),
+            problem(3, "c", 100),
+        ];
         let mut view = ProblemsView::default();
         assert_eq!(sets(&view.sorted(&list)), ["b", "a", "c"]);
         view.click(Column::Set);

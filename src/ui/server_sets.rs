@@ -23,43 +23,51 @@ impl SetsView {
 }
 
 /// Draws the tab; commands for the engine go to `outbox`.
-pub fn show(ui: &mut egui::Ui, snapshot: &Snapshot, view: &mut SetsView, outbox: &mut Vec<Command>) {
+pub fn show(
+    ui: &mut egui::Ui,
+    snapshot: &Snapshot,
+    view: &mut SetsView,
+    outbox: &mut Vec<Command>,
+) {
     let selected_name = view.selected(snapshot).map(|s| s.name.clone());
     egui::Panel::left("server_set_list")
         .resizable(true)
         .default_size(220.0)
         .min_size(140.0)
         .show(ui, |ui| {
-            egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-                if snapshot.sets.is_empty() {
-                    ui.label("No server sets yet.");
-                }
-                for set in &snapshot.sets {
-                    ui.horizontal(|ui| {
-                        let (icon, color) = widgets::health_icon(set.health);
-                        ui.label(RichText::new(icon).color(color).strong());
-                        let selected = selected_name.as_deref() == Some(set.name.as_str());
-                        if ui.add(egui::Button::selectable(selected, set.name.as_str())).clicked() {
-                            view.selected = Some(set.name.clone());
-                        }
-                    });
-                }
-            });
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if snapshot.sets.is_empty() {
+                        ui.label("No server sets yet.");
+                    }
+                    for set in &snapshot.sets {
+                        ui.horizontal(|ui| {
+                            widgets::health_icon(ui, set.health, 16.0);
+                            let selected = selected_name.as_deref() == Some(set.name.as_str());
+                            if ui
+                                .add(egui::Button::selectable(selected, set.name.as_str()))
+                                .clicked()
+                            {
+                                view.selected = Some(set.name.clone());
+                            }
+                        });
+                    }
+                });
         });
-    egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
-        match view.selected(snapshot) {
+    egui::ScrollArea::both()
+        .auto_shrink([false, false])
+        .show(ui, |ui| match view.selected(snapshot) {
             Some(set) => show_set(ui, set, outbox),
             None => {
                 ui.label("Nothing to show: the settings have no server sets.");
             }
-        }
-    });
+        });
 }
 
 fn show_set(ui: &mut egui::Ui, set: &SetStatus, outbox: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        let (icon, color) = widgets::health_icon(set.health);
-        ui.label(RichText::new(icon).color(color).heading());
+        widgets::health_icon(ui, set.health, 22.0);
         ui.label(RichText::new(format!("Server set: {}", set.name)).heading());
     });
     ui.horizontal(|ui| {
@@ -76,31 +84,34 @@ fn show_set(ui: &mut egui::Ui, set: &SetStatus, outbox: &mut Vec<Command>) {
         }
     });
     ui.add_space(4.0);
-    egui::Grid::new("set_facts").num_columns(2).spacing([12.0, 4.0]).show(ui, |ui| {
-        ui.label("Polling method:");
-        ui.label(set.method);
-        ui.end_row();
-        ui.label("Host names:");
-        if set.host_names.is_empty() {
-            ui.label(RichText::new("none").italics());
-        } else {
-            ui.label(set.host_names.join(", "));
-        }
-        ui.end_row();
-        ui.label("DNS should give:");
-        ui.label(set.decision.describe());
-        ui.end_row();
-        if set.paused {
-            ui.label("State:");
-            ui.label("paused");
+    egui::Grid::new("set_facts")
+        .num_columns(2)
+        .spacing([12.0, 4.0])
+        .show(ui, |ui| {
+            ui.label("Polling method:");
+            ui.label(set.method);
             ui.end_row();
-        }
-        if let Some(error) = &set.error {
-            ui.label("Error:");
-            ui.label(RichText::new(error).color(widgets::RED));
+            ui.label("Host names:");
+            if set.host_names.is_empty() {
+                ui.label(RichText::new("none").italics());
+            } else {
+                ui.label(set.host_names.join(", "));
+            }
             ui.end_row();
-        }
-    });
+            ui.label("DNS should give:");
+            ui.label(set.decision.describe());
+            ui.end_row();
+            if set.paused {
+                ui.label("State:");
+                ui.label("paused");
+                ui.end_row();
+            }
+            if let Some(error) = &set.error {
+                ui.label("Error:");
+                ui.label(RichText::new(error).color(widgets::RED));
+                ui.end_row();
+            }
+        });
     ui.add_space(8.0);
     ui.separator();
     if set.servers.is_empty() {
@@ -138,7 +149,10 @@ fn server_row(ui: &mut egui::Ui, server: &ServerView) {
     if server.poll_ip.is_empty() || server.poll_ip == server.public_ip {
         ui.label(&server.public_ip);
     } else {
-        ui.label(format!("{} (polled at {})", server.public_ip, server.poll_ip));
+        ui.label(format!(
+            "{} (polled at {})",
+            server.public_ip, server.poll_ip
+        ));
     }
     ui.label(widgets::status_text(server.status));
     widgets::clipped_label(ui, &server.last_response, 60);

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use eframe::egui::{self, Color32, RichText};
+use eframe::egui::{self, Color32, Pos2, RichText, Sense, Shape, Stroke, Vec2, WidgetInfo, vec2};
 
 use crate::engine::SetHealth;
 use crate::engine::server_state::ServerStatus;
@@ -15,7 +15,10 @@ pub const GREY: Color32 = Color32::from_gray(0x90);
 /// `HH:MM:SS` in UTC. Only std is used (no time-zone database), so the UI labels these
 /// columns "UTC" rather than pretending they are local time.
 pub fn clock_utc(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     let day = secs % 86_400;
     format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
 }
@@ -25,14 +28,83 @@ pub fn clock_or_dash(time: Option<SystemTime>) -> String {
     time.map(clock_utc).unwrap_or_else(|| "–".into())
 }
 
-/// The icon of a set in the list, and its colour.
-pub fn health_icon(health: SetHealth) -> (&'static str, Color32) {
+/// The words for a set's health (tool tips and the icon's accessible label).
+pub fn health_name(health: SetHealth) -> &'static str {
     match health {
-        SetHealth::Ok => ("✔", GREEN),
-        SetHealth::Problem => ("✖", RED),
-        SetHealth::Unknown => ("?", GREY),
-        SetHealth::Paused => ("⏸", GREY),
+        SetHealth::Ok => "OK",
+        SetHealth::Problem => "problem",
+        SetHealth::Unknown => "unknown",
+        SetHealth::Paused => "paused",
     }
+}
+
+/// The icon of a set: a green check (all OK), a red cross (a problem), a grey question
+/// mark (unknown) or a grey pause sign (paused).
+///
+/// Painted rather than written: egui's default fonts have no ✔ ✖ ⏸ glyphs.
+pub fn health_icon(ui: &mut egui::Ui, health: SetHealth, size: f32) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(Vec2::splat(size), Sense::hover());
+    let c = rect.center();
+    let r = size * 0.5 - 1.0;
+    let white = Stroke::new((size / 8.0).max(1.5), Color32::WHITE);
+    let p = |x: f32, y: f32| c + vec2(x * r, y * r);
+    let painter = ui.painter();
+    match health {
+        SetHealth::Ok => {
+            painter.circle_filled(c, r, GREEN);
+            painter.add(Shape::line(
+                vec![p(-0.5, 0.0), p(-0.15, 0.38), p(0.5, -0.35)],
+                white,
+            ));
+        }
+        SetHealth::Problem => {
+            painter.circle_filled(c, r, RED);
+            painter.line_segment([p(-0.4, -0.4), p(0.4, 0.4)], white);
+            painter.line_segment([p(-0.4, 0.4), p(0.4, -0.4)], white);
+        }
+        SetHealth::Unknown => {
+            painter.circle_filled(c, r, GREY);
+            painter.text(
+                c,
+                egui::Align2::CENTER_CENTER,
+                "?",
+                egui::FontId::proportional(size * 0.8),
+                Color32::WHITE,
+            );
+        }
+        SetHealth::Paused => {
+            painter.circle_filled(c, r, GREY);
+            let bar = vec2(r * 0.22, r * 0.5);
+            for x in [-0.25, 0.25] {
+                painter.rect_filled(
+                    egui::Rect::from_center_size(p(x, 0.0), bar * 2.0),
+                    0.0,
+                    Color32::WHITE,
+                );
+            }
+        }
+    }
+    let name = health_name(health);
+    response
+        .widget_info(|| WidgetInfo::labeled(egui::Role::Image, true, format!("Status: {name}")));
+    response.on_hover_text(name)
+}
+
+/// A small triangle pointing up (ascending) or down, beside a sorted column's header.
+pub fn sort_arrow(ui: &mut egui::Ui, ascending: bool) {
+    let size = ui.text_style_height(&egui::TextStyle::Body) * 0.6;
+    let (rect, _) = ui.allocate_exact_size(Vec2::splat(size), Sense::hover());
+    let (c, h) = (rect.center(), size * 0.45);
+    let points: Vec<Pos2> = if ascending {
+        vec![c + vec2(0.0, -h), c + vec2(h, h), c + vec2(-h, h)]
+    } else {
+        vec![c + vec2(-h, -h), c + vec2(h, -h), c + vec2(0.0, h)]
+    };
+    ui.painter().add(Shape::convex_polygon(
+        points,
+        ui.visuals().text_color(),
+        Stroke::NONE,
+    ));
 }
 
 /// The colour of a server status label.
