@@ -12,6 +12,7 @@ use egui_kittest::kittest::Queryable;
 use standby::engine::{Command, EngineConfig, EngineHandle, Snapshot};
 use standby::model::{DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll};
 use standby::ui::app::StandbyApp;
+use standby::ui::log_tab::count_text;
 
 const ALPHA: &str = "alpha web";
 const BETA: &str = "beta mail";
@@ -211,12 +212,12 @@ fn log_freezes_and_clears() {
     wait_for(&mut harness, "the start line", |s| !s.log.is_empty());
     let live = app(&harness).log_lines_shown();
     assert!(live > 0);
-    harness.get_by_label(&format!("{live} lines"));
+    harness.get_by_label(&count_text(live, false));
 
     harness.get_by_label("Freeze").click();
     harness.step();
     let frozen = app(&harness).log_lines_shown();
-    harness.get_by_label(&format!("{frozen} lines (frozen)"));
+    harness.get_by_label(&count_text(frozen, true));
     // Each of these logs a line in the engine.
     let engine_lines = app(&harness).engine().snapshot().log.len();
     app(&harness).engine().send(Command::PauseAll).unwrap();
@@ -225,7 +226,7 @@ fn log_freezes_and_clears() {
         s.log.len() >= engine_lines + 2
     });
     assert_eq!(app(&harness).log_lines_shown(), frozen);
-    harness.get_by_label(&format!("{frozen} lines (frozen)"));
+    harness.get_by_label(&count_text(frozen, true));
 
     // Live again: the new lines appear.
     harness.get_by_label("Freeze").click();
@@ -240,7 +241,7 @@ fn log_freezes_and_clears() {
     harness.get_by_label("Clear").click();
     wait_for(&mut harness, "an empty log", |s| s.log.is_empty());
     assert_eq!(app(&harness).log_lines_shown(), 0);
-    harness.get_by_label("0 lines");
+    harness.get_by_label(&count_text(0, false));
 }
 
 #[test]

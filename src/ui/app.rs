@@ -158,7 +158,9 @@ impl StandbyApp {
         ui.horizontal(|ui| {
             let paused = snapshot.all_paused;
             let toggle = ui
-                .add(egui::Button::selectable(paused, "Pause all polling"))
+                .add(
+                    egui::Button::selectable(paused, "Pause all polling").frame_when_inactive(true),
+                )
                 .on_hover_text(if paused {
                     "All polling is paused: click to resume"
                 } else {
@@ -214,6 +216,7 @@ impl StandbyApp {
             .open(&mut open)
             .collapsible(false)
             .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
             .show(ctx, |ui| {
                 ui.label(format!("Standby {}", env!("CARGO_PKG_VERSION")));
                 ui.label(env!("CARGO_PKG_DESCRIPTION"));

@@ -55,6 +55,13 @@ pub fn as_text(lines: &VecDeque<LogLine>) -> String {
     text
 }
 
+/// "1 line", "7 lines (frozen)".
+pub fn count_text(count: usize, frozen: bool) -> String {
+    let lines = if count == 1 { "line" } else { "lines" };
+    let note = if frozen { " (frozen)" } else { "" };
+    format!("{count} {lines}{note}")
+}
+
 fn level_name(level: Level) -> &'static str {
     match level {
         Level::Info => "info",
@@ -84,15 +91,16 @@ pub fn show(ui: &mut egui::Ui, snapshot: &Snapshot, view: &mut LogView, outbox: 
         }
         let frozen = view.is_frozen();
         if ui
-            .add(egui::Button::selectable(frozen, "Freeze"))
+            .add(egui::Button::selectable(frozen, "Freeze").frame_when_inactive(true))
             .on_hover_text("Keep showing the log as it is now")
             .clicked()
         {
             view.toggle_freeze(&snapshot.log);
         }
-        let count = view.lines(&snapshot.log).len();
-        let note = if view.is_frozen() { " (frozen)" } else { "" };
-        ui.label(format!("{count} lines{note}"));
+        ui.label(count_text(
+            view.lines(&snapshot.log).len(),
+            view.is_frozen(),
+        ));
     });
     ui.separator();
     let lines = view.lines(&snapshot.log).clone();
@@ -141,6 +149,13 @@ mod tests {
         assert_eq!(view.lines(&more).len(), 0);
         view.toggle_freeze(&more);
         assert_eq!(view.lines(&more).len(), 5);
+    }
+
+    #[test]
+    fn count_text_says_line_or_lines() {
+        assert_eq!(count_text(1, false), "1 line");
+        assert_eq!(count_text(0, false), "0 lines");
+        assert_eq!(count_text(7, true), "7 lines (frozen)");
     }
 
     #[test]

@@ -57,11 +57,20 @@ pub fn show(
         });
     egui::ScrollArea::both()
         .auto_shrink([false, false])
-        .show(ui, |ui| match view.selected(snapshot) {
-            Some(set) => show_set(ui, set, outbox),
-            None => {
-                ui.label("Nothing to show: the settings have no server sets.");
-            }
+        .show(ui, |ui| {
+            // A little air between the list's edge and the set.
+            let margin = egui::Margin {
+                left: 8,
+                ..Default::default()
+            };
+            egui::Frame::new()
+                .inner_margin(margin)
+                .show(ui, |ui| match view.selected(snapshot) {
+                    Some(set) => show_set(ui, set, outbox),
+                    None => {
+                        ui.label("Nothing to show: the settings have no server sets.");
+                    }
+                });
         });
 }
 

@@ -74,13 +74,11 @@ pub fn health_icon(ui: &mut egui::Ui, health: SetHealth, size: f32) -> egui::Res
         }
         SetHealth::Paused => {
             painter.circle_filled(c, r, GREY);
-            let bar = vec2(r * 0.22, r * 0.5);
-            for x in [-0.25, 0.25] {
-                painter.rect_filled(
-                    egui::Rect::from_center_size(p(x, 0.0), bar * 2.0),
-                    0.0,
-                    Color32::WHITE,
-                );
+            // Two bars with a clear gap, readable even at 16 px.
+            let bar = vec2(r * 0.26, r * 1.0);
+            for x in [-0.22, 0.22] {
+                let rect = egui::Rect::from_center_size(p(x, 0.0), bar);
+                painter.rect_filled(rect, 0.0, Color32::WHITE);
             }
         }
     }
