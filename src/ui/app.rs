@@ -1,32 +1,239 @@
-//! The main window (placeholder until the UI is written).
+//! The main window: menu, tool bar, three tabs and a status bar.
+//!
+//! [`StandbyApp::refresh`] is the logic (take the newest snapshot, hand the engine a repaint
+//! waker); [`StandbyApp::show`] draws. Drawing never talks to the engine directly: the tabs
+//! push [`Command`]s into an outbox that is sent after the frame, without blocking.
 
 use std::sync::Arc;
 
-use eframe::egui;
+use eframe::egui::{self, RichText};
 
+use super::log_tab::{self, LogView};
+use super::problems::{self, ProblemsView};
+use super::server_sets::{self, SetsView};
+use super::widgets;
 use crate::engine::{Command, EngineHandle, Snapshot};
+
+/// The tabs of the main window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tab {
+    #[default]
+    ServerSets,
+    Log,
+    Problems,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 3] = [Tab::ServerSets, Tab::Log, Tab::Problems];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::ServerSets => "Server Sets",
+            Tab::Log => "Log",
+            Tab::Problems => "Problems",
+        }
+    }
+}
+
+/// What the window remembers that the engine does not.
+#[derive(Default)]
+pub struct ViewState {
+    pub tab: Tab,
+    pub sets: SetsView,
+    pub log: LogView,
+    pub problems: ProblemsView,
+    pub about_open: bool,
+    /// Why the last command did not reach the engine, shown in the status bar.
+    pub send_error: Option<String>,
+}
 
 pub struct StandbyApp {
     engine: EngineHandle,
     snapshot: Arc<Snapshot>,
+    view: ViewState,
+    /// The waker is handed over once; retried while the command queue is full.
+    waker_set: bool,
+    ctx: egui::Context,
 }
 
 impl StandbyApp {
+    /// A window on `engine`, repainting `ctx` when the engine publishes.
     pub fn new(engine: EngineHandle, ctx: &egui::Context) -> Self {
-        let repaint = ctx.clone();
-        let _ = engine.send(Command::SetRepaintWaker(Arc::new(move || {
-            repaint.request_repaint()
-        })));
         let snapshot = engine.snapshot();
-        Self { engine, snapshot }
+        let mut app = Self {
+            engine,
+            snapshot,
+            view: ViewState::default(),
+            waker_set: false,
+            ctx: ctx.clone(),
+        };
+        app.set_waker();
+        app
+    }
+
+    /// The logic of a frame: runs even while the window is hidden.
+    pub fn refresh(&mut self) {
+        if !self.waker_set {
+            self.set_waker();
+        }
+        // A cheap Arc clone; the engine publishes at most every 100 ms.
+        self.snapshot = self.engine.snapshot();
+    }
+
+    /// The snapshot on screen.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    /// The window's own state (tab, selection, sorting...).
+    pub fn view(&self) -> &ViewState {
+        &self.view
+    }
+
+    /// The engine, for tests and for callers that wire more parts.
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// The number of log lines the Log tab shows (frozen or live).
+    pub fn log_lines_shown(&self) -> usize {
+        self.view.log.lines(&self.snapshot.log).len()
+    }
+
+    fn set_waker(&mut self) {
+        let ctx = self.ctx.clone();
+        let waker = Arc::new(move || ctx.request_repaint());
+        self.waker_set = self.engine.send(Command::SetRepaintWaker(waker)).is_ok();
+    }
+
+    fn send_all(&mut self, outbox: Vec<Command>) {
+        for command in outbox {
+            let what = format!("{command:?}");
+            match self.engine.send(command) {
+                Ok(()) => self.view.send_error = None,
+                Err(e) => {
+                    tracing::warn!("{what}: {e}");
+                    self.view.send_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+
+    /// Draws the whole window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let snapshot = self.snapshot.clone();
+        let mut outbox = Vec::new();
+        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui));
+        egui::Panel::top("tool_bar").show(ui, |ui| {
+            ui.add_space(2.0);
+            self.tool_bar(ui, &snapshot, &mut outbox);
+            ui.add_space(2.0);
+        });
+        egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui, &snapshot));
+        egui::CentralPanel::default().show(ui, |ui| match self.view.tab {
+            Tab::ServerSets => server_sets::show(ui, &snapshot, &mut self.view.sets, &mut outbox),
+            Tab::Log => log_tab::show(ui, &snapshot, &mut self.view.log, &mut outbox),
+            Tab::Problems => problems::show(ui, &snapshot, &mut self.view.problems),
+        });
+        self.about_window(ui.ctx());
+        self.send_all(outbox);
+    }
+
+    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Exit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui.button("About").clicked() {
+                    self.view.about_open = true;
+                }
+            });
+        });
+    }
+
+    fn tool_bar(&mut self, ui: &mut egui::Ui, snapshot: &Snapshot, outbox: &mut Vec<Command>) {
+        ui.horizontal(|ui| {
+            let paused = snapshot.all_paused;
+            let toggle = ui
+                .add(
+                    egui::Button::selectable(paused, "Pause all polling").frame_when_inactive(true),
+                )
+                .on_hover_text(if paused {
+                    "All polling is paused: click to resume"
+                } else {
+                    "Stop every poll"
+                });
+            if toggle.clicked() {
+                outbox.push(if paused {
+                    Command::ResumeAll
+                } else {
+                    Command::PauseAll
+                });
+            }
+            if ui.button("Poll all server sets").clicked() {
+                outbox.push(Command::PollAll);
+            }
+            ui.separator();
+            for tab in Tab::ALL {
+                ui.selectable_value(&mut self.view.tab, tab, tab.title());
+                // The count sits beside the button, so that the button's label stays plain.
+                if tab == Tab::Problems && !snapshot.problems.is_empty() {
+                    ui.label(
+                        RichText::new(format!("({})", snapshot.problems.len())).color(widgets::RED),
+                    );
+                }
+            }
+        });
+    }
+
+    fn status_bar(&self, ui: &mut egui::Ui, snapshot: &Snapshot) {
+        ui.horizontal(|ui| {
+            ui.label(format!("{} server set(s)", snapshot.sets.len()));
+            ui.separator();
+            ui.label(format!("{} poll(s) in flight", snapshot.polls_in_flight));
+            if snapshot.all_paused {
+                ui.separator();
+                ui.label(RichText::new("all polling paused").color(widgets::ORANGE));
+            }
+            if let Some(error) = &snapshot.settings_error {
+                ui.separator();
+                ui.label(RichText::new(format!("Settings: {error}")).color(widgets::RED));
+            }
+            if let Some(error) = &self.view.send_error {
+                ui.separator();
+                ui.label(RichText::new(error).color(widgets::RED));
+            }
+        });
+    }
+
+    fn about_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.view.about_open;
+        let mut close = false;
+        egui::Window::new("About Standby")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .show(ctx, |ui| {
+                ui.label(format!("Standby {}", env!("CARGO_PKG_VERSION")));
+                ui.label(env!("CARGO_PKG_DESCRIPTION"));
+                if ui.button("Close").clicked() {
+                    close = true;
+                }
+            });
+        self.view.about_open = open && !close;
     }
 }
 
 impl eframe::App for StandbyApp {
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.refresh();
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.snapshot = self.engine.snapshot();
-        for set in &self.snapshot.sets {
-            ui.label(&set.name);
-        }
+        self.show(ui);
     }
 }

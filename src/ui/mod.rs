@@ -1,7 +1,14 @@
 //! The desktop window (egui). It reads the engine's snapshot and sends commands; it does
 //! no I/O of its own.
+//!
+//! One file per tab (and later per dialog); each keeps its state in a small view struct
+//! with the pure logic (sorting, freezing) apart from the drawing.
 
 pub mod app;
+pub mod log_tab;
+pub mod problems;
+pub mod server_sets;
+pub mod widgets;
 
 use crate::engine::EngineHandle;
 

@@ -1,0 +1,178 @@
+//! The Server Sets tab: the list of sets on the left, the selected set on the right.
+
+use eframe::egui::{self, RichText};
+
+use super::widgets;
+use crate::engine::{Command, ServerView, SetStatus, Snapshot};
+
+/// What the tab remembers between frames.
+#[derive(Default)]
+pub struct SetsView {
+    /// The selected set, by name; `None` (or a name that is gone) = the first set.
+    pub selected: Option<String>,
+}
+
+impl SetsView {
+    /// The set to show on the right.
+    pub fn selected<'a>(&self, snapshot: &'a Snapshot) -> Option<&'a SetStatus> {
+        self.selected
+            .as_deref()
+            .and_then(|name| snapshot.set(name))
+            .or_else(|| snapshot.sets.first().map(|s| s.as_ref()))
+    }
+}
+
+/// Draws the tab; commands for the engine go to `outbox`.
+pub fn show(
+    ui: &mut egui::Ui,
+    snapshot: &Snapshot,
+    view: &mut SetsView,
+    outbox: &mut Vec<Command>,
+) {
+    let selected_name = view.selected(snapshot).map(|s| s.name.clone());
+    egui::Panel::left("server_set_list")
+        .resizable(true)
+        .default_size(220.0)
+        .min_size(140.0)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if snapshot.sets.is_empty() {
+                        ui.label("No server sets yet.");
+                    }
+                    for set in &snapshot.sets {
+                        ui.horizontal(|ui| {
+                            widgets::health_icon(ui, set.health, 16.0);
+                            let selected = selected_name.as_deref() == Some(set.name.as_str());
+                            if ui
+                                .add(egui::Button::selectable(selected, set.name.as_str()))
+                                .clicked()
+                            {
+                                view.selected = Some(set.name.clone());
+                            }
+                        });
+                    }
+                });
+        });
+    egui::ScrollArea::both()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            // A little air between the list's edge and the set.
+            let margin = egui::Margin {
+                left: 8,
+                ..Default::default()
+            };
+            egui::Frame::new()
+                .inner_margin(margin)
+                .show(ui, |ui| match view.selected(snapshot) {
+                    Some(set) => show_set(ui, set, outbox),
+                    None => {
+                        ui.label("Nothing to show: the settings have no server sets.");
+                    }
+                });
+        });
+}
+
+fn show_set(ui: &mut egui::Ui, set: &SetStatus, outbox: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        widgets::health_icon(ui, set.health, 22.0);
+        ui.label(RichText::new(format!("Server set: {}", set.name)).heading());
+    });
+    ui.horizontal(|ui| {
+        let (label, command) = if set.paused {
+            ("Resume", Command::ResumeSet(set.name.clone()))
+        } else {
+            ("Pause", Command::PauseSet(set.name.clone()))
+        };
+        if ui.button(label).clicked() {
+            outbox.push(command);
+        }
+        if ui.button("Poll now").clicked() {
+            outbox.push(Command::PollSet(set.name.clone()));
+        }
+    });
+    ui.add_space(4.0);
+    egui::Grid::new("set_facts")
+        .num_columns(2)
+        .spacing([12.0, 4.0])
+        .show(ui, |ui| {
+            ui.label("Polling method:");
+            ui.label(set.method);
+            ui.end_row();
+            ui.label("Host names:");
+            if set.host_names.is_empty() {
+                ui.label(RichText::new("none").italics());
+            } else {
+                ui.label(set.host_names.join(", "));
+            }
+            ui.end_row();
+            ui.label("DNS should give:");
+            ui.label(set.decision.describe());
+            ui.end_row();
+            if set.paused {
+                ui.label("State:");
+                ui.label("paused");
+                ui.end_row();
+            }
+            if let Some(error) = &set.error {
+                ui.label("Error:");
+                ui.label(RichText::new(error).color(widgets::RED));
+                ui.end_row();
+            }
+        });
+    ui.add_space(8.0);
+    ui.separator();
+    if set.servers.is_empty() {
+        ui.label("This set has no servers.");
+        return;
+    }
+    egui::Grid::new("servers")
+        .num_columns(9)
+        .striped(true)
+        .spacing([16.0, 4.0])
+        .show(ui, |ui| {
+            for title in [
+                "Server",
+                "Address",
+                "Status",
+                "Last response",
+                "Time (ms)",
+                "Successes",
+                "Failures",
+                "Last success (UTC)",
+                "Last failure (UTC)",
+            ] {
+                ui.label(RichText::new(title).strong());
+            }
+            ui.end_row();
+            for server in &set.servers {
+                server_row(ui, server);
+                ui.end_row();
+            }
+        });
+}
+
+fn server_row(ui: &mut egui::Ui, server: &ServerView) {
+    ui.label(&server.name);
+    if server.poll_ip.is_empty() || server.poll_ip == server.public_ip {
+        ui.label(&server.public_ip);
+    } else {
+        ui.label(format!(
+            "{} (polled at {})",
+            server.public_ip, server.poll_ip
+        ));
+    }
+    ui.label(widgets::status_text(server.status));
+    widgets::clipped_label(ui, &server.last_response, 60);
+    ui.label(
+        server
+            .last_response_time
+            .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
+            .unwrap_or_else(|| "–".into()),
+    );
+    ui.label(server.successes.to_string());
+    ui.label(server.failures.to_string());
+    ui.label(widgets::clock_or_dash(server.last_success));
+    ui.label(widgets::clock_or_dash(server.last_failure));
+}
