@@ -1,0 +1,1 @@
+//! TSIG signing (placeholder until written).
