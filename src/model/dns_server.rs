@@ -118,6 +118,15 @@ impl TsigAlgorithm {
         }
     }
 
+    /// A new random secret of the digest's length, base64 (the dialog's *Generate*).
+    pub fn generate_secret(self) -> Secret {
+        use base64::Engine as _;
+        let bytes: Vec<u8> = (0..self.digest_len())
+            .map(|_| rand::random::<u8>())
+            .collect();
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
     /// The digest size in bytes, also a good length for a generated secret.
     pub fn digest_len(self) -> usize {
         match self {
@@ -185,4 +194,24 @@ impl Default for HttpRequest {
 pub struct DnscmdUpdate {
     /// The zone; blank = found by SOA lookup.
     pub zone: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn generated_secrets_are_random_base64_of_digest_length() {
+        for algorithm in TsigAlgorithm::ALL {
+            let a = algorithm.generate_secret();
+            let b = algorithm.generate_secret();
+            assert_ne!(a, b);
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(a.expose())
+                .unwrap();
+            assert_eq!(bytes.len(), algorithm.digest_len());
+        }
+    }
 }
