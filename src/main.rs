@@ -30,6 +30,14 @@ enum Action {
         /// The settings file to check
         file: PathBuf,
     },
+    /// Convert a first-generation XML configuration to settings (RON)
+    ImportV1 {
+        /// The XML file (<SimpleFailover><ServerSet ...><Server IP=.../>...)
+        file: PathBuf,
+        /// Write the settings here (must not exist yet) instead of to standard output
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
     init_logging();
     let outcome = match cli.command {
         Some(Action::CheckConfig { file }) => check_config(&file),
+        Some(Action::ImportV1 { file, output }) => import_v1(&file, output.as_deref()),
         None => run(cli.config, cli.headless),
     };
     match outcome {
@@ -72,6 +81,43 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn import_v1(path: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let xml =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let imported = match standby::model::import_v1::import(&xml) {
+        Ok(imported) => imported,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    for warning in &imported.warnings {
+        eprintln!("{}: warning: {warning}", path.display());
+    }
+    let errors = standby::model::validate(&imported.settings);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{}: {e}", path.display());
+        }
+        return Ok(ExitCode::from(1));
+    }
+    match output {
+        Some(out) if out.exists() => {
+            anyhow::bail!("{} exists already; not overwritten", out.display())
+        }
+        Some(out) => {
+            file::save(out, &imported.settings)?;
+            eprintln!(
+                "{} server set(s) written to {}",
+                imported.settings.server_sets.len(),
+                out.display()
+            );
+        }
+        None => print!("{}", imported.settings.to_ron()?),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {

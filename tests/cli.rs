@@ -183,3 +183,59 @@ fn headless_logs_changes_of_state_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn import_v1_converts_and_the_result_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("v1.xml");
+    std::fs::write(
+        &xml,
+        r#"<SimpleFailover><ServerSet Domain="www.example.com" ServerType="HTTPS" PollingIV="30">
+             <Server IP="192.0.2.1"/><Server IP="192.0.2.2"/></ServerSet></SimpleFailover>"#,
+    )
+    .unwrap();
+    let out = dir.path().join("standby.ron");
+    let run = Command::new(BIN)
+        .arg("import-v1")
+        .arg(&xml)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let check = Command::new(BIN)
+        .arg("check-config")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    let settings = standby::model::file::load(&out).unwrap();
+    assert_eq!(settings.server_sets[0].servers.len(), 2);
+    assert_eq!(settings.server_sets[0].frequency.interval_secs, 30);
+    // Never overwrites.
+    let again = Command::new(BIN)
+        .arg("import-v1")
+        .arg(&xml)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    // A broken file names the line.
+    std::fs::write(&xml, "<SimpleFailover>\n<ServerSet/>").unwrap();
+    let bad = Command::new(BIN)
+        .arg("import-v1")
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("line 2: <ServerSet> needs the attribute Domain")
+    );
+}

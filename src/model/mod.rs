@@ -6,6 +6,7 @@
 pub mod criteria;
 pub mod dns_server;
 pub mod file;
+pub mod import_v1;
 pub mod notification;
 pub mod options;
 pub mod polling;
