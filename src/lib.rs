@@ -9,4 +9,5 @@ pub mod engine;
 pub mod exec;
 pub mod model;
 pub mod probe;
+pub mod store;
 pub mod ui;

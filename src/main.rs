@@ -133,6 +133,7 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     tracing::info!("settings: {}", path.display());
     let engine = EngineHandle::spawn(EngineConfig {
         settings,
+        database: Some(standby::store::database_path(&path)),
         settings_path: Some(path),
         settings_error,
     })

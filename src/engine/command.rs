@@ -36,6 +36,11 @@ pub enum Command {
     },
     /// Empty the in-memory log.
     ClearLog,
+    /// Read the polling history; the rows (oldest first) or the database error go to `reply`.
+    QueryHistory {
+        filter: crate::store::history::HistoryFilter,
+        reply: crate::store::writer::QueryReply,
+    },
     /// Call this after each new snapshot (the GUI's repaint request).
     SetRepaintWaker(RepaintWaker),
     /// Stop every task and end the engine thread.
@@ -53,6 +58,7 @@ impl std::fmt::Debug for Command {
             Command::PollSet(s) => write!(f, "PollSet({s:?})"),
             Command::ApplySettings { .. } => f.write_str("ApplySettings"),
             Command::ClearLog => f.write_str("ClearLog"),
+            Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
             Command::SetRepaintWaker(_) => f.write_str("SetRepaintWaker"),
             Command::Shutdown => f.write_str("Shutdown"),
         }

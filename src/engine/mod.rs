@@ -39,6 +39,15 @@ pub struct EngineConfig {
     /// `settings` (the defaults), refuses to overwrite the broken file, and picks the file
     /// up as soon as it is mended.
     pub settings_error: Option<String>,
+    /// The history database (`standby.db` beside the settings); `None` = in memory.
+    pub database: Option<PathBuf>,
+}
+
+/// The files of [`EngineConfig`], handed to the engine loop.
+struct EngineFiles {
+    settings_path: Option<PathBuf>,
+    settings_error: Option<String>,
+    database: Option<PathBuf>,
 }
 
 /// Why a command did not reach the engine.
@@ -80,15 +89,18 @@ impl EngineHandle {
         let thread = std::thread::Builder::new()
             .name("standby-engine".into())
             .spawn(move || {
-                runtime.block_on(runner::run(
-                    settings,
-                    config.settings_path,
-                    config.settings_error,
-                    command_rx,
-                    stop_rx,
+                let files = EngineFiles {
+                    settings_path: config.settings_path,
+                    settings_error: config.settings_error,
+                    database: config.database,
+                };
+                let channels = runner::Channels {
+                    commands: command_rx,
+                    stop: stop_rx,
                     snapshot_tx,
-                    engine_events,
-                ));
+                    events_tx: engine_events,
+                };
+                runtime.block_on(runner::run(settings, files, channels));
             })?;
         Ok(EngineHandle {
             commands,

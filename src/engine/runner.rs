@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::EngineFiles;
 use super::command::{Command, RepaintWaker};
 use super::decision::{Decision, all_failed};
 use super::events::{Event, EventDetails, Level, LogLine, push_bounded};
@@ -20,6 +21,8 @@ use super::snapshot::{PollStats, Snapshot};
 use crate::model::file::{self, FileStamp};
 use crate::model::{EventKind, Settings, validate};
 use crate::probe::{PollOutcome, PollTarget};
+use crate::store::history::HistoryRow;
+use crate::store::writer::HistoryWriter;
 
 /// How often a changed snapshot is published at most.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -27,6 +30,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 const FILE_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Recent events kept in the snapshot.
 const EVENTS_KEPT: usize = 1000;
+/// How often old history is purged (also once at start).
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A finished poll.
 struct PollResult {
@@ -44,17 +49,51 @@ const LATENESS_SAMPLES: usize = 10_000;
 /// How often the percentiles are recomputed.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) async fn run(
-    settings: Arc<Settings>,
-    settings_path: Option<PathBuf>,
-    settings_error: Option<String>,
-    mut commands: mpsc::Receiver<Command>,
-    mut stop: oneshot::Receiver<()>,
-    snapshot_tx: watch::Sender<Arc<Snapshot>>,
-    events_tx: broadcast::Sender<Event>,
-) {
+/// The engine's ends of the channels to its handle.
+pub(super) struct Channels {
+    pub commands: mpsc::Receiver<Command>,
+    pub stop: oneshot::Receiver<()>,
+    pub snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    pub events_tx: broadcast::Sender<Event>,
+}
+
+pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: Channels) {
+    let EngineFiles {
+        settings_path,
+        settings_error,
+        database,
+    } = files;
+    let Channels {
+        mut commands,
+        mut stop,
+        snapshot_tx,
+        events_tx,
+    } = channels;
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let mut engine = Engine::new(settings, settings_path, snapshot_tx, events_tx, results_tx);
+    let history = match HistoryWriter::start(database) {
+        Ok(writer) => writer,
+        Err(e) => {
+            // Without its file the history still works, in memory; the operator is told.
+            tracing::error!("{e}; polling history kept in memory only");
+            match HistoryWriter::start(None) {
+                Ok(writer) => writer,
+                Err(e) => {
+                    tracing::error!("no polling history: {e}");
+                    return;
+                }
+            }
+        }
+    };
+    let mut engine = Engine::new(
+        settings,
+        settings_path,
+        snapshot_tx,
+        events_tx,
+        results_tx,
+        history,
+    );
+    let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
+    purge.set_missed_tick_behavior(MissedTickBehavior::Delay);
     if let Some(error) = settings_error {
         engine.log(
             Level::Error,
@@ -83,11 +122,13 @@ pub(super) async fn run(
             _ = sleep_until(next_due) => engine.dispatch_due(),
             _ = publish.tick() => engine.publish(),
             _ = file_check.tick() => engine.check_settings_file(),
+            _ = purge.tick() => engine.history.purge(engine.settings.options.polling.history_purge_days),
         }
     }
     engine.log(Level::Info, "engine stopped".into());
     engine.dirty = true;
     engine.publish();
+    engine.flush_history();
 }
 
 async fn sleep_until(due: Option<Instant>) {
@@ -122,6 +163,9 @@ struct Engine {
     lateness_ms: VecDeque<f32>,
     stats: PollStats,
     stats_at: Instant,
+    history: HistoryWriter,
+    /// Rows waiting for the next flush (every publish tick).
+    history_batch: Vec<HistoryRow>,
 }
 
 impl Engine {
@@ -131,6 +175,7 @@ impl Engine {
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
         events_tx: broadcast::Sender<Event>,
         results_tx: mpsc::UnboundedSender<PollResult>,
+        history: HistoryWriter,
     ) -> Engine {
         let max_polls = settings.options.polling.max_concurrent_polls.max(1);
         let file_stamp = settings_path.as_deref().and_then(FileStamp::of);
@@ -159,6 +204,8 @@ impl Engine {
             lateness_ms: VecDeque::new(),
             stats: PollStats::default(),
             stats_at: Instant::now(),
+            history,
+            history_batch: Vec::new(),
         };
         engine.install(settings);
         engine
@@ -192,6 +239,11 @@ impl Engine {
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
+            }
+            Command::QueryHistory { filter, reply } => {
+                // Rows of the current batch first, so that a query sees every poll so far.
+                self.flush_history();
+                self.history.query(filter, reply);
             }
             Command::ClearLog => {
                 Arc::make_mut(&mut self.log).clear();
@@ -545,6 +597,21 @@ impl Engine {
         }
         let now = SystemTime::now();
         let (state, transition) = observe(&server.state, &result.outcome, &frequency, now);
+        let changed = state.status != server.state.status;
+        if changed || !self.settings.options.polling.history_only_changes {
+            self.history_batch.push(HistoryRow {
+                time: now,
+                set: self.sets[set].config.name.clone(),
+                server: result.public_ip.to_string(),
+                status: state.status.label().to_string(),
+                success: result.outcome.is_success(),
+                response: result.outcome.response.clone(),
+                response_ms: Some(result.outcome.elapsed.as_secs_f64() * 1000.0),
+                code: result.outcome.failure.map(|f| f.code()),
+                changed,
+            });
+        }
+        let server = &mut self.sets[set].servers[result.server];
         server.state = state;
         let ms = result
             .outcome
@@ -813,7 +880,14 @@ impl Engine {
         self.stats
     }
 
+    fn flush_history(&mut self) {
+        if !self.history_batch.is_empty() {
+            self.history.write(std::mem::take(&mut self.history_batch));
+        }
+    }
+
     fn publish(&mut self) {
+        self.flush_history();
         let problems_changed = self.problems.take_changed();
         if !self.dirty && !problems_changed {
             return;

@@ -1,0 +1,355 @@
+//! Polling history (SPEC §7): every poll result, or only changes of status, in SQLite;
+//! purged after N days; filtered by set, server, outcome and dates; saved as CSV.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+
+/// One stored poll.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    pub time: SystemTime,
+    pub set: String,
+    /// The server's public address.
+    pub server: String,
+    /// The status after the poll (`OK`, `retrying`, `failed`...).
+    pub status: String,
+    pub success: bool,
+    pub response: String,
+    pub response_ms: Option<f64>,
+    /// The problem code of a failed poll.
+    pub code: Option<u16>,
+    /// The status changed with this poll.
+    pub changed: bool,
+}
+
+/// Which rows to read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistoryFilter {
+    pub set: Option<String>,
+    pub server: Option<String>,
+    pub from: Option<SystemTime>,
+    pub to: Option<SystemTime>,
+    /// `Some(true)` successes only, `Some(false)` failures only.
+    pub success: Option<bool>,
+    /// Only polls that changed the status.
+    pub changes_only: bool,
+    /// At most this many rows, newest kept (0 = no limit).
+    pub limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("history database {path}: {source}")]
+pub struct HistoryError {
+    pub path: String,
+    pub source: rusqlite::Error,
+}
+
+/// The history database.
+pub struct History {
+    conn: Connection,
+    path: String,
+}
+
+fn to_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+impl History {
+    /// Opens (creating if needed) the database; `None` = in memory (tests, no settings file).
+    pub fn open(path: Option<&Path>) -> Result<History, HistoryError> {
+        let label = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ":memory:".into());
+        let err = |source| HistoryError {
+            path: label.clone(),
+            source,
+        };
+        let conn = match path {
+            Some(p) => Connection::open(p),
+            None => Connection::open_in_memory(),
+        }
+        .map_err(err)?;
+        // WAL: the outbox shares the file; readers do not block the writer.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS poll_history (
+                 time_ms INTEGER NOT NULL,
+                 set_name TEXT NOT NULL,
+                 server TEXT NOT NULL,
+                 status TEXT NOT NULL,
+                 success INTEGER NOT NULL,
+                 response TEXT NOT NULL,
+                 response_ms REAL,
+                 code INTEGER,
+                 changed INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS poll_history_set_time ON poll_history(set_name, time_ms);",
+        )
+        .map_err(err)?;
+        Ok(History { conn, path: label })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> HistoryError {
+        HistoryError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Stores rows in one transaction.
+    pub fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), HistoryError> {
+        let tx = self.conn.transaction().map_err(|e| HistoryError {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO poll_history (time_ms, set_name, server, status, success, response, response_ms, code, changed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(|e| HistoryError { path: self.path.clone(), source: e })?;
+            for r in rows {
+                stmt.execute(params![
+                    to_millis(r.time),
+                    r.set,
+                    r.server,
+                    r.status,
+                    r.success,
+                    r.response,
+                    r.response_ms,
+                    r.code,
+                    r.changed
+                ])
+                .map_err(|e| HistoryError {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Deletes rows older than `days` before `now`; returns how many.
+    pub fn purge(&self, days: u32, now: SystemTime) -> Result<usize, HistoryError> {
+        let cutoff = now
+            .checked_sub(Duration::from_secs(u64::from(days) * 86_400))
+            .unwrap_or(UNIX_EPOCH);
+        self.conn
+            .execute(
+                "DELETE FROM poll_history WHERE time_ms < ?1",
+                params![to_millis(cutoff)],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Rows matching the filter, oldest first.
+    pub fn query(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>, HistoryError> {
+        let limit = if f.limit == 0 {
+            i64::MAX
+        } else {
+            f.limit as i64
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT time_ms, set_name, server, status, success, response, response_ms, code, changed FROM (
+                   SELECT * FROM poll_history
+                   WHERE (?1 IS NULL OR set_name = ?1) AND (?2 IS NULL OR server = ?2)
+                     AND (?3 IS NULL OR time_ms >= ?3) AND (?4 IS NULL OR time_ms <= ?4)
+                     AND (?5 IS NULL OR success = ?5) AND (?6 = 0 OR changed = 1)
+                   ORDER BY time_ms DESC, rowid DESC LIMIT ?7
+                 ) ORDER BY time_ms ASC",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    f.set,
+                    f.server,
+                    f.from.map(to_millis),
+                    f.to.map(to_millis),
+                    f.success,
+                    f.changes_only,
+                    limit
+                ],
+                |row| {
+                    Ok(HistoryRow {
+                        time: from_millis(row.get(0)?),
+                        set: row.get(1)?,
+                        server: row.get(2)?,
+                        status: row.get(3)?,
+                        success: row.get(4)?,
+                        response: row.get(5)?,
+                        response_ms: row.get(6)?,
+                        code: row.get(7)?,
+                        changed: row.get(8)?,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+/// The rows as CSV (RFC 4180 quoting), times in UTC ISO 8601.
+pub fn to_csv(rows: &[HistoryRow]) -> String {
+    let mut out = String::from("time_utc,set,server,status,success,response_ms,code,response\n");
+    for r in rows {
+        let ms = r.response_ms.map(|v| format!("{v:.1}")).unwrap_or_default();
+        let code = r.code.map(|c| c.to_string()).unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            iso_utc(r.time),
+            csv_field(&r.set),
+            csv_field(&r.server),
+            csv_field(&r.status),
+            r.success,
+            ms,
+            code,
+            csv_field(&r.response)
+        ));
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// `2026-11-25T13:01:37.250Z`.
+pub fn iso_utc(t: SystemTime) -> String {
+    let ms = to_millis(t);
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn row(secs: u64, server: &str, success: bool, changed: bool) -> HistoryRow {
+        HistoryRow {
+            time: UNIX_EPOCH + Duration::from_secs(secs),
+            set: "web".into(),
+            server: server.into(),
+            status: if success { "OK" } else { "failed" }.into(),
+            success,
+            response: if success {
+                "200 OK".into()
+            } else {
+                "timeout, \"slow\"".into()
+            },
+            response_ms: success.then_some(12.5),
+            code: (!success).then_some(124),
+            changed,
+        }
+    }
+
+    #[test]
+    fn insert_query_filter_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(Some(&dir.path().join("standby.db"))).unwrap();
+        h.insert(&[
+            row(100, "a", true, true),
+            row(200, "a", false, true),
+            row(300, "b", true, false),
+        ])
+        .unwrap();
+        assert_eq!(h.query(&HistoryFilter::default()).unwrap().len(), 3);
+        let only_a = h
+            .query(&HistoryFilter {
+                server: Some("a".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            only_a,
+            vec![row(100, "a", true, true), row(200, "a", false, true)]
+        );
+        let failures = h
+            .query(&HistoryFilter {
+                success: Some(false),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(failures.len(), 1);
+        let changes = h
+            .query(&HistoryFilter {
+                changes_only: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(changes.len(), 2);
+        let window = HistoryFilter {
+            from: Some(UNIX_EPOCH + Duration::from_secs(150)),
+            to: Some(UNIX_EPOCH + Duration::from_secs(250)),
+            ..Default::default()
+        };
+        assert_eq!(h.query(&window).unwrap(), vec![row(200, "a", false, true)]);
+        let newest = h
+            .query(&HistoryFilter {
+                limit: 2,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            newest.iter().map(|r| r.time).collect::<Vec<_>>(),
+            [200, 300].map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        );
+        // Purge: keep one day before "now" = 300 s + 1 day.
+        let now = UNIX_EPOCH + Duration::from_secs(86_400 + 250);
+        assert_eq!(h.purge(1, now).unwrap(), 2);
+        assert_eq!(h.query(&HistoryFilter::default()).unwrap().len(), 1);
+        // Survives reopening.
+        drop(h);
+        let h = History::open(Some(&dir.path().join("standby.db"))).unwrap();
+        assert_eq!(h.query(&HistoryFilter::default()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn csv_quotes_and_times() {
+        let csv = to_csv(&[row(1_764_075_697, "a", false, true)]);
+        assert_eq!(
+            csv,
+            "time_utc,set,server,status,success,response_ms,code,response\n2025-11-25T13:01:37.000Z,web,a,failed,false,,124,\"timeout, \"\"slow\"\"\"\n"
+        );
+        assert_eq!(iso_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso_utc(UNIX_EPOCH + Duration::from_millis(951_782_400_123)),
+            "2000-02-29T00:00:00.123Z"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The history writer: a thread of its own owns the database, so that SQLite never blocks
+//! the engine loop. Rows arrive in batches over an unbounded channel (a row is never
+//! dropped); queries are answered on the same thread, in order with the writes.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::SystemTime;
+
+use tokio::sync::oneshot;
+
+use super::history::{History, HistoryFilter, HistoryRow};
+
+/// Where a query's answer goes.
+pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, String>>;
+
+enum Message {
+    Rows(Vec<HistoryRow>),
+    Purge {
+        days: u32,
+    },
+    Query {
+        filter: HistoryFilter,
+        reply: QueryReply,
+    },
+}
+
+/// The engine's side of the history thread.
+pub struct HistoryWriter {
+    tx: mpsc::Sender<Message>,
+}
+
+impl HistoryWriter {
+    /// Opens the database and starts the thread. `None` = in memory.
+    pub fn start(path: Option<PathBuf>) -> Result<HistoryWriter, String> {
+        let mut history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel::<Message>();
+        std::thread::Builder::new()
+            .name("standby-history".into())
+            .spawn(move || {
+                for message in rx {
+                    match message {
+                        Message::Rows(rows) => {
+                            if let Err(e) = history.insert(&rows) {
+                                tracing::error!("{e}: {} history row(s) not stored", rows.len());
+                            }
+                        }
+                        Message::Purge { days } => match history.purge(days, SystemTime::now()) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(
+                                "history: {n} row(s) older than {days} day(s) purged"
+                            ),
+                            Err(e) => tracing::error!("history purge failed: {e}"),
+                        },
+                        Message::Query { filter, reply } => {
+                            let _ = reply.send(history.query(&filter).map_err(|e| e.to_string()));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the history thread: {e}"))?;
+        Ok(HistoryWriter { tx })
+    }
+
+    pub fn write(&self, rows: Vec<HistoryRow>) {
+        if !rows.is_empty() && self.tx.send(Message::Rows(rows)).is_err() {
+            tracing::error!("the history thread has stopped: rows not stored");
+        }
+    }
+
+    pub fn purge(&self, days: u32) {
+        let _ = self.tx.send(Message::Purge { days });
+    }
+
+    pub fn query(&self, filter: HistoryFilter, reply: QueryReply) {
+        if let Err(mpsc::SendError(Message::Query { reply, .. })) =
+            self.tx.send(Message::Query { filter, reply })
+        {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
+    }
+}
