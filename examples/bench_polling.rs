@@ -94,13 +94,8 @@ fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16]) {
             ..ServerSet::default()
         });
     }
-    let engine = EngineHandle::spawn(EngineConfig {
-        settings,
-        settings_path: None,
-        settings_error: None,
-        database: None,
-    })
-    .unwrap_or_else(|e| fail(&format!("engine: {e}")));
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings))
+        .unwrap_or_else(|e| fail(&format!("engine: {e}")));
     // Warm up for one interval so every server is in its steady cadence.
     std::thread::sleep(Duration::from_secs(u64::from(interval)));
     let (cpu0, t0, polls0) = (

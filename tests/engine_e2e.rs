@@ -7,8 +7,9 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
+
 use std::sync::Arc;
-use std::time::Duration;
+use support::wait_until;
 
 use standby::engine::server_state::ServerStatus;
 use standby::engine::{Command, EngineConfig, EngineHandle, Snapshot};
@@ -38,30 +39,6 @@ async fn common_port(a: IpAddr, b: IpAddr) -> u16 {
         }
     }
     panic!("no port free on both {a} and {b}");
-}
-
-async fn wait_until(
-    engine: &EngineHandle,
-    what: &str,
-    test: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let mut watch = engine.watch();
-    let waited = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let snapshot = watch.borrow_and_update().clone();
-            if test(&snapshot) {
-                return snapshot;
-            }
-            watch.changed().await.unwrap();
-        }
-    })
-    .await;
-    waited.unwrap_or_else(|_| {
-        panic!(
-            "timed out waiting until {what}: {:#?}",
-            engine.snapshot().sets
-        )
-    })
 }
 
 fn decision(snapshot: &Snapshot) -> Option<Vec<IpAddr>> {
@@ -110,13 +87,7 @@ async fn failover_and_failback() {
         },
         ..ServerSet::default()
     });
-    let engine = EngineHandle::spawn(EngineConfig {
-        settings,
-        settings_path: None,
-        settings_error: None,
-        database: None,
-    })
-    .unwrap();
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
     let mut events = engine.events();
 
     let s = wait_until(&engine, "both servers are OK", |s| {

@@ -3,11 +3,16 @@
 //! external edits picked up, a broken file never overwritten).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use support::wait_until;
 
 use standby::engine::server_state::ServerStatus;
 use standby::engine::{Command, EngineConfig, EngineHandle, Snapshot};
@@ -76,30 +81,6 @@ fn tcp_set(name: &str, ips: &[IpAddr], port: u16) -> ServerSet {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-async fn wait_until(
-    engine: &EngineHandle,
-    what: &str,
-    test: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let mut watch = engine.watch();
-    let waited = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let snapshot = watch.borrow_and_update().clone();
-            if test(&snapshot) {
-                return snapshot;
-            }
-            watch.changed().await.unwrap();
-        }
-    })
-    .await;
-    waited.unwrap_or_else(|_| {
-        panic!(
-            "timed out waiting until {what}: {:#?}",
-            engine.snapshot().sets
-        )
-    })
 }
 
 fn spawn(settings: Settings, path: Option<&Path>) -> EngineHandle {

@@ -57,13 +57,7 @@ type App = Option<StandbyApp>;
 
 /// A window on a fresh engine with two sets, shown once both sets are in the snapshot.
 fn window() -> Harness<'static, App> {
-    let engine = EngineHandle::spawn(EngineConfig {
-        settings: settings(),
-        settings_path: None,
-        settings_error: None,
-        database: None,
-    })
-    .expect("engine starts");
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings())).expect("engine starts");
     let mut harness = Harness::builder()
         .with_size([1100.0, 700.0])
         .with_max_steps(50)

@@ -43,6 +43,18 @@ pub struct EngineConfig {
     pub database: Option<PathBuf>,
 }
 
+impl EngineConfig {
+    /// Settings without any file: nothing is saved, the history is kept in memory.
+    pub fn in_memory(settings: Settings) -> Self {
+        EngineConfig {
+            settings,
+            settings_path: None,
+            settings_error: None,
+            database: None,
+        }
+    }
+}
+
 /// The files of [`EngineConfig`], handed to the engine loop.
 struct EngineFiles {
     settings_path: Option<PathBuf>,

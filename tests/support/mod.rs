@@ -211,3 +211,29 @@ pub async fn read_head(stream: &mut TcpStream) {
         head.push(byte[0]);
     }
 }
+
+/// Waits (at most 20 s) until the engine publishes a snapshot that passes `test`.
+#[allow(dead_code)] // only the engine tests use it
+pub async fn wait_until(
+    engine: &standby::engine::EngineHandle,
+    what: &str,
+    test: impl Fn(&standby::engine::Snapshot) -> bool,
+) -> Arc<standby::engine::Snapshot> {
+    let mut watch = engine.watch();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let snapshot = watch.borrow_and_update().clone();
+            if test(&snapshot) {
+                return snapshot;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| {
+        panic!(
+            "timed out waiting until {what}: {:#?}",
+            engine.snapshot().sets
+        )
+    })
+}
