@@ -141,17 +141,9 @@ impl EngineHandle {
 
     /// Applies new settings and waits for the outcome (validation or write errors).
     pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.send_async(Command::ApplySettings {
-            settings: Box::new(settings),
-            reply: Some(reply),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        outcome
-            .await
-            .map_err(|_| "the engine has stopped".to_string())?
+        self.client().apply_settings(settings).await
     }
+
 
     /// The newest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -180,6 +172,51 @@ impl EngineHandle {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl EngineHandle {
+    /// A cloneable client for other parts (the HTTP API) that send commands and read
+    /// snapshots; it does not own the engine.
+    pub fn client(&self) -> EngineClient {
+        EngineClient {
+            commands: self.commands.clone(),
+            snapshot: self.snapshot.clone(),
+        }
+    }
+}
+
+/// Commands in, snapshots out, without owning the engine.
+#[derive(Clone)]
+pub struct EngineClient {
+    commands: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl EngineClient {
+    /// Sends a command, waiting for room.
+    pub async fn send(&self, command: Command) -> Result<(), SendError> {
+        self.commands.send(command).await.map_err(|_| SendError::Stopped)
+    }
+
+    /// Applies new settings and waits for the outcome (validation or write errors).
+    pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.send(Command::ApplySettings {
+            settings: Box::new(settings),
+            reply: Some(reply),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        outcome.await.map_err(|_| "the engine has stopped".to_string())?
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
     }
 }
 
