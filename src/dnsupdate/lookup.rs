@@ -101,8 +101,13 @@ pub async fn find_zone(
             if let Some(zone) =
                 soa_owner(&answer.answers).or_else(|| soa_owner(&answer.authorities))
             {
-                // Written as host names are in the settings: without the final dot.
-                return Ok(zone.to_ascii().trim_end_matches('.').to_string());
+                // Written as host names are in the settings: lower case (Knot echoes the case of
+                // the question), without the final dot.
+                return Ok(zone
+                    .to_lowercase()
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .to_string());
             }
         } else if answer
             .authorities
