@@ -133,13 +133,19 @@ impl TsigSigner {
         let unsigned = message
             .to_vec()
             .map_err(|e| TsigError::Encode(e.to_string()))?;
-        let mut digested = unsigned.clone();
-        self.push_variables(&mut digested, now, 0, &[]);
-        let mac = compute_mac(self.algorithm, &self.secret, &[&digested])?;
+        let mac = self.request_mac(&unsigned, now)?;
 
         let mut bytes = unsigned;
         self.append_record(&mut bytes, now, &mac, message.metadata.id, 0);
         Ok(SignedRequest { bytes, mac })
+    }
+
+    /// The MAC of a request, given as the encoded message without its TSIG record (RFC
+    /// 8945 §4.3.1: the message, then the TSIG variables), signed at `time`.
+    pub fn request_mac(&self, unsigned: &[u8], time: u64) -> Result<Vec<u8>, TsigError> {
+        let mut variables = Vec::with_capacity(96);
+        self.push_variables(&mut variables, time, 0, &[]);
+        compute_mac(self.algorithm, &self.secret, &[unsigned, &variables])
     }
 
     /// Checks the answer to `request` (RFC 8945 §5.3): the server's TSIG error first (a
