@@ -6,7 +6,8 @@
 # DIR      a directory of its own (created); named keeps its zone, journal and log there.
 # ADDR     a 127.0.0.x address an interface carries (named binds only those: 127.0.0.1).
 # PORT     an unprivileged port, UDP and TCP.
-# NOTIFY_* a secondary to NOTIFY after each change (it may transfer from 127.0.0.0/8).
+# NOTIFY_* a secondary to NOTIFY after each change (it may transfer from 127.0.0.0/8); it
+#          is also listed as the zone's second name server, ns2.
 #
 # The first run writes DIR/keys.txt, one "ALGORITHM KEY-NAME BASE64-SECRET" line per TSIG key
 # (one key per algorithm; each may update any name of the zone, nothing is allowed without
@@ -50,6 +51,11 @@ www     IN A    192.0.2.10
 www     IN AAAA 2001:db8::10
 *.wild  IN A    192.0.2.20
 ZONE
+    if [ -n "$notify_addr" ]; then
+        # The secondary is the zone's second name server, so a propagation check that asks
+        # every NS finds both.
+        printf '@       IN NS   ns2\nns2     IN A    %s\n' "$notify_addr" >>"$dir/example.test.db"
+    fi
 
     notify="notify no;"
     if [ -n "$notify_addr" ]; then

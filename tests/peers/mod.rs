@@ -77,6 +77,10 @@ pub fn free_addr(ip: IpAddr) -> SocketAddr {
     panic!("no free port on {ip}");
 }
 
+fn port_free(addr: SocketAddr) -> bool {
+    StdUdpSocket::bind(addr).is_ok() && TcpListener::bind(addr).is_ok()
+}
+
 /// A running (or stopped) DNS server.
 pub struct Peer {
     pub kind: Kind,
@@ -114,10 +118,19 @@ impl Peer {
         free_addr(Kind::Knot.address())
     }
 
-    /// A BIND primary and a Knot secondary of it, both serving the zone.
+    /// A BIND primary and a Knot secondary of it, both serving the zone and both listed
+    /// as its name servers (ns1, ns2). They share one port on two addresses, so a
+    /// propagation check that asks every NS address at the DNS server's port finds both.
     pub async fn bind_with_knot_secondary() -> (Peer, Peer) {
-        let secondary_addr = Peer::secondary_addr();
-        let primary = Peer::bind_notifying(secondary_addr).await;
+        let primary_ip = Kind::Bind.address();
+        let secondary_ip = Kind::Knot.address();
+        let port = (0..50)
+            .map(|_| free_addr(primary_ip).port())
+            .find(|&port| port_free(SocketAddr::new(secondary_ip, port)))
+            .expect("a port free on both addresses");
+        let secondary_addr = SocketAddr::new(secondary_ip, port);
+        let extra = vec![secondary_ip.to_string(), port.to_string()];
+        let primary = Peer::start(Kind::Bind, SocketAddr::new(primary_ip, port), extra).await;
         let secondary = Peer::knot_secondary(secondary_addr, primary.addr).await;
         (primary, secondary)
     }
