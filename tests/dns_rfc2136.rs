@@ -140,6 +140,11 @@ async fn zone_of_names_and_wildcards(kind: Kind) {
         .unwrap_err();
     assert_eq!(error.stage, DnsStage::FindingZone);
     assert!(error.text.starts_with("NOTAUTH"), "{error}");
+    // Delegated to other servers: this one is not authoritative for the name's zone.
+    let error = find_zone(peer.addr, "www.sub.example.test", ASK)
+        .await
+        .unwrap_err();
+    assert!(error.text.starts_with("NOTAUTH"), "{error}");
 }
 
 async fn name_servers_of_the_zone(kind: Kind) {

@@ -207,13 +207,19 @@ fn wrong(stage: DnsStage, text: String) -> DnsError {
 }
 
 fn not_authoritative(server: SocketAddr, name: &Name, answer: &Message) -> DnsError {
-    let said = rcode_name(answer.metadata.response_code);
+    let referral = answer.metadata.response_code == ResponseCode::NoError
+        && answer
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NS);
+    let said = if referral {
+        "it refers to other name servers".to_string()
+    } else {
+        format!("it answered {}", rcode_name(answer.metadata.response_code))
+    };
     wrong(
         DnsStage::FindingZone,
-        format!(
-            "NOTAUTH: {server} is not authoritative for any zone that holds {name} \
-             (it answered {said})"
-        ),
+        format!("NOTAUTH: {server} is not authoritative for any zone that holds {name} ({said})"),
     )
 }
 

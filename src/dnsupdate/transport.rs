@@ -146,6 +146,16 @@ async fn exchange_udp(
         let wait = next_send.min(deadline.at);
         match timeout_at(wait, socket.recv_from(&mut buffer)).await {
             Err(_) => continue,
+            // Windows reports an earlier ICMP "port unreachable" here even on an unconnected
+            // socket: treated like no answer, as on the other systems.
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                continue;
+            }
             Ok(Err(e)) => return Err(network(server, "receiving from", &e)),
             Ok(Ok((len, from))) => {
                 let answer = &buffer[..len];

@@ -50,6 +50,8 @@ ns1     IN A    $addr
 www     IN A    192.0.2.10
 www     IN AAAA 2001:db8::10
 *.wild  IN A    192.0.2.20
+; a child zone served elsewhere (a referral)
+sub     IN NS   ns.elsewhere.test.
 ZONE
     if [ -n "$notify_addr" ]; then
         # The secondary is the zone's second name server, so a propagation check that asks

@@ -75,6 +75,8 @@ ns1     IN A    $addr
 www     IN A    192.0.2.10
 www     IN AAAA 2001:db8::10
 *.wild  IN A    192.0.2.20
+; a child zone served elsewhere (a referral)
+sub     IN NS   ns.elsewhere.test.
 ZONE
         cat >"$dir/knot.conf" <<CONF
 $common
