@@ -12,6 +12,8 @@ packages=(
     xvfb xauth imagemagick
     # the Windows cross-build (C code in ring and SQLite needs a mingw compiler)
     gcc-mingw-w64-x86-64
+    # real DNS peers for the RFC 2136 / TSIG tests (tests/peers/bind.sh, knot.sh)
+    bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
 )
 
 missing=()

@@ -1,42 +1,251 @@
-//! DNS lookups shared by every update method (placeholder until written).
+//! DNS lookups shared by every update method (SPEC §4): the records a server gives for a
+//! name, the zone that holds a name, and the zone's name servers. Always without
+//! recursion: we want what *this* server says, not what it could find elsewhere.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use super::transport::{self, Deadline, EDNS_PAYLOAD, PLAIN_UDP_LIMIT, rcode_name};
 use super::{DnsError, DnsStage, FailureKind, Records};
 
-fn unwritten(stage: DnsStage) -> DnsError {
-    DnsError::new(
-        FailureKind::Network,
-        stage,
-        "DNS lookups are not written yet",
+/// The A and AAAA records `server` gives for `host`, asked without recursion.
+///
+/// No such name (NXDOMAIN) or no such records (NODATA) is an empty [`Records`]; any other
+/// refusal is an error that names the rcode. The TTL is the smallest of the records.
+pub async fn current_records(
+    server: SocketAddr,
+    host: &str,
+    edns0: bool,
+    timeout: Duration,
+) -> Result<Records, DnsError> {
+    let stage = DnsStage::Asking;
+    let name = absolute_name(host, stage)?;
+    let deadline = Deadline::after(timeout);
+    // Both questions at once: one round trip of waiting, not two.
+    let (a, aaaa) = tokio::join!(
+        ask(server, &name, RecordType::A, edns0, &deadline, stage),
+        ask(server, &name, RecordType::AAAA, edns0, &deadline, stage),
+    );
+    let mut addresses = Vec::new();
+    let mut ttl: Option<u32> = None;
+    for (answer, rtype) in [(a?, "A"), (aaaa?, "AAAA")] {
+        match answer.metadata.response_code {
+            ResponseCode::NoError => {}
+            ResponseCode::NXDomain => continue,
+            other => {
+                return Err(wrong(
+                    stage,
+                    format!(
+                        "{} asking {server} for the {rtype} records",
+                        rcode_name(other)
+                    ),
+                ));
+            }
+        }
+        // Only the name's own records: a CNAME chain is not what an update can change.
+        for record in answer.answers.iter().filter(|r| r.name == name) {
+            let address = match &record.data {
+                RData::A(a) => IpAddr::V4(a.0),
+                RData::AAAA(a) => IpAddr::V6(a.0),
+                _ => continue,
+            };
+            addresses.push(address);
+            ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
+        }
+    }
+    Ok(Records::new(addresses, ttl))
+}
+
+/// The zone that holds `host`, by SOA lookup at `server`. A wildcard `*.x` is looked up
+/// from `x`. The zone comes from the SOA in the answer (the name is the apex) or in the
+/// authority section (the name is inside); without either, the parent name is asked.
+pub async fn find_zone(
+    server: SocketAddr,
+    host: &str,
+    timeout: Duration,
+) -> Result<String, DnsError> {
+    let stage = DnsStage::FindingZone;
+    let mut name = absolute_name(host, stage)?;
+    if name.is_wildcard() {
+        name = name.base_name();
+    }
+    let deadline = Deadline::after(timeout);
+    let mut asked = name.clone();
+    loop {
+        let answer = ask(server, &asked, RecordType::SOA, true, &deadline, stage).await?;
+        match answer.metadata.response_code {
+            ResponseCode::NoError | ResponseCode::NXDomain => {}
+            ResponseCode::Refused | ResponseCode::NotAuth => {
+                return Err(not_authoritative(server, &name, &answer));
+            }
+            other => {
+                return Err(wrong(
+                    stage,
+                    format!(
+                        "{} asking {server} for the SOA of {asked}",
+                        rcode_name(other)
+                    ),
+                ));
+            }
+        }
+        let soa_owner = |records: &[Record]| {
+            records
+                .iter()
+                .find(|r| r.record_type() == RecordType::SOA && r.name.zone_of(&name))
+                .map(|r| r.name.clone())
+        };
+        if answer.metadata.authoritative {
+            if let Some(zone) =
+                soa_owner(&answer.answers).or_else(|| soa_owner(&answer.authorities))
+            {
+                // Written as host names are in the settings: lower case (Knot echoes the case of
+                // the question), without the final dot.
+                return Ok(zone
+                    .to_lowercase()
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .to_string());
+            }
+        } else if answer
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NS)
+        {
+            // A referral: the name lives in a child zone served elsewhere.
+            return Err(not_authoritative(server, &name, &answer));
+        }
+        if asked.is_root() {
+            return Err(not_authoritative(server, &name, &answer));
+        }
+        asked = asked.base_name();
+    }
+}
+
+/// The addresses of the name servers of `zone`, as `server` lists them: the NS records,
+/// their addresses from the additional section, else asked at `server` too. A name server
+/// whose address `server` does not know is left out.
+pub async fn name_servers(
+    server: SocketAddr,
+    zone: &str,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, DnsError> {
+    let stage = DnsStage::Verifying;
+    let zone = absolute_name(zone, stage)?;
+    let deadline = Deadline::after(timeout);
+    let answer = ask(server, &zone, RecordType::NS, true, &deadline, stage).await?;
+    if answer.metadata.response_code != ResponseCode::NoError {
+        return Err(wrong(
+            stage,
+            format!(
+                "{} asking {server} for the NS records of {zone}",
+                rcode_name(answer.metadata.response_code)
+            ),
+        ));
+    }
+    let targets: Vec<Name> = answer
+        .answers
+        .iter()
+        .filter(|r| r.name == zone)
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.clone()),
+            _ => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Err(wrong(
+            stage,
+            format!("{server} gives no NS records for {zone}"),
+        ));
+    }
+    let mut addresses = Vec::new();
+    for target in &targets {
+        let glue = addresses_of(&answer.additionals, target);
+        if !glue.is_empty() {
+            addresses.extend(glue);
+            continue;
+        }
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            // A name server outside the zones of `server` is simply not counted.
+            if let Ok(found) = ask(server, target, rtype, true, &deadline, stage).await
+                && found.metadata.response_code == ResponseCode::NoError
+            {
+                addresses.extend(addresses_of(&found.answers, target));
+            }
+        }
+    }
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
+}
+
+fn addresses_of(records: &[Record], owner: &Name) -> Vec<IpAddr> {
+    records
+        .iter()
+        .filter(|r| r.name == *owner)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `host` as an absolute name (a host name in the settings has no trailing dot).
+pub(crate) fn absolute_name(host: &str, stage: DnsStage) -> Result<Name, DnsError> {
+    let trimmed = host.trim().trim_end_matches('.');
+    Name::from_ascii(format!("{trimmed}."))
+        .ok()
+        .filter(|n| !trimmed.is_empty() && !n.is_root())
+        .ok_or_else(|| wrong(stage, format!("bad host name {host:?}")))
+}
+
+fn wrong(stage: DnsStage, text: String) -> DnsError {
+    DnsError::new(FailureKind::WrongAnswer, stage, text)
+}
+
+fn not_authoritative(server: SocketAddr, name: &Name, answer: &Message) -> DnsError {
+    let referral = answer.metadata.response_code == ResponseCode::NoError
+        && answer
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NS);
+    let said = if referral {
+        "it refers to other name servers".to_string()
+    } else {
+        format!("it answered {}", rcode_name(answer.metadata.response_code))
+    };
+    wrong(
+        DnsStage::FindingZone,
+        format!("NOTAUTH: {server} is not authoritative for any zone that holds {name} ({said})"),
     )
 }
 
-/// The A and AAAA records `server` gives for `host`, asked without recursion.
-pub async fn current_records(
-    _server: SocketAddr,
-    _host: &str,
-    _edns0: bool,
-    _timeout: Duration,
-) -> Result<Records, DnsError> {
-    Err(unwritten(DnsStage::Asking))
-}
-
-/// The zone that holds `host`, by SOA lookup at `server`.
-pub async fn find_zone(
-    _server: SocketAddr,
-    _host: &str,
-    _timeout: Duration,
-) -> Result<String, DnsError> {
-    Err(unwritten(DnsStage::FindingZone))
-}
-
-/// The addresses of the name servers of `zone`, as `server` lists them (NS + glue/A/AAAA).
-pub async fn name_servers(
-    _server: SocketAddr,
-    _zone: &str,
-    _timeout: Duration,
-) -> Result<Vec<IpAddr>, DnsError> {
-    Err(unwritten(DnsStage::Verifying))
+/// One question to `server`, without recursion; the parsed answer whatever its rcode.
+async fn ask(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    edns0: bool,
+    deadline: &Deadline,
+    stage: DnsStage,
+) -> Result<Message, DnsError> {
+    let mut query = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    query.metadata.recursion_desired = false;
+    query.add_query(Query::query(name.clone(), rtype));
+    if edns0 {
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD).set_version(0);
+        query.set_edns(edns);
+    }
+    let bytes = query
+        .to_vec()
+        .map_err(|e| wrong(stage, format!("cannot encode the query for {name}: {e}")))?;
+    let answer = transport::exchange(server, &bytes, PLAIN_UDP_LIMIT, deadline)
+        .await
+        .map_err(|e| e.into_dns(stage, deadline, server))?;
+    Message::from_vec(&answer)
+        .map_err(|e| wrong(stage, format!("malformed answer from {server}: {e}")))
 }

@@ -9,6 +9,7 @@ pub mod dnscmd;
 pub mod http;
 pub mod lookup;
 pub mod rfc2136;
+mod transport;
 pub mod tsig;
 
 use std::future::Future;
