@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use peers::{Kind, Peer, ZONE};
 use standby::dnsupdate::lookup::{current_records, find_zone, name_servers};
 use standby::dnsupdate::rfc2136::Rfc2136Updater;
-use standby::dnsupdate::tsig::generate_secret;
 use standby::dnsupdate::{DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest};
-use standby::model::{Rfc2136Update, Secret, TsigAlgorithm, TsigKey};
+use standby::model::{Rfc2136Update, TsigAlgorithm, TsigKey};
 
 /// Lookups on loopback answer in microseconds; this only bounds a broken test.
 const ASK: Duration = Duration::from_secs(3);
@@ -187,7 +186,7 @@ async fn wrong_secret_is_badsig_and_changes_nothing(kind: Kind) {
     let peer = Peer::primary(kind).await;
     for algorithm in [TsigAlgorithm::HmacMd5, TsigAlgorithm::HmacSha256] {
         let mut key = peer.key(algorithm);
-        key.secret = Secret::new(generate_secret(algorithm));
+        key.secret = algorithm.generate_secret();
         let wanted = records(&["192.0.2.66"], 60);
         let error = updater(Some(key))
             .update(&request(&peer, "www.example.test", &wanted))
@@ -211,7 +210,7 @@ async fn unknown_key_is_badkey(kind: Kind) {
     let key = TsigKey {
         name: "no-such-key".into(),
         algorithm: TsigAlgorithm::HmacSha256,
-        secret: Secret::new(generate_secret(TsigAlgorithm::HmacSha256)),
+        secret: TsigAlgorithm::HmacSha256.generate_secret(),
     };
     let error = updater(Some(key))
         .update(&request(

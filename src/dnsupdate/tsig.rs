@@ -88,14 +88,6 @@ pub fn algorithm_wire_name(algorithm: TsigAlgorithm) -> &'static str {
     }
 }
 
-/// A random secret for the dialog's *Generate* button: as many bytes as the digest, base64.
-pub fn generate_secret(algorithm: TsigAlgorithm) -> String {
-    let mut bytes = vec![0u8; algorithm.digest_len()];
-    // The thread RNG of rand is a CSPRNG seeded from the OS.
-    rand::fill(&mut bytes[..]);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// Seconds since 1970 for the TSIG time field.
 pub fn now_unix() -> u64 {
     SystemTime::now()

@@ -144,7 +144,6 @@ impl EngineHandle {
         self.client().apply_settings(settings).await
     }
 
-
     /// The newest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
@@ -196,7 +195,10 @@ pub struct EngineClient {
 impl EngineClient {
     /// Sends a command, waiting for room.
     pub async fn send(&self, command: Command) -> Result<(), SendError> {
-        self.commands.send(command).await.map_err(|_| SendError::Stopped)
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| SendError::Stopped)
     }
 
     /// Applies new settings and waits for the outcome (validation or write errors).
@@ -208,7 +210,9 @@ impl EngineClient {
         })
         .await
         .map_err(|e| e.to_string())?;
-        outcome.await.map_err(|_| "the engine has stopped".to_string())?
+        outcome
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
