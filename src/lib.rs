@@ -4,6 +4,7 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! `ui` → `engine` → `probe` → `model`.
 
+pub mod api;
 pub mod dnsupdate;
 pub mod engine;
 pub mod exec;

@@ -138,6 +138,8 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
         settings_error,
     })
     .context("cannot start the engine")?;
+    // The API follows its options (on, off, address) by itself; it ends with the engine.
+    let _api = standby::api::spawn(engine.client()).context("cannot start the API thread")?;
     if headless {
         wait_for_stop_signal()?;
         engine.shutdown();
