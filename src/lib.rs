@@ -5,6 +5,7 @@
 //! `ui` → `engine` → `probe` → `model`.
 
 pub mod api;
+pub mod dnsserve;
 pub mod dnsupdate;
 pub mod engine;
 pub mod exec;

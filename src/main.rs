@@ -140,6 +140,7 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     .context("cannot start the engine")?;
     // The API follows its options (on, off, address) by itself; it ends with the engine.
     let _api = standby::api::spawn(engine.client()).context("cannot start the API thread")?;
+    let _dns = standby::dnsserve::spawn(engine.client()).context("cannot start the DNS thread")?;
     if headless {
         wait_for_stop_signal()?;
         engine.shutdown();

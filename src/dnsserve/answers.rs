@@ -1,0 +1,193 @@
+//! What the built-in DNS server answers (SPEC §5). Pure: a table made from the engine's
+//! snapshot, a request in, a response (or "not ours") out.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use crate::engine::Snapshot;
+use crate::engine::decision::Decision;
+use crate::model::AddressSelection;
+
+/// One host name Standby answers for.
+#[derive(Debug)]
+struct Entry {
+    ttl: u32,
+    addresses: Vec<(IpAddr, u32)>,
+    weighted: bool,
+    /// Counts answers, to walk the weights round robin.
+    turn: AtomicU64,
+}
+
+/// The names Standby is authoritative for, and their addresses.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Exact names (lower case, no final dot).
+    exact: HashMap<String, usize>,
+    /// Wildcards by the name below the `*.` (lower case).
+    wildcards: HashMap<String, usize>,
+    entries: Vec<Entry>,
+}
+
+/// The outcome of a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Our answer.
+    Answer(Message),
+    /// Not one of our names: forward it (if forwarding is on) or refuse it.
+    NotOurs,
+    /// Nothing sensible can be sent (e.g. a response instead of a query): drop it.
+    Drop,
+}
+
+impl Table {
+    /// Builds the table from a snapshot. `last` keeps each set's last published addresses,
+    /// used while the decision waits or says to leave DNS as it is.
+    pub fn build(snapshot: &Snapshot, last: &mut HashMap<String, Vec<(IpAddr, u32)>>) -> Table {
+        let mut table = Table::default();
+        for set in &snapshot.sets {
+            let Some(config) = snapshot.settings.set(&set.name) else {
+                continue;
+            };
+            if let Decision::Publish { addresses, .. } = &set.decision {
+                last.insert(set.name.clone(), addresses.clone());
+            }
+            let Some(addresses) = last.get(&set.name) else {
+                continue;
+            };
+            let index = table.entries.len();
+            table.entries.push(Entry {
+                ttl: config.dns.ttl,
+                addresses: addresses.clone(),
+                weighted: config.dns.addresses_of == AddressSelection::WeightedRoundRobin,
+                turn: AtomicU64::new(0),
+            });
+            for host in &set.host_names {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                match host.strip_prefix("*.") {
+                    Some(base) => table.wildcards.insert(base.to_string(), index),
+                    None => table.exact.insert(host, index),
+                };
+            }
+        }
+        last.retain(|name, _| snapshot.set(name).is_some());
+        table
+    }
+
+    fn lookup(&self, name: &str) -> Option<&Entry> {
+        if let Some(i) = self.exact.get(name) {
+            return self.entries.get(*i);
+        }
+        // A wildcard covers every name below it; the closest one wins.
+        let mut rest = name;
+        while let Some((_, parent)) = rest.split_once('.') {
+            if let Some(i) = self.wildcards.get(parent) {
+                return self.entries.get(*i);
+            }
+            rest = parent;
+        }
+        None
+    }
+
+    /// Answers a request.
+    pub fn answer(&self, request: &Message) -> Reply {
+        if request.metadata.message_type != MessageType::Query {
+            return Reply::Drop;
+        }
+        let mut response = Message::response(request.metadata.id, request.metadata.op_code);
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        response.metadata.checking_disabled = request.metadata.checking_disabled;
+        response.queries = request.queries.clone();
+        if request.edns.is_some() {
+            let mut edns = hickory_proto::op::Edns::new();
+            edns.set_max_payload(crate::dnsserve::UDP_PAYLOAD);
+            response.set_edns(edns);
+        }
+        if request.metadata.op_code != OpCode::Query {
+            response.metadata.response_code = ResponseCode::NotImp;
+            return Reply::Answer(response);
+        }
+        let [query] = request.queries.as_slice() else {
+            response.metadata.response_code = ResponseCode::FormErr;
+            return Reply::Answer(response);
+        };
+        let name = query
+            .name()
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let Some(entry) = self.lookup(&name) else {
+            return Reply::NotOurs;
+        };
+        response.metadata.authoritative = true;
+        if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
+            response.metadata.response_code = ResponseCode::Refused;
+            return Reply::Answer(response);
+        }
+        let wants = |ip: &IpAddr| match query.query_type() {
+            RecordType::A => ip.is_ipv4(),
+            RecordType::AAAA => ip.is_ipv6(),
+            // ANY gets a minimal answer (RFC 8482): the addresses, nothing else.
+            RecordType::ANY => true,
+            _ => false,
+        };
+        let candidates: Vec<(IpAddr, u32)> = entry
+            .addresses
+            .iter()
+            .copied()
+            .filter(|(ip, _)| wants(ip))
+            .collect();
+        let chosen = if entry.weighted && candidates.len() > 1 {
+            pick_weighted(&candidates, entry.turn.fetch_add(1, Ordering::Relaxed))
+                .into_iter()
+                .collect()
+        } else {
+            candidates.iter().map(|(ip, _)| *ip).collect::<Vec<_>>()
+        };
+        let owner: Name = query.name().clone();
+        for ip in chosen {
+            let data = match ip {
+                IpAddr::V4(v4) => RData::A(A(v4)),
+                IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+            };
+            response.add_answer(Record::from_rdata(owner.clone(), entry.ttl, data));
+        }
+        Reply::Answer(response)
+    }
+}
+
+/// The address whose turn it is: over `sum(weights)` answers each address comes up as
+/// often as its weight.
+fn pick_weighted(candidates: &[(IpAddr, u32)], turn: u64) -> Option<IpAddr> {
+    let total: u64 = candidates.iter().map(|(_, w)| u64::from((*w).max(1))).sum();
+    let mut slot = turn % total.max(1);
+    for (ip, weight) in candidates {
+        let weight = u64::from((*weight).max(1));
+        if slot < weight {
+            return Some(*ip);
+        }
+        slot -= weight;
+    }
+    candidates.first().map(|(ip, _)| *ip)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_share_the_answers() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let picks: Vec<IpAddr> = (0..8)
+            .filter_map(|t| pick_weighted(&[(a, 3), (b, 1)], t))
+            .collect();
+        assert_eq!(picks.iter().filter(|p| **p == a).count(), 6);
+        assert_eq!(picks.iter().filter(|p| **p == b).count(), 2);
+    }
+}

@@ -1,0 +1,103 @@
+//! Forwarding queries that are not for our names to another DNS server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Sends `query` to `server:port` and returns its answer. With `clear_recursion`, RD is
+/// cleared in the query and RA in the answer (the header's flag bits, in place).
+pub async fn forward(
+    query: &[u8],
+    server: &str,
+    port: u16,
+    clear_recursion: bool,
+    over_tcp: bool,
+) -> Result<Vec<u8>, String> {
+    if query.len() < 12 {
+        return Err("query shorter than a DNS header".into());
+    }
+    let address = resolve(server, port).await?;
+    let mut query = query.to_vec();
+    if clear_recursion {
+        query[2] &= !0x01; // RD
+    }
+    let exchange = async {
+        if over_tcp {
+            tcp_exchange(address, &query).await
+        } else {
+            udp_exchange(address, &query).await
+        }
+    };
+    let mut answer = tokio::time::timeout(FORWARD_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer in {} s", FORWARD_TIMEOUT.as_secs()))??;
+    if answer.len() < 12 || answer[..2] != query[..2] {
+        return Err("the answer does not belong to the query".into());
+    }
+    if clear_recursion {
+        answer[3] &= !0x80; // RA
+    }
+    Ok(answer)
+}
+
+async fn resolve(server: &str, port: u16) -> Result<SocketAddr, String> {
+    if let Ok(ip) = server.trim().parse() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    tokio::net::lookup_host((server.trim(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {server}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{server} has no address"))
+}
+
+async fn udp_exchange(address: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    let bind: SocketAddr = if address.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
+    socket
+        .send_to(query, address)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, from) = socket
+            .recv_from(&mut buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Only the server we asked may answer.
+        if from == address {
+            return Ok(buf[..n].to_vec());
+        }
+    }
+}
+
+async fn tcp_exchange(address: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| e.to_string())?;
+    let len = u16::try_from(query.len()).map_err(|_| "query too long".to_string())?;
+    stream
+        .write_all(&len.to_be_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.write_all(query).await.map_err(|e| e.to_string())?;
+    let mut len = [0u8; 2];
+    stream
+        .read_exact(&mut len)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream
+        .read_exact(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
+}
