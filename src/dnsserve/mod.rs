@@ -75,12 +75,9 @@ async fn supervise(client: EngineClient) {
                 continue;
             }
         };
-        let (udp, tcp) = match (
-            UdpSocket::bind(address).await,
-            TcpListener::bind(address).await,
-        ) {
-            (Ok(udp), Ok(tcp)) => (udp, tcp),
-            (Err(e), _) | (_, Err(e)) => {
+        let (udp, tcp) = match bind(address).await {
+            Ok(sockets) => sockets,
+            Err(e) => {
                 tracing::error!("DNS serving: cannot listen on {address}: {e}");
                 if wait_for_other_options(&mut watch, &options).await.is_err() {
                     return;
