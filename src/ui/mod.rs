@@ -10,6 +10,7 @@ pub mod dns_server_dialog;
 pub mod email_defaults_dialog;
 pub mod forms;
 pub mod help;
+pub mod list_editor;
 pub mod log_tab;
 pub mod notification_dialog;
 pub mod options_dialog;

@@ -446,13 +446,16 @@ fn section(
             form.check(ui, "Also write the log to files", &mut l.to_files);
             form.parsed(
                 ui,
-                "Log directory (blank = beside the settings):",
+                "Log directory:",
                 "options.logging.directory",
                 &mut l.directory,
                 optional_path,
                 parse_optional_path,
                 false,
             );
+            ui.label("");
+            forms::note(ui, "Blank = a logs folder beside the settings file.");
+            ui.end_row();
             let rotations = [
                 (LogRotation::Hourly, "every hour"),
                 (LogRotation::Daily, "every day"),

@@ -117,10 +117,16 @@ fn http(form: &mut Form, ui: &mut egui::Ui, h: &mut HttpPoll) {
     );
     form.number(
         ui,
-        "Warn before the certificate expires (days, 0 = never):",
+        "Certificate warning (days):",
         &format!("{p}.certificate_warning_days"),
         &mut h.certificate_warning_days,
     );
+    ui.label("");
+    forms::note(
+        ui,
+        "Warn this many days before the certificate expires; 0 = never.",
+    );
+    ui.end_row();
 }
 
 fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
@@ -210,7 +216,7 @@ fn dns(form: &mut Form, ui: &mut egui::Ui, d: &mut DnsPoll) {
     form.check(ui, "Recursion desired (RD flag)", &mut d.recursion_desired);
     form.parsed(
         ui,
-        "Answer must contain (blank = any):",
+        "Expected address:",
         &format!("{p}.expect_address"),
         &mut d.expect_address,
         |a| a.clone().unwrap_or_default(),
