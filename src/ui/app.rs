@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
+use super::dialogs::{DialogRequest, Dialogs};
 use super::log_tab::{self, LogView};
 use super::problems::{self, ProblemsView};
 use super::server_sets::{self, SetsView};
@@ -43,6 +44,8 @@ pub struct ViewState {
     pub log: LogView,
     pub problems: ProblemsView,
     pub about_open: bool,
+    /// The open dialogs and their pending saves.
+    pub dialogs: Dialogs,
     /// Why the last command did not reach the engine, shown in the status bar.
     pub send_error: Option<String>,
 }
@@ -123,30 +126,47 @@ impl StandbyApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let snapshot = self.snapshot.clone();
         let mut outbox = Vec::new();
-        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui));
+        let mut requests = Vec::new();
+        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui, &mut requests));
         egui::Panel::top("tool_bar").show(ui, |ui| {
             ui.add_space(2.0);
-            self.tool_bar(ui, &snapshot, &mut outbox);
+            self.tool_bar(ui, &snapshot, &mut outbox, &mut requests);
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui, &snapshot));
         egui::CentralPanel::default().show(ui, |ui| match self.view.tab {
-            Tab::ServerSets => server_sets::show(ui, &snapshot, &mut self.view.sets, &mut outbox),
+            Tab::ServerSets => server_sets::show(
+                ui,
+                &snapshot,
+                &mut self.view.sets,
+                &mut outbox,
+                &mut requests,
+            ),
             Tab::Log => log_tab::show(ui, &snapshot, &mut self.view.log, &mut outbox),
             Tab::Problems => problems::show(ui, &snapshot, &mut self.view.problems),
         });
+        for request in requests {
+            self.view.dialogs.open(request, &snapshot.settings);
+        }
+        self.view.dialogs.show(ui.ctx(), &snapshot, &mut outbox);
         self.about_window(ui.ctx());
         self.send_all(outbox);
     }
 
-    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+    fn menu_bar(&mut self, ui: &mut egui::Ui, requests: &mut Vec<DialogRequest>) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
+                if ui.button("Options...").clicked() {
+                    requests.push(DialogRequest::Options);
+                }
                 if ui.button("Exit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }
             });
             ui.menu_button("Help", |ui| {
+                if ui.button("Help (F1)").clicked() {
+                    self.view.dialogs.help = Some(super::help::HelpTopic::MainWindow);
+                }
                 if ui.button("About").clicked() {
                     self.view.about_open = true;
                 }
@@ -154,8 +174,17 @@ impl StandbyApp {
         });
     }
 
-    fn tool_bar(&mut self, ui: &mut egui::Ui, snapshot: &Snapshot, outbox: &mut Vec<Command>) {
+    fn tool_bar(
+        &mut self,
+        ui: &mut egui::Ui,
+        snapshot: &Snapshot,
+        outbox: &mut Vec<Command>,
+        requests: &mut Vec<DialogRequest>,
+    ) {
         ui.horizontal(|ui| {
+            if ui.button("Options").clicked() {
+                requests.push(DialogRequest::Options);
+            }
             let paused = snapshot.all_paused;
             let toggle = ui
                 .add(
@@ -201,6 +230,10 @@ impl StandbyApp {
             if let Some(error) = &snapshot.settings_error {
                 ui.separator();
                 ui.label(RichText::new(format!("Settings: {error}")).color(widgets::RED));
+            }
+            if let Some(message) = &self.view.dialogs.message {
+                ui.separator();
+                ui.label(RichText::new(message).color(widgets::RED));
             }
             if let Some(error) = &self.view.send_error {
                 ui.separator();

@@ -1,13 +1,25 @@
 //! The desktop window (egui). It reads the engine's snapshot and sends commands; it does
 //! no I/O of its own.
 //!
-//! One file per tab (and later per dialog); each keeps its state in a small view struct
+//! One file per tab and per dialog; each keeps its state in a small view struct
 //! with the pure logic (sorting, freezing) apart from the drawing.
 
 pub mod app;
+pub mod dialogs;
+pub mod dns_server_dialog;
+pub mod email_defaults_dialog;
+pub mod forms;
+pub mod help;
+pub mod list_editor;
 pub mod log_tab;
+pub mod notification_dialog;
+pub mod options_dialog;
+pub mod poll_method;
 pub mod problems;
+pub mod rules;
+pub mod server_dialog;
 pub mod server_sets;
+pub mod set_dialog;
 pub mod widgets;
 
 use crate::engine::EngineHandle;

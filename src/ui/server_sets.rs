@@ -2,6 +2,7 @@
 
 use eframe::egui::{self, RichText};
 
+use super::dialogs::DialogRequest;
 use super::widgets;
 use crate::engine::{Command, ServerView, SetStatus, Snapshot};
 
@@ -28,6 +29,7 @@ pub fn show(
     snapshot: &Snapshot,
     view: &mut SetsView,
     outbox: &mut Vec<Command>,
+    requests: &mut Vec<DialogRequest>,
 ) {
     let selected_name = view.selected(snapshot).map(|s| s.name.clone());
     egui::Panel::left("server_set_list")
@@ -38,6 +40,10 @@ pub fn show(
             egui::ScrollArea::vertical()
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
+                    if ui.button("New server set").clicked() {
+                        requests.push(DialogRequest::NewSet);
+                    }
+                    ui.add_space(4.0);
                     if snapshot.sets.is_empty() {
                         ui.label("No server sets yet.");
                     }
@@ -66,7 +72,7 @@ pub fn show(
             egui::Frame::new()
                 .inner_margin(margin)
                 .show(ui, |ui| match view.selected(snapshot) {
-                    Some(set) => show_set(ui, set, outbox),
+                    Some(set) => show_set(ui, set, outbox, requests),
                     None => {
                         ui.label("Nothing to show: the settings have no server sets.");
                     }
@@ -74,7 +80,12 @@ pub fn show(
         });
 }
 
-fn show_set(ui: &mut egui::Ui, set: &SetStatus, outbox: &mut Vec<Command>) {
+fn show_set(
+    ui: &mut egui::Ui,
+    set: &SetStatus,
+    outbox: &mut Vec<Command>,
+    requests: &mut Vec<DialogRequest>,
+) {
     ui.horizontal(|ui| {
         widgets::health_icon(ui, set.health, 22.0);
         ui.label(RichText::new(format!("Server set: {}", set.name)).heading());
@@ -90,6 +101,12 @@ fn show_set(ui: &mut egui::Ui, set: &SetStatus, outbox: &mut Vec<Command>) {
         }
         if ui.button("Poll now").clicked() {
             outbox.push(Command::PollSet(set.name.clone()));
+        }
+        if ui.button("Properties").clicked() {
+            requests.push(DialogRequest::Properties(set.name.clone()));
+        }
+        if ui.button("Delete").clicked() {
+            requests.push(DialogRequest::Delete(set.name.clone()));
         }
     });
     ui.add_space(4.0);

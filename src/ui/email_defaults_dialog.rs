@@ -1,0 +1,148 @@
+//! E-mail defaults: the sender, message and SMTP server that e-mail notifications use when
+//! they say "use the defaults".
+
+use eframe::egui;
+
+use super::forms::{self, Form, Outcome, ParseErrors, Validated};
+use super::help::HelpTopic;
+use crate::model::tags::NOTIFY_TAGS;
+use crate::model::{
+    EmailDefaults, EmailMessage, Settings, SmtpLogin, SmtpSecurity, SmtpServer, ValidationError,
+    validate,
+};
+
+/// The tooltip of the Test... buttons while the engine cannot send a test yet.
+pub const TEST_NOT_BUILT: &str = "available when notifications are built";
+
+pub struct EmailDefaultsDialog {
+    pub draft: EmailDefaults,
+    validated: Validated<EmailDefaults>,
+    parse_errors: ParseErrors,
+}
+
+impl EmailDefaultsDialog {
+    pub fn new(draft: EmailDefaults) -> Self {
+        Self {
+            draft,
+            validated: Validated::default(),
+            parse_errors: ParseErrors::default(),
+        }
+    }
+
+    fn errors(&mut self) -> Vec<ValidationError> {
+        self.validated.errors(&self.draft, |draft| {
+            let settings = Settings {
+                email_defaults: draft.clone(),
+                ..Settings::default()
+            };
+            forms::errors_under(validate(&settings), "email_defaults")
+        })
+    }
+
+    pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        let errors = self.errors();
+        let draft = &mut self.draft;
+        let parse_errors = &mut self.parse_errors;
+        forms::window(
+            ctx,
+            "E-mail defaults",
+            "email defaults dialog",
+            560.0,
+            true,
+            |ui| {
+                let mut form = Form::new(errors, parse_errors);
+                forms::grid(ui, "email defaults fields", |ui| {
+                    form.text(ui, "From:", "from", &mut draft.from, None);
+                    message(&mut form, ui, "message", &mut draft.message);
+                    smtp_server(&mut form, ui, "smtp", &mut draft.smtp);
+                    test_button(ui);
+                });
+                form.show_rest(ui);
+                let valid = form.is_valid();
+                forms::buttons(
+                    ui,
+                    valid,
+                    "Correct the fields in red first",
+                    HelpTopic::EmailDefaults,
+                    help,
+                )
+            },
+        )
+    }
+}
+
+/// Subject and body, with tags.
+pub fn message(form: &mut Form, ui: &mut egui::Ui, path: &str, message: &mut EmailMessage) {
+    form.text(
+        ui,
+        "Subject:",
+        &format!("{path}.subject"),
+        &mut message.subject,
+        Some(NOTIFY_TAGS),
+    );
+    form.multiline(
+        ui,
+        "Body:",
+        &format!("{path}.body"),
+        &mut message.body,
+        Some(NOTIFY_TAGS),
+    );
+}
+
+const SECURITY: [(SmtpSecurity, &str); 3] = [
+    (SmtpSecurity::Plain, "None"),
+    (SmtpSecurity::StartTls, "STARTTLS"),
+    (SmtpSecurity::Tls, "TLS"),
+];
+
+/// Host, port, security and an optional login.
+pub fn smtp_server(form: &mut Form, ui: &mut egui::Ui, path: &str, smtp: &mut SmtpServer) {
+    form.text(
+        ui,
+        "SMTP server:",
+        &format!("{path}.host"),
+        &mut smtp.host,
+        None,
+    );
+    form.port(ui, "SMTP port:", &format!("{path}.port"), &mut smtp.port);
+    let name = SECURITY
+        .iter()
+        .find(|(s, _)| *s == smtp.security)
+        .map(|(_, n)| *n)
+        .unwrap_or("None");
+    form.combo(ui, "Security:", "", name, |ui| {
+        for (security, name) in SECURITY {
+            ui.selectable_value(&mut smtp.security, security, name);
+        }
+    });
+    let mut login = smtp.login.is_some();
+    if form
+        .check(ui, "Log in to the SMTP server", &mut login)
+        .changed()
+    {
+        smtp.login = login.then(SmtpLogin::default);
+    }
+    if let Some(l) = &mut smtp.login {
+        form.text(
+            ui,
+            "SMTP user:",
+            &format!("{path}.login.user"),
+            &mut l.user,
+            None,
+        );
+        form.secret(
+            ui,
+            "SMTP password:",
+            &format!("{path}.login.password"),
+            &mut l.password,
+        );
+    }
+}
+
+/// Test..., greyed out until the engine can send a test notification.
+pub fn test_button(ui: &mut egui::Ui) {
+    ui.label("");
+    ui.add_enabled(false, egui::Button::new("Test..."))
+        .on_disabled_hover_text(TEST_NOT_BUILT);
+    ui.end_row();
+}

@@ -1,0 +1,120 @@
+//! Short help for each window, opened by F1 or a dialog's ? button.
+
+use eframe::egui;
+
+/// The window the help is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelpTopic {
+    MainWindow,
+    Options,
+    ServerSet,
+    Server,
+    Notification,
+    DnsServer,
+    EmailDefaults,
+}
+
+impl HelpTopic {
+    pub fn title(self) -> &'static str {
+        match self {
+            HelpTopic::MainWindow => "Help: Standby",
+            HelpTopic::Options => "Help: Options",
+            HelpTopic::ServerSet => "Help: Server set properties",
+            HelpTopic::Server => "Help: Server properties",
+            HelpTopic::Notification => "Help: Notification properties",
+            HelpTopic::DnsServer => "Help: DNS server properties",
+            HelpTopic::EmailDefaults => "Help: E-mail defaults",
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            HelpTopic::MainWindow => {
+                "Standby polls every server of each server set, decides which servers work, \
+                 and keeps the set's host names in DNS pointing at them.\n\n\
+                 Server Sets: the sets and the state of their servers and DNS servers. \
+                 New server set, Properties and Delete change the settings.\n\
+                 Log: the live log. Problems: the current faults of all sets.\n\
+                 File > Options...: settings that apply to every set."
+            }
+            HelpTopic::Options => {
+                "Settings for all server sets. Pick a section on the left.\n\n\
+                 Server polling: how many polls may run at once and how long the history is kept.\n\
+                 Notification: the default methods, used by every set that says 'use the \
+                 default methods'. E-mail defaults: sender, message and SMTP server.\n\
+                 DNS updating: the default DNS servers, updated by every set that says so.\n\
+                 DNS serving: Standby answers DNS itself for the sets' host names.\n\
+                 HTTP API: a REST API for scripts (user admin).\n\n\
+                 Every field is checked as you type; OK stays disabled while one is wrong, \
+                 and the reason is shown beside it. Nothing changes until you press OK."
+            }
+            HelpTopic::ServerSet => {
+                "A server set is one service hosted on several servers, in priority order \
+                 (the first one is preferred; Move up / Move down change the order).\n\n\
+                 Polling method: how each server is checked, with the rules its answer must pass.\n\
+                 Polling frequency: intervals, retries before a server counts as failed, and \
+                 successful polls before it counts as recovered.\n\
+                 DNS data: the host names (the first is the main one), the TTL, which servers' \
+                 addresses DNS should give, and what to give if every server fails.\n\
+                 Update DNS: the DNS servers whose records Standby keeps right.\n\n\
+                 Tags such as $SERVERIP$ are replaced when a command runs; an unknown tag is \
+                 flagged in orange and sent as written."
+            }
+            HelpTopic::Server => {
+                "One IP address of the service. The public address is what DNS gets; \
+                 'Poll address' is polled instead when the server sits behind NAT.\n\n\
+                 Weight: share of answers in weighted round robin.\n\
+                 Pause the set if this server fails: notify, update DNS, then pause the set \
+                 until an operator resumes it (no automatic failback).\n\
+                 Disabled: off line on purpose, treated as not in the set."
+            }
+            HelpTopic::Notification => {
+                "One way to tell someone about events: e-mail, an HTTP request (a web hook), \
+                 a command line, or the system log.\n\n\
+                 Tick the events it is sent for. Subject, body, URL and arguments take tags \
+                 such as $EVENT$, $SETNAME$, $SERVERIP$, $PROBLEM$ and $TIME$."
+            }
+            HelpTopic::DnsServer => {
+                "A name server whose records Standby keeps right.\n\n\
+                 Dynamic update (RFC 2136): one atomic UPDATE message; sign it with TSIG \
+                 (key name, algorithm and base64 secret as on the DNS server; Generate makes \
+                 a new random secret). Without TSIG the updates are unauthenticated.\n\
+                 HTTP: a provider's API; Command line: a program of yours. Both take tags such \
+                 as $HOST$, $IP$, $IPS$ and $TTL$.\n\n\
+                 Re-check: the records are compared again every N minutes and put back if \
+                 someone else changed them."
+            }
+            HelpTopic::EmailDefaults => {
+                "The sender, message and SMTP server that e-mail notifications use when \
+                 they say 'use the defaults'. Subject and body take tags such as $EVENT$, \
+                 $SETNAME$ and $SERVERNAME$."
+            }
+        }
+    }
+}
+
+/// The help window; closes itself by its Close button or title bar.
+pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
+    let Some(topic) = *help else {
+        return;
+    };
+    let mut open = true;
+    let mut close = false;
+    egui::Window::new(topic.title())
+        .id(egui::Id::unique("help window"))
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(false)
+        .default_width(420.0)
+        .order(egui::Order::Foreground)
+        .show(ctx, |ui| {
+            ui.label(topic.text());
+            ui.add_space(6.0);
+            if ui.button("Close help").clicked() {
+                close = true;
+            }
+        });
+    if !open || close {
+        *help = None;
+    }
+}

@@ -1,0 +1,192 @@
+//! Notification properties: one way to tell someone, and the events it is sent for.
+
+use eframe::egui;
+
+use super::email_defaults_dialog as email;
+use super::forms::{self, Form, Outcome, ParseErrors, Validated};
+use super::help::HelpTopic;
+use super::rules;
+use crate::model::tags::NOTIFY_TAGS;
+use crate::model::validate::validate_set;
+use crate::model::{
+    CommandSpec, EmailMessage, EmailNotification, EventKind, HttpRequest, NotificationKind,
+    NotificationMethod, ServerSet, SetNotification, SmtpServer, ValidationError,
+};
+
+pub struct NotificationDialog {
+    /// Where the method sits in its list; `None` for a new one.
+    pub index: Option<usize>,
+    pub draft: NotificationMethod,
+    validated: Validated<NotificationMethod>,
+    parse_errors: ParseErrors,
+}
+
+impl NotificationDialog {
+    pub fn new(index: Option<usize>, draft: NotificationMethod) -> Self {
+        Self {
+            index,
+            draft,
+            validated: Validated::default(),
+            parse_errors: ParseErrors::default(),
+        }
+    }
+
+    fn errors(&mut self) -> Vec<ValidationError> {
+        self.validated.errors(&self.draft, |draft| {
+            let set = ServerSet {
+                notification: SetNotification {
+                    methods: vec![draft.clone()],
+                    ..SetNotification::default()
+                },
+                ..ServerSet::default()
+            };
+            forms::errors_under(validate_set(&set), "notification.methods[0]")
+        })
+    }
+
+    /// The edited method, with blank lines dropped from its lists.
+    pub fn result(&self) -> NotificationMethod {
+        let mut method = self.draft.clone();
+        match &mut method.kind {
+            NotificationKind::Email(e) => forms::clean_lines(&mut e.to),
+            NotificationKind::Command(c) => forms::clean_lines(&mut c.args),
+            _ => {}
+        }
+        method
+    }
+
+    pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        let errors = self.errors();
+        let draft = &mut self.draft;
+        let parse_errors = &mut self.parse_errors;
+        forms::window(
+            ctx,
+            "Notification properties",
+            "notification dialog",
+            560.0,
+            true,
+            |ui| {
+                let mut form = Form::new(errors, parse_errors);
+                forms::scroll_body(ui, |ui| {
+                    forms::grid(ui, "notification fields", |ui| {
+                        kind(&mut form, ui, &mut draft.kind);
+                    });
+                    forms::section_heading(ui, "Send for these events");
+                    ui.horizontal_wrapped(|ui| {
+                        for event in EventKind::ALL {
+                            let mut on = draft.events.contains(&event);
+                            if ui.checkbox(&mut on, event.label()).changed() {
+                                draft.events.retain(|e| *e != event);
+                                if on {
+                                    draft.events.push(event);
+                                    draft.events.sort();
+                                }
+                            }
+                        }
+                    });
+                    if draft.events.is_empty() {
+                        forms::warning_text(
+                            ui,
+                            "No event is ticked: this method never sends anything",
+                        );
+                    }
+                    forms::grid(ui, "notification notes", |ui| {
+                        form.multiline(ui, "Notes:", "notes", &mut draft.notes, None);
+                    });
+                });
+                form.show_rest(ui);
+                let valid = form.is_valid();
+                forms::buttons(
+                    ui,
+                    valid,
+                    "Correct the fields in red first",
+                    HelpTopic::Notification,
+                    help,
+                )
+            },
+        )
+    }
+}
+
+fn kind(form: &mut Form, ui: &mut egui::Ui, kind: &mut NotificationKind) {
+    let mut chosen = None;
+    form.combo(ui, "Method:", "kind", kind.label(), |ui| {
+        let choices = [
+            NotificationKind::Email(EmailNotification::default()),
+            NotificationKind::Http(HttpRequest::default()),
+            NotificationKind::Command(CommandSpec::default()),
+            NotificationKind::SystemLog,
+        ];
+        for choice in choices {
+            let same = std::mem::discriminant(&choice) == std::mem::discriminant(kind);
+            if ui.selectable_label(same, choice.label()).clicked() && !same {
+                chosen = Some(choice);
+            }
+        }
+    });
+    if let Some(choice) = chosen {
+        *kind = choice;
+        form.clear_parse_errors();
+    }
+    match kind {
+        NotificationKind::Email(e) => email_fields(form, ui, e),
+        NotificationKind::Http(r) => rules::http_request(form, ui, "kind.Http", r, NOTIFY_TAGS),
+        NotificationKind::Command(c) => rules::command(form, ui, "kind.Command", c, NOTIFY_TAGS),
+        NotificationKind::SystemLog => {
+            ui.label("");
+            forms::note(
+                ui,
+                "Events go to the Windows Event Log, or to syslog / the journal.",
+            );
+            ui.end_row();
+        }
+    }
+    if !matches!(kind, NotificationKind::SystemLog) {
+        email::test_button(ui);
+    }
+}
+
+fn email_fields(form: &mut Form, ui: &mut egui::Ui, e: &mut EmailNotification) {
+    let p = "kind.Email";
+    form.lines(
+        ui,
+        "To (one per line):",
+        &format!("{p}.to"),
+        &mut e.to,
+        None,
+    );
+    let mut own_from = e.from.is_some();
+    if form
+        .check(ui, "Own sender (else the default)", &mut own_from)
+        .changed()
+    {
+        e.from = own_from.then(String::new);
+    }
+    if let Some(from) = &mut e.from {
+        form.text(ui, "From:", &format!("{p}.from"), from, None);
+    }
+    let mut own_message = e.message.is_some();
+    if form
+        .check(
+            ui,
+            "Own subject and body (else the default)",
+            &mut own_message,
+        )
+        .changed()
+    {
+        e.message = own_message.then(EmailMessage::default);
+    }
+    if let Some(message) = &mut e.message {
+        email::message(form, ui, &format!("{p}.message"), message);
+    }
+    let mut own_smtp = e.smtp.is_some();
+    if form
+        .check(ui, "Own SMTP server (else the default)", &mut own_smtp)
+        .changed()
+    {
+        e.smtp = own_smtp.then(SmtpServer::default);
+    }
+    if let Some(smtp) = &mut e.smtp {
+        email::smtp_server(form, ui, &format!("{p}.smtp"), smtp);
+    }
+}

@@ -1,0 +1,518 @@
+//! Options: the settings of every set, section by section (SPEC §9). The dialog edits a draft
+//! of the options and the e-mail defaults; OK sends the whole settings with the draft in.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui;
+
+use super::dns_server_dialog::DnsServerDialog;
+use super::email_defaults_dialog::EmailDefaultsDialog;
+use super::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
+use super::help::HelpTopic;
+use super::notification_dialog::NotificationDialog;
+use super::set_dialog::{dns_server_row, notification_row, put};
+use crate::model::options::LogRotation;
+use crate::model::{
+    DnsServer, EmailDefaults, NotificationMethod, Options, Settings, ValidationError, validate,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionsSection {
+    UserInterface,
+    ServerPolling,
+    Notification,
+    DnsUpdating,
+    DnsServing,
+    Logging,
+    HttpApi,
+    SystemLog,
+}
+
+impl OptionsSection {
+    pub const ALL: [OptionsSection; 8] = [
+        OptionsSection::UserInterface,
+        OptionsSection::ServerPolling,
+        OptionsSection::Notification,
+        OptionsSection::DnsUpdating,
+        OptionsSection::DnsServing,
+        OptionsSection::Logging,
+        OptionsSection::HttpApi,
+        OptionsSection::SystemLog,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            OptionsSection::UserInterface => "User interface",
+            OptionsSection::ServerPolling => "Server polling",
+            OptionsSection::Notification => "Notification",
+            OptionsSection::DnsUpdating => "DNS updating",
+            OptionsSection::DnsServing => "DNS serving",
+            OptionsSection::Logging => "Logging",
+            OptionsSection::HttpApi => "HTTP API",
+            OptionsSection::SystemLog => "System log",
+        }
+    }
+
+    /// Where the section's fields sit in the settings (for the error markers).
+    fn paths(self) -> &'static [&'static str] {
+        match self {
+            OptionsSection::UserInterface => &["options.user_interface"],
+            OptionsSection::ServerPolling => &["options.polling"],
+            OptionsSection::Notification => &["options.notification", "email_defaults"],
+            OptionsSection::DnsUpdating => &["options.dns_updating"],
+            OptionsSection::DnsServing => &["options.dns_serving"],
+            OptionsSection::Logging => &["options.logging"],
+            OptionsSection::HttpApi => &["options.http_api"],
+            OptionsSection::SystemLog => &["options.system_log"],
+        }
+    }
+}
+
+/// What the dialog edits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionsDraft {
+    pub options: Options,
+    pub email_defaults: EmailDefaults,
+}
+
+pub enum OptionsChild {
+    Notification(NotificationDialog),
+    DnsServer(DnsServerDialog),
+    EmailDefaults(EmailDefaultsDialog),
+}
+
+pub struct OptionsDialog {
+    pub draft: OptionsDraft,
+    base: Arc<Settings>,
+    pub section: OptionsSection,
+    pub child: Option<OptionsChild>,
+    validated: Validated<OptionsDraft>,
+    parse_errors: ParseErrors,
+    pub saving: bool,
+    pub apply_error: Option<String>,
+}
+
+impl OptionsDialog {
+    pub fn new(base: Arc<Settings>) -> Self {
+        Self {
+            draft: OptionsDraft {
+                options: base.options.clone(),
+                email_defaults: base.email_defaults.clone(),
+            },
+            base,
+            section: OptionsSection::UserInterface,
+            child: None,
+            validated: Validated::default(),
+            parse_errors: ParseErrors::default(),
+            saving: false,
+            apply_error: None,
+        }
+    }
+
+    /// `current` with the draft in. Pause all stays as it is in force: it is the tool
+    /// bar's toggle, not this dialog's.
+    pub fn merged_into(&self, current: &Settings) -> Settings {
+        merge(current, &self.draft)
+    }
+
+    fn errors(&mut self) -> Vec<ValidationError> {
+        let base = &self.base;
+        self.validated.errors(&self.draft, |draft| {
+            validate(&merge(base, draft))
+                .into_iter()
+                .filter(|e| e.path.starts_with("options") || e.path.starts_with("email_defaults"))
+                .collect()
+        })
+    }
+
+    pub fn help_topic(&self) -> HelpTopic {
+        match &self.child {
+            Some(OptionsChild::Notification(_)) => HelpTopic::Notification,
+            Some(OptionsChild::DnsServer(_)) => HelpTopic::DnsServer,
+            Some(OptionsChild::EmailDefaults(_)) => HelpTopic::EmailDefaults,
+            None => HelpTopic::Options,
+        }
+    }
+
+    pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        let errors = self.errors();
+        let enabled = self.child.is_none() && !self.saving;
+        let mut action = Action::None;
+        let (draft, current, parse_errors) =
+            (&mut self.draft, &mut self.section, &mut self.parse_errors);
+        let (saving, apply_error) = (self.saving, &self.apply_error);
+        let outcome = forms::window(ctx, "Options", "options dialog", 760.0, enabled, |ui| {
+            let mut form = Form::new(errors, parse_errors);
+            ui.horizontal_top(|ui| {
+                egui::Frame::group(ui.style()).show(ui, |ui| {
+                    ui.vertical(|ui| {
+                        ui.set_width(150.0);
+                        for s in OptionsSection::ALL {
+                            ui.horizontal(|ui| {
+                                ui.selectable_value(current, s, s.title());
+                                let wrong = s.paths().iter().any(|p| form.has_errors_under(p));
+                                if *current != s && wrong {
+                                    forms::error_text(ui, "(!)");
+                                }
+                            });
+                        }
+                    });
+                });
+                // Not a separator: in a row it spans the available height, and the window
+                // would grow by it every frame.
+                ui.add_space(8.0);
+                ui.vertical(|ui| {
+                    ui.set_min_width(520.0);
+                    forms::scroll_body(ui, |ui| {
+                        action = section(ui, &mut form, *current, draft);
+                    });
+                });
+            });
+            form.show_rest(ui);
+            if let Some(error) = apply_error {
+                forms::error_text(ui, &format!("Not saved: {error}"));
+            }
+            if saving {
+                ui.label("Saving...");
+            }
+            let valid = form.is_valid() && !saving;
+            forms::buttons(
+                ui,
+                valid,
+                "Correct the fields in red first",
+                HelpTopic::Options,
+                help,
+            )
+        });
+        self.act(action);
+        self.show_child(ctx, help);
+        outcome
+    }
+
+    fn act(&mut self, action: Action) {
+        let o = &mut self.draft.options;
+        self.child = match action {
+            Action::None => return,
+            Action::EmailDefaults => Some(OptionsChild::EmailDefaults(EmailDefaultsDialog::new(
+                self.draft.email_defaults.clone(),
+            ))),
+            Action::Methods(a) => {
+                let methods = &mut o.notification.default_methods;
+                match forms::apply_list_action(methods, a) {
+                    ListAction::Add => Some(OptionsChild::Notification(NotificationDialog::new(
+                        None,
+                        NotificationMethod::default(),
+                    ))),
+                    ListAction::Edit(i) => methods.get(i).map(|m| {
+                        OptionsChild::Notification(NotificationDialog::new(Some(i), m.clone()))
+                    }),
+                    _ => return,
+                }
+            }
+            Action::DnsServers(a) => {
+                let servers = &mut o.dns_updating.default_dns_servers;
+                match forms::apply_list_action(servers, a) {
+                    ListAction::Add => Some(OptionsChild::DnsServer(DnsServerDialog::new(
+                        None,
+                        DnsServer::default(),
+                    ))),
+                    ListAction::Edit(i) => servers
+                        .get(i)
+                        .map(|s| OptionsChild::DnsServer(DnsServerDialog::new(Some(i), s.clone()))),
+                    _ => return,
+                }
+            }
+        };
+    }
+
+    fn show_child(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) {
+        let d = &mut self.draft;
+        let outcome = match &mut self.child {
+            None => return,
+            Some(OptionsChild::Notification(dialog)) => {
+                let outcome = dialog.show(ctx, help);
+                if outcome == Outcome::Ok {
+                    put(
+                        &mut d.options.notification.default_methods,
+                        dialog.index,
+                        dialog.result(),
+                    );
+                }
+                outcome
+            }
+            Some(OptionsChild::DnsServer(dialog)) => {
+                let outcome = dialog.show(ctx, help);
+                if outcome == Outcome::Ok {
+                    put(
+                        &mut d.options.dns_updating.default_dns_servers,
+                        dialog.index,
+                        dialog.result(),
+                    );
+                }
+                outcome
+            }
+            Some(OptionsChild::EmailDefaults(dialog)) => {
+                let outcome = dialog.show(ctx, help);
+                if outcome == Outcome::Ok {
+                    d.email_defaults = dialog.draft.clone();
+                }
+                outcome
+            }
+        };
+        if outcome != Outcome::Open {
+            self.child = None;
+        }
+    }
+}
+
+fn merge(current: &Settings, draft: &OptionsDraft) -> Settings {
+    let mut settings = current.clone();
+    let paused = settings.options.polling.paused;
+    settings.options = draft.options.clone();
+    settings.options.polling.paused = paused;
+    settings.email_defaults = draft.email_defaults.clone();
+    settings
+}
+
+/// What a section asked for.
+enum Action {
+    None,
+    EmailDefaults,
+    Methods(ListAction),
+    DnsServers(ListAction),
+}
+
+fn optional_path(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+fn parse_optional_path(text: &str) -> Result<Option<PathBuf>, String> {
+    Ok((!text.trim().is_empty()).then(|| PathBuf::from(text.trim())))
+}
+
+fn section(
+    ui: &mut egui::Ui,
+    form: &mut Form,
+    section: OptionsSection,
+    d: &mut OptionsDraft,
+) -> Action {
+    let o = &mut d.options;
+    let mut action = Action::None;
+    match section {
+        OptionsSection::UserInterface => forms::grid(ui, "options ui", |ui| {
+            let u = &mut o.user_interface;
+            form.check(ui, "Start in the tray", &mut u.start_in_tray);
+            form.check(
+                ui,
+                "Closing the window hides it to the tray",
+                &mut u.close_to_tray,
+            );
+            form.check(
+                ui,
+                "Desktop notification on problems",
+                &mut u.desktop_notification,
+            );
+            form.check(ui, "Play a sound on problems", &mut u.play_sound);
+            if u.play_sound {
+                form.parsed(
+                    ui,
+                    "Sound file (blank = built-in):",
+                    "options.user_interface.sound_file",
+                    &mut u.sound_file,
+                    optional_path,
+                    parse_optional_path,
+                    false,
+                );
+            }
+        }),
+        OptionsSection::ServerPolling => forms::grid(ui, "options polling", |ui| {
+            let p = &mut o.polling;
+            form.number(
+                ui,
+                "Max concurrent polls:",
+                "options.polling.max_concurrent_polls",
+                &mut p.max_concurrent_polls,
+            );
+            form.check(
+                ui,
+                "History: store only changes of status",
+                &mut p.history_only_changes,
+            );
+            form.number(
+                ui,
+                "Purge history after (days):",
+                "options.polling.history_purge_days",
+                &mut p.history_purge_days,
+            );
+        }),
+        OptionsSection::Notification => {
+            forms::section_heading(ui, "Default notification methods");
+            let rows: Vec<String> = o
+                .notification
+                .default_methods
+                .iter()
+                .map(notification_row)
+                .collect();
+            let errors = list_errors(form, "options.notification.default_methods", rows.len());
+            let a = forms::list_editor(ui, "notification method", &rows, &errors, false);
+            if a != ListAction::None {
+                action = Action::Methods(a);
+            }
+            forms::grid(ui, "options notification", |ui| {
+                form.number(
+                    ui,
+                    "Coalesce repeats within (s):",
+                    "options.notification.coalesce_secs",
+                    &mut o.notification.coalesce_secs,
+                );
+            });
+            let wrong = form.take_under("email_defaults");
+            if ui.button("E-mail defaults...").clicked() {
+                action = Action::EmailDefaults;
+            }
+            if let Some((_, message)) = wrong.first() {
+                forms::error_text(ui, &format!("E-mail defaults: {message}"));
+            }
+        }
+        OptionsSection::DnsUpdating => {
+            forms::grid(ui, "options dns updating", |ui| {
+                form.number(
+                    ui,
+                    "Max concurrent updates:",
+                    "options.dns_updating.max_concurrent_updates",
+                    &mut o.dns_updating.max_concurrent_updates,
+                );
+            });
+            forms::section_heading(ui, "Default DNS servers");
+            let rows: Vec<String> = o
+                .dns_updating
+                .default_dns_servers
+                .iter()
+                .map(dns_server_row)
+                .collect();
+            let errors = list_errors(form, "options.dns_updating.default_dns_servers", rows.len());
+            let a = forms::list_editor(ui, "DNS server", &rows, &errors, false);
+            if a != ListAction::None {
+                action = Action::DnsServers(a);
+            }
+        }
+        OptionsSection::DnsServing => forms::grid(ui, "options dns serving", |ui| {
+            let s = &mut o.dns_serving;
+            let p = "options.dns_serving";
+            form.check(
+                ui,
+                "Answer DNS queries for the sets' host names",
+                &mut s.enabled,
+            );
+            form.text(
+                ui,
+                "Listen on address:",
+                &format!("{p}.listen_address"),
+                &mut s.listen_address,
+                None,
+            );
+            form.port(ui, "Listen on port:", &format!("{p}.port"), &mut s.port);
+            form.check(ui, "Forward other queries", &mut s.forward);
+            form.text(
+                ui,
+                "Forward to:",
+                &format!("{p}.forward_to"),
+                &mut s.forward_to,
+                None,
+            );
+            form.port(
+                ui,
+                "Forward to port:",
+                &format!("{p}.forward_port"),
+                &mut s.forward_port,
+            );
+            form.check(
+                ui,
+                "Clear RD in forwarded requests and RA in their answers",
+                &mut s.clear_recursion_flags,
+            );
+        }),
+        OptionsSection::Logging => forms::grid(ui, "options logging", |ui| {
+            let l = &mut o.logging;
+            form.number(
+                ui,
+                "Lines kept in memory:",
+                "options.logging.memory_lines",
+                &mut l.memory_lines,
+            );
+            form.check(ui, "Also write the log to files", &mut l.to_files);
+            form.parsed(
+                ui,
+                "Log directory:",
+                "options.logging.directory",
+                &mut l.directory,
+                optional_path,
+                parse_optional_path,
+                false,
+            );
+            ui.label("");
+            forms::note(ui, "Blank = a logs folder beside the settings file.");
+            ui.end_row();
+            let rotations = [
+                (LogRotation::Hourly, "every hour"),
+                (LogRotation::Daily, "every day"),
+                (LogRotation::Monthly, "every month"),
+            ];
+            let name = rotations
+                .iter()
+                .find(|(r, _)| *r == l.rotation)
+                .map(|(_, n)| *n)
+                .unwrap_or("");
+            form.combo(ui, "New file:", "", name, |ui| {
+                for (r, n) in rotations {
+                    ui.selectable_value(&mut l.rotation, r, n);
+                }
+            });
+            form.check(ui, "Time stamps in UTC", &mut l.utc);
+        }),
+        OptionsSection::HttpApi => forms::grid(ui, "options http api", |ui| {
+            let a = &mut o.http_api;
+            form.check(ui, "Enable the HTTP API", &mut a.enabled);
+            form.text(
+                ui,
+                "Listen on (address:port):",
+                "options.http_api.listen",
+                &mut a.listen,
+                None,
+            );
+            form.secret(
+                ui,
+                "Password of admin:",
+                "options.http_api.password",
+                &mut a.password,
+            );
+            ui.label("");
+            forms::note(ui, "Blank = no password.");
+            ui.end_row();
+            form.check(ui, "Log every request", &mut a.log_requests);
+        }),
+        OptionsSection::SystemLog => forms::grid(ui, "options system log", |ui| {
+            let label = if cfg!(windows) {
+                "Write events to the Windows Event Log"
+            } else {
+                "Write events to syslog / the journal"
+            };
+            form.check(ui, label, &mut o.system_log.enabled);
+        }),
+    }
+    action
+}
+
+fn list_errors(form: &mut Form, prefix: &str, len: usize) -> Vec<Option<String>> {
+    (0..len)
+        .map(|i| {
+            form.take_under(&format!("{prefix}[{i}]"))
+                .into_iter()
+                .next()
+                .map(|(_, m)| m)
+        })
+        .collect()
+}
