@@ -54,6 +54,7 @@ fn window(settings: Settings) -> Window {
         settings,
         settings_path: Some(path.clone()),
         settings_error: None,
+        database: None,
     })
     .expect("engine starts");
     let mut harness = Harness::builder()
