@@ -136,8 +136,8 @@ impl PreparedRequest {
         for (name, value) in &self.headers {
             // A value with a line break (from a tag) is refused, not sent: no header
             // injection through tag values.
-            let value = HeaderValue::from_str(&expand(value, tags, Encoding::Plain))
-                .map_err(|_| {
+            let value =
+                HeaderValue::from_str(&expand(value, tags, Encoding::Plain)).map_err(|_| {
                     HttpFailure::new(
                         FailureKind::Network,
                         format!("header {name}: the value is not a valid header value"),
@@ -152,10 +152,7 @@ impl PreparedRequest {
             request = request.body(expand(&self.settings.body, tags, Encoding::Plain));
         }
         let seconds = timeout.as_secs_f64();
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| failure_of(&e, seconds))?;
+        let mut response = request.send().await.map_err(|e| failure_of(&e, seconds))?;
         let status = status_text(response.status());
         if self
             .criteria
@@ -185,7 +182,9 @@ impl PreparedRequest {
         let body = String::from_utf8_lossy(&text);
         self.criteria
             .judge_body(length, Some(&body))
-            .map_err(|why| HttpFailure::new(FailureKind::WrongAnswer, format!("{status}: {why}")))?;
+            .map_err(|why| {
+                HttpFailure::new(FailureKind::WrongAnswer, format!("{status}: {why}"))
+            })?;
         Ok(status)
     }
 }
@@ -287,7 +286,10 @@ mod tests {
             .with("HOST", "a b&c")
             .with("IPS", "192.0.2.1,2001:db8::1");
         let url = p.url(&tags);
-        assert_eq!(url, "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1");
+        assert_eq!(
+            url,
+            "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1"
+        );
     }
 
     #[test]

@@ -43,9 +43,10 @@ pub(super) fn error_of(failure: &CommandFailure) -> DnsError {
         ),
         CommandFailure::Exec(e) => (FailureKind::Network, e.to_string()),
         // The exit code with the program's first line of output says more than the rule.
-        CommandFailure::Judged { finished, why } if why.starts_with("output") => {
-            (FailureKind::WrongAnswer, format!("{}: {why}", describe_code(finished)))
-        }
+        CommandFailure::Judged { finished, why } if why.starts_with("output") => (
+            FailureKind::WrongAnswer,
+            format!("{}: {why}", describe_code(finished)),
+        ),
         CommandFailure::Judged { finished, .. } => (FailureKind::WrongAnswer, describe(finished)),
     };
     DnsError::new(kind, DnsStage::Updating, text)

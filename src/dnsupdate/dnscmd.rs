@@ -183,7 +183,9 @@ mod tests {
             ]
         );
         assert!(steps[0].delete && !steps[2].delete);
-        assert!(nothing_to_delete("Command failed: DNS_ERROR_RECORD_DOES_NOT_EXIST 9701"));
+        assert!(nothing_to_delete(
+            "Command failed: DNS_ERROR_RECORD_DOES_NOT_EXIST 9701"
+        ));
     }
 
     #[cfg(not(windows))]
