@@ -3,9 +3,9 @@
 //! update DNS has no pairs. (Updates against a real BIND: `dns_sync_bind.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dns_sync_support;
 #[allow(dead_code)]
 mod support;
-mod dns_sync_support;
 
 use std::time::Duration;
 
@@ -40,9 +40,8 @@ async fn unreachable_dns_server_fails_every_pair_with_a_problem() {
     let engine = start(settings);
     let mut events = engine.events();
     let s = wait_until(&engine, "both pairs failed", |s| {
-        s.set("web").is_some_and(|w| {
-            w.dns.len() == 2 && w.dns.iter().all(|p| p.state == PairState::Failed)
-        })
+        s.set("web")
+            .is_some_and(|w| w.dns.len() == 2 && w.dns.iter().all(|p| p.state == PairState::Failed))
     })
     .await;
     let web = s.set("web").unwrap();
@@ -53,7 +52,10 @@ async fn unreachable_dns_server_fails_every_pair_with_a_problem() {
     let code = web.dns[0].error_code.unwrap();
     assert!(code == 211 || code == 221, "{code}");
 
-    let s = wait_until(&engine, "the problems are listed", |s| s.problems.len() == 2).await;
+    let s = wait_until(&engine, "the problems are listed", |s| {
+        s.problems.len() == 2
+    })
+    .await;
     let subjects: Vec<&str> = s.problems.iter().map(|p| p.subject.as_str()).collect();
     assert!(subjects.contains(&format!("{label} www.example.test").as_str()));
     assert!(subjects.contains(&format!("{label} example.test").as_str()));
@@ -85,7 +87,8 @@ async fn a_set_that_does_not_update_dns_has_no_pairs() {
     }];
     let engine = start(settings);
     let s = wait_until(&engine, "the decision is made", |s| {
-        s.set("web").is_some_and(|w| w.decision.addresses().is_some())
+        s.set("web")
+            .is_some_and(|w| w.decision.addresses().is_some())
     })
     .await;
     assert!(s.set("web").unwrap().dns.is_empty());

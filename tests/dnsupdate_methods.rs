@@ -143,10 +143,7 @@ async fn http_get_with_url_encoded_tags_and_headers() {
          &set=web%20%26%20mail&v4=192.0.2.1"
     );
     // Headers take tags as they are.
-    assert_eq!(
-        seen.header("x-set"),
-        Some("web & mail on ns1.example.test")
-    );
+    assert_eq!(seen.header("x-set"), Some("web & mail on ns1.example.test"));
     assert!(seen.header("user-agent").unwrap().starts_with("Standby/"));
     assert!(seen.header("authorization").is_none());
 }
@@ -262,7 +259,13 @@ mod command {
         let dir = tempfile::tempdir().unwrap();
         let program = script(dir.path(), "echo updated; exit 0");
         let args = [
-            "$HOST$", "$ZONE$", "$IPS$", "$TTL$", "$SETNAME$", "$DNSSERVER$", "$UNKNOWN$",
+            "$HOST$",
+            "$ZONE$",
+            "$IPS$",
+            "$TTL$",
+            "$SETNAME$",
+            "$DNSSERVER$",
+            "$UNKNOWN$",
         ];
         let text = update(UpdateMethod::Command(spec(program, &args, 10)))
             .await

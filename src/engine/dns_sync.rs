@@ -340,6 +340,18 @@ mod tests {
 
     const RECHECK: Duration = Duration::from_secs(600);
 
+    /// State before, failures before, outcome, state after, failures after, next run in,
+    /// effects.
+    type Row = (
+        PairState,
+        u32,
+        Outcome,
+        PairState,
+        u32,
+        Duration,
+        Vec<Effect>,
+    );
+
     fn records(list: &[&str]) -> Records {
         Records::new(list.iter().map(|a| a.parse().unwrap()).collect(), Some(60))
     }
@@ -398,16 +410,7 @@ mod tests {
         use EventKind::*;
         use PairState::*;
         let now = Instant::now();
-        // (state before, failures before, outcome, state after, failures after, next in, effects)
-        let table: Vec<(
-            PairState,
-            u32,
-            Outcome,
-            PairState,
-            u32,
-            Duration,
-            Vec<Effect>,
-        )> = vec![
+        let table: Vec<Row> = vec![
             (
                 Pending,
                 0,

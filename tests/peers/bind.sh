@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs BIND 9 (named) in the foreground as the primary of the dynamic zone example.test.
+#
+#   bind.sh DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]
+#
+# DIR      a directory of its own (created); named keeps its zone, journal and log there.
+# ADDR     a 127.0.0.x address an interface carries (named binds only those: 127.0.0.1).
+# PORT     an unprivileged port, UDP and TCP.
+# NOTIFY_* a secondary to NOTIFY after each change (it may transfer from 127.0.0.0/8); it
+#          is also listed as the zone's second name server, ns2.
+#
+# The first run writes DIR/keys.txt, one "ALGORITHM KEY-NAME BASE64-SECRET" line per TSIG key
+# (one key per algorithm; each may update any name of the zone, nothing is allowed without
+# a key), and the zone file. A later run in the same DIR keeps them (a restart keeps the
+# data). The script execs named, so its PID is named's: kill it to stop.
+set -euo pipefail
+
+if [ $# -ne 3 ] && [ $# -ne 5 ]; then
+    echo "usage: $0 DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
+    exit 2
+fi
+dir=$(realpath -m "$1")
+addr=$2
+port=$3
+notify_addr=${4:-}
+notify_port=${5:-}
+mkdir -p "$dir"
+
+if [ ! -f "$dir/named.conf" ]; then
+    : >"$dir/keys.txt"
+    : >"$dir/keys.conf"
+    grants=""
+    for alg in hmac-md5 hmac-sha1 hmac-sha224 hmac-sha256 hmac-sha384 hmac-sha512; do
+        case $alg in
+            hmac-md5) len=16 ;; hmac-sha1) len=20 ;; hmac-sha224) len=28 ;;
+            hmac-sha256) len=32 ;; hmac-sha384) len=48 ;; hmac-sha512) len=64 ;;
+        esac
+        secret=$(head -c "$len" /dev/urandom | base64 -w0)
+        name="key-$alg"
+        echo "$alg $name $secret" >>"$dir/keys.txt"
+        printf 'key "%s" { algorithm %s; secret "%s"; };\n' "$name" "$alg" "$secret" >>"$dir/keys.conf"
+        grants="$grants grant $name zonesub ANY;"
+    done
+
+    cat >"$dir/example.test.db" <<ZONE
+\$TTL 60
+@       IN SOA  ns1 hostmaster 1 3600 600 86400 60
+        IN NS   ns1
+ns1     IN A    $addr
+www     IN A    192.0.2.10
+www     IN AAAA 2001:db8::10
+*.wild  IN A    192.0.2.20
+; a child zone served elsewhere (a referral)
+sub     IN NS   ns.elsewhere.test.
+ZONE
+    if [ -n "$notify_addr" ]; then
+        # The secondary is the zone's second name server, so a propagation check that asks
+        # every NS finds both.
+        printf '@       IN NS   ns2\nns2     IN A    %s\n' "$notify_addr" >>"$dir/example.test.db"
+    fi
+
+    notify="notify no;"
+    if [ -n "$notify_addr" ]; then
+        notify="notify explicit; also-notify { $notify_addr port $notify_port; };"
+    fi
+    cat >"$dir/named.conf" <<CONF
+include "$dir/keys.conf";
+options {
+    directory "$dir";
+    pid-file "$dir/named.pid";
+    session-keyfile "$dir/session.key";
+    managed-keys-directory "$dir";
+    listen-on port $port { $addr; };
+    listen-on-v6 { none; };
+    recursion no;
+    allow-query { any; };
+    allow-transfer { 127.0.0.0/8; };
+    dnssec-validation no;
+    notify-delay 0;
+};
+controls { };
+zone "example.test" {
+    type primary;
+    file "$dir/example.test.db";
+    $notify
+    update-policy { $grants };
+};
+CONF
+fi
+
+# -g: foreground, log to stderr; -4: IPv4 only (the peers live on 127.0.0.0/8).
+exec named -g -4 -c "$dir/named.conf"
