@@ -4,12 +4,13 @@
 //!
 //! Needs the real `dnsupdate::lookup` and `tests/peers/` (bind.sh, mod.rs) from the `dns`
 //! branch, and named + nsupdate + dig installed.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
-mod support;
 mod dns_sync_support;
 mod peers;
+#[allow(dead_code)]
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -18,9 +19,7 @@ use std::time::Duration;
 use dns_sync_support::{settings, start, wait_until};
 use peers::{Kind, Peer};
 use standby::engine::PairState;
-use standby::model::{
-    CommandSpec, CommandWait, DnsServer, EventKind, TsigAlgorithm, UpdateMethod,
-};
+use standby::model::{CommandSpec, CommandWait, DnsServer, EventKind, TsigAlgorithm, UpdateMethod};
 
 /// A script: `update.sh ADDR PORT HOST TTL IPS...`; it logs its argv and sends one
 /// nsupdate that replaces the A and AAAA records of HOST. `fail` makes it exit 2 instead.
