@@ -2,13 +2,14 @@
 //! functional, keeps DNS pointing at them and tells people what happened.
 //!
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
-//! `ui` → `engine` → `probe` → `model`.
+//! `ui` → `engine` → `probe`, `dnsupdate` → `exec`, `httpclient` → `model`.
 
 pub mod api;
 pub mod dnsserve;
 pub mod dnsupdate;
 pub mod engine;
 pub mod exec;
+pub mod httpclient;
 pub mod model;
 pub mod probe;
 pub mod store;

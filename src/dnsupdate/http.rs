@@ -1,23 +1,41 @@
-//! HTTP update (placeholder until written).
+//! HTTP update (SPEC §4): GET, POST or PUT to a provider's API, with the update tags in the
+//! URL (URL-encoded), the headers and the body (as they are). The sending and judging is
+//! the shared [`crate::httpclient`], which HTTP notifications use too.
 
-use super::{BoxFuture, BuildError, DnsError, DnsUpdater, UpdateRequest};
+use super::{BoxFuture, BuildError, DnsError, DnsStage, DnsUpdater, FailureKind, UpdateRequest};
+use crate::httpclient::{self, PreparedRequest};
 use crate::model::HttpRequest;
 
-pub struct HttpUpdater;
+/// An HTTP update method, ready to update.
+#[derive(Debug)]
+pub struct HttpUpdater {
+    request: PreparedRequest,
+}
 
 impl HttpUpdater {
-    pub fn new(_settings: &HttpRequest) -> Result<Self, BuildError> {
-        Err(BuildError::Unsupported(
-            "HTTP updates are not written yet".into(),
-        ))
+    pub fn new(settings: &HttpRequest) -> Result<Self, BuildError> {
+        let request =
+            PreparedRequest::new(settings).map_err(|e| BuildError::Invalid(e.to_string()))?;
+        Ok(Self { request })
     }
 }
 
 impl DnsUpdater for HttpUpdater {
-    fn update<'a>(
-        &'a self,
-        _request: &'a UpdateRequest,
-    ) -> BoxFuture<'a, Result<String, DnsError>> {
-        Box::pin(async { unreachable!("never built") })
+    fn update<'a>(&'a self, request: &'a UpdateRequest) -> BoxFuture<'a, Result<String, DnsError>> {
+        Box::pin(async move {
+            self.request
+                .send(&request.tags(), Some(request.timeout))
+                .await
+                .map_err(|f| DnsError::new(kind(f.kind), DnsStage::Updating, f.text))
+        })
+    }
+}
+
+fn kind(kind: httpclient::FailureKind) -> FailureKind {
+    match kind {
+        httpclient::FailureKind::Network => FailureKind::Network,
+        httpclient::FailureKind::Timeout => FailureKind::Timeout,
+        httpclient::FailureKind::ClosedEarly => FailureKind::ClosedEarly,
+        httpclient::FailureKind::WrongAnswer => FailureKind::WrongAnswer,
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod command;
 pub mod decision;
+pub mod dns_sync;
+mod dns_worker;
 pub mod events;
 pub mod problems;
 mod runner;
@@ -21,9 +23,10 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use command::{Command, RepaintWaker, Reply};
+pub use dns_sync::PairState;
 pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
-pub use snapshot::{PollStats, ServerView, SetHealth, SetStatus, Snapshot};
+pub use snapshot::{DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
 
 use crate::model::Settings;
 

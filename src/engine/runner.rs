@@ -1,5 +1,9 @@
 //! The engine loop: commands, poll results, due timers, the settings file and publishing.
-//! It owns all state; polls run as tasks and report back over a channel.
+//! It owns all state; polls and DNS checks run as tasks and report back over channels.
+//! The DNS side is in `runner/dns.rs`, events, log and snapshot in `runner/output.rs`.
+
+mod dns;
+mod output;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -12,6 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::EngineFiles;
 use super::command::{Command, RepaintWaker};
 use super::decision::{Decision, all_failed};
+use super::dns_sync::SetDns;
 use super::events::{Event, EventDetails, Level, LogLine, push_bounded};
 use super::problems::Problems;
 use super::scheduler::{TimerKey, Timers, spread_offset};
@@ -23,6 +28,7 @@ use crate::model::{EventKind, Settings, validate};
 use crate::probe::{PollOutcome, PollTarget};
 use crate::store::history::HistoryRow;
 use crate::store::writer::HistoryWriter;
+use dns::DnsResult;
 
 /// How often a changed snapshot is published at most.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -84,12 +90,13 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
             }
         }
     };
+    let (dns_tx, mut dns_results) = mpsc::unbounded_channel();
     let mut engine = Engine::new(
         settings,
         settings_path,
         snapshot_tx,
         events_tx,
-        results_tx,
+        (results_tx, dns_tx),
         history,
     );
     let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
@@ -111,6 +118,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     file_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let next_due = engine.timers.next_due();
+        let dns_due = engine.dns_next_due();
         tokio::select! {
             biased;
             _ = &mut stop => break,
@@ -119,7 +127,9 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
                 Some(command) => engine.handle(command),
             },
             Some(result) = results.recv() => engine.on_result(result),
+            Some(result) = dns_results.recv() => engine.on_dns_result(result),
             _ = sleep_until(next_due) => engine.dispatch_due(),
+            _ = sleep_until(dns_due) => engine.dns_dispatch_due(),
             _ = publish.tick() => engine.publish(),
             _ = file_check.tick() => engine.check_settings_file(),
             _ = purge.tick() => engine.history.purge(engine.settings.options.polling.history_purge_days),
@@ -151,6 +161,12 @@ struct Engine {
     max_polls: u32,
     results_tx: mpsc::UnboundedSender<PollResult>,
     in_flight: usize,
+    /// Limits DNS pipeline runs in flight (`max_concurrent_updates`).
+    dns_permits: Arc<Semaphore>,
+    max_updates: u32,
+    dns_tx: mpsc::UnboundedSender<DnsResult>,
+    /// Numbers DNS runs, so that a cancelled run's late result is recognised.
+    dns_runs: u64,
     problems: Problems,
     events: Arc<VecDeque<Event>>,
     log: Arc<VecDeque<LogLine>>,
@@ -174,9 +190,13 @@ impl Engine {
         settings_path: Option<PathBuf>,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
         events_tx: broadcast::Sender<Event>,
-        results_tx: mpsc::UnboundedSender<PollResult>,
+        (results_tx, dns_tx): (
+            mpsc::UnboundedSender<PollResult>,
+            mpsc::UnboundedSender<DnsResult>,
+        ),
         history: HistoryWriter,
     ) -> Engine {
+        let max_updates = settings.options.dns_updating.max_concurrent_updates.max(1);
         let max_polls = settings.options.polling.max_concurrent_polls.max(1);
         let file_stamp = settings_path.as_deref().and_then(FileStamp::of);
         let mut engine = Engine {
@@ -192,6 +212,10 @@ impl Engine {
             max_polls,
             results_tx,
             in_flight: 0,
+            dns_permits: Arc::new(Semaphore::new(max_updates as usize)),
+            max_updates,
+            dns_tx,
+            dns_runs: 0,
             problems: Problems::default(),
             events: Arc::default(),
             log: Arc::default(),
@@ -309,6 +333,8 @@ impl Engine {
             self.permits = Arc::new(Semaphore::new(max_polls as usize));
             self.max_polls = max_polls;
         }
+        self.dns_set_limit(settings.options.dns_updating.max_concurrent_updates);
+        let dns_options = &settings.options.dns_updating;
         let mut old: Vec<SetRuntime> = std::mem::take(&mut self.sets);
         let mut sets = Vec::with_capacity(settings.server_sets.len());
         for config in &settings.server_sets {
@@ -318,13 +344,22 @@ impl Engine {
                 .map(|i| old.swap_remove(i));
             match previous {
                 Some(mut same) if same.config == *config => {
+                    // The default DNS servers of the Options may have changed.
+                    if SetDns::servers_of(config, dns_options) != same.dns.servers {
+                        same.dns = SetDns::build(config, dns_options);
+                    }
                     same.dirty = true;
                     sets.push(same);
                 }
                 previous => {
                     let id = self.next_set_id;
                     self.next_set_id += 1;
-                    sets.push(SetRuntime::build(id, config.clone(), previous.as_ref()));
+                    sets.push(SetRuntime::build(
+                        id,
+                        config.clone(),
+                        previous.as_ref(),
+                        dns_options,
+                    ));
                 }
             }
         }
@@ -339,13 +374,18 @@ impl Engine {
         let names: Vec<String> = self.sets.iter().map(|s| s.config.name.clone()).collect();
         self.problems
             .retain_sets(|set| names.iter().any(|n| n == set));
-        for set in &self.sets {
-            let subjects: Vec<String> = (0..set.servers.len()).map(|i| set.subject(i)).collect();
+        for (i, set) in self.sets.iter().enumerate() {
+            let mut subjects: Vec<String> =
+                (0..set.servers.len()).map(|k| set.subject(k)).collect();
+            subjects.extend(self.dns_subjects(i));
             self.problems.retain_set(&set.config.name, |subject| {
                 subjects.iter().any(|s| s == subject) || subject == SET_SUBJECT
             });
         }
         self.settings = settings;
+        for i in 0..self.sets.len() {
+            self.dns_follow_decision(i);
+        }
         self.refresh_set_problems();
         self.reschedule_all();
         self.dirty = true;
@@ -770,6 +810,7 @@ impl Engine {
             }
             self.sets[set].decision = decision;
             self.sets[set].dirty = true;
+            self.dns_follow_decision(set);
         }
         let failed = all_failed(&self.sets[set].candidates());
         if failed != self.sets[set].all_failed {
@@ -787,142 +828,6 @@ impl Engine {
                     now,
                 );
             }
-        }
-    }
-
-    // ---- events, log, snapshot ------------------------------------------------------------
-
-    fn emit(
-        &mut self,
-        kind: EventKind,
-        set: &str,
-        subject: &str,
-        text: String,
-        details: EventDetails,
-        now: SystemTime,
-    ) {
-        let event = Event {
-            time: now,
-            kind,
-            set: set.to_string(),
-            subject: subject.to_string(),
-            text,
-            details,
-        };
-        // No receiver is fine: nobody is listening for notifications yet.
-        let _ = self.events_tx.send(event.clone());
-        push_bounded(Arc::make_mut(&mut self.events), event, EVENTS_KEPT);
-        self.dirty = true;
-    }
-
-    fn log(&mut self, level: Level, text: String) {
-        match level {
-            Level::Info => tracing::info!("{text}"),
-            Level::Warning => tracing::warn!("{text}"),
-            Level::Error => tracing::error!("{text}"),
-        }
-        let capacity = self.settings.options.logging.memory_lines as usize;
-        push_bounded(
-            Arc::make_mut(&mut self.log),
-            LogLine {
-                time: SystemTime::now(),
-                level,
-                text,
-            },
-            capacity,
-        );
-        self.dirty = true;
-    }
-
-    fn check_settings_file(&mut self) {
-        let Some(path) = self.settings_path.clone() else {
-            return;
-        };
-        let stamp = FileStamp::of(&path);
-        if stamp == self.file_stamp {
-            return;
-        }
-        self.file_stamp = stamp;
-        if stamp.is_none() {
-            return; // deleted: keep running on what we have; a save recreates it
-        }
-        match file::load(&path) {
-            Ok(settings) => {
-                self.settings_error = None;
-                if settings != *self.settings {
-                    self.install(Arc::new(settings));
-                    self.log(
-                        Level::Info,
-                        format!("settings reloaded from {}", path.display()),
-                    );
-                }
-            }
-            Err(e) => {
-                let text = format!("the edited settings file is not used: {e}");
-                self.log(Level::Error, text.clone());
-                self.settings_error = Some(text);
-            }
-        }
-        self.dirty = true;
-    }
-
-    /// The scheduler's counters; percentiles at most once a second (they sort).
-    fn poll_stats(&mut self) -> PollStats {
-        if self.stats_at.elapsed() >= STATS_EVERY && !self.lateness_ms.is_empty() {
-            let mut sorted: Vec<f32> = self.lateness_ms.iter().copied().collect();
-            sorted.sort_by(f32::total_cmp);
-            let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
-            self.stats.lateness_p50_ms = at(0.5);
-            self.stats.lateness_p99_ms = at(0.99);
-            self.stats_at = Instant::now();
-        }
-        self.stats.polls_completed = self.polls_completed;
-        self.stats
-    }
-
-    fn flush_history(&mut self) {
-        if !self.history_batch.is_empty() {
-            self.history.write(std::mem::take(&mut self.history_batch));
-        }
-    }
-
-    fn publish(&mut self) {
-        self.flush_history();
-        let problems_changed = self.problems.take_changed();
-        if !self.dirty && !problems_changed {
-            return;
-        }
-        self.dirty = false;
-        let previous = self.snapshot_tx.borrow().clone();
-        let sets = self
-            .sets
-            .iter_mut()
-            .map(|s| {
-                let has_problem = self.problems.has_any(&s.config.name);
-                s.refresh_view(has_problem)
-            })
-            .collect();
-        self.generation += 1;
-        let snapshot = Snapshot {
-            generation: self.generation,
-            settings: self.settings.clone(),
-            settings_path: self.settings_path.clone(),
-            settings_error: self.settings_error.clone(),
-            all_paused: self.settings.options.polling.paused,
-            sets,
-            problems: if problems_changed {
-                Arc::new(self.problems.list())
-            } else {
-                previous.problems.clone()
-            },
-            events: self.events.clone(),
-            log: self.log.clone(),
-            polls_in_flight: self.in_flight,
-            stats: self.poll_stats(),
-        };
-        self.snapshot_tx.send_replace(Arc::new(snapshot));
-        if let Some(waker) = &self.waker {
-            waker();
         }
     }
 }

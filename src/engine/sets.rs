@@ -7,8 +7,10 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::decision::{Candidate, Decision, all_failed, decide};
+use super::dns_sync::SetDns;
 use super::server_state::{ServerState, ServerStatus};
 use super::snapshot::{ServerView, SetHealth, SetStatus};
+use crate::model::options::DnsUpdatingOptions;
 use crate::model::{AllFailedPolicy, Server, ServerSet};
 use crate::probe::{self, PollTarget, Probe};
 
@@ -39,6 +41,8 @@ pub struct SetRuntime {
     pub servers: Vec<ServerRuntime>,
     pub decision: Decision,
     pub all_failed: bool,
+    /// The DNS servers × host names this set keeps right.
+    pub dns: SetDns,
     /// The view needs rebuilding.
     pub dirty: bool,
     pub view: Arc<SetStatus>,
@@ -47,7 +51,12 @@ pub struct SetRuntime {
 impl SetRuntime {
     /// Builds a set from its settings, keeping the state of servers of `previous` (same
     /// public address) when the polling method did not change.
-    pub fn build(id: u64, config: ServerSet, previous: Option<&SetRuntime>) -> SetRuntime {
+    pub fn build(
+        id: u64,
+        config: ServerSet,
+        previous: Option<&SetRuntime>,
+        dns_options: &DnsUpdatingOptions,
+    ) -> SetRuntime {
         let probe = probe::build(&config.polling).map_err(|e| e.to_string());
         let same_method = previous.is_some_and(|p| p.config.polling == config.polling);
         let servers = config
@@ -88,6 +97,7 @@ impl SetRuntime {
             }
             _ => Vec::new(),
         };
+        let dns = SetDns::build(&config, dns_options);
         let mut set = SetRuntime {
             id,
             config,
@@ -96,6 +106,7 @@ impl SetRuntime {
             servers,
             decision: Decision::Waiting,
             all_failed: false,
+            dns,
             dirty: true,
             view: Arc::new(SetStatus {
                 name: String::new(),
@@ -106,6 +117,7 @@ impl SetRuntime {
                 decision: Decision::Waiting,
                 host_names: Vec::new(),
                 error: None,
+                dns: Vec::new(),
             }),
         };
         set.decision = set.decide();
@@ -220,6 +232,7 @@ impl SetRuntime {
             decision: self.decision.clone(),
             host_names: self.config.dns.host_names.clone(),
             error: self.probe.as_ref().err().cloned(),
+            dns: self.dns.views(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::decision::Decision;
+use super::dns_sync::PairState;
 use super::events::{Event, LogLine};
 use super::problems::Problem;
 use super::server_state::ServerStatus;
@@ -98,6 +99,28 @@ pub struct SetStatus {
     pub host_names: Vec<String>,
     /// Why the set cannot poll at all (e.g. its method is not available).
     pub error: Option<String>,
+    /// Every DNS server × host name the set keeps right (empty when it does not update DNS).
+    pub dns: Vec<DnsPairView>,
+}
+
+/// One DNS server × host name of a set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsPairView {
+    /// The DNS server as configured (`address` or `address:port`).
+    pub dns_server: String,
+    pub host: String,
+    pub state: PairState,
+    /// What the server gave when last asked, e.g. `192.0.2.1, 2001:db8::1` or `none`.
+    pub served: Option<String>,
+    /// When the state last changed or the records were last updated.
+    pub last_change: Option<SystemTime>,
+    /// Why the last check or update failed, and its 2xx code.
+    pub error: Option<String>,
+    pub error_code: Option<u16>,
+    /// Name servers of the zone that give the wanted records, of all of them: `(2, 3)`.
+    pub propagation: Option<(usize, usize)>,
+    /// A check or update is running now.
+    pub in_flight: bool,
 }
 
 /// One server of a set.

@@ -1,0 +1,248 @@
+//! One run of the DNS pipeline for one pair (SPEC §4): resolve the DNS server, ask for the
+//! current records → matched, or find the zone → update → verify; then count the zone's
+//! name servers that give the records. No engine state: a [`Job`] in, an [`Outcome`] out.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::dns_sync::Outcome;
+use crate::dnsupdate::{
+    DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
+};
+use crate::model::DnsServer;
+
+/// Time-out of each lookup.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time-out of the update itself (a method's own, shorter time-out wins).
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Some servers apply an update a moment after acknowledging it (Knot paces updates), so
+/// verification asks again after these pauses before calling the update failed.
+const VERIFY_PAUSES: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+];
+
+/// Everything one run needs.
+pub struct Job {
+    pub set_name: String,
+    pub server: DnsServer,
+    pub server_label: String,
+    pub host: String,
+    pub wanted: Records,
+    pub ttl: u32,
+    /// The method, or why it could not be built (reported only if an update is needed).
+    pub updater: Result<Arc<dyn DnsUpdater>, String>,
+}
+
+/// The most a whole run may take: lookups, the update, verification and propagation.
+pub fn run_limit() -> Duration {
+    LOOKUP_TIMEOUT * 8 + UPDATE_TIMEOUT
+}
+
+/// Runs the pipeline once.
+pub async fn run(job: &Job) -> Outcome {
+    let server = match resolve(&job.server).await {
+        Ok(server) => server,
+        Err(error) => {
+            return Outcome::Failed {
+                error,
+                served: None,
+            };
+        }
+    };
+    let edns0 = job.server.edns0;
+    let served = match lookup::current_records(server, &job.host, edns0, LOOKUP_TIMEOUT).await {
+        Ok(served) => served,
+        Err(error) => {
+            return Outcome::Failed {
+                error,
+                served: None,
+            };
+        }
+    };
+    if served.matches(&job.wanted, job.server.ignore_ttl) {
+        let propagation = match lookup::find_zone(server, &job.host, LOOKUP_TIMEOUT).await {
+            Ok(zone) => propagation(job, server, &zone).await,
+            Err(_) => None,
+        };
+        return Outcome::Matched {
+            served,
+            propagation,
+        };
+    }
+    let failed = |error: DnsError, served: &Records| Outcome::Failed {
+        error,
+        served: Some(served.clone()),
+    };
+    let zone = match lookup::find_zone(server, &job.host, LOOKUP_TIMEOUT).await {
+        Ok(zone) => zone,
+        Err(error) => return failed(error, &served),
+    };
+    let request = UpdateRequest {
+        server,
+        server_label: job.server_label.clone(),
+        host: job.host.clone(),
+        zone: zone.clone(),
+        wanted: job.wanted.clone(),
+        ttl: job.ttl,
+        current: served.clone(),
+        set_name: job.set_name.clone(),
+        timeout: UPDATE_TIMEOUT,
+    };
+    let updater = match &job.updater {
+        Ok(updater) => updater,
+        Err(why) => {
+            let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.clone());
+            return failed(error, &served);
+        }
+    };
+    let text = match updater.update(&request).await {
+        Ok(text) => text,
+        Err(error) => return failed(error, &served),
+    };
+    let after = match verify(job, server).await {
+        Ok(after) => after,
+        Err(error) => return failed(error, &served),
+    };
+    Outcome::Updated {
+        before: served,
+        after,
+        text,
+        propagation: propagation(job, server, &zone).await,
+    }
+}
+
+/// Asks until the server gives the wanted records, a few times.
+async fn verify(job: &Job, server: SocketAddr) -> Result<Records, DnsError> {
+    let mut last = None;
+    for pause in VERIFY_PAUSES {
+        tokio::time::sleep(pause).await;
+        let served = lookup::current_records(server, &job.host, job.server.edns0, LOOKUP_TIMEOUT)
+            .await
+            .map_err(|mut e| {
+                // Whatever went wrong, it went wrong while verifying.
+                e.stage = DnsStage::Verifying;
+                e
+            })?;
+        if served.matches(&job.wanted, job.server.ignore_ttl) {
+            return Ok(served);
+        }
+        last = Some(served);
+    }
+    let served = last.unwrap_or_default();
+    Err(DnsError::new(
+        FailureKind::WrongAnswer,
+        DnsStage::Verifying,
+        format!(
+            "after the update the server gives {}, not {}",
+            describe(&served),
+            describe(&job.wanted)
+        ),
+    ))
+}
+
+/// `192.0.2.1 (TTL 60)`.
+fn describe(records: &Records) -> String {
+    match records.ttl {
+        Some(ttl) => format!("{} (TTL {ttl})", records.describe()),
+        None => records.describe(),
+    }
+}
+
+/// How many of the zone's name servers give the wanted records: `Some((2, 3))`. The name
+/// servers are asked on the DNS server's port (53 in the wild; a test server's own port in
+/// tests). `None` when the name servers cannot be listed.
+async fn propagation(job: &Job, server: SocketAddr, zone: &str) -> Option<(usize, usize)> {
+    let servers = lookup::name_servers(server, zone, LOOKUP_TIMEOUT)
+        .await
+        .ok()?;
+    if servers.is_empty() {
+        return None;
+    }
+    let asks = servers.iter().map(|ip| {
+        let at = SocketAddr::new(*ip, server.port());
+        async move {
+            lookup::current_records(at, &job.host, job.server.edns0, LOOKUP_TIMEOUT)
+                .await
+                .is_ok_and(|r| r.matches(&job.wanted, job.server.ignore_ttl))
+        }
+    });
+    let mut good = 0;
+    // A handful of name servers: asked one after the other, each bounded by its time-out.
+    for ask in asks {
+        if ask.await {
+            good += 1;
+        }
+    }
+    Some((good, servers.len()))
+}
+
+/// The DNS server's socket address: its IP, or its name through the system resolver.
+pub async fn resolve(server: &DnsServer) -> Result<SocketAddr, DnsError> {
+    let address = server.address.trim();
+    let bare = address.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, server.port));
+    }
+    let unresolved = |why: String| {
+        DnsError::new(
+            FailureKind::Network,
+            DnsStage::Asking,
+            format!("cannot resolve {address}: {why}"),
+        )
+    };
+    let found = tokio::time::timeout(
+        LOOKUP_TIMEOUT,
+        tokio::net::lookup_host((address, server.port)),
+    )
+    .await
+    .map_err(|_| {
+        DnsError::new(
+            FailureKind::Timeout,
+            DnsStage::Asking,
+            format!(
+                "timeout after {} s resolving {address}",
+                LOOKUP_TIMEOUT.as_secs()
+            ),
+        )
+    })?
+    .map_err(|e| unresolved(e.to_string()))?;
+    let list: Vec<SocketAddr> = found.collect();
+    // IPv4 first: the more likely to be reachable from a monitoring host.
+    list.iter()
+        .find(|a| a.is_ipv4())
+        .or(list.first())
+        .copied()
+        .ok_or_else(|| unresolved("no address".into()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn resolves_literals_and_names() {
+        let mut server = DnsServer {
+            address: "192.0.2.53".into(),
+            port: 5353,
+            ..DnsServer::default()
+        };
+        assert_eq!(
+            resolve(&server).await.unwrap(),
+            "192.0.2.53:5353".parse().unwrap()
+        );
+        server.address = "[2001:db8::53]".into();
+        assert_eq!(
+            resolve(&server).await.unwrap(),
+            "[2001:db8::53]:5353".parse().unwrap()
+        );
+        server.address = "localhost".into();
+        assert!(resolve(&server).await.unwrap().ip().is_loopback());
+        server.address = "no-such-host.invalid".into();
+        let err = resolve(&server).await.unwrap_err();
+        assert!(err.text.contains("no-such-host.invalid"), "{err}");
+    }
+}

@@ -1,0 +1,148 @@
+//! The engine's outputs: events, the live log, the settings file watch and the snapshot.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use super::{EVENTS_KEPT, Engine, STATS_EVERY};
+use crate::engine::events::{Event, EventDetails, Level, LogLine, push_bounded};
+use crate::engine::snapshot::{PollStats, Snapshot};
+use crate::model::EventKind;
+use crate::model::file::{self, FileStamp};
+
+impl Engine {
+    pub(super) fn emit(
+        &mut self,
+        kind: EventKind,
+        set: &str,
+        subject: &str,
+        text: String,
+        details: EventDetails,
+        now: SystemTime,
+    ) {
+        let event = Event {
+            time: now,
+            kind,
+            set: set.to_string(),
+            subject: subject.to_string(),
+            text,
+            details,
+        };
+        // No receiver is fine: nobody is listening for notifications yet.
+        let _ = self.events_tx.send(event.clone());
+        push_bounded(Arc::make_mut(&mut self.events), event, EVENTS_KEPT);
+        self.dirty = true;
+    }
+
+    pub(super) fn log(&mut self, level: Level, text: String) {
+        match level {
+            Level::Info => tracing::info!("{text}"),
+            Level::Warning => tracing::warn!("{text}"),
+            Level::Error => tracing::error!("{text}"),
+        }
+        let capacity = self.settings.options.logging.memory_lines as usize;
+        push_bounded(
+            Arc::make_mut(&mut self.log),
+            LogLine {
+                time: SystemTime::now(),
+                level,
+                text,
+            },
+            capacity,
+        );
+        self.dirty = true;
+    }
+
+    pub(super) fn check_settings_file(&mut self) {
+        let Some(path) = self.settings_path.clone() else {
+            return;
+        };
+        let stamp = FileStamp::of(&path);
+        if stamp == self.file_stamp {
+            return;
+        }
+        self.file_stamp = stamp;
+        if stamp.is_none() {
+            return; // deleted: keep running on what we have; a save recreates it
+        }
+        match file::load(&path) {
+            Ok(settings) => {
+                self.settings_error = None;
+                if settings != *self.settings {
+                    self.install(Arc::new(settings));
+                    self.log(
+                        Level::Info,
+                        format!("settings reloaded from {}", path.display()),
+                    );
+                }
+            }
+            Err(e) => {
+                let text = format!("the edited settings file is not used: {e}");
+                self.log(Level::Error, text.clone());
+                self.settings_error = Some(text);
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// The scheduler's counters; percentiles at most once a second (they sort).
+    pub(super) fn poll_stats(&mut self) -> PollStats {
+        if self.stats_at.elapsed() >= STATS_EVERY && !self.lateness_ms.is_empty() {
+            let mut sorted: Vec<f32> = self.lateness_ms.iter().copied().collect();
+            sorted.sort_by(f32::total_cmp);
+            let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
+            self.stats.lateness_p50_ms = at(0.5);
+            self.stats.lateness_p99_ms = at(0.99);
+            self.stats_at = Instant::now();
+        }
+        self.stats.polls_completed = self.polls_completed;
+        self.stats
+    }
+
+    pub(super) fn flush_history(&mut self) {
+        if !self.history_batch.is_empty() {
+            self.history.write(std::mem::take(&mut self.history_batch));
+        }
+    }
+
+    pub(super) fn publish(&mut self) {
+        self.flush_history();
+        let problems_changed = self.problems.take_changed();
+        if !self.dirty && !problems_changed {
+            return;
+        }
+        self.dirty = false;
+        let previous = self.snapshot_tx.borrow().clone();
+        let sets = self
+            .sets
+            .iter_mut()
+            .map(|s| {
+                let has_problem = self.problems.has_any(&s.config.name);
+                s.refresh_view(has_problem)
+            })
+            .collect();
+        self.generation += 1;
+        let snapshot = Snapshot {
+            generation: self.generation,
+            settings: self.settings.clone(),
+            settings_path: self.settings_path.clone(),
+            settings_error: self.settings_error.clone(),
+            all_paused: self.settings.options.polling.paused,
+            sets,
+            problems: if problems_changed {
+                Arc::new(self.problems.list())
+            } else {
+                previous.problems.clone()
+            },
+            events: self.events.clone(),
+            log: self.log.clone(),
+            polls_in_flight: self.in_flight,
+            stats: self.poll_stats(),
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+        if let Some(waker) = &self.waker {
+            waker();
+        }
+    }
+}
