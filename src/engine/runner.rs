@@ -531,6 +531,8 @@ impl Engine {
     }
 
     fn poll_set_now(&mut self, set: usize) {
+        // Poll now also re-checks the set's DNS records (records someone changed are put back).
+        self.dns_recheck_now(set);
         if !self.polling_allowed(set) {
             return;
         }

@@ -47,6 +47,21 @@ impl Engine {
         self.dirty = true;
     }
 
+    /// Runs every idle pair of the set now (the operator's *Poll now*), instead of at its
+    /// re-check time.
+    pub(super) fn dns_recheck_now(&mut self, set: usize) {
+        let now = Instant::now();
+        let s = &mut self.sets[set];
+        if s.dns.wanted.is_none() {
+            return;
+        }
+        for pair in &mut s.dns.pairs {
+            if pair.running.is_none() {
+                pair.core.next = Some(now);
+            }
+        }
+    }
+
     /// When the next pair is due, if any.
     pub(super) fn dns_next_due(&self) -> Option<Instant> {
         self.sets.iter().filter_map(|s| s.dns.next_due()).min()
