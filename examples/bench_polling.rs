@@ -98,6 +98,7 @@ fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16]) {
         settings,
         settings_path: None,
         settings_error: None,
+        notify: standby::notify::NotifyConfig::default(),
     })
     .unwrap_or_else(|e| fail(&format!("engine: {e}")));
     // Warm up for one interval so every server is in its steady cadence.

@@ -85,10 +85,21 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
         Err(e) => (standby::model::Settings::default(), Some(e.to_string())),
     };
     tracing::info!("settings: {}", path.display());
+    // The database (outbox, history) lives beside the settings file.
+    let database = path
+        .parent()
+        .map(|dir| dir.join(standby::store::DATABASE_FILE));
+    let notify = standby::notify::NotifyConfig {
+        database,
+        // Desktop notifications and sounds only with a window; headless never tries.
+        desktop: !headless,
+        ..standby::notify::NotifyConfig::default()
+    };
     let engine = EngineHandle::spawn(EngineConfig {
         settings,
         settings_path: Some(path),
         settings_error,
+        notify,
     })
     .context("cannot start the engine")?;
     if headless {

@@ -114,6 +114,7 @@ async fn failover_and_failback() {
         settings,
         settings_path: None,
         settings_error: None,
+        notify: standby::notify::NotifyConfig::default(),
     })
     .unwrap();
     let mut events = engine.events();

@@ -107,6 +107,7 @@ fn spawn(settings: Settings, path: Option<&Path>) -> EngineHandle {
         settings,
         settings_path: path.map(Path::to_path_buf),
         settings_error: None,
+        notify: standby::notify::NotifyConfig::default(),
     })
     .unwrap()
 }

@@ -61,6 +61,7 @@ fn window() -> Harness<'static, App> {
         settings: settings(),
         settings_path: None,
         settings_error: None,
+        notify: standby::notify::NotifyConfig::default(),
     })
     .expect("engine starts");
     let mut harness = Harness::builder()

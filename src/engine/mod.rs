@@ -8,6 +8,7 @@
 pub mod command;
 pub mod decision;
 pub mod events;
+mod notifications;
 pub mod problems;
 mod runner;
 pub mod scheduler;
@@ -25,7 +26,9 @@ pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
 pub use snapshot::{PollStats, ServerView, SetHealth, SetStatus, Snapshot};
 
-use crate::model::Settings;
+use crate::model::{NotificationMethod, Settings};
+use crate::notify::NotifyConfig;
+use crate::notify::dispatcher::TestRequest;
 
 /// Commands waiting for the engine; the UI never blocks on a full queue (it is told).
 const COMMAND_QUEUE: usize = 256;
@@ -39,6 +42,9 @@ pub struct EngineConfig {
     /// `settings` (the defaults), refuses to overwrite the broken file, and picks the file
     /// up as soon as it is mended.
     pub settings_error: Option<String>,
+    /// How notifications run here: the outbox database, whether the GUI shows desktop
+    /// notifications, retry timing.
+    pub notify: NotifyConfig,
 }
 
 /// Why a command did not reach the engine.
@@ -55,6 +61,8 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
     events: broadcast::Sender<Event>,
+    /// Test notifications go straight to the dispatcher.
+    tests: notifications::TestSender,
     /// A channel of its own, so that stopping works even with a full command queue.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -76,24 +84,40 @@ impl EngineHandle {
         )));
         let (events, _) = broadcast::channel(1024);
         let engine_events = events.clone();
+        // Subscribed before the engine starts, so that no early event is missed.
+        let notify_events = events.subscribe();
+        let (tests, tests_rx) = mpsc::channel(16);
+        let notify_snapshot = snapshot.clone();
+        let notify_commands = commands.clone();
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("standby-engine".into())
             .spawn(move || {
-                runtime.block_on(runner::run(
-                    settings,
-                    config.settings_path,
-                    config.settings_error,
-                    command_rx,
-                    stop_rx,
-                    snapshot_tx,
-                    engine_events,
-                ));
+                runtime.block_on(async move {
+                    notifications::start(
+                        config.notify,
+                        notify_events,
+                        tests_rx,
+                        notify_snapshot,
+                        notify_commands,
+                    );
+                    runner::run(
+                        settings,
+                        config.settings_path,
+                        config.settings_error,
+                        command_rx,
+                        stop_rx,
+                        snapshot_tx,
+                        engine_events,
+                    )
+                    .await;
+                });
             })?;
         Ok(EngineHandle {
             commands,
             snapshot,
             events,
+            tests,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -101,6 +125,18 @@ impl EngineHandle {
 
     /// Sends a command without waiting (for the UI thread).
     pub fn send(&self, command: Command) -> Result<(), SendError> {
+        if let Command::TestNotification { method, reply } = command {
+            return self
+                .tests
+                .try_send(TestRequest {
+                    method: method.kind,
+                    reply,
+                })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::Full,
+                    mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+                });
+        }
         self.commands.try_send(command).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
@@ -109,6 +145,16 @@ impl EngineHandle {
 
     /// Sends a command, waiting for room (for async callers such as the API).
     pub async fn send_async(&self, command: Command) -> Result<(), SendError> {
+        if let Command::TestNotification { method, reply } = command {
+            return self
+                .tests
+                .send(TestRequest {
+                    method: method.kind,
+                    reply,
+                })
+                .await
+                .map_err(|_| SendError::Stopped);
+        }
         self.commands
             .send(command)
             .await
@@ -121,6 +167,21 @@ impl EngineHandle {
         self.send_async(Command::ApplySettings {
             settings: Box::new(settings),
             reply: Some(reply),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        outcome
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?
+    }
+
+    /// Sends a test notification through `method` and waits for the outcome: the
+    /// notifier's text, or the exact error with its 3xx code.
+    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.send_async(Command::TestNotification {
+            method: Box::new(method),
+            reply,
         })
         .await
         .map_err(|e| e.to_string())?;
