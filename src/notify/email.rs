@@ -192,7 +192,7 @@ fn classify(e: &lettre::transport::smtp::Error, stage: Stage, context: &str) -> 
         FailureKind::Timeout
     } else if e.is_permanent() || e.is_transient() || e.is_response() || e.is_client() {
         FailureKind::Answer
-    } else if e.is_tls() {
+    } else if e.is_tls() || tls_refused(e) {
         // A refused certificate or a broken handshake is the server's answer to TLS.
         return NotifyError::new(
             FailureKind::Answer,
@@ -205,6 +205,25 @@ fn classify(e: &lettre::transport::smtp::Error, stage: Stage, context: &str) -> 
         FailureKind::Network
     };
     NotifyError::new(kind, stage, format!("{context}: {e}"))
+}
+
+/// A refused certificate or handshake shows up as a connection error wrapping rustls'.
+fn tls_refused(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if inner.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        source = inner.source();
+    }
+    e.to_string().contains("certificate")
 }
 
 fn closed_early(e: &lettre::transport::smtp::Error) -> bool {
