@@ -6,7 +6,7 @@
 //! Coalescing: the first notice of an event for a subject goes out at once and opens a
 //! window of `coalesce_secs`; repeats inside the window are only counted. When the window
 //! closes with repeats, one message says how many times it happened (`$COUNT$`, and
-//! `$EVENT$` reads e.g. `Server failed (19 times in 60 s)`), and a new window opens.
+//! `$EVENT$` reads e.g. `Server failed (19 more times in 60 s)`), and a new window opens.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -496,7 +496,7 @@ fn full_tags(notice: &Notice, count: u32, window: Duration) -> TagValues {
     let mut tags = notice.tags.clone();
     let label = notice.kind.label();
     let event = if count > 1 {
-        format!("{label} ({count} times in {} s)", window.as_secs())
+        format!("{label} ({count} more times in {} s)", window.as_secs())
     } else {
         label.to_string()
     };
@@ -630,7 +630,10 @@ mod tests {
             tags: TagValues::new(),
         };
         let tags = full_tags(&notice, 19, Duration::from_secs(60));
-        assert_eq!(tags.get("EVENT"), Some("Server failed (19 times in 60 s)"));
+        assert_eq!(
+            tags.get("EVENT"),
+            Some("Server failed (19 more times in 60 s)")
+        );
         assert_eq!(tags.get("COUNT"), Some("19"));
         assert_eq!(tags.get("TIMEUTC"), Some("1970-01-01 00:00:00 UTC"));
     }
