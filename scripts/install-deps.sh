@@ -10,6 +10,8 @@ packages=(
     libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libgl1 libgl1-mesa-dri libegl1
     # screenshots of the real window under a virtual display
     xvfb xauth imagemagick
+    # the real SMTP server of the notification tests (tests/peers/smtp_sink.py, run by /usr/bin/python3)
+    python3 python3-aiosmtpd
     # the Windows cross-build (C code in ring and SQLite needs a mingw compiler)
     gcc-mingw-w64-x86-64
     # real DNS peers for the RFC 2136 / TSIG tests (tests/peers/bind.sh, knot.sh)

@@ -2,7 +2,8 @@
 //! functional, keeps DNS pointing at them and tells people what happened.
 //!
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
-//! `ui` → `engine` → `probe`, `dnsupdate` → `exec`, `httpclient` → `model`.
+//! `ui`, `api` → `engine` → `probe`, `dnsupdate`, `dnsserve`, `notify` → `exec`, `httpclient`,
+//! `store` → `model`.
 
 pub mod api;
 pub mod dnsserve;
@@ -11,6 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod httpclient;
 pub mod model;
+pub mod notify;
 pub mod probe;
 pub mod store;
 pub mod ui;

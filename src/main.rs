@@ -131,11 +131,20 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
         Err(e) => (standby::model::Settings::default(), Some(e.to_string())),
     };
     tracing::info!("settings: {}", path.display());
+    // The database (outbox, history) lives beside the settings file.
+    let database = standby::store::database_path(&path);
+    let notify = standby::notify::NotifyConfig {
+        database: Some(database.clone()),
+        // Desktop notifications and sounds only with a window; headless never tries.
+        desktop: !headless,
+        ..standby::notify::NotifyConfig::default()
+    };
     let engine = EngineHandle::spawn(EngineConfig {
         settings,
-        database: Some(standby::store::database_path(&path)),
+        database: Some(database),
         settings_path: Some(path),
         settings_error,
+        notify,
     })
     .context("cannot start the engine")?;
     // The API follows its options (on, off, address) by itself; it ends with the engine.

@@ -50,6 +50,7 @@ async fn run(only_changes: bool) -> (Vec<HistoryRow>, u64) {
         settings_path: None,
         settings_error: None,
         database: Some(database.clone()),
+        notify: standby::notify::NotifyConfig::default(),
     })
     .unwrap();
     let mut watch = engine.watch();

@@ -89,6 +89,7 @@ fn spawn(settings: Settings, path: Option<&Path>) -> EngineHandle {
         settings_path: path.map(Path::to_path_buf),
         settings_error: None,
         database: None,
+        notify: standby::notify::NotifyConfig::default(),
     })
     .unwrap()
 }

@@ -55,6 +55,7 @@ fn window(settings: Settings) -> Window {
         settings_path: Some(path.clone()),
         settings_error: None,
         database: None,
+        notify: standby::notify::NotifyConfig::default(),
     })
     .expect("engine starts");
     let mut harness = Harness::builder()

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::model::Settings;
+use crate::model::{NotificationMethod, Settings};
+use crate::notify::Report;
 
 /// Called by the engine when the snapshot changed; the GUI sets it to
 /// `ctx.request_repaint()`. The engine never names egui.
@@ -43,6 +44,17 @@ pub enum Command {
     },
     /// Call this after each new snapshot (the GUI's repaint request).
     SetRepaintWaker(RepaintWaker),
+    /// Send a test notification through `method` now (the *Test...* button), with sample
+    /// tag values. The reply gets the notifier's text on success (e.g. the SMTP server's
+    /// answer) or the exact error with its 3xx code. Routed by [`super::EngineHandle`] to
+    /// the notification dispatcher, so a slow server never holds up the engine loop.
+    TestNotification {
+        method: Box<NotificationMethod>,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// From the notification dispatcher: a message was delivered (the problem of its method
+    /// is resolved, the outcome is logged) or failed (a 3xx problem is raised).
+    NotificationReport(Report),
     /// Stop every task and end the engine thread.
     Shutdown,
 }
@@ -60,6 +72,8 @@ impl std::fmt::Debug for Command {
             Command::ClearLog => f.write_str("ClearLog"),
             Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
             Command::SetRepaintWaker(_) => f.write_str("SetRepaintWaker"),
+            Command::TestNotification { .. } => f.write_str("TestNotification"),
+            Command::NotificationReport(r) => write!(f, "NotificationReport({r:?})"),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }

@@ -10,6 +10,7 @@ pub mod decision;
 pub mod dns_sync;
 mod dns_worker;
 pub mod events;
+mod notifications;
 pub mod problems;
 mod runner;
 pub mod scheduler;
@@ -28,7 +29,9 @@ pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
 pub use snapshot::{DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
 
-use crate::model::Settings;
+use crate::model::{NotificationMethod, Settings};
+use crate::notify::NotifyConfig;
+use crate::notify::dispatcher::TestRequest;
 
 /// Commands waiting for the engine; the UI never blocks on a full queue (it is told).
 const COMMAND_QUEUE: usize = 256;
@@ -44,16 +47,20 @@ pub struct EngineConfig {
     pub settings_error: Option<String>,
     /// The history database (`standby.db` beside the settings); `None` = in memory.
     pub database: Option<PathBuf>,
+    /// How notifications run here: the outbox database, whether the GUI shows desktop
+    /// notifications, retry timing.
+    pub notify: NotifyConfig,
 }
 
 impl EngineConfig {
-    /// Settings without any file: nothing is saved, the history is kept in memory.
+    /// Settings without any file: nothing is saved, history and outbox are in memory.
     pub fn in_memory(settings: Settings) -> Self {
         EngineConfig {
             settings,
             settings_path: None,
             settings_error: None,
             database: None,
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -79,6 +86,8 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
     events: broadcast::Sender<Event>,
+    /// Test notifications go straight to the dispatcher.
+    tests: notifications::TestSender,
     /// A channel of its own, so that stopping works even with a full command queue.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -100,6 +109,11 @@ impl EngineHandle {
         )));
         let (events, _) = broadcast::channel(1024);
         let engine_events = events.clone();
+        // Subscribed before the engine starts, so that no early event is missed.
+        let notify_events = events.subscribe();
+        let (tests, tests_rx) = mpsc::channel(16);
+        let notify_snapshot = snapshot.clone();
+        let notify_commands = commands.clone();
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("standby-engine".into())
@@ -115,12 +129,22 @@ impl EngineHandle {
                     snapshot_tx,
                     events_tx: engine_events,
                 };
-                runtime.block_on(runner::run(settings, files, channels));
+                runtime.block_on(async move {
+                    notifications::start(
+                        config.notify,
+                        notify_events,
+                        tests_rx,
+                        notify_snapshot,
+                        notify_commands,
+                    );
+                    runner::run(settings, files, channels).await;
+                });
             })?;
         Ok(EngineHandle {
             commands,
             snapshot,
             events,
+            tests,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -128,6 +152,18 @@ impl EngineHandle {
 
     /// Sends a command without waiting (for the UI thread).
     pub fn send(&self, command: Command) -> Result<(), SendError> {
+        if let Command::TestNotification { method, reply } = command {
+            return self
+                .tests
+                .try_send(TestRequest {
+                    method: method.kind,
+                    reply,
+                })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::Full,
+                    mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+                });
+        }
         self.commands.try_send(command).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
@@ -136,6 +172,16 @@ impl EngineHandle {
 
     /// Sends a command, waiting for room (for async callers such as the API).
     pub async fn send_async(&self, command: Command) -> Result<(), SendError> {
+        if let Command::TestNotification { method, reply } = command {
+            return self
+                .tests
+                .send(TestRequest {
+                    method: method.kind,
+                    reply,
+                })
+                .await
+                .map_err(|_| SendError::Stopped);
+        }
         self.commands
             .send(command)
             .await
@@ -145,6 +191,21 @@ impl EngineHandle {
     /// Applies new settings and waits for the outcome (validation or write errors).
     pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
         self.client().apply_settings(settings).await
+    }
+
+    /// Sends a test notification through `method` and waits for the outcome: the
+    /// notifier's text, or the exact error with its 3xx code.
+    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.send_async(Command::TestNotification {
+            method: Box::new(method),
+            reply,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        outcome
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     /// The newest snapshot.

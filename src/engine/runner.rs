@@ -277,8 +277,38 @@ impl Engine {
                 self.waker = Some(waker);
                 self.dirty = true;
             }
+            Command::NotificationReport(report) => self.on_notification_report(report),
+            // EngineHandle routes tests to the notification dispatcher; this is a fallback.
+            Command::TestNotification { reply, .. } => {
+                let _ = reply.send(Err("notifications are not running".into()));
+            }
             // Handled by the loop.
             Command::Shutdown => {}
+        }
+    }
+
+    /// A notification was delivered (logged, its problem resolved) or failed (a problem).
+    fn on_notification_report(&mut self, report: crate::notify::Report) {
+        use crate::notify::Report;
+        let now = SystemTime::now();
+        match report {
+            Report::Delivered { set, subject, text } => {
+                self.problems.clear(&set, &subject);
+                self.log(Level::Info, format!("{subject}: {text}"));
+            }
+            Report::Failed {
+                set,
+                subject,
+                code,
+                text,
+                dropped,
+            } => {
+                self.log(Level::Warning, format!("{subject}: {code} {text}"));
+                // A dropped desktop balloon is only logged: it is not a lasting fault.
+                if !(dropped && subject.ends_with("desktop")) {
+                    self.problems.raise(&set, &subject, code, &text, now);
+                }
+            }
         }
     }
 

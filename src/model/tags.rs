@@ -47,6 +47,8 @@ pub const NOTIFY_TAGS: &[&str] = &[
     "TIME",
     "TIMEUTC",
     "COMPUTER",
+    // How many times the event happened in the coalescing window (1 for a single one).
+    "COUNT",
 ];
 
 /// How a value is written into the template.
@@ -79,6 +81,11 @@ impl TagValues {
 
     pub fn get(&self, tag: &str) -> Option<&str> {
         self.0.get(tag).map(String::as_str)
+    }
+
+    /// Every value, by tag name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_str()))
     }
 }
 

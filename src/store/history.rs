@@ -72,17 +72,10 @@ impl History {
             path: label.clone(),
             source,
         };
-        let conn = match path {
-            Some(p) => Connection::open(p),
-            None => Connection::open_in_memory(),
-        }
-        .map_err(err)?;
-        // WAL: the outbox shares the file; readers do not block the writer.
+        // The shared opener: owner-only file, WAL (the outbox shares it), busy time-out.
+        let conn = super::open(path).map_err(|e| err(e.source))?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS poll_history (
+            "CREATE TABLE IF NOT EXISTS poll_history (
                  time_ms INTEGER NOT NULL,
                  set_name TEXT NOT NULL,
                  server TEXT NOT NULL,

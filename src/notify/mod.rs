@@ -1,0 +1,249 @@
+//! Notifications (SPEC §6): one small trait, [`Notifier`], one file per channel, chosen by
+//! one `match` on [`NotificationKind`] in [`build`]; and the [`dispatcher`] that picks the
+//! methods per set, coalesces repeats, keeps every message in the outbox until it is
+//! delivered and retries with back-off.
+//!
+//! Problem codes of notifications (`3KS`): the second digit K is the kind of failure
+//! (1 network error, 2 time-out, 3 connection closed early, 4 wrong or unexpected answer),
+//! the third digit S the stage:
+//!
+//! | S | stage |
+//! |---|-------|
+//! | 0 | the method cannot be built from its settings (e.g. no recipient, a bad URL) |
+//! | 1 | connecting (or starting the program, or reaching the log socket) |
+//! | 2 | TLS and authentication |
+//! | 3 | sending the message |
+//! | 4 | the answer (the server's reply, the program's exit code) |
+
+pub mod command;
+pub mod desktop;
+pub mod dispatcher;
+pub mod email;
+#[cfg(windows)]
+pub mod eventlog;
+pub mod http;
+#[cfg(unix)]
+pub mod syslog;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::model::tags::TagValues;
+use crate::model::{EmailDefaults, EmailNotification, NotificationKind};
+
+pub use dispatcher::{Dispatcher, Notice, Report};
+
+/// A boxed future, so that the trait stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One way of telling someone. `send` renders the channel's templates with `tags` and
+/// delivers; `Ok` carries a short text for the log (e.g. `250 OK`, `exit code 0`).
+pub trait Notifier: Send + Sync {
+    fn send<'a>(&'a self, tags: &'a TagValues) -> BoxFuture<'a, Result<String, NotifyError>>;
+}
+
+/// What kind of failure (the second digit of the code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    Network = 1,
+    Timeout = 2,
+    Closed = 3,
+    Answer = 4,
+}
+
+/// Where it failed (the third digit of the code); see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Settings = 0,
+    Connecting = 1,
+    TlsAuth = 2,
+    Sending = 3,
+    Answer = 4,
+}
+
+/// A notification that was not delivered. The text names the server, URL or program and
+/// carries the peer's answer; it never holds a password.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text}")]
+pub struct NotifyError {
+    pub kind: FailureKind,
+    pub stage: Stage,
+    pub text: String,
+}
+
+impl NotifyError {
+    pub fn new(kind: FailureKind, stage: Stage, text: impl Into<String>) -> Self {
+        Self {
+            kind,
+            stage,
+            text: text.into(),
+        }
+    }
+
+    /// Settings that cannot work (code 340).
+    pub fn settings(text: impl Into<String>) -> Self {
+        Self::new(FailureKind::Answer, Stage::Settings, text)
+    }
+
+    /// The three-digit problem code, `3KS`.
+    pub fn code(&self) -> u16 {
+        300 + 10 * self.kind as u16 + self.stage as u16
+    }
+}
+
+/// How notifications run on this machine; not part of the settings file.
+#[derive(Clone, Debug)]
+pub struct NotifyConfig {
+    /// The embedded database that holds the outbox (and later the history), e.g.
+    /// `standby.db` beside the settings file; `None` = in memory (lost at exit).
+    pub database: Option<PathBuf>,
+    /// The GUI is running: desktop notifications and sounds may be shown (when the Options
+    /// say so). Headless mode leaves this off and never tries either.
+    pub desktop: bool,
+    /// The syslog socket; `None` = `/dev/log` (which the journal also serves).
+    pub syslog_socket: Option<PathBuf>,
+    /// Extra trusted root certificates (PEM) for SMTP and HTTPS, beside the built-in roots.
+    pub extra_roots_pem: Vec<Vec<u8>>,
+    /// The first retry of a failed notification waits this long; each further one twice as
+    /// long, up to `retry_max`.
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    /// A send that takes longer is abandoned (and retried).
+    pub send_timeout: Duration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            database: None,
+            desktop: false,
+            syslog_socket: None,
+            extra_roots_pem: Vec::new(),
+            retry_first: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            send_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Builds the notifier of one method. E-mail fields left to *use the defaults* are filled
+/// from `defaults` here, so the outbox stores what will really be sent.
+pub fn build(
+    kind: &NotificationKind,
+    config: &NotifyConfig,
+) -> Result<Box<dyn Notifier>, NotifyError> {
+    Ok(match kind {
+        NotificationKind::Email(email) => Box::new(email::EmailNotifier::new(email, config)?),
+        NotificationKind::Http(request) => Box::new(http::HttpNotifier::new(request, config)?),
+        NotificationKind::Command(spec) => Box::new(command::CommandNotifier::new(spec)?),
+        NotificationKind::SystemLog => system_log(config),
+    })
+}
+
+#[cfg(windows)]
+fn system_log(_config: &NotifyConfig) -> Box<dyn Notifier> {
+    Box::new(eventlog::EventLogNotifier)
+}
+
+#[cfg(unix)]
+fn system_log(config: &NotifyConfig) -> Box<dyn Notifier> {
+    Box::new(syslog::SyslogNotifier::new(config.syslog_socket.clone()))
+}
+
+/// The method with every *use the defaults* of an e-mail replaced by the default.
+pub fn resolve(kind: &NotificationKind, defaults: &EmailDefaults) -> NotificationKind {
+    match kind {
+        NotificationKind::Email(email) => NotificationKind::Email(EmailNotification {
+            to: email.to.clone(),
+            from: Some(email.from.clone().unwrap_or_else(|| defaults.from.clone())),
+            message: Some(
+                email
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| defaults.message.clone()),
+            ),
+            smtp: Some(email.smtp.clone().unwrap_or_else(|| defaults.smtp.clone())),
+        }),
+        other => other.clone(),
+    }
+}
+
+/// A short name of a method for logs and problem subjects (never a secret).
+pub fn describe(kind: &NotificationKind) -> String {
+    match kind {
+        NotificationKind::Email(email) => format!("e-mail to {}", email.to.join(", ")),
+        NotificationKind::Http(request) => {
+            // Only up to the query: a token in the query string stays out of the log.
+            let url = request.url.split('?').next().unwrap_or_default();
+            format!("HTTP {url}")
+        }
+        NotificationKind::Command(spec) => format!("command {}", spec.program),
+        NotificationKind::SystemLog => "system log".into(),
+    }
+}
+
+/// The name of this computer for `$COMPUTER$`.
+pub fn computer_name() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Sends one test notification through `kind` now (the *Test...* button): the tags carry
+/// sample values and `$EVENT$` is `Test`. Not stored in the outbox: the person who pressed
+/// the button sees the result at once.
+pub async fn send_test(
+    kind: &NotificationKind,
+    defaults: &EmailDefaults,
+    config: &NotifyConfig,
+) -> Result<String, NotifyError> {
+    let resolved = resolve(kind, defaults);
+    let notifier = build(&resolved, config)?;
+    let tags = dispatcher::test_tags();
+    match tokio::time::timeout(config.send_timeout, notifier.send(&tags)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(NotifyError::new(
+            FailureKind::Timeout,
+            Stage::Answer,
+            format!(
+                "{}: no result after {} s",
+                describe(&resolved),
+                config.send_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let e = NotifyError::new(FailureKind::Answer, Stage::TlsAuth, "535");
+        assert_eq!(e.code(), 342);
+        assert_eq!(NotifyError::settings("x").code(), 340);
+        let e = NotifyError::new(FailureKind::Network, Stage::Connecting, "refused");
+        assert_eq!(e.code(), 311);
+    }
+
+    #[test]
+    fn email_defaults_fill_what_is_left_open() {
+        let defaults = EmailDefaults::default();
+        let own = NotificationKind::Email(EmailNotification {
+            to: vec!["a@example.test".into()],
+            from: Some("me@example.test".into()),
+            message: None,
+            smtp: None,
+        });
+        let NotificationKind::Email(resolved) = resolve(&own, &defaults) else {
+            panic!("not e-mail");
+        };
+        assert_eq!(resolved.from.as_deref(), Some("me@example.test"));
+        assert_eq!(resolved.message.as_ref(), Some(&defaults.message));
+        assert_eq!(resolved.smtp.as_ref(), Some(&defaults.smtp));
+    }
+}

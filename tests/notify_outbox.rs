@@ -1,0 +1,166 @@
+//! The outbox survives a restart: with the SMTP server down, a failing server raises
+//! events whose e-mails fail and wait in the outbox; the engine is stopped and started
+//! again (on the same database), the SMTP server comes up, and every message is delivered
+//! exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod notify_support;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify_support::{SmtpOptions, SmtpSink, free_port, header};
+use standby::engine::{EngineConfig, EngineHandle, Snapshot};
+use standby::model::{
+    EmailNotification, HttpPoll, NotificationKind, NotificationMethod, PollFrequency, PollMethod,
+    Server, ServerSet, Settings, SmtpSecurity, SmtpServer,
+};
+use standby::notify::NotifyConfig;
+use standby::store::Outbox;
+
+fn settings(smtp_ip: IpAddr, smtp_port: u16, paused: bool) -> Settings {
+    let dead = IpAddr::from([127, 0, 0, 38]);
+    let mut settings = Settings::default();
+    settings.options.notification.default_methods = vec![NotificationMethod {
+        kind: NotificationKind::Email(EmailNotification {
+            to: vec!["ops@example.test".into()],
+            smtp: Some(SmtpServer {
+                host: smtp_ip.to_string(),
+                port: smtp_port,
+                security: SmtpSecurity::Plain,
+                login: None,
+            }),
+            ..EmailNotification::default()
+        }),
+        ..NotificationMethod::default()
+    }];
+    settings.server_sets.push(ServerSet {
+        name: "web".into(),
+        servers: vec![Server {
+            public_ip: dead.to_string(),
+            name: "only".into(),
+            ..Server::default()
+        }],
+        polling: PollMethod::Http(HttpPoll {
+            url: format!("http://www.example.test:{}/", free_port(dead)),
+            ..HttpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval_secs: 1,
+            failed_interval_secs: 1,
+            retries: 0,
+            retry_interval_secs: 1,
+            timeout_secs: 2,
+            recover_after: 2,
+            sequential: false,
+        },
+        paused,
+        ..ServerSet::default()
+    });
+    settings
+}
+
+fn engine(settings: Settings, database: &Path) -> EngineHandle {
+    EngineHandle::spawn(EngineConfig {
+        settings,
+        settings_path: None,
+        settings_error: None,
+        database: Some(database.to_path_buf()),
+        notify: NotifyConfig {
+            database: Some(database.to_path_buf()),
+            retry_first: Duration::from_millis(200),
+            retry_max: Duration::from_secs(1),
+            ..NotifyConfig::default()
+        },
+    })
+    .unwrap()
+}
+
+async fn wait_until(engine: &EngineHandle, what: &str, test: impl Fn(&Snapshot) -> bool) {
+    let mut watch = engine.watch();
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if test(&watch.borrow_and_update().clone()) {
+                return;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await;
+    if waited.is_err() {
+        let log: Vec<String> = engine
+            .snapshot()
+            .log
+            .iter()
+            .map(|l| l.text.clone())
+            .collect();
+        panic!("timed out waiting for {what}; log:\n{}", log.join("\n"));
+    }
+}
+
+fn log_lines(snapshot: &Arc<Snapshot>, needle: &str) -> usize {
+    snapshot
+        .log
+        .iter()
+        .filter(|l| l.text.contains(needle))
+        .count()
+}
+
+#[test]
+fn pending_messages_go_out_after_a_restart_exactly_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("standby.db");
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    let smtp_ip = IpAddr::from([127, 0, 0, 37]);
+    let smtp_port = free_port(smtp_ip);
+
+    // 1. The SMTP server is down: "server failed" and "all servers failed" cannot go out.
+    let first = engine(settings(smtp_ip, smtp_port, false), &database);
+    runtime.block_on(wait_until(&first, "two failed e-mails", |s| {
+        log_lines(&Arc::new(s.clone()), "(attempt 1;") >= 2
+    }));
+    let snapshot = first.snapshot();
+    let problem = snapshot
+        .problems
+        .iter()
+        .find(|p| p.code / 100 == 3)
+        .expect("a notification problem");
+    assert_eq!(problem.code, 311, "{problem:?}");
+    assert_eq!(problem.set, "web");
+    first.shutdown();
+    assert_eq!(Outbox::open(Some(&database)).unwrap().len().unwrap(), 2);
+
+    // 2. Started again (the set paused, so no new events); then the SMTP server comes up.
+    let second = engine(settings(smtp_ip, smtp_port, true), &database);
+    let sink = runtime.block_on(SmtpSink::start(
+        smtp_ip,
+        smtp_port,
+        &mail,
+        &SmtpOptions::default(),
+    ));
+    runtime.block_on(wait_until(&second, "both delivered", |s| {
+        log_lines(&Arc::new(s.clone()), "accepted by") >= 2
+            && !s.problems.iter().any(|p| p.code / 100 == 3)
+    }));
+    second.shutdown();
+
+    let messages = sink.messages();
+    let mut subjects: Vec<&str> = messages
+        .iter()
+        .map(|m| header(m, "Subject").unwrap())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "Standby: All servers failed - web ",
+            "Standby: Server failed - web only"
+        ]
+    );
+    assert_eq!(Outbox::open(Some(&database)).unwrap().len().unwrap(), 0);
+    runtime.block_on(sink.stop());
+}
