@@ -114,7 +114,7 @@ async fn http_get_post_put_with_headers_body_and_basic_auth() {
         let text = send(&NotificationKind::Http(request), &NotifyConfig::default())
             .await
             .unwrap();
-        assert!(text.contains("status 200"), "{text}");
+        assert!(text.contains("HTTP 200"), "{text}");
     }
     let seen = log.lock().unwrap().clone();
     assert_eq!(
@@ -143,7 +143,7 @@ async fn http_wrong_status_is_an_answer_problem() {
         .await
         .unwrap_err();
     assert!(err.starts_with("344 "), "{err}");
-    assert!(err.contains("status 500"), "{err}");
+    assert!(err.contains("HTTP 500 Internal Server Error"), "{err}");
     assert!(!err.contains("SECRET"), "the query leaked: {err}");
 }
 

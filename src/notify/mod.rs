@@ -104,7 +104,7 @@ pub struct NotifyConfig {
     pub desktop: bool,
     /// The syslog socket; `None` = `/dev/log` (which the journal also serves).
     pub syslog_socket: Option<PathBuf>,
-    /// Extra trusted root certificates (PEM) for SMTP and HTTPS, beside the built-in roots.
+    /// Extra trusted root certificates (PEM) for SMTP over TLS, beside the platform roots.
     pub extra_roots_pem: Vec<Vec<u8>>,
     /// The first retry of a failed notification waits this long; each further one twice as
     /// long, up to `retry_max`.
