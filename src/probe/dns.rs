@@ -128,7 +128,7 @@ impl DnsProbe {
         } else {
             ""
         };
-        let text = format!("{rcode}: {listed}{aa}");
+        let text = format!("{}: {listed}{aa}", rcode_name(rcode));
         let wrong = |why: String| {
             StageError::new(
                 FailureKind::WrongAnswer,
@@ -140,7 +140,12 @@ impl DnsProbe {
             return Err(StageError::new(
                 FailureKind::WrongAnswer,
                 PollStage::Judging,
-                format!("{rcode} for {} {}", self.name, self.record_type),
+                format!(
+                    "{} for {} {}",
+                    rcode_name(rcode),
+                    self.name,
+                    self.record_type
+                ),
             ));
         }
         if self.require_authoritative && !answer.metadata.authoritative {
@@ -164,6 +169,20 @@ impl Probe for DnsProbe {
                 Err(e) => e.into_outcome(start.elapsed()),
             }
         })
+    }
+}
+
+/// The mnemonic operators know from dig (`NOERROR`, `NXDOMAIN`), not hickory's prose.
+fn rcode_name(rcode: ResponseCode) -> String {
+    match rcode {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE {}", u16::from(other)),
     }
 }
 
