@@ -12,6 +12,10 @@ packages=(
     xvfb xauth imagemagick
     # the Windows cross-build (C code in ring and SQLite needs a mingw compiler)
     gcc-mingw-w64-x86-64
+    # real peers of the probe tests (tests/peers/): DNS, FTP(S), POP3 + IMAP, SMTP; the
+    # network namespace of the ping test; the HTTP ceiling of the methods benchmark
+    bind9 bind9-utils pure-ftpd openssl dovecot-pop3d dovecot-imapd python3-aiosmtpd
+    iproute2 wrk
 )
 
 missing=()
