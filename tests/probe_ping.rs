@@ -215,3 +215,48 @@ async fn no_reply_is_retried_and_unreachable_fails_at_once() {
     })
     .await;
 }
+
+/// Where the OS allows datagram ICMP sockets the probe works without raw ones: this test
+/// runs the loopback test again inside a network namespace of its own whose
+/// `net.ipv4.ping_group_range` admits every group (the setting is per namespace, so the
+/// machine's own stays as it is). Datagram sockets are tried first, so they are the ones
+/// used there.
+#[test]
+fn datagram_sockets_where_the_system_allows_them() {
+    if std::env::var_os("STANDBY_PING_IN_NETNS").is_some() {
+        return; // the inner run: only the loopback test matters there
+    }
+    let name = format!("sbdgram{}", std::process::id());
+    if !ip(&["netns", "add", &name]) {
+        eprintln!("SKIPPED: cannot create a network namespace here (not root?)");
+        return;
+    }
+    struct Delete(String);
+    impl Drop for Delete {
+        fn drop(&mut self) {
+            ip(&["netns", "del", &self.0]);
+        }
+    }
+    let _delete = Delete(name.clone());
+    assert!(ip(&["-n", &name, "link", "set", "lo", "up"]));
+    assert!(ip(&[
+        "netns",
+        "exec",
+        &name,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ping_group_range=0 2147483647"
+    ]));
+    let output = Command::new("ip")
+        .args(["netns", "exec", &name])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "loopback_v4_and_v6_answer"])
+        .env("STANDBY_PING_IN_NETNS", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && text.contains("1 passed"),
+        "{text}"
+    );
+}
