@@ -4,6 +4,21 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+/// A server's HTTPS certificate expires soon (or has expired while the set does not verify
+/// it): 1 polling, 4 wrong answer, 9 — past the last stage (7), so it names no stage and
+/// cannot be mistaken for a failed poll. It is a warning: the server stays OK, nothing
+/// fails over, and the set's health does not turn to "problem". Its subject is the
+/// server's subject followed by [`CERTIFICATE_SUFFIX`].
+pub const CERTIFICATE_WARNING: u16 = 149;
+
+/// Appended to a server's subject for its certificate warning: `web1 (192.0.2.1) certificate`.
+pub const CERTIFICATE_SUFFIX: &str = " certificate";
+
+/// Low-severity codes: shown in the list, but the set is not in trouble.
+pub fn is_warning(code: u16) -> bool {
+    code == CERTIFICATE_WARNING
+}
+
 /// A current fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -86,8 +101,11 @@ impl Problems {
         self.changed |= before != self.current.len();
     }
 
+    /// True when the set has a problem that is more than a warning ([`is_warning`]).
     pub fn has_any(&self, set: &str) -> bool {
-        self.current.keys().any(|(s, _)| s == set)
+        self.current
+            .iter()
+            .any(|((s, _), p)| s == set && !is_warning(p.code))
     }
 
     /// True once after any change (for publishing).
@@ -127,5 +145,22 @@ mod tests {
         assert!(p.clear("web", "192.0.2.1"));
         assert!(!p.clear("web", "192.0.2.1"));
         assert!(p.list().is_empty());
+    }
+
+    #[test]
+    fn a_certificate_warning_is_listed_but_is_no_fault() {
+        let mut p = Problems::default();
+        let subject = format!("192.0.2.1{CERTIFICATE_SUFFIX}");
+        p.raise(
+            "web",
+            &subject,
+            CERTIFICATE_WARNING,
+            "certificate expires in 5 days (2026-11-30)",
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(p.list().len(), 1);
+        assert!(!p.has_any("web"));
+        p.raise("web", "192.0.2.1", 111, "refused", SystemTime::UNIX_EPOCH);
+        assert!(p.has_any("web"));
     }
 }

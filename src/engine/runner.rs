@@ -409,7 +409,11 @@ impl Engine {
                 (0..set.servers.len()).map(|k| set.subject(k)).collect();
             subjects.extend(self.dns_subjects(i));
             self.problems.retain_set(&set.config.name, |subject| {
-                subjects.iter().any(|s| s == subject) || subject == SET_SUBJECT
+                subjects.iter().any(|s| s == subject)
+                    || subject == SET_SUBJECT
+                    || subject
+                        .strip_suffix(super::problems::CERTIFICATE_SUFFIX)
+                        .is_some_and(|server| subjects.iter().any(|s| s == server))
             });
         }
         self.settings = settings;
@@ -692,6 +696,7 @@ impl Engine {
         server.record_time(ms);
         self.sets[set].dirty = true;
         self.update_server_problem(set, result.server, now);
+        self.update_certificate_warning(set, result.server, &result.outcome, now);
         if let Some(transition) = transition {
             self.on_transition(set, result.server, transition, now);
         }
@@ -740,6 +745,30 @@ impl Engine {
                 self.problems.clear(&name, &subject);
             }
             _ => {}
+        }
+    }
+
+    /// Raises the low-severity certificate problem while polls warn; only a successful poll
+    /// without a warning clears it (a failed poll may not have reached the handshake).
+    fn update_certificate_warning(
+        &mut self,
+        set: usize,
+        server: usize,
+        outcome: &PollOutcome,
+        now: SystemTime,
+    ) {
+        use super::problems::{CERTIFICATE_SUFFIX, CERTIFICATE_WARNING};
+        let name = &self.sets[set].config.name;
+        let subject = format!("{}{CERTIFICATE_SUFFIX}", self.sets[set].subject(server));
+        match &outcome.warning {
+            Some(text) => {
+                self.problems
+                    .raise(name, &subject, CERTIFICATE_WARNING, text, now);
+            }
+            None if outcome.is_success() => {
+                self.problems.clear(name, &subject);
+            }
+            None => {}
         }
     }
 

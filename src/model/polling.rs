@@ -184,13 +184,27 @@ impl TcpPoll {
 }
 
 /// An FTP login check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FtpLogin {
     pub user: String,
     pub password: Secret,
     /// Explicit FTPS (AUTH TLS) before logging in.
     pub explicit_tls: bool,
+    /// With explicit FTPS: verify the server's certificate (chain, and the set's main host
+    /// name) before sending the password.
+    pub verify_certificate: bool,
+}
+
+impl Default for FtpLogin {
+    fn default() -> Self {
+        Self {
+            user: String::new(),
+            password: Secret::default(),
+            explicit_tls: false,
+            verify_certificate: true,
+        }
+    }
 }
 
 /// A or AAAA.

@@ -22,7 +22,7 @@ use tokio_rustls::TlsConnector;
 
 use super::{
     BoxFuture, BuildError, FailureKind, PollOutcome, PollStage, PollTarget, Probe, StageError,
-    io_failure, seconds, stage, tls,
+    certificate, io_failure, seconds, stage, tls,
 };
 use crate::model::criteria::CompiledHttpCriteria;
 use crate::model::{HttpPoll, HttpPollMethod};
@@ -42,6 +42,8 @@ pub struct HttpProbe {
     /// `Some` for HTTPS.
     tls: Option<(TlsConnector, ServerName<'static>)>,
     criteria: CompiledHttpCriteria,
+    /// HTTPS: warn this many days before the certificate expires (0 = never).
+    warning_days: u32,
 }
 
 impl HttpProbe {
@@ -95,10 +97,18 @@ impl HttpProbe {
             port,
             tls,
             criteria: settings.criteria.compile()?,
+            warning_days: settings.certificate_warning_days,
         })
     }
 
-    async fn run(&self, target: &PollTarget, deadline: Instant) -> Result<String, StageError> {
+    /// Polls; an HTTPS handshake leaves the certificate's expiry warning in `warning`,
+    /// whatever happens after it.
+    async fn run(
+        &self,
+        target: &PollTarget,
+        deadline: Instant,
+        warning: &mut Option<String>,
+    ) -> Result<String, StageError> {
         let after = seconds(target.timeout);
         let address = SocketAddr::new(target.address, self.port);
         let tcp = stage(
@@ -122,6 +132,18 @@ impl HttpProbe {
                 )
                 .await?
                 .map_err(|e| tls_failure(&e))?;
+                if let Some(leaf) = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                {
+                    *warning = certificate::expiry_warning(
+                        leaf,
+                        self.warning_days,
+                        std::time::SystemTime::now(),
+                    );
+                }
                 self.exchange(stream, deadline, &after).await
             }
         }
@@ -224,10 +246,12 @@ impl Probe for HttpProbe {
         Box::pin(async move {
             let start = Instant::now();
             let deadline = start + target.timeout;
-            match self.run(target, deadline).await {
+            let mut warning = None;
+            let outcome = match self.run(target, deadline, &mut warning).await {
                 Ok(text) => PollOutcome::success(text, start.elapsed()),
                 Err(e) => e.into_outcome(start.elapsed()),
-            }
+            };
+            outcome.with_warning(warning)
         })
     }
 }

@@ -4,7 +4,12 @@
 //! up) and then polls any server of the set. It never panics and never returns an error:
 //! every way a poll can go wrong is a [`PollOutcome`] that says why, with its problem code.
 
+pub mod certificate;
+pub mod command;
+pub mod dns;
+pub mod ftp;
 pub mod http;
+pub mod ping;
 pub mod tcp;
 pub mod tls;
 
@@ -62,9 +67,9 @@ pub fn build(method: &PollMethod) -> Result<Arc<dyn Probe>, BuildError> {
     Ok(match method {
         PollMethod::Http(h) => Arc::new(http::HttpProbe::new(h)?),
         PollMethod::Tcp(t) => Arc::new(tcp::TcpProbe::new(t)?),
-        PollMethod::Ping => return Err(BuildError::Unsupported("Ping")),
-        PollMethod::Dns(_) => return Err(BuildError::Unsupported("DNS")),
-        PollMethod::Command(_) => return Err(BuildError::Unsupported("Command-line")),
+        PollMethod::Ping => Arc::new(ping::PingProbe::new()?),
+        PollMethod::Dns(d) => Arc::new(dns::DnsProbe::new(d)?),
+        PollMethod::Command(c) => Arc::new(command::CommandProbe::new(c)?),
     })
 }
 
@@ -127,6 +132,9 @@ pub struct PollOutcome {
     pub response: String,
     /// From the start of the poll to its end.
     pub elapsed: Duration,
+    /// Something to warn about that does not fail the poll, e.g. `certificate expires in
+    /// 5 days (2026-11-30)`. The engine shows it as a low-severity problem of its own.
+    pub warning: Option<String>,
 }
 
 impl PollOutcome {
@@ -135,6 +143,7 @@ impl PollOutcome {
             failure: None,
             response: response.into(),
             elapsed,
+            warning: None,
         }
     }
 
@@ -143,7 +152,14 @@ impl PollOutcome {
             failure: Some(failure),
             response: response.into(),
             elapsed,
+            warning: None,
         }
+    }
+
+    /// Adds a warning (kept on success and failure alike).
+    pub fn with_warning(mut self, warning: Option<String>) -> Self {
+        self.warning = warning;
+        self
     }
 
     pub fn is_success(&self) -> bool {

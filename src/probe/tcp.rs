@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::ftp::LoginCheck;
 use super::{
     BoxFuture, BuildError, FailureKind, PollOutcome, PollStage, PollTarget, Probe, StageError,
     io_failure, seconds, stage,
@@ -25,6 +26,8 @@ pub struct TcpProbe {
     greeting: Option<CompiledTextRule>,
     greeting_timeout: Duration,
     service: TcpService,
+    /// FTP only: log in after the greeting.
+    login: Option<LoginCheck>,
 }
 
 impl TcpProbe {
@@ -36,12 +39,16 @@ impl TcpProbe {
             .effective_greeting()
             .map(|rule| rule.compile())
             .transpose()?;
-        // `ftp_login` is ignored here: the FTP login check is added by its own issue.
+        let login = match (&settings.ftp_login, settings.service) {
+            (Some(login), TcpService::Ftp) => Some(LoginCheck::new(login)?),
+            _ => None,
+        };
         Ok(Self {
             port,
             greeting,
             greeting_timeout: Duration::from_secs(u64::from(settings.greeting_timeout_secs)),
             service: settings.service,
+            login,
         })
     }
 
@@ -55,9 +62,6 @@ impl TcpProbe {
         )
         .await?
         .map_err(|e| io_failure(PollStage::Connecting, &e))?;
-        let Some(rule) = &self.greeting else {
-            return Ok("connected".into());
-        };
         // The greeting has its own time-out, cut short by the poll's.
         let greeting_deadline = Instant::now() + self.greeting_timeout;
         let (wait_deadline, waited) = if greeting_deadline < deadline {
@@ -65,10 +69,32 @@ impl TcpProbe {
         } else {
             (deadline, target.timeout)
         };
+        let waiting = format!("after {} s waiting for greeting", seconds(waited));
+        if let Some(login) = &self.login {
+            let host = if target.host.trim().is_empty() {
+                target.address.to_string()
+            } else {
+                target.host.trim().to_owned()
+            };
+            let after = seconds(target.timeout);
+            return login
+                .run(
+                    stream,
+                    self.greeting.as_ref(),
+                    &host,
+                    (wait_deadline, waiting),
+                    deadline,
+                    &after,
+                )
+                .await;
+        }
+        let Some(rule) = &self.greeting else {
+            return Ok("connected".into());
+        };
         let greeting = stage(
             wait_deadline,
             PollStage::Waiting,
-            &format!("after {} s waiting for greeting", seconds(waited)),
+            &waiting,
             read_greeting(&mut stream),
         )
         .await??;
