@@ -21,15 +21,8 @@ const BODY_TEXT_LIMIT: usize = 1 << 20;
 
 const USER_AGENT_VALUE: &str = concat!("Standby/", env!("CARGO_PKG_VERSION"));
 
-/// Why a request failed, by the middle digit of problem codes (network, time-out, closed
-/// early, wrong answer); the users map it onto their own code families.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    Network,
-    Timeout,
-    ClosedEarly,
-    WrongAnswer,
-}
+/// Why a request failed: the middle digit of the problem codes.
+pub use crate::model::failure::FailureKind;
 
 /// A request that did not succeed: `HTTP 403 Forbidden`, `connection refused`,
 /// `timeout after 5 s`, `HTTP 200 OK: body does not contain "good"`.

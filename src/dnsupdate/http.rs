@@ -2,8 +2,8 @@
 //! URL (URL-encoded), the headers and the body (as they are). The sending and judging is
 //! the shared [`crate::httpclient`], which HTTP notifications use too.
 
-use super::{BoxFuture, BuildError, DnsError, DnsStage, DnsUpdater, FailureKind, UpdateRequest};
-use crate::httpclient::{self, PreparedRequest};
+use super::{BoxFuture, BuildError, DnsError, DnsStage, DnsUpdater, UpdateRequest};
+use crate::httpclient::PreparedRequest;
 use crate::model::HttpRequest;
 
 /// An HTTP update method, ready to update.
@@ -26,16 +26,7 @@ impl DnsUpdater for HttpUpdater {
             self.request
                 .send(&request.tags(), Some(request.timeout))
                 .await
-                .map_err(|f| DnsError::new(kind(f.kind), DnsStage::Updating, f.text))
+                .map_err(|f| DnsError::new(f.kind, DnsStage::Updating, f.text))
         })
-    }
-}
-
-fn kind(kind: httpclient::FailureKind) -> FailureKind {
-    match kind {
-        httpclient::FailureKind::Network => FailureKind::Network,
-        httpclient::FailureKind::Timeout => FailureKind::Timeout,
-        httpclient::FailureKind::ClosedEarly => FailureKind::ClosedEarly,
-        httpclient::FailureKind::WrongAnswer => FailureKind::WrongAnswer,
     }
 }

@@ -126,7 +126,7 @@ pub enum DnsStage {
 }
 
 /// The middle digit of a problem code (as for polling).
-pub use crate::probe::FailureKind;
+pub use crate::model::failure::FailureKind;
 
 /// Why a DNS check or update failed: its code is `2`, kind, stage.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -5,6 +5,7 @@
 
 pub mod criteria;
 pub mod dns_server;
+pub mod failure;
 pub mod file;
 pub mod import_v1;
 pub mod notification;

@@ -44,13 +44,13 @@ impl Notifier for CommandNotifier {
                         NotifyError::new(FailureKind::Timeout, Stage::Answer, e.to_string())
                     }
                     CommandFailure::Exec(e @ ExecError::Output { .. }) => {
-                        NotifyError::new(FailureKind::Closed, Stage::Answer, e.to_string())
+                        NotifyError::new(FailureKind::ClosedEarly, Stage::Answer, e.to_string())
                     }
                     CommandFailure::Exec(e) => {
                         NotifyError::new(FailureKind::Network, Stage::Connecting, e.to_string())
                     }
                     CommandFailure::Judged { why, .. } => NotifyError::new(
-                        FailureKind::Answer,
+                        FailureKind::WrongAnswer,
                         Stage::Answer,
                         format!("{program}: {why}"),
                     ),

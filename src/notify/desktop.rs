@@ -73,7 +73,7 @@ pub async fn play_sound(file: Option<&Path>) -> Result<String, NotifyError> {
         }
     }
     Err(NotifyError::new(
-        FailureKind::Answer,
+        FailureKind::WrongAnswer,
         Stage::Sending,
         format!("sound {}: {last}", file.display()),
     ))

@@ -114,7 +114,7 @@ impl EmailNotifier {
             };
             if !conn.can_starttls() {
                 return Err(NotifyError::new(
-                    FailureKind::Answer,
+                    FailureKind::WrongAnswer,
                     Stage::TlsAuth,
                     format!("{}: does not offer STARTTLS", self.server()),
                 ));
@@ -191,16 +191,16 @@ fn classify(e: &lettre::transport::smtp::Error, stage: Stage, context: &str) -> 
     let kind = if e.is_timeout() {
         FailureKind::Timeout
     } else if e.is_permanent() || e.is_transient() || e.is_response() || e.is_client() {
-        FailureKind::Answer
+        FailureKind::WrongAnswer
     } else if e.is_tls() || tls_refused(e) {
         // A refused certificate or a broken handshake is the server's answer to TLS.
         return NotifyError::new(
-            FailureKind::Answer,
+            FailureKind::WrongAnswer,
             Stage::TlsAuth,
             format!("{context}: {e}"),
         );
     } else if closed_early(e) {
-        FailureKind::Closed
+        FailureKind::ClosedEarly
     } else {
         FailureKind::Network
     };

@@ -56,7 +56,7 @@ fn report(text: &str) -> Result<(), NotifyError> {
         DeregisterEventSource(handle);
         if ok == 0 {
             return Err(NotifyError::new(
-                FailureKind::Answer,
+                FailureKind::WrongAnswer,
                 Stage::Sending,
                 format!("event log: {error}"),
             ));

@@ -3,7 +3,7 @@
 //! [`crate::httpclient`], as for HTTP DNS updates.
 
 use super::{BoxFuture, FailureKind, Notifier, NotifyConfig, NotifyError, Stage};
-use crate::httpclient::{self, PreparedRequest};
+use crate::httpclient::PreparedRequest;
 use crate::model::HttpRequest;
 use crate::model::tags::TagValues;
 
@@ -25,14 +25,12 @@ impl HttpNotifier {
         match self.request.send(tags, None).await {
             Ok(text) => Ok(format!("{shown}: {text}")),
             Err(failure) => {
-                let (kind, stage) = match failure.kind {
-                    httpclient::FailureKind::Network => (FailureKind::Network, Stage::Connecting),
-                    httpclient::FailureKind::Timeout => (FailureKind::Timeout, Stage::Answer),
-                    httpclient::FailureKind::ClosedEarly => (FailureKind::Closed, Stage::Answer),
-                    httpclient::FailureKind::WrongAnswer => (FailureKind::Answer, Stage::Answer),
+                let stage = match failure.kind {
+                    FailureKind::Network => Stage::Connecting,
+                    _ => Stage::Answer,
                 };
                 Err(NotifyError::new(
-                    kind,
+                    failure.kind,
                     stage,
                     format!("{shown}: {}", failure.text),
                 ))

@@ -45,13 +45,7 @@ pub trait Notifier: Send + Sync {
 }
 
 /// What kind of failure (the second digit of the code).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    Network = 1,
-    Timeout = 2,
-    Closed = 3,
-    Answer = 4,
-}
+pub use crate::model::failure::FailureKind;
 
 /// Where it failed (the third digit of the code); see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +78,7 @@ impl NotifyError {
 
     /// Settings that cannot work (code 340).
     pub fn settings(text: impl Into<String>) -> Self {
-        Self::new(FailureKind::Answer, Stage::Settings, text)
+        Self::new(FailureKind::WrongAnswer, Stage::Settings, text)
     }
 
     /// The three-digit problem code, `3KS`.
@@ -223,7 +217,7 @@ mod tests {
 
     #[test]
     fn codes() {
-        let e = NotifyError::new(FailureKind::Answer, Stage::TlsAuth, "535");
+        let e = NotifyError::new(FailureKind::WrongAnswer, Stage::TlsAuth, "535");
         assert_eq!(e.code(), 342);
         assert_eq!(NotifyError::settings("x").code(), 340);
         let e = NotifyError::new(FailureKind::Network, Stage::Connecting, "refused");

@@ -74,17 +74,7 @@ pub fn build(method: &PollMethod) -> Result<Arc<dyn Probe>, BuildError> {
 }
 
 /// What kind of failure: the middle digit of a polling problem code (SPEC §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FailureKind {
-    /// 1: a socket error, refused or reset connection, unreachable.
-    Network = 1,
-    /// 2: no answer in time.
-    Timeout = 2,
-    /// 3: the peer closed the connection before the answer was complete.
-    ClosedEarly = 3,
-    /// 4: an answer arrived, but it is wrong or unexpected.
-    WrongAnswer = 4,
-}
+pub use crate::model::failure::FailureKind;
 
 /// Where a poll was when it failed: the last digit of a polling problem code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
