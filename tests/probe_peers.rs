@@ -111,7 +111,9 @@ async fn poll(ip: IpAddr, settings: TcpPoll) -> PollOutcome {
             name: "peer".into(),
             host: "ftp.example.test".into(),
             set_name: "set".into(),
-            timeout: Duration::from_secs(10),
+            // Generous: Pure-FTPd delays its answer to a wrong password by design, more so on a
+            // loaded machine.
+            timeout: Duration::from_secs(30),
         })
         .await
 }
