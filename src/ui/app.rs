@@ -48,6 +48,24 @@ pub struct ViewState {
     pub dialogs: Dialogs,
     /// Why the last command did not reach the engine, shown in the status bar.
     pub send_error: Option<String>,
+    /// Exit UI or Shut down was chosen: the window closes rather than hide in the tray.
+    pub quitting: bool,
+}
+
+/// Where File → Support file... writes: beside the settings file, else the temp dir.
+/// Only the path is built here; the engine writes the file.
+fn support_path(snapshot: &Snapshot) -> std::path::PathBuf {
+    let dir = snapshot
+        .settings_path
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    dir.join(format!("standby-support-{secs}.txt"))
 }
 
 pub struct StandbyApp {
@@ -127,7 +145,7 @@ impl StandbyApp {
         let snapshot = self.snapshot.clone();
         let mut outbox = Vec::new();
         let mut requests = Vec::new();
-        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui, &mut requests));
+        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui, &snapshot, &mut requests));
         egui::Panel::top("tool_bar").show(ui, |ui| {
             ui.add_space(2.0);
             self.tool_bar(ui, &snapshot, &mut outbox, &mut requests);
@@ -153,14 +171,44 @@ impl StandbyApp {
         self.send_all(outbox);
     }
 
-    fn menu_bar(&mut self, ui: &mut egui::Ui, requests: &mut Vec<DialogRequest>) {
+    /// Exit UI / Shut down: closes for real (not to the tray); `shutdown` also stops the
+    /// engine now rather than when the handle drops.
+    pub fn quit(&mut self, ctx: &egui::Context, shutdown: bool) {
+        self.view.quitting = true;
+        if shutdown {
+            self.send_all(vec![Command::Shutdown]);
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+
+    fn menu_bar(
+        &mut self,
+        ui: &mut egui::Ui,
+        snapshot: &Snapshot,
+        requests: &mut Vec<DialogRequest>,
+    ) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Options...").clicked() {
                     requests.push(DialogRequest::Options);
                 }
-                if ui.button("Exit").clicked() {
-                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                if ui.button("Support file...").clicked() {
+                    requests.push(DialogRequest::SupportFile(support_path(snapshot)));
+                }
+                ui.separator();
+                if ui
+                    .button("Exit UI")
+                    .on_hover_text("Close the window (the engine stops with it in this version)")
+                    .clicked()
+                {
+                    self.quit(ui.ctx(), false);
+                }
+                if ui
+                    .button("Shut down")
+                    .on_hover_text("Stop polling and DNS updating, and close the window")
+                    .clicked()
+                {
+                    self.quit(ui.ctx(), true);
                 }
             });
             ui.menu_button("Help", |ui| {

@@ -10,6 +10,7 @@ pub mod dns_server_dialog;
 pub mod email_defaults_dialog;
 pub mod forms;
 pub mod help;
+pub mod history_dialog;
 pub mod list_editor;
 pub mod log_tab;
 pub mod notification_dialog;
@@ -20,6 +21,8 @@ pub mod rules;
 pub mod server_dialog;
 pub mod server_sets;
 pub mod set_dialog;
+pub mod set_status;
+pub mod test_send;
 pub mod widgets;
 
 use crate::engine::EngineHandle;
