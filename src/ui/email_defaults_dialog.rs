@@ -8,8 +8,8 @@ use super::help::HelpTopic;
 use super::test_send::TestSend;
 use crate::model::tags::NOTIFY_TAGS;
 use crate::model::{
-    EmailDefaults, EmailMessage, EmailNotification, NotificationKind, NotificationMethod, Settings, SmtpLogin, SmtpSecurity, SmtpServer, ValidationError,
-    validate,
+    EmailDefaults, EmailMessage, EmailNotification, NotificationKind, NotificationMethod, Settings,
+    SmtpLogin, SmtpSecurity, SmtpServer, ValidationError, validate,
 };
 
 pub struct EmailDefaultsDialog {

@@ -326,7 +326,10 @@ fn table(ui: &mut egui::Ui, rows: &[HistoryRow]) {
     ];
     ui.horizontal(|ui| {
         for (title, w) in header.iter().zip(WIDTHS) {
-            ui.add_sized([w, row_height], egui::Label::new(RichText::new(*title).strong()));
+            ui.add_sized(
+                [w, row_height],
+                egui::Label::new(RichText::new(*title).strong()),
+            );
         }
     });
     // Only the visible rows are laid out: thousands of rows cost nothing more.
@@ -372,7 +375,11 @@ mod tests {
         let f = draft.filter().unwrap();
         let span = f.to.unwrap().duration_since(f.from.unwrap()).unwrap();
         assert_eq!(span, Duration::from_secs(86_400));
-        assert!(parse_day("24/11/2026", "From").unwrap_err().contains("From"));
+        assert!(
+            parse_day("24/11/2026", "From")
+                .unwrap_err()
+                .contains("From")
+        );
         assert_eq!(parse_day("  ", "From").unwrap(), None);
     }
 }

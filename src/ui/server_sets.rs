@@ -3,8 +3,8 @@
 use eframe::egui::{self, RichText};
 
 use super::dialogs::DialogRequest;
-use super::widgets;
 use super::set_status::{self, ExpandedRows};
+use super::widgets;
 use crate::engine::{Command, SetStatus, Snapshot};
 
 /// What the tab remembers between frames.

@@ -60,7 +60,8 @@ pub fn servers(
             ui.end_row();
             for server in &set.servers {
                 let open = expanded.is_open(&set.name, &server.public_ip);
-                let arrow = if open { "⏷" } else { "⏵" };
+                // Plain ASCII: the default fonts have no triangle glyphs.
+                let arrow = if open { "-" } else { "+" };
                 if ui
                     .small_button(arrow)
                     .on_hover_text("Show the server's actions")
@@ -150,7 +151,10 @@ pub fn sparkline(ui: &mut egui::Ui, times: &[Option<f32>]) -> egui::Response {
     }
     let last = times.iter().rev().flatten().next();
     response.on_hover_text(match last {
-        Some(t) => format!("{} recent poll(s), slowest {max:.0} ms, last {t:.0} ms", times.len()),
+        Some(t) => format!(
+            "{} recent poll(s), slowest {max:.0} ms, last {t:.0} ms",
+            times.len()
+        ),
         None => format!("{} recent poll(s), none answered", times.len()),
     })
 }
