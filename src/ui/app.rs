@@ -111,6 +111,18 @@ impl StandbyApp {
         &self.view
     }
 
+    /// The window's state to change (select a set, open a tab) for benchmarks and
+    /// screenshots that drive the window without clicks.
+    pub fn view_mut(&mut self) -> &mut ViewState {
+        &mut self.view
+    }
+
+    /// Shows `snapshot` instead of the engine's until the next [`StandbyApp::refresh`]:
+    /// for frame-time benchmarks and screenshots over made-up data.
+    pub fn show_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        self.snapshot = snapshot;
+    }
+
     /// The engine, for tests and for callers that wire more parts.
     pub fn engine(&self) -> &EngineHandle {
         &self.engine
