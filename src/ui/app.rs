@@ -12,6 +12,7 @@ use super::dialogs::{DialogRequest, Dialogs};
 use super::log_tab::{self, LogView};
 use super::problems::{self, ProblemsView};
 use super::server_sets::{self, SetsView};
+use super::tray::{Tray, TrayAction};
 use super::widgets;
 use crate::engine::{Command, EngineHandle, Snapshot};
 
@@ -75,6 +76,8 @@ pub struct StandbyApp {
     /// The waker is handed over once; retried while the command queue is full.
     waker_set: bool,
     ctx: egui::Context,
+    /// The tray icon, where there is one.
+    tray: Option<Tray>,
 }
 
 impl StandbyApp {
@@ -87,9 +90,50 @@ impl StandbyApp {
             view: ViewState::default(),
             waker_set: false,
             ctx: ctx.clone(),
+            tray: None,
         };
         app.set_waker();
         app
+    }
+
+    /// Gives the window a tray icon: closing then hides to the tray (when the options
+    /// say so) and the tray's menu acts on the window.
+    pub fn with_tray(mut self, tray: Option<Tray>) -> Self {
+        self.tray = tray;
+        self
+    }
+
+    /// Tray clicks, the icon's paused look, and close-to-tray: the window's logic that
+    /// must run while it is hidden.
+    pub fn window_logic(&mut self, ctx: &egui::Context) {
+        let close_to_tray = self.snapshot.settings.options.user_interface.close_to_tray;
+        let Some(tray) = &mut self.tray else {
+            return;
+        };
+        tray.show_paused(self.snapshot.all_paused);
+        let actions = tray.actions();
+        for action in actions {
+            match action {
+                TrayAction::Open => {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                TrayAction::TogglePause => {
+                    let command = if self.snapshot.all_paused {
+                        Command::ResumeAll
+                    } else {
+                        Command::PauseAll
+                    };
+                    self.send_all(vec![command]);
+                }
+                TrayAction::ExitUi => self.quit(ctx, false),
+            }
+        }
+        if close_to_tray && !self.view.quitting && ctx.input(|i| i.viewport().close_requested()) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+        }
     }
 
     /// The logic of a frame: runs even while the window is hidden.
@@ -322,8 +366,9 @@ impl StandbyApp {
 }
 
 impl eframe::App for StandbyApp {
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.refresh();
+        self.window_logic(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
