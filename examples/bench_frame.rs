@@ -30,7 +30,7 @@ fn server(set: usize, i: usize) -> ServerView {
         public_ip: format!("10.{set}.{}.{}", i / 250, i % 250 + 1),
         poll_ip: String::new(),
         name: format!("server {i}"),
-        status: if i % 17 == 0 {
+        status: if i.is_multiple_of(17) {
             ServerStatus::Failed
         } else {
             ServerStatus::Ok

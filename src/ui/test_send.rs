@@ -15,8 +15,9 @@ use crate::model::NotificationMethod;
 
 #[derive(Default)]
 pub struct TestSend {
-    /// The method to test, set by a click and taken by [`TestSend::take_command`].
-    request: Option<NotificationMethod>,
+    /// The method to test, set by a click and taken by [`TestSend::take_command`]
+    /// (boxed: the dialogs that hold a `TestSend` stay small).
+    request: Option<Box<NotificationMethod>>,
     pending: Option<oneshot::Receiver<Result<String, String>>>,
     pub outcome: Option<Result<String, String>>,
 }
@@ -27,10 +28,7 @@ impl TestSend {
         let method = self.request.take()?;
         let (reply, rx) = oneshot::channel();
         self.pending = Some(rx);
-        Some(Command::TestNotification {
-            method: Box::new(method),
-            reply,
-        })
+        Some(Command::TestNotification { method, reply })
     }
 
     fn poll(&mut self) {
@@ -63,7 +61,7 @@ impl TestSend {
                 .on_hover_text("Send a test notification now, with sample values")
                 .on_disabled_hover_text("Correct the fields in red first");
             if button.clicked() {
-                self.request = Some(method());
+                self.request = Some(Box::new(method()));
                 self.outcome = None;
             }
             if busy {
