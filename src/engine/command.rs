@@ -42,6 +42,21 @@ pub enum Command {
         filter: crate::store::history::HistoryFilter,
         reply: crate::store::writer::QueryReply,
     },
+    /// Read the polling history like [`Command::QueryHistory`] and write it as CSV to
+    /// `path` (the *Save CSV...* button). The file is written on the history thread, never
+    /// on the UI thread; the reply gets the number of rows written or the exact error.
+    SaveHistoryCsv {
+        filter: crate::store::history::HistoryFilter,
+        path: std::path::PathBuf,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+    /// Write a support file to `path` (File → *Support file...*): the settings with every
+    /// secret shown as `***`, the current problems and the live log. Written on a blocking
+    /// thread; the reply gets the path written or the exact error.
+    WriteSupportFile {
+        path: std::path::PathBuf,
+        reply: oneshot::Sender<Result<std::path::PathBuf, String>>,
+    },
     /// Call this after each new snapshot (the GUI's repaint request).
     SetRepaintWaker(RepaintWaker),
     /// Send a test notification through `method` now (the *Test...* button), with sample
@@ -71,6 +86,12 @@ impl std::fmt::Debug for Command {
             Command::ApplySettings { .. } => f.write_str("ApplySettings"),
             Command::ClearLog => f.write_str("ClearLog"),
             Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
+            Command::SaveHistoryCsv { filter, path, .. } => {
+                write!(f, "SaveHistoryCsv({filter:?}, {})", path.display())
+            }
+            Command::WriteSupportFile { path, .. } => {
+                write!(f, "WriteSupportFile({})", path.display())
+            }
             Command::SetRepaintWaker(_) => f.write_str("SetRepaintWaker"),
             Command::TestNotification { .. } => f.write_str("TestNotification"),
             Command::NotificationReport(r) => write!(f, "NotificationReport({r:?})"),

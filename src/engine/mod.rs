@@ -17,6 +17,7 @@ pub mod scheduler;
 pub mod server_state;
 mod sets;
 pub mod snapshot;
+mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

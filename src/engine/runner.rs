@@ -269,6 +269,24 @@ impl Engine {
                 self.flush_history();
                 self.history.query(filter, reply);
             }
+            Command::SaveHistoryCsv {
+                filter,
+                path,
+                reply,
+            } => {
+                self.flush_history();
+                self.history.save_csv(filter, path, reply);
+            }
+            Command::WriteSupportFile { path, reply } => {
+                let text = super::support::bundle(&self.settings, &self.problems.list(), &self.log);
+                // File IO off the engine loop: a slow disk never delays polls.
+                tokio::task::spawn_blocking(move || {
+                    let outcome = std::fs::write(&path, text)
+                        .map(|()| path.clone())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                    let _ = reply.send(outcome);
+                });
+            }
             Command::ClearLog => {
                 Arc::make_mut(&mut self.log).clear();
                 self.dirty = true;

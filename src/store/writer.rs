@@ -22,7 +22,15 @@ enum Message {
         filter: HistoryFilter,
         reply: QueryReply,
     },
+    SaveCsv {
+        filter: HistoryFilter,
+        path: PathBuf,
+        reply: CsvReply,
+    },
 }
+
+/// Where the outcome of a CSV save goes: rows written, or the error naming the file.
+pub type CsvReply = oneshot::Sender<Result<usize, String>>;
 
 /// The engine's side of the history thread.
 pub struct HistoryWriter {
@@ -54,6 +62,13 @@ impl HistoryWriter {
                         Message::Query { filter, reply } => {
                             let _ = reply.send(history.query(&filter).map_err(|e| e.to_string()));
                         }
+                        Message::SaveCsv {
+                            filter,
+                            path,
+                            reply,
+                        } => {
+                            let _ = reply.send(save_csv(&history, &filter, &path));
+                        }
                     }
                 }
             })
@@ -71,6 +86,19 @@ impl HistoryWriter {
         let _ = self.tx.send(Message::Purge { days });
     }
 
+    /// Writes the rows of `filter` as CSV to `path`, on the history thread.
+    pub fn save_csv(&self, filter: HistoryFilter, path: PathBuf, reply: CsvReply) {
+        if let Err(mpsc::SendError(Message::SaveCsv { reply, .. })) =
+            self.tx.send(Message::SaveCsv {
+                filter,
+                path,
+                reply,
+            })
+        {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
+    }
+
     pub fn query(&self, filter: HistoryFilter, reply: QueryReply) {
         if let Err(mpsc::SendError(Message::Query { reply, .. })) =
             self.tx.send(Message::Query { filter, reply })
@@ -78,4 +106,16 @@ impl HistoryWriter {
             let _ = reply.send(Err("the history thread has stopped".into()));
         }
     }
+}
+
+/// Queries and writes in one go, on the history thread (in order with the writes).
+fn save_csv(
+    history: &History,
+    filter: &HistoryFilter,
+    path: &std::path::Path,
+) -> Result<usize, String> {
+    let rows = history.query(filter).map_err(|e| e.to_string())?;
+    std::fs::write(path, super::history::to_csv(&rows))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(rows.len())
 }

@@ -12,6 +12,7 @@ use super::dialogs::{DialogRequest, Dialogs};
 use super::log_tab::{self, LogView};
 use super::problems::{self, ProblemsView};
 use super::server_sets::{self, SetsView};
+use super::tray::{Tray, TrayAction};
 use super::widgets;
 use crate::engine::{Command, EngineHandle, Snapshot};
 
@@ -48,6 +49,24 @@ pub struct ViewState {
     pub dialogs: Dialogs,
     /// Why the last command did not reach the engine, shown in the status bar.
     pub send_error: Option<String>,
+    /// Exit UI or Shut down was chosen: the window closes rather than hide in the tray.
+    pub quitting: bool,
+}
+
+/// Where File → Support file... writes: beside the settings file, else the temp dir.
+/// Only the path is built here; the engine writes the file.
+fn support_path(snapshot: &Snapshot) -> std::path::PathBuf {
+    let dir = snapshot
+        .settings_path
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    dir.join(format!("standby-support-{secs}.txt"))
 }
 
 pub struct StandbyApp {
@@ -57,6 +76,8 @@ pub struct StandbyApp {
     /// The waker is handed over once; retried while the command queue is full.
     waker_set: bool,
     ctx: egui::Context,
+    /// The tray icon, where there is one.
+    tray: Option<Tray>,
 }
 
 impl StandbyApp {
@@ -69,9 +90,50 @@ impl StandbyApp {
             view: ViewState::default(),
             waker_set: false,
             ctx: ctx.clone(),
+            tray: None,
         };
         app.set_waker();
         app
+    }
+
+    /// Gives the window a tray icon: closing then hides to the tray (when the options
+    /// say so) and the tray's menu acts on the window.
+    pub fn with_tray(mut self, tray: Option<Tray>) -> Self {
+        self.tray = tray;
+        self
+    }
+
+    /// Tray clicks, the icon's paused look, and close-to-tray: the window's logic that
+    /// must run while it is hidden.
+    pub fn window_logic(&mut self, ctx: &egui::Context) {
+        let close_to_tray = self.snapshot.settings.options.user_interface.close_to_tray;
+        let Some(tray) = &mut self.tray else {
+            return;
+        };
+        tray.show_paused(self.snapshot.all_paused);
+        let actions = tray.actions();
+        for action in actions {
+            match action {
+                TrayAction::Open => {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                TrayAction::TogglePause => {
+                    let command = if self.snapshot.all_paused {
+                        Command::ResumeAll
+                    } else {
+                        Command::PauseAll
+                    };
+                    self.send_all(vec![command]);
+                }
+                TrayAction::ExitUi => self.quit(ctx, false),
+            }
+        }
+        if close_to_tray && !self.view.quitting && ctx.input(|i| i.viewport().close_requested()) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+        }
     }
 
     /// The logic of a frame: runs even while the window is hidden.
@@ -91,6 +153,18 @@ impl StandbyApp {
     /// The window's own state (tab, selection, sorting...).
     pub fn view(&self) -> &ViewState {
         &self.view
+    }
+
+    /// The window's state to change (select a set, open a tab) for benchmarks and
+    /// screenshots that drive the window without clicks.
+    pub fn view_mut(&mut self) -> &mut ViewState {
+        &mut self.view
+    }
+
+    /// Shows `snapshot` instead of the engine's until the next [`StandbyApp::refresh`]:
+    /// for frame-time benchmarks and screenshots over made-up data.
+    pub fn show_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        self.snapshot = snapshot;
     }
 
     /// The engine, for tests and for callers that wire more parts.
@@ -127,7 +201,7 @@ impl StandbyApp {
         let snapshot = self.snapshot.clone();
         let mut outbox = Vec::new();
         let mut requests = Vec::new();
-        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui, &mut requests));
+        egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui, &snapshot, &mut requests));
         egui::Panel::top("tool_bar").show(ui, |ui| {
             ui.add_space(2.0);
             self.tool_bar(ui, &snapshot, &mut outbox, &mut requests);
@@ -153,14 +227,44 @@ impl StandbyApp {
         self.send_all(outbox);
     }
 
-    fn menu_bar(&mut self, ui: &mut egui::Ui, requests: &mut Vec<DialogRequest>) {
+    /// Exit UI / Shut down: closes for real (not to the tray); `shutdown` also stops the
+    /// engine now rather than when the handle drops.
+    pub fn quit(&mut self, ctx: &egui::Context, shutdown: bool) {
+        self.view.quitting = true;
+        if shutdown {
+            self.send_all(vec![Command::Shutdown]);
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+
+    fn menu_bar(
+        &mut self,
+        ui: &mut egui::Ui,
+        snapshot: &Snapshot,
+        requests: &mut Vec<DialogRequest>,
+    ) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Options...").clicked() {
                     requests.push(DialogRequest::Options);
                 }
-                if ui.button("Exit").clicked() {
-                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                if ui.button("Support file...").clicked() {
+                    requests.push(DialogRequest::SupportFile(support_path(snapshot)));
+                }
+                ui.separator();
+                if ui
+                    .button("Exit UI")
+                    .on_hover_text("Close the window (the engine stops with it in this version)")
+                    .clicked()
+                {
+                    self.quit(ui.ctx(), false);
+                }
+                if ui
+                    .button("Shut down")
+                    .on_hover_text("Stop polling and DNS updating, and close the window")
+                    .clicked()
+                {
+                    self.quit(ui.ctx(), true);
                 }
             });
             ui.menu_button("Help", |ui| {
@@ -262,8 +366,9 @@ impl StandbyApp {
 }
 
 impl eframe::App for StandbyApp {
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.refresh();
+        self.window_logic(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

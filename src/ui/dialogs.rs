@@ -13,8 +13,9 @@ use tokio::sync::oneshot::{self, error::TryRecvError};
 
 use super::forms::Outcome;
 use super::help::{self, HelpTopic};
-use super::options_dialog::OptionsDialog;
-use super::set_dialog::SetDialog;
+use super::history_dialog::HistoryDialog;
+use super::options_dialog::{OptionsChild, OptionsDialog};
+use super::set_dialog::{SetChild, SetDialog};
 use crate::engine::{Command, Snapshot};
 use crate::model::Settings;
 
@@ -25,6 +26,15 @@ pub enum DialogRequest {
     NewSet,
     Properties(String),
     Delete(String),
+    /// The polling history of a set (blank = all), optionally of one server.
+    History {
+        set: String,
+        server: Option<String>,
+    },
+    /// Ping a server (by address).
+    Ping(String),
+    /// Write a support file to this path.
+    SupportFile(std::path::PathBuf),
 }
 
 /// Which change an engine reply is for.
@@ -50,6 +60,18 @@ pub struct Dialogs {
     /// Why a deletion failed, for the status bar.
     pub message: Option<String>,
     pending: Vec<Pending>,
+    pub history: Option<HistoryDialog>,
+    /// The server whose Ping... window is open.
+    pub ping: Option<String>,
+    /// The support file being written, or what came of it.
+    pub support: Option<SupportFile>,
+}
+
+/// File → Support file...: the path, then the engine's answer.
+pub struct SupportFile {
+    pub path: std::path::PathBuf,
+    reply: Option<oneshot::Receiver<Result<std::path::PathBuf, String>>>,
+    pub outcome: Option<Result<std::path::PathBuf, String>>,
 }
 
 impl Dialogs {
@@ -72,6 +94,17 @@ impl Dialogs {
                 }
             }
             DialogRequest::Delete(name) => self.confirm_delete = Some(name),
+            DialogRequest::History { set, server } => {
+                self.history = Some(HistoryDialog::new(set, server));
+            }
+            DialogRequest::Ping(server) => self.ping = Some(server),
+            DialogRequest::SupportFile(path) => {
+                self.support = Some(SupportFile {
+                    path,
+                    reply: None,
+                    outcome: None,
+                });
+            }
         }
     }
 
@@ -108,10 +141,115 @@ impl Dialogs {
             }
         }
         self.confirm_delete_window(ctx, snapshot, outbox);
+        outbox.extend(self.test_commands());
+        if let Some(history) = &mut self.history
+            && !history.show(ctx, outbox)
+        {
+            self.history = None;
+        }
+        self.ping_window(ctx);
+        self.support_window(ctx, outbox);
         if !self.any_open() && ctx.input(|i| i.key_pressed(egui::Key::F1)) {
             self.help = Some(HelpTopic::MainWindow);
         }
         help::show(ctx, &mut self.help);
+    }
+
+    /// The Test... clicks of the open notification and e-mail defaults dialogs.
+    fn test_commands(&mut self) -> Vec<Command> {
+        let mut tests = Vec::new();
+        match self.options.as_mut().and_then(|d| d.child.as_mut()) {
+            Some(OptionsChild::Notification(d)) => tests.extend(d.test.take_command()),
+            Some(OptionsChild::EmailDefaults(d)) => tests.extend(d.test.take_command()),
+            _ => {}
+        }
+        if let Some(SetChild::Notification(d)) = self.set.as_mut().and_then(|d| d.child.as_mut()) {
+            tests.extend(d.test.take_command());
+        }
+        tests
+    }
+
+    /// Ping... has no engine command yet: the window says so rather than show made-up
+    /// figures.
+    fn ping_window(&mut self, ctx: &egui::Context) {
+        let Some(server) = &self.ping else {
+            return;
+        };
+        let mut open = true;
+        let mut close = false;
+        egui::Window::new(format!("Ping {server}"))
+            .id(egui::Id::unique("ping window"))
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label(
+                    "Ping from this window arrives with the ping probe; until then \
+                     Standby has no ping of its own to run.",
+                );
+                if ui.button("Close").clicked() {
+                    close = true;
+                }
+            });
+        if !open || close {
+            self.ping = None;
+        }
+    }
+
+    fn support_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) {
+        let Some(support) = &mut self.support else {
+            return;
+        };
+        if support.reply.is_none() && support.outcome.is_none() {
+            let (reply, rx) = oneshot::channel();
+            outbox.push(Command::WriteSupportFile {
+                path: support.path.clone(),
+                reply,
+            });
+            support.reply = Some(rx);
+        }
+        if let Some(rx) = &mut support.reply {
+            match rx.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    ctx.request_repaint_after(Duration::from_millis(50));
+                }
+                Ok(outcome) => {
+                    support.outcome = Some(outcome);
+                    support.reply = None;
+                }
+                Err(TryRecvError::Closed) => {
+                    support.outcome = Some(Err("the engine did not answer".into()));
+                    support.reply = None;
+                }
+            }
+        }
+        let mut open = true;
+        let mut close = false;
+        egui::Window::new("Support file")
+            .id(egui::Id::unique("support file window"))
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                match &support.outcome {
+                    None => ui.label(format!("Writing {}...", support.path.display())),
+                    Some(Ok(path)) => ui.label(format!(
+                        "Support file written to {}\nIt holds the settings (secrets shown \
+                         as ***), the current problems and the live log.",
+                        path.display()
+                    )),
+                    Some(Err(e)) => ui.label(
+                        egui::RichText::new(format!("Support file not written: {e}"))
+                            .color(super::widgets::RED),
+                    ),
+                };
+                if ui.button("Close").clicked() {
+                    close = true;
+                }
+            });
+        if !open || close {
+            self.support = None;
+        }
     }
 
     /// Handles the engine's answers that have arrived.

@@ -5,19 +5,19 @@ use eframe::egui;
 
 use super::forms::{self, Form, Outcome, ParseErrors, Validated};
 use super::help::HelpTopic;
+use super::test_send::TestSend;
 use crate::model::tags::NOTIFY_TAGS;
 use crate::model::{
-    EmailDefaults, EmailMessage, Settings, SmtpLogin, SmtpSecurity, SmtpServer, ValidationError,
-    validate,
+    EmailDefaults, EmailMessage, EmailNotification, NotificationKind, NotificationMethod, Settings,
+    SmtpLogin, SmtpSecurity, SmtpServer, ValidationError, validate,
 };
-
-/// The tooltip of the Test... buttons while the engine cannot send a test yet.
-pub const TEST_NOT_BUILT: &str = "available when notifications are built";
 
 pub struct EmailDefaultsDialog {
     pub draft: EmailDefaults,
     validated: Validated<EmailDefaults>,
     parse_errors: ParseErrors,
+    /// The Test... button's request and outcome.
+    pub test: TestSend,
 }
 
 impl EmailDefaultsDialog {
@@ -26,6 +26,7 @@ impl EmailDefaultsDialog {
             draft,
             validated: Validated::default(),
             parse_errors: ParseErrors::default(),
+            test: TestSend::default(),
         }
     }
 
@@ -41,6 +42,8 @@ impl EmailDefaultsDialog {
 
     pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
         let errors = self.errors();
+        let can_test = errors.is_empty();
+        let test = &mut self.test;
         let draft = &mut self.draft;
         let parse_errors = &mut self.parse_errors;
         forms::window(
@@ -55,7 +58,9 @@ impl EmailDefaultsDialog {
                     form.text(ui, "From:", "from", &mut draft.from, None);
                     message(&mut form, ui, "message", &mut draft.message);
                     smtp_server(&mut form, ui, "smtp", &mut draft.smtp);
-                    test_button(ui);
+                    // The test goes to the sender's own address: the defaults name no
+                    // recipient.
+                    test.row(ui, can_test, || test_method(draft));
                 });
                 form.show_rest(ui);
                 let valid = form.is_valid();
@@ -139,10 +144,15 @@ pub fn smtp_server(form: &mut Form, ui: &mut egui::Ui, path: &str, smtp: &mut Sm
     }
 }
 
-/// Test..., greyed out until the engine can send a test notification.
-pub fn test_button(ui: &mut egui::Ui) {
-    ui.label("");
-    ui.add_enabled(false, egui::Button::new("Test..."))
-        .on_disabled_hover_text(TEST_NOT_BUILT);
-    ui.end_row();
+/// A test e-mail with the drafted defaults, to the From address.
+fn test_method(draft: &EmailDefaults) -> NotificationMethod {
+    NotificationMethod {
+        kind: NotificationKind::Email(EmailNotification {
+            to: vec![draft.from.clone()],
+            from: Some(draft.from.clone()),
+            message: Some(draft.message.clone()),
+            smtp: Some(draft.smtp.clone()),
+        }),
+        ..NotificationMethod::default()
+    }
 }

@@ -10,6 +10,7 @@ pub mod dns_server_dialog;
 pub mod email_defaults_dialog;
 pub mod forms;
 pub mod help;
+pub mod history_dialog;
 pub mod list_editor;
 pub mod log_tab;
 pub mod notification_dialog;
@@ -20,21 +21,42 @@ pub mod rules;
 pub mod server_dialog;
 pub mod server_sets;
 pub mod set_dialog;
+pub mod set_status;
+pub mod test_send;
+pub mod tray;
 pub mod widgets;
 
 use crate::engine::EngineHandle;
 
 /// Opens the main window; returns when it is closed.
 pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
+    let start_in_tray = engine
+        .snapshot()
+        .settings
+        .options
+        .user_interface
+        .start_in_tray;
+    // Hidden from the start only where a tray can be: never a window nobody can reach.
+    let hidden = start_in_tray && tray::why_no_tray().is_none();
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("Standby")
-            .with_inner_size([1100.0, 700.0]),
+            .with_inner_size([1100.0, 700.0])
+            .with_visible(!hidden),
         ..Default::default()
     };
     eframe::run_native(
         "Standby",
         options,
-        Box::new(|cc| Ok(Box::new(app::StandbyApp::new(engine, &cc.egui_ctx)))),
+        Box::new(move |cc| {
+            let tray = tray::start(cc.egui_ctx.clone());
+            if hidden && tray.is_none() {
+                cc.egui_ctx
+                    .send_viewport_cmd(eframe::egui::ViewportCommand::Visible(true));
+            }
+            Ok(Box::new(
+                app::StandbyApp::new(engine, &cc.egui_ctx).with_tray(tray),
+            ))
+        }),
     )
 }

@@ -6,6 +6,7 @@ use super::email_defaults_dialog as email;
 use super::forms::{self, Form, Outcome, ParseErrors, Validated};
 use super::help::HelpTopic;
 use super::rules;
+use super::test_send::TestSend;
 use crate::model::tags::NOTIFY_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
@@ -19,6 +20,8 @@ pub struct NotificationDialog {
     pub draft: NotificationMethod,
     validated: Validated<NotificationMethod>,
     parse_errors: ParseErrors,
+    /// The Test... button's request and outcome.
+    pub test: TestSend,
 }
 
 impl NotificationDialog {
@@ -28,6 +31,7 @@ impl NotificationDialog {
             draft,
             validated: Validated::default(),
             parse_errors: ParseErrors::default(),
+            test: TestSend::default(),
         }
     }
 
@@ -57,6 +61,8 @@ impl NotificationDialog {
 
     pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
         let errors = self.errors();
+        let can_test = errors.is_empty();
+        let test = &mut self.test;
         let draft = &mut self.draft;
         let parse_errors = &mut self.parse_errors;
         forms::window(
@@ -70,6 +76,9 @@ impl NotificationDialog {
                 forms::scroll_body(ui, |ui| {
                     forms::grid(ui, "notification fields", |ui| {
                         kind(&mut form, ui, &mut draft.kind);
+                        if !matches!(draft.kind, NotificationKind::SystemLog) {
+                            test.row(ui, can_test, || draft.clone());
+                        }
                     });
                     forms::section_heading(ui, "Send for these events");
                     ui.horizontal_wrapped(|ui| {
@@ -140,9 +149,6 @@ fn kind(form: &mut Form, ui: &mut egui::Ui, kind: &mut NotificationKind) {
             );
             ui.end_row();
         }
-    }
-    if !matches!(kind, NotificationKind::SystemLog) {
-        email::test_button(ui);
     }
 }
 

@@ -3,14 +3,17 @@
 use eframe::egui::{self, RichText};
 
 use super::dialogs::DialogRequest;
+use super::set_status::{self, ExpandedRows};
 use super::widgets;
-use crate::engine::{Command, ServerView, SetStatus, Snapshot};
+use crate::engine::{Command, SetStatus, Snapshot};
 
 /// What the tab remembers between frames.
 #[derive(Default)]
 pub struct SetsView {
     /// The selected set, by name; `None` (or a name that is gone) = the first set.
     pub selected: Option<String>,
+    /// Server rows opened to show their actions.
+    pub expanded: ExpandedRows,
 }
 
 impl SetsView {
@@ -72,7 +75,7 @@ pub fn show(
             egui::Frame::new()
                 .inner_margin(margin)
                 .show(ui, |ui| match view.selected(snapshot) {
-                    Some(set) => show_set(ui, set, outbox, requests),
+                    Some(set) => show_set(ui, set, &mut view.expanded, outbox, requests),
                     None => {
                         ui.label("Nothing to show: the settings have no server sets.");
                     }
@@ -83,6 +86,7 @@ pub fn show(
 fn show_set(
     ui: &mut egui::Ui,
     set: &SetStatus,
+    expanded: &mut ExpandedRows,
     outbox: &mut Vec<Command>,
     requests: &mut Vec<DialogRequest>,
 ) {
@@ -144,52 +148,10 @@ fn show_set(
         ui.label("This set has no servers.");
         return;
     }
-    egui::Grid::new("servers")
-        .num_columns(9)
-        .striped(true)
-        .spacing([16.0, 4.0])
-        .show(ui, |ui| {
-            for title in [
-                "Server",
-                "Address",
-                "Status",
-                "Last response",
-                "Time (ms)",
-                "Successes",
-                "Failures",
-                "Last success (UTC)",
-                "Last failure (UTC)",
-            ] {
-                ui.label(RichText::new(title).strong());
-            }
-            ui.end_row();
-            for server in &set.servers {
-                server_row(ui, server);
-                ui.end_row();
-            }
-        });
-}
-
-fn server_row(ui: &mut egui::Ui, server: &ServerView) {
-    ui.label(&server.name);
-    if server.poll_ip.is_empty() || server.poll_ip == server.public_ip {
-        ui.label(&server.public_ip);
-    } else {
-        ui.label(format!(
-            "{} (polled at {})",
-            server.public_ip, server.poll_ip
-        ));
+    set_status::servers(ui, set, expanded, requests);
+    if !set.dns.is_empty() {
+        ui.add_space(8.0);
+        ui.label(RichText::new("DNS servers × host names").strong());
+        set_status::dns_pairs(ui, &set.dns);
     }
-    ui.label(widgets::status_text(server.status));
-    widgets::clipped_label(ui, &server.last_response, 60);
-    ui.label(
-        server
-            .last_response_time
-            .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
-            .unwrap_or_else(|| "–".into()),
-    );
-    ui.label(server.successes.to_string());
-    ui.label(server.failures.to_string());
-    ui.label(widgets::clock_or_dash(server.last_success));
-    ui.label(widgets::clock_or_dash(server.last_failure));
 }

@@ -1,0 +1,385 @@
+//! Polling history (SPEC §7): filters, a table, a response-time plot and *Save CSV...*.
+//!
+//! The rows come from the engine ([`Command::QueryHistory`]) and the CSV is written by it
+//! ([`Command::SaveHistoryCsv`]); both answers are polled with `try_recv` each frame, so
+//! the UI thread never waits for the database or the disk.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use eframe::egui::{self, RichText};
+use tokio::sync::oneshot::{self, error::TryRecvError};
+
+use super::widgets;
+use crate::engine::Command;
+use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
+
+/// The table shows at most this many rows (the newest): enough to read, cheap to draw.
+const MAX_ROWS: usize = 10_000;
+
+/// Which polls to show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Outcomes {
+    #[default]
+    All,
+    Successes,
+    Failures,
+}
+
+/// The filter fields as typed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FilterDraft {
+    /// Blank = every set.
+    pub set: String,
+    /// Blank = every server.
+    pub server: String,
+    /// `YYYY-MM-DD` (UTC), blank = no bound; `to` includes its whole day.
+    pub from: String,
+    pub to: String,
+    pub outcomes: Outcomes,
+    pub changes_only: bool,
+}
+
+impl FilterDraft {
+    /// The engine's filter, or which field is wrong.
+    pub fn filter(&self) -> Result<HistoryFilter, String> {
+        let blank = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let day = Duration::from_secs(86_400);
+        Ok(HistoryFilter {
+            set: blank(&self.set),
+            server: blank(&self.server),
+            from: parse_day(&self.from, "From")?,
+            to: parse_day(&self.to, "To")?.map(|t| t + day),
+            success: match self.outcomes {
+                Outcomes::All => None,
+                Outcomes::Successes => Some(true),
+                Outcomes::Failures => Some(false),
+            },
+            changes_only: self.changes_only,
+            limit: MAX_ROWS,
+        })
+    }
+}
+
+/// `2026-11-25` → its midnight UTC; blank → `None`.
+pub fn parse_day(text: &str, field: &str) -> Result<Option<SystemTime>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let wrong = || format!("{field}: {text:?} is not a date like 2026-11-25");
+    // The civil date first, so that only a bare date is taken (not a time stamp).
+    let date: jiff::civil::Date = text.parse().map_err(|_| wrong())?;
+    let midnight: jiff::Timestamp = format!("{date}T00:00:00Z").parse().map_err(|_| wrong())?;
+    let secs = u64::try_from(midnight.as_second()).map_err(|_| wrong())?;
+    Ok(Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
+}
+
+pub struct HistoryDialog {
+    pub draft: FilterDraft,
+    /// Where *Save CSV...* writes (a path field: there is no native file dialog).
+    pub csv_path: String,
+    pub rows: Vec<HistoryRow>,
+    /// What the last query or save said, for the line under the filters.
+    pub status: Option<Result<String, String>>,
+    query: Option<oneshot::Receiver<Result<Vec<HistoryRow>, String>>>,
+    save: Option<oneshot::Receiver<Result<usize, String>>>,
+    /// The filter of the rows shown: *Save CSV* saves what is shown.
+    shown: Option<HistoryFilter>,
+    /// A query goes out on the first frame.
+    wants_query: bool,
+}
+
+impl HistoryDialog {
+    pub fn new(set: String, server: Option<String>) -> Self {
+        let csv_path = std::env::temp_dir()
+            .join("standby-history.csv")
+            .display()
+            .to_string();
+        Self {
+            draft: FilterDraft {
+                set,
+                server: server.unwrap_or_default(),
+                ..FilterDraft::default()
+            },
+            csv_path,
+            rows: Vec::new(),
+            status: None,
+            query: None,
+            save: None,
+            shown: None,
+            wants_query: true,
+        }
+    }
+
+    /// Whether an answer of the engine is awaited.
+    pub fn busy(&self) -> bool {
+        self.query.is_some() || self.save.is_some()
+    }
+
+    fn take_answers(&mut self) {
+        if let Some(rx) = &mut self.query {
+            match rx.try_recv() {
+                Err(TryRecvError::Empty) => {}
+                Ok(Ok(rows)) => {
+                    self.status = Some(Ok(format!("{} row(s)", rows.len())));
+                    self.rows = rows;
+                    self.query = None;
+                }
+                Ok(Err(e)) => {
+                    self.status = Some(Err(e));
+                    self.query = None;
+                }
+                Err(TryRecvError::Closed) => {
+                    self.status = Some(Err("the engine did not answer".into()));
+                    self.query = None;
+                }
+            }
+        }
+        if let Some(rx) = &mut self.save {
+            let outcome = match rx.try_recv() {
+                Err(TryRecvError::Empty) => return,
+                Ok(Ok(n)) => Ok(format!("{n} row(s) saved to {}", self.csv_path)),
+                Ok(Err(e)) => Err(e),
+                Err(TryRecvError::Closed) => Err("the engine did not answer".into()),
+            };
+            self.status = Some(outcome);
+            self.save = None;
+        }
+    }
+
+    fn send_query(&mut self, outbox: &mut Vec<Command>) {
+        match self.draft.filter() {
+            Ok(filter) => {
+                let (reply, rx) = oneshot::channel();
+                self.shown = Some(filter.clone());
+                outbox.push(Command::QueryHistory { filter, reply });
+                self.query = Some(rx);
+                self.status = Some(Ok("Reading...".into()));
+            }
+            Err(e) => self.status = Some(Err(e)),
+        }
+    }
+
+    fn send_save(&mut self, outbox: &mut Vec<Command>) {
+        let path = self.csv_path.trim();
+        if path.is_empty() {
+            self.status = Some(Err("CSV file: give a path".into()));
+            return;
+        }
+        let filter = match &self.shown {
+            Some(f) => f.clone(),
+            None => match self.draft.filter() {
+                Ok(f) => f,
+                Err(e) => {
+                    self.status = Some(Err(e));
+                    return;
+                }
+            },
+        };
+        let (reply, rx) = oneshot::channel();
+        outbox.push(Command::SaveHistoryCsv {
+            filter,
+            path: PathBuf::from(path),
+            reply,
+        });
+        self.save = Some(rx);
+        self.status = Some(Ok("Saving...".into()));
+    }
+
+    /// Draws the dialog; `false` once it is closed.
+    pub fn show(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) -> bool {
+        self.take_answers();
+        if self.wants_query {
+            self.wants_query = false;
+            self.send_query(outbox);
+        }
+        let mut open = true;
+        let mut close = false;
+        egui::Window::new("Polling history")
+            .id(egui::Id::unique("history dialog"))
+            .open(&mut open)
+            .collapsible(false)
+            .default_size([900.0, 600.0])
+            .show(ctx, |ui| {
+                self.filters(ui, outbox);
+                ui.separator();
+                plot(ui, &self.rows);
+                ui.separator();
+                ui.horizontal(|ui| {
+                    let label = ui.label("CSV file:");
+                    ui.add(egui::TextEdit::singleline(&mut self.csv_path).desired_width(360.0))
+                        .labelled_by(label.id);
+                    if ui
+                        .add_enabled(self.save.is_none(), egui::Button::new("Save CSV..."))
+                        .clicked()
+                    {
+                        self.send_save(outbox);
+                    }
+                    if ui.button("Close").clicked() {
+                        close = true;
+                    }
+                });
+                ui.separator();
+                table(ui, &self.rows);
+            });
+        if self.busy() {
+            // The answer arrives without a new snapshot, so nothing else would wake us.
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
+        open && !close
+    }
+
+    fn filters(&mut self, ui: &mut egui::Ui, outbox: &mut Vec<Command>) {
+        let query_idle = self.query.is_none();
+        let mut show = false;
+        let d = &mut self.draft;
+        egui::Grid::new("history filters")
+            .num_columns(4)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                labelled(ui, "Set:", &mut d.set, 160.0);
+                labelled(ui, "Server:", &mut d.server, 160.0);
+                ui.end_row();
+                labelled(ui, "From (YYYY-MM-DD):", &mut d.from, 100.0);
+                labelled(ui, "To (YYYY-MM-DD):", &mut d.to, 100.0);
+                ui.end_row();
+            });
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut d.outcomes, Outcomes::All, "All polls");
+            ui.radio_value(&mut d.outcomes, Outcomes::Successes, "Successes");
+            ui.radio_value(&mut d.outcomes, Outcomes::Failures, "Failures");
+            ui.checkbox(&mut d.changes_only, "Only changes of status");
+            if ui
+                .add_enabled(query_idle, egui::Button::new("Show"))
+                .clicked()
+            {
+                show = true;
+            }
+        });
+        if show {
+            self.send_query(outbox);
+        }
+        match &self.status {
+            Some(Ok(text)) => {
+                ui.label(text);
+            }
+            Some(Err(e)) => {
+                ui.label(RichText::new(e).color(widgets::RED));
+            }
+            None => {}
+        }
+    }
+}
+
+/// A label and its text field, linked for screen readers and tests.
+fn labelled(ui: &mut egui::Ui, label: &str, text: &mut String, width: f32) {
+    let label = ui.label(label);
+    ui.add(egui::TextEdit::singleline(text).desired_width(width))
+        .labelled_by(label.id);
+}
+
+/// Response times over time; failed polls as red points on the axis.
+fn plot(ui: &mut egui::Ui, rows: &[HistoryRow]) {
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    let origin = rows.first().map(|r| secs(r.time)).unwrap_or(0.0);
+    let ok: Vec<[f64; 2]> = rows
+        .iter()
+        .filter_map(|r| r.response_ms.map(|ms| [secs(r.time) - origin, ms]))
+        .collect();
+    let failed: Vec<[f64; 2]> = rows
+        .iter()
+        .filter(|r| !r.success)
+        .map(|r| [secs(r.time) - origin, 0.0])
+        .collect();
+    let start = rows.first().map(|r| iso_utc(r.time)).unwrap_or_default();
+    ui.label(format!("Response time (ms) over seconds since {start}"));
+    egui_plot::Plot::new("history plot")
+        .height(180.0)
+        .allow_scroll(false)
+        .legend(egui_plot::Legend::default())
+        .show(ui, |plot| {
+            plot.line(egui_plot::Line::new("Response time (ms)", ok).color(widgets::GREEN));
+            plot.points(
+                egui_plot::Points::new("Failed poll", failed)
+                    .color(widgets::RED)
+                    .radius(3.0),
+            );
+        });
+}
+
+fn table(ui: &mut egui::Ui, rows: &[HistoryRow]) {
+    let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+    const WIDTHS: [f32; 7] = [180.0, 110.0, 110.0, 70.0, 70.0, 50.0, 300.0];
+    let header = [
+        "Time (UTC)",
+        "Set",
+        "Server",
+        "Status",
+        "Time (ms)",
+        "Code",
+        "Response",
+    ];
+    ui.horizontal(|ui| {
+        for (title, w) in header.iter().zip(WIDTHS) {
+            ui.add_sized(
+                [w, row_height],
+                egui::Label::new(RichText::new(*title).strong()),
+            );
+        }
+    });
+    // Only the visible rows are laid out: thousands of rows cost nothing more.
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show_rows(ui, row_height, rows.len(), |ui, range| {
+            for r in &rows[range] {
+                ui.horizontal(|ui| {
+                    let status = if r.success {
+                        RichText::new(&r.status)
+                    } else {
+                        RichText::new(&r.status).color(widgets::RED)
+                    };
+                    let cells = [
+                        RichText::new(iso_utc(r.time)),
+                        RichText::new(&r.set),
+                        RichText::new(&r.server),
+                        status,
+                        RichText::new(r.response_ms.map(|v| format!("{v:.0}")).unwrap_or_default()),
+                        RichText::new(r.code.map(|c| c.to_string()).unwrap_or_default()),
+                        RichText::new(widgets::clip(&r.response, 60)),
+                    ];
+                    for (cell, w) in cells.into_iter().zip(WIDTHS) {
+                        ui.add_sized([w, row_height], egui::Label::new(cell).truncate());
+                    }
+                });
+            }
+        });
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_and_to_includes_its_day() {
+        let draft = FilterDraft {
+            from: "2026-11-24".into(),
+            to: "2026-11-24".into(),
+            ..FilterDraft::default()
+        };
+        let f = draft.filter().unwrap();
+        let span = f.to.unwrap().duration_since(f.from.unwrap()).unwrap();
+        assert_eq!(span, Duration::from_secs(86_400));
+        assert!(
+            parse_day("24/11/2026", "From")
+                .unwrap_err()
+                .contains("From")
+        );
+        assert_eq!(parse_day("  ", "From").unwrap(), None);
+    }
+}

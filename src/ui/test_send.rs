@@ -1,0 +1,84 @@
+//! The *Test...* button of the notification and e-mail defaults dialogs.
+//!
+//! A click queues [`Command::TestNotification`]; the answer is polled with `try_recv` each
+//! frame, so a slow SMTP server never freezes the window. The outcome stays beside the
+//! button: the server's answer, or the exact error with its code.
+
+use std::time::Duration;
+
+use eframe::egui::{self, RichText};
+use tokio::sync::oneshot::{self, error::TryRecvError};
+
+use super::widgets;
+use crate::engine::Command;
+use crate::model::NotificationMethod;
+
+#[derive(Default)]
+pub struct TestSend {
+    /// The method to test, set by a click and taken by [`TestSend::take_command`]
+    /// (boxed: the dialogs that hold a `TestSend` stay small).
+    request: Option<Box<NotificationMethod>>,
+    pending: Option<oneshot::Receiver<Result<String, String>>>,
+    pub outcome: Option<Result<String, String>>,
+}
+
+impl TestSend {
+    /// The command of a click, with its reply channel kept here.
+    pub fn take_command(&mut self) -> Option<Command> {
+        let method = self.request.take()?;
+        let (reply, rx) = oneshot::channel();
+        self.pending = Some(rx);
+        Some(Command::TestNotification { method, reply })
+    }
+
+    fn poll(&mut self) {
+        let Some(rx) = &mut self.pending else {
+            return;
+        };
+        let outcome = match rx.try_recv() {
+            Err(TryRecvError::Empty) => return,
+            Ok(outcome) => outcome,
+            Err(TryRecvError::Closed) => Err("the engine did not answer".into()),
+        };
+        self.outcome = Some(outcome);
+        self.pending = None;
+    }
+
+    /// The button and the outcome, as one row of a form grid. `method` is built only on
+    /// a click; `None` from it (fields still wrong) keeps the button greyed out.
+    pub fn row(
+        &mut self,
+        ui: &mut egui::Ui,
+        enabled: bool,
+        method: impl FnOnce() -> NotificationMethod,
+    ) {
+        self.poll();
+        ui.label("");
+        ui.vertical(|ui| {
+            let busy = self.pending.is_some() || self.request.is_some();
+            let button = ui
+                .add_enabled(enabled && !busy, egui::Button::new("Test..."))
+                .on_hover_text("Send a test notification now, with sample values")
+                .on_disabled_hover_text("Correct the fields in red first");
+            if button.clicked() {
+                self.request = Some(Box::new(method()));
+                self.outcome = None;
+            }
+            if busy {
+                ui.label("Sending test...");
+                // The answer comes without a new snapshot: look again soon.
+                ui.ctx().request_repaint_after(Duration::from_millis(50));
+            }
+            match &self.outcome {
+                Some(Ok(text)) => {
+                    ui.label(RichText::new(format!("Test sent: {text}")).color(widgets::GREEN));
+                }
+                Some(Err(e)) => {
+                    ui.label(RichText::new(format!("Test failed: {e}")).color(widgets::RED));
+                }
+                None => {}
+            }
+        });
+        ui.end_row();
+    }
+}

@@ -1,0 +1,328 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The Server Sets detail (DNS pairs), the polling history dialog, the Test... button and
+//! File → Support file..., driven headless by label with a real engine; and the idle
+//! window that asks for no repaint.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use standby::engine::{EngineConfig, EngineHandle, PairState, Snapshot};
+use standby::model::{
+    DnsData, DnsServer, PollFrequency, PollMethod, Rfc2136Update, Secret, Server, ServerSet,
+    Settings, SmtpServer, TcpPoll, TsigKey, UpdateDns, UpdateMethod,
+};
+use standby::ui::app::StandbyApp;
+
+const DEADLINE: Duration = Duration::from_secs(15);
+const TSIG_SECRET: &str = "c2VjcmV0LXRzaWcta2V5LXZhbHVlLTEyMzQ1Ng==";
+
+type App = Option<StandbyApp>;
+
+struct Window {
+    harness: Harness<'static, App>,
+    dir: tempfile::TempDir,
+}
+
+/// A TCP listener that accepts and drops every connection, so TCP polls succeed.
+fn tcp_peer() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    port
+}
+
+/// A loopback UDP port where nothing listens (the socket is closed again).
+fn closed_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A loopback TCP port where nothing listens.
+fn closed_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A set `web` polled over TCP at the local peer; DNS kept on `dns` when given.
+fn settings(tcp_port: u16, dns: Option<DnsServer>) -> Settings {
+    let mut settings = Settings::default();
+    settings.options.polling.history_only_changes = false;
+    settings.server_sets.push(ServerSet {
+        name: "web".into(),
+        servers: vec![Server {
+            public_ip: "192.0.2.1".into(),
+            poll_ip: Some("127.0.0.1".into()),
+            ..Server::default()
+        }],
+        polling: PollMethod::Tcp(TcpPoll {
+            port: Some(tcp_port),
+            ..TcpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval_secs: 60,
+            timeout_secs: 5,
+            ..PollFrequency::default()
+        },
+        dns: DnsData {
+            host_names: vec!["www.example.test".into()],
+            ttl: 60,
+            ..DnsData::default()
+        },
+        update_dns: UpdateDns {
+            enabled: dns.is_some(),
+            use_default_servers: false,
+            dns_servers: dns.into_iter().collect(),
+        },
+        ..ServerSet::default()
+    });
+    settings
+}
+
+fn window(settings: Settings) -> Window {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = EngineHandle::spawn(EngineConfig {
+        settings,
+        settings_path: Some(dir.path().join("standby.ron")),
+        settings_error: None,
+        database: None,
+        notify: standby::notify::NotifyConfig::default(),
+    })
+    .expect("engine starts");
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 900.0])
+        .with_max_steps(50)
+        .build_ui_state(
+            |ui, app: &mut App| {
+                if let Some(app) = app {
+                    app.refresh();
+                    app.show(ui);
+                }
+            },
+            None,
+        );
+    let ctx = harness.ctx.clone();
+    *harness.state_mut() = Some(StandbyApp::new(engine, &ctx));
+    Window { harness, dir }
+}
+
+impl Window {
+    fn app(&self) -> &StandbyApp {
+        self.harness.state().as_ref().expect("app is built")
+    }
+
+    fn steps(&mut self) {
+        for _ in 0..3 {
+            self.harness.step();
+        }
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.steps();
+    }
+
+    fn type_into(&mut self, label: &str, text: &str) {
+        self.harness
+            .get_by_label(label)
+            .set_text_value_accesskit(text);
+        self.steps();
+    }
+
+    /// Steps until the engine's snapshot passes `check`, at most [`DEADLINE`].
+    fn wait_for(&mut self, what: &str, check: impl Fn(&Snapshot) -> bool) {
+        self.wait_until(what, |w| check(&w.app().engine().snapshot()));
+    }
+
+    /// Steps until `check` holds, at most [`DEADLINE`]; the short pause only spaces the
+    /// frames while the engine works, the condition decides.
+    fn wait_until(&mut self, what: &str, check: impl Fn(&Window) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.harness.step();
+            if check(self) {
+                self.steps();
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn shows(&self, text: &str) -> bool {
+        self.harness.query_by_label_contains(text).is_some()
+    }
+}
+
+#[test]
+fn dns_pairs_table_shows_a_failed_pair_with_its_code() {
+    let port = closed_udp_port();
+    let dns = DnsServer {
+        address: "127.0.0.1".into(),
+        port,
+        update: UpdateMethod::Rfc2136(Rfc2136Update { tsig: None }),
+        ..DnsServer::default()
+    };
+    let mut w = window(settings(tcp_peer(), Some(dns)));
+    w.wait_for("the pair failed", |s| {
+        s.set("web")
+            .is_some_and(|web| web.dns.iter().any(|p| p.state == PairState::Failed))
+    });
+    let server = format!("127.0.0.1:{port}");
+    assert!(w.shows("DNS servers × host names"));
+    assert!(w.harness.query_by_label(&server).is_some(), "{server}");
+    assert!(w.harness.query_by_label("Failed").is_some());
+    // The error column starts with the 2xx code of the failed check.
+    let code = w.app().snapshot().set("web").unwrap().dns[0]
+        .error_code
+        .unwrap();
+    assert!((200..300).contains(&code), "{code}");
+    assert!(w.shows(&format!("{code}: ")));
+}
+
+#[test]
+fn history_dialog_lists_polls_and_saves_csv() {
+    let mut w = window(settings(tcp_peer(), None));
+    w.wait_for("a poll", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].successes >= 1)
+    });
+    w.click("Poll now");
+    w.wait_for("a second poll", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].successes >= 2)
+    });
+    // Expand the server's row, then open its history.
+    w.click("+");
+    w.click("Polling history...");
+    assert!(
+        w.harness
+            .query_by_role_and_label(Role::Window, "Polling history")
+            .is_some()
+    );
+    w.wait_until("the rows", |w| {
+        w.app()
+            .view()
+            .dialogs
+            .history
+            .as_ref()
+            .is_some_and(|h| h.rows.len() >= 2)
+    });
+    assert!(w.shows("row(s)"));
+    let rows = w
+        .harness
+        .get_by_role_and_label(Role::Window, "Polling history")
+        .query_all_by_label("192.0.2.1")
+        .count();
+    assert!(rows >= 2, "{rows} row(s) on screen");
+
+    let csv: PathBuf = w.dir.path().join("history.csv");
+    w.type_into("CSV file:", csv.to_str().unwrap());
+    w.click("Save CSV...");
+    w.wait_until("the CSV file", |w| w.shows("saved to"));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("time_utc,set,server"));
+    assert!(lines.count() >= 2, "{text}");
+    w.click("Close");
+    assert!(w.app().view().dialogs.history.is_none());
+}
+
+#[test]
+fn test_button_of_the_notification_dialog_reports_an_unreachable_smtp_server() {
+    let mut settings = settings(tcp_peer(), None);
+    settings.email_defaults.smtp = SmtpServer {
+        host: "127.0.0.1".into(),
+        port: closed_tcp_port(),
+        ..SmtpServer::default()
+    };
+    let mut w = window(settings);
+    w.wait_for("the set", |s| s.sets.len() == 1);
+    w.click("Properties");
+    w.click("Notification");
+    w.click("Add notification method...");
+    w.type_into("To (one per line):", "ops@example.test");
+    w.click("Test...");
+    w.wait_until("the outcome", |w| w.shows("Test failed"));
+    let node = w.harness.get_by_label_contains("Test failed");
+    let node = node.accesskit_node();
+    // egui puts a label's text in the value of its node.
+    let text = node.label().or(node.value()).unwrap_or_default();
+    // The exact error names the server it could not reach.
+    assert!(text.contains("127.0.0.1"), "{text:?}");
+}
+
+#[test]
+fn support_file_has_no_secrets() {
+    let dns = DnsServer {
+        address: "127.0.0.1".into(),
+        port: closed_udp_port(),
+        update: UpdateMethod::Rfc2136(Rfc2136Update {
+            tsig: Some(TsigKey {
+                name: "ddns-key".into(),
+                secret: Secret::new(TSIG_SECRET),
+                ..TsigKey::default()
+            }),
+        }),
+        ..DnsServer::default()
+    };
+    let mut w = window(settings(tcp_peer(), Some(dns)));
+    w.wait_for("the set", |s| s.sets.len() == 1);
+    w.click("File");
+    w.click("Support file...");
+    w.wait_until("the support file", |w| w.shows("Support file written to"));
+    let file = support_file(w.dir.path()).expect("a support file beside the settings");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("ddns-key"), "the settings are in the file");
+    assert!(!text.contains(TSIG_SECRET), "the TSIG secret leaked");
+    assert!(text.contains("***"));
+    assert!(text.contains("== Live log"));
+}
+
+fn support_file(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("standby-support-"))
+        })
+}
+
+/// "With nothing changing, the window does not repaint": once the engine is idle (no
+/// sets, so no polls and no new snapshots) the frames settle, and a frame over the same
+/// snapshot generation asks for no further repaint.
+#[test]
+fn idle_window_requests_no_repaint() {
+    let mut w = window(Settings::default());
+    w.wait_for("the first snapshot", |s| s.generation > 0);
+    // egui's own start-up (fonts, layout passes) settles within the step limit.
+    w.harness.run();
+    let generation = w.app().snapshot().generation;
+    w.harness.step();
+    assert_eq!(
+        w.app().snapshot().generation,
+        generation,
+        "the engine is idle"
+    );
+    assert!(
+        !w.harness.ctx.has_requested_repaint(),
+        "a frame with nothing new asked for another"
+    );
+}
