@@ -275,7 +275,9 @@ impl HistoryDialog {
 /// A label and its text field, linked for screen readers and tests.
 fn labelled(ui: &mut egui::Ui, label: &str, text: &mut String, width: f32) {
     let label = ui.label(label);
-    ui.add(egui::TextEdit::singleline(text).desired_width(width))
+    // Sized explicitly: in a grid a text field's desired width alone gets clamped to
+    // the column's first-frame width.
+    ui.add_sized([width, 20.0], egui::TextEdit::singleline(text))
         .labelled_by(label.id);
 }
 
@@ -326,10 +328,7 @@ fn table(ui: &mut egui::Ui, rows: &[HistoryRow]) {
     ];
     ui.horizontal(|ui| {
         for (title, w) in header.iter().zip(WIDTHS) {
-            ui.add_sized(
-                [w, row_height],
-                egui::Label::new(RichText::new(*title).strong()),
-            );
+            cell(ui, w, row_height, RichText::new(*title).strong());
         }
     });
     // Only the visible rows are laid out: thousands of rows cost nothing more.
@@ -352,12 +351,24 @@ fn table(ui: &mut egui::Ui, rows: &[HistoryRow]) {
                         RichText::new(r.code.map(|c| c.to_string()).unwrap_or_default()),
                         RichText::new(widgets::clip(&r.response, 60)),
                     ];
-                    for (cell, w) in cells.into_iter().zip(WIDTHS) {
-                        ui.add_sized([w, row_height], egui::Label::new(cell).truncate());
+                    for (text, w) in cells.into_iter().zip(WIDTHS) {
+                        cell(ui, w, row_height, text);
                     }
                 });
             }
         });
+}
+
+/// One left-aligned table cell of a fixed width; longer text is cut with "…".
+fn cell(ui: &mut egui::Ui, width: f32, height: f32, text: RichText) {
+    ui.allocate_ui_with_layout(
+        egui::vec2(width, height),
+        egui::Layout::left_to_right(egui::Align::Center),
+        |ui| {
+            ui.set_width(width);
+            ui.add(egui::Label::new(text).truncate().halign(egui::Align::LEFT));
+        },
+    );
 }
 
 #[cfg(test)]

@@ -150,7 +150,8 @@ fn show_set(
     }
     set_status::servers(ui, set, expanded, requests);
     if !set.dns.is_empty() {
-        ui.add_space(8.0);
+        ui.add_space(12.0);
+        ui.separator();
         ui.label(RichText::new("DNS servers × host names").strong());
         set_status::dns_pairs(ui, &set.dns);
     }

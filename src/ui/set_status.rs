@@ -72,6 +72,9 @@ pub fn servers(
                 server_row(ui, server);
                 ui.end_row();
                 if open {
+                    // The buttons sit under the address, the widest column, so that
+                    // opening a row does not widen the Server column.
+                    ui.label("");
                     ui.label("");
                     ui.horizontal(|ui| {
                         if ui.button("Polling history...").clicked() {

@@ -152,11 +152,14 @@ pub fn start(ctx: egui::Context) -> Option<Tray> {
     }
     // The thread says whether the icon exists; a failure there ends it.
     match ready_rx.recv() {
-        Ok(Ok(())) => Some(Tray {
-            actions,
-            paused_tx,
-            shown_paused: None,
-        }),
+        Ok(Ok(())) => {
+            tracing::info!("tray icon shown");
+            Some(Tray {
+                actions,
+                paused_tx,
+                shown_paused: None,
+            })
+        }
         Ok(Err(e)) => {
             tracing::warn!("running without a tray icon: {e}");
             None
