@@ -6,6 +6,10 @@
 //! cargo run --release --example bench_failover -- [SWITCHES] [HOSTS]
 //! (defaults 200 and 1000). Needs named (scripts/install-deps.sh). Linux.
 
+mod common;
+
+use common::*;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
@@ -19,11 +23,6 @@ use standby::model::{
     ServerSet, Settings, TcpPoll, TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod,
 };
 use tokio::net::TcpListener;
-
-fn fail(why: &str) -> ! {
-    eprintln!("bench_failover: {why}");
-    std::process::exit(2)
-}
 
 struct Bind {
     child: Child,
@@ -92,10 +91,6 @@ async fn listen(ip: IpAddr, port: u16) -> tokio::task::JoinHandle<()> {
         .await
         .unwrap_or_else(|e| fail(&format!("bind {ip}: {e}")));
     tokio::spawn(async move { while listener.accept().await.is_ok() {} })
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 fn set(name: &str, hosts: Vec<String>, servers: [IpAddr; 2], port: u16, bind: &Bind) -> ServerSet {

@@ -6,6 +6,10 @@
 //! cargo run --release --example bench_polling -- [SERVERS...] [--interval S] [--seconds S]
 //! e.g. `-- 1000 10000 --interval 10 --seconds 30`. Linux only (reads /proc).
 
+mod common;
+
+use common::*;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command as Process, Stdio};
@@ -157,36 +161,4 @@ fn listen() {
         let _ = std::io::stdout().flush();
         std::future::pending::<()>().await;
     });
-}
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start after ") ".
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, r)| r)
-        .unwrap_or("")
-        .split(' ')
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn fail(why: &str) -> ! {
-    eprintln!("bench_polling: {why}");
-    std::process::exit(2)
 }

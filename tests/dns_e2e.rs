@@ -8,8 +8,7 @@ mod peers;
 #[allow(dead_code)]
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use standby::engine::{Command, EngineConfig, EngineHandle};
@@ -17,28 +16,6 @@ use standby::model::{
     DnsData, DnsServer, EventKind, HttpPoll, PollFrequency, PollMethod, Rfc2136Update, Server,
     ServerSet, Settings, TsigAlgorithm, UpdateDns, UpdateMethod,
 };
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-
-async fn start_server(ip: IpAddr, port: u16) -> JoinHandle<()> {
-    let listener = TcpListener::bind(SocketAddr::new(ip, port)).await.unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(support::serve(tcp, None, Arc::default()));
-        }
-    })
-}
-
-async fn common_port(a: IpAddr, b: IpAddr) -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind(SocketAddr::new(a, 0)).await.unwrap();
-        let port = first.local_addr().unwrap().port();
-        if TcpListener::bind(SocketAddr::new(b, port)).await.is_ok() {
-            return port;
-        }
-    }
-    panic!("no common port");
-}
 
 /// Asks BIND until it gives `want` for www (bounded: 30 s).
 async fn bind_gives(bind: &peers::Peer, want: &[&str]) {
@@ -59,9 +36,9 @@ async fn bind_gives(bind: &peers::Peer, want: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_and_failback_reach_bind() {
     let (a, b): (IpAddr, IpAddr) = ("127.0.0.12".parse().unwrap(), "127.0.0.13".parse().unwrap());
-    let port = common_port(a, b).await;
-    let server_a = start_server(a, port).await;
-    let _server_b = start_server(b, port).await;
+    let port = support::common_port(a, b).await;
+    let server_a = support::stoppable_http_server(a, port).await;
+    let _server_b = support::stoppable_http_server(b, port).await;
     let bind = peers::Peer::primary(peers::Kind::Bind).await;
     let key = bind.key(TsigAlgorithm::HmacSha256);
 
@@ -120,7 +97,7 @@ async fn failover_and_failback_reach_bind() {
     let _ = server_a.await;
     bind_gives(&bind, &["127.0.0.13"]).await;
 
-    let _server_a = start_server(a, port).await;
+    let _server_a = support::stoppable_http_server(a, port).await;
     bind_gives(&bind, &["127.0.0.12"]).await;
 
     // Someone changes the record behind Standby's back; Poll now re-checks and repairs it.

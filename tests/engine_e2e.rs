@@ -6,9 +6,8 @@
 #[allow(dead_code)]
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use std::sync::Arc;
 use support::wait_until;
 
 use standby::engine::server_state::ServerStatus;
@@ -16,30 +15,6 @@ use standby::engine::{Command, EngineConfig, EngineHandle, Snapshot};
 use standby::model::{
     DnsData, EventKind, HttpPoll, PollFrequency, PollMethod, Server, ServerSet, Settings,
 };
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-
-/// A plain HTTP server on ip:port that can be stopped (connections then get refused).
-async fn start_server(ip: IpAddr, port: u16) -> JoinHandle<()> {
-    let listener = TcpListener::bind(SocketAddr::new(ip, port)).await.unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(support::serve(tcp, None, Arc::default()));
-        }
-    })
-}
-
-/// A port free on both addresses.
-async fn common_port(a: IpAddr, b: IpAddr) -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind(SocketAddr::new(a, 0)).await.unwrap();
-        let port = first.local_addr().unwrap().port();
-        if TcpListener::bind(SocketAddr::new(b, port)).await.is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free on both {a} and {b}");
-}
 
 fn decision(snapshot: &Snapshot) -> Option<Vec<IpAddr>> {
     snapshot.set("web")?.decision.addresses()
@@ -49,9 +24,9 @@ fn decision(snapshot: &Snapshot) -> Option<Vec<IpAddr>> {
 async fn failover_and_failback() {
     let a: IpAddr = "127.0.0.2".parse().unwrap();
     let b: IpAddr = "127.0.0.3".parse().unwrap();
-    let port = common_port(a, b).await;
-    let server_a = start_server(a, port).await;
-    let _server_b = start_server(b, port).await;
+    let port = support::common_port(a, b).await;
+    let server_a = support::stoppable_http_server(a, port).await;
+    let _server_b = support::stoppable_http_server(b, port).await;
 
     let mut settings = Settings::default();
     settings.server_sets.push(ServerSet {
@@ -134,7 +109,7 @@ async fn failover_and_failback() {
 
     // Restart it: it recovers after 2 successful polls, and the decision switches back.
     let successes_before = first.successes;
-    let _server_a = start_server(a, port).await;
+    let _server_a = support::stoppable_http_server(a, port).await;
     let s = wait_until(&engine, "the first server answered once", |s| {
         s.set("web").unwrap().servers[0].successes > successes_before
     })

@@ -197,16 +197,11 @@ impl EngineHandle {
     /// Sends a test notification through `method` and waits for the outcome: the
     /// notifier's text, or the exact error with its 3xx code.
     pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.send_async(Command::TestNotification {
+        ask(&self.commands, |reply| Command::TestNotification {
             method: Box::new(method),
             reply,
         })
         .await
-        .map_err(|e| e.to_string())?;
-        outcome
-            .await
-            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     /// The newest snapshot.
@@ -268,16 +263,11 @@ impl EngineClient {
 
     /// Applies new settings and waits for the outcome (validation or write errors).
     pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.send(Command::ApplySettings {
+        ask(&self.commands, |reply| Command::ApplySettings {
             settings: Box::new(settings),
             reply: Some(reply),
         })
         .await
-        .map_err(|e| e.to_string())?;
-        outcome
-            .await
-            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -287,6 +277,21 @@ impl EngineClient {
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshot.clone()
     }
+}
+
+/// Sends a command that carries a reply channel and waits for the answer.
+async fn ask<T>(
+    commands: &mpsc::Sender<Command>,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, String>>) -> Command,
+) -> Result<T, String> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(make(reply))
+        .await
+        .map_err(|_| SendError::Stopped.to_string())?;
+    answer
+        .await
+        .map_err(|_| "the engine has stopped".to_string())?
 }
 
 impl Drop for EngineHandle {

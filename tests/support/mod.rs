@@ -237,3 +237,28 @@ pub async fn wait_until(
         )
     })
 }
+
+/// A plain HTTP server on ip:port that a test can stop (abort the task: connections are
+/// then refused) and start again on the same address.
+#[allow(dead_code)] // only some tests use it
+pub async fn stoppable_http_server(ip: IpAddr, port: u16) -> tokio::task::JoinHandle<()> {
+    let listener = TcpListener::bind(SocketAddr::new(ip, port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(serve(tcp, None, Arc::default()));
+        }
+    })
+}
+
+/// A port free on both addresses, for two servers of one set (the URL names one port).
+#[allow(dead_code)] // only some tests use it
+pub async fn common_port(a: IpAddr, b: IpAddr) -> u16 {
+    for _ in 0..50 {
+        let first = TcpListener::bind(SocketAddr::new(a, 0)).await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        if TcpListener::bind(SocketAddr::new(b, port)).await.is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free on both {a} and {b}");
+}
