@@ -326,3 +326,21 @@ fn idle_window_requests_no_repaint() {
         "a frame with nothing new asked for another"
     );
 }
+
+#[test]
+fn ping_window_shows_live_replies() {
+    let mut w = window(settings(tcp_peer(), None));
+    w.wait_for("a poll", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].successes >= 1)
+    });
+    w.click("+");
+    w.click("Ping...");
+    // Replies arrive once a second; two prove it keeps pinging.
+    w.wait_until("two echo replies", |w| {
+        w.harness.query_all_by_label_contains("echo reply").count() >= 2
+    });
+    assert!(w.shows("answered"));
+    w.click("Close");
+    assert!(!w.shows("echo reply"), "the window is closed");
+}

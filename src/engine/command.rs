@@ -37,6 +37,12 @@ pub enum Command {
     },
     /// Empty the in-memory log.
     ClearLog,
+    /// Ping an address once a second (the Ping window); replies go to `replies` until it
+    /// is dropped.
+    Ping {
+        address: std::net::IpAddr,
+        replies: tokio::sync::mpsc::Sender<super::ping::PingReply>,
+    },
     /// Read the polling history; the rows (oldest first) or the database error go to `reply`.
     QueryHistory {
         filter: crate::store::history::HistoryFilter,
@@ -85,6 +91,7 @@ impl std::fmt::Debug for Command {
             Command::PollSet(s) => write!(f, "PollSet({s:?})"),
             Command::ApplySettings { .. } => f.write_str("ApplySettings"),
             Command::ClearLog => f.write_str("ClearLog"),
+            Command::Ping { address, .. } => write!(f, "Ping({address})"),
             Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
             Command::SaveHistoryCsv { filter, path, .. } => {
                 write!(f, "SaveHistoryCsv({filter:?}, {})", path.display())

@@ -11,6 +11,7 @@ pub mod dns_sync;
 mod dns_worker;
 pub mod events;
 mod notifications;
+pub mod ping;
 pub mod problems;
 mod runner;
 pub mod scheduler;

@@ -287,6 +287,9 @@ impl Engine {
                     let _ = reply.send(outcome);
                 });
             }
+            Command::Ping { address, replies } => {
+                tokio::spawn(super::ping::ping_loop(address, replies));
+            }
             Command::ClearLog => {
                 Arc::make_mut(&mut self.log).clear();
                 self.dirty = true;

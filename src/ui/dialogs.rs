@@ -15,6 +15,7 @@ use super::forms::Outcome;
 use super::help::{self, HelpTopic};
 use super::history_dialog::HistoryDialog;
 use super::options_dialog::{OptionsChild, OptionsDialog};
+use super::ping_window::PingWindow;
 use super::set_dialog::{SetChild, SetDialog};
 use crate::engine::{Command, Snapshot};
 use crate::model::Settings;
@@ -61,8 +62,8 @@ pub struct Dialogs {
     pub message: Option<String>,
     pending: Vec<Pending>,
     pub history: Option<HistoryDialog>,
-    /// The server whose Ping... window is open.
-    pub ping: Option<String>,
+    /// The Ping... window, if open.
+    pub ping: Option<PingWindow>,
     /// The support file being written, or what came of it.
     pub support: Option<SupportFile>,
 }
@@ -97,7 +98,11 @@ impl Dialogs {
             DialogRequest::History { set, server } => {
                 self.history = Some(HistoryDialog::new(set, server));
             }
-            DialogRequest::Ping(server) => self.ping = Some(server),
+            DialogRequest::Ping(address) => {
+                if self.ping.as_ref().is_none_or(|p| p.address != address) {
+                    self.ping = Some(PingWindow::new(address));
+                }
+            }
             DialogRequest::SupportFile(path) => {
                 self.support = Some(SupportFile {
                     path,
@@ -147,7 +152,11 @@ impl Dialogs {
         {
             self.history = None;
         }
-        self.ping_window(ctx);
+        if let Some(ping) = &mut self.ping
+            && !ping.show(ctx, outbox)
+        {
+            self.ping = None;
+        }
         self.support_window(ctx, outbox);
         if !self.any_open() && ctx.input(|i| i.key_pressed(egui::Key::F1)) {
             self.help = Some(HelpTopic::MainWindow);
@@ -167,33 +176,6 @@ impl Dialogs {
             tests.extend(d.test.take_command());
         }
         tests
-    }
-
-    /// Ping... has no engine command yet: the window says so rather than show made-up
-    /// figures.
-    fn ping_window(&mut self, ctx: &egui::Context) {
-        let Some(server) = &self.ping else {
-            return;
-        };
-        let mut open = true;
-        let mut close = false;
-        egui::Window::new(format!("Ping {server}"))
-            .id(egui::Id::unique("ping window"))
-            .open(&mut open)
-            .collapsible(false)
-            .resizable(false)
-            .show(ctx, |ui| {
-                ui.label(
-                    "Ping from this window arrives with the ping probe; until then \
-                     Standby has no ping of its own to run.",
-                );
-                if ui.button("Close").clicked() {
-                    close = true;
-                }
-            });
-        if !open || close {
-            self.ping = None;
-        }
     }
 
     fn support_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) {

@@ -15,6 +15,7 @@ pub mod list_editor;
 pub mod log_tab;
 pub mod notification_dialog;
 pub mod options_dialog;
+pub mod ping_window;
 pub mod poll_method;
 pub mod problems;
 pub mod rules;

@@ -84,7 +84,8 @@ pub fn servers(
                             });
                         }
                         if ui.button("Ping...").clicked() {
-                            requests.push(DialogRequest::Ping(server.public_ip.clone()));
+                            // The poll address: the one this machine can reach (NAT).
+                            requests.push(DialogRequest::Ping(server.poll_ip.clone()));
                         }
                     });
                     ui.end_row();
