@@ -106,3 +106,37 @@ async fn only_changes_when_asked() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].changed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_goes_to_daily_files_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.options.logging.to_files = true;
+    settings.options.logging.directory = Some(dir.path().join("logs"));
+    settings.options.logging.utc = true;
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+    engine.send_async(Command::PauseAll).await.unwrap();
+    let today = standby::store::history::iso_utc(std::time::SystemTime::now())[..10].to_string();
+    let file = dir.path().join("logs").join(format!("standby-{today}.log"));
+    let text = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if text.contains("all polling paused") {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no log line in {}", file.display()));
+    assert!(text.contains("engine started"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("all polling paused"))
+        .unwrap();
+    assert!(
+        line.starts_with(&today) && line.contains("Z info"),
+        "{line}"
+    );
+    engine.shutdown();
+}

@@ -181,6 +181,8 @@ struct Engine {
     stats: PollStats,
     stats_at: Instant,
     history: HistoryWriter,
+    /// The log-file thread; `None` when it could not start (logged).
+    log_files: Option<crate::store::logfiles::LogFiles>,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
 }
@@ -230,6 +232,13 @@ impl Engine {
             stats: PollStats::default(),
             stats_at: Instant::now(),
             history,
+            log_files: match crate::store::logfiles::LogFiles::start() {
+                Ok(files) => Some(files),
+                Err(e) => {
+                    tracing::error!("no log files: cannot start their thread: {e}");
+                    None
+                }
+            },
             history_batch: Vec::new(),
         };
         engine.install(settings);

@@ -10,6 +10,7 @@ use crate::engine::events::{Event, EventDetails, Level, LogLine, push_bounded};
 use crate::engine::snapshot::{PollStats, Snapshot};
 use crate::model::EventKind;
 use crate::model::file::{self, FileStamp};
+use crate::store::logfiles::FileLine;
 
 impl Engine {
     pub(super) fn emit(
@@ -41,14 +42,35 @@ impl Engine {
             Level::Warning => tracing::warn!("{text}"),
             Level::Error => tracing::error!("{text}"),
         }
-        let capacity = self.settings.options.logging.memory_lines as usize;
+        let time = SystemTime::now();
+        let logging = &self.settings.options.logging;
+        if logging.to_files
+            && let Some(directory) = logging.directory.clone().or_else(|| {
+                // Default: `logs` beside the settings file.
+                self.settings_path
+                    .as_ref()
+                    .and_then(|p| p.parent())
+                    .map(|d| d.join("logs"))
+            })
+            && let Some(files) = &self.log_files
+        {
+            files.write(FileLine {
+                time,
+                level: match level {
+                    Level::Info => "info",
+                    Level::Warning => "warning",
+                    Level::Error => "error",
+                },
+                text: text.clone(),
+                directory,
+                rotation: logging.rotation,
+                utc: logging.utc,
+            });
+        }
+        let capacity = logging.memory_lines as usize;
         push_bounded(
             Arc::make_mut(&mut self.log),
-            LogLine {
-                time: SystemTime::now(),
-                level,
-                text,
-            },
+            LogLine { time, level, text },
             capacity,
         );
         self.dirty = true;
