@@ -526,6 +526,27 @@ pub enum Outcome {
 
 /// The row at the bottom of every dialog: OK (disabled while anything is wrong, with the
 /// reason on hover), Cancel and ?. F1 opens the help too, for the dialog on top.
+/// The foot of a top-level dialog: the errors no field shows, the engine's refusal,
+/// "Saving..." while the engine answers, then OK (only when valid) / Cancel / ?.
+pub fn save_footer(
+    ui: &mut egui::Ui,
+    form: &mut Form,
+    apply_error: &Option<String>,
+    saving: bool,
+    topic: HelpTopic,
+    help: &mut Option<HelpTopic>,
+) -> Outcome {
+    form.show_rest(ui);
+    if let Some(error) = apply_error {
+        error_text(ui, &format!("Not saved: {error}"));
+    }
+    if saving {
+        ui.label("Saving...");
+    }
+    let valid = form.is_valid() && !saving;
+    buttons(ui, valid, "Correct the fields in red first", topic, help)
+}
+
 pub fn buttons(
     ui: &mut egui::Ui,
     ok_enabled: bool,

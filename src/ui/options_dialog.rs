@@ -169,21 +169,7 @@ impl OptionsDialog {
                     });
                 });
             });
-            form.show_rest(ui);
-            if let Some(error) = apply_error {
-                forms::error_text(ui, &format!("Not saved: {error}"));
-            }
-            if saving {
-                ui.label("Saving...");
-            }
-            let valid = form.is_valid() && !saving;
-            forms::buttons(
-                ui,
-                valid,
-                "Correct the fields in red first",
-                HelpTopic::Options,
-                help,
-            )
+            forms::save_footer(ui, &mut form, apply_error, saving, HelpTopic::Options, help)
         });
         self.act(action);
         self.show_child(ctx, help);

@@ -189,18 +189,11 @@ impl SetDialog {
                     });
                 });
             });
-            form.show_rest(ui);
-            if let Some(error) = apply_error {
-                forms::error_text(ui, &format!("Not saved: {error}"));
-            }
-            if saving {
-                ui.label("Saving...");
-            }
-            let valid = form.is_valid() && !saving;
-            forms::buttons(
+            forms::save_footer(
                 ui,
-                valid,
-                "Correct the fields in red first",
+                &mut form,
+                apply_error,
+                saving,
                 HelpTopic::ServerSet,
                 help,
             )
