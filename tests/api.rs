@@ -75,6 +75,11 @@ async fn start() -> (EngineHandle, SocketAddr) {
         ..ServerSet::default()
     });
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+    // Requests read the engine's snapshot: wait for the first one with the set.
+    wait_until(&engine, "the first snapshot", |s| {
+        s.set("web site").is_some()
+    })
+    .await;
     standby::api::spawn(engine.client()).unwrap();
     // Wait until the API answers (bounded).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -113,6 +113,8 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         Level::Info,
         format!("engine started with {} server set(s)", engine.sets.len()),
     );
+    // The first snapshot with the sets goes out at once, before any timer.
+    engine.publish();
     let mut publish = tokio::time::interval(PUBLISH_EVERY);
     publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut file_check = tokio::time::interval(FILE_CHECK_EVERY);
