@@ -198,11 +198,17 @@ impl EngineHandle {
     /// Sends a test notification through `method` and waits for the outcome: the
     /// notifier's text, or the exact error with its 3xx code.
     pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
-        ask(&self.commands, |reply| Command::TestNotification {
+        // Not through `ask`: tests go to the dispatcher's own queue (see `send_async`).
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send_async(Command::TestNotification {
             method: Box::new(method),
             reply,
         })
         .await
+        .map_err(|e| e.to_string())?;
+        answer
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     /// The newest snapshot.
