@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -19,8 +20,9 @@ struct Entry {
     ttl: u32,
     addresses: Vec<(IpAddr, u32)>,
     weighted: bool,
-    /// Counts answers, to walk the weights round robin.
-    turn: AtomicU64,
+    /// Counts answers, to walk the weights round robin; shared by the tables that follow
+    /// each other, so that a new snapshot does not restart the walk.
+    turn: Arc<AtomicU64>,
 }
 
 /// The names Standby is authoritative for, and their addresses.
@@ -31,6 +33,14 @@ pub struct Table {
     /// Wildcards by the name below the `*.` (lower case).
     wildcards: HashMap<String, usize>,
     entries: Vec<Entry>,
+}
+
+/// What outlives one table: each set's last published addresses (used while the decision
+/// waits or says to leave DNS as it is) and its round-robin position.
+#[derive(Debug, Default)]
+pub struct Memory {
+    last: HashMap<String, Vec<(IpAddr, u32)>>,
+    turns: HashMap<String, Arc<AtomicU64>>,
 }
 
 /// The outcome of a request.
@@ -45,9 +55,9 @@ pub enum Reply {
 }
 
 impl Table {
-    /// Builds the table from a snapshot. `last` keeps each set's last published addresses,
-    /// used while the decision waits or says to leave DNS as it is.
-    pub fn build(snapshot: &Snapshot, last: &mut HashMap<String, Vec<(IpAddr, u32)>>) -> Table {
+    /// Builds the table from a snapshot.
+    pub fn build(snapshot: &Snapshot, memory: &mut Memory) -> Table {
+        let Memory { last, turns } = memory;
         let mut table = Table::default();
         for set in &snapshot.sets {
             let Some(config) = snapshot.settings.set(&set.name) else {
@@ -64,7 +74,7 @@ impl Table {
                 ttl: config.dns.ttl,
                 addresses: addresses.clone(),
                 weighted: config.dns.addresses_of == AddressSelection::WeightedRoundRobin,
-                turn: AtomicU64::new(0),
+                turn: turns.entry(set.name.clone()).or_default().clone(),
             });
             for host in &set.host_names {
                 let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -75,6 +85,7 @@ impl Table {
             }
         }
         last.retain(|name, _| snapshot.set(name).is_some());
+        turns.retain(|name, _| snapshot.set(name).is_some());
         table
     }
 

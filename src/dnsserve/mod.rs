@@ -6,7 +6,6 @@
 pub mod answers;
 mod forward;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 
@@ -42,7 +41,7 @@ pub fn spawn(client: EngineClient) -> std::io::Result<std::thread::JoinHandle<()
 
 async fn supervise(client: EngineClient) {
     let mut watch = client.watch();
-    let mut last = HashMap::new();
+    let mut memory = answers::Memory::default();
     loop {
         let options = watch
             .borrow_and_update()
@@ -87,7 +86,7 @@ async fn supervise(client: EngineClient) {
         };
         tracing::info!("serving DNS on {address} (UDP and TCP)");
         let shared = Arc::new(Shared {
-            table: RwLock::new(Arc::new(Table::build(&client.snapshot(), &mut last))),
+            table: RwLock::new(Arc::new(Table::build(&client.snapshot(), &mut memory))),
             options: options.clone(),
         });
         let udp_task = tokio::spawn(serve_udp(Arc::new(udp), shared.clone()));
@@ -101,7 +100,7 @@ async fn supervise(client: EngineClient) {
             if snapshot.settings.options.dns_serving != options {
                 break false;
             }
-            let table = Arc::new(Table::build(&snapshot, &mut last));
+            let table = Arc::new(Table::build(&snapshot, &mut memory));
             if let Ok(mut slot) = shared.table.write() {
                 *slot = table;
             }
