@@ -38,7 +38,8 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
         .user_interface
         .start_in_tray;
     // Hidden from the start only where a tray can be: never a window nobody can reach.
-    let hidden = start_in_tray && tray::why_no_tray().is_none();
+    let why_no_tray = tray::why_no_tray();
+    let hidden = start_in_tray && why_no_tray.is_none();
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("Standby")
@@ -50,7 +51,7 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
         "Standby",
         options,
         Box::new(move |cc| {
-            let tray = tray::start(cc.egui_ctx.clone());
+            let tray = tray::start(cc.egui_ctx.clone(), why_no_tray);
             if hidden && tray.is_none() {
                 cc.egui_ctx
                     .send_viewport_cmd(eframe::egui::ViewportCommand::Visible(true));

@@ -1,19 +1,23 @@
 //! The tray icon (SPEC §9): menu Open / Pause-Resume all polling / Exit UI, a greyed icon
-//! while all polling is paused, double-click opens the window.
+//! while all polling is paused; double-click (Windows) or click (Linux, macOS: what their
+//! trays send) opens the window.
 //!
-//! tray-icon needs a GTK loop on Linux, so the icon lives on a thread of its own that
-//! runs `gtk::main()`; the window and the tray talk over two channels (actions in, the
-//! paused flag out) and a repaint request wakes the window, even when it is hidden.
-//! Where there can be no tray (no appindicator library, no display: CI, headless tests)
-//! Standby runs without one and says so in the log: tray-icon would panic otherwise.
+//! The icon lives on the window's thread on every platform: Windows and macOS need it
+//! there, and on Linux tray-icon's ksni backend serves the StatusNotifierItem protocol
+//! from a D-Bus worker of its own. Clicks arrive on other threads; they go through a
+//! channel and a repaint request wakes the window, even when it is hidden (eframe then
+//! runs `App::logic` only).
 //!
-//! On Linux the appindicator protocol reports no clicks on the icon itself, so there
-//! double-click does nothing and *Open* in the menu is the way back to the window.
+//! Where there can be no tray (Linux without a session bus or without a tray host on it:
+//! CI, a bare X session, GNOME without its AppIndicator extension) Standby runs without
+//! one and says so in the log; the window is then never hidden, since nothing could
+//! bring it back.
 
-use std::path::Path;
 use std::sync::mpsc;
 
 use eframe::egui;
+use tray_icon::menu::{Menu, MenuEvent, MenuItem};
+use tray_icon::{Icon, MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 
 /// What the tray asks of the window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +27,13 @@ pub enum TrayAction {
     ExitUi,
 }
 
-/// The window's side of a running tray icon.
+/// The tray icon, owned by the window.
 pub struct Tray {
+    icon: TrayIcon,
+    pause_item: MenuItem,
+    icons: Icons,
     actions: mpsc::Receiver<TrayAction>,
-    paused_tx: mpsc::Sender<bool>,
-    /// The paused flag the icon shows, so that only changes are sent.
+    /// The paused flag the icon shows, so that only changes reach the tray.
     shown_paused: Option<bool>,
 }
 
@@ -37,11 +43,72 @@ impl Tray {
         self.actions.try_iter().collect()
     }
 
-    /// Shows `paused` on the icon and in the menu (sent only when it changed).
+    /// Shows `paused` on the icon, its tooltip and the menu (only when it changed).
     pub fn show_paused(&mut self, paused: bool) {
-        if self.shown_paused != Some(paused) && self.paused_tx.send(paused).is_ok() {
-            self.shown_paused = Some(paused);
+        if self.shown_paused == Some(paused) {
+            return;
         }
+        self.shown_paused = Some(paused);
+        self.pause_item.set_text(pause_label(paused));
+        match self.icons.icon(paused) {
+            Ok(icon) => {
+                if let Err(e) = self.icon.set_icon(Some(icon)) {
+                    tracing::warn!("tray icon: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("tray icon: {e}"),
+        }
+        if let Err(e) = self.icon.set_tooltip(Some(tooltip(paused))) {
+            tracing::warn!("tray icon: {e}");
+        }
+    }
+}
+
+/// The menu entry that pauses or resumes all polling.
+pub fn pause_label(paused: bool) -> &'static str {
+    if paused {
+        "Resume all polling"
+    } else {
+        "Pause all polling"
+    }
+}
+
+fn tooltip(paused: bool) -> &'static str {
+    if paused {
+        "Standby: all polling paused"
+    } else {
+        "Standby"
+    }
+}
+
+/// Whether a click on the icon opens the window: what each platform's trays mean by
+/// "open" (Windows: double-click with the left button; the StatusNotifierItem hosts of
+/// Linux send Activate on a left click; macOS a left click, its menu being on the right).
+pub fn opens_window(event: &TrayIconEvent) -> bool {
+    match event {
+        TrayIconEvent::DoubleClick { button, .. } => *button == MouseButton::Left,
+        TrayIconEvent::Click {
+            button,
+            button_state,
+            ..
+        } => {
+            !cfg!(windows) && *button == MouseButton::Left && *button_state == MouseButtonState::Up
+        }
+        _ => false,
+    }
+}
+
+struct Icons {
+    normal: Vec<u8>,
+    paused: Vec<u8>,
+    width: u32,
+    height: u32,
+}
+
+impl Icons {
+    fn icon(&self, paused: bool) -> Result<Icon, String> {
+        let rgba = if paused { &self.paused } else { &self.normal };
+        Icon::from_rgba(rgba.clone(), self.width, self.height).map_err(|e| e.to_string())
     }
 }
 
@@ -87,221 +154,121 @@ pub fn greyed(rgba: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// The appindicator library tray-icon loads at run time, looked for without loading it.
-pub fn appindicator_library(dirs: &[&Path]) -> Option<std::path::PathBuf> {
-    const NAMES: [&str; 2] = ["libayatana-appindicator3.so.1", "libappindicator3.so.1"];
-    dirs.iter()
-        .flat_map(|dir| NAMES.iter().map(move |name| dir.join(name)))
-        .find(|path| path.exists())
-}
-
-/// Why there can be no tray here, if there cannot.
+/// Why there can be no tray here, if there cannot. On Linux the icon is a
+/// StatusNotifierItem: it needs a session bus and a tray host (the StatusNotifierWatcher)
+/// on it. Asked once, before the window opens.
 pub fn why_no_tray() -> Option<String> {
-    if !cfg!(target_os = "linux") {
-        return None;
+    #[cfg(target_os = "linux")]
+    {
+        linux::why_no_tray()
     }
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        return Some("no display".into());
-    }
-    let dirs = [
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib64",
-        "/usr/lib",
-        "/lib/x86_64-linux-gnu",
-        "/usr/local/lib",
-    ];
-    let dirs: Vec<&Path> = dirs.iter().map(Path::new).collect();
-    if appindicator_library(&dirs).is_none() {
-        return Some(
-            "libayatana-appindicator3.so.1 not found (Debian: libayatana-appindicator3-1)".into(),
-        );
-    }
-    None
-}
-
-/// Starts the tray icon, or logs why there is none and returns `None`. `ctx` is woken
-/// on every click.
-pub fn start(ctx: egui::Context) -> Option<Tray> {
-    if let Some(why) = why_no_tray() {
-        tracing::info!("running without a tray icon: {why}");
-        return None;
-    }
-    let (rgba, width, height) = match icon_rgba() {
-        Ok(icon) => icon,
-        Err(e) => {
-            tracing::warn!("running without a tray icon: {e}");
-            return None;
-        }
-    };
-    let (actions_tx, actions) = mpsc::channel();
-    let (paused_tx, paused_rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let icon = platform::Icons {
-        normal: rgba.clone(),
-        paused: greyed(&rgba),
-        width,
-        height,
-    };
-    let spawned = std::thread::Builder::new()
-        .name("standby-tray".into())
-        .spawn(move || platform::run(icon, actions_tx, paused_rx, ready_tx, ctx));
-    if let Err(e) = spawned {
-        tracing::warn!("running without a tray icon: cannot start its thread: {e}");
-        return None;
-    }
-    // The thread says whether the icon exists; a failure there ends it.
-    match ready_rx.recv() {
-        Ok(Ok(())) => {
-            tracing::info!("tray icon shown");
-            Some(Tray {
-                actions,
-                paused_tx,
-                shown_paused: None,
-            })
-        }
-        Ok(Err(e)) => {
-            tracing::warn!("running without a tray icon: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::warn!("running without a tray icon: its thread ended");
-            None
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod platform {
-    //! Elsewhere the tray needs the window's own event loop: not wired yet.
-    use super::*;
-
-    pub struct Icons {
-        pub normal: Vec<u8>,
-        pub paused: Vec<u8>,
-        pub width: u32,
-        pub height: u32,
-    }
-
-    pub fn run(
-        _icons: Icons,
-        _actions: mpsc::Sender<TrayAction>,
-        _paused: mpsc::Receiver<bool>,
-        ready: mpsc::Sender<Result<(), String>>,
-        _ctx: egui::Context,
-    ) {
-        let _ = ready.send(Err("the tray icon is built for Linux only so far".into()));
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }
 
 #[cfg(target_os = "linux")]
-mod platform {
-    use std::time::Duration;
+mod linux {
+    pub const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 
-    use tray_icon::menu::{Menu, MenuEvent, MenuItem};
-    use tray_icon::{Icon, TrayIconBuilder, TrayIconEvent};
-
-    use super::*;
-
-    pub struct Icons {
-        pub normal: Vec<u8>,
-        pub paused: Vec<u8>,
-        pub width: u32,
-        pub height: u32,
-    }
-
-    impl Icons {
-        fn icon(&self, paused: bool) -> Result<Icon, String> {
-            let rgba = if paused { &self.paused } else { &self.normal };
-            Icon::from_rgba(rgba.clone(), self.width, self.height).map_err(|e| e.to_string())
-        }
-    }
-
-    /// The tray thread: builds the icon, then runs GTK's loop for good (the process
-    /// ends it).
-    pub fn run(
-        icons: Icons,
-        actions: mpsc::Sender<TrayAction>,
-        paused: mpsc::Receiver<bool>,
-        ready: mpsc::Sender<Result<(), String>>,
-        ctx: egui::Context,
-    ) {
-        if let Err(e) = gtk::init() {
-            let _ = ready.send(Err(format!("GTK: {e}")));
-            return;
-        }
-        let open = MenuItem::new("Open", true, None);
-        let pause = MenuItem::new("Pause all polling", true, None);
-        let exit = MenuItem::new("Exit UI", true, None);
-        let menu = Menu::new();
-        if let Err(e) = menu.append_items(&[&open, &pause, &exit]) {
-            let _ = ready.send(Err(format!("tray menu: {e}")));
-            return;
-        }
-        let built = icons.icon(false).and_then(|icon| {
-            TrayIconBuilder::new()
-                .with_menu(Box::new(menu))
-                .with_tooltip("Standby")
-                .with_icon(icon)
-                .build()
-                .map_err(|e| e.to_string())
-        });
-        let tray = match built {
-            Ok(tray) => tray,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
+    pub fn why_no_tray() -> Option<String> {
+        let connection = match zbus::blocking::Connection::session() {
+            Ok(connection) => connection,
+            Err(e) => return Some(format!("no D-Bus session bus ({e})")),
         };
-        let ids = (open.id().clone(), pause.id().clone(), exit.id().clone());
-        let menu_actions = actions.clone();
-        let menu_ctx = ctx.clone();
-        MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
-            let action = if event.id == ids.0 {
-                TrayAction::Open
-            } else if event.id == ids.1 {
-                TrayAction::TogglePause
-            } else if event.id == ids.2 {
-                TrayAction::ExitUi
-            } else {
-                return;
-            };
-            let _ = menu_actions.send(action);
-            menu_ctx.request_repaint();
-        }));
-        TrayIconEvent::set_event_handler(Some(move |event: TrayIconEvent| {
-            if let TrayIconEvent::DoubleClick { .. } = event {
-                let _ = actions.send(TrayAction::Open);
-                ctx.request_repaint();
-            }
-        }));
-        let _ = ready.send(Ok(()));
-        // The paused flag comes from the window; GTK objects may only be touched here.
-        gtk::glib::timeout_add_local(Duration::from_millis(200), move || {
-            if let Some(now) = paused.try_iter().last() {
-                pause.set_text(if now {
-                    "Resume all polling"
-                } else {
-                    "Pause all polling"
-                });
-                match icons.icon(now) {
-                    Ok(icon) => {
-                        if let Err(e) = tray.set_icon(Some(icon)) {
-                            tracing::warn!("tray icon: {e}");
-                        }
-                    }
-                    Err(e) => tracing::warn!("tray icon: {e}"),
-                }
-                let _ = tray.set_tooltip(Some(if now {
-                    "Standby: all polling paused"
-                } else {
-                    "Standby"
-                }));
-            }
-            gtk::glib::ControlFlow::Continue
+        let has_host = zbus::blocking::fdo::DBusProxy::new(&connection).and_then(|bus| {
+            let name = zbus::names::BusName::try_from(WATCHER)?;
+            Ok(bus.name_has_owner(name)?)
         });
-        gtk::main();
+        match has_host {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "no tray host on the session bus ({WATCHER} is not there; on GNOME enable \
+                 the AppIndicator extension)"
+            )),
+            Err(e) => Some(format!("cannot ask the session bus for a tray host: {e}")),
+        }
     }
+}
+
+/// Makes the tray icon on the window's thread, or logs why there is none and returns
+/// `None`. `ctx` is woken on every click. `why_not` is what [`why_no_tray`] said.
+pub fn start(ctx: egui::Context, why_not: Option<String>) -> Option<Tray> {
+    if let Some(why) = why_not {
+        tracing::info!("running without a tray icon: {why}");
+        return None;
+    }
+    match build(ctx) {
+        Ok(tray) => {
+            tracing::info!("tray icon shown");
+            Some(tray)
+        }
+        Err(e) => {
+            tracing::warn!("running without a tray icon: {e}");
+            None
+        }
+    }
+}
+
+fn build(ctx: egui::Context) -> Result<Tray, String> {
+    let (rgba, width, height) = icon_rgba()?;
+    let icons = Icons {
+        paused: greyed(&rgba),
+        normal: rgba,
+        width,
+        height,
+    };
+    let open = MenuItem::new("Open", true, None);
+    let pause_item = MenuItem::new(pause_label(false), true, None);
+    let exit = MenuItem::new("Exit UI", true, None);
+    let menu = Menu::new();
+    menu.append_items(&[&open, &pause_item, &exit])
+        .map_err(|e| format!("tray menu: {e}"))?;
+    let icon = TrayIconBuilder::new()
+        .with_menu(Box::new(menu))
+        .with_tooltip(tooltip(false))
+        .with_title("Standby")
+        .with_icon(icons.icon(false)?)
+        // The left button opens the window (see `opens_window`); the menu is on the right.
+        .with_menu_on_left_click(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+
+    let (actions_tx, actions) = mpsc::channel();
+    let ids = (
+        open.id().clone(),
+        pause_item.id().clone(),
+        exit.id().clone(),
+    );
+    let menu_actions = actions_tx.clone();
+    let menu_ctx = ctx.clone();
+    MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
+        let action = if event.id == ids.0 {
+            TrayAction::Open
+        } else if event.id == ids.1 {
+            TrayAction::TogglePause
+        } else if event.id == ids.2 {
+            TrayAction::ExitUi
+        } else {
+            return;
+        };
+        let _ = menu_actions.send(action);
+        menu_ctx.request_repaint();
+    }));
+    TrayIconEvent::set_event_handler(Some(move |event: TrayIconEvent| {
+        if opens_window(&event) {
+            let _ = actions_tx.send(TrayAction::Open);
+            ctx.request_repaint();
+        }
+    }));
+    Ok(Tray {
+        icon,
+        pause_item,
+        icons,
+        actions,
+        shown_paused: Some(false),
+    })
 }
 
 #[cfg(test)]
@@ -319,11 +286,34 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_library_is_found_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(appindicator_library(&[dir.path()]), None);
-        let lib = dir.path().join("libayatana-appindicator3.so.1");
-        std::fs::write(&lib, b"").unwrap();
-        assert_eq!(appindicator_library(&[dir.path()]), Some(lib));
+    fn left_clicks_open_the_window_as_each_platform_means_it() {
+        let id = tray_icon::TrayIconId::new("standby");
+        let click = |button, button_state| TrayIconEvent::Click {
+            id: id.clone(),
+            position: Default::default(),
+            rect: Default::default(),
+            button,
+            button_state,
+        };
+        let double = |button| TrayIconEvent::DoubleClick {
+            id: id.clone(),
+            position: Default::default(),
+            rect: Default::default(),
+            button,
+        };
+        assert!(opens_window(&double(MouseButton::Left)));
+        assert!(!opens_window(&double(MouseButton::Right)));
+        assert_eq!(
+            opens_window(&click(MouseButton::Left, MouseButtonState::Up)),
+            !cfg!(windows)
+        );
+        assert!(!opens_window(&click(
+            MouseButton::Left,
+            MouseButtonState::Down
+        )));
+        assert!(!opens_window(&click(
+            MouseButton::Right,
+            MouseButtonState::Up
+        )));
     }
 }
