@@ -8,9 +8,9 @@ packages=(
     build-essential pkg-config
     # the window (winit + glow load these at run time)
     libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libgl1 libgl1-mesa-dri libegl1
-    # the tray icon: GTK 3 to build tray-icon, the appindicator library it loads at run
-    # time (without it Standby runs with no tray and logs why)
-    libgtk-3-dev libayatana-appindicator3-1
+    # the tray tests: a session bus of their own and the tray host they drive
+    # (tests/peers/sni_host.py, /usr/bin/python3 with D-Bus and GLib)
+    dbus-daemon python3-dbus python3-gi
     # screenshots of the real window under a virtual display
     xvfb xauth imagemagick xdotool
     # the real SMTP server of the notification tests (tests/peers/smtp_sink.py, run by /usr/bin/python3)

@@ -62,10 +62,13 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // suppaftp traces every command it sends, PASS with the password in clear: never let
     // its trace level through, whatever RUST_LOG says.
-    let filter = match "suppaftp=debug".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
+    // zbus (the tray's D-Bus) warns about its socket closing when the window exits.
+    let filter = ["suppaftp=debug", "zbus=error"]
+        .iter()
+        .fold(filter, |filter, directive| match directive.parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -52,9 +52,11 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
         options,
         Box::new(move |cc| {
             let tray = tray::start(cc.egui_ctx.clone(), why_no_tray);
-            if hidden && tray.is_none() {
+            // eframe shows the window after its first frame whatever the builder said;
+            // this command comes after that, so the window ends hidden (a brief flash).
+            if hidden {
                 cc.egui_ctx
-                    .send_viewport_cmd(eframe::egui::ViewportCommand::Visible(true));
+                    .send_viewport_cmd(eframe::egui::ViewportCommand::Visible(tray.is_none()));
             }
             Ok(Box::new(
                 app::StandbyApp::new(engine, &cc.egui_ctx).with_tray(tray),
