@@ -6,6 +6,7 @@
 //! `store` → `model`.
 
 pub mod api;
+pub mod autostart;
 pub mod dnsserve;
 pub mod dnsupdate;
 pub mod engine;

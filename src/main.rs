@@ -151,7 +151,7 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     let engine = EngineHandle::spawn(EngineConfig {
         settings,
         database: Some(database),
-        settings_path: Some(path),
+        settings_path: Some(path.clone()),
         settings_error,
         notify,
     })
@@ -164,6 +164,14 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
         engine.shutdown();
         Ok(ExitCode::SUCCESS)
     } else {
+        // Only the window registers itself to start at login.
+        match standby::autostart::Autostart::for_this_user(&path) {
+            Some(autostart) => {
+                standby::autostart::spawn(engine.client(), autostart)
+                    .context("cannot start the autostart thread")?;
+            }
+            None => tracing::warn!("start at login: no home directory to register in"),
+        }
         standby::ui::run(engine).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
         Ok(ExitCode::SUCCESS)
     }

@@ -25,8 +25,10 @@ pub struct Options {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UserInterfaceOptions {
-    /// Start minimised to the tray (at login, too, when installed so).
+    /// Start minimised to the tray.
     pub start_in_tray: bool,
+    /// Start the window when the operator logs in (the desktop's autostart).
+    pub start_at_login: bool,
     /// Closing the main window hides it to the tray instead of quitting the UI.
     pub close_to_tray: bool,
     /// A desktop notification (tray balloon) when a problem appears.
@@ -41,6 +43,7 @@ impl Default for UserInterfaceOptions {
     fn default() -> Self {
         Self {
             start_in_tray: false,
+            start_at_login: false,
             close_to_tray: true,
             desktop_notification: true,
             play_sound: false,

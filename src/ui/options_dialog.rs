@@ -291,6 +291,7 @@ fn section(
         OptionsSection::UserInterface => forms::grid(ui, "options ui", |ui| {
             let u = &mut o.user_interface;
             form.check(ui, "Start in the tray", &mut u.start_in_tray);
+            form.check(ui, "Start at login", &mut u.start_at_login);
             form.check(
                 ui,
                 "Closing the window hides it to the tray",

@@ -1,7 +1,10 @@
-//! The tray icon of the real program, driven the way a desktop's panel drives it: Standby
-//! runs under Xvfb with its own D-Bus session, and `tests/peers/sni_host.py` is the tray
-//! host (the StatusNotifierWatcher a panel owns). The host reads the icon's properties and
-//! menu and clicks them over D-Bus; xdotool tells whether the window is shown.
+//! The real program in a desktop session of the test's own: Xvfb, a D-Bus session bus, and
+//! a home whose configuration directory the test reads.
+//!
+//! The tray icon is driven the way a desktop's panel drives it: `tests/peers/sni_host.py`
+//! is the tray host (the StatusNotifierWatcher a panel owns); it reads the icon's
+//! properties and menu and clicks them over D-Bus; xdotool tells whether the window is
+//! shown. Start at login is checked in the XDG autostart directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -78,14 +81,34 @@ impl Desktop {
 
     /// Standby's window on this desktop, with `start_in_tray` on and its log in a file.
     fn standby(&self) -> Standby {
-        let settings = std::fs::read_to_string(
+        self.standby_with(&[("start_in_tray: false", "start_in_tray: true")])
+    }
+
+    /// The settings file: the defaults with `changes` made to them.
+    fn settings_file(&self) -> PathBuf {
+        self.dir.path().join("settings.ron")
+    }
+
+    fn write_settings(&self, changes: &[(&str, &str)]) {
+        let mut settings = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("settings/default.ron"),
         )
-        .unwrap()
-        .replace("start_in_tray: false", "start_in_tray: true");
-        assert!(settings.contains("start_in_tray: true"));
-        let config = self.dir.path().join("settings.ron");
-        std::fs::write(&config, settings).unwrap();
+        .unwrap();
+        for (from, to) in changes {
+            assert!(settings.contains(from), "{from} is not in default.ron");
+            settings = settings.replace(from, to);
+        }
+        std::fs::write(self.settings_file(), settings).unwrap();
+    }
+
+    /// The XDG configuration directory of the session (never the real user's).
+    fn config_home(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn standby_with(&self, changes: &[(&str, &str)]) -> Standby {
+        self.write_settings(changes);
+        let config = self.settings_file();
         let log = self.dir.path().join("standby.log");
         let child = Command::new(env!("CARGO_BIN_EXE_standby"))
             .arg("--config")
@@ -94,6 +117,7 @@ impl Desktop {
             .env_remove("WAYLAND_DISPLAY")
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
             .env("RUST_LOG", "info")
+            .env("XDG_CONFIG_HOME", self.config_home())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -358,4 +382,28 @@ fn without_a_session_bus_the_window_shows_and_the_log_says_why() {
     assert!(until(|| standby
         .log()
         .contains("running without a tray icon: no D-Bus session bus")));
+}
+
+#[test]
+fn start_at_login_writes_the_autostart_entry_and_removes_it() {
+    let desktop = Desktop::start();
+    let entry = desktop.config_home().join("autostart/standby.desktop");
+    let standby = desktop.standby_with(&[("start_at_login: false", "start_at_login: true")]);
+    assert!(until(|| entry.exists()), "log:\n{}", standby.log());
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let exec = format!(
+        "Exec={} --config {}\n",
+        env!("CARGO_BIN_EXE_standby"),
+        desktop.settings_file().display()
+    );
+    assert!(text.contains(&exec), "{text}");
+    assert!(text.contains("Type=Application"));
+    assert!(until(|| standby.log().contains("Standby starts at login")));
+
+    // The option turned off (here by an edit of the file, which the engine follows).
+    desktop.write_settings(&[]);
+    assert!(until(|| !entry.exists()), "log:\n{}", standby.log());
+    assert!(until(|| standby
+        .log()
+        .contains("no longer starts at login")));
 }
