@@ -2,28 +2,14 @@
 //! The dialogs, driven headless through AccessKit as an operator would: by the labels of
 //! the fields and buttons, with a real engine that saves to a settings file in a temp dir.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod ui_support;
 
-use eframe::egui::accesskit::Role;
-use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::Queryable;
 
-use standby::engine::{EngineConfig, EngineHandle, Snapshot};
 use standby::model::{
     DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll, UpdateMethod, validate,
 };
-use standby::ui::app::StandbyApp;
-
-const DEADLINE: Duration = Duration::from_secs(10);
-
-type App = Option<StandbyApp>;
-
-struct Window {
-    harness: Harness<'static, App>,
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
+use ui_support::Window;
 
 fn tcp_set(name: &str, ip: &str) -> ServerSet {
     ServerSet {
@@ -45,152 +31,13 @@ fn tcp_set(name: &str, ip: &str) -> ServerSet {
     }
 }
 
-/// A main window on a fresh engine that saves to `standby.ron` in a temp dir.
+/// A main window on a fresh engine that saves to `standby.ron` in a temp dir, shown once
+/// the engine has the sets.
 fn window(settings: Settings) -> Window {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("standby.ron");
     let sets = settings.server_sets.len();
-    let engine = EngineHandle::spawn(EngineConfig {
-        settings,
-        settings_path: Some(path.clone()),
-        settings_error: None,
-        database: None,
-        notify: standby::notify::NotifyConfig::default(),
-    })
-    .expect("engine starts");
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 900.0])
-        .with_max_steps(50)
-        .build_ui_state(
-            |ui, app: &mut App| {
-                if let Some(app) = app {
-                    app.refresh();
-                    app.show(ui);
-                }
-            },
-            None,
-        );
-    let ctx = harness.ctx.clone();
-    *harness.state_mut() = Some(StandbyApp::new(engine, &ctx));
-    let mut w = Window {
-        harness,
-        path,
-        _dir: dir,
-    };
+    let mut w = Window::saving(settings);
     w.wait_for("the sets", |s| s.sets.len() == sets);
     w
-}
-
-impl Window {
-    fn app(&self) -> &StandbyApp {
-        self.harness.state().as_ref().expect("app is built")
-    }
-
-    fn steps(&mut self) {
-        for _ in 0..3 {
-            self.harness.step();
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.steps();
-    }
-
-    /// Clicks a button of one window (OK and Cancel are in every dialog).
-    fn click_in(&mut self, window: &str, label: &str) {
-        self.harness
-            .get_by_role_and_label(Role::Window, window)
-            .get_by_label(label)
-            .click();
-        self.steps();
-    }
-
-    /// Replaces the text of the field labelled `label`.
-    fn type_into(&mut self, label: &str, text: &str) {
-        self.harness
-            .get_by_label(label)
-            .set_text_value_accesskit(text);
-        self.steps();
-    }
-
-    /// Opens the combo box labelled `label` and picks `choice`.
-    fn choose(&mut self, label: &str, choice: &str) {
-        self.click(label);
-        // The choice in the open pop-up (the combo's own text may say the same).
-        self.harness
-            .get_all_by_label(choice)
-            .last()
-            .expect("the choice is shown")
-            .click();
-        self.steps();
-    }
-
-    fn has_window(&self, title: &str) -> bool {
-        self.harness
-            .query_by_role_and_label(Role::Window, title)
-            .is_some()
-    }
-
-    fn ok_enabled(&self, window: &str) -> bool {
-        !self
-            .harness
-            .get_by_role_and_label(Role::Window, window)
-            .get_by_label("OK")
-            .accesskit_node()
-            .is_disabled()
-    }
-
-    /// Steps until the engine's snapshot passes `check`, at most [`DEADLINE`].
-    fn wait_for(&mut self, what: &str, check: impl Fn(&Snapshot) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.harness.step();
-            if check(&self.app().engine().snapshot()) {
-                self.steps();
-                return;
-            }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Steps until the window `title` is gone, at most [`DEADLINE`].
-    fn wait_until_closed(&mut self, title: &str) {
-        let start = Instant::now();
-        while self.has_window(title) {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {title} to close"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-            self.harness.step();
-        }
-    }
-
-    /// Steps until the settings file parses and passes `check`; returns what it holds.
-    fn wait_for_file(&mut self, what: &str, check: impl Fn(&Settings) -> bool) -> Settings {
-        let start = Instant::now();
-        loop {
-            self.harness.step();
-            if let Some(settings) = read_settings(&self.path)
-                && check(&settings)
-            {
-                self.steps();
-                return settings;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what} in the settings file"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn read_settings(path: &Path) -> Option<Settings> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Settings::from_ron(&text).ok()
 }
 
 #[test]
@@ -366,7 +213,7 @@ fn cancel_discards_a_change() {
     let snapshot = w.app().engine().snapshot();
     assert!(snapshot.settings.set("alpha").is_some());
     assert!(snapshot.settings.set("renamed").is_none());
-    assert!(!w.path.exists(), "nothing was saved");
+    assert!(!w.settings_path().exists(), "nothing was saved");
 }
 
 #[test]
