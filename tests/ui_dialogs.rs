@@ -7,7 +7,8 @@ mod ui_support;
 use egui_kittest::kittest::Queryable;
 
 use standby::model::{
-    DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll, UpdateMethod, validate,
+    DnsData, FtpLogin, PollMethod, Server, ServerSet, Settings, TcpPoll, TcpService, UpdateMethod,
+    validate,
 };
 use ui_support::Window;
 
@@ -29,6 +30,39 @@ fn tcp_set(name: &str, ip: &str) -> ServerSet {
         },
         ..Default::default()
     }
+}
+
+/// A set polled over FTP with a login over explicit FTPS (nothing listens on port 1).
+fn ftps_set(name: &str) -> ServerSet {
+    ServerSet {
+        polling: PollMethod::Tcp(TcpPoll {
+            service: TcpService::Ftp,
+            port: Some(1),
+            ftp_login: Some(FtpLogin {
+                user: "probe".into(),
+                explicit_tls: true,
+                ..FtpLogin::default()
+            }),
+            ..Default::default()
+        }),
+        ..tcp_set(name, "127.0.0.1")
+    }
+}
+
+fn ftp_login(polling: &PollMethod) -> &FtpLogin {
+    match polling {
+        PollMethod::Tcp(TcpPoll {
+            ftp_login: Some(login),
+            ..
+        }) => login,
+        other => panic!("an FTP login expected, got {other:?}"),
+    }
+}
+
+/// The FTP login of the open set dialog's draft.
+fn draft_login(w: &Window) -> FtpLogin {
+    let dialog = w.app().view().dialogs.set.as_ref();
+    ftp_login(&dialog.expect("the set dialog is open").draft.polling).clone()
 }
 
 /// A main window on a fresh engine that saves to `standby.ron` in a temp dir, shown once
@@ -224,4 +258,53 @@ fn f1_and_the_question_mark_open_help() {
     w.harness.get_by_label("Help: Options");
     w.click("Close help");
     assert!(w.harness.query_by_label("Help: Options").is_none());
+}
+
+#[test]
+fn ftps_certificate_check_is_ticked_and_unticked_in_the_set_dialog() {
+    const VERIFY: &str = "Verify the server's certificate";
+    let settings = Settings {
+        server_sets: vec![ftps_set("files")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling method");
+    assert!(draft_login(&w).verify_certificate, "on by default");
+    w.click(VERIFY);
+    assert!(!draft_login(&w).verify_certificate, "unticked in the draft");
+    // Without AUTH TLS there is no certificate: the box goes, and comes back with it.
+    w.click("Explicit FTPS (AUTH TLS)");
+    assert!(w.harness.query_by_label(VERIFY).is_none());
+    w.click("Explicit FTPS (AUTH TLS)");
+    w.harness.get_by_label(VERIFY);
+    assert!(!draft_login(&w).verify_certificate, "kept while hidden");
+
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the unticked box", |s| {
+        s.set("files")
+            .is_some_and(|set| !ftp_login(&set.polling).verify_certificate)
+    });
+    assert!(ftp_login(&saved.set("files").unwrap().polling).explicit_tls);
+    w.wait_until_closed("Server set properties");
+    // The engine answers before its next snapshot carries the new settings.
+    w.wait_for("the settings in force", |s| {
+        s.settings
+            .set("files")
+            .is_some_and(|set| !ftp_login(&set.polling).verify_certificate)
+    });
+
+    w.click("Properties");
+    w.click("Polling method");
+    assert!(
+        !draft_login(&w).verify_certificate,
+        "the dialog shows what is saved"
+    );
+    w.click(VERIFY);
+    assert!(draft_login(&w).verify_certificate, "ticked in the draft");
+    w.click_in("Server set properties", "OK");
+    w.wait_for_file("the ticked box", |s| {
+        s.set("files")
+            .is_some_and(|set| ftp_login(&set.polling).verify_certificate)
+    });
 }
