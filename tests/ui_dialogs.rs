@@ -2,28 +2,15 @@
 //! The dialogs, driven headless through AccessKit as an operator would: by the labels of
 //! the fields and buttons, with a real engine that saves to a settings file in a temp dir.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod ui_support;
 
-use eframe::egui::accesskit::Role;
-use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::Queryable;
 
-use standby::engine::{EngineConfig, EngineHandle, Snapshot};
 use standby::model::{
-    DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll, UpdateMethod, validate,
+    DnsData, FtpLogin, PollMethod, Server, ServerSet, Settings, TcpPoll, TcpService, UpdateMethod,
+    validate,
 };
-use standby::ui::app::StandbyApp;
-
-const DEADLINE: Duration = Duration::from_secs(10);
-
-type App = Option<StandbyApp>;
-
-struct Window {
-    harness: Harness<'static, App>,
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
+use ui_support::Window;
 
 fn tcp_set(name: &str, ip: &str) -> ServerSet {
     ServerSet {
@@ -45,152 +32,46 @@ fn tcp_set(name: &str, ip: &str) -> ServerSet {
     }
 }
 
-/// A main window on a fresh engine that saves to `standby.ron` in a temp dir.
+/// A set polled over FTP with a login over explicit FTPS (nothing listens on port 1).
+fn ftps_set(name: &str) -> ServerSet {
+    ServerSet {
+        polling: PollMethod::Tcp(TcpPoll {
+            service: TcpService::Ftp,
+            port: Some(1),
+            ftp_login: Some(FtpLogin {
+                user: "probe".into(),
+                explicit_tls: true,
+                ..FtpLogin::default()
+            }),
+            ..Default::default()
+        }),
+        ..tcp_set(name, "127.0.0.1")
+    }
+}
+
+fn ftp_login(polling: &PollMethod) -> &FtpLogin {
+    match polling {
+        PollMethod::Tcp(TcpPoll {
+            ftp_login: Some(login),
+            ..
+        }) => login,
+        other => panic!("an FTP login expected, got {other:?}"),
+    }
+}
+
+/// The FTP login of the open set dialog's draft.
+fn draft_login(w: &Window) -> FtpLogin {
+    let dialog = w.app().view().dialogs.set.as_ref();
+    ftp_login(&dialog.expect("the set dialog is open").draft.polling).clone()
+}
+
+/// A main window on a fresh engine that saves to `standby.ron` in a temp dir, shown once
+/// the engine has the sets.
 fn window(settings: Settings) -> Window {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("standby.ron");
     let sets = settings.server_sets.len();
-    let engine = EngineHandle::spawn(EngineConfig {
-        settings,
-        settings_path: Some(path.clone()),
-        settings_error: None,
-        database: None,
-        notify: standby::notify::NotifyConfig::default(),
-    })
-    .expect("engine starts");
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 900.0])
-        .with_max_steps(50)
-        .build_ui_state(
-            |ui, app: &mut App| {
-                if let Some(app) = app {
-                    app.refresh();
-                    app.show(ui);
-                }
-            },
-            None,
-        );
-    let ctx = harness.ctx.clone();
-    *harness.state_mut() = Some(StandbyApp::new(engine, &ctx));
-    let mut w = Window {
-        harness,
-        path,
-        _dir: dir,
-    };
+    let mut w = Window::saving(settings);
     w.wait_for("the sets", |s| s.sets.len() == sets);
     w
-}
-
-impl Window {
-    fn app(&self) -> &StandbyApp {
-        self.harness.state().as_ref().expect("app is built")
-    }
-
-    fn steps(&mut self) {
-        for _ in 0..3 {
-            self.harness.step();
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.steps();
-    }
-
-    /// Clicks a button of one window (OK and Cancel are in every dialog).
-    fn click_in(&mut self, window: &str, label: &str) {
-        self.harness
-            .get_by_role_and_label(Role::Window, window)
-            .get_by_label(label)
-            .click();
-        self.steps();
-    }
-
-    /// Replaces the text of the field labelled `label`.
-    fn type_into(&mut self, label: &str, text: &str) {
-        self.harness
-            .get_by_label(label)
-            .set_text_value_accesskit(text);
-        self.steps();
-    }
-
-    /// Opens the combo box labelled `label` and picks `choice`.
-    fn choose(&mut self, label: &str, choice: &str) {
-        self.click(label);
-        // The choice in the open pop-up (the combo's own text may say the same).
-        self.harness
-            .get_all_by_label(choice)
-            .last()
-            .expect("the choice is shown")
-            .click();
-        self.steps();
-    }
-
-    fn has_window(&self, title: &str) -> bool {
-        self.harness
-            .query_by_role_and_label(Role::Window, title)
-            .is_some()
-    }
-
-    fn ok_enabled(&self, window: &str) -> bool {
-        !self
-            .harness
-            .get_by_role_and_label(Role::Window, window)
-            .get_by_label("OK")
-            .accesskit_node()
-            .is_disabled()
-    }
-
-    /// Steps until the engine's snapshot passes `check`, at most [`DEADLINE`].
-    fn wait_for(&mut self, what: &str, check: impl Fn(&Snapshot) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.harness.step();
-            if check(&self.app().engine().snapshot()) {
-                self.steps();
-                return;
-            }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Steps until the window `title` is gone, at most [`DEADLINE`].
-    fn wait_until_closed(&mut self, title: &str) {
-        let start = Instant::now();
-        while self.has_window(title) {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {title} to close"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-            self.harness.step();
-        }
-    }
-
-    /// Steps until the settings file parses and passes `check`; returns what it holds.
-    fn wait_for_file(&mut self, what: &str, check: impl Fn(&Settings) -> bool) -> Settings {
-        let start = Instant::now();
-        loop {
-            self.harness.step();
-            if let Some(settings) = read_settings(&self.path)
-                && check(&settings)
-            {
-                self.steps();
-                return settings;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what} in the settings file"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn read_settings(path: &Path) -> Option<Settings> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Settings::from_ron(&text).ok()
 }
 
 #[test]
@@ -366,7 +247,7 @@ fn cancel_discards_a_change() {
     let snapshot = w.app().engine().snapshot();
     assert!(snapshot.settings.set("alpha").is_some());
     assert!(snapshot.settings.set("renamed").is_none());
-    assert!(!w.path.exists(), "nothing was saved");
+    assert!(!w.settings_path().exists(), "nothing was saved");
 }
 
 #[test]
@@ -377,4 +258,53 @@ fn f1_and_the_question_mark_open_help() {
     w.harness.get_by_label("Help: Options");
     w.click("Close help");
     assert!(w.harness.query_by_label("Help: Options").is_none());
+}
+
+#[test]
+fn ftps_certificate_check_is_ticked_and_unticked_in_the_set_dialog() {
+    const VERIFY: &str = "Verify the server's certificate";
+    let settings = Settings {
+        server_sets: vec![ftps_set("files")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling method");
+    assert!(draft_login(&w).verify_certificate, "on by default");
+    w.click(VERIFY);
+    assert!(!draft_login(&w).verify_certificate, "unticked in the draft");
+    // Without AUTH TLS there is no certificate: the box goes, and comes back with it.
+    w.click("Explicit FTPS (AUTH TLS)");
+    assert!(w.harness.query_by_label(VERIFY).is_none());
+    w.click("Explicit FTPS (AUTH TLS)");
+    w.harness.get_by_label(VERIFY);
+    assert!(!draft_login(&w).verify_certificate, "kept while hidden");
+
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the unticked box", |s| {
+        s.set("files")
+            .is_some_and(|set| !ftp_login(&set.polling).verify_certificate)
+    });
+    assert!(ftp_login(&saved.set("files").unwrap().polling).explicit_tls);
+    w.wait_until_closed("Server set properties");
+    // The engine answers before its next snapshot carries the new settings.
+    w.wait_for("the settings in force", |s| {
+        s.settings
+            .set("files")
+            .is_some_and(|set| !ftp_login(&set.polling).verify_certificate)
+    });
+
+    w.click("Properties");
+    w.click("Polling method");
+    assert!(
+        !draft_login(&w).verify_certificate,
+        "the dialog shows what is saved"
+    );
+    w.click(VERIFY);
+    assert!(draft_login(&w).verify_certificate, "ticked in the draft");
+    w.click_in("Server set properties", "OK");
+    w.wait_for_file("the ticked box", |s| {
+        s.set("files")
+            .is_some_and(|set| ftp_login(&set.polling).verify_certificate)
+    });
 }

@@ -3,30 +3,22 @@
 //! File → Support file..., driven headless by label with a real engine; and the idle
 //! window that asks for no repaint.
 
+mod ui_support;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use eframe::egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-use standby::engine::{EngineConfig, EngineHandle, PairState, Snapshot};
+use standby::engine::PairState;
 use standby::model::{
     DnsData, DnsServer, PollFrequency, PollMethod, Rfc2136Update, Secret, Server, ServerSet,
     Settings, SmtpServer, TcpPoll, TsigKey, UpdateDns, UpdateMethod,
 };
-use standby::ui::app::StandbyApp;
+use ui_support::Window;
 
-const DEADLINE: Duration = Duration::from_secs(15);
 const TSIG_SECRET: &str = "c2VjcmV0LXRzaWcta2V5LXZhbHVlLTEyMzQ1Ng==";
-
-type App = Option<StandbyApp>;
-
-struct Window {
-    harness: Harness<'static, App>,
-    dir: tempfile::TempDir,
-}
 
 /// A TCP listener that accepts and drops every connection, so TCP polls succeed.
 fn tcp_peer() -> u16 {
@@ -93,81 +85,6 @@ fn settings(tcp_port: u16, dns: Option<DnsServer>) -> Settings {
     settings
 }
 
-fn window(settings: Settings) -> Window {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = EngineHandle::spawn(EngineConfig {
-        settings,
-        settings_path: Some(dir.path().join("standby.ron")),
-        settings_error: None,
-        database: None,
-        notify: standby::notify::NotifyConfig::default(),
-    })
-    .expect("engine starts");
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 900.0])
-        .with_max_steps(50)
-        .build_ui_state(
-            |ui, app: &mut App| {
-                if let Some(app) = app {
-                    app.refresh();
-                    app.show(ui);
-                }
-            },
-            None,
-        );
-    let ctx = harness.ctx.clone();
-    *harness.state_mut() = Some(StandbyApp::new(engine, &ctx));
-    Window { harness, dir }
-}
-
-impl Window {
-    fn app(&self) -> &StandbyApp {
-        self.harness.state().as_ref().expect("app is built")
-    }
-
-    fn steps(&mut self) {
-        for _ in 0..3 {
-            self.harness.step();
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.steps();
-    }
-
-    fn type_into(&mut self, label: &str, text: &str) {
-        self.harness
-            .get_by_label(label)
-            .set_text_value_accesskit(text);
-        self.steps();
-    }
-
-    /// Steps until the engine's snapshot passes `check`, at most [`DEADLINE`].
-    fn wait_for(&mut self, what: &str, check: impl Fn(&Snapshot) -> bool) {
-        self.wait_until(what, |w| check(&w.app().engine().snapshot()));
-    }
-
-    /// Steps until `check` holds, at most [`DEADLINE`]; the short pause only spaces the
-    /// frames while the engine works, the condition decides.
-    fn wait_until(&mut self, what: &str, check: impl Fn(&Window) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.harness.step();
-            if check(self) {
-                self.steps();
-                return;
-            }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn shows(&self, text: &str) -> bool {
-        self.harness.query_by_label_contains(text).is_some()
-    }
-}
-
 #[test]
 fn dns_pairs_table_shows_a_failed_pair_with_its_code() {
     let port = closed_udp_port();
@@ -177,7 +94,7 @@ fn dns_pairs_table_shows_a_failed_pair_with_its_code() {
         update: UpdateMethod::Rfc2136(Rfc2136Update { tsig: None }),
         ..DnsServer::default()
     };
-    let mut w = window(settings(tcp_peer(), Some(dns)));
+    let mut w = Window::saving(settings(tcp_peer(), Some(dns)));
     w.wait_for("the pair failed", |s| {
         s.set("web")
             .is_some_and(|web| web.dns.iter().any(|p| p.state == PairState::Failed))
@@ -196,7 +113,7 @@ fn dns_pairs_table_shows_a_failed_pair_with_its_code() {
 
 #[test]
 fn history_dialog_lists_polls_and_saves_csv() {
-    let mut w = window(settings(tcp_peer(), None));
+    let mut w = Window::saving(settings(tcp_peer(), None));
     w.wait_for("a poll", |s| {
         s.set("web")
             .is_some_and(|web| web.servers[0].successes >= 1)
@@ -230,7 +147,7 @@ fn history_dialog_lists_polls_and_saves_csv() {
         .count();
     assert!(rows >= 2, "{rows} row(s) on screen");
 
-    let csv: PathBuf = w.dir.path().join("history.csv");
+    let csv: PathBuf = w.dir().join("history.csv");
     w.type_into("CSV file:", csv.to_str().unwrap());
     w.click("Save CSV...");
     w.wait_until("the CSV file", |w| w.shows("saved to"));
@@ -250,7 +167,7 @@ fn test_button_of_the_notification_dialog_reports_an_unreachable_smtp_server() {
         port: closed_tcp_port(),
         ..SmtpServer::default()
     };
-    let mut w = window(settings);
+    let mut w = Window::saving(settings);
     w.wait_for("the set", |s| s.sets.len() == 1);
     w.click("Properties");
     w.click("Notification");
@@ -280,12 +197,12 @@ fn support_file_has_no_secrets() {
         }),
         ..DnsServer::default()
     };
-    let mut w = window(settings(tcp_peer(), Some(dns)));
+    let mut w = Window::saving(settings(tcp_peer(), Some(dns)));
     w.wait_for("the set", |s| s.sets.len() == 1);
     w.click("File");
     w.click("Support file...");
     w.wait_until("the support file", |w| w.shows("Support file written to"));
-    let file = support_file(w.dir.path()).expect("a support file beside the settings");
+    let file = support_file(w.dir()).expect("a support file beside the settings");
     let text = std::fs::read_to_string(file).unwrap();
     assert!(text.contains("ddns-key"), "the settings are in the file");
     assert!(!text.contains(TSIG_SECRET), "the TSIG secret leaked");
@@ -310,7 +227,7 @@ fn support_file(dir: &Path) -> Option<PathBuf> {
 /// snapshot generation asks for no further repaint.
 #[test]
 fn idle_window_requests_no_repaint() {
-    let mut w = window(Settings::default());
+    let mut w = Window::saving(Settings::default());
     w.wait_for("the first snapshot", |s| s.generation > 0);
     // egui's own start-up (fonts, layout passes) settles within the step limit.
     w.harness.run();
@@ -329,7 +246,7 @@ fn idle_window_requests_no_repaint() {
 
 #[test]
 fn ping_window_shows_live_replies() {
-    let mut w = window(settings(tcp_peer(), None));
+    let mut w = Window::saving(settings(tcp_peer(), None));
     w.wait_for("a poll", |s| {
         s.set("web")
             .is_some_and(|web| web.servers[0].successes >= 1)

@@ -17,6 +17,7 @@
 
 pub mod command;
 pub mod desktop;
+pub mod dispatch_rules;
 pub mod dispatcher;
 pub mod email;
 #[cfg(windows)]
@@ -195,7 +196,7 @@ pub async fn send_test(
 ) -> Result<String, NotifyError> {
     let resolved = resolve(kind, defaults);
     let notifier = build(&resolved, config)?;
-    let tags = dispatcher::test_tags();
+    let tags = dispatch_rules::test_tags();
     match tokio::time::timeout(config.send_timeout, notifier.send(&tags)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(NotifyError::new(

@@ -5,6 +5,7 @@
 //! with the pure logic (sorting, freezing) apart from the drawing.
 
 pub mod app;
+pub mod dialog_frame;
 pub mod dialogs;
 pub mod dns_server_dialog;
 pub mod email_defaults_dialog;

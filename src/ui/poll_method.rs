@@ -191,6 +191,14 @@ fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
                 &mut l.password,
             );
             form.check(ui, "Explicit FTPS (AUTH TLS)", &mut l.explicit_tls);
+            // Without AUTH TLS there is no certificate, and the probe ignores the setting.
+            if l.explicit_tls {
+                form.check(
+                    ui,
+                    "Verify the server's certificate",
+                    &mut l.verify_certificate,
+                );
+            }
         }
     }
 }

@@ -14,6 +14,8 @@
 # a key), and the zone file. A later run in the same DIR keeps them (a restart keeps the
 # data). The script execs named, so its PID is named's: kill it to stop.
 set -euo pipefail
+# shellcheck source=tsig_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tsig_common.sh"
 
 if [ $# -ne 3 ] && [ $# -ne 5 ]; then
     echo "usage: $0 DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
@@ -27,32 +29,14 @@ notify_port=${5:-}
 mkdir -p "$dir"
 
 if [ ! -f "$dir/named.conf" ]; then
-    : >"$dir/keys.txt"
     : >"$dir/keys.conf"
     grants=""
-    for alg in hmac-md5 hmac-sha1 hmac-sha224 hmac-sha256 hmac-sha384 hmac-sha512; do
-        case $alg in
-            hmac-md5) len=16 ;; hmac-sha1) len=20 ;; hmac-sha224) len=28 ;;
-            hmac-sha256) len=32 ;; hmac-sha384) len=48 ;; hmac-sha512) len=64 ;;
-        esac
-        secret=$(head -c "$len" /dev/urandom | base64 -w0)
-        name="key-$alg"
-        echo "$alg $name $secret" >>"$dir/keys.txt"
-        printf 'key "%s" { algorithm %s; secret "%s"; };\n' "$name" "$alg" "$secret" >>"$dir/keys.conf"
-        grants="$grants grant $name zonesub ANY;"
-    done
-
-    cat >"$dir/example.test.db" <<ZONE
-\$TTL 60
-@       IN SOA  ns1 hostmaster 1 3600 600 86400 60
-        IN NS   ns1
-ns1     IN A    $addr
-www     IN A    192.0.2.10
-www     IN AAAA 2001:db8::10
-*.wild  IN A    192.0.2.20
-; a child zone served elsewhere (a referral)
-sub     IN NS   ns.elsewhere.test.
-ZONE
+    add_key() {
+        printf 'key "%s" { algorithm %s; secret "%s"; };\n' "$2" "$1" "$3" >>"$dir/keys.conf"
+        grants="$grants grant $2 zonesub ANY;"
+    }
+    make_tsig_keys "$dir/keys.txt" add_key
+    write_zone "$dir/example.test.db" "$addr"
     if [ -n "$notify_addr" ]; then
         # The secondary is the zone's second name server, so a propagation check that asks
         # every NS finds both.

@@ -14,6 +14,8 @@
 # allowed without a key), and the zone file. A later run in the same DIR keeps them. The
 # script execs knotd, so its PID is knotd's: kill it to stop.
 set -euo pipefail
+# shellcheck source=tsig_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tsig_common.sh"
 
 if [ $# -ne 3 ] && [ $# -ne 5 ]; then
     echo "usage: $0 DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT]" >&2
@@ -50,34 +52,17 @@ template:
     journal-content: all
 "
     if [ -z "$primary_addr" ]; then
-        : >"$dir/keys.txt"
         keys=""
         ids=""
-        for alg in hmac-md5 hmac-sha1 hmac-sha224 hmac-sha256 hmac-sha384 hmac-sha512; do
-            case $alg in
-                hmac-md5) len=16 ;; hmac-sha1) len=20 ;; hmac-sha224) len=28 ;;
-                hmac-sha256) len=32 ;; hmac-sha384) len=48 ;; hmac-sha512) len=64 ;;
-            esac
-            secret=$(head -c "$len" /dev/urandom | base64 -w0)
-            name="key-$alg"
-            echo "$alg $name $secret" >>"$dir/keys.txt"
-            keys="$keys  - id: $name
-    algorithm: $alg
-    secret: $secret
+        add_key() {
+            keys="$keys  - id: $2
+    algorithm: $1
+    secret: $3
 "
-            ids="$ids${ids:+, }$name"
-        done
-        cat >"$dir/example.test.zone" <<ZONE
-\$TTL 60
-@       IN SOA  ns1 hostmaster 1 3600 600 86400 60
-        IN NS   ns1
-ns1     IN A    $addr
-www     IN A    192.0.2.10
-www     IN AAAA 2001:db8::10
-*.wild  IN A    192.0.2.20
-; a child zone served elsewhere (a referral)
-sub     IN NS   ns.elsewhere.test.
-ZONE
+            ids="$ids${ids:+, }$2"
+        }
+        make_tsig_keys "$dir/keys.txt" add_key
+        write_zone "$dir/example.test.zone" "$addr"
         cat >"$dir/knot.conf" <<CONF
 $common
 key:
