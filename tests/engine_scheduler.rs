@@ -307,6 +307,23 @@ async fn pause_all_and_settings_file_changes() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 
+    // Valid settings: the snapshot carries them by the time the reply comes (a dialog
+    // reopened at once must not show, and save back, the old values).
+    for max in [7, 8, 9] {
+        let mut changed = (*engine.snapshot().settings).clone();
+        changed.options.polling.max_concurrent_polls = max;
+        engine.apply_settings(changed).await.unwrap();
+        assert_eq!(
+            engine
+                .snapshot()
+                .settings
+                .options
+                .polling
+                .max_concurrent_polls,
+            max
+        );
+    }
+
     // An external edit is picked up.
     let mut edited = file::load(&path).unwrap();
     edited.server_sets.push(ServerSet {

@@ -269,8 +269,14 @@ impl Engine {
             },
             Command::ApplySettings { settings, reply } => {
                 let outcome = self.apply(*settings);
-                if let Err(why) = &outcome {
-                    self.log(Level::Error, format!("settings not applied: {why}"));
+                match &outcome {
+                    Err(why) => self.log(Level::Error, format!("settings not applied: {why}")),
+                    // Published before the reply: whoever waited on it (a dialog that
+                    // reopens, the API's next GET) reads the new settings, not the old.
+                    Ok(()) => {
+                        self.dirty = true;
+                        self.publish();
+                    }
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
