@@ -244,6 +244,7 @@ fn build(ctx: egui::Context) -> Result<Tray, String> {
     let menu_actions = actions_tx.clone();
     let menu_ctx = ctx.clone();
     MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
+        tracing::debug!("tray menu: {:?}", event.id);
         let action = if event.id == ids.0 {
             TrayAction::Open
         } else if event.id == ids.1 {
@@ -257,6 +258,12 @@ fn build(ctx: egui::Context) -> Result<Tray, String> {
         menu_ctx.request_repaint();
     }));
     TrayIconEvent::set_event_handler(Some(move |event: TrayIconEvent| {
+        if !matches!(
+            event,
+            TrayIconEvent::Move { .. } | TrayIconEvent::Enter { .. } | TrayIconEvent::Leave { .. }
+        ) {
+            tracing::debug!("tray icon: {event:?}");
+        }
         if opens_window(&event) {
             let _ = actions_tx.send(TrayAction::Open);
             ctx.request_repaint();
