@@ -30,11 +30,14 @@ fn main() {
     let mut counts = Vec::new();
     let mut interval = 10u32;
     let mut seconds = 30u64;
+    let mut on_disk = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--interval" => interval = it.next().and_then(|v| v.parse().ok()).unwrap_or(interval),
             "--seconds" => seconds = it.next().and_then(|v| v.parse().ok()).unwrap_or(seconds),
+            // The history in a database file (as the program keeps it), not in memory.
+            "--on-disk" => on_disk = true,
             n => counts.extend(n.parse::<usize>().ok()),
         }
     }
@@ -61,13 +64,13 @@ fn main() {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in counts {
-        run(n, interval, seconds, &ports);
+        run(n, interval, seconds, &ports, on_disk);
     }
     let _ = child.kill();
     let _ = child.wait();
 }
 
-fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16]) {
+fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16], on_disk: bool) {
     let mut settings = Settings::default();
     for (set_index, chunk) in (0..servers)
         .collect::<Vec<_>>()
@@ -98,8 +101,14 @@ fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16]) {
             ..ServerSet::default()
         });
     }
-    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings))
-        .unwrap_or_else(|e| fail(&format!("engine: {e}")));
+    let database = on_disk.then(|| {
+        std::env::temp_dir().join(format!("standby-bench-{}-{servers}.db", std::process::id()))
+    });
+    let engine = EngineHandle::spawn(EngineConfig {
+        database: database.clone(),
+        ..EngineConfig::in_memory(settings)
+    })
+    .unwrap_or_else(|e| fail(&format!("engine: {e}")));
     // Warm up for one interval so every server is in its steady cadence.
     std::thread::sleep(Duration::from_secs(u64::from(interval)));
     let (cpu0, t0, polls0) = (
@@ -130,6 +139,11 @@ fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16]) {
     }
     let _ = std::io::stdout().flush();
     engine.shutdown();
+    if let Some(path) = database {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }
 
 /// The child: greets and closes on every connection (the server closes first, so the
