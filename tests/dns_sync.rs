@@ -20,10 +20,9 @@ fn silent_port() -> u16 {
     socket.local_addr().unwrap().port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_dns_server_fails_every_pair_with_a_problem() {
-    let port = silent_port();
-    let dns = DnsServer {
+/// A DNS server on loopback `port` whose updates (never reached here) would fail.
+fn dns_server_at(port: u16) -> DnsServer {
+    DnsServer {
         address: "127.0.0.1".into(),
         port,
         update: UpdateMethod::Command(CommandSpec {
@@ -31,7 +30,13 @@ async fn unreachable_dns_server_fails_every_pair_with_a_problem() {
             ..CommandSpec::default()
         }),
         ..DnsServer::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_dns_server_fails_every_pair_with_a_problem() {
+    let port = silent_port();
+    let dns = dns_server_at(port);
     let settings = settings(
         &["192.0.2.1"],
         &["www.example.test", "example.test"],
@@ -119,15 +124,7 @@ async fn no_more_pipeline_runs_are_in_flight_than_max_concurrent_updates() {
     let port = silent.local_addr().unwrap().port();
     let hosts: Vec<String> = (1..=6).map(|i| format!("h{i}.example.test")).collect();
     let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let dns = DnsServer {
-        address: "127.0.0.1".into(),
-        port,
-        update: UpdateMethod::Command(CommandSpec {
-            program: "/bin/false".into(),
-            ..CommandSpec::default()
-        }),
-        ..DnsServer::default()
-    };
+    let dns = dns_server_at(port);
     let mut settings = settings(&["192.0.2.1"], &host_refs, vec![dns]).await;
     settings.options.dns_updating.max_concurrent_updates = 2;
     let engine = start(settings);
