@@ -16,21 +16,9 @@ use standby::model::{
     DnsData, DnsServer, PollFrequency, PollMethod, Rfc2136Update, Secret, Server, ServerSet,
     Settings, SmtpServer, TcpPoll, TsigKey, UpdateDns, UpdateMethod,
 };
-use ui_support::Window;
+use ui_support::{Window, tcp_peer};
 
 const TSIG_SECRET: &str = "c2VjcmV0LXRzaWcta2V5LXZhbHVlLTEyMzQ1Ng==";
-
-/// A TCP listener that accepts and drops every connection, so TCP polls succeed.
-fn tcp_peer() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            drop(stream);
-        }
-    });
-    port
-}
 
 /// A loopback UDP port where nothing listens (the socket is closed again).
 fn closed_udp_port() -> u16 {

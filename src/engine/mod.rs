@@ -19,6 +19,7 @@ pub mod server_state;
 mod sets;
 pub mod snapshot;
 mod support;
+pub mod what_if;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -17,6 +17,7 @@ use super::history_dialog::HistoryDialog;
 use super::options_dialog::{OptionsChild, OptionsDialog};
 use super::ping_window::PingWindow;
 use super::set_dialog::{SetChild, SetDialog};
+use super::what_if_window::WhatIfWindow;
 use crate::engine::{Command, Snapshot};
 use crate::model::Settings;
 
@@ -34,6 +35,11 @@ pub enum DialogRequest {
     },
     /// Ping a server (by address).
     Ping(String),
+    /// What a failure of servers of a set would change, optionally one server ticked.
+    WhatIf {
+        set: String,
+        server: Option<String>,
+    },
     /// Write a support file to this path.
     SupportFile(std::path::PathBuf),
 }
@@ -64,6 +70,8 @@ pub struct Dialogs {
     pub history: Option<HistoryDialog>,
     /// The Ping... window, if open.
     pub ping: Option<PingWindow>,
+    /// The What if... window, if open.
+    pub what_if: Option<WhatIfWindow>,
     /// The support file being written, or what came of it.
     pub support: Option<SupportFile>,
 }
@@ -102,6 +110,9 @@ impl Dialogs {
                 if self.ping.as_ref().is_none_or(|p| p.address != address) {
                     self.ping = Some(PingWindow::new(address));
                 }
+            }
+            DialogRequest::WhatIf { set, server } => {
+                self.what_if = Some(WhatIfWindow::new(set, server));
             }
             DialogRequest::SupportFile(path) => {
                 self.support = Some(SupportFile {
@@ -156,6 +167,11 @@ impl Dialogs {
             && !ping.show(ctx, outbox)
         {
             self.ping = None;
+        }
+        if let Some(what_if) = &mut self.what_if
+            && !what_if.show(ctx, snapshot)
+        {
+            self.what_if = None;
         }
         self.support_window(ctx, outbox);
         if !self.any_open() && ctx.input(|i| i.key_pressed(egui::Key::F1)) {

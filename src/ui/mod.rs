@@ -26,6 +26,7 @@ pub mod set_dialog;
 pub mod set_status;
 pub mod test_send;
 pub mod tray;
+pub mod what_if_window;
 pub mod widgets;
 
 use crate::engine::EngineHandle;

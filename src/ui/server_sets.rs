@@ -109,6 +109,16 @@ fn show_set(
         if ui.button("Properties").clicked() {
             requests.push(DialogRequest::Properties(set.name.clone()));
         }
+        if ui
+            .button("What if...")
+            .on_hover_text("Which DNS changes a failure of chosen servers would cause")
+            .clicked()
+        {
+            requests.push(DialogRequest::WhatIf {
+                set: set.name.clone(),
+                server: None,
+            });
+        }
         if ui.button("Delete").clicked() {
             requests.push(DialogRequest::Delete(set.name.clone()));
         }

@@ -30,7 +30,8 @@ impl ExpandedRows {
     }
 }
 
-/// The servers of a set as a table; an expanded row shows *Polling history...* and *Ping...*.
+/// The servers of a set as a table; an expanded row shows *Polling history...*, *Ping...*
+/// and *What if it fails...*.
 pub fn servers(
     ui: &mut egui::Ui,
     set: &SetStatus,
@@ -86,6 +87,12 @@ pub fn servers(
                         if ui.button("Ping...").clicked() {
                             // The poll address: the one this machine can reach (NAT).
                             requests.push(DialogRequest::Ping(server.poll_ip.clone()));
+                        }
+                        if ui.button("What if it fails...").clicked() {
+                            requests.push(DialogRequest::WhatIf {
+                                set: set.name.clone(),
+                                server: Some(server.public_ip.clone()),
+                            });
                         }
                     });
                     ui.end_row();

@@ -3,6 +3,7 @@
 //! condition (bounded by [`DEADLINE`]), never on a sleep.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -191,4 +192,16 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
 fn read_settings(path: &Path) -> Option<Settings> {
     let text = std::fs::read_to_string(path).ok()?;
     Settings::from_ron(&text).ok()
+}
+
+/// A TCP listener that accepts and drops every connection, so TCP polls succeed.
+pub fn tcp_peer() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    port
 }
