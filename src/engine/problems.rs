@@ -14,6 +14,12 @@ pub const CERTIFICATE_WARNING: u16 = 149;
 /// Appended to a server's subject for its certificate warning: `web1 (192.0.2.1) certificate`.
 pub const CERTIFICATE_SUFFIX: &str = " certificate";
 
+/// A notification's problem (`notification: …`, `notification outbox`): its message stays
+/// queued through any settings change (even of its set), so only its delivery clears it.
+pub fn is_notification(subject: &str) -> bool {
+    subject.starts_with("notification")
+}
+
 /// Low-severity codes: shown in the list, but the set is not in trouble.
 pub fn is_warning(code: u16) -> bool {
     code == CERTIFICATE_WARNING
@@ -86,18 +92,21 @@ impl Problems {
         gone
     }
 
-    /// Clears every problem of a set except those whose subject `keep` accepts.
+    /// Clears every problem of a set except those whose subject `keep` accepts (and
+    /// those of notifications, see [`is_notification`]).
     pub fn retain_set(&mut self, set: &str, keep: impl Fn(&str) -> bool) {
         let before = self.current.len();
         self.current
-            .retain(|(s, subject), _| s != set || keep(subject));
+            .retain(|(s, subject), _| s != set || keep(subject) || is_notification(subject));
         self.changed |= before != self.current.len();
     }
 
-    /// Clears every problem of the sets `keep` rejects.
+    /// Clears every problem of the sets `keep` rejects (but those of notifications, see
+    /// [`is_notification`]).
     pub fn retain_sets(&mut self, keep: impl Fn(&str) -> bool) {
         let before = self.current.len();
-        self.current.retain(|(s, _), _| keep(s));
+        self.current
+            .retain(|(s, subject), _| keep(s) || is_notification(subject));
         self.changed |= before != self.current.len();
     }
 
@@ -162,5 +171,20 @@ mod tests {
         assert!(!p.has_any("web"));
         p.raise("web", "192.0.2.1", 111, "refused", SystemTime::UNIX_EPOCH);
         assert!(p.has_any("web"));
+    }
+
+    #[test]
+    fn settings_changes_never_clear_a_notification_problem() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut p = Problems::default();
+        p.raise("web", "192.0.2.1", 111, "refused", t0);
+        p.raise("web", "notification: e-mail to ops", 321, "refused", t0);
+        p.raise("", "notification outbox", 300, "disk full", t0);
+        // The server is gone from the set, then the set itself.
+        p.retain_set("web", |_| false);
+        p.retain_sets(|_| false);
+        let subjects: Vec<String> = p.list().into_iter().map(|x| x.subject).collect();
+        assert_eq!(subjects.len(), 2, "{subjects:?}");
+        assert!(subjects.iter().all(|s| is_notification(s)));
     }
 }
