@@ -133,6 +133,8 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     // One crypto provider for every TLS user in the process (probes, mail, HTTP).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let path = config.unwrap_or_else(file::default_path);
+    // Held until the process ends: one Standby per settings file.
+    let _instance = standby::store::instance::lock(&path).map_err(anyhow::Error::msg)?;
     let (settings, settings_error) = match file::load_or_defaults(&path) {
         Ok(settings) => (settings, None),
         // Headless: a server's unit should fail loudly rather than run on defaults.

@@ -118,7 +118,7 @@ fn headless_refuses_a_broken_file_without_touching_it() {
 
 #[cfg(unix)]
 #[test]
-fn headless_logs_changes_of_state_and_stops_on_sigterm() {
+fn headless_logs_changes_of_state_refuses_a_second_instance_and_stops_on_sigterm() {
     // A server on a port where nothing listens: it fails at once (no retries).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("standby.ron");
@@ -164,6 +164,20 @@ fn headless_logs_changes_of_state_and_stops_on_sigterm() {
             .any(|l| l.contains("engine started with 1 server set")),
         "{lines:#?}"
     );
+    // A second Standby on the same settings is refused: it would poll and update twice.
+    let second = Command::new(BIN)
+        .arg("--headless")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains(&format!("already running on {}", path.display())),
+        "{said}"
+    );
+    assert!(said.contains(&format!("process {}", child.id())), "{said}");
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

@@ -2,6 +2,7 @@
 //! the outbox of notifications.
 
 pub mod history;
+pub mod instance;
 pub mod logfiles;
 pub mod outbox;
 pub mod writer;
