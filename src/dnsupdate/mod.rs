@@ -31,14 +31,23 @@ pub struct Records {
     pub addresses: Vec<IpAddr>,
     /// The TTL (the smallest of the records); `None` when there are no records.
     pub ttl: Option<u32>,
+    /// The first address as given: for wanted records the highest-priority one (`$IP$`,
+    /// for providers that take a single address).
+    pub first: Option<IpAddr>,
 }
 
 impl Records {
+    /// `addresses` in priority order (the decision's), kept sorted for comparing.
     pub fn new(mut addresses: Vec<IpAddr>, ttl: Option<u32>) -> Self {
+        let first = addresses.first().copied();
         addresses.sort();
         addresses.dedup();
         let ttl = if addresses.is_empty() { None } else { ttl };
-        Self { addresses, ttl }
+        Self {
+            addresses,
+            ttl,
+            first,
+        }
     }
 
     /// Whether these (served) records already are the wanted ones.
@@ -97,11 +106,7 @@ impl UpdateRequest {
             .with("ZONE", self.zone.trim_end_matches('.').to_string())
             .with(
                 "IP",
-                self.wanted
-                    .addresses
-                    .first()
-                    .map(IpAddr::to_string)
-                    .unwrap_or_default(),
+                self.wanted.first.map(|a| a.to_string()).unwrap_or_default(),
             )
             .with("IPS", list(|_| true))
             .with("IPV4", list(IpAddr::is_ipv4))
@@ -197,5 +202,25 @@ mod tests {
         assert_eq!(Records::new(vec![], Some(5)).ttl, None);
         let e = DnsError::new(FailureKind::Timeout, DnsStage::Updating, "timeout");
         assert_eq!(e.code(), 223);
+    }
+
+    #[test]
+    fn ip_is_the_highest_priority_address_not_the_smallest() {
+        let high: IpAddr = "198.51.100.20".parse().unwrap();
+        let low: IpAddr = "192.0.2.10".parse().unwrap();
+        let request = UpdateRequest {
+            server: "127.0.0.1:53".parse().unwrap(),
+            server_label: "127.0.0.1".into(),
+            host: "www.example.test".into(),
+            zone: "example.test".into(),
+            wanted: Records::new(vec![high, low], Some(60)),
+            ttl: 60,
+            current: Records::default(),
+            set_name: "web".into(),
+            timeout: Duration::from_secs(5),
+        };
+        let tags = request.tags();
+        assert_eq!(tags.get("IP"), Some("198.51.100.20"));
+        assert_eq!(tags.get("IPS"), Some("192.0.2.10,198.51.100.20"));
     }
 }

@@ -43,6 +43,18 @@ impl EventKind {
             EventKind::Test => "Test",
         }
     }
+
+    /// Something went wrong: what the desktop balloon and sound ("on problems") are for.
+    pub fn is_problem(self) -> bool {
+        match self {
+            EventKind::ServerFailed
+            | EventKind::AllServersFailed
+            | EventKind::DnsUpdateFailed
+            | EventKind::DnsChangedExternally
+            | EventKind::SetPausedAutomatically => true,
+            EventKind::ServerRecovered | EventKind::DnsUpdated | EventKind::Test => false,
+        }
+    }
 }
 
 /// One way to tell someone.

@@ -242,7 +242,8 @@ impl Dispatcher {
     fn deliver(&mut self, notice: &Notice, count: u32, window: Duration) {
         let settings = (self.settings)();
         let tags = full_tags(notice, count, window);
-        if self.config.desktop {
+        // The balloon and the sound are "on problems" (Options): not for recoveries.
+        if self.config.desktop && notice.kind.is_problem() {
             self.desktop(&settings, &tags, notice);
         }
         for method in methods_for(&settings, &notice.set, notice.kind) {
