@@ -1,13 +1,18 @@
 //! The system log on Unix: one RFC 3164 line to the local syslog socket (`/dev/log`,
-//! which the systemd journal serves too, so one path covers syslog and the journal).
+//! which the systemd journal serves too, so one path covers syslog and the journal;
+//! `/var/run/syslog` on macOS).
 
 use std::path::PathBuf;
 
 use super::{BoxFuture, FailureKind, Notifier, NotifyError, Stage};
 use crate::model::tags::{Encoding, TagValues, expand};
 
-/// The local syslog socket.
-pub const DEFAULT_SOCKET: &str = "/dev/log";
+/// The local syslog socket (macOS's syslogd listens elsewhere).
+pub const DEFAULT_SOCKET: &str = if cfg!(target_os = "macos") {
+    "/var/run/syslog"
+} else {
+    "/dev/log"
+};
 /// Facility `daemon` (3), severity `notice` (5): worth a look, not an error of Standby's.
 const PRIORITY: u8 = 3 * 8 + 5;
 /// The line written for every event.
