@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use standby::engine::{EngineConfig, EngineHandle};
+use standby::engine::{EngineConfig, EngineHandle, Level};
 use standby::model::{PollMethod, Secret, Server, ServerSet, Settings, TcpPoll};
 use support::wait_until;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -204,5 +204,26 @@ async fn the_api_as_an_operator_uses_it() {
     let (status, body) = request(api, "GET", "/log", auth, "").await;
     assert_eq!(status, 200);
     assert!(body.contains("all polling paused"), "{body}");
+    engine.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_the_api_cannot_listen_on_shows_in_the_engine_log() {
+    // The port is taken for as long as the test runs.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let mut settings = Settings::default();
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = address.to_string();
+    settings.options.http_api.log_requests = true;
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+    standby::api::spawn(engine.client()).unwrap();
+    let said = format!("HTTP API: cannot listen on {address}");
+    wait_until(&engine, "the failure in the Log tab's lines", |s| {
+        s.log
+            .iter()
+            .any(|line| line.level == Level::Error && line.text.starts_with(&said))
+    })
+    .await;
     engine.shutdown();
 }

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::engine::{Command, EngineClient};
+use crate::engine::{Command, EngineClient, Level};
 use crate::model::options::HttpApiOptions;
 use crate::model::{Options, ServerSet};
 
@@ -111,7 +111,8 @@ async fn authenticate(
         response
     };
     if options.log_requests {
-        tracing::info!("API {method} {path} → {}", response.status().as_u16());
+        let text = format!("API {method} {path} → {}", response.status().as_u16());
+        client.log(Level::Info, text).await;
     }
     response
 }
@@ -324,12 +325,14 @@ async fn supervise(client: EngineClient) {
             None => changed.await,
             Some(listen) => match listen.parse::<SocketAddr>() {
                 Err(_) => {
-                    tracing::error!("HTTP API: {listen:?} is not an address:port");
+                    let text = format!("HTTP API: {listen:?} is not an address:port");
+                    client.log(Level::Error, text).await;
                     changed.await;
                 }
                 Ok(address) => match tokio::net::TcpListener::bind(address).await {
                     Err(e) => {
-                        tracing::error!("HTTP API: cannot listen on {address}: {e}");
+                        let text = format!("HTTP API: cannot listen on {address}: {e}");
+                        client.log(Level::Error, text).await;
                         changed.await;
                     }
                     Ok(listener) => {
@@ -341,16 +344,20 @@ async fn supervise(client: EngineClient) {
                             .password
                             .is_empty();
                         if password && !address.ip().is_loopback() {
-                            tracing::warn!(
+                            let text = format!(
                                 "HTTP API on {address} without a password: anyone who reaches it can change the settings"
                             );
+                            client.log(Level::Warning, text).await;
                         }
-                        tracing::info!("HTTP API listening on http://{address}");
+                        let text = format!("HTTP API listening on http://{address}");
+                        client.log(Level::Info, text).await;
                         let served = axum::serve(listener, router(client.clone()))
                             .with_graceful_shutdown(changed)
                             .await;
                         if let Err(e) = served {
-                            tracing::error!("HTTP API stopped: {e}");
+                            client
+                                .log(Level::Error, format!("HTTP API stopped: {e}"))
+                                .await;
                         }
                     }
                 },

@@ -13,7 +13,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::engine::EngineClient;
+use crate::engine::{EngineClient, Level};
 use crate::model::options::DnsServingOptions;
 use answers::{Reply, Table};
 
@@ -64,10 +64,11 @@ async fn supervise(client: EngineClient) {
         let address = match options.listen_address.trim().parse::<IpAddr>() {
             Ok(ip) => SocketAddr::new(ip, options.port),
             Err(_) => {
-                tracing::error!(
+                let text = format!(
                     "DNS serving: {:?} is not an IP address",
                     options.listen_address
                 );
+                client.log(Level::Error, text).await;
                 if wait_for_other_options(&mut watch, &options).await.is_err() {
                     return;
                 }
@@ -77,14 +78,16 @@ async fn supervise(client: EngineClient) {
         let (udp, tcp) = match bind(address).await {
             Ok(sockets) => sockets,
             Err(e) => {
-                tracing::error!("DNS serving: cannot listen on {address}: {e}");
+                let text = format!("DNS serving: cannot listen on {address}: {e}");
+                client.log(Level::Error, text).await;
                 if wait_for_other_options(&mut watch, &options).await.is_err() {
                     return;
                 }
                 continue;
             }
         };
-        tracing::info!("serving DNS on {address} (UDP and TCP)");
+        let text = format!("serving DNS on {address} (UDP and TCP)");
+        client.log(Level::Info, text).await;
         let shared = Arc::new(Shared {
             table: RwLock::new(Arc::new(Table::build(&client.snapshot(), &mut memory))),
             options: options.clone(),
@@ -110,7 +113,9 @@ async fn supervise(client: EngineClient) {
         // Wait until the sockets are closed, so that the next bind can take the port.
         let _ = udp_task.await;
         let _ = tcp_task.await;
-        tracing::info!("DNS serving on {address} stopped");
+        client
+            .log(Level::Info, format!("DNS serving on {address} stopped"))
+            .await;
         if stopped {
             return;
         }

@@ -37,6 +37,9 @@ pub enum Command {
     },
     /// Empty the in-memory log.
     ClearLog,
+    /// A line for the log from a part that runs beside the engine (the API and DNS
+    /// serving: a port they cannot listen on must show in the Log tab, not on stderr only).
+    Log { level: super::Level, text: String },
     /// Ping an address once a second (the Ping window); replies go to `replies` until it
     /// is dropped.
     Ping {
@@ -91,6 +94,7 @@ impl std::fmt::Debug for Command {
             Command::PollSet(s) => write!(f, "PollSet({s:?})"),
             Command::ApplySettings { .. } => f.write_str("ApplySettings"),
             Command::ClearLog => f.write_str("ClearLog"),
+            Command::Log { level, text } => write!(f, "Log({level:?}, {text:?})"),
             Command::Ping { address, .. } => write!(f, "Ping({address})"),
             Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
             Command::SaveHistoryCsv { filter, path, .. } => {

@@ -269,6 +269,18 @@ impl EngineClient {
             .map_err(|_| SendError::Stopped)
     }
 
+    /// Writes a line to the engine's log (Log tab, log files, stderr); to stderr alone
+    /// once the engine has stopped.
+    pub async fn log(&self, level: Level, text: String) {
+        let line = Command::Log {
+            level,
+            text: text.clone(),
+        };
+        if self.send(line).await.is_err() {
+            tracing::warn!("{text}");
+        }
+    }
+
     /// Applies new settings and waits for the outcome (validation or write errors).
     pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
         ask(&self.commands, |reply| Command::ApplySettings {

@@ -312,6 +312,7 @@ impl Engine {
                 Arc::make_mut(&mut self.log).clear();
                 self.dirty = true;
             }
+            Command::Log { level, text } => self.log(level, text),
             Command::SetRepaintWaker(waker) => {
                 self.waker = Some(waker);
                 self.dirty = true;
