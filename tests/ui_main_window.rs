@@ -75,6 +75,30 @@ fn lists_the_configured_sets_by_name() {
 }
 
 #[test]
+fn the_tool_bar_holds_the_current_tabs_buttons() {
+    let mut w = window();
+    let row = top_of(&w.harness, "Options");
+    for label in [
+        "New server set",
+        "Pause",
+        "Poll now",
+        "Delete",
+        "Properties",
+    ] {
+        assert_eq!(top_of(&w.harness, label), row, "{label} is in the tool bar");
+    }
+    assert!(w.harness.query_by_label("Freeze").is_none());
+    w.harness.get_by_label("Log").click();
+    w.steps();
+    for label in ["Copy to clipboard", "Clear", "Freeze"] {
+        assert_eq!(top_of(&w.harness, label), row, "{label} is in the tool bar");
+    }
+    assert!(w.harness.query_by_label("New server set").is_none());
+    // The tabs are a row of their own, below.
+    assert!(top_of(&w.harness, "Log") > row);
+}
+
+#[test]
 fn pause_all_polling_toggles_the_engine() {
     let mut w = window();
     assert!(!w.app().engine().snapshot().all_paused);

@@ -207,16 +207,11 @@ impl StandbyApp {
             self.tool_bar(ui, &snapshot, &mut outbox, &mut requests);
             ui.add_space(2.0);
         });
+        egui::Panel::top("tabs").show(ui, |ui| self.tab_strip(ui, &snapshot));
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui, &snapshot));
         egui::CentralPanel::default().show(ui, |ui| match self.view.tab {
-            Tab::ServerSets => server_sets::show(
-                ui,
-                &snapshot,
-                &mut self.view.sets,
-                &mut outbox,
-                &mut requests,
-            ),
-            Tab::Log => log_tab::show(ui, &snapshot, &mut self.view.log, &mut outbox),
+            Tab::ServerSets => server_sets::show(ui, &snapshot, &mut self.view.sets, &mut requests),
+            Tab::Log => log_tab::show(ui, &snapshot, &self.view.log),
             Tab::Problems => problems::show(ui, &snapshot, &mut self.view.problems),
         });
         for request in requests {
@@ -309,7 +304,23 @@ impl StandbyApp {
             if ui.button("Poll all server sets").clicked() {
                 outbox.push(Command::PollAll);
             }
-            ui.separator();
+            // Then the buttons of the current tab (SPEC §9), as the original had them.
+            match self.view.tab {
+                Tab::ServerSets => {
+                    ui.separator();
+                    server_sets::tool_buttons(ui, snapshot, &self.view.sets, outbox, requests);
+                }
+                Tab::Log => {
+                    ui.separator();
+                    log_tab::tool_buttons(ui, snapshot, &mut self.view.log, outbox);
+                }
+                Tab::Problems => {}
+            }
+        });
+    }
+
+    fn tab_strip(&mut self, ui: &mut egui::Ui, snapshot: &Snapshot) {
+        ui.horizontal(|ui| {
             for tab in Tab::ALL {
                 ui.selectable_value(&mut self.view.tab, tab, tab.title());
                 // The count sits beside the button, so that the button's label stays plain.

@@ -79,29 +79,36 @@ fn level_text(level: Level) -> RichText {
     }
 }
 
-/// Draws the tab; commands for the engine go to `outbox`.
-pub fn show(ui: &mut egui::Ui, snapshot: &Snapshot, view: &mut LogView, outbox: &mut Vec<Command>) {
-    ui.horizontal(|ui| {
-        if ui.button("Copy to clipboard").clicked() {
-            ui.ctx().copy_text(as_text(view.lines(&snapshot.log)));
-        }
-        if ui.button("Clear").clicked() {
-            outbox.push(Command::ClearLog);
-            view.clear();
-        }
-        let frozen = view.is_frozen();
-        if ui
-            .add(egui::Button::selectable(frozen, "Freeze").frame_when_inactive(true))
-            .on_hover_text("Keep showing the log as it is now")
-            .clicked()
-        {
-            view.toggle_freeze(&snapshot.log);
-        }
-        ui.label(count_text(
-            view.lines(&snapshot.log).len(),
-            view.is_frozen(),
-        ));
-    });
+/// The tab's buttons, for the tool bar: Copy to clipboard, Clear, Freeze.
+pub fn tool_buttons(
+    ui: &mut egui::Ui,
+    snapshot: &Snapshot,
+    view: &mut LogView,
+    outbox: &mut Vec<Command>,
+) {
+    if ui.button("Copy to clipboard").clicked() {
+        ui.ctx().copy_text(as_text(view.lines(&snapshot.log)));
+    }
+    if ui.button("Clear").clicked() {
+        outbox.push(Command::ClearLog);
+        view.clear();
+    }
+    let frozen = view.is_frozen();
+    if ui
+        .add(egui::Button::selectable(frozen, "Freeze").frame_when_inactive(true))
+        .on_hover_text("Keep showing the log as it is now")
+        .clicked()
+    {
+        view.toggle_freeze(&snapshot.log);
+    }
+}
+
+/// Draws the tab (its buttons are in the tool bar).
+pub fn show(ui: &mut egui::Ui, snapshot: &Snapshot, view: &LogView) {
+    ui.label(count_text(
+        view.lines(&snapshot.log).len(),
+        view.is_frozen(),
+    ));
     ui.separator();
     let lines = view.lines(&snapshot.log).clone();
     let row_height = ui.text_style_height(&egui::TextStyle::Body);

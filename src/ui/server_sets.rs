@@ -26,12 +26,54 @@ impl SetsView {
     }
 }
 
+/// The tab's buttons, for the tool bar: New server set, then those of the selected set.
+pub fn tool_buttons(
+    ui: &mut egui::Ui,
+    snapshot: &Snapshot,
+    view: &SetsView,
+    outbox: &mut Vec<Command>,
+    requests: &mut Vec<DialogRequest>,
+) {
+    if ui.button("New server set").clicked() {
+        requests.push(DialogRequest::NewSet);
+    }
+    let Some(set) = view.selected(snapshot) else {
+        return;
+    };
+    let (label, command) = if set.paused {
+        ("Resume", Command::ResumeSet(set.name.clone()))
+    } else {
+        ("Pause", Command::PauseSet(set.name.clone()))
+    };
+    if ui.button(label).clicked() {
+        outbox.push(command);
+    }
+    if ui.button("Poll now").clicked() {
+        outbox.push(Command::PollSet(set.name.clone()));
+    }
+    if ui.button("Delete").clicked() {
+        requests.push(DialogRequest::Delete(set.name.clone()));
+    }
+    if ui.button("Properties").clicked() {
+        requests.push(DialogRequest::Properties(set.name.clone()));
+    }
+    if ui
+        .button("What if...")
+        .on_hover_text("Which DNS changes a failure of chosen servers would cause")
+        .clicked()
+    {
+        requests.push(DialogRequest::WhatIf {
+            set: set.name.clone(),
+            server: None,
+        });
+    }
+}
+
 /// Draws the tab; commands for the engine go to `outbox`.
 pub fn show(
     ui: &mut egui::Ui,
     snapshot: &Snapshot,
     view: &mut SetsView,
-    outbox: &mut Vec<Command>,
     requests: &mut Vec<DialogRequest>,
 ) {
     let selected_name = view.selected(snapshot).map(|s| s.name.clone());
@@ -43,10 +85,6 @@ pub fn show(
             egui::ScrollArea::vertical()
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
-                    if ui.button("New server set").clicked() {
-                        requests.push(DialogRequest::NewSet);
-                    }
-                    ui.add_space(4.0);
                     if snapshot.sets.is_empty() {
                         ui.label("No server sets yet.");
                     }
@@ -75,7 +113,7 @@ pub fn show(
             egui::Frame::new()
                 .inner_margin(margin)
                 .show(ui, |ui| match view.selected(snapshot) {
-                    Some(set) => show_set(ui, set, &mut view.expanded, outbox, requests),
+                    Some(set) => show_set(ui, set, &mut view.expanded, requests),
                     None => {
                         ui.label("Nothing to show: the settings have no server sets.");
                     }
@@ -87,41 +125,11 @@ fn show_set(
     ui: &mut egui::Ui,
     set: &SetStatus,
     expanded: &mut ExpandedRows,
-    outbox: &mut Vec<Command>,
     requests: &mut Vec<DialogRequest>,
 ) {
     ui.horizontal(|ui| {
         widgets::health_icon(ui, set.health, 22.0);
         ui.label(RichText::new(format!("Server set: {}", set.name)).heading());
-    });
-    ui.horizontal(|ui| {
-        let (label, command) = if set.paused {
-            ("Resume", Command::ResumeSet(set.name.clone()))
-        } else {
-            ("Pause", Command::PauseSet(set.name.clone()))
-        };
-        if ui.button(label).clicked() {
-            outbox.push(command);
-        }
-        if ui.button("Poll now").clicked() {
-            outbox.push(Command::PollSet(set.name.clone()));
-        }
-        if ui.button("Properties").clicked() {
-            requests.push(DialogRequest::Properties(set.name.clone()));
-        }
-        if ui
-            .button("What if...")
-            .on_hover_text("Which DNS changes a failure of chosen servers would cause")
-            .clicked()
-        {
-            requests.push(DialogRequest::WhatIf {
-                set: set.name.clone(),
-                server: None,
-            });
-        }
-        if ui.button("Delete").clicked() {
-            requests.push(DialogRequest::Delete(set.name.clone()));
-        }
     });
     ui.add_space(4.0);
     egui::Grid::new("set_facts")
