@@ -1,6 +1,7 @@
 //! End to end: a set with two real HTTP servers. The first is stopped → after its retries
 //! it is failed, an event and a problem appear and the decision switches to the second;
 //! it is restarted → it recovers after the recovery count and the decision switches back.
+//! Every server failing raises "all servers failed" once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[allow(dead_code)]
@@ -137,5 +138,89 @@ async fn failover_and_failback() {
     assert!(log.iter().any(|l| l.contains("failed")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("recovered")), "{log:?}");
     engine.send(Command::PauseAll).unwrap();
+    engine.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_failing_raises_all_servers_failed_once() {
+    // Two servers on loopback addresses where nothing listens: both fail at once.
+    let port =
+        support::common_port("127.0.0.4".parse().unwrap(), "127.0.0.5".parse().unwrap()).await;
+    let mut settings = Settings::default();
+    settings.server_sets.push(ServerSet {
+        name: "web".into(),
+        servers: ["127.0.0.4", "127.0.0.5"]
+            .iter()
+            .map(|ip| Server {
+                public_ip: ip.to_string(),
+                ..Server::default()
+            })
+            .collect(),
+        polling: PollMethod::Http(HttpPoll {
+            url: format!("http://www.example.test:{port}/"),
+            ..HttpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval_secs: 1,
+            failed_interval_secs: 1,
+            retries: 0,
+            timeout_secs: 2,
+            ..PollFrequency::default()
+        },
+        dns: DnsData {
+            host_names: vec!["www.example.test".into()],
+            ..DnsData::default()
+        },
+        ..ServerSet::default()
+    });
+    // Paused until the test listens, so that no event goes out before.
+    settings.options.polling.paused = true;
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+    let mut events = engine.events();
+    engine.send(Command::ResumeAll).unwrap();
+    let s = wait_until(&engine, "both servers failed", |s| {
+        s.set("web")
+            .is_some_and(|w| w.servers.iter().all(|v| v.status == ServerStatus::Failed))
+    })
+    .await;
+    // The default policy assumes a local fault: DNS keeps every address.
+    assert!(
+        s.set("web")
+            .unwrap()
+            .decision
+            .describe()
+            .contains("assumed local fault"),
+        "{:?}",
+        s.set("web").unwrap().decision
+    );
+    let mut kinds = Vec::new();
+    // Let a few more failed polls pass: the event must not repeat.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    while let Ok(Ok(event)) = tokio::time::timeout_at(until, events.recv()).await {
+        kinds.push(event.kind);
+    }
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::AllServersFailed)
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::ServerFailed)
+            .count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(
+        engine
+            .snapshot()
+            .log
+            .iter()
+            .any(|l| l.text == "all servers of \"web\" failed")
+    );
     engine.shutdown();
 }
