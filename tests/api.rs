@@ -166,6 +166,20 @@ async fn the_api_as_an_operator_uses_it() {
     .await;
     assert_eq!(status, 400);
     assert!(body.contains("max_polls"), "{body}");
+    // A value of the wrong type: the error says where it is.
+    let (status, body) = request(
+        api,
+        "PUT",
+        "/options",
+        auth,
+        r#"{"polling":{"max_concurrent_polls":"many"}}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("invalid JSON at polling.max_concurrent_polls: invalid type"),
+        "{body}"
+    );
     let (status, body) = request(api, "POST", "/serversets", auth, "{not json").await;
     assert_eq!(status, 400, "{body}");
 

@@ -51,9 +51,18 @@ fn json<T: Serialize>(value: &T) -> Response {
     axum::Json(value).into_response()
 }
 
-/// Parses a JSON body strictly (unknown fields are errors that name the field).
+/// Parses a JSON body strictly; every error names the field it is about (its path in the
+/// body, e.g. `servers[0].weight`), unknown fields included.
 fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON: {e}")))
+    let mut json = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            bad_request(format!("invalid JSON: {}", e.inner()))
+        } else {
+            bad_request(format!("invalid JSON at {path}: {}", e.inner()))
+        }
+    })
 }
 
 /// The routes, for a server or a test.
