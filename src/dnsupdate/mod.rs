@@ -24,8 +24,9 @@ use crate::model::tags::TagValues;
 /// A boxed future, so that the trait stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The A and AAAA records of one name, as served or as wanted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The A and AAAA records of one name, as served or as wanted. Equal when the records
+/// are: `first` (an order DNS does not keep) is not compared.
+#[derive(Clone, Debug, Default, Eq)]
 pub struct Records {
     /// Sorted, without duplicates.
     pub addresses: Vec<IpAddr>,
@@ -34,6 +35,12 @@ pub struct Records {
     /// The first address as given: for wanted records the highest-priority one (`$IP$`,
     /// for providers that take a single address).
     pub first: Option<IpAddr>,
+}
+
+impl PartialEq for Records {
+    fn eq(&self, other: &Self) -> bool {
+        self.addresses == other.addresses && self.ttl == other.ttl
+    }
 }
 
 impl Records {

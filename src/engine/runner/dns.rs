@@ -29,7 +29,9 @@ impl Engine {
     pub(super) fn dns_follow_decision(&mut self, set: usize) {
         let s = &mut self.sets[set];
         let wanted = wanted_records(&s.decision, s.config.dns.ttl);
-        if wanted == s.dns.wanted {
+        // The same records in another priority order are a change too: `$IP$` follows it.
+        let first = |r: &Option<crate::dnsupdate::Records>| r.as_ref().and_then(|r| r.first);
+        if wanted == s.dns.wanted && first(&wanted) == first(&s.dns.wanted) {
             return;
         }
         s.dns.wanted = wanted.clone();
