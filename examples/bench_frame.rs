@@ -77,6 +77,7 @@ fn set(n: usize, servers: usize) -> Arc<SetStatus> {
         host_names: vec![format!("www.set{n}.example.test")],
         error: None,
         dns,
+        published: None,
     })
 }
 

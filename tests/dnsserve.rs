@@ -240,3 +240,71 @@ async fn serves_answers_forwards_and_refuses() {
     assert_eq!(addresses(&m), ["2001:db8::10".parse::<IpAddr>().unwrap()]);
     engine.shutdown();
 }
+
+/// Asks `server` until it answers `name` with addresses (bounded).
+async fn answered(server: SocketAddr, name: &str) -> Vec<IpAddr> {
+    for _ in 0..100 {
+        if let Some(m) = udp(server, &query(name, RecordType::A, false)).await
+            && !m.answers.is_empty()
+        {
+            return addresses(&m);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} was never answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_goes_on_serving_what_was_published() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { while listener.accept().await.is_ok() {} });
+    let dns_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("standby.db");
+    let mut settings = Settings::default();
+    settings.options.dns_serving.enabled = true;
+    settings.options.dns_serving.listen_address = "127.0.0.1".into();
+    settings.options.dns_serving.port = dns_port;
+    settings.server_sets = vec![set(
+        "web",
+        &["www.served.test"],
+        &["192.0.2.1", "192.0.2.2"],
+        port,
+        AddressSelection::AllFunctional,
+    )];
+    let config = |settings: Settings| EngineConfig {
+        database: Some(database.clone()),
+        ..EngineConfig::in_memory(settings)
+    };
+
+    // First run: both servers answer, both addresses are published and served.
+    let engine = EngineHandle::spawn(config(settings.clone())).unwrap();
+    let dns = standby::dnsserve::spawn(engine.client()).unwrap();
+    wait_until(&engine, "both addresses published", |s| {
+        s.set("web")
+            .is_some_and(|w| w.published.as_ref().is_some_and(|p| p.len() == 2))
+    })
+    .await;
+    let both: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
+    assert_eq!(answered(server, "www.served.test.").await, both);
+    engine.shutdown();
+    dns.join().unwrap();
+
+    // Second run, polling paused: no decision can be made, yet the name is answered
+    // with what was published before, not refused.
+    settings.options.polling.paused = true;
+    let engine = EngineHandle::spawn(config(settings)).unwrap();
+    let _dns = standby::dnsserve::spawn(engine.client()).unwrap();
+    let s = wait_until(&engine, "the set is there", |s| s.set("web").is_some()).await;
+    let web = s.set("web").unwrap();
+    assert_eq!(web.decision.addresses(), None, "{:?}", web.decision);
+    assert_eq!(web.published.as_ref().map(Vec::len), Some(2));
+    assert_eq!(answered(server, "www.served.test.").await, both);
+    engine.shutdown();
+}

@@ -35,11 +35,11 @@ pub struct Table {
     entries: Vec<Entry>,
 }
 
-/// What outlives one table: each set's last published addresses (used while the decision
-/// waits or says to leave DNS as it is) and its round-robin position.
+/// What outlives one table: each set's round-robin position. (The addresses a set last
+/// published, given while its decision waits or says to leave DNS as it is, come with
+/// the snapshot: the engine keeps them across restarts.)
 #[derive(Debug, Default)]
 pub struct Memory {
-    last: HashMap<String, Vec<(IpAddr, u32)>>,
     turns: HashMap<String, Arc<AtomicU64>>,
 }
 
@@ -57,17 +57,18 @@ pub enum Reply {
 impl Table {
     /// Builds the table from a snapshot.
     pub fn build(snapshot: &Snapshot, memory: &mut Memory) -> Table {
-        let Memory { last, turns } = memory;
+        let Memory { turns } = memory;
         let mut table = Table::default();
         for set in &snapshot.sets {
             let Some(config) = snapshot.settings.set(&set.name) else {
                 continue;
             };
-            if let Decision::Publish { addresses, .. } = &set.decision {
-                last.insert(set.name.clone(), addresses.clone());
-            }
-            let Some(addresses) = last.get(&set.name) else {
-                continue;
+            let addresses = match &set.decision {
+                Decision::Publish { addresses, .. } => addresses,
+                Decision::Waiting | Decision::LeaveAsIs => match &set.published {
+                    Some(addresses) => addresses,
+                    None => continue,
+                },
             };
             let index = table.entries.len();
             table.entries.push(Entry {
@@ -84,7 +85,6 @@ impl Table {
                 };
             }
         }
-        last.retain(|name, _| snapshot.set(name).is_some());
         turns.retain(|name, _| snapshot.set(name).is_some());
         table
     }

@@ -28,6 +28,7 @@ use crate::model::file::{self, FileStamp};
 use crate::model::{EventKind, Settings, validate};
 use crate::probe::{PollOutcome, PollTarget};
 use crate::store::history::HistoryRow;
+use crate::store::published::Published;
 use crate::store::writer::HistoryWriter;
 use dns::DnsResult;
 
@@ -77,13 +78,13 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         events_tx,
     } = channels;
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let history = match HistoryWriter::start(database) {
-        Ok(writer) => writer,
+    let (history, published) = match HistoryWriter::start(database) {
+        Ok(started) => started,
         Err(e) => {
             // Without its file the history still works, in memory; the operator is told.
             tracing::error!("{e}; polling history kept in memory only");
             match HistoryWriter::start(None) {
-                Ok(writer) => writer,
+                Ok(started) => started,
                 Err(e) => {
                     tracing::error!("no polling history: {e}");
                     return;
@@ -98,7 +99,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         snapshot_tx,
         events_tx,
         (results_tx, dns_tx),
-        history,
+        (history, published),
     );
     let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
     purge.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -183,6 +184,8 @@ struct Engine {
     stats: PollStats,
     stats_at: Instant,
     history: HistoryWriter,
+    /// What each set last published, kept across restarts (for DNS serving).
+    published: HashMap<String, Published>,
     /// The log-file thread; `None` when it could not start (logged).
     log_files: Option<crate::store::logfiles::LogFiles>,
     /// Rows waiting for the next flush (every publish tick).
@@ -199,7 +202,7 @@ impl Engine {
             mpsc::UnboundedSender<PollResult>,
             mpsc::UnboundedSender<DnsResult>,
         ),
-        history: HistoryWriter,
+        (history, published): (HistoryWriter, HashMap<String, Published>),
     ) -> Engine {
         let max_updates = settings.options.dns_updating.max_concurrent_updates.max(1);
         let max_polls = settings.options.polling.max_concurrent_polls.max(1);
@@ -234,6 +237,7 @@ impl Engine {
             stats: PollStats::default(),
             stats_at: Instant::now(),
             history,
+            published,
             log_files: match crate::store::logfiles::LogFiles::start() {
                 Ok(files) => Some(files),
                 Err(e) => {
@@ -457,12 +461,37 @@ impl Engine {
             });
         }
         self.settings = settings;
+        self.published
+            .retain(|set, _| names.iter().any(|name| name == set));
         for i in 0..self.sets.len() {
+            if self.sets[i].published.is_none() {
+                self.sets[i].published = self.published.get(&self.sets[i].config.name).cloned();
+            }
+            self.note_published(i);
             self.dns_follow_decision(i);
         }
         self.refresh_set_problems();
         self.reschedule_all();
         self.dirty = true;
+    }
+
+    /// Keeps what the set publishes now, in memory and in the database, so that DNS
+    /// serving goes on giving it while a later decision waits (after a restart) or says
+    /// to leave DNS as it is.
+    pub(super) fn note_published(&mut self, set: usize) {
+        let s = &mut self.sets[set];
+        let Decision::Publish { addresses, .. } = &s.decision else {
+            return;
+        };
+        if s.published.as_ref() == Some(addresses) {
+            return;
+        }
+        s.published = Some(addresses.clone());
+        s.dirty = true;
+        self.dirty = true;
+        self.published
+            .insert(s.config.name.clone(), addresses.clone());
+        self.history.published(&s.config.name, addresses.clone());
     }
 
     /// Raises or clears the set-level problem of sets that cannot poll.

@@ -13,6 +13,7 @@ use super::snapshot::{ServerView, SetHealth, SetStatus};
 use crate::model::options::DnsUpdatingOptions;
 use crate::model::{AllFailedPolicy, Server, ServerSet};
 use crate::probe::{self, PollTarget, Probe};
+use crate::store::published::Published;
 
 /// How many response times each server keeps for the small plot.
 const RECENT_TIMES: usize = 60;
@@ -43,6 +44,8 @@ pub struct SetRuntime {
     pub all_failed: bool,
     /// The DNS servers × host names this set keeps right.
     pub dns: SetDns,
+    /// What the set last published (kept across restarts); `None` = never yet.
+    pub published: Option<Published>,
     /// The view needs rebuilding.
     pub dirty: bool,
     pub view: Arc<SetStatus>,
@@ -107,6 +110,7 @@ impl SetRuntime {
             decision: Decision::Waiting,
             all_failed: false,
             dns,
+            published: previous.and_then(|p| p.published.clone()),
             dirty: true,
             view: Arc::new(SetStatus {
                 name: String::new(),
@@ -118,6 +122,7 @@ impl SetRuntime {
                 host_names: Vec::new(),
                 error: None,
                 dns: Vec::new(),
+                published: None,
             }),
         };
         set.decision = set.decide();
@@ -233,6 +238,7 @@ impl SetRuntime {
             host_names: self.config.dns.host_names.clone(),
             error: self.probe.as_ref().err().cloned(),
             dns: self.dns.views(),
+            published: self.published.clone(),
         }
     }
 }

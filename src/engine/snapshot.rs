@@ -101,6 +101,9 @@ pub struct SetStatus {
     pub error: Option<String>,
     /// Every DNS server × host name the set keeps right (empty when it does not update DNS).
     pub dns: Vec<DnsPairView>,
+    /// What the set last published, kept across restarts: DNS serving gives it while the
+    /// decision waits or says to leave DNS as it is. `None` = never yet.
+    pub published: Option<Vec<(std::net::IpAddr, u32)>>,
 }
 
 /// One DNS server × host name of a set.

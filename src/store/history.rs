@@ -48,7 +48,7 @@ pub struct HistoryError {
 
 /// The history database.
 pub struct History {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: String,
 }
 
@@ -92,7 +92,7 @@ impl History {
         Ok(History { conn, path: label })
     }
 
-    fn err(&self, source: rusqlite::Error) -> HistoryError {
+    pub(super) fn err(&self, source: rusqlite::Error) -> HistoryError {
         HistoryError {
             path: self.path.clone(),
             source,

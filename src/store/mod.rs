@@ -5,6 +5,7 @@ pub mod history;
 pub mod instance;
 pub mod logfiles;
 pub mod outbox;
+pub mod published;
 pub mod writer;
 
 use std::path::Path;

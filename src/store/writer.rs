@@ -2,6 +2,7 @@
 //! the engine loop. Rows arrive in batches over an unbounded channel (a row is never
 //! dropped); queries are answered on the same thread, in order with the writes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::SystemTime;
@@ -9,12 +10,17 @@ use std::time::SystemTime;
 use tokio::sync::oneshot;
 
 use super::history::{History, HistoryFilter, HistoryRow};
+use super::published::Published;
 
 /// Where a query's answer goes.
 pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, String>>;
 
 enum Message {
     Rows(Vec<HistoryRow>),
+    Published {
+        set: String,
+        addresses: Published,
+    },
     Purge {
         days: u32,
     },
@@ -38,9 +44,17 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    /// Opens the database and starts the thread. `None` = in memory.
-    pub fn start(path: Option<PathBuf>) -> Result<HistoryWriter, String> {
+    /// Opens the database and starts the thread. `None` = in memory. Also returns what
+    /// each set last published (read before the thread starts: the engine needs it for
+    /// its first snapshot).
+    pub fn start(
+        path: Option<PathBuf>,
+    ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
         let mut history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
+        let published = history.load_published().unwrap_or_else(|e| {
+            tracing::error!("{e}: the last published addresses are not known");
+            HashMap::new()
+        });
         let (tx, rx) = mpsc::channel::<Message>();
         std::thread::Builder::new()
             .name("standby-history".into())
@@ -50,6 +64,11 @@ impl HistoryWriter {
                         Message::Rows(rows) => {
                             if let Err(e) = history.insert(&rows) {
                                 tracing::error!("{e}: {} history row(s) not stored", rows.len());
+                            }
+                        }
+                        Message::Published { set, addresses } => {
+                            if let Err(e) = history.save_published(&set, &addresses) {
+                                tracing::error!("{e}: what {set:?} publishes is not stored");
                             }
                         }
                         Message::Purge { days } => match history.purge(days, SystemTime::now()) {
@@ -73,7 +92,18 @@ impl HistoryWriter {
                 }
             })
             .map_err(|e| format!("cannot start the history thread: {e}"))?;
-        Ok(HistoryWriter { tx })
+        Ok((HistoryWriter { tx }, published))
+    }
+
+    /// Stores what `set` publishes now.
+    pub fn published(&self, set: &str, addresses: Published) {
+        let message = Message::Published {
+            set: set.to_string(),
+            addresses,
+        };
+        if self.tx.send(message).is_err() {
+            tracing::error!("the history thread has stopped: what {set:?} publishes is not stored");
+        }
     }
 
     pub fn write(&self, rows: Vec<HistoryRow>) {

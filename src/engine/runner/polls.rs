@@ -379,6 +379,7 @@ impl Engine {
             }
             self.sets[set].decision = decision;
             self.sets[set].dirty = true;
+            self.note_published(set);
             self.dns_follow_decision(set);
         }
         let failed = all_failed(&self.sets[set].candidates());
