@@ -1,7 +1,8 @@
 //! The outbox survives a restart: with the SMTP server down, a failing server raises
 //! events whose e-mails fail and wait in the outbox; the engine is stopped and started
 //! again (on the same database), the SMTP server comes up, and every message is delivered
-//! exactly once.
+//! exactly once. A message waiting in the outbox takes the e-mail defaults as they are
+//! at each try: mending the SMTP server there reaches it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod notify_support;
@@ -161,6 +162,48 @@ fn pending_messages_go_out_after_a_restart_exactly_once() {
             "Standby: Server failed - web only"
         ]
     );
+    assert_eq!(Outbox::open(Some(&database)).unwrap().len().unwrap(), 0);
+    runtime.block_on(sink.stop());
+}
+
+#[test]
+fn a_mended_smtp_server_in_the_e_mail_defaults_reaches_waiting_messages() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("standby.db");
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    let smtp_ip = IpAddr::from([127, 0, 0, 39]);
+    let wrong_port = free_port(smtp_ip);
+    let right_port = free_port(smtp_ip);
+    // The method takes its SMTP server from the e-mail defaults, which name a dead port.
+    let with_defaults = |port: u16, paused: bool| {
+        let mut s = settings(smtp_ip, port, paused);
+        if let NotificationKind::Email(email) = &mut s.options.notification.default_methods[0].kind
+        {
+            s.email_defaults.smtp = email.smtp.take().unwrap();
+        }
+        s
+    };
+    let engine = engine(with_defaults(wrong_port, false), &database);
+    runtime.block_on(wait_until(&engine, "two failed e-mails", |s| {
+        log_lines(&Arc::new(s.clone()), "(attempt 1;") >= 2
+    }));
+    // The operator mends the port in the defaults (and pauses the set: no new events).
+    let sink = runtime.block_on(SmtpSink::start(
+        smtp_ip,
+        right_port,
+        &mail,
+        &SmtpOptions::default(),
+    ));
+    runtime
+        .block_on(engine.apply_settings(with_defaults(right_port, true)))
+        .unwrap();
+    runtime.block_on(wait_until(&engine, "both delivered", |s| {
+        log_lines(&Arc::new(s.clone()), "accepted by") >= 2
+    }));
+    engine.shutdown();
+    assert_eq!(sink.messages().len(), 2);
     assert_eq!(Outbox::open(Some(&database)).unwrap().len().unwrap(), 0);
     runtime.block_on(sink.stop());
 }

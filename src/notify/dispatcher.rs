@@ -248,7 +248,9 @@ impl Dispatcher {
         }
         for method in methods_for(&settings, &notice.set, notice.kind) {
             let job = Job {
-                method: resolve(&method, &settings.email_defaults),
+                // As configured: the e-mail defaults are filled in at each try, so that a
+                // mended SMTP server or login in the defaults reaches waiting messages too.
+                method,
                 set: notice.set.clone(),
                 tags: tags
                     .iter()
@@ -343,7 +345,8 @@ impl Dispatcher {
             }
         };
         let subject = problem_subject(&job.method);
-        let notifier = match build(&job.method, &self.config) {
+        let method = resolve(&job.method, &(self.settings)().email_defaults);
+        let notifier = match build(&method, &self.config) {
             Ok(notifier) => notifier,
             Err(e) => {
                 let text = format!("{}; message dropped", e.text);
