@@ -63,6 +63,16 @@ fn addresses(m: &Message) -> Vec<IpAddr> {
         .collect()
 }
 
+/// A loopback port for the DNS server, and its address.
+fn free_dns_port() -> (u16, SocketAddr) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (port, format!("127.0.0.1:{port}").parse().unwrap())
+}
+
 fn set(
     name: &str,
     hosts: &[&str],
@@ -103,12 +113,7 @@ async fn serves_answers_forwards_and_refuses() {
     tokio::spawn(async move { while listener.accept().await.is_ok() {} });
     let bind = peers::Peer::primary(peers::Kind::Bind).await;
 
-    let dns_port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let (dns_port, server) = free_dns_port();
     let many: Vec<String> = (1..=60).map(|i| format!("2001:db8::{i:x}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let mut settings = Settings::default();
@@ -259,12 +264,7 @@ async fn a_restart_goes_on_serving_what_was_published() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { while listener.accept().await.is_ok() {} });
-    let dns_port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let (dns_port, server) = free_dns_port();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("standby.db");
     let mut settings = Settings::default();

@@ -61,8 +61,9 @@ fn settings(tcp_port: u16, dns_port: u16) -> Settings {
     settings
 }
 
-#[test]
-fn what_if_shows_the_dns_change_a_failure_would_cause() {
+/// The window on the set `web` once both servers answered; the DNS server's socket (kept
+/// open, silent) and port.
+fn window() -> (Window, UdpSocket, u16) {
     let silent_dns = UdpSocket::bind("127.0.0.1:0").unwrap();
     let dns_port = silent_dns.local_addr().unwrap().port();
     let mut w = Window::saving(settings(tcp_peer(), dns_port));
@@ -71,6 +72,12 @@ fn what_if_shows_the_dns_change_a_failure_would_cause() {
             .is_some_and(|web| web.servers.iter().all(|v| v.successes >= 1))
     });
     w.click("web");
+    (w, silent_dns, dns_port)
+}
+
+#[test]
+fn what_if_shows_the_dns_change_a_failure_would_cause() {
+    let (mut w, _silent_dns, dns_port) = window();
     w.click("What if...");
     assert!(w.has_window("What if: web"));
     assert!(w.shows("Tick the servers whose failure you want to see."));
@@ -102,14 +109,7 @@ fn what_if_shows_the_dns_change_a_failure_would_cause() {
 
 #[test]
 fn what_if_it_fails_ticks_the_server_of_its_row() {
-    let silent_dns = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dns_port = silent_dns.local_addr().unwrap().port();
-    let mut w = Window::saving(settings(tcp_peer(), dns_port));
-    w.wait_for("both servers answered", |s| {
-        s.set("web")
-            .is_some_and(|web| web.servers.iter().all(|v| v.successes >= 1))
-    });
-    w.click("web");
+    let (mut w, _silent_dns, _) = window();
     // The second server's row.
     w.harness.get_all_by_label("+").nth(1).unwrap().click();
     w.steps();

@@ -185,16 +185,15 @@ mod tests {
 
     const OK: ServerStatus = ServerStatus::Ok;
 
+    /// The set's three servers all OK now, `failing` ticked.
+    fn all_ok_but(set: &ServerSet, failing: [bool; 3]) -> WhatIf {
+        failure_of(set, &[OK, OK, OK], &failing, &Default::default()).unwrap()
+    }
+
     #[test]
     fn the_first_server_failing_moves_dns_to_the_second() {
         let set = set(AddressSelection::FirstFunctional);
-        let w = failure_of(
-            &set,
-            &[OK, OK, OK],
-            &[true, false, false],
-            &Default::default(),
-        )
-        .unwrap();
+        let w = all_ok_but(&set, [true, false, false]);
         assert_eq!(addresses(&w.now), ["192.0.2.10"]);
         assert_eq!(addresses(&w.then), ["192.0.2.20"]);
         assert!(w.changes_dns());
@@ -205,13 +204,7 @@ mod tests {
     #[test]
     fn a_lower_server_failing_changes_nothing_for_first_functional() {
         let set = set(AddressSelection::FirstFunctional);
-        let w = failure_of(
-            &set,
-            &[OK, OK, OK],
-            &[false, true, false],
-            &Default::default(),
-        )
-        .unwrap();
+        let w = all_ok_but(&set, [false, true, false]);
         assert!(!w.changes_dns());
         assert!(w.dns_servers.is_empty());
     }
@@ -219,13 +212,7 @@ mod tests {
     #[test]
     fn all_functional_drops_the_failed_address() {
         let set = set(AddressSelection::AllFunctional);
-        let w = failure_of(
-            &set,
-            &[OK, OK, OK],
-            &[false, true, false],
-            &Default::default(),
-        )
-        .unwrap();
+        let w = all_ok_but(&set, [false, true, false]);
         assert_eq!(addresses(&w.then), ["192.0.2.10", "192.0.2.30"]);
     }
 
@@ -234,16 +221,16 @@ mod tests {
         let mut set = set(AddressSelection::AllFunctional);
         let all = [true, true, true];
         // The default policy: a local fault is assumed and every address stays.
-        let w = failure_of(&set, &[OK, OK, OK], &all, &Default::default()).unwrap();
+        let w = all_ok_but(&set, all);
         assert!(w.all_failed);
         assert_eq!(addresses(&w.then), addresses(&w.now));
         assert!(!w.changes_dns());
         set.dns.if_all_fail = AllFailedPolicy::LeaveAsIs;
-        let w = failure_of(&set, &[OK, OK, OK], &all, &Default::default()).unwrap();
+        let w = all_ok_but(&set, all);
         assert_eq!(w.then, Decision::LeaveAsIs);
         assert!(!w.changes_dns());
         set.dns.if_all_fail = AllFailedPolicy::Fallback(vec!["198.51.100.1".into()]);
-        let w = failure_of(&set, &[OK, OK, OK], &all, &Default::default()).unwrap();
+        let w = all_ok_but(&set, all);
         assert_eq!(addresses(&w.then), ["198.51.100.1"]);
         assert!(w.changes_dns());
     }
@@ -262,13 +249,7 @@ mod tests {
         let mut set = set(AddressSelection::FirstFunctional);
         set.servers[1].disabled = true;
         set.servers[0].pause_set_on_failure = true;
-        let w = failure_of(
-            &set,
-            &[OK, OK, OK],
-            &[true, false, false],
-            &Default::default(),
-        )
-        .unwrap();
+        let w = all_ok_but(&set, [true, false, false]);
         assert_eq!(addresses(&w.then), ["192.0.2.30"]);
         assert_eq!(w.pausing, ["a"]);
     }
@@ -280,13 +261,7 @@ mod tests {
         set.frequency.timeout_secs = 10;
         set.frequency.retries = 2;
         set.frequency.retry_interval_secs = 5;
-        let w = failure_of(
-            &set,
-            &[OK, OK, OK],
-            &[true, false, false],
-            &Default::default(),
-        )
-        .unwrap();
+        let w = all_ok_but(&set, [true, false, false]);
         assert_eq!(w.detect_within_secs, 60 + 3 * 10 + 2 * 5);
     }
 
