@@ -52,14 +52,15 @@ impl Notifier for DesktopNotifier {
 }
 
 /// Plays `file` (or the built-in sound) with the platform's player, by argv: `paplay`,
-/// then `aplay` on Linux, `afplay` on macOS. No audio stack is linked into Standby for
-/// one beep. On Windows nothing is played yet.
+/// then `aplay` on Linux, `afplay` on macOS, PowerShell's `Media.SoundPlayer` (a .wav) or
+/// the system's exclamation on Windows. No audio stack is linked into Standby for one beep.
 pub async fn play_sound(file: Option<&Path>) -> Result<String, NotifyError> {
+    if cfg!(windows) {
+        return play_sound_windows(file).await;
+    }
     let file: PathBuf = file.map_or_else(|| PathBuf::from(BUILT_IN_SOUND), Path::to_path_buf);
     let players: &[&str] = if cfg!(target_os = "macos") {
         &["afplay"]
-    } else if cfg!(windows) {
-        &[]
     } else {
         &["paplay", "aplay"]
     };
@@ -77,4 +78,34 @@ pub async fn play_sound(file: Option<&Path>) -> Result<String, NotifyError> {
         Stage::Sending,
         format!("sound {}: {last}", file.display()),
     ))
+}
+/// Windows: PowerShell plays a .wav synchronously (so that a missing or broken file is an
+/// error), or the system's exclamation when the Options name no file.
+async fn play_sound_windows(file: Option<&Path>) -> Result<String, NotifyError> {
+    let script = match file {
+        // A single-quoted PowerShell string: only `'` needs escaping (doubled).
+        Some(file) => format!(
+            "(New-Object Media.SoundPlayer '{}').PlaySync()",
+            file.display().to_string().replace('\'', "''")
+        ),
+        None => "[System.Media.SystemSounds]::Exclamation.Play(); Start-Sleep -Milliseconds 800"
+            .to_string(),
+    };
+    let args = ["-NoProfile", "-NonInteractive", "-Command", script.as_str()].map(String::from);
+    let what = file.map_or_else(
+        || "the system sound".to_string(),
+        |f| f.display().to_string(),
+    );
+    match crate::exec::run("powershell", &args, SOUND_LIMIT).await {
+        Ok(done) if done.exit_code == Some(0) => Ok("PowerShell played it".into()),
+        Ok(done) => Err(crate::exec::describe(&done)),
+        Err(e) => Err(e.to_string()),
+    }
+    .map_err(|e| {
+        NotifyError::new(
+            FailureKind::WrongAnswer,
+            Stage::Sending,
+            format!("sound {what}: {e}"),
+        )
+    })
 }
