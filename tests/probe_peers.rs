@@ -272,6 +272,15 @@ async fn smtp_with_aiosmtpd() {
     .await;
 }
 
+/// A port on `ip` that refuses connections for as long as the socket is held: bound (so no
+/// other socket takes it) but never listening.
+fn refusing_port(ip: IpAddr) -> (socket2::Socket, u16) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(ip, 0).into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    (socket, port)
+}
+
 /// A minimal NNTP greeter (no NNTP daemon is packaged in a form that runs from a temp dir).
 async fn nntp_listener(greeting: &'static [u8]) -> (u16, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind(SocketAddr::new(NNTP_IP, 0))
@@ -299,7 +308,10 @@ async fn nntp_with_a_minimal_listener() {
         );
         server.abort();
         let _ = server.await;
-        let outcome = poll(NNTP_IP, preset(TcpService::Nntp, port)).await;
+        // Nothing listens: a port bound and held without listening, so that no test running
+        // beside this one can take it (a freed port was once reused here: "reset", 114).
+        let (_held, closed) = refusing_port(NNTP_IP);
+        let outcome = poll(NNTP_IP, preset(TcpService::Nntp, closed)).await;
         assert_eq!(code(&outcome), Some(111), "{outcome:?}");
 
         let (port, _server) = nntp_listener(b"502 You have no permission to talk\r\n").await;
