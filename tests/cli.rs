@@ -7,6 +7,15 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_standby");
 
+/// `standby check-config FILE`, run to its end.
+fn check_config(file: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    Command::new(BIN)
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 fn settings_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("settings")
 }
@@ -14,11 +23,7 @@ fn settings_dir() -> std::path::PathBuf {
 #[test]
 fn check_config_accepts_the_shipped_files() {
     for name in ["default.ron", "example.ron"] {
-        let out = Command::new(BIN)
-            .arg("check-config")
-            .arg(settings_dir().join(name))
-            .output()
-            .unwrap();
+        let out = check_config(settings_dir().join(name));
         assert!(
             out.status.success(),
             "{name}: {}",
@@ -40,11 +45,7 @@ fn check_config_prints_every_error_and_fails() {
         ])"#,
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -70,11 +71,7 @@ fn check_config_names_line_and_column_of_a_syntax_error() {
         "(\n  server_sets: [\n    (name: \"a\" servers: []),\n  ],\n)",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.ron:3:"), "{err}");
@@ -221,11 +218,7 @@ fn import_v1_converts_and_the_result_checks() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let check = Command::new(BIN)
-        .arg("check-config")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let check = check_config(&out);
     assert!(check.status.success());
     let settings = standby::model::file::load(&out).unwrap();
     assert_eq!(settings.server_sets[0].servers.len(), 2);
