@@ -4,11 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
+mod notify_support;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use standby::model::tags::TagValues;
-use standby::model::{CommandSpec, EventKind, NotificationKind, NotificationMethod, Settings};
+use standby::model::{EventKind, NotificationMethod, Settings};
 use standby::notify::{Dispatcher, Notice, NotifyConfig, Report};
 use tokio::sync::mpsc;
 
@@ -19,17 +21,7 @@ async fn a_server_flapping_20_times_is_coalesced_with_its_count() {
     let mut settings = Settings::default();
     settings.options.notification.coalesce_secs = 1;
     settings.options.notification.default_methods = vec![NotificationMethod {
-        kind: NotificationKind::Command(CommandSpec {
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                "printf '%s\\n' \"$1\" >> \"$2\"".into(),
-                "sh".into(),
-                "$EVENT$|$COUNT$|$SERVERIP$".into(),
-                out.display().to_string(),
-            ],
-            wait: None,
-        }),
+        kind: notify_support::appending_command(&out),
         ..NotificationMethod::default()
     }];
     let settings = Arc::new(settings);

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
+mod notify_support;
+
 #[allow(dead_code)]
 mod support;
 
@@ -13,8 +15,7 @@ use std::time::Duration;
 use standby::engine::server_state::ServerStatus;
 use standby::engine::{Command, EngineConfig, EngineHandle};
 use standby::model::{
-    CommandSpec, EventKind, NotificationKind, NotificationMethod, PollFrequency, PollMethod,
-    Server, ServerSet, Settings, TcpPoll,
+    EventKind, NotificationMethod, PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll,
 };
 use support::wait_until;
 use tokio::net::TcpListener;
@@ -38,17 +39,7 @@ async fn a_flapping_server_does_not_flood_anyone() {
     let mut settings = Settings::default();
     settings.options.notification.coalesce_secs = 15;
     settings.options.notification.default_methods = vec![NotificationMethod {
-        kind: NotificationKind::Command(CommandSpec {
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                "printf '%s\\n' \"$1\" >> \"$2\"".into(),
-                "sh".into(),
-                "$EVENT$|$COUNT$|$SERVERIP$".into(),
-                out.display().to_string(),
-            ],
-            wait: None,
-        }),
+        kind: notify_support::appending_command(&out),
         events: vec![EventKind::ServerFailed, EventKind::ServerRecovered],
         ..NotificationMethod::default()
     }];

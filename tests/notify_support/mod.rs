@@ -149,3 +149,19 @@ pub fn test_certificate(dir: &Path, ip: IpAddr) -> (String, PathBuf, PathBuf) {
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
     (ca.pem(), cert_file, key_file)
 }
+
+/// A command method that appends `$EVENT$|$COUNT$|$SERVERIP$` as a line to `out` (argv, no
+/// shell expansion of the values).
+pub fn appending_command(out: &Path) -> standby::model::NotificationKind {
+    standby::model::NotificationKind::Command(standby::model::CommandSpec {
+        program: "sh".into(),
+        args: vec![
+            "-c".into(),
+            "printf '%s\\n' \"$1\" >> \"$2\"".into(),
+            "sh".into(),
+            "$EVENT$|$COUNT$|$SERVERIP$".into(),
+            out.display().to_string(),
+        ],
+        wait: None,
+    })
+}
