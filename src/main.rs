@@ -133,8 +133,24 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     // One crypto provider for every TLS user in the process (probes, mail, HTTP).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let path = config.unwrap_or_else(file::default_path);
-    // Held until the process ends: one Standby per settings file.
-    let _instance = standby::store::instance::lock(&path).map_err(anyhow::Error::msg)?;
+    // Held until the process ends: one Standby per settings file. A second window start
+    // brings the running window up instead.
+    let _instance = match standby::store::instance::lock(&path) {
+        Ok(lock) => lock,
+        Err(e) if e.held && !headless => {
+            return match standby::ui::second_start::ask_to_show(&path) {
+                Ok(()) => {
+                    eprintln!(
+                        "Standby already runs on {}: its window is shown",
+                        path.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => Err(anyhow::anyhow!("{e} (asking it to show its window: {why})")),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (settings, settings_error) = match file::load_or_defaults(&path) {
         Ok(settings) => (settings, None),
         // Headless: a server's unit should fail loudly rather than run on defaults.

@@ -108,16 +108,9 @@ impl Desktop {
 
     fn standby_with(&self, changes: &[(&str, &str)]) -> Standby {
         self.write_settings(changes);
-        let config = self.settings_file();
         let log = self.dir.path().join("standby.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_standby"))
-            .arg("--config")
-            .arg(&config)
-            .env("DISPLAY", &self.display)
-            .env_remove("WAYLAND_DISPLAY")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
-            .env("RUST_LOG", "info")
-            .env("XDG_CONFIG_HOME", self.config_home())
+        let child = self
+            .command()
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -127,6 +120,20 @@ impl Desktop {
             log,
             display: self.display.clone(),
         }
+    }
+
+    /// The program on this desktop's settings file, as a launcher would start it.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_standby"));
+        command
+            .arg("--config")
+            .arg(self.settings_file())
+            .env("DISPLAY", &self.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .env("RUST_LOG", "info")
+            .env("XDG_CONFIG_HOME", self.config_home());
+        command
     }
 
     fn tray_host(&self) -> TrayHost {
@@ -406,4 +413,23 @@ fn start_at_login_writes_the_autostart_entry_and_removes_it() {
     assert!(until(|| standby
         .log()
         .contains("no longer starts at login")));
+}
+
+#[test]
+fn a_second_start_shows_the_running_window_and_exits() {
+    let desktop = Desktop::start();
+    let mut host = desktop.tray_host();
+    let mut standby = desktop.standby();
+    host.ask_until("props", |p| p.get("error").is_none());
+    assert!(until(|| standby.window().is_some()), "no window");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!standby.shown(), "start in tray showed the window");
+
+    // The launcher clicked again: the second one brings the first up and ends.
+    let second = desktop.command().output().unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{said}");
+    assert!(said.contains("its window is shown"), "{said}");
+    assert!(until(|| standby.shown()), "log:\n{}", standby.log());
+    assert!(standby.exited().is_none(), "the first one goes on");
 }

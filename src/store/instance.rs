@@ -19,12 +19,35 @@ pub fn lock_path(settings_path: &Path) -> PathBuf {
     settings_path.with_extension("lock")
 }
 
+/// Why the lock was not taken.
+#[derive(Debug)]
+pub struct LockError {
+    /// Another Standby holds it (rather than the file failing).
+    pub held: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LockError {}
+
+fn failed(message: String) -> LockError {
+    LockError {
+        held: false,
+        message,
+    }
+}
+
 /// Takes the lock of `settings_path`, or says who holds it.
-pub fn lock(settings_path: &Path) -> Result<InstanceLock, String> {
+pub fn lock(settings_path: &Path) -> Result<InstanceLock, LockError> {
     let path = lock_path(settings_path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut file = OpenOptions::new()
         .read(true)
@@ -32,7 +55,7 @@ pub fn lock(settings_path: &Path) -> Result<InstanceLock, String> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|e| failed(format!("cannot open {}: {e}", path.display())))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -44,14 +67,17 @@ pub fn lock(settings_path: &Path) -> Result<InstanceLock, String> {
             } else {
                 format!(" (process {holder})")
             };
-            return Err(format!(
-                "Standby is already running on {}{who}: a second one would poll and update \
-                 DNS twice. Use its window (or its tray icon), or stop it first.",
-                settings_path.display()
-            ));
+            return Err(LockError {
+                held: true,
+                message: format!(
+                    "Standby is already running on {}{who}: a second one would poll and \
+                     update DNS twice. Use its window (or its tray icon), or stop it first.",
+                    settings_path.display()
+                ),
+            });
         }
         Err(TryLockError::Error(e)) => {
-            return Err(format!("cannot lock {}: {e}", path.display()));
+            return Err(failed(format!("cannot lock {}: {e}", path.display())));
         }
     }
     // Who holds it, for the message of the next one (best effort: the lock is what counts).
@@ -73,11 +99,10 @@ mod tests {
         let first = lock(&settings).unwrap();
         assert_eq!(first.path, dir.path().join("standby.lock"));
         let e = lock(&settings).unwrap_err();
-        assert!(e.contains("already running"), "{e}");
-        assert!(
-            e.contains(&format!("process {}", std::process::id())),
-            "{e}"
-        );
+        assert!(e.held);
+        assert!(e.message.contains("already running"), "{e}");
+        let holder = format!("process {}", std::process::id());
+        assert!(e.message.contains(&holder), "{e}");
         drop(first);
         lock(&settings).unwrap();
     }

@@ -78,6 +78,8 @@ pub struct StandbyApp {
     ctx: egui::Context,
     /// The tray icon, where there is one.
     tray: Option<Tray>,
+    /// A second start of the program asking this window to show itself.
+    show_requests: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl StandbyApp {
@@ -91,6 +93,7 @@ impl StandbyApp {
             waker_set: false,
             ctx: ctx.clone(),
             tray: None,
+            show_requests: None,
         };
         app.set_waker();
         app
@@ -103,9 +106,28 @@ impl StandbyApp {
         self
     }
 
-    /// Tray clicks, the icon's paused look, and close-to-tray: the window's logic that
-    /// must run while it is hidden.
+    /// Lets a second start of the program bring this window up.
+    pub fn with_show_requests(mut self, requests: Option<std::sync::mpsc::Receiver<()>>) -> Self {
+        self.show_requests = requests;
+        self
+    }
+
+    fn show_window(ctx: &egui::Context) {
+        ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+    }
+
+    /// Tray clicks, second starts, the icon's paused look, and close-to-tray: the window's
+    /// logic that must run while it is hidden.
     pub fn window_logic(&mut self, ctx: &egui::Context) {
+        if self
+            .show_requests
+            .as_ref()
+            .is_some_and(|requests| requests.try_iter().count() > 0)
+        {
+            Self::show_window(ctx);
+        }
         let close_to_tray = self.snapshot.settings.options.user_interface.close_to_tray;
         let Some(tray) = &mut self.tray else {
             return;
@@ -114,11 +136,7 @@ impl StandbyApp {
         let actions = tray.actions();
         for action in actions {
             match action {
-                TrayAction::Open => {
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
-                }
+                TrayAction::Open => Self::show_window(ctx),
                 TrayAction::TogglePause => {
                     let command = if self.snapshot.all_paused {
                         Command::ResumeAll

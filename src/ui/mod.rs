@@ -20,6 +20,7 @@ pub mod ping_window;
 pub mod poll_method;
 pub mod problems;
 pub mod rules;
+pub mod second_start;
 pub mod server_dialog;
 pub mod server_sets;
 pub mod set_dialog;
@@ -42,6 +43,7 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
     // Hidden from the start only where a tray can be: never a window nobody can reach.
     let why_no_tray = tray::why_no_tray();
     let hidden = start_in_tray && why_no_tray.is_none();
+    let settings_path = engine.snapshot().settings_path.clone();
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("Standby")
@@ -60,8 +62,13 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
                 cc.egui_ctx
                     .send_viewport_cmd(eframe::egui::ViewportCommand::Visible(tray.is_none()));
             }
+            let show_requests = settings_path
+                .as_deref()
+                .and_then(|path| second_start::listen(path, cc.egui_ctx.clone()));
             Ok(Box::new(
-                app::StandbyApp::new(engine, &cc.egui_ctx).with_tray(tray),
+                app::StandbyApp::new(engine, &cc.egui_ctx)
+                    .with_tray(tray)
+                    .with_show_requests(show_requests),
             ))
         }),
     )
