@@ -21,10 +21,7 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use standby::engine::{EngineConfig, EngineHandle};
-use standby::model::{
-    CommandSpec, DnsPoll, HttpPoll, PollFrequency, PollMethod, Server, ServerSet, Settings,
-    TcpPoll, TextRule,
-};
+use standby::model::{CommandSpec, DnsPoll, HttpPoll, PollMethod, Settings, TcpPoll, TextRule};
 
 const SERVERS_PER_SET: usize = 100;
 const METHODS: [&str; 5] = ["ping", "tcp", "http", "dns", "command"];
@@ -137,32 +134,12 @@ fn method_settings(method: &str, peers: &Peers) -> PollMethod {
 
 /// Runs one method; returns its achieved polls/s.
 fn run(method: &str, servers: usize, seconds: u64, peers: &Peers) -> f64 {
-    let mut settings = Settings::default();
-    for (set_index, chunk) in (0..servers)
-        .collect::<Vec<_>>()
-        .chunks(SERVERS_PER_SET)
-        .enumerate()
-    {
-        settings.server_sets.push(ServerSet {
-            name: format!("set {set_index}"),
-            servers: chunk
-                .iter()
-                .map(|i| Server {
-                    // Distinct public addresses (never contacted); every poll goes to loopback.
-                    public_ip: Ipv4Addr::from(0x6440_0000u32 + *i as u32).to_string(),
-                    poll_ip: Some("127.0.0.1".into()),
-                    ..Server::default()
-                })
-                .collect(),
-            polling: method_settings(method, peers),
-            frequency: PollFrequency {
-                interval_secs: 1,
-                failed_interval_secs: 1,
-                ..PollFrequency::default()
-            },
-            ..ServerSet::default()
-        });
-    }
+    let settings = Settings {
+        server_sets: loopback_sets(servers, SERVERS_PER_SET, 1, |_| {
+            method_settings(method, peers)
+        }),
+        ..Settings::default()
+    };
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings))
         .unwrap_or_else(|e| fail(&format!("engine: {e}")));
     std::thread::sleep(Duration::from_secs(2));

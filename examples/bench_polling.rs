@@ -16,7 +16,7 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use standby::engine::{EngineConfig, EngineHandle};
-use standby::model::{PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll, TextRule};
+use standby::model::{PollMethod, Settings, TcpPoll, TextRule};
 
 const LISTENERS: usize = 10;
 const SERVERS_PER_SET: usize = 100;
@@ -71,36 +71,16 @@ fn main() {
 }
 
 fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16], on_disk: bool) {
-    let mut settings = Settings::default();
-    for (set_index, chunk) in (0..servers)
-        .collect::<Vec<_>>()
-        .chunks(SERVERS_PER_SET)
-        .enumerate()
-    {
-        settings.server_sets.push(ServerSet {
-            name: format!("set {set_index}"),
-            servers: chunk
-                .iter()
-                .map(|i| Server {
-                    // Distinct public addresses (never contacted); every poll goes to loopback.
-                    public_ip: Ipv4Addr::from(0x6440_0000u32 + *i as u32).to_string(),
-                    poll_ip: Some("127.0.0.1".into()),
-                    ..Server::default()
-                })
-                .collect(),
-            polling: PollMethod::Tcp(TcpPoll {
+    let settings = Settings {
+        server_sets: loopback_sets(servers, SERVERS_PER_SET, interval, |set_index| {
+            PollMethod::Tcp(TcpPoll {
                 port: Some(ports[set_index % ports.len()]),
                 greeting: Some(TextRule::StartsWith("220".into())),
                 ..TcpPoll::default()
-            }),
-            frequency: PollFrequency {
-                interval_secs: interval,
-                failed_interval_secs: interval,
-                ..PollFrequency::default()
-            },
-            ..ServerSet::default()
-        });
-    }
+            })
+        }),
+        ..Settings::default()
+    };
     let database = on_disk.then(|| {
         std::env::temp_dir().join(format!("standby-bench-{}-{servers}.db", std::process::id()))
     });

@@ -49,3 +49,38 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     }
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
+
+/// `servers` servers in sets of `per_set`, each with a distinct public address (never
+/// contacted) and polled at 127.0.0.1 every `interval_secs` (failed or not); `polling`
+/// gives each set's method from its index.
+pub fn loopback_sets(
+    servers: usize,
+    per_set: usize,
+    interval_secs: u32,
+    polling: impl Fn(usize) -> standby::model::PollMethod,
+) -> Vec<standby::model::ServerSet> {
+    use standby::model::{PollFrequency, Server, ServerSet};
+    (0..servers)
+        .collect::<Vec<_>>()
+        .chunks(per_set.max(1))
+        .enumerate()
+        .map(|(set_index, chunk)| ServerSet {
+            name: format!("set {set_index}"),
+            servers: chunk
+                .iter()
+                .map(|i| Server {
+                    public_ip: std::net::Ipv4Addr::from(0x6440_0000u32 + *i as u32).to_string(),
+                    poll_ip: Some("127.0.0.1".into()),
+                    ..Server::default()
+                })
+                .collect(),
+            polling: polling(set_index),
+            frequency: PollFrequency {
+                interval_secs,
+                failed_interval_secs: interval_secs,
+                ..PollFrequency::default()
+            },
+            ..ServerSet::default()
+        })
+        .collect()
+}
