@@ -5,6 +5,8 @@
 //! Use as `mod peers;` from a test file. A peer is killed when dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod unbound;
+
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
