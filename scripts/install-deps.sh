@@ -22,6 +22,8 @@ packages=(
     # a real resolver for the DNS-serving tests (tests/peers/unbound.sh): an upstream with
     # answers over 4 KiB, and a resolver with a stub zone pointing at Standby
     unbound
+    # PowerDNS Authoritative with its HTTP API (tests/peers/pdns.sh: sqlite backend)
+    pdns-server pdns-backend-sqlite3 sqlite3
     # real peers of the probe tests (tests/peers/): FTP(S), POP3 + IMAP; the network
     # namespace of the ping test; the HTTP ceiling of the methods benchmark
     pure-ftpd openssl dovecot-pop3d dovecot-imapd iproute2 wrk
