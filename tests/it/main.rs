@@ -19,7 +19,9 @@ mod dns_sync_bind;
 #[cfg(unix)]
 mod dns_sync_peers;
 mod dnsserve;
+mod dnsupdate_http_json;
 mod dnsupdate_methods;
+mod dnsupdate_powerdns;
 mod engine_e2e;
 mod engine_history;
 mod engine_scheduler;
