@@ -25,6 +25,8 @@ mod dnsupdate_powerdns;
 mod engine_e2e;
 mod engine_history;
 mod engine_scheduler;
+#[cfg(unix)]
+mod monitor_faults;
 mod notify_channels;
 #[cfg(unix)]
 mod notify_coalesce;
@@ -40,6 +42,7 @@ mod probe_http;
 mod probe_peers;
 mod probe_ping;
 mod probe_tcp;
+mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
 mod ui_dialogs;

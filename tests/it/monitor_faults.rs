@@ -2,11 +2,8 @@
 //! with a low open-file limit runs out of file descriptors while it polls two working TCP
 //! servers. No server may fail, the decision (what DNS gives) may not move, and the
 //! monitor's own problem is shown — then cleared once descriptors are free again.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(unix)]
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use standby::engine::problems::{MONITOR_SHORTAGE, MONITOR_SUBJECT};
@@ -15,6 +12,8 @@ use standby::engine::{EngineConfig, EngineHandle, Snapshot};
 use standby::model::{
     DnsData, EventKind, PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll,
 };
+
+use crate::support::{test_name, wait_until};
 
 /// Set in the child that really runs the engine (the limit is lowered there only, so that
 /// other tests of this binary keep their descriptors).
@@ -28,7 +27,12 @@ fn running_out_of_file_descriptors_fails_no_server() {
         return;
     }
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &test_name(module_path!(), TEST),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, "1")
         .spawn()
         .unwrap();
@@ -80,31 +84,6 @@ async fn tcp_server(ip: IpAddr, port: u16) {
             }
         }
     });
-}
-
-async fn wait_until(
-    engine: &EngineHandle,
-    what: &str,
-    test: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let mut watch = engine.watch();
-    let waited = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let snapshot = watch.borrow_and_update().clone();
-            if test(&snapshot) {
-                return snapshot;
-            }
-            watch.changed().await.unwrap();
-        }
-    })
-    .await;
-    waited.unwrap_or_else(|_| {
-        let s = engine.snapshot();
-        panic!(
-            "timed out waiting until {what}: {:#?} {:#?}",
-            s.sets, s.problems
-        )
-    })
 }
 
 fn any_failed(s: &Snapshot) -> bool {

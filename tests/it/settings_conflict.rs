@@ -1,14 +1,14 @@
 //! A hand edit of the settings file is never silently overwritten: not by a change through
 //! the API (or a dialog) that arrives before the engine's next look at the file (every
 //! 2 s), nor by a pause the engine saves itself.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use standby::engine::{Command, EngineConfig, EngineHandle, Snapshot};
+use standby::engine::{Command, EngineConfig, EngineHandle};
 use standby::model::{Server, ServerSet, Settings, file};
+
+use crate::support::wait_until;
 
 fn set(name: &str, ip: &str) -> ServerSet {
     ServerSet {
@@ -54,35 +54,6 @@ fn hand_edit(path: &Path, settings: &Settings) -> String {
     std::fs::write(&tmp, &text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
     text
-}
-
-async fn wait_until(
-    engine: &EngineHandle,
-    what: &str,
-    test: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let mut watch = engine.watch();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let snapshot = watch.borrow_and_update().clone();
-            if test(&snapshot) {
-                return snapshot;
-            }
-            watch.changed().await.unwrap();
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        let s = engine.snapshot();
-        panic!(
-            "timed out waiting until {what}: {:#?} {:?}",
-            s.log,
-            s.sets
-                .iter()
-                .map(|x| (x.name.clone(), x.paused))
-                .collect::<Vec<_>>()
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
