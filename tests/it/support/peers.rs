@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each area uses a part
 
 pub mod pdns;
+pub mod unbound;
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
