@@ -20,6 +20,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::engine::follow::Follower;
 use crate::engine::{Command, EngineClient, Level};
 use crate::model::options::HttpApiOptions;
 use crate::model::{Options, ServerSet};
@@ -306,74 +307,53 @@ pub fn spawn(client: EngineClient) -> std::io::Result<std::thread::JoinHandle<()
         .spawn(move || runtime.block_on(supervise(client)))
 }
 
+/// The API's options that need a new listener: where it listens, if it is on.
+fn listen_address(s: &crate::engine::Snapshot) -> Option<String> {
+    let api = &s.settings.options.http_api;
+    api.enabled.then(|| api.listen.clone())
+}
+
 async fn supervise(client: EngineClient) {
-    let mut watch = client.watch();
-    loop {
-        let wanted = {
-            let s = watch.borrow_and_update();
-            let api = &s.settings.options.http_api;
-            api.enabled.then(|| api.listen.clone())
+    let mut follower = Follower::new(&client, listen_address);
+    while let Some((wanted, unchanged)) = follower.next().await {
+        let Some(listen) = wanted else {
+            continue;
         };
-        let changed = {
-            let mut watch = watch.clone();
-            let wanted = wanted.clone();
-            async move {
-                loop {
-                    if watch.changed().await.is_err() {
-                        return; // the engine stopped
-                    }
-                    let s = watch.borrow_and_update();
-                    let api = &s.settings.options.http_api;
-                    if api.enabled.then(|| api.listen.clone()) != wanted {
-                        return;
-                    }
-                }
+        let Ok(address) = listen.parse::<SocketAddr>() else {
+            let text = format!("HTTP API: {listen:?} is not an address:port");
+            client.log(Level::Error, text).await;
+            continue;
+        };
+        let listener = match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let text = format!("HTTP API: cannot listen on {address}: {e}");
+                client.log(Level::Error, text).await;
+                continue;
             }
         };
-        match wanted {
-            None => changed.await,
-            Some(listen) => match listen.parse::<SocketAddr>() {
-                Err(_) => {
-                    let text = format!("HTTP API: {listen:?} is not an address:port");
-                    client.log(Level::Error, text).await;
-                    changed.await;
-                }
-                Ok(address) => match tokio::net::TcpListener::bind(address).await {
-                    Err(e) => {
-                        let text = format!("HTTP API: cannot listen on {address}: {e}");
-                        client.log(Level::Error, text).await;
-                        changed.await;
-                    }
-                    Ok(listener) => {
-                        let password = client
-                            .snapshot()
-                            .settings
-                            .options
-                            .http_api
-                            .password
-                            .is_empty();
-                        if password && !address.ip().is_loopback() {
-                            let text = format!(
-                                "HTTP API on {address} without a password: anyone who reaches it can change the settings"
-                            );
-                            client.log(Level::Warning, text).await;
-                        }
-                        let text = format!("HTTP API listening on http://{address}");
-                        client.log(Level::Info, text).await;
-                        let served = axum::serve(listener, router(client.clone()))
-                            .with_graceful_shutdown(changed)
-                            .await;
-                        if let Err(e) = served {
-                            client
-                                .log(Level::Error, format!("HTTP API stopped: {e}"))
-                                .await;
-                        }
-                    }
-                },
-            },
+        let password = client
+            .snapshot()
+            .settings
+            .options
+            .http_api
+            .password
+            .is_empty();
+        if password && !address.ip().is_loopback() {
+            let text = format!(
+                "HTTP API on {address} without a password: anyone who reaches it can change the settings"
+            );
+            client.log(Level::Warning, text).await;
         }
-        if watch.has_changed().is_err() {
-            return;
+        let text = format!("HTTP API listening on http://{address}");
+        client.log(Level::Info, text).await;
+        let served = axum::serve(listener, router(client.clone()))
+            .with_graceful_shutdown(unchanged.ended())
+            .await;
+        if let Err(e) = served {
+            client
+                .log(Level::Error, format!("HTTP API stopped: {e}"))
+                .await;
         }
     }
 }
