@@ -197,6 +197,7 @@ fn evolve(world: &mut World, s: &Snapshot, step: u64) -> Snapshot {
         let mut settings = (*next.settings).clone();
         settings.options.polling.max_concurrent_polls = 1 + world.below(500) as u32;
         next.settings = Arc::new(settings);
+        next.settings_revision += 1;
     }
     if world.chance(3) {
         next.settings_error = world.chance(50).then(|| "line 3: expected ']'".to_string());
