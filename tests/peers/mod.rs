@@ -5,6 +5,7 @@
 //! Use as `mod peers;` from a test file. A peer is killed when dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod moto;
 pub mod pdns;
 
 use std::fs::File;
