@@ -9,6 +9,7 @@
 mod support;
 
 mod api;
+mod api_hardening;
 mod cli;
 mod desktop_session;
 mod dns_e2e;
@@ -19,6 +20,9 @@ mod dns_sync_bind;
 #[cfg(unix)]
 mod dns_sync_peers;
 mod dnsserve;
+#[cfg(unix)]
+mod dnsserve_fds;
+mod dnsserve_limits;
 mod dnsupdate_http_json;
 mod dnsupdate_methods;
 mod dnsupdate_powerdns;

@@ -22,8 +22,7 @@ impl Unbound {
         std::fs::write(dir.path().join("extra.conf"), extra).unwrap();
         std::fs::write(dir.path().join("zones.conf"), zones).unwrap();
         let log = std::fs::File::create(dir.path().join("unbound.log")).unwrap();
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/unbound.sh");
+        let script = crate::support::peer_script("unbound.sh");
         let child = Command::new("bash")
             .arg(script)
             .arg(dir.path())
