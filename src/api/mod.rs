@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
+use crate::engine::follow::Follower;
 use crate::engine::{Command, EngineClient, Level};
 use guard::{Caller, Throttle};
 use routes::{command, set_command};
@@ -230,114 +231,77 @@ pub fn spawn_with(
         .spawn(move || runtime.block_on(supervise(client, limits, stats)))
 }
 
-async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>) {
-    let mut watch = client.watch();
-    loop {
-        let wanted = {
-            let s = watch.borrow_and_update();
-            let api = &s.settings.options.http_api;
-            api.enabled.then(|| (api.listen.clone(), api.tls.clone()))
-        };
-        let changed = {
-            let mut watch = watch.clone();
-            let wanted = wanted.clone();
-            async move {
-                loop {
-                    if watch.changed().await.is_err() {
-                        return; // the engine stopped
-                    }
-                    let s = watch.borrow_and_update();
-                    let api = &s.settings.options.http_api;
-                    if api.enabled.then(|| (api.listen.clone(), api.tls.clone())) != wanted {
-                        return;
-                    }
-                }
-            }
-        };
-        match wanted {
-            None => changed.await,
-            Some((listen, _)) => match listen.parse::<SocketAddr>() {
-                Err(_) => {
-                    let text = format!("HTTP API: {listen:?} is not an address:port");
-                    client.log(Level::Error, text).await;
-                    changed.await;
-                }
-                Ok(address) => match tokio::net::TcpListener::bind(address).await {
-                    Err(e) => {
-                        let text = format!("HTTP API: cannot listen on {address}: {e}");
-                        client.log(Level::Error, text).await;
-                        changed.await;
-                    }
-                    Ok(listener) => {
-                        let snapshot = client.snapshot();
-                        let api = snapshot.settings.options.http_api.clone();
-                        if api.password.is_empty() {
-                            // On every start: any local program (and any web page that
-                            // gets past the Host and Origin checks) could change settings.
-                            let text = format!(
-                                "HTTP API on {address} has no password: anyone who can reach it can change the settings (set options.http_api.password)"
-                            );
-                            client.log(Level::Warning, text).await;
-                        }
-                        let dir = snapshot.settings_path.as_deref().and_then(|p| p.parent());
-                        let tls = tls::identity(&api, dir).and_then(|id| {
-                            id.map(|id| Ok((id.server_config()?, id.fingerprint())))
-                                .transpose()
-                        });
-                        match tls {
-                            Err(e) => {
-                                let text = format!("HTTP API: no HTTPS, so not started: {e}");
-                                client.log(Level::Error, text).await;
-                                changed.await;
-                            }
-                            Ok(tls) => {
-                                serve_until(
-                                    &client, listener, address, tls, limits, &stats, changed,
-                                )
-                                .await
-                            }
-                        }
-                    }
-                },
-            },
-        }
-        if watch.has_changed().is_err() {
-            return;
-        }
-    }
+/// The API's options that need a new listener: where it listens and with which TLS, if
+/// it is on.
+fn listen_address(s: &crate::engine::Snapshot) -> Option<(String, crate::model::options::ApiTls)> {
+    let api = &s.settings.options.http_api;
+    api.enabled.then(|| (api.listen.clone(), api.tls.clone()))
 }
 
-/// Serves until `changed`, over HTTPS with `tls` (its config and fingerprint).
-async fn serve_until(
-    client: &EngineClient,
-    listener: tokio::net::TcpListener,
-    address: SocketAddr,
-    tls: Option<(Arc<rustls::ServerConfig>, String)>,
-    limits: Limits,
-    stats: &Arc<ServeStats>,
-    changed: impl std::future::Future<Output = ()>,
-) {
-    let text = match &tls {
-        None => format!("HTTP API listening on http://{address}"),
-        Some((_, fingerprint)) => {
-            format!("HTTP API listening on https://{address} (certificate SHA-256 {fingerprint})")
+async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>) {
+    let mut follower = Follower::new(&client, listen_address);
+    while let Some((wanted, unchanged)) = follower.next().await {
+        let Some((listen, _)) = wanted else {
+            continue;
+        };
+        let Ok(address) = listen.parse::<SocketAddr>() else {
+            let text = format!("HTTP API: {listen:?} is not an address:port");
+            client.log(Level::Error, text).await;
+            continue;
+        };
+        let listener = match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let text = format!("HTTP API: cannot listen on {address}: {e}");
+                client.log(Level::Error, text).await;
+                continue;
+            }
+        };
+        let snapshot = client.snapshot();
+        let api = snapshot.settings.options.http_api.clone();
+        if api.password.is_empty() {
+            // On every start: any local program (and any web page that
+            // gets past the Host and Origin checks) could change settings.
+            let text = format!(
+                "HTTP API on {address} has no password: anyone who can reach it can change the settings (set options.http_api.password)"
+            );
+            client.log(Level::Warning, text).await;
         }
-    };
-    client.log(Level::Info, text).await;
-    let tls = tls.map(|(config, _)| tokio_rustls::TlsAcceptor::from(config));
-    let state = ApiState::new(client.clone(), limits);
-    let logger = client.clone();
-    serve::serve(
-        listener,
-        router_with(state),
-        limits,
-        stats.clone(),
-        tls,
-        changed,
-        move |line| {
-            let logger = logger.clone();
-            tokio::spawn(async move { logger.log(Level::Error, line).await });
-        },
-    )
-    .await;
+        let dir = snapshot.settings_path.as_deref().and_then(|p| p.parent());
+        let tls = tls::identity(&api, dir).and_then(|id| {
+            id.map(|id| Ok((id.server_config()?, id.fingerprint())))
+                .transpose()
+        });
+        let tls = match tls {
+            Ok(tls) => tls,
+            Err(e) => {
+                let text = format!("HTTP API: no HTTPS, so not started: {e}");
+                client.log(Level::Error, text).await;
+                continue;
+            }
+        };
+        let text = match &tls {
+            None => format!("HTTP API listening on http://{address}"),
+            Some((_, fingerprint)) => format!(
+                "HTTP API listening on https://{address} (certificate SHA-256 {fingerprint})"
+            ),
+        };
+        client.log(Level::Info, text).await;
+        let tls = tls.map(|(config, _)| tokio_rustls::TlsAcceptor::from(config));
+        let state = ApiState::new(client.clone(), limits);
+        let logger = client.clone();
+        serve::serve(
+            listener,
+            router_with(state),
+            limits,
+            stats.clone(),
+            tls,
+            unchanged.ended(),
+            move |line| {
+                let logger = logger.clone();
+                tokio::spawn(async move { logger.log(Level::Error, line).await });
+            },
+        )
+        .await;
+    }
 }
