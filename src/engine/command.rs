@@ -13,7 +13,7 @@ use crate::notify::Report;
 pub type RepaintWaker = Arc<dyn Fn() + Send + Sync>;
 
 /// Where the outcome of a command goes, if the sender wants it.
-pub type Reply = oneshot::Sender<Result<(), String>>;
+pub type Reply = oneshot::Sender<Result<(), EditError>>;
 
 /// Everything the UI (or the API) can ask of the engine.
 pub enum Command {

@@ -197,7 +197,7 @@ impl EngineHandle {
     }
 
     /// Applies new settings and waits for the outcome (validation or write errors).
-    pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
+    pub async fn apply_settings(&self, settings: Settings) -> Result<(), EditError> {
         self.client().apply_settings(settings).await
     }
 
@@ -287,12 +287,15 @@ impl EngineClient {
     }
 
     /// Applies new settings and waits for the outcome (validation or write errors).
-    pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
-        ask(&self.commands, |reply| Command::ApplySettings {
+    pub async fn apply_settings(&self, settings: Settings) -> Result<(), EditError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::ApplySettings {
             settings: Box::new(settings),
             reply: Some(reply),
         })
         .await
+        .map_err(|_| EditError::Stopped)?;
+        answer.await.map_err(|_| EditError::Stopped)?
     }
 
     /// Applies a typed edit to the settings in force (see [`Command::EditSettings`]) and
@@ -329,21 +332,6 @@ impl EngineClient {
             snapshot,
         }
     }
-}
-
-/// Sends a command that carries a reply channel and waits for the answer.
-async fn ask<T>(
-    commands: &mpsc::Sender<Command>,
-    make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, String>>) -> Command,
-) -> Result<T, String> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    commands
-        .send(make(reply))
-        .await
-        .map_err(|_| SendError::Stopped.to_string())?;
-    answer
-        .await
-        .map_err(|_| "the engine has stopped".to_string())?
 }
 
 impl Drop for EngineHandle {
