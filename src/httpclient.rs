@@ -114,6 +114,32 @@ impl PreparedRequest {
         tags: &TagValues,
         limit: Option<Duration>,
     ) -> Result<String, HttpFailure> {
+        self.send_with(tags, limit, None, &[]).await
+    }
+
+    /// How tag values are written into the body: escaped for JSON when a `Content-Type`
+    /// header says JSON (a value with quotes or line breaks must not break the document),
+    /// else as they are.
+    pub fn body_encoding(&self) -> Encoding {
+        let json = self.headers.iter().any(|(name, value)| {
+            *name == reqwest::header::CONTENT_TYPE && value.to_ascii_lowercase().contains("json")
+        });
+        if json {
+            Encoding::Json
+        } else {
+            Encoding::Plain
+        }
+    }
+
+    /// [`Self::send`] with a body the caller built itself (sent as it is, no tags expanded
+    /// in it; `None` = the settings' body) and extra headers (e.g. a message id).
+    pub async fn send_with(
+        &self,
+        tags: &TagValues,
+        limit: Option<Duration>,
+        body: Option<String>,
+        extra_headers: &[(&'static str, String)],
+    ) -> Result<String, HttpFailure> {
         let mut timeout = timeout_of(&self.settings);
         if let Some(limit) = limit {
             timeout = timeout.min(limit);
@@ -138,11 +164,22 @@ impl PreparedRequest {
                 })?;
             request = request.header(name.clone(), value);
         }
+        for (name, value) in extra_headers {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                HttpFailure::new(
+                    FailureKind::Network,
+                    format!("header {name}: the value is not a valid header value"),
+                )
+            })?;
+            request = request.header(*name, value);
+        }
         if let Some(auth) = &self.settings.basic_auth {
             request = request.basic_auth(&auth.user, Some(auth.password.expose()));
         }
         if with_body {
-            request = request.body(expand(&self.settings.body, tags, Encoding::Plain));
+            let body =
+                body.unwrap_or_else(|| expand(&self.settings.body, tags, self.body_encoding()));
+            request = request.body(body);
         }
         let seconds = timeout.as_secs_f64();
         let mut response = request.send().await.map_err(|e| failure_of(&e, seconds))?;
@@ -282,6 +319,23 @@ mod tests {
         assert_eq!(
             url,
             "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1"
+        );
+    }
+
+    #[test]
+    fn json_bodies_get_escaped_values() {
+        let mut s = settings("http://x/");
+        assert_eq!(
+            PreparedRequest::new(&s).unwrap().body_encoding(),
+            Encoding::Plain
+        );
+        s.headers = vec![(
+            "content-type".into(),
+            "Application/JSON; charset=utf-8".into(),
+        )];
+        assert_eq!(
+            PreparedRequest::new(&s).unwrap().body_encoding(),
+            Encoding::Json
         );
     }
 

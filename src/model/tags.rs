@@ -49,6 +49,18 @@ pub const NOTIFY_TAGS: &[&str] = &[
     "COMPUTER",
     // How many times the event happened in the coalescing window (1 for a single one).
     "COUNT",
+    // A stable id of this message: the same at every retry, also after a restart, so a
+    // receiver can drop a duplicate (also sent as the e-mail Message-ID and an HTTP header).
+    "MESSAGEID",
+    // A stable id of the problem: the same for its failure, reminders and resolution.
+    "PROBLEMID",
+    // What a recovery resolves (e.g. `Server failed at 2026-11-25 13:03:07 UTC`); blank
+    // when the message resolves nothing.
+    "RESOLVES",
+    // How long the resolved (or, in a reminder, the current) problem lasted: `12 min 5 s`.
+    "DURATION",
+    // `critical`, `error`, `warning` or `info`, for services with priorities.
+    "SEVERITY",
 ];
 
 /// How a value is written into the template.
@@ -58,6 +70,9 @@ pub enum Encoding {
     Plain,
     /// Percent-encoded, for values put into a URL.
     Url,
+    /// Escaped as the inside of a JSON string (`"` `\\` and control characters), for
+    /// bodies sent as `application/json`: a value with quotes cannot break the document.
+    Json,
 }
 
 /// Values of tags, by name without the dollars.
@@ -103,6 +118,7 @@ pub fn expand(template: &str, values: &TagValues, encoding: Encoding) -> String 
                     Some(value) => match encoding {
                         Encoding::Plain => out.push_str(value),
                         Encoding::Url => out.push_str(&url_encode(value)),
+                        Encoding::Json => out.push_str(&json_escape(value)),
                     },
                     None => {
                         out.push('$');
@@ -159,6 +175,12 @@ fn is_tag_name(name: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// The inside of a JSON string for `value` (serde_json's escaping, without the quotes).
+pub fn json_escape(value: &str) -> String {
+    let quoted = serde_json::Value::String(value.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn url_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -199,6 +221,14 @@ mod tests {
             expand("https://x/?ips=$IPS$", &values, Encoding::Url),
             "https://x/?ips=2001%3Adb8%3A%3A1%2C192.0.2.1"
         );
+    }
+
+    #[test]
+    fn json_encoding_keeps_the_document_valid() {
+        let values = TagValues::new().with("RESPONSE", "say \"hi\" \\ back\nnow: é\u{1}");
+        let body = expand(r#"{"text": "$RESPONSE$"}"#, &values, Encoding::Json);
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["text"], "say \"hi\" \\ back\nnow: é\u{1}");
     }
 
     #[test]
