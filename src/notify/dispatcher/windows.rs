@@ -21,7 +21,6 @@ impl Dispatcher {
     pub(super) fn on_notice(&mut self, mut notice: Notice, first_check: bool) {
         let now = now_ms();
         // What it resolves.
-        let mut resolved_all = None;
         if let Some(problem) = notice.kind.resolves() {
             let key = (notice.set.clone(), notice.subject.clone(), problem);
             match self.forget(&key) {
@@ -41,7 +40,9 @@ impl Dispatcher {
                     String::new(),
                     EventKind::AllServersFailed,
                 );
-                resolved_all = self.forget(&all);
+                // The set works again: "all servers failed" is over. The server's own
+                // recovery message says so; a new "all failed" opens a new problem.
+                self.forget(&all);
             }
         } else if first_check {
             return;
@@ -79,17 +80,6 @@ impl Dispatcher {
             }
         }
         self.coalesce(notice);
-        if let Some(all) = resolved_all {
-            // The set works again: what announced "all servers failed" hears so too.
-            let mut notice = all.notice.notice();
-            notice.kind = EventKind::ServerRecovered;
-            notice.time = time_of(now);
-            let text = resolution(&mut notice.tags, &all, now);
-            notice
-                .tags
-                .set("EVENT", format!("Server set working again ({text})"));
-            self.coalesce(notice);
-        }
     }
 
     pub(super) fn remember(&mut self, key: Key, open: OpenProblem) {
