@@ -445,7 +445,10 @@ impl Validator {
     }
 
     fn dns_server(&mut self, path: &str, s: &DnsServer) {
-        self.check(path, "address", host_or_ip(&s.address));
+        // An API method needs no DNS server; one given is asked for propagation.
+        if !(s.update.is_api() && s.address.trim().is_empty()) {
+            self.check(path, "address", host_or_ip(&s.address));
+        }
         self.check(path, "port", port(s.port));
         self.check(path, "recheck_minutes", at_least(s.recheck_minutes, 1));
         match &s.update {
@@ -463,6 +466,20 @@ impl Validator {
             }
             UpdateMethod::Http(r) => self.http_request(&join(path, "update.Http"), r),
             UpdateMethod::Command(c) => self.command(&join(path, "update.Command"), c),
+            UpdateMethod::PowerDns(p) => {
+                let pp = join(path, "update.PowerDns");
+                self.check(&pp, "url", http_url(p.url.trim()).map(|_| ()));
+                if p.server_id.trim().is_empty() {
+                    self.error(
+                        join(&pp, "server_id"),
+                        "a server id is required (PowerDNS's is \"localhost\")".into(),
+                    );
+                }
+                if p.api_key.is_empty() {
+                    self.error(join(&pp, "api_key"), "the API key is required".into());
+                }
+                self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
+            }
             UpdateMethod::Dnscmd(_) => {
                 if !cfg!(windows) {
                     self.error(

@@ -34,7 +34,7 @@ impl HttpNotifier {
             ],
             _ => Vec::new(),
         };
-        match self.request.send_with(tags, None, None, &ids).await {
+        match self.request.send_with(tags, None, &ids).await {
             Ok(text) => Ok(format!("{shown}: {text}")),
             Err(failure) => {
                 let stage = match failure.kind {
