@@ -19,7 +19,7 @@ use super::command::{Command, RepaintWaker};
 use super::decision::{Decision, all_failed};
 use super::dns_sync::SetDns;
 use super::events::{Event, EventDetails, Level, LogLine, push_bounded};
-use super::problems::Problems;
+use super::problems::{LocalFaults, Problems};
 use super::scheduler::{TimerKey, Timers, spread_offset};
 use super::server_state::{ServerStatus, Transition, next_poll_delay, observe};
 use super::sets::SetRuntime;
@@ -172,6 +172,8 @@ struct Engine {
     /// Numbers DNS runs, so that a cancelled run's late result is recognised.
     dns_runs: u64,
     problems: Problems,
+    /// The monitor's own shortage, as poll results show it.
+    local_faults: LocalFaults<Instant>,
     events: Arc<VecDeque<Event>>,
     log: Arc<VecDeque<LogLine>>,
     events_tx: broadcast::Sender<Event>,
@@ -206,7 +208,15 @@ impl Engine {
     ) -> Engine {
         let max_updates = settings.options.dns_updating.max_concurrent_updates.max(1);
         let max_polls = settings.options.polling.max_concurrent_polls.max(1);
-        let file_stamp = settings_path.as_deref().and_then(FileStamp::of);
+        // A hand edit made since `settings` were read is not stamped as seen, so the first
+        // look at the file loads it (and no save overwrites it).
+        let file_stamp = settings_path.as_deref().and_then(|path| {
+            let stamp = FileStamp::of(path)?;
+            match file::load(path) {
+                Ok(on_disk) if on_disk != *settings => None,
+                _ => Some(stamp),
+            }
+        });
         let mut engine = Engine {
             settings: Arc::new(Settings::default()),
             settings_path,
@@ -225,6 +235,7 @@ impl Engine {
             dns_tx,
             dns_runs: 0,
             problems: Problems::default(),
+            local_faults: LocalFaults::default(),
             events: Arc::default(),
             log: Arc::default(),
             events_tx,
@@ -372,30 +383,82 @@ impl Engine {
                 "not saved, so as not to overwrite the broken settings file: {error}"
             ));
         }
-        if let Some(path) = &self.settings_path {
-            file::save(path, &settings).map_err(|e| e.to_string())?;
-            self.file_stamp = FileStamp::of(path);
+        if let Some(path) = self.settings_path.clone() {
+            match file::save_unless_changed(&path, &settings, self.file_stamp) {
+                Ok(stamp) => self.file_stamp = stamp,
+                Err(e @ file::SettingsError::Conflict { .. }) => {
+                    // Someone edited the file by hand since we read it: theirs wins, and
+                    // whoever sent this change is told to make it again.
+                    self.check_settings_file();
+                    return Err(e.to_string());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         }
         self.install(Arc::new(settings));
         self.log(Level::Info, "settings applied".into());
         Ok(())
     }
 
-    /// Saves the settings in force after a change the engine made itself (a pause).
-    fn persist(&mut self) {
+    /// Saves the settings in force after a change the engine made itself (a pause). If the
+    /// file was edited by hand meanwhile, the edit is loaded and the pause applied on top
+    /// of it (never the other way round).
+    fn persist(&mut self, pause: Pause) {
         let Some(path) = self.settings_path.clone() else {
             return;
         };
-        if self.settings_error.is_some() {
-            self.log(
-                Level::Warning,
-                "change kept in memory only: the settings file is broken".into(),
-            );
-            return;
+        for attempt in 0..2 {
+            if self.settings_error.is_some() {
+                self.log(
+                    Level::Warning,
+                    "change kept in memory only: the settings file is broken".into(),
+                );
+                return;
+            }
+            match file::save_unless_changed(&path, &self.settings, self.file_stamp) {
+                Ok(stamp) => {
+                    self.file_stamp = stamp;
+                    return;
+                }
+                Err(file::SettingsError::Conflict { .. }) if attempt == 0 => {
+                    self.log(
+                        Level::Warning,
+                        format!(
+                            "{} was edited by hand meanwhile: the edit is loaded and the \
+                             pause applied to it",
+                            path.display()
+                        ),
+                    );
+                    self.check_settings_file();
+                    self.apply_pause(&pause);
+                }
+                Err(e) => {
+                    self.log(Level::Error, format!("cannot save the settings: {e}"));
+                    return;
+                }
+            }
         }
-        match file::save(&path, &self.settings) {
-            Ok(()) => self.file_stamp = FileStamp::of(&path),
-            Err(e) => self.log(Level::Error, format!("cannot save the settings: {e}")),
+    }
+
+    /// Puts a pause into the settings and the running sets (after a reload).
+    fn apply_pause(&mut self, pause: &Pause) {
+        match pause {
+            Pause::All(paused) => {
+                Arc::make_mut(&mut self.settings).options.polling.paused = *paused;
+            }
+            Pause::Set(name, paused) => {
+                if let Some(s) = Arc::make_mut(&mut self.settings)
+                    .server_sets
+                    .iter_mut()
+                    .find(|s| s.name == *name)
+                {
+                    s.paused = *paused;
+                }
+                if let Some(i) = self.find_set(name) {
+                    self.sets[i].config.paused = *paused;
+                    self.sets[i].dirty = true;
+                }
+            }
         }
     }
 
@@ -515,7 +578,7 @@ impl Engine {
             return;
         }
         Arc::make_mut(&mut self.settings).options.polling.paused = paused;
-        self.persist();
+        self.persist(Pause::All(paused));
         self.log(
             Level::Info,
             if paused {
@@ -549,7 +612,11 @@ impl Engine {
         {
             s.paused = paused;
         }
-        self.persist();
+        self.persist(Pause::Set(name.to_string(), paused));
+        // A hand edit loaded meanwhile may have moved (or removed) the set.
+        let Some(i) = self.find_set(name) else {
+            return;
+        };
         if paused {
             self.unschedule_set(i);
         } else {
@@ -565,6 +632,12 @@ impl Engine {
         );
         self.dirty = true;
     }
+}
+
+/// A pause the engine saves: all polling, or one set (by name).
+enum Pause {
+    All(bool),
+    Set(String, bool),
 }
 
 /// The subject of a set-level problem (e.g. its polling method cannot run).

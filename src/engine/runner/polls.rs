@@ -165,6 +165,13 @@ impl Engine {
             LATENESS_SAMPLES,
         );
         self.dirty = true;
+        // Whatever set it was for, a result tells whether the monitor itself can poll.
+        let local = result.outcome.is_local_fault();
+        self.note_local_fault(
+            local.then_some(result.outcome.response.as_str()),
+            result.due + result.lateness,
+            Instant::now(),
+        );
         let Some(&set) = self.set_index.get(&result.set_id) else {
             return;
         };
@@ -177,6 +184,15 @@ impl Engine {
         }
         server.in_flight = false;
         if server.config.disabled {
+            return;
+        }
+        if local {
+            // No observation of the server (its state, counts and DNS stay): poll it
+            // again at the retry interval, to see it as soon as the monitor can.
+            if self.polling_allowed(set) && self.sets[set].is_needed(result.server) {
+                let delay = Duration::from_secs(u64::from(frequency.retry_interval_secs.max(1)));
+                self.arm(set, result.server, (result.due + delay).max(Instant::now()));
+            }
             return;
         }
         let now = SystemTime::now();
@@ -219,6 +235,29 @@ impl Engine {
             );
             let due = (result.due + delay).max(Instant::now());
             self.arm(set, result.server, due);
+        }
+    }
+
+    /// Raises the monitor's own problem while polls fail for its shortage (logged once),
+    /// clears it when they work again.
+    fn note_local_fault(&mut self, local: Option<&str>, started: Instant, finished: Instant) {
+        use crate::engine::problems::{LocalChange, MONITOR_SHORTAGE, MONITOR_SUBJECT};
+        match self.local_faults.note(local, started, finished) {
+            LocalChange::Raise(text) => {
+                let now = SystemTime::now();
+                if self
+                    .problems
+                    .raise("", MONITOR_SUBJECT, MONITOR_SHORTAGE, &text, now)
+                {
+                    self.log(Level::Error, text);
+                }
+            }
+            LocalChange::Clear => {
+                if self.problems.clear("", MONITOR_SUBJECT) {
+                    self.log(Level::Info, "this monitor can poll again".into());
+                }
+            }
+            LocalChange::Keep => {}
         }
     }
 
