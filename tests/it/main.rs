@@ -38,7 +38,11 @@ mod notify_coalesce;
 mod notify_email;
 #[cfg(unix)]
 mod notify_flapping;
+#[cfg(unix)]
+mod notify_ids;
 mod notify_outbox;
+#[cfg(unix)]
+mod notify_restart;
 mod probe_cert;
 #[cfg(unix)]
 mod probe_command;
