@@ -22,8 +22,8 @@ pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };
 pub use dns_server::{
-    BasicAuth, BodyType, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb, PowerDnsApi,
-    Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
+    BasicAuth, BodyType, CloudflareApi, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb,
+    PowerDnsApi, Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
 };
 pub use notification::{
     EmailDefaults, EmailMessage, EmailNotification, EventKind, NotificationKind,

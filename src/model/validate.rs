@@ -495,6 +495,14 @@ impl Validator {
                 }
                 self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
             }
+            UpdateMethod::Cloudflare(c) => {
+                let cp = join(path, "update.Cloudflare");
+                self.check(&cp, "api_url", http_url(c.api_url.trim()).map(|_| ()));
+                if c.api_token.is_empty() {
+                    self.error(join(&cp, "api_token"), "the API token is required".into());
+                }
+                self.check(&cp, "timeout_secs", at_least(c.timeout_secs, 1));
+            }
             UpdateMethod::Route53(r) => {
                 let rp = join(path, "update.Route53");
                 self.check(&rp, "endpoint", http_url(r.endpoint.trim()).map(|_| ()));

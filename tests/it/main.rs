@@ -23,6 +23,7 @@ mod dnsserve;
 #[cfg(unix)]
 mod dnsserve_fds;
 mod dnsserve_limits;
+mod dnsupdate_cloudflare;
 mod dnsupdate_http_json;
 mod dnsupdate_methods;
 mod dnsupdate_powerdns;
