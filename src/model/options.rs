@@ -127,6 +127,14 @@ pub struct DnsServingOptions {
     pub forward_port: u16,
     /// Clear RD in forwarded requests and RA in their answers.
     pub clear_recursion_flags: bool,
+    /// The most TCP connections open at once; one more is closed at once (counted and
+    /// logged), so that idle connections cannot use up the process's file descriptors.
+    pub max_tcp_connections: u32,
+    /// Seconds a TCP connection may wait for its next query before it is closed.
+    pub tcp_idle_secs: u32,
+    /// The most forwarded queries waiting for their answer at once; one more gets
+    /// SERVFAIL (counted and logged), so that a slow upstream cannot pile up sockets.
+    pub max_forwards_in_flight: u32,
 }
 
 impl Default for DnsServingOptions {
@@ -139,6 +147,9 @@ impl Default for DnsServingOptions {
             forward_to: String::new(),
             forward_port: 53,
             clear_recursion_flags: false,
+            max_tcp_connections: 100,
+            tcp_idle_secs: 10,
+            max_forwards_in_flight: 100,
         }
     }
 }
@@ -188,6 +199,12 @@ pub struct HttpApiOptions {
     pub password: Secret,
     /// Log every request.
     pub log_requests: bool,
+    /// Host names (besides the listen address, IP literals and `localhost`) that clients
+    /// use to reach the API. Requests naming another host are refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Tokens that may read but not change (`Authorization: Bearer TOKEN`): dashboards,
+    /// Prometheus' `/metrics`. Only with a password set.
+    pub read_tokens: Vec<Secret>,
 }
 
 impl Default for HttpApiOptions {
@@ -197,6 +214,8 @@ impl Default for HttpApiOptions {
             listen: "127.0.0.1:8100".into(),
             password: Secret::default(),
             log_requests: false,
+            allowed_hosts: Vec::new(),
+            read_tokens: Vec::new(),
         }
     }
 }

@@ -276,6 +276,21 @@ impl Validator {
                 ip_address(&s.listen_address),
             );
             self.check("options.dns_serving", "port", port(s.port));
+            self.check(
+                "options.dns_serving",
+                "max_tcp_connections",
+                at_least(s.max_tcp_connections, 1),
+            );
+            self.check(
+                "options.dns_serving",
+                "tcp_idle_secs",
+                at_least(s.tcp_idle_secs, 1),
+            );
+            self.check(
+                "options.dns_serving",
+                "max_forwards_in_flight",
+                at_least(s.max_forwards_in_flight, 1),
+            );
             if s.forward {
                 self.check(
                     "options.dns_serving",
@@ -712,6 +727,28 @@ mod tests {
                 "server_sets[1].servers[1].weight: must be at least 1",
                 "server_sets[1].polling.Tcp.port: a port is required",
                 "server_sets[1].frequency.interval_secs: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn dns_serving_limits_are_at_least_one() {
+        let mut settings = Settings::default();
+        let d = &mut settings.options.dns_serving;
+        d.enabled = true;
+        d.max_tcp_connections = 0;
+        d.tcp_idle_secs = 0;
+        d.max_forwards_in_flight = 0;
+        let errors: Vec<String> = validate(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "options.dns_serving.max_tcp_connections: must be at least 1",
+                "options.dns_serving.tcp_idle_secs: must be at least 1",
+                "options.dns_serving.max_forwards_in_flight: must be at least 1",
             ]
         );
     }
