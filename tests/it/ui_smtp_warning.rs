@@ -1,10 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The E-mail defaults dialog warns when a login would go to the SMTP server in clear.
 
-mod ui_support;
-
 use standby::model::{Secret, Settings, SmtpLogin};
-use ui_support::Window;
+
+use crate::support::ui::Window;
 
 const WARNING: &str = "the login and password go over the network in clear";
 
