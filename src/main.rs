@@ -78,6 +78,9 @@ fn init_logging() {
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     match file::load(path) {
         Ok(settings) => {
+            for warning in standby::model::validate::warnings(&settings) {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             println!(
                 "{}: OK ({} server set(s))",
                 path.display(),

@@ -195,6 +195,8 @@ struct Engine {
     log_files: Option<crate::store::logfiles::LogFiles>,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
+    /// History rows dropped as last reported (see `report_history_drops`).
+    history_dropped: u64,
 }
 
 impl Engine {
@@ -261,6 +263,7 @@ impl Engine {
                 }
             },
             history_batch: Vec::new(),
+            history_dropped: 0,
         };
         engine.install(settings);
         engine

@@ -58,4 +58,5 @@ mod tsig_bind_vectors;
 mod ui_dialogs;
 mod ui_history_tray;
 mod ui_main_window;
+mod ui_smtp_warning;
 mod ui_what_if;
