@@ -54,6 +54,9 @@ struct Zone {
     names: Vec<String>,
 }
 
+/// What a zone answers, for its serial: name → addresses (`None`: not decided yet).
+type ZoneContent = BTreeMap<String, Option<Vec<(IpAddr, u32)>>>;
+
 /// The names Standby is authoritative for, and their addresses.
 #[derive(Debug, Default)]
 pub struct Table {
@@ -179,8 +182,7 @@ impl Table {
         let options = &snapshot.settings.options.dns_serving;
         let mut table = Table::default();
         // Per zone, what it answers (for its serial): name → addresses.
-        let mut contents: Vec<BTreeMap<String, Option<Vec<(IpAddr, u32)>>>> =
-            vec![BTreeMap::new(); options.zones.len()];
+        let mut contents: Vec<ZoneContent> = vec![BTreeMap::new(); options.zones.len()];
         // From the settings, not from the set statuses: a set the engine has not reported
         // yet is still ours (SERVFAIL), never "not ours" (REFUSED).
         for config in &snapshot.settings.server_sets {
@@ -227,9 +229,11 @@ impl Table {
             };
             serials.insert(apex.clone(), (fingerprint, serial));
             if let Some(mut zone) = Zone::build(config, serial) {
-                zone.names.extend(content.keys().map(|n| {
-                    n.strip_prefix("*.").unwrap_or(n).to_string()
-                }));
+                zone.names.extend(
+                    content
+                        .keys()
+                        .map(|n| n.strip_prefix("*.").unwrap_or(n).to_string()),
+                );
                 table.zones.push(zone);
             }
         }
@@ -340,7 +344,9 @@ impl Table {
                 return Reply::Answer(response);
             };
             for ip in choose(entry, addresses, qtype) {
-                response.answers.push(address_record(owner.clone(), entry.ttl, ip));
+                response
+                    .answers
+                    .push(address_record(owner.clone(), entry.ttl, ip));
             }
         } else if let Some(zone) = zone {
             if let Some(glue) = zone.glue.get(&name) {
@@ -372,7 +378,11 @@ fn choose(entry: &Entry, addresses: &[(IpAddr, u32)], qtype: RecordType) -> Vec<
         RecordType::ANY => true,
         _ => false,
     };
-    let candidates: Vec<(IpAddr, u32)> = addresses.iter().copied().filter(|(ip, _)| wants(ip)).collect();
+    let candidates: Vec<(IpAddr, u32)> = addresses
+        .iter()
+        .copied()
+        .filter(|(ip, _)| wants(ip))
+        .collect();
     if entry.weighted && candidates.len() > 1 {
         pick_weighted(&candidates, entry.turn.fetch_add(1, Ordering::Relaxed))
             .into_iter()

@@ -215,7 +215,9 @@ mod tests {
     fn answers_past_the_rate_alternate_between_dropped_and_truncated() {
         let mut r = RateLimiter::new(3);
         let t0 = Instant::now();
-        let a: std::net::IpAddr = "192.0.2.1".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let a: std::net::IpAddr = "192.0.2.1"
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         let same_net: std::net::IpAddr = "192.0.2.200".parse().unwrap_or(a);
         let other: std::net::IpAddr = "198.51.100.1".parse().unwrap_or(a);
         let got: Vec<Rate> = (0..3).map(|_| r.check(a, t0)).collect();

@@ -335,7 +335,10 @@ impl Engine {
                 new_ips,
             } => {
                 let join = |ips: &[std::net::IpAddr]| {
-                    ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ips.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 let (old_ips, new_ips) = (join(&old_ips), join(&new_ips));
                 let text = format!("now serving {new_ips} for {host}");
@@ -345,7 +348,14 @@ impl Engine {
                     new_ips,
                     ..Default::default()
                 };
-                self.emit(EventKind::DnsServed, &set, &host, text, details, SystemTime::now());
+                self.emit(
+                    EventKind::DnsServed,
+                    &set,
+                    &host,
+                    text,
+                    details,
+                    SystemTime::now(),
+                );
             }
             Command::SetRepaintWaker(waker) => {
                 self.waker = Some(waker);

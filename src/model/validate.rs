@@ -222,11 +222,7 @@ impl Validator {
         let p = "options.dns_serving";
         self.check(p, "listen_address", ip_address(&s.listen_address));
         self.check(p, "port", port(s.port));
-        self.check(
-            p,
-            "max_tcp_connections",
-            at_least(s.max_tcp_connections, 1),
-        );
+        self.check(p, "max_tcp_connections", at_least(s.max_tcp_connections, 1));
         self.check(p, "tcp_idle_secs", at_least(s.tcp_idle_secs, 1));
         self.check(
             p,
@@ -247,9 +243,11 @@ impl Validator {
         for (i, zone) in s.zones.iter().enumerate() {
             let zp = format!("{p}.zones[{i}]");
             self.check(&zp, "name", host_name(&zone.name, false));
-            let duplicate = s.zones[..i]
-                .iter()
-                .any(|z| z.name.trim_end_matches('.').eq_ignore_ascii_case(zone.name.trim_end_matches('.')));
+            let duplicate = s.zones[..i].iter().any(|z| {
+                z.name
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(zone.name.trim_end_matches('.'))
+            });
             if duplicate {
                 self.error(join(&zp, "name"), format!("duplicate zone {:?}", zone.name));
             }
@@ -273,10 +271,7 @@ impl Validator {
                 {
                     self.error(
                         join(&np, "addresses"),
-                        format!(
-                            "{:?} is inside the zone: it needs a glue address",
-                            ns.name
-                        ),
+                        format!("{:?} is inside the zone: it needs a glue address", ns.name),
                     );
                 }
             }

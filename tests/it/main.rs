@@ -19,6 +19,9 @@ mod dns_sync_bind;
 #[cfg(unix)]
 mod dns_sync_peers;
 mod dnsserve;
+#[cfg(unix)]
+mod dnsserve_fds;
+mod dnsserve_limits;
 mod dnsupdate_http_json;
 mod dnsupdate_methods;
 mod dnsupdate_powerdns;

@@ -17,7 +17,7 @@ impl Unbound {
     /// Starts unbound with `extra` inside its server: clause and `zones` (stub-zone:
     /// clauses) after it; returns once it answers.
     pub async fn start(extra: &str, zones: &str) -> Unbound {
-        let addr = super::free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let addr = crate::support::ports::free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("extra.conf"), extra).unwrap();
         std::fs::write(dir.path().join("zones.conf"), zones).unwrap();

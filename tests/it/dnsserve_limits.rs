@@ -3,11 +3,6 @@
 //! and closed when idle, pipelined TCP queries, forwards in flight capped, and forwarded
 //! answers larger than 4 KiB (from a real unbound) cut to the client's size over UDP and
 //! passed whole over TCP.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod peers;
-#[allow(dead_code)]
-mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -16,10 +11,12 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{Name, RecordType};
 use standby::engine::{EngineConfig, EngineHandle};
 use standby::model::{AddressSelection, DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll};
-use support::wait_until;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::timeout;
+
+use crate::support::peers;
+use crate::support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -87,7 +84,7 @@ async fn closed_by_server(stream: &mut TcpStream) {
 }
 
 fn free_dns_port() -> (u16, SocketAddr) {
-    let addr = peers::free_addr(IpAddr::from([127, 0, 0, 1]));
+    let addr = crate::support::ports::free_addr(IpAddr::from([127, 0, 0, 1]));
     (addr.port(), addr)
 }
 

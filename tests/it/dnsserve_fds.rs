@@ -2,7 +2,6 @@
 //! more TCP connections waiting than it can accept, the headless Standby's DNS accept
 //! loop backs off (it spun at ~97 % CPU: `accept()` error → retry at once), reports the
 //! failures with a count, and serves again once connections close.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, TcpStream};
