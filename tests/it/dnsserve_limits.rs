@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::timeout;
 
 use crate::support::peers;
+use crate::support::ports::free_addr;
 use crate::support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -84,7 +85,7 @@ async fn closed_by_server(stream: &mut TcpStream) {
 }
 
 fn free_dns_port() -> (u16, SocketAddr) {
-    let addr = crate::support::ports::free_addr(IpAddr::from([127, 0, 0, 1]));
+    let addr = free_addr(IpAddr::from([127, 0, 0, 1]));
     (addr.port(), addr)
 }
 

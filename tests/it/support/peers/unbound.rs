@@ -17,13 +17,12 @@ impl Unbound {
     /// Starts unbound with `extra` inside its server: clause and `zones` (stub-zone:
     /// clauses) after it; returns once it answers.
     pub async fn start(extra: &str, zones: &str) -> Unbound {
-        let addr = crate::support::ports::free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let addr = super::free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("extra.conf"), extra).unwrap();
         std::fs::write(dir.path().join("zones.conf"), zones).unwrap();
         let log = std::fs::File::create(dir.path().join("unbound.log")).unwrap();
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/unbound.sh");
+        let script = crate::support::peer_script("unbound.sh");
         let child = Command::new("bash")
             .arg(script)
             .arg(dir.path())
