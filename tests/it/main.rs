@@ -22,6 +22,7 @@ mod dnsserve;
 #[cfg(unix)]
 mod dnsserve_fds;
 mod dnsserve_limits;
+mod dnsserve_zones;
 mod dnsupdate_http_json;
 mod dnsupdate_methods;
 mod dnsupdate_powerdns;
