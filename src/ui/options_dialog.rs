@@ -12,10 +12,15 @@ use super::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
 use super::help::HelpTopic;
 use super::notification_dialog::NotificationDialog;
 use super::set_dialog::{dns_server_row, notification_row, put};
+use crate::engine::SettingsEdit;
 use crate::model::options::LogRotation;
 use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, Settings, ValidationError, validate,
 };
+
+/// Shown under the API password while it is blank (the engine logs the same at each start).
+pub const API_WITHOUT_PASSWORD: &str = "No password: any program on this computer, and anyone who \
+     can reach the address, can change the settings and pause polling.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionsSection {
@@ -91,6 +96,9 @@ pub struct OptionsDialog {
     parse_errors: ParseErrors,
     pub saving: bool,
     pub apply_error: Option<String>,
+    /// The settings revision the draft was copied from: OK is refused (and says so) if the
+    /// settings changed meanwhile, through the API or by hand.
+    pub revision: u64,
 }
 
 impl OptionsDialog {
@@ -107,13 +115,16 @@ impl OptionsDialog {
             parse_errors: ParseErrors::default(),
             saving: false,
             apply_error: None,
+            revision: 0,
         }
     }
 
-    /// `current` with the draft in. Pause all stays as it is in force: it is the tool
-    /// bar's toggle, not this dialog's.
-    pub fn merged_into(&self, current: &Settings) -> Settings {
-        merge(current, &self.draft)
+    /// The change OK sends to the engine.
+    pub fn change(&self) -> SettingsEdit {
+        SettingsEdit::OptionsDialog {
+            options: Box::new(self.draft.options.clone()),
+            email_defaults: Box::new(self.draft.email_defaults.clone()),
+        }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {
@@ -497,6 +508,11 @@ fn section(
             ui.label("");
             forms::note(ui, "Blank = no password.");
             ui.end_row();
+            if a.enabled && a.password.is_empty() {
+                ui.label("");
+                forms::warning_text(ui, API_WITHOUT_PASSWORD);
+                ui.end_row();
+            }
             form.check(ui, "Log every request", &mut a.log_requests);
         }),
         OptionsSection::SystemLog => forms::grid(ui, "options system log", |ui| {
