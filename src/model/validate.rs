@@ -529,6 +529,17 @@ impl Validator {
                 }
                 self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
             }
+            UpdateMethod::Route53(r) => {
+                let rp = join(path, "update.Route53");
+                self.check(&rp, "endpoint", http_url(r.endpoint.trim()).map(|_| ()));
+                if !r.access_key_id.trim().is_empty() && r.secret_access_key.is_empty() {
+                    self.error(
+                        join(&rp, "secret_access_key"),
+                        "the secret access key of the access key id is required".into(),
+                    );
+                }
+                self.check(&rp, "timeout_secs", at_least(r.timeout_secs, 1));
+            }
             UpdateMethod::Dnscmd(_) => {
                 if !cfg!(windows) {
                     self.error(
