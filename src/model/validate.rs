@@ -106,8 +106,8 @@ pub fn host_or_ip(text: &str) -> Result<(), String> {
 }
 
 /// An `http://` or `https://` URL with a host.
-pub fn http_url(text: &str) -> Result<hyper::Uri, String> {
-    let uri: hyper::Uri = text
+pub fn http_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
         .parse()
         .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
     match uri.scheme_str() {
