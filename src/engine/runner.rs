@@ -355,6 +355,35 @@ impl Engine {
                 self.dirty = true;
             }
             Command::Log { level, text } => self.log(level, text),
+            Command::DnsServed {
+                set,
+                host,
+                old_ips,
+                new_ips,
+            } => {
+                let join = |ips: &[std::net::IpAddr]| {
+                    ips.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (old_ips, new_ips) = (join(&old_ips), join(&new_ips));
+                let text = format!("now serving {new_ips} for {host}");
+                self.log(Level::Info, format!("{set}: {text}"));
+                let details = EventDetails {
+                    old_ips,
+                    new_ips,
+                    ..Default::default()
+                };
+                self.emit(
+                    EventKind::DnsServed,
+                    &set,
+                    &host,
+                    text,
+                    details,
+                    SystemTime::now(),
+                );
+            }
             Command::SetRepaintWaker(waker) => {
                 self.waker = Some(waker);
                 self.dirty = true;

@@ -16,11 +16,13 @@ pub enum EventKind {
     DnsUpdateFailed,
     DnsChangedExternally,
     SetPausedAutomatically,
+    /// The built-in DNS server answers other addresses for a set.
+    DnsServed,
     Test,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::ServerFailed,
         EventKind::ServerRecovered,
         EventKind::AllServersFailed,
@@ -28,6 +30,7 @@ impl EventKind {
         EventKind::DnsUpdateFailed,
         EventKind::DnsChangedExternally,
         EventKind::SetPausedAutomatically,
+        EventKind::DnsServed,
         EventKind::Test,
     ];
 
@@ -40,6 +43,7 @@ impl EventKind {
             EventKind::DnsUpdateFailed => "DNS update failed",
             EventKind::DnsChangedExternally => "DNS records changed by someone else",
             EventKind::SetPausedAutomatically => "Set paused automatically",
+            EventKind::DnsServed => "DNS serving changed",
             EventKind::Test => "Test",
         }
     }
@@ -85,7 +89,10 @@ impl EventKind {
             | EventKind::DnsUpdateFailed
             | EventKind::DnsChangedExternally
             | EventKind::SetPausedAutomatically => true,
-            EventKind::ServerRecovered | EventKind::DnsUpdated | EventKind::Test => false,
+            EventKind::ServerRecovered
+            | EventKind::DnsUpdated
+            | EventKind::DnsServed
+            | EventKind::Test => false,
         }
     }
 }

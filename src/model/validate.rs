@@ -241,6 +241,71 @@ impl Validator {
         }
     }
 
+    /// DNS serving (checked only while it is on: a half-typed zone of a switched-off
+    /// server blocks nothing).
+    fn dns_serving(&mut self, s: &crate::model::options::DnsServingOptions) {
+        if !s.enabled {
+            return;
+        }
+        let p = "options.dns_serving";
+        self.check(p, "listen_address", ip_address(&s.listen_address));
+        self.check(p, "port", port(s.port));
+        self.check(p, "max_tcp_connections", at_least(s.max_tcp_connections, 1));
+        self.check(p, "tcp_idle_secs", at_least(s.tcp_idle_secs, 1));
+        self.check(
+            p,
+            "max_forwards_in_flight",
+            at_least(s.max_forwards_in_flight, 1),
+        );
+        if s.forward {
+            self.check(p, "forward_to", host_or_ip(&s.forward_to));
+            self.check(p, "forward_port", port(s.forward_port));
+        }
+        for (i, network) in s.forward_allowed_from.iter().enumerate() {
+            self.check(
+                p,
+                &format!("forward_allowed_from[{i}]"),
+                crate::model::options::parse_network(network),
+            );
+        }
+        for (i, zone) in s.zones.iter().enumerate() {
+            let zp = format!("{p}.zones[{i}]");
+            self.check(&zp, "name", host_name(&zone.name, false));
+            let duplicate = s.zones[..i].iter().any(|z| {
+                z.name
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(zone.name.trim_end_matches('.'))
+            });
+            if duplicate {
+                self.error(join(&zp, "name"), format!("duplicate zone {:?}", zone.name));
+            }
+            self.check(&zp, "primary", host_name(&zone.primary, false));
+            self.check(&zp, "contact", email_address(&zone.contact));
+            self.check(&zp, "minimum_secs", at_least(zone.minimum_secs, 1));
+            if zone.name_servers.is_empty() {
+                self.error(
+                    join(&zp, "name_servers"),
+                    "a zone needs at least one name server".into(),
+                );
+            }
+            for (k, ns) in zone.name_servers.iter().enumerate() {
+                let np = format!("{zp}.name_servers[{k}]");
+                self.check(&np, "name", host_name(&ns.name, false));
+                for (a, address) in ns.addresses.iter().enumerate() {
+                    self.check(&np, &format!("addresses[{a}]"), ip_address(address));
+                }
+                if ns.addresses.is_empty()
+                    && crate::model::options::name_is_under(&ns.name, &zone.name)
+                {
+                    self.error(
+                        join(&np, "addresses"),
+                        format!("{:?} is inside the zone: it needs a glue address", ns.name),
+                    );
+                }
+            }
+        }
+    }
+
     fn options(&mut self, settings: &Settings) {
         let o = &settings.options;
         self.check(
@@ -268,38 +333,7 @@ impl Validator {
                 server,
             );
         }
-        let s = &o.dns_serving;
-        if s.enabled {
-            self.check(
-                "options.dns_serving",
-                "listen_address",
-                ip_address(&s.listen_address),
-            );
-            self.check("options.dns_serving", "port", port(s.port));
-            self.check(
-                "options.dns_serving",
-                "max_tcp_connections",
-                at_least(s.max_tcp_connections, 1),
-            );
-            self.check(
-                "options.dns_serving",
-                "tcp_idle_secs",
-                at_least(s.tcp_idle_secs, 1),
-            );
-            self.check(
-                "options.dns_serving",
-                "max_forwards_in_flight",
-                at_least(s.max_forwards_in_flight, 1),
-            );
-            if s.forward {
-                self.check(
-                    "options.dns_serving",
-                    "forward_to",
-                    host_or_ip(&s.forward_to),
-                );
-                self.check("options.dns_serving", "forward_port", port(s.forward_port));
-            }
-        }
+        self.dns_serving(&o.dns_serving);
         self.check(
             "options.logging",
             "memory_lines",
