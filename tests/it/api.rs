@@ -136,8 +136,9 @@ async fn the_api_as_an_operator_uses_it() {
     })
     .await;
 
-    // Create a set; the shapes are those of the configuration.
-    let new_set = r#"{"name":"mail","servers":[{"public_ip":"192.0.2.25"}],"polling":{"Tcp":{"service":"Smtp"}}}"#;
+    // Create a set; the shapes are those of the configuration. The engine polls it: on
+    // loopback, never a documentation address (tests never leave the machine).
+    let new_set = r#"{"name":"mail","servers":[{"public_ip":"127.0.0.25"}],"polling":{"Tcp":{"service":"Smtp"}}}"#;
     let (status, body) = request(api, "POST", "/serversets", auth, new_set).await;
     assert_eq!(status, 201, "{body}");
     wait_until(&engine, "the new set", |s| s.set("mail").is_some()).await;
