@@ -18,6 +18,7 @@ use super::EngineFiles;
 use super::command::{Command, RepaintWaker};
 use super::decision::{Decision, all_failed};
 use super::dns_sync::SetDns;
+use super::edit::EditError;
 use super::events::{Event, EventDetails, Level, LogLine, push_bounded};
 use super::problems::{LocalFaults, Problems};
 use super::scheduler::{TimerKey, Timers, spread_offset};
@@ -154,6 +155,8 @@ async fn sleep_until(due: Option<Instant>) {
 
 struct Engine {
     settings: Arc<Settings>,
+    /// Grows with every change of `settings` (see `Snapshot::settings_revision`).
+    settings_revision: u64,
     settings_path: Option<PathBuf>,
     file_stamp: Option<FileStamp>,
     settings_error: Option<String>,
@@ -219,6 +222,7 @@ impl Engine {
         });
         let mut engine = Engine {
             settings: Arc::new(Settings::default()),
+            settings_revision: 0,
             settings_path,
             file_stamp,
             settings_error: None,
@@ -296,6 +300,26 @@ impl Engine {
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
+            }
+            Command::EditSettings {
+                edit,
+                if_revision,
+                reply,
+            } => {
+                let outcome = super::edit::check_revision(if_revision, self.settings_revision)
+                    .and_then(|()| edit.apply_to(&self.settings))
+                    .and_then(|settings| self.apply(settings).map_err(EditError::Refused));
+                match &outcome {
+                    Err(EditError::Refused(why)) => {
+                        self.log(Level::Error, format!("settings not applied: {why}"));
+                    }
+                    Err(_) => {}
+                    Ok(()) => {
+                        self.dirty = true;
+                        self.publish();
+                    }
+                }
+                let _ = reply.send(outcome.map(|()| self.settings_revision));
             }
             Command::QueryHistory { filter, reply } => {
                 // Rows of the current batch first, so that a query sees every poll so far.
@@ -524,6 +548,7 @@ impl Engine {
             });
         }
         self.settings = settings;
+        self.settings_revision += 1;
         self.published
             .retain(|set, _| names.iter().any(|name| name == set));
         for i in 0..self.sets.len() {
@@ -578,6 +603,7 @@ impl Engine {
             return;
         }
         Arc::make_mut(&mut self.settings).options.polling.paused = paused;
+        self.settings_revision += 1;
         self.persist(Pause::All(paused));
         self.log(
             Level::Info,
@@ -612,6 +638,7 @@ impl Engine {
         {
             s.paused = paused;
         }
+        self.settings_revision += 1;
         self.persist(Pause::Set(name.to_string(), paused));
         // A hand edit loaded meanwhile may have moved (or removed) the set.
         let Some(i) = self.find_set(name) else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use standby::engine::{EngineConfig, EngineHandle, Level};
-use standby::model::{PollMethod, Secret, Server, ServerSet, Settings, TcpPoll};
+use standby::model::{PollMethod, Secret, Server, ServerSet, Settings, TcpPoll, TcpService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -136,10 +136,23 @@ async fn the_api_as_an_operator_uses_it() {
     })
     .await;
 
-    // Create a set; the shapes are those of the configuration. The engine polls it: on
-    // loopback, never a documentation address (tests never leave the machine).
-    let new_set = r#"{"name":"mail","servers":[{"public_ip":"127.0.0.25"}],"polling":{"Tcp":{"service":"Smtp"}}}"#;
-    let (status, body) = request(api, "POST", "/serversets", auth, new_set).await;
+    // Create a set; the shapes are those of the configuration.
+    // A body is complete, every field written out (as GET returns it).
+    let new_set = serde_json::to_string(&ServerSet {
+        name: "mail".into(),
+        servers: vec![Server {
+            public_ip: "127.0.0.1".into(),
+            ..Server::default()
+        }],
+        polling: PollMethod::Tcp(TcpPoll {
+            service: TcpService::Smtp,
+            port: Some(9),
+            ..TcpPoll::default()
+        }),
+        ..ServerSet::default()
+    })
+    .unwrap();
+    let (status, body) = request(api, "POST", "/serversets", auth, &new_set).await;
     assert_eq!(status, 201, "{body}");
     wait_until(&engine, "the new set", |s| s.set("mail").is_some()).await;
     let (status, body) = request(api, "GET", "/serversets/mail/config", auth, "").await;
@@ -147,8 +160,8 @@ async fn the_api_as_an_operator_uses_it() {
     assert!(body.contains("\"Smtp\""), "{body}");
 
     // Wrong input: 400 with a message that names the field.
-    let bad_ip = r#"{"name":"mail","servers":[{"public_ip":"10.0.0.300"}]}"#;
-    let (status, body) = request(api, "PUT", "/serversets/mail/config", auth, bad_ip).await;
+    let bad_ip = new_set.replace("\"127.0.0.1\"", "\"10.0.0.300\"");
+    let (status, body) = request(api, "PUT", "/serversets/mail/config", auth, &bad_ip).await;
     assert_eq!(status, 400);
     assert!(
         body.contains("server_sets[1].servers[0].public_ip"),

@@ -9,6 +9,7 @@
 mod support;
 
 mod api;
+mod api_hardening;
 mod cli;
 mod desktop_session;
 mod dns_e2e;

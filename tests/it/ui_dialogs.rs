@@ -305,3 +305,21 @@ fn ftps_certificate_check_is_ticked_and_unticked_in_the_set_dialog() {
             .is_some_and(|set| ftp_login(&set.polling).verify_certificate)
     });
 }
+
+#[test]
+fn the_options_page_warns_of_an_api_without_password() {
+    let mut settings = Settings::default();
+    settings.options.http_api.enabled = true;
+    let mut w = window(settings);
+    w.click("Options");
+    w.click("HTTP API");
+    w.harness
+        .get_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD);
+    w.type_into("Password of admin:", "s3cret");
+    assert!(
+        w.harness
+            .query_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD)
+            .is_none(),
+        "no warning once a password is typed"
+    );
+}

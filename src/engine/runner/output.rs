@@ -148,6 +148,7 @@ impl Engine {
         let snapshot = Snapshot {
             generation: self.generation,
             settings: self.settings.clone(),
+            settings_revision: self.settings_revision,
             settings_path: self.settings_path.clone(),
             settings_error: self.settings_error.clone(),
             all_paused: self.settings.options.polling.paused,
