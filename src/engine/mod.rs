@@ -7,10 +7,12 @@
 
 pub mod command;
 pub mod decision;
+pub mod delta;
 pub mod dns_sync;
 mod dns_worker;
 pub mod edit;
 pub mod events;
+pub mod follow;
 mod notifications;
 pub mod ping;
 pub mod problems;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use command::{Command, RepaintWaker, Reply};
+pub use delta::SnapshotDelta;
 pub use dns_sync::PairState;
 pub use edit::{EditError, SettingsEdit};
 pub use events::{Event, Level, LogLine};
@@ -316,6 +319,15 @@ impl EngineClient {
 
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshot.clone()
+    }
+
+    /// A client of snapshots alone, for tests of the parts that follow them.
+    #[cfg(test)]
+    pub(crate) fn for_watch(snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
+        EngineClient {
+            commands: mpsc::channel(1).0,
+            snapshot,
+        }
     }
 }
 

@@ -116,7 +116,7 @@ impl SetRuntime {
                 name: String::new(),
                 paused: false,
                 health: SetHealth::Unknown,
-                method: "",
+                method: "".into(),
                 servers: Vec::new(),
                 decision: Decision::Waiting,
                 host_names: Vec::new(),
@@ -215,7 +215,7 @@ impl SetRuntime {
             name: self.config.name.clone(),
             paused: self.config.paused,
             health,
-            method: self.config.polling.label(),
+            method: self.config.polling.label().into(),
             servers: self
                 .servers
                 .iter()
