@@ -266,6 +266,9 @@ impl Engine {
             history_dropped: 0,
         };
         engine.install(settings);
+        // The settings the engine starts on are those of the first (empty) snapshot: the
+        // same revision, so a dialog opened before the first publish is not out of date.
+        engine.settings_revision = 0;
         engine
     }
 

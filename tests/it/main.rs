@@ -10,6 +10,7 @@ mod support;
 
 mod api;
 mod api_hardening;
+mod api_tls;
 mod cli;
 mod desktop_session;
 mod dns_e2e;
