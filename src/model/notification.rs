@@ -77,7 +77,10 @@ impl EventKind {
             EventKind::AllServersFailed => "critical",
             EventKind::ServerFailed | EventKind::DnsUpdateFailed => "error",
             EventKind::DnsChangedExternally | EventKind::SetPausedAutomatically => "warning",
-            EventKind::ServerRecovered | EventKind::DnsUpdated | EventKind::Test => "info",
+            EventKind::ServerRecovered
+            | EventKind::DnsUpdated
+            | EventKind::DnsServed
+            | EventKind::Test => "info",
         }
     }
 
