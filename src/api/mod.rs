@@ -290,16 +290,26 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
             client.log(Level::Warning, text).await;
         }
         let dir = snapshot.settings_path.as_deref().and_then(|p| p.parent());
-        let tls = tls::identity(&api, dir)
-            .and_then(|id| id.map(|id| Ok((id.server_config()?, id.fingerprint()))).transpose());
+        let tls = tls::identity(&api, dir).and_then(|id| {
+            id.map(|id| Ok((id.server_config()?, id.fingerprint())))
+                .transpose()
+        });
         match tls {
             Err(e) => {
                 let text = format!("HTTP API: no HTTPS, so not started: {e}");
                 client.log(Level::Error, text).await;
             }
             Ok(tls) => {
-                serve_until(&client, listener, address, tls, limits, &stats, unchanged.ended())
-                    .await
+                serve_until(
+                    &client,
+                    listener,
+                    address,
+                    tls,
+                    limits,
+                    &stats,
+                    unchanged.ended(),
+                )
+                .await
             }
         }
     }
