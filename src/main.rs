@@ -106,6 +106,9 @@ fn api_fingerprint(settings: &std::path::Path) -> anyhow::Result<ExitCode> {
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     match file::load(path) {
         Ok(settings) => {
+            for warning in standby::model::validate::warnings(&settings) {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             println!(
                 "{}: OK ({} server set(s))",
                 path.display(),
