@@ -24,7 +24,8 @@ const VERIFY_PAUSES: [Duration; 3] = [
     Duration::from_secs(1),
 ];
 
-/// Everything one run needs.
+/// Everything one run needs but the updater: plain data, made by the pure core.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub set_name: String,
     pub server: DnsServer,
@@ -32,8 +33,6 @@ pub struct Job {
     pub host: String,
     pub wanted: Records,
     pub ttl: u32,
-    /// The method, or why it could not be built (reported only if an update is needed).
-    pub updater: Result<Arc<dyn DnsUpdater>, String>,
 }
 
 /// The most a whole run may take: lookups, the update, verification and propagation.
@@ -41,8 +40,9 @@ pub fn run_limit() -> Duration {
     LOOKUP_TIMEOUT * 8 + UPDATE_TIMEOUT
 }
 
-/// Runs the pipeline once.
-pub async fn run(job: &Job) -> Outcome {
+/// Runs the pipeline once. `updater` is the method, or why it could not be built
+/// (reported only if an update is needed).
+pub async fn run(job: &Job, updater: &Result<Arc<dyn DnsUpdater>, String>) -> Outcome {
     let server = match resolve(&job.server).await {
         Ok(server) => server,
         Err(error) => {
@@ -91,7 +91,7 @@ pub async fn run(job: &Job) -> Outcome {
         set_name: job.set_name.clone(),
         timeout: UPDATE_TIMEOUT,
     };
-    let updater = match &job.updater {
+    let updater = match updater {
         Ok(updater) => updater,
         Err(why) => {
             let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.clone());

@@ -10,13 +10,14 @@ pub mod decision;
 pub mod dns_sync;
 mod dns_worker;
 pub mod events;
+pub mod machine;
 mod notifications;
 pub mod ping;
 pub mod problems;
-mod runner;
 pub mod scheduler;
 pub mod server_state;
 mod sets;
+mod shell;
 pub mod snapshot;
 mod support;
 pub mod what_if;
@@ -126,7 +127,7 @@ impl EngineHandle {
                     settings_error: config.settings_error,
                     database: config.database,
                 };
-                let channels = runner::Channels {
+                let channels = shell::Channels {
                     commands: command_rx,
                     stop: stop_rx,
                     snapshot_tx,
@@ -140,7 +141,7 @@ impl EngineHandle {
                         notify_snapshot,
                         notify_commands,
                     );
-                    runner::run(settings, files, channels).await;
+                    shell::run(settings, files, channels).await;
                 });
             })?;
         Ok(EngineHandle {
