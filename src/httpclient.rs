@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::header::CONTENT_TYPE;
+// What the provider modules need to build an [`ApiRequest`], without naming reqwest.
+pub use reqwest::header::{HeaderName, HeaderValue};
+pub use reqwest::{Method, StatusCode, Url};
 
 use crate::model::criteria::CompiledHttpCriteria;
 use crate::model::tags::{Encoding, TagValues, expand};
-use crate::model::{HttpRequest, HttpVerb};
+use crate::model::{BodyType, HttpRequest, HttpVerb};
 
 /// At most this much of a response body is kept for the text rules.
 const BODY_TEXT_LIMIT: usize = 1 << 20;
@@ -34,7 +36,7 @@ pub struct HttpFailure {
 }
 
 impl HttpFailure {
-    fn new(kind: FailureKind, text: impl Into<String>) -> Self {
+    pub fn new(kind: FailureKind, text: impl Into<String>) -> Self {
         Self {
             kind,
             text: text.into(),
@@ -107,6 +109,21 @@ impl PreparedRequest {
         expand(self.settings.url.trim(), tags, Encoding::Url)
     }
 
+    /// The body with tags expanded, each value encoded for the body's type; `None` for GET
+    /// and for a DELETE without one.
+    pub fn body(&self, tags: &TagValues) -> Option<String> {
+        let verb = self.settings.verb;
+        if !verb.has_body() || (verb == HttpVerb::Delete && self.settings.body.is_empty()) {
+            return None;
+        }
+        let encoding = match self.settings.body_type {
+            BodyType::Text => Encoding::Plain,
+            BodyType::Json => Encoding::Json,
+            BodyType::Form => Encoding::Form,
+        };
+        Some(expand(&self.settings.body, tags, encoding))
+    }
+
     /// Sends the request with `tags` expanded and judges the response. `limit` shortens
     /// the settings' time-out. `Ok` carries `HTTP 200 OK`.
     pub async fn send(
@@ -120,12 +137,21 @@ impl PreparedRequest {
         }
         let url = reqwest::Url::parse(&self.url(tags))
             .map_err(|e| HttpFailure::new(FailureKind::Network, format!("bad URL: {e}")))?;
-        let (method, with_body) = match self.settings.verb {
-            HttpVerb::Get => (Method::GET, false),
-            HttpVerb::Post => (Method::POST, true),
-            HttpVerb::Put => (Method::PUT, true),
+        let method = match self.settings.verb {
+            HttpVerb::Get => Method::GET,
+            HttpVerb::Post => Method::POST,
+            HttpVerb::Put => Method::PUT,
+            HttpVerb::Patch => Method::PATCH,
+            HttpVerb::Delete => Method::DELETE,
         };
+        let body = self.body(tags);
         let mut request = self.client.request(method, url).timeout(timeout);
+        if body.is_some()
+            && let Some(content_type) = self.settings.body_type.content_type()
+            && !self.headers.iter().any(|(n, _)| n == CONTENT_TYPE)
+        {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
         for (name, value) in &self.headers {
             // A value with a line break (from a tag) is refused, not sent: no header
             // injection through tag values.
@@ -141,8 +167,8 @@ impl PreparedRequest {
         if let Some(auth) = &self.settings.basic_auth {
             request = request.basic_auth(&auth.user, Some(auth.password.expose()));
         }
-        if with_body {
-            request = request.body(expand(&self.settings.body, tags, Encoding::Plain));
+        if let Some(body) = body {
+            request = request.body(body);
         }
         let seconds = timeout.as_secs_f64();
         let mut response = request.send().await.map_err(|e| failure_of(&e, seconds))?;
@@ -181,6 +207,103 @@ impl PreparedRequest {
         Ok(status)
     }
 }
+
+/// A client for the JSON APIs of DNS providers (PowerDNS, Cloudflare, Route 53): one
+/// connection pool, the same TLS and the same error texts as [`PreparedRequest`]. The
+/// provider modules build the requests; this only sends them and reads the whole answer.
+#[derive(Clone)]
+pub struct ApiClient {
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient").finish_non_exhaustive()
+    }
+}
+
+/// One API request. Header values may hold tokens: they are never logged or put in errors.
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub url: reqwest::Url,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `Content-Type` and bytes.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    pub timeout: Duration,
+}
+
+/// An API's answer, whatever its status.
+#[derive(Clone, Debug)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    /// `Retry-After` in seconds, when given as a number.
+    pub retry_after: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    /// `HTTP 403 Forbidden`.
+    pub fn status_text(&self) -> String {
+        status_text(self.status)
+    }
+}
+
+impl ApiClient {
+    pub fn new(connect_timeout: Duration) -> Result<Self, PrepareError> {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
+            .user_agent(USER_AGENT_VALUE)
+            .connect_timeout(connect_timeout)
+            .build()
+            .map_err(|e| PrepareError::Client(e.without_url().to_string()))?;
+        Ok(Self { client })
+    }
+
+    /// Sends `request` and reads the answer (at most 16 MiB of it).
+    pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse, HttpFailure> {
+        let seconds = request.timeout.as_secs_f64();
+        let mut builder = self
+            .client
+            .request(request.method, request.url)
+            .timeout(request.timeout);
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some((content_type, bytes)) = request.body {
+            builder = builder.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        let mut response = builder.send().await.map_err(|e| failure_of(&e, seconds))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| failure_of(&e, seconds))?
+        {
+            if body.len() + chunk.len() > API_BODY_LIMIT {
+                return Err(HttpFailure::new(
+                    FailureKind::WrongAnswer,
+                    format!("{}: the answer is larger than 16 MiB", status_text(status)),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(ApiResponse {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// The most of an API answer that is read.
+const API_BODY_LIMIT: usize = 16 << 20;
 
 fn timeout_of(settings: &HttpRequest) -> Duration {
     Duration::from_secs(u64::from(settings.timeout_secs.max(1)))
@@ -283,6 +406,40 @@ mod tests {
             url,
             "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1"
         );
+    }
+
+    #[test]
+    fn body_values_are_encoded_for_the_body_type() {
+        let nasty = "say \"hi\"\\ \r\nX-Injected: 1";
+        let tags = TagValues::new()
+            .with("SETNAME", nasty)
+            .with("IPS_JSON", r#"["192.0.2.1"]"#);
+        let mut s = settings("http://x/");
+        s.verb = HttpVerb::Patch;
+        s.body_type = BodyType::Json;
+        s.body = r#"{"set":"$SETNAME$","ips":$IPS_JSON$}"#.into();
+        let body = PreparedRequest::new(&s).unwrap().body(&tags).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&body).expect(&body);
+        assert_eq!(parsed["set"], nasty);
+        assert_eq!(parsed["ips"][0], "192.0.2.1");
+        s.body_type = BodyType::Text;
+        s.body = "$SETNAME$".into();
+        assert_eq!(
+            PreparedRequest::new(&s).unwrap().body(&tags).unwrap(),
+            nasty
+        );
+        s.body_type = BodyType::Form;
+        s.body = "n=$SETNAME$".into();
+        assert_eq!(
+            PreparedRequest::new(&s).unwrap().body(&tags).unwrap(),
+            "n=say%20%22hi%22%5C%20%0D%0AX-Injected%3A%201"
+        );
+        s.verb = HttpVerb::Delete;
+        s.body.clear();
+        assert_eq!(PreparedRequest::new(&s).unwrap().body(&tags), None);
+        s.verb = HttpVerb::Get;
+        s.body = "ignored".into();
+        assert_eq!(PreparedRequest::new(&s).unwrap().body(&tags), None);
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod httpclient;
 pub mod model;
 pub mod notify;
 pub mod probe;
+pub mod resources;
 pub mod store;
 pub mod ui;

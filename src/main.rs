@@ -93,8 +93,26 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 fn import_v1(path: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let xml =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // A file that cannot be read or is not text is bad input (exit 1), like a broken one.
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let xml = match file::utf8(bytes) {
+        Ok(xml) => xml,
+        Err(e) => {
+            eprintln!(
+                "{}: line {}, column {}: {e}",
+                path.display(),
+                e.line,
+                e.column
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
     let imported = match standby::model::import_v1::import(&xml) {
         Ok(imported) => imported,
         Err(e) => {
@@ -132,6 +150,12 @@ fn import_v1(path: &std::path::Path, output: Option<&std::path::Path>) -> anyhow
 fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     // One crypto provider for every TLS user in the process (probes, mail, HTTP).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The default soft limit (1,024) is soon used up by polls, DNS clients and API
+    // connections; the hard limit is ours for the asking.
+    match standby::resources::raise_fd_limit() {
+        Ok(limit) => tracing::info!("{limit}"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     let path = config.unwrap_or_else(file::default_path);
     // Held until the process ends: one Standby per settings file. A second window start
     // brings the running window up instead.

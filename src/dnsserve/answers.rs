@@ -10,6 +10,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
+use super::wire;
 use crate::engine::Snapshot;
 use crate::engine::decision::Decision;
 use crate::model::AddressSelection;
@@ -109,23 +110,17 @@ impl Table {
         if request.metadata.message_type != MessageType::Query {
             return Reply::Drop;
         }
-        let mut response = Message::response(request.metadata.id, request.metadata.op_code);
-        response.metadata.recursion_desired = request.metadata.recursion_desired;
-        response.metadata.checking_disabled = request.metadata.checking_disabled;
-        response.queries = request.queries.clone();
-        if request.edns.is_some() {
-            let mut edns = hickory_proto::op::Edns::new();
-            edns.set_max_payload(crate::dnsserve::UDP_PAYLOAD);
-            response.set_edns(edns);
-        }
+        // Errors carry the header alone: a query with 240 questions must not get them
+        // all back (an amplifier for spoofed sources).
         if request.metadata.op_code != OpCode::Query {
-            response.metadata.response_code = ResponseCode::NotImp;
-            return Reply::Answer(response);
+            return Reply::Answer(wire::header_only(request, ResponseCode::NotImp));
         }
         let [query] = request.queries.as_slice() else {
-            response.metadata.response_code = ResponseCode::FormErr;
-            return Reply::Answer(response);
+            return Reply::Answer(wire::header_only(request, ResponseCode::FormErr));
         };
+        let mut response = wire::header_only(request, ResponseCode::NoError);
+        response.metadata.checking_disabled = request.metadata.checking_disabled;
+        response.queries = request.queries.clone();
         let name = query
             .name()
             .to_ascii()

@@ -66,7 +66,9 @@ async fn udp_exchange(address: SocketAddr, query: &[u8]) -> Result<Vec<u8>, Stri
         .send_to(query, address)
         .await
         .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 4096];
+    // The largest UDP message: an upstream may answer a client's large EDNS size, and a
+    // smaller buffer would cut its answer (the caller cuts it to the client's size).
+    let mut buf = vec![0u8; 65535];
     loop {
         let (n, from) = socket
             .recv_from(&mut buf)

@@ -5,27 +5,79 @@
 
 pub mod answers;
 mod forward;
+mod limits;
+mod listen;
+pub mod wire;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use hickory_proto::op::{Message, ResponseCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
 
 use crate::engine::{EngineClient, Level};
 use crate::model::options::DnsServingOptions;
-use answers::{Reply, Table};
+use answers::Table;
+use limits::Tally;
 
-/// The UDP payload we accept and advertise with EDNS0.
-pub const UDP_PAYLOAD: u16 = 1232;
-/// Answers without EDNS0 must fit the classic limit.
-const CLASSIC_UDP: usize = 512;
+pub use wire::UDP_PAYLOAD;
 
-/// What every connection handler shares.
+/// What the limits turn away, counted and logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Count {
+    /// TCP connections closed because `max_tcp_connections` were open.
+    ConnectionsOverLimit,
+    /// Queries answered SERVFAIL because `max_forwards_in_flight` were waiting.
+    ForwardsOverLimit,
+    /// Failed `accept()` / `recv_from()` calls (each followed by a pause).
+    SocketErrors,
+}
+
+/// What every listener shares.
 struct Shared {
     table: RwLock<Arc<Table>>,
     options: DnsServingOptions,
+    /// A place per open TCP connection.
+    connections: Arc<Semaphore>,
+    /// A place per forward in flight.
+    forwards: Arc<Semaphore>,
+    tallies: Mutex<[Tally; 3]>,
+    client: EngineClient,
+}
+
+impl Shared {
+    fn new(table: Table, options: DnsServingOptions, client: EngineClient) -> Shared {
+        let places = |n: u32| Arc::new(Semaphore::new(usize::try_from(n.max(1)).unwrap_or(1)));
+        Shared {
+            table: RwLock::new(Arc::new(table)),
+            connections: places(options.max_tcp_connections),
+            forwards: places(options.max_forwards_in_flight),
+            options,
+            tallies: Mutex::default(),
+            client,
+        }
+    }
+
+    fn table(&self) -> Arc<Table> {
+        match self.table.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Counts one thing a limit turned away; the first, then at most one line per
+    /// interval, goes to the engine's log with the counts.
+    fn count(&self, what: Count, detail: String) {
+        let now = tokio::time::Instant::now();
+        let due = match self.tallies.lock() {
+            Ok(mut tallies) => tallies[what as usize].note(now),
+            Err(poisoned) => poisoned.into_inner()[what as usize].note(now),
+        };
+        let Some((since, total)) = due else { return };
+        let text = format!("DNS serving: {detail} ({since} since the last report, {total} in all)");
+        let client = self.client.clone();
+        tokio::spawn(async move { client.log(Level::Warning, text).await });
+    }
 }
 
 /// Runs DNS serving while the options say so, on a thread of its own.
@@ -88,12 +140,10 @@ async fn supervise(client: EngineClient) {
         };
         let text = format!("serving DNS on {address} (UDP and TCP)");
         client.log(Level::Info, text).await;
-        let shared = Arc::new(Shared {
-            table: RwLock::new(Arc::new(Table::build(&client.snapshot(), &mut memory))),
-            options: options.clone(),
-        });
-        let udp_task = tokio::spawn(serve_udp(Arc::new(udp), shared.clone()));
-        let tcp_task = tokio::spawn(serve_tcp(tcp, shared.clone()));
+        let table = Table::build(&client.snapshot(), &mut memory);
+        let shared = Arc::new(Shared::new(table, options.clone(), client.clone()));
+        let udp_task = tokio::spawn(listen::serve_udp(Arc::new(udp), shared.clone()));
+        let tcp_task = tokio::spawn(listen::serve_tcp(tcp, shared.clone()));
         // Follow the snapshots; stop serving when the options change.
         let stopped = loop {
             if watch.changed().await.is_err() {
@@ -153,130 +203,6 @@ async fn wait_for_other_options(
         watch.changed().await.map_err(|_| ())?;
         if watch.borrow_and_update().settings.options.dns_serving != *options {
             return Ok(());
-        }
-    }
-}
-
-fn table(shared: &Shared) -> Arc<Table> {
-    match shared.table.read() {
-        Ok(t) => t.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    }
-}
-
-/// Answers one request; `None` = send nothing.
-async fn respond(shared: &Shared, bytes: &[u8], over_tcp: bool) -> Option<Vec<u8>> {
-    // Malformed packets are dropped without an answer.
-    let request = Message::from_vec(bytes).ok()?;
-    match table(shared).answer(&request) {
-        Reply::Drop => None,
-        Reply::Answer(response) => encode(response, &request, over_tcp),
-        Reply::NotOurs if shared.options.forward => {
-            let options = &shared.options;
-            match forward::forward(
-                bytes,
-                &options.forward_to,
-                options.forward_port,
-                options.clear_recursion_flags,
-                over_tcp,
-            )
-            .await
-            {
-                Ok(answer) => Some(answer),
-                Err(e) => {
-                    tracing::warn!(
-                        "DNS forwarding to {}:{} failed: {e}",
-                        options.forward_to,
-                        options.forward_port
-                    );
-                    let mut response =
-                        Message::response(request.metadata.id, request.metadata.op_code);
-                    response.queries = request.queries.clone();
-                    response.metadata.recursion_desired = request.metadata.recursion_desired;
-                    response.metadata.response_code = ResponseCode::ServFail;
-                    encode(response, &request, over_tcp)
-                }
-            }
-        }
-        Reply::NotOurs => {
-            let mut response = Message::response(request.metadata.id, request.metadata.op_code);
-            response.queries = request.queries.clone();
-            response.metadata.recursion_desired = request.metadata.recursion_desired;
-            response.metadata.response_code = ResponseCode::Refused;
-            encode(response, &request, over_tcp)
-        }
-    }
-}
-
-/// Serialises a response; over UDP a response too large for the client is truncated (TC
-/// set), so that the client retries over TCP.
-fn encode(response: Message, request: &Message, over_tcp: bool) -> Option<Vec<u8>> {
-    let bytes = response.to_vec().ok()?;
-    if over_tcp {
-        return Some(bytes);
-    }
-    let limit = match &request.edns {
-        Some(edns) => usize::from(edns.max_payload().clamp(512, UDP_PAYLOAD)),
-        None => CLASSIC_UDP,
-    };
-    if bytes.len() <= limit {
-        Some(bytes)
-    } else {
-        response.truncate().to_vec().ok()
-    }
-}
-
-async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-            continue;
-        };
-        let packet = buf[..n].to_vec();
-        let (socket, shared) = (socket.clone(), shared.clone());
-        // Each request on its own task, so that a slow forward does not hold up the rest.
-        tokio::spawn(async move {
-            if let Some(answer) = respond(&shared, &packet, false).await {
-                let _ = socket.send_to(&answer, peer).await;
-            }
-        });
-    }
-}
-
-async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(serve_tcp_connection(stream, shared.clone()));
-    }
-}
-
-async fn serve_tcp_connection(mut stream: TcpStream, shared: Arc<Shared>) {
-    let idle = std::time::Duration::from_secs(10);
-    loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        if !matches!(
-            tokio::time::timeout(idle, stream.read_exact(&mut packet)).await,
-            Ok(Ok(_))
-        ) {
-            return;
-        }
-        let Some(answer) = respond(&shared, &packet, true).await else {
-            return;
-        };
-        let Ok(len) = u16::try_from(answer.len()) else {
-            return;
-        };
-        if stream.write_all(&len.to_be_bytes()).await.is_err()
-            || stream.write_all(&answer).await.is_err()
-        {
-            return;
         }
     }
 }

@@ -4,10 +4,12 @@
 //! The engine's `dns_sync` runs the pipeline per DNS server × host name: ask the current
 //! A/AAAA → matched? stop : find the zone → update → verify.
 
+mod api;
 pub mod command;
 pub mod dnscmd;
 pub mod http;
 pub mod lookup;
+pub mod powerdns;
 pub mod rfc2136;
 mod transport;
 pub mod tsig;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::UpdateMethod;
-use crate::model::tags::TagValues;
+use crate::model::tags::{TagValues, json_array};
 
 /// A boxed future, so that the trait stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -97,15 +99,16 @@ pub struct UpdateRequest {
 impl UpdateRequest {
     /// The tags of SPEC §4 for this update.
     pub fn tags(&self) -> TagValues {
-        let list = |filter: fn(&IpAddr) -> bool| {
+        let strings = |filter: fn(&IpAddr) -> bool| {
             self.wanted
                 .addresses
                 .iter()
                 .filter(|a| filter(a))
                 .map(IpAddr::to_string)
                 .collect::<Vec<_>>()
-                .join(",")
         };
+        let list = |filter| strings(filter).join(",");
+        let json = |filter| json_array(strings(filter).iter().map(String::as_str));
         let host = self.host.trim_end_matches('.').to_string();
         TagValues::new()
             .with("HOST", host.clone())
@@ -118,6 +121,9 @@ impl UpdateRequest {
             .with("IPS", list(|_| true))
             .with("IPV4", list(IpAddr::is_ipv4))
             .with("IPV6", list(IpAddr::is_ipv6))
+            .with("IPS_JSON", json(|_| true))
+            .with("IPV4_JSON", json(IpAddr::is_ipv4))
+            .with("IPV6_JSON", json(IpAddr::is_ipv6))
             .with("TTL", self.ttl.to_string())
             .with("DNSSERVER", self.server_label.clone())
             .with("SETNAME", self.set_name.clone())
@@ -171,6 +177,43 @@ pub trait DnsUpdater: Send + Sync {
     /// text for the log (`NOERROR`, `HTTP 200 OK`, `exit code 0`). Errors use
     /// [`DnsStage::Updating`].
     fn update<'a>(&'a self, request: &'a UpdateRequest) -> BoxFuture<'a, Result<String, DnsError>>;
+
+    /// A provider with an API of its own (PowerDNS, Cloudflare, Route 53): the check and the
+    /// verification read the records from it instead of asking a DNS server.
+    fn api(&self) -> Option<&dyn ProviderApi> {
+        None
+    }
+}
+
+/// What a provider's API says about one name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderView {
+    /// The zone that holds the name, as the provider names it (no final dot).
+    pub zone: String,
+    /// The A and AAAA records the provider holds for the name.
+    pub records: Records,
+}
+
+/// The provider's own view of the records (the check-then-update of an API method).
+pub trait ProviderApi: Send + Sync {
+    /// The zone of `host` and its records, as the provider sees them. Errors use
+    /// [`DnsStage::Asking`], or [`DnsStage::FindingZone`] when no zone holds the name.
+    fn records<'a>(
+        &'a self,
+        host: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<ProviderView, DnsError>>;
+
+    /// After an update of `host`: the provider's own propagation as (done, of), e.g. Route
+    /// 53's change `INSYNC`. `None` = the provider says nothing (the zone's name servers are
+    /// asked instead, when the DNS server has an address).
+    fn propagation<'a>(
+        &'a self,
+        _host: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Option<(usize, usize)>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Why an updater could not be built from its settings.
@@ -189,6 +232,7 @@ pub fn build(method: &UpdateMethod) -> Result<Arc<dyn DnsUpdater>, BuildError> {
         UpdateMethod::Http(h) => Arc::new(http::HttpUpdater::new(h)?),
         UpdateMethod::Command(c) => Arc::new(command::CommandUpdater::new(c)?),
         UpdateMethod::Dnscmd(d) => dnscmd::build(d)?,
+        UpdateMethod::PowerDns(p) => Arc::new(powerdns::PowerDnsUpdater::new(p)?),
     })
 }
 
@@ -229,5 +273,10 @@ mod tests {
         let tags = request.tags();
         assert_eq!(tags.get("IP"), Some("198.51.100.20"));
         assert_eq!(tags.get("IPS"), Some("192.0.2.10,198.51.100.20"));
+        assert_eq!(
+            tags.get("IPS_JSON"),
+            Some(r#"["192.0.2.10","198.51.100.20"]"#)
+        );
+        assert_eq!(tags.get("IPV6_JSON"), Some("[]"));
     }
 }

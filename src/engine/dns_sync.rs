@@ -302,7 +302,10 @@ impl SetDns {
 /// How a DNS server is named in the UI, problems and `$DNSSERVER$`.
 pub fn label(server: &DnsServer) -> String {
     let address = server.address.trim();
-    if server.port == 53 {
+    if address.is_empty() {
+        // An API method without a DNS server to ask: the provider is the subject.
+        server.update.label().to_string()
+    } else if server.port == 53 {
         address.to_string()
     } else if address.contains(':') {
         format!("[{address}]:{}", server.port)

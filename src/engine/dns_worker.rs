@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod api;
+
 use super::dns_sync::Outcome;
 use crate::dnsupdate::{
     DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
@@ -43,6 +45,11 @@ pub fn run_limit() -> Duration {
 /// Runs the pipeline once. `updater` is the method, or why it could not be built
 /// (reported only if an update is needed).
 pub async fn run(job: &Job, updater: &Result<Arc<dyn DnsUpdater>, String>) -> Outcome {
+    if let Ok(updater) = updater
+        && let Some(provider) = updater.api()
+    {
+        return api::run(job, updater.as_ref(), provider).await;
+    }
     let server = match resolve(&job.server).await {
         Ok(server) => server,
         Err(error) => {

@@ -14,10 +14,77 @@ pub const CERTIFICATE_WARNING: u16 = 149;
 /// Appended to a server's subject for its certificate warning: `web1 (192.0.2.1) certificate`.
 pub const CERTIFICATE_SUFFIX: &str = " certificate";
 
+/// The monitor's own shortage (out of file descriptors, memory, socket buffers): 1
+/// polling, 5 the monitor's own resources, 0 no stage. A problem of the monitor, not of
+/// a set (its set is `""`, its subject [`MONITOR_SUBJECT`]): no server counts it as a
+/// failure, so it moves no server's state and no DNS record.
+pub const MONITOR_SHORTAGE: u16 = 150;
+
+/// The subject of the monitor's own problems.
+pub const MONITOR_SUBJECT: &str = "this monitor";
+
+/// What a poll result changes about the monitor's own problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalChange {
+    /// Raise (or update) [`MONITOR_SHORTAGE`] with this text.
+    Raise(String),
+    /// Polls work again: clear it.
+    Clear,
+    /// Nothing to do.
+    Keep,
+}
+
+/// Follows the monitor's own shortage through poll results (pure: the caller passes the
+/// times). A poll that failed locally raises the problem; it clears only with a poll that
+/// *started after* the last local failure and did not fail locally, so that polls that
+/// were in flight across the shortage do not make it flap.
+#[derive(Clone, Debug)]
+pub struct LocalFaults<T> {
+    /// When the last local failure was reported, while the problem stands.
+    last: Option<T>,
+}
+
+impl<T> Default for LocalFaults<T> {
+    fn default() -> Self {
+        Self { last: None }
+    }
+}
+
+impl<T: Copy + Ord> LocalFaults<T> {
+    /// `local`: the poll's text if it failed for the monitor's shortage, else `None`.
+    pub fn note(&mut self, local: Option<&str>, started: T, finished: T) -> LocalChange {
+        match (local, self.last) {
+            (Some(text), last) => {
+                self.last = Some(last.map_or(finished, |l| l.max(finished)));
+                LocalChange::Raise(format!(
+                    "{text}: polls cannot run, and no server is counted as failed for it \
+                     (raise the open-file limit, e.g. LimitNOFILE= in the systemd unit)"
+                ))
+            }
+            (None, Some(last)) if started > last => {
+                self.last = None;
+                LocalChange::Clear
+            }
+            _ => LocalChange::Keep,
+        }
+    }
+
+    /// True while the problem stands.
+    pub fn active(&self) -> bool {
+        self.last.is_some()
+    }
+}
+
 /// A notification's problem (`notification: …`, `notification outbox`): its message stays
 /// queued through any settings change (even of its set), so only its delivery clears it.
 pub fn is_notification(subject: &str) -> bool {
     subject.starts_with("notification")
+}
+
+/// Problems no settings change may clear: a notification's (see [`is_notification`]) and
+/// the monitor's own (set `""`, [`MONITOR_SUBJECT`]): only what resolves them does.
+fn outlives_settings(set: &str, subject: &str) -> bool {
+    is_notification(subject) || (set.is_empty() && subject == MONITOR_SUBJECT)
 }
 
 /// Low-severity codes: shown in the list, but the set is not in trouble.
@@ -97,7 +164,7 @@ impl Problems {
     pub fn retain_set(&mut self, set: &str, keep: impl Fn(&str) -> bool) {
         let before = self.current.len();
         self.current
-            .retain(|(s, subject), _| s != set || keep(subject) || is_notification(subject));
+            .retain(|(s, subject), _| s != set || keep(subject) || outlives_settings(s, subject));
         self.changed |= before != self.current.len();
     }
 
@@ -106,7 +173,7 @@ impl Problems {
     pub fn retain_sets(&mut self, keep: impl Fn(&str) -> bool) {
         let before = self.current.len();
         self.current
-            .retain(|(s, subject), _| keep(s) || is_notification(subject));
+            .retain(|(s, subject), _| keep(s) || outlives_settings(s, subject));
         self.changed |= before != self.current.len();
     }
 
@@ -156,6 +223,36 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn the_monitors_shortage_is_raised_and_cleared_by_polls_that_work_again() {
+        const L: Option<&str> = Some("this monitor is out of file descriptors");
+        // (local?, started, finished, expected change, problem standing after it), in the
+        // order results arrive.
+        let table: &[(Option<&str>, u32, u32, &str, bool)] = &[
+            (None, 0, 1, "keep", false),  // all well
+            (L, 2, 2, "raise", true),     // out of descriptors
+            (None, 1, 3, "keep", true),   // started before the shortage was seen: says nothing
+            (L, 4, 4, "raise", true),     // still short
+            (None, 3, 5, "keep", true),   // in flight across it
+            (None, 5, 6, "clear", false), // started after the last local failure: works again
+            (None, 7, 8, "keep", false),  // nothing to clear
+            (L, 9, 9, "raise", true),     // short again
+        ];
+        let mut faults = LocalFaults::default();
+        for (i, (local, started, finished, expected, standing)) in table.iter().enumerate() {
+            let change = match faults.note(*local, *started, *finished) {
+                LocalChange::Raise(text) => {
+                    assert!(text.starts_with("this monitor is out of file descriptors"));
+                    assert!(text.contains("no server is counted as failed"), "{text}");
+                    "raise"
+                }
+                LocalChange::Clear => "clear",
+                LocalChange::Keep => "keep",
+            };
+            assert_eq!((change, faults.active()), (*expected, *standing), "row {i}");
+        }
+    }
+
+    #[test]
     fn first_seen_is_kept_and_clear_removes() {
         let t0 = SystemTime::UNIX_EPOCH;
         let t1 = t0 + Duration::from_secs(5);
@@ -199,11 +296,16 @@ mod tests {
         p.raise("web", "192.0.2.1", 111, "refused", t0);
         p.raise("web", "notification: e-mail to ops", 321, "refused", t0);
         p.raise("", "notification outbox", 300, "disk full", t0);
+        p.raise("", MONITOR_SUBJECT, MONITOR_SHORTAGE, "out of fds", t0);
         // The server is gone from the set, then the set itself.
         p.retain_set("web", |_| false);
         p.retain_sets(|_| false);
         let subjects: Vec<String> = p.list().into_iter().map(|x| x.subject).collect();
-        assert_eq!(subjects.len(), 2, "{subjects:?}");
-        assert!(subjects.iter().all(|s| is_notification(s)));
+        assert_eq!(subjects.len(), 3, "{subjects:?}");
+        assert!(
+            subjects
+                .iter()
+                .all(|s| is_notification(s) || s == MONITOR_SUBJECT)
+        );
     }
 }

@@ -77,13 +77,17 @@ impl ServerState {
     }
 }
 
-/// Applies one poll outcome.
+/// Applies one poll outcome. A poll that failed for the monitor's own shortage (out of
+/// file descriptors, memory...) is no observation of the server: nothing moves.
 pub fn observe(
     state: &ServerState,
     outcome: &PollOutcome,
     frequency: &PollFrequency,
     now: SystemTime,
 ) -> (ServerState, Option<Transition>) {
+    if outcome.is_local_fault() {
+        return (state.clone(), None);
+    }
     let mut next = state.clone();
     next.last_response = outcome.response.clone();
     next.last_response_time = Some(outcome.elapsed);
@@ -150,6 +154,15 @@ mod tests {
         )
     }
 
+    /// The monitor itself is out of file descriptors: says nothing about the server.
+    fn local() -> PollOutcome {
+        PollOutcome::failure(
+            Failure::new(FailureKind::Local, PollStage::Connecting),
+            "this monitor is out of file descriptors (Too many open files (os error 24))",
+            Duration::from_millis(0),
+        )
+    }
+
     fn freq(retries: u32, recover_after: u32) -> PollFrequency {
         PollFrequency {
             retries,
@@ -158,14 +171,19 @@ mod tests {
         }
     }
 
-    /// Runs a scenario: a string of polls ('+' success, '-' failure) and, after each, the
-    /// expected status letter (n ot tested, O k, R etrying, F ailed) and transition.
+    /// Runs a scenario: a string of polls ('+' success, '-' failure, 'L' the monitor's own
+    /// shortage) and, after each, the expected status letter (n ot tested, O k, R etrying,
+    /// F ailed) and transition.
     fn run(f: &PollFrequency, polls: &str, expected: &str, transitions: &[(usize, Transition)]) {
         let mut state = ServerState::default();
         let mut seen = Vec::new();
         let mut statuses = String::new();
         for (i, p) in polls.chars().enumerate() {
-            let outcome = if p == '+' { ok() } else { fail() };
+            let outcome = match p {
+                '+' => ok(),
+                'L' => local(),
+                _ => fail(),
+            };
             let (next, t) = observe(&state, &outcome, f, SystemTime::UNIX_EPOCH);
             if let Some(t) = t {
                 seen.push((i, t));
@@ -174,6 +192,7 @@ mod tests {
                 ServerStatus::Ok => 'O',
                 ServerStatus::Retrying => 'R',
                 ServerStatus::Failed => 'F',
+                ServerStatus::NotTested => 'n',
                 _ => '?',
             });
             state = next;
@@ -211,6 +230,14 @@ mod tests {
                 "FFFOF",
                 &[(0, Failed), (3, Recovered), (4, Failed)],
             ),
+            // The monitor's own shortage is no observation: a working server never
+            // fails over it, a failed one never recovers by it, retries are not used up.
+            (0, 1, "+LLLLL", "OOOOOO", &[]),
+            (0, 1, "LLL", "nnn", &[]),
+            (1, 1, "-LLLL-", "RRRRRF", &[(5, Failed)]),
+            (1, 1, "-L+", "RRO", &[]),
+            (0, 1, "-LLL+", "FFFFO", &[(0, Failed), (4, Recovered)]),
+            (0, 2, "-+L+", "FFFO", &[(0, Failed), (3, Recovered)]),
         ];
         for (retries, recover, polls, expected, transitions) in table {
             run(&freq(*retries, *recover), polls, expected, transitions);
@@ -229,6 +256,14 @@ mod tests {
         assert_eq!(s.last_failure, Some(t2));
         assert_eq!(s.last_response, "connection refused");
         assert_eq!(s.last_failure_kind.unwrap().code(), 111);
+    }
+
+    #[test]
+    fn a_local_fault_keeps_the_servers_counts_and_last_response() {
+        let f = freq(0, 1);
+        let (s, _) = observe(&ServerState::default(), &ok(), &f, SystemTime::UNIX_EPOCH);
+        let (after, t) = observe(&s, &local(), &f, SystemTime::UNIX_EPOCH);
+        assert_eq!((after, t), (s, None));
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub enum UpdateMethod {
     Command(CommandSpec),
     /// Microsoft DNS through `dnscmd` (Windows only).
     Dnscmd(DnscmdUpdate),
+    /// The PowerDNS Authoritative HTTP API.
+    PowerDns(PowerDnsApi),
 }
 
 impl Default for UpdateMethod {
@@ -62,6 +64,38 @@ impl UpdateMethod {
             UpdateMethod::Http(_) => "HTTP",
             UpdateMethod::Command(_) => "Command line",
             UpdateMethod::Dnscmd(_) => "Microsoft DNS (dnscmd)",
+            UpdateMethod::PowerDns(_) => "PowerDNS API",
+        }
+    }
+
+    /// Whether the method reads and writes the records through a provider's API, so that
+    /// the DNS server's address is optional (only asked for propagation when given).
+    pub fn is_api(&self) -> bool {
+        matches!(self, UpdateMethod::PowerDns(_))
+    }
+}
+
+/// The PowerDNS Authoritative HTTP API (`api=yes`, `webserver=yes` in `pdns.conf`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PowerDnsApi {
+    /// The web server's base URL, e.g. `http://127.0.0.1:8081` (without `/api/v1`).
+    pub url: String,
+    /// The server id in the API's paths.
+    pub server_id: String,
+    /// `api-key` of `pdns.conf`, sent as `X-API-Key`.
+    pub api_key: Secret,
+    /// Seconds each API request may take.
+    pub timeout_secs: u32,
+}
+
+impl Default for PowerDnsApi {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            server_id: "localhost".into(),
+            api_key: Secret::default(),
+            timeout_secs: 10,
         }
     }
 }
@@ -140,13 +174,74 @@ impl TsigAlgorithm {
     }
 }
 
-/// GET, POST or PUT.
+/// The request's method.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HttpVerb {
     #[default]
     Get,
     Post,
     Put,
+    Patch,
+    Delete,
+}
+
+impl HttpVerb {
+    pub const ALL: [HttpVerb; 5] = [
+        HttpVerb::Get,
+        HttpVerb::Post,
+        HttpVerb::Put,
+        HttpVerb::Patch,
+        HttpVerb::Delete,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpVerb::Get => "GET",
+            HttpVerb::Post => "POST",
+            HttpVerb::Put => "PUT",
+            HttpVerb::Patch => "PATCH",
+            HttpVerb::Delete => "DELETE",
+        }
+    }
+
+    /// Whether a request with this method carries the body (DELETE only when one is given).
+    pub fn has_body(self) -> bool {
+        !matches!(self, HttpVerb::Get)
+    }
+}
+
+/// What the body is, which says how tag values are written into it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BodyType {
+    /// Values as they are; no `Content-Type` unless a header gives one.
+    #[default]
+    Text,
+    /// `application/json`: values JSON-escaped (write `"$HOST$"` in quotes; `$IPS_JSON$`
+    /// without them).
+    Json,
+    /// `application/x-www-form-urlencoded`: values percent-encoded.
+    Form,
+}
+
+impl BodyType {
+    pub const ALL: [BodyType; 3] = [BodyType::Text, BodyType::Json, BodyType::Form];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BodyType::Text => "Text (values as they are)",
+            BodyType::Json => "JSON (values JSON-escaped)",
+            BodyType::Form => "Form (values URL-encoded)",
+        }
+    }
+
+    /// The `Content-Type` sent unless a header gives one.
+    pub fn content_type(self) -> Option<&'static str> {
+        match self {
+            BodyType::Text => None,
+            BodyType::Json => Some("application/json"),
+            BodyType::Form => Some("application/x-www-form-urlencoded"),
+        }
+    }
 }
 
 /// Basic authentication.
@@ -166,8 +261,10 @@ pub struct HttpRequest {
     pub url: String,
     /// Extra headers, name and value (value with tags).
     pub headers: Vec<(String, String)>,
-    /// Body for POST and PUT, with tags.
+    /// Body for POST, PUT, PATCH and DELETE, with tags.
     pub body: String,
+    /// How tag values are written into the body (and its `Content-Type`).
+    pub body_type: BodyType,
     pub basic_auth: Option<BasicAuth>,
     pub criteria: HttpCriteria,
     /// Seconds the request may take.
@@ -181,6 +278,7 @@ impl Default for HttpRequest {
             url: String::new(),
             headers: Vec::new(),
             body: String::new(),
+            body_type: BodyType::Text,
             basic_auth: None,
             criteria: HttpCriteria::default(),
             timeout_secs: 10,

@@ -12,4 +12,7 @@ pub enum FailureKind {
     ClosedEarly = 3,
     /// 4: an answer arrived, but it is wrong or unexpected.
     WrongAnswer = 4,
+    /// 5: the monitor's own resources ran out (file descriptors, memory, socket buffers).
+    /// It says nothing about the peer, so it is never counted as the peer's failure.
+    Local = 5,
 }

@@ -270,7 +270,16 @@ fn flag(tag: &Tag, name: &str) -> Result<bool, ImportError> {
 fn read_tags(xml: &str) -> Result<Vec<Tag>, ImportError> {
     let mut tags = Vec::new();
     let mut rest = xml;
-    let line_of = |rest: &str| xml[..xml.len() - rest.len()].matches('\n').count() + 1;
+    // Lines are counted from where the last tag was, not from the start: linear in the
+    // file's size (counting from the start for every tag took 36 s for 2.7 MB).
+    let mut line = 1;
+    let mut counted = 0;
+    let mut line_of = |rest: &str| {
+        let at = xml.len() - rest.len();
+        line += xml[counted..at].matches('\n').count();
+        counted = at;
+        line
+    };
     while let Some(start) = rest.find('<') {
         rest = &rest[start..];
         let line = line_of(rest);

@@ -22,8 +22,8 @@ pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };
 pub use dns_server::{
-    BasicAuth, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb, Rfc2136Update, TsigAlgorithm,
-    TsigKey, UpdateMethod,
+    BasicAuth, BodyType, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb, PowerDnsApi,
+    Rfc2136Update, TsigAlgorithm, TsigKey, UpdateMethod,
 };
 pub use notification::{
     EmailDefaults, EmailMessage, EmailNotification, EventKind, NotificationKind,

@@ -127,6 +127,14 @@ pub struct DnsServingOptions {
     pub forward_port: u16,
     /// Clear RD in forwarded requests and RA in their answers.
     pub clear_recursion_flags: bool,
+    /// The most TCP connections open at once; one more is closed at once (counted and
+    /// logged), so that idle connections cannot use up the process's file descriptors.
+    pub max_tcp_connections: u32,
+    /// Seconds a TCP connection may wait for its next query before it is closed.
+    pub tcp_idle_secs: u32,
+    /// The most forwarded queries waiting for their answer at once; one more gets
+    /// SERVFAIL (counted and logged), so that a slow upstream cannot pile up sockets.
+    pub max_forwards_in_flight: u32,
 }
 
 impl Default for DnsServingOptions {
@@ -139,6 +147,9 @@ impl Default for DnsServingOptions {
             forward_to: String::new(),
             forward_port: 53,
             clear_recursion_flags: false,
+            max_tcp_connections: 100,
+            tcp_idle_secs: 10,
+            max_forwards_in_flight: 100,
         }
     }
 }

@@ -25,6 +25,11 @@ pub const UPDATE_TAGS: &[&str] = &[
     "IPS",
     "IPV4",
     "IPV6",
+    // The same three lists as JSON arrays of strings (`["192.0.2.1","2001:db8::1"]`), for
+    // provider APIs that take a list.
+    "IPS_JSON",
+    "IPV4_JSON",
+    "IPV6_JSON",
     "TTL",
     "DNSSERVER",
     "SETNAME",
@@ -58,6 +63,11 @@ pub enum Encoding {
     Plain,
     /// Percent-encoded, for values put into a URL.
     Url,
+    /// Escaped for the inside of a JSON string (quotes, backslashes, control characters),
+    /// for JSON bodies. A tag whose name ends in `_JSON` is already JSON and goes in as is.
+    Json,
+    /// Percent-encoded, for `application/x-www-form-urlencoded` bodies.
+    Form,
 }
 
 /// Values of tags, by name without the dollars.
@@ -102,7 +112,9 @@ pub fn expand(template: &str, values: &TagValues, encoding: Encoding) -> String 
                 match values.get(name) {
                     Some(value) => match encoding {
                         Encoding::Plain => out.push_str(value),
-                        Encoding::Url => out.push_str(&url_encode(value)),
+                        Encoding::Url | Encoding::Form => out.push_str(&url_encode(value)),
+                        Encoding::Json if name.ends_with("_JSON") => out.push_str(value),
+                        Encoding::Json => json_escape_into(&mut out, value),
                     },
                     None => {
                         out.push('$');
@@ -153,10 +165,42 @@ pub fn expand_with_samples(template: &str) -> String {
 }
 
 fn is_tag_name(name: &str) -> bool {
-    !name.is_empty()
+    name.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
         && name
             .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Writes `value` as the inside of a JSON string (RFC 8259 §7).
+fn json_escape_into(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// A list of values as a JSON array of strings: `["a","b"]`.
+pub fn json_array<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        json_escape_into(&mut out, value);
+        out.push('"');
+    }
+    out.push(']');
+    out
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -198,6 +242,27 @@ mod tests {
         assert_eq!(
             expand("https://x/?ips=$IPS$", &values, Encoding::Url),
             "https://x/?ips=2001%3Adb8%3A%3A1%2C192.0.2.1"
+        );
+    }
+
+    #[test]
+    fn json_encoding_keeps_the_body_valid_json() {
+        let nasty = "a \"quoted\" back\\slash\nnew line\ttab \u{1} end";
+        let values = TagValues::new()
+            .with("SETNAME", nasty)
+            .with("IPS_JSON", json_array(["192.0.2.1", "2001:db8::1"]));
+        let body = expand(
+            r#"{"name": "$SETNAME$", "ips": $IPS_JSON$}"#,
+            &values,
+            Encoding::Json,
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&body).expect(&body);
+        assert_eq!(parsed["name"], nasty);
+        assert_eq!(parsed["ips"][1], "2001:db8::1");
+        assert_eq!(json_array([]), "[]");
+        assert_eq!(
+            expand("a=$SETNAME$", &values, Encoding::Form),
+            "a=a%20%22quoted%22%20back%5Cslash%0Anew%20line%09tab%20%01%20end"
         );
     }
 

@@ -248,6 +248,21 @@ impl Validator {
                 ip_address(&s.listen_address),
             );
             self.check("options.dns_serving", "port", port(s.port));
+            self.check(
+                "options.dns_serving",
+                "max_tcp_connections",
+                at_least(s.max_tcp_connections, 1),
+            );
+            self.check(
+                "options.dns_serving",
+                "tcp_idle_secs",
+                at_least(s.tcp_idle_secs, 1),
+            );
+            self.check(
+                "options.dns_serving",
+                "max_forwards_in_flight",
+                at_least(s.max_forwards_in_flight, 1),
+            );
             if s.forward {
                 self.check(
                     "options.dns_serving",
@@ -445,7 +460,10 @@ impl Validator {
     }
 
     fn dns_server(&mut self, path: &str, s: &DnsServer) {
-        self.check(path, "address", host_or_ip(&s.address));
+        // An API method needs no DNS server; one given is asked for propagation.
+        if !(s.update.is_api() && s.address.trim().is_empty()) {
+            self.check(path, "address", host_or_ip(&s.address));
+        }
         self.check(path, "port", port(s.port));
         self.check(path, "recheck_minutes", at_least(s.recheck_minutes, 1));
         match &s.update {
@@ -463,6 +481,20 @@ impl Validator {
             }
             UpdateMethod::Http(r) => self.http_request(&join(path, "update.Http"), r),
             UpdateMethod::Command(c) => self.command(&join(path, "update.Command"), c),
+            UpdateMethod::PowerDns(p) => {
+                let pp = join(path, "update.PowerDns");
+                self.check(&pp, "url", http_url(p.url.trim()).map(|_| ()));
+                if p.server_id.trim().is_empty() {
+                    self.error(
+                        join(&pp, "server_id"),
+                        "a server id is required (PowerDNS's is \"localhost\")".into(),
+                    );
+                }
+                if p.api_key.is_empty() {
+                    self.error(join(&pp, "api_key"), "the API key is required".into());
+                }
+                self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
+            }
             UpdateMethod::Dnscmd(_) => {
                 if !cfg!(windows) {
                     self.error(
@@ -571,6 +603,28 @@ mod tests {
                 "server_sets[1].servers[1].weight: must be at least 1",
                 "server_sets[1].polling.Tcp.port: a port is required",
                 "server_sets[1].frequency.interval_secs: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn dns_serving_limits_are_at_least_one() {
+        let mut settings = Settings::default();
+        let d = &mut settings.options.dns_serving;
+        d.enabled = true;
+        d.max_tcp_connections = 0;
+        d.tcp_idle_secs = 0;
+        d.max_forwards_in_flight = 0;
+        let errors: Vec<String> = validate(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "options.dns_serving.max_tcp_connections: must be at least 1",
+                "options.dns_serving.tcp_idle_secs: must be at least 1",
+                "options.dns_serving.max_forwards_in_flight: must be at least 1",
             ]
         );
     }

@@ -63,7 +63,18 @@ impl Probe for CommandProbe {
 fn classify(failure: CommandFailure) -> (FailureKind, PollStage, String) {
     match failure {
         CommandFailure::Exec(e @ (ExecError::NoProgram | ExecError::Start { .. })) => {
-            (FailureKind::Network, PollStage::Connecting, e.to_string())
+            // No pipe or process could be made: the monitor's shortage, not the server's.
+            let shortage = match &e {
+                ExecError::Start { source, .. } => crate::resources::shortage(source),
+                _ => None,
+            };
+            match shortage {
+                Some(shortage) => {
+                    let local = super::local_failure(PollStage::Connecting, shortage, &e);
+                    (local.failure.kind, local.failure.stage, local.text)
+                }
+                None => (FailureKind::Network, PollStage::Connecting, e.to_string()),
+            }
         }
         CommandFailure::Exec(e @ ExecError::Timeout { .. }) => {
             (FailureKind::Timeout, PollStage::Waiting, e.to_string())

@@ -155,6 +155,12 @@ impl PollOutcome {
     pub fn is_success(&self) -> bool {
         self.failure.is_none()
     }
+
+    /// The poll could not run because the monitor itself ran short (kind 5): it says
+    /// nothing about the server.
+    pub fn is_local_fault(&self) -> bool {
+        self.failure.is_some_and(|f| f.kind == FailureKind::Local)
+    }
 }
 
 /// Runs one stage of a poll against the poll's deadline, turning a late answer into a
@@ -205,15 +211,33 @@ pub fn seconds(duration: Duration) -> String {
     }
 }
 
-/// Classifies an I/O error: a premature close is kind 3, a time-out kind 2, the rest 1.
+/// Classifies an I/O error: a premature close is kind 3, a time-out kind 2, the monitor's
+/// own shortage (out of file descriptors, memory, socket buffers) kind 5, the rest 1.
 pub fn io_failure(stage: PollStage, error: &std::io::Error) -> StageError {
     use std::io::ErrorKind::*;
+    if let Some(shortage) = crate::resources::shortage(error) {
+        return local_failure(stage, shortage, error);
+    }
     let kind = match error.kind() {
         UnexpectedEof | ConnectionAborted | BrokenPipe => FailureKind::ClosedEarly,
         TimedOut => FailureKind::Timeout,
         _ => FailureKind::Network,
     };
     StageError::new(kind, stage, error.to_string())
+}
+
+/// A poll that could not run because the monitor itself ran short: kind 5 (local), which
+/// the engine never counts against the server. The text says so first.
+pub fn local_failure(
+    stage: PollStage,
+    shortage: crate::resources::Shortage,
+    error: &dyn std::fmt::Display,
+) -> StageError {
+    StageError::new(
+        FailureKind::Local,
+        stage,
+        format!("{} ({error})", shortage.describe()),
+    )
 }
 
 #[cfg(test)]
@@ -234,6 +258,27 @@ mod tests {
         assert_eq!(
             Failure::new(FailureKind::WrongAnswer, PollStage::Judging).code(),
             147
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_monitors_own_shortage_is_a_local_failure() {
+        let emfile = std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        let failure = io_failure(PollStage::Connecting, &emfile);
+        assert_eq!(failure.failure.kind, FailureKind::Local);
+        assert_eq!(failure.failure.code(), 151);
+        assert!(
+            failure
+                .text
+                .starts_with("this monitor is out of file descriptors"),
+            "{}",
+            failure.text
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            io_failure(PollStage::Connecting, &refused).failure.kind,
+            FailureKind::Network
         );
     }
 

@@ -8,8 +8,8 @@ use super::rules;
 use crate::model::tags::UPDATE_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
-    CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, Rfc2136Update, ServerSet, TsigAlgorithm,
-    TsigKey, UpdateDns, UpdateMethod, ValidationError,
+    CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update, ServerSet,
+    TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
 };
 
 /// Why the dnscmd choice is greyed out here.
@@ -125,6 +125,7 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
             UpdateMethod::Rfc2136(Rfc2136Update::default()),
             UpdateMethod::Http(HttpRequest::default()),
             UpdateMethod::Command(CommandSpec::default()),
+            UpdateMethod::PowerDns(PowerDnsApi::default()),
         ];
         for choice in choices {
             let same = std::mem::discriminant(&choice) == std::mem::discriminant(update);
@@ -164,6 +165,7 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
         UpdateMethod::Command(spec) => {
             rules::command(form, ui, "update.Command", spec, UPDATE_TAGS)
         }
+        UpdateMethod::PowerDns(p) => powerdns(form, ui, p),
         UpdateMethod::Dnscmd(d) => {
             form.text(
                 ui,
@@ -174,6 +176,33 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
             );
         }
     }
+}
+
+fn powerdns(form: &mut Form, ui: &mut egui::Ui, p: &mut PowerDnsApi) {
+    let path = "update.PowerDns";
+    form.text(ui, "API URL:", &format!("{path}.url"), &mut p.url, None);
+    form.text(
+        ui,
+        "Server id:",
+        &format!("{path}.server_id"),
+        &mut p.server_id,
+        None,
+    );
+    form.secret(ui, "API key:", &format!("{path}.api_key"), &mut p.api_key);
+    form.number(
+        ui,
+        "Time-out (s):",
+        &format!("{path}.timeout_secs"),
+        &mut p.timeout_secs,
+    );
+    ui.label("");
+    forms::note(
+        ui,
+        "Records are read and replaced through the API (A and AAAA in one PATCH). \
+         The DNS server above is optional: given, the zone's name servers are asked \
+         for propagation.",
+    );
+    ui.end_row();
 }
 
 fn rfc2136(form: &mut Form, ui: &mut egui::Ui, r: &mut Rfc2136Update) {

@@ -421,6 +421,24 @@ fn section(
                 "Clear RD in forwarded requests and RA in their answers",
                 &mut s.clear_recursion_flags,
             );
+            form.number(
+                ui,
+                "Most TCP connections:",
+                &format!("{p}.max_tcp_connections"),
+                &mut s.max_tcp_connections,
+            );
+            form.number(
+                ui,
+                "Close idle TCP connections after (s):",
+                &format!("{p}.tcp_idle_secs"),
+                &mut s.tcp_idle_secs,
+            );
+            form.number(
+                ui,
+                "Most forwards in flight:",
+                &format!("{p}.max_forwards_in_flight"),
+                &mut s.max_forwards_in_flight,
+            );
         }),
         OptionsSection::Logging => forms::grid(ui, "options logging", |ui| {
             let l = &mut o.logging;

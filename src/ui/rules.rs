@@ -6,8 +6,8 @@ use eframe::egui;
 
 use super::forms::{self, Form};
 use crate::model::{
-    BasicAuth, CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, HttpRequest,
-    HttpVerb, LengthRule, TextRule,
+    BasicAuth, BodyType, CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria,
+    HttpRequest, HttpVerb, LengthRule, TextRule,
 };
 
 const TEXT_RULE_KINDS: [&str; 7] = [
@@ -315,12 +315,6 @@ pub fn command(
     }
 }
 
-const VERBS: [(HttpVerb, &str); 3] = [
-    (HttpVerb::Get, "GET"),
-    (HttpVerb::Post, "POST"),
-    (HttpVerb::Put, "PUT"),
-];
-
 /// An HTTP request with tags (HTTP DNS updates and HTTP notifications).
 pub fn http_request(
     form: &mut Form,
@@ -329,14 +323,9 @@ pub fn http_request(
     request: &mut HttpRequest,
     known_tags: &[&str],
 ) {
-    let verb_name = VERBS
-        .iter()
-        .find(|(v, _)| *v == request.verb)
-        .map(|(_, n)| *n)
-        .unwrap_or("GET");
-    form.combo(ui, "Request:", "", verb_name, |ui| {
-        for (verb, name) in VERBS {
-            ui.selectable_value(&mut request.verb, verb, name);
+    form.combo(ui, "Request:", "", request.verb.name(), |ui| {
+        for verb in HttpVerb::ALL {
+            ui.selectable_value(&mut request.verb, verb, verb.name());
         }
     });
     form.text(
@@ -355,7 +344,12 @@ pub fn http_request(
         parse_headers,
         true,
     );
-    if request.verb != HttpVerb::Get {
+    if request.verb.has_body() {
+        form.combo(ui, "Body type:", "", request.body_type.label(), |ui| {
+            for body_type in BodyType::ALL {
+                ui.selectable_value(&mut request.body_type, body_type, body_type.label());
+            }
+        });
         form.multiline(
             ui,
             "Body:",

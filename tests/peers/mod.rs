@@ -5,6 +5,9 @@
 //! Use as `mod peers;` from a test file. A peer is killed when dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pdns;
+pub mod unbound;
+
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
@@ -250,23 +253,28 @@ impl Peer {
 
     /// `dig @server NAME TYPE +short` without recursion, bounded.
     pub async fn dig(&self, name: &str, rtype: &str) -> Vec<String> {
-        let output = tokio::process::Command::new("dig")
-            .arg(format!("@{}", self.addr.ip()))
-            .args(["-p", &self.addr.port().to_string()])
-            .args([name, rtype, "+norec", "+short", "+time=2", "+tries=1"])
-            .kill_on_drop(true)
-            .output();
-        let output = timeout(Duration::from_secs(5), output)
-            .await
-            .expect("dig took too long")
-            .expect("dig runs (bind9-dnsutils)");
-        let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
+        dig(self.addr, name, rtype).await
     }
+}
+
+/// `dig @addr NAME TYPE +short` without recursion, bounded; the lines sorted.
+pub async fn dig(addr: SocketAddr, name: &str, rtype: &str) -> Vec<String> {
+    let output = tokio::process::Command::new("dig")
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string()])
+        .args([name, rtype, "+norec", "+short", "+time=2", "+tries=1"])
+        .kill_on_drop(true)
+        .output();
+    let output = timeout(Duration::from_secs(5), output)
+        .await
+        .expect("dig took too long")
+        .expect("dig runs (bind9-dnsutils)");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
 }
 
 impl Drop for Peer {

@@ -36,7 +36,10 @@ pub use polling::{PollId, PollStart};
 use super::decision::{Decision, all_failed};
 use super::dns_sync::{Outcome, SetDns};
 use super::events::{Event, EventDetails, Level};
-use super::problems::{CERTIFICATE_SUFFIX, CERTIFICATE_WARNING, Problems};
+use super::problems::{
+    CERTIFICATE_SUFFIX, CERTIFICATE_WARNING, LocalChange, LocalFaults, MONITOR_SHORTAGE,
+    MONITOR_SUBJECT, Problems,
+};
 use super::server_state::{ServerState, ServerStatus, Transition, next_poll_delay, observe};
 use super::sets::{Phase, SetRuntime};
 use super::snapshot::SetStatus;
@@ -63,10 +66,11 @@ pub struct Now {
 pub enum Input {
     /// Time passed: start the polls and DNS runs that are due.
     Tick,
-    /// A poll ended.
+    /// A poll ended; it had started at `started`.
     PollDone {
         id: PollId,
         outcome: PollOutcome,
+        started: Instant,
     },
     /// A DNS run ended.
     DnsDone {
@@ -98,8 +102,12 @@ pub enum Effect {
     CancelDns {
         run: u64,
     },
-    /// Save these settings (the core changed them itself: a pause).
-    Save(Arc<Settings>),
+    /// Save these settings: the core changed them itself, by `pause`. Should the file
+    /// have been edited by hand meanwhile, the pause is made on the edit instead.
+    Save {
+        settings: Arc<Settings>,
+        pause: Pause,
+    },
     Log(Level, String),
     Event(Event),
     History(HistoryRow),
@@ -108,6 +116,27 @@ pub enum Effect {
         set: String,
         addresses: Published,
     },
+}
+
+/// A pause the engine saves: all polling, or one set (by name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pause {
+    All(bool),
+    Set(String, bool),
+}
+
+impl Pause {
+    /// Makes the pause in `settings` (a set that is not there is left out).
+    pub fn apply_to(&self, settings: &mut Settings) {
+        match self {
+            Pause::All(paused) => settings.options.polling.paused = *paused,
+            Pause::Set(name, paused) => {
+                if let Some(s) = settings.server_sets.iter_mut().find(|s| s.name == *name) {
+                    s.paused = *paused;
+                }
+            }
+        }
+    }
 }
 
 /// What a server's state means for its problem.
@@ -159,6 +188,8 @@ pub struct Core {
     polling: Polling,
     dns: DnsSync,
     problems: Problems,
+    /// The monitor's own shortage, as poll results show it.
+    local_faults: LocalFaults<Instant>,
     /// What each set last published, kept across restarts (for DNS serving).
     published: HashMap<String, Published>,
 }
@@ -176,6 +207,7 @@ impl Core {
             next_set_id: 1,
             dns: DnsSync::default(),
             problems: Problems::default(),
+            local_faults: LocalFaults::default(),
             published,
         }
     }
@@ -190,7 +222,11 @@ impl Core {
                     self.dns.dispatch_due(set, now.at, &mut out);
                 }
             }
-            Input::PollDone { id, outcome } => self.on_result(id, &outcome, now, &mut out),
+            Input::PollDone {
+                id,
+                outcome,
+                started,
+            } => self.on_result(id, &outcome, started, now, &mut out),
             Input::DnsDone { id, outcome } => {
                 if let Some(&i) = self.index.get(&id.set_id) {
                     let set = &mut self.sets[i];
@@ -391,8 +427,12 @@ impl Core {
         if self.settings.options.polling.paused == paused {
             return;
         }
-        Arc::make_mut(&mut self.settings).options.polling.paused = paused;
-        out.push(Effect::Save(self.settings.clone()));
+        let pause = Pause::All(paused);
+        pause.apply_to(Arc::make_mut(&mut self.settings));
+        out.push(Effect::Save {
+            settings: self.settings.clone(),
+            pause,
+        });
         let text = if paused {
             "all polling paused"
         } else {
@@ -423,14 +463,12 @@ impl Core {
         }
         set.config.paused = paused;
         set.dirty = true;
-        if let Some(s) = Arc::make_mut(&mut self.settings)
-            .server_sets
-            .iter_mut()
-            .find(|s| s.name == name)
-        {
-            s.paused = paused;
-        }
-        out.push(Effect::Save(self.settings.clone()));
+        let pause = Pause::Set(name.to_string(), paused);
+        pause.apply_to(Arc::make_mut(&mut self.settings));
+        out.push(Effect::Save {
+            settings: self.settings.clone(),
+            pause,
+        });
         if paused {
             self.unschedule_set(i);
         } else {
@@ -557,8 +595,23 @@ impl Core {
 
     // ---- results -------------------------------------------------------------------------
 
-    fn on_result(&mut self, id: PollId, outcome: &PollOutcome, now: Now, out: &mut Vec<Effect>) {
+    fn on_result(
+        &mut self,
+        id: PollId,
+        outcome: &PollOutcome,
+        started: Instant,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) {
         self.polling.finished();
+        // Whatever set it was for, a result tells whether the monitor itself can poll.
+        let local = outcome.is_local_fault();
+        self.note_local_fault(
+            local.then_some(outcome.response.as_str()),
+            started,
+            now,
+            out,
+        );
         let Some(&i) = self.index.get(&id.set_id) else {
             return;
         };
@@ -575,6 +628,16 @@ impl Core {
         Polling::done(set, id.server);
         let server = &mut set.servers[id.server];
         if server.config.disabled {
+            return;
+        }
+        if local {
+            // No observation of the server (its state, counts and DNS stay): poll it
+            // again at the retry interval, to see it as soon as the monitor can.
+            let retry = u64::from(set.config.frequency.retry_interval_secs.max(1));
+            if self.polling_allowed(i) && self.sets[i].is_needed(id.server) {
+                let due = (due + std::time::Duration::from_secs(retry)).max(now.at);
+                self.arm(i, id.server, due);
+            }
             return;
         }
         let frequency = &set.config.frequency;
@@ -614,6 +677,33 @@ impl Core {
                 &set.config.frequency,
             );
             self.arm(i, id.server, (due + delay).max(now.at));
+        }
+    }
+
+    /// Raises the monitor's own problem while polls fail for its shortage (logged once),
+    /// clears it when they work again.
+    fn note_local_fault(
+        &mut self,
+        local: Option<&str>,
+        started: Instant,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) {
+        match self.local_faults.note(local, started, now.at) {
+            LocalChange::Raise(text) => {
+                if self
+                    .problems
+                    .raise("", MONITOR_SUBJECT, MONITOR_SHORTAGE, &text, now.wall)
+                {
+                    log(out, Level::Error, text);
+                }
+            }
+            LocalChange::Clear => {
+                if self.problems.clear("", MONITOR_SUBJECT) {
+                    log(out, Level::Info, "this monitor can poll again".into());
+                }
+            }
+            LocalChange::Keep => {}
         }
     }
 

@@ -78,7 +78,8 @@ enum DnsMode {
 /// Something the world does at a time.
 #[derive(Debug)]
 enum Happening {
-    PollReply(PollId, PollOutcome),
+    /// A poll's answer; it started at this time.
+    PollReply(PollId, PollOutcome, Duration),
     DnsReply(DnsRunId, Outcome),
     /// The operator (or the file) does something.
     Operator,
@@ -207,10 +208,21 @@ impl World {
 
     fn happen(&mut self, happening: Happening) {
         match happening {
-            Happening::PollReply(id, outcome) => {
+            Happening::PollReply(id, outcome, started) => {
                 self.outstanding -= 1;
                 self.polls += 1;
-                self.step(Input::PollDone { id, outcome });
+                let started = self.base + started;
+                let local = outcome.is_local_fault();
+                let before = self.server_state(id);
+                self.step(Input::PollDone {
+                    id,
+                    outcome,
+                    started,
+                });
+                // A fault of the monitor itself is never a server's failure.
+                if local && before.is_some() && self.server_state(id) != before {
+                    self.fail(format!("a local fault changed the server {id:?}"));
+                }
             }
             Happening::DnsReply(id, outcome) => {
                 let stale = self.cancelled.remove(&id.run);
@@ -231,6 +243,11 @@ impl World {
                 self.at_after(delay, Happening::Weather);
             }
         }
+    }
+
+    fn server_state(&self, id: PollId) -> Option<crate::engine::server_state::ServerState> {
+        let set = self.core.sets.iter().find(|s| s.id == id.set_id)?;
+        set.servers.get(id.server).map(|s| s.state.clone())
     }
 
     fn pair_core(&self, id: DnsRunId) -> Option<crate::engine::dns_sync::PairCore> {
@@ -349,7 +366,14 @@ impl World {
                     };
                     let latency =
                         Duration::from_millis(1 + self.rng.below(if ok { 300 } else { 3000 }));
-                    let outcome = if ok {
+                    let outcome = if self.rng.chance(1) {
+                        // The monitor itself is short of file descriptors: no observation.
+                        PollOutcome::failure(
+                            Failure::new(FailureKind::Local, PollStage::Connecting),
+                            "too many open files",
+                            latency,
+                        )
+                    } else if ok {
                         PollOutcome::success("200 OK", latency)
                     } else if self.rng.chance(50) {
                         PollOutcome::failure(
@@ -364,7 +388,7 @@ impl World {
                             latency,
                         )
                     };
-                    self.at_after(latency, Happening::PollReply(start.id, outcome));
+                    self.at_after(latency, Happening::PollReply(start.id, outcome, self.at));
                 }
                 Effect::StartDns(start) => self.start_dns(start),
                 Effect::CancelDns { run } => {
@@ -380,7 +404,7 @@ impl World {
                         _ => {}
                     }
                 }
-                Effect::Save(_)
+                Effect::Save { .. }
                 | Effect::Log(..)
                 | Effect::History(_)
                 | Effect::Published { .. } => {}
@@ -611,6 +635,12 @@ impl World {
         }
         // No problem of anything that does not exist.
         for p in core.problems.iter() {
+            if p.set.is_empty() && p.subject == crate::engine::problems::MONITOR_SUBJECT {
+                if !core.local_faults.active() {
+                    self.fail("the monitor's problem stands, its fault does not".into());
+                }
+                continue;
+            }
             if !subjects
                 .iter()
                 .any(|(set, subject)| *set == p.set && *subject == p.subject)

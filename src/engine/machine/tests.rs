@@ -57,7 +57,7 @@ impl Harness {
             match effect {
                 Effect::StartPoll(start) => starts.push(start.clone()),
                 Effect::Event(event) => self.events.push(event.clone()),
-                Effect::Save(_) => self.saves += 1,
+                Effect::Save { .. } => self.saves += 1,
                 _ => {}
             }
         }
@@ -94,6 +94,7 @@ impl Harness {
                     Input::PollDone {
                         id: start.id,
                         outcome: outcome(ok),
+                        started: self.now().at,
                     },
                     self.now(),
                 );
@@ -433,6 +434,7 @@ fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
             Input::PollDone {
                 id: done.id,
                 outcome: outcome(true),
+                started: h.now().at,
             },
             h.now(),
         );
@@ -453,6 +455,7 @@ fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
         h.step(Input::PollDone {
             id: done.id,
             outcome: outcome(true),
+            started: h.now().at,
         });
     }
     assert_eq!(h.core.polls_in_flight(), 0);

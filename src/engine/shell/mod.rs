@@ -67,7 +67,8 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         tracing::error!("no polling history: the engine cannot start");
         return;
     };
-    let (keeper, mut keeper_results) = SettingsKeeper::start(settings_path, settings_error.clone());
+    let (keeper, mut keeper_results) =
+        SettingsKeeper::start(settings_path, settings_error.clone(), settings.clone());
     let (poller, mut poll_results) = Poller::new();
     let (dns, mut dns_results) = DnsRunner::new();
     let mut shell = Shell {
@@ -173,7 +174,7 @@ impl Shell {
                 Effect::StartPoll(start) => self.poller.start(start),
                 Effect::StartDns(start) => self.dns.start(start),
                 Effect::CancelDns { run } => self.dns.cancel(run),
-                Effect::Save(settings) => self.keeper.persist(settings),
+                Effect::Save { settings, pause } => self.keeper.persist(settings, pause),
                 Effect::Log(level, text) => self.log(level, text),
                 Effect::Event(event) => self.output.emit(event),
                 Effect::History(row) => self.output.history_row(row),
@@ -207,6 +208,7 @@ impl Shell {
         self.step(Input::PollDone {
             id: result.id,
             outcome: result.outcome,
+            started: result.started,
         });
     }
 
@@ -239,7 +241,9 @@ impl Shell {
                 }
             }
             KeeperResult::Persisted(Ok(())) => {}
-            KeeperResult::Persisted(Err((level, text))) => self.log(level, text),
+            KeeperResult::Persisted(Err((level, text))) | KeeperResult::Note(level, text) => {
+                self.log(level, text);
+            }
             KeeperResult::Reloaded { settings, path } => {
                 if *settings != **self.core.settings() {
                     self.install(Arc::new(*settings));

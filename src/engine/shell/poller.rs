@@ -23,7 +23,8 @@ const RESULTS: usize = 1024;
 /// A finished poll.
 pub struct PollResult {
     pub id: PollId,
-    /// How long after it was due the poll really started.
+    /// When the poll really started, and how long after it was due.
+    pub started: Instant,
     pub lateness: Duration,
     pub outcome: PollOutcome,
 }
@@ -103,6 +104,7 @@ impl Poller {
             let _ = results
                 .send(PollResult {
                     id,
+                    started,
                     lateness,
                     outcome,
                 })

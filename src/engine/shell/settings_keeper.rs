@@ -14,6 +14,11 @@
 //! **Invariant:** a broken file is never overwritten: while the file does not load, applies
 //! are refused and the engine's own changes are kept in memory only (and said so).
 //!
+//! **Invariant:** a hand edit is never silently overwritten: every save checks that the file
+//! is still what the keeper last read or wrote (`file::save_unless_changed`). If it is not,
+//! the edit is loaded first; an apply is then refused (its sender makes it again), a pause
+//! is made on top of the edit and saved.
+//!
 //! **Invariant:** the engine loop never waits for the disk. It hands jobs over a bounded
 //! channel with `try_send`: at most one persist is handed over at a time (newer ones
 //! replace a waiting one), checks are timed by the thread itself, so only applies can
@@ -27,7 +32,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::engine::Level;
 use crate::engine::command::Reply;
+use crate::engine::machine::Pause;
 use crate::model::Settings;
 use crate::model::file::{self, FileStamp};
 
@@ -48,6 +55,8 @@ enum Job {
     },
     Persist {
         settings: Arc<Settings>,
+        /// The change, to make again on a hand edit found meanwhile.
+        pause: Pause,
         /// Installs the loop had made when it asked.
         installs: u64,
     },
@@ -63,7 +72,9 @@ pub enum KeeperResult {
     /// The apply was refused (broken file, write error, busy); nothing changes.
     Refused { why: String, reply: Option<Reply> },
     /// A persist ended: `Err` = the text to log, with its level.
-    Persisted(Result<(), (crate::engine::Level, String)>),
+    Persisted(Result<(), (Level, String)>),
+    /// A line for the log.
+    Note(Level, String),
     /// The file was edited by someone else and loads: install it.
     Reloaded {
         settings: Box<Settings>,
@@ -84,7 +95,7 @@ pub struct SettingsKeeper {
     /// A persist is with the thread.
     persist_busy: bool,
     /// The newest persist waiting for the one with the thread.
-    persist_waiting: Option<(Arc<Settings>, u64)>,
+    persist_waiting: Option<(Arc<Settings>, Pause, u64)>,
     /// Since when the engine's own change is being saved.
     saving_since: Option<Instant>,
 }
@@ -92,9 +103,11 @@ pub struct SettingsKeeper {
 impl SettingsKeeper {
     /// Starts the keeper (and its thread, when there is a file) and the channel its
     /// results come back on.
+    /// `settings`: what the engine starts on (read from the file, or the defaults).
     pub fn start(
         path: Option<PathBuf>,
         error: Option<String>,
+        settings: Arc<Settings>,
     ) -> (SettingsKeeper, mpsc::Receiver<KeeperResult>) {
         let (results_tx, results) = mpsc::channel(RESULTS);
         let jobs = path.clone().and_then(|path| {
@@ -102,7 +115,7 @@ impl SettingsKeeper {
             let thread_error = error.clone();
             let started = std::thread::Builder::new()
                 .name("standby-settings".into())
-                .spawn(move || keep(&path, thread_error, &jobs_rx, &results_tx));
+                .spawn(move || keep(&path, thread_error, &settings, &jobs_rx, &results_tx));
             match started {
                 Ok(_) => Some(jobs_tx),
                 Err(e) => {
@@ -162,23 +175,27 @@ impl SettingsKeeper {
     }
 
     /// Saves settings the engine changed itself (a pause), after the saves before it.
-    pub fn persist(&mut self, settings: Arc<Settings>) {
+    pub fn persist(&mut self, settings: Arc<Settings>, pause: Pause) {
         if self.jobs.is_none() {
             return;
         }
         if self.persist_busy {
-            self.persist_waiting = Some((settings, self.installs));
+            self.persist_waiting = Some((settings, pause, self.installs));
             return;
         }
-        self.hand_persist(settings, self.installs);
+        self.hand_persist(settings, pause, self.installs);
     }
 
-    fn hand_persist(&mut self, settings: Arc<Settings>, installs: u64) {
+    fn hand_persist(&mut self, settings: Arc<Settings>, pause: Pause, installs: u64) {
         let Some(jobs) = &self.jobs else {
             return;
         };
         // Never full for a persist: at most one is handed over (see the invariant).
-        match jobs.try_send(Job::Persist { settings, installs }) {
+        match jobs.try_send(Job::Persist {
+            settings,
+            pause,
+            installs,
+        }) {
             Ok(()) => {
                 self.persist_busy = true;
                 self.saving_since.get_or_insert_with(Instant::now);
@@ -199,11 +216,11 @@ impl SettingsKeeper {
             KeeperResult::Persisted(_) => {
                 self.persist_busy = false;
                 self.saving_since = None;
-                if let Some((settings, installs)) = self.persist_waiting.take() {
-                    self.hand_persist(settings, installs);
+                if let Some((settings, pause, installs)) = self.persist_waiting.take() {
+                    self.hand_persist(settings, pause, installs);
                 }
             }
-            KeeperResult::Refused { .. } => {}
+            KeeperResult::Refused { .. } | KeeperResult::Note(..) => {}
         }
     }
 }
@@ -211,97 +228,177 @@ impl SettingsKeeper {
 /// The keeper's thread: runs jobs in order and checks the file between them.
 fn keep(
     path: &Path,
-    mut error: Option<String>,
+    error: Option<String>,
+    started_on: &Settings,
     jobs: &std::sync::mpsc::Receiver<Job>,
     results: &mpsc::Sender<KeeperResult>,
 ) {
-    let mut stamp = FileStamp::of(path);
-    let mut installs: u64 = 0;
-    let mut checked = std::time::Instant::now();
+    // A hand edit made since the settings were read is not stamped as seen, so the first
+    // look at the file loads it (and no save overwrites it).
+    let stamp = FileStamp::of(path).filter(|_| match file::load(path) {
+        Ok(on_disk) => on_disk == *started_on,
+        Err(_) => true,
+    });
+    let mut file = File {
+        path,
+        stamp,
+        error,
+        installs: 0,
+        results,
+    };
+    let mut next_check = std::time::Instant::now();
     loop {
-        let wait = FILE_CHECK_EVERY.saturating_sub(checked.elapsed());
-        let result = match jobs.recv_timeout(wait) {
-            Ok(Job::Apply { settings, reply }) => Some(match &error {
-                Some(e) => KeeperResult::Refused {
-                    why: format!("not saved, so as not to overwrite the broken settings file: {e}"),
-                    reply,
-                },
-                None => match file::save(path, &settings) {
-                    Ok(()) => {
-                        stamp = FileStamp::of(path);
-                        installs += 1;
-                        KeeperResult::Applied { settings, reply }
-                    }
-                    Err(e) => KeeperResult::Refused {
-                        why: e.to_string(),
-                        reply,
-                    },
-                },
-            }),
+        let wait = next_check.saturating_duration_since(std::time::Instant::now());
+        let done = match jobs.recv_timeout(wait) {
+            Ok(Job::Apply { settings, reply }) => file.apply(settings, reply),
             Ok(Job::Persist {
                 settings,
-                installs: tag,
-            }) => Some(KeeperResult::Persisted(if tag < installs {
-                // Newer settings were installed since: saving these would undo them.
-                Ok(())
-            } else if error.is_some() {
-                Err((
-                    crate::engine::Level::Warning,
-                    "change kept in memory only: the settings file is broken".into(),
-                ))
-            } else {
-                match file::save(path, &settings) {
-                    Ok(()) => {
-                        stamp = FileStamp::of(path);
-                        Ok(())
-                    }
-                    Err(e) => Err((
-                        crate::engine::Level::Error,
-                        format!("cannot save the settings: {e}"),
-                    )),
-                }
-            })),
+                pause,
+                installs,
+            }) => file.persist(&settings, &pause, installs),
             Err(RecvTimeoutError::Timeout) => {
-                checked = std::time::Instant::now();
-                check(path, &mut stamp, &mut error, &mut installs)
+                next_check = std::time::Instant::now() + FILE_CHECK_EVERY;
+                file.check()
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        if let Some(result) = result
-            && results.blocking_send(result).is_err()
-        {
+        if done.is_err() {
             return; // the engine stopped
         }
     }
 }
 
-/// Looks for an external edit of the file.
-fn check(
-    path: &Path,
-    stamp: &mut Option<FileStamp>,
-    error: &mut Option<String>,
-    installs: &mut u64,
-) -> Option<KeeperResult> {
-    let now = FileStamp::of(path);
-    if now == *stamp {
-        return None;
+/// The file as the keeper's thread knows it.
+struct File<'a> {
+    path: &'a Path,
+    /// What the file looked like when last read or written.
+    stamp: Option<FileStamp>,
+    /// Why it does not load, if it does not.
+    error: Option<String>,
+    /// Installs handed to the loop (applies and reloads), counted as the loop counts them.
+    installs: u64,
+    results: &'a mpsc::Sender<KeeperResult>,
+}
+
+/// The loop has stopped.
+struct Stopped;
+
+impl File<'_> {
+    fn send(&self, result: KeeperResult) -> Result<(), Stopped> {
+        self.results.blocking_send(result).map_err(|_| Stopped)
     }
-    *stamp = now;
-    // Deleted: keep running on what we have; a save recreates it.
-    now?;
-    match file::load(path) {
-        Ok(settings) => {
-            *error = None;
-            *installs += 1;
-            Some(KeeperResult::Reloaded {
-                settings: Box::new(settings),
-                path: path.to_path_buf(),
-            })
+
+    fn apply(&mut self, settings: Box<Settings>, reply: Option<Reply>) -> Result<(), Stopped> {
+        if let Some(e) = &self.error {
+            let why = format!("not saved, so as not to overwrite the broken settings file: {e}");
+            return self.send(KeeperResult::Refused { why, reply });
         }
-        Err(e) => {
-            let text = format!("the edited settings file is not used: {e}");
-            *error = Some(text.clone());
-            Some(KeeperResult::Broken(text))
+        match file::save_unless_changed(self.path, &settings, self.stamp) {
+            Ok(stamp) => {
+                self.stamp = stamp;
+                self.installs += 1;
+                self.send(KeeperResult::Applied { settings, reply })
+            }
+            Err(e @ file::SettingsError::Conflict { .. }) => {
+                // Someone edited the file by hand since we read it: theirs wins, and
+                // whoever sent this change is told to make it again.
+                self.check()?;
+                let why = e.to_string();
+                self.send(KeeperResult::Refused { why, reply })
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.send(KeeperResult::Refused { why, reply })
+            }
         }
+    }
+
+    fn persist(&mut self, settings: &Settings, pause: &Pause, tag: u64) -> Result<(), Stopped> {
+        if tag < self.installs {
+            // Newer settings were installed since: saving these would undo them.
+            return self.send(KeeperResult::Persisted(Ok(())));
+        }
+        let mut settings = settings.clone();
+        let mut edited = false;
+        for attempt in 0..2 {
+            if self.error.is_some() {
+                let text = "change kept in memory only: the settings file is broken";
+                return self.send(KeeperResult::Persisted(Err((Level::Warning, text.into()))));
+            }
+            match file::save_unless_changed(self.path, &settings, self.stamp) {
+                Ok(stamp) => {
+                    self.stamp = stamp;
+                    if edited {
+                        // Saved on top of the edit: the loop runs on what is on disk now.
+                        self.installs += 1;
+                        self.send(KeeperResult::Reloaded {
+                            settings: Box::new(settings),
+                            path: self.path.to_path_buf(),
+                        })?;
+                    }
+                    return self.send(KeeperResult::Persisted(Ok(())));
+                }
+                Err(file::SettingsError::Conflict { .. }) if attempt == 0 => {
+                    let text = format!(
+                        "{} was edited by hand meanwhile: the edit is loaded and the pause \
+                         applied to it",
+                        self.path.display()
+                    );
+                    self.send(KeeperResult::Note(Level::Warning, text))?;
+                    // Load the edit (without handing it over yet), make the pause on it.
+                    match self.load() {
+                        Some(Ok(on_disk)) => {
+                            settings = on_disk;
+                            pause.apply_to(&mut settings);
+                            edited = true;
+                        }
+                        Some(Err(broken)) => self.send(broken)?,
+                        None => {}
+                    }
+                }
+                Err(e) => {
+                    let text = format!("cannot save the settings: {e}");
+                    return self.send(KeeperResult::Persisted(Err((Level::Error, text))));
+                }
+            }
+        }
+        self.send(KeeperResult::Persisted(Ok(())))
+    }
+
+    /// Looks for an external edit of the file and hands it over.
+    fn check(&mut self) -> Result<(), Stopped> {
+        match self.load() {
+            Some(Ok(settings)) => {
+                self.installs += 1;
+                self.send(KeeperResult::Reloaded {
+                    settings: Box::new(settings),
+                    path: self.path.to_path_buf(),
+                })
+            }
+            Some(Err(broken)) => self.send(broken),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the file if it changed: the settings, or the [`KeeperResult::Broken`] to tell.
+    fn load(&mut self) -> Option<Result<Settings, KeeperResult>> {
+        let now = FileStamp::of(self.path);
+        if now == self.stamp {
+            return None;
+        }
+        self.stamp = now;
+        // Deleted: keep running on what we have; a save recreates it.
+        now?;
+        Some(match file::load(self.path) {
+            Ok(settings) => {
+                self.error = None;
+                Ok(settings)
+            }
+            Err(e) => {
+                let text = format!("the edited settings file is not used: {e}");
+                self.error = Some(text.clone());
+                Err(KeeperResult::Broken(text))
+            }
+        })
     }
 }

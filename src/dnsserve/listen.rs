@@ -1,0 +1,211 @@
+//! The UDP and TCP listeners: each request is answered from the current table, forwarded
+//! (within the limit of forwards in flight) or refused; every answer is sized for its
+//! transport. Socket errors back off; what a limit turns away is counted and logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::answers::Reply;
+use super::limits::{Backoff, retry};
+use super::{Count, Shared, forward, wire};
+
+/// The largest DNS message (a TCP length prefix is 16 bits; UDP on loopback can carry it).
+const MAX_MESSAGE: usize = 65535;
+
+/// What to do with one request.
+enum Prepared {
+    /// Send nothing (malformed, or not a query).
+    Nothing,
+    /// Send this answer to this request.
+    Answer(Box<Message>, Box<Message>),
+    /// Forward the request (its bytes are forwarded as they came); holds a place among
+    /// the forwards in flight.
+    Forward(Box<Message>, OwnedSemaphorePermit),
+}
+
+fn prepare(shared: &Shared, bytes: &[u8]) -> Prepared {
+    // Malformed packets are dropped without an answer.
+    let Ok(request) = Message::from_vec(bytes) else {
+        return Prepared::Nothing;
+    };
+    match shared.table().answer(&request) {
+        Reply::Drop => Prepared::Nothing,
+        Reply::Answer(response) => Prepared::Answer(Box::new(response), Box::new(request)),
+        Reply::NotOurs if shared.options.forward => {
+            match shared.forwards.clone().try_acquire_owned() {
+                Ok(permit) => Prepared::Forward(Box::new(request), permit),
+                Err(_) => {
+                    let limit = shared.options.max_forwards_in_flight;
+                    shared.count(
+                        Count::ForwardsOverLimit,
+                        format!("already {limit} forwards in flight (the limit)"),
+                    );
+                    let response = short_answer(&request, ResponseCode::ServFail);
+                    Prepared::Answer(Box::new(response), Box::new(request))
+                }
+            }
+        }
+        Reply::NotOurs => {
+            let response = short_answer(&request, ResponseCode::Refused);
+            Prepared::Answer(Box::new(response), Box::new(request))
+        }
+    }
+}
+
+/// An answer with the question and no records (REFUSED, SERVFAIL). Only a single
+/// question gets here, so it is never much larger than the request.
+fn short_answer(request: &Message, code: ResponseCode) -> Message {
+    let mut response = wire::header_only(request, code);
+    response.queries = request.queries.clone();
+    response
+}
+
+/// Encodes an answer: over UDP cut to what the client accepts (TC set), over TCP whole.
+fn encode(response: &Message, request: &Message, udp: bool) -> Option<Vec<u8>> {
+    if udp {
+        wire::fit_udp(response, wire::udp_limit(request))
+    } else {
+        response.to_vec().ok()
+    }
+}
+
+/// Forwards `bytes` and returns what to send back: the upstream's answer (over UDP cut
+/// to the client's limit), or SERVFAIL.
+async fn forwarded(
+    shared: &Shared,
+    request: &Message,
+    bytes: &[u8],
+    udp: bool,
+    permit: OwnedSemaphorePermit,
+) -> Option<Vec<u8>> {
+    let options = &shared.options;
+    let result = forward::forward(
+        bytes,
+        &options.forward_to,
+        options.forward_port,
+        options.clear_recursion_flags,
+        !udp,
+    )
+    .await;
+    drop(permit);
+    match result {
+        Ok(answer) if udp => Some(wire::fit_forwarded(answer, wire::udp_limit(request))),
+        Ok(answer) => Some(answer),
+        Err(e) => {
+            tracing::warn!(
+                "DNS forwarding to {}:{} failed: {e}",
+                options.forward_to,
+                options.forward_port
+            );
+            encode(&short_answer(request, ResponseCode::ServFail), request, udp)
+        }
+    }
+}
+
+pub(super) async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut backoff = Backoff::default();
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(received) => {
+                backoff.reset();
+                received
+            }
+            Err(e) => {
+                shared.count(Count::SocketErrors, format!("UDP receive failed: {e}"));
+                tokio::time::sleep(backoff.pause()).await;
+                continue;
+            }
+        };
+        match prepare(&shared, &buf[..n]) {
+            Prepared::Nothing => {}
+            Prepared::Answer(response, request) => {
+                if let Some(answer) = encode(&response, &request, true) {
+                    let _ = socket.send_to(&answer, peer).await;
+                }
+            }
+            Prepared::Forward(request, permit) => {
+                // On a task of its own, so that a slow upstream holds up only this query.
+                let (socket, shared) = (socket.clone(), shared.clone());
+                let packet = buf[..n].to_vec();
+                tokio::spawn(async move {
+                    if let Some(answer) = forwarded(&shared, &request, &packet, true, permit).await
+                    {
+                        let _ = socket.send_to(&answer, peer).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+pub(super) async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    let mut backoff = Backoff::default();
+    loop {
+        let (stream, peer) = retry(
+            &mut backoff,
+            || listener.accept(),
+            |e| shared.count(Count::SocketErrors, format!("TCP accept failed: {e}")),
+        )
+        .await;
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            // Closed at once: an idle crowd must not use up the file descriptors.
+            let limit = shared.options.max_tcp_connections;
+            shared.count(
+                Count::ConnectionsOverLimit,
+                format!("TCP connection from {peer} closed: already {limit} open (the limit)"),
+            );
+            drop(stream);
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, &shared).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Answers the queries of one connection in order (a client may send several without
+/// waiting: pipelining, RFC 7766) until it closes or stays idle too long.
+async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
+    let idle = Duration::from_secs(u64::from(shared.options.tcp_idle_secs.max(1)));
+    loop {
+        let mut len = [0u8; 2];
+        if !matches!(
+            tokio::time::timeout(idle, stream.read_exact(&mut len)).await,
+            Ok(Ok(_))
+        ) {
+            return;
+        }
+        let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if !matches!(
+            tokio::time::timeout(idle, stream.read_exact(&mut packet)).await,
+            Ok(Ok(_))
+        ) {
+            return;
+        }
+        let answer = match prepare(shared, &packet) {
+            Prepared::Nothing => return,
+            Prepared::Answer(response, request) => encode(&response, &request, false),
+            Prepared::Forward(request, permit) => {
+                forwarded(shared, &request, &packet, false, permit).await
+            }
+        };
+        let Some(answer) = answer else { return };
+        let Ok(len) = u16::try_from(answer.len()) else {
+            return;
+        };
+        let mut framed = Vec::with_capacity(answer.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&answer);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
