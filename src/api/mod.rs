@@ -3,29 +3,37 @@
 //! the listener whenever the API options change.
 //!
 //! A set's id in URLs is its name (URL-encoded), which the settings keep unique.
+//! `serve.rs` bounds connections and their idle time, `guard.rs` checks every request
+//! (host, origin, content type, password, login throttle), `body.rs` takes only complete
+//! bodies, `secrets.rs` keeps secrets out of every answer, `routes.rs` has the routes.
 
+mod body;
 pub mod dto;
+pub mod guard;
 pub mod metrics;
+pub mod routes;
+pub mod secrets;
+pub mod serve;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::engine::{Command, EngineClient, Level};
-use crate::model::options::HttpApiOptions;
-use crate::model::{Options, ServerSet};
+use guard::{Caller, Throttle};
+use routes::{command, set_command};
+pub use serve::{Limits, ServeStats};
 
 /// An API error: a status and a message that names the field or the id.
-struct ApiError(StatusCode, String);
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -39,44 +47,54 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message.into())
+/// What the routes share: the engine, the secrets' placeholders, the login throttle.
+#[derive(Clone)]
+pub struct ApiState {
+    client: EngineClient,
+    redactor: Arc<secrets::Redactor>,
+    throttle: Arc<Mutex<Throttle>>,
+    limits: Limits,
 }
 
-fn not_found(id: &str) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("no server set {id:?}"))
-}
-
-fn json<T: Serialize>(value: &T) -> Response {
-    axum::Json(value).into_response()
-}
-
-/// Parses a JSON body strictly; every error names the field it is about (its path in the
-/// body, e.g. `servers[0].weight`), unknown fields included.
-fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    let mut json = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            bad_request(format!("invalid JSON: {}", e.inner()))
-        } else {
-            bad_request(format!("invalid JSON at {path}: {}", e.inner()))
+impl ApiState {
+    pub fn new(client: EngineClient, limits: Limits) -> Self {
+        ApiState {
+            client,
+            redactor: Arc::default(),
+            throttle: Arc::default(),
+            limits,
         }
-    })
+    }
 }
 
-/// The routes, for a server or a test.
+/// The routes, for a server or a test, with the default limits.
 pub fn router(client: EngineClient) -> Router {
+    router_with(ApiState::new(client, Limits::default()))
+}
+
+pub fn router_with(state: ApiState) -> Router {
     Router::new()
-        .route("/log", get(log))
-        .route("/options", get(get_options).put(put_options))
+        .route("/log", get(routes::log))
+        .route(
+            "/options",
+            get(routes::get_options).put(routes::put_options),
+        )
         .route("/pauseall", post(|s| command(s, Command::PauseAll)))
         .route("/resumeall", post(|s| command(s, Command::ResumeAll)))
         .route("/pollall", post(|s| command(s, Command::PollAll)))
-        .route("/problems", get(problems))
-        .route("/serversets", get(list_sets).post(create_set))
-        .route("/serversets/{id}", get(set_info).delete(delete_set))
-        .route("/serversets/{id}/config", get(get_config).put(put_config))
+        .route("/problems", get(routes::problems))
+        .route(
+            "/serversets",
+            get(routes::list_sets).post(routes::create_set),
+        )
+        .route(
+            "/serversets/{id}",
+            get(routes::set_info).delete(routes::delete_set),
+        )
+        .route(
+            "/serversets/{id}/config",
+            get(routes::get_config).put(routes::put_config),
+        )
         .route(
             "/serversets/{id}/pause",
             post(|s, id| set_command(s, id, Command::PauseSet)),
@@ -89,224 +107,129 @@ pub fn router(client: EngineClient) -> Router {
             "/serversets/{id}/poll",
             post(|s, id| set_command(s, id, Command::PollSet)),
         )
-        .route("/serversets/{id}/status", get(set_status))
-        .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(client.clone(), authenticate))
-        .with_state(client)
+        .route("/serversets/{id}/status", get(routes::set_status))
+        .route("/metrics", get(routes::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), check_request))
+        .with_state(state)
 }
 
-/// Basic authentication as `admin` with the API password (none when it is blank), and the
-/// optional request log.
-async fn authenticate(
-    State(client): State<EngineClient>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let options = client.snapshot().settings.options.http_api.clone();
+/// Every request: the guard's checks, then the password (none when it is blank) or a
+/// read-only token for reads, the login throttle, and the optional request log.
+async fn check_request(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let options = state.client.snapshot().settings.options.http_api.clone();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let response = if authorized(&options, request.headers()) {
-        next.run(request).await
-    } else {
-        let mut response = ApiError(
-            StatusCode::UNAUTHORIZED,
-            "wrong or missing password for user admin".into(),
-        )
-        .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"Standby\""),
-        );
-        response
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let listen = options.listen.parse::<SocketAddr>().ok();
+    let checked = guard::check_host(request.headers(), listen, &options.allowed_hosts)
+        .and_then(|()| guard::check_origin(request.headers()))
+        .and_then(|()| guard::check_content_type(&method, request.headers()));
+    let response = match checked {
+        Err((status, message)) => ApiError(status, message).into_response(),
+        Ok(()) => authorize(&state, &options, peer, request, next).await,
     };
     if options.log_requests {
-        let text = format!("API {method} {path} → {}", response.status().as_u16());
-        client.log(Level::Info, text).await;
+        let text = format!(
+            "API {method} {path} from {peer} → {}",
+            response.status().as_u16()
+        );
+        state.client.log(Level::Info, text).await;
     }
     response
 }
 
-fn authorized(options: &HttpApiOptions, headers: &HeaderMap) -> bool {
-    if options.password.is_empty() {
-        return true;
+async fn authorize(
+    state: &ApiState,
+    options: &crate::model::options::HttpApiOptions,
+    peer: IpAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    let now = tokio::time::Instant::now();
+    if !options.password.is_empty() {
+        let blocked = state.throttle.lock().map_or(None, |t| t.blocked(peer, now));
+        if let Some(wait) = blocked {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = ApiError(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong passwords from {peer}: try again in {secs} s"),
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
     }
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(encoded) = value.strip_prefix("Basic ") else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let expected = format!("admin:{}", options.password.expose());
-    // Compare every byte, so the time does not tell how much matched.
-    decoded.len() == expected.len()
-        && decoded
-            .iter()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-async fn log(State(client): State<EngineClient>) -> Response {
-    let snapshot = client.snapshot();
-    json(
-        &snapshot
-            .log
-            .iter()
-            .map(dto::LogLineDto::from)
-            .collect::<Vec<_>>(),
-    )
-}
-
-async fn get_options(State(client): State<EngineClient>) -> Response {
-    json(&client.snapshot().settings.options)
-}
-
-async fn put_options(State(client): State<EngineClient>, body: Bytes) -> ApiResult<Response> {
-    let options: Options = parse(&body)?;
-    let mut settings = (*client.snapshot().settings).clone();
-    settings.options = options;
-    client.apply_settings(settings).await.map_err(bad_request)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn command(State(client): State<EngineClient>, command: Command) -> ApiResult<Response> {
-    client
-        .send(command)
-        .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn set_command(
-    State(client): State<EngineClient>,
-    Path(id): Path<String>,
-    make: fn(String) -> Command,
-) -> ApiResult<Response> {
-    if client.snapshot().set(&id).is_none() {
-        return Err(not_found(&id));
+    match guard::caller(options, request.headers()) {
+        Caller::Admin => {
+            if !options.password.is_empty()
+                && let Ok(mut throttle) = state.throttle.lock()
+            {
+                throttle.succeeded(peer);
+            }
+            next.run(request).await
+        }
+        Caller::Reader if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            next.run(request).await
+        }
+        Caller::Reader => ApiError(
+            StatusCode::FORBIDDEN,
+            "a read-only token cannot change anything (use the password of admin)".into(),
+        )
+        .into_response(),
+        caller => {
+            if caller == Caller::Wrong {
+                let counted = state.throttle.lock().map(|mut t| t.failed(peer, now)).ok();
+                if let Some((count, block)) = counted {
+                    let then = match block {
+                        Some(b) => format!("; closed out for {} s", b.as_secs()),
+                        None => String::new(),
+                    };
+                    let text = format!(
+                        "HTTP API: wrong password or token from {peer} ({count} in a row{then})"
+                    );
+                    state.client.log(Level::Warning, text).await;
+                }
+            }
+            let mut response = ApiError(
+                StatusCode::UNAUTHORIZED,
+                "wrong or missing password for user admin".into(),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Standby\""),
+            );
+            response
+        }
     }
-    command(State(client), make(id)).await
-}
-
-async fn problems(State(client): State<EngineClient>) -> Response {
-    let snapshot = client.snapshot();
-    json(
-        &snapshot
-            .problems
-            .iter()
-            .map(dto::ProblemDto::from)
-            .collect::<Vec<_>>(),
-    )
-}
-
-async fn list_sets(State(client): State<EngineClient>) -> Response {
-    let snapshot = client.snapshot();
-    json(
-        &snapshot
-            .sets
-            .iter()
-            .map(|s| dto::SetInfoDto::from(s.as_ref()))
-            .collect::<Vec<_>>(),
-    )
-}
-
-async fn create_set(State(client): State<EngineClient>, body: Bytes) -> ApiResult<Response> {
-    let set: ServerSet = parse(&body)?;
-    let mut settings = (*client.snapshot().settings).clone();
-    let id = set.name.clone();
-    settings.server_sets.push(set);
-    client.apply_settings(settings).await.map_err(bad_request)?;
-    #[derive(Serialize)]
-    struct Created {
-        id: String,
-    }
-    Ok((StatusCode::CREATED, axum::Json(Created { id })).into_response())
-}
-
-async fn set_info(
-    State(client): State<EngineClient>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let snapshot = client.snapshot();
-    let set = snapshot.set(&id).ok_or_else(|| not_found(&id))?;
-    Ok(json(&dto::SetInfoDto::from(set)))
-}
-
-async fn set_status(
-    State(client): State<EngineClient>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let snapshot = client.snapshot();
-    let set = snapshot.set(&id).ok_or_else(|| not_found(&id))?;
-    Ok(json(&dto::SetStatusDto::from(set)))
-}
-
-async fn delete_set(
-    State(client): State<EngineClient>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let mut settings = (*client.snapshot().settings).clone();
-    let before = settings.server_sets.len();
-    settings.server_sets.retain(|s| s.name != id);
-    if settings.server_sets.len() == before {
-        return Err(not_found(&id));
-    }
-    client.apply_settings(settings).await.map_err(bad_request)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn get_config(
-    State(client): State<EngineClient>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let snapshot = client.snapshot();
-    let set = snapshot.settings.set(&id).ok_or_else(|| not_found(&id))?;
-    Ok(json(set))
-}
-
-async fn put_config(
-    State(client): State<EngineClient>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let set: ServerSet = parse(&body)?;
-    let mut settings = (*client.snapshot().settings).clone();
-    let slot = settings
-        .server_sets
-        .iter_mut()
-        .find(|s| s.name == id)
-        .ok_or_else(|| not_found(&id))?;
-    *slot = set;
-    client.apply_settings(settings).await.map_err(bad_request)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn metrics(State(client): State<EngineClient>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics::render(&client.snapshot()),
-    )
-        .into_response()
 }
 
 /// Runs the API while the options say so, on a thread of its own; restarts the listener
 /// when `enabled` or `listen` change.
 pub fn spawn(client: EngineClient) -> std::io::Result<std::thread::JoinHandle<()>> {
+    spawn_with(client, Limits::default(), Arc::default())
+}
+
+/// [`spawn`] with other limits; `stats` counts the listener's connections.
+pub fn spawn_with(
+    client: EngineClient,
+    limits: Limits,
+    stats: Arc<ServeStats>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()
         .name("standby-api".into())
-        .spawn(move || runtime.block_on(supervise(client)))
+        .spawn(move || runtime.block_on(supervise(client, limits, stats)))
 }
 
-async fn supervise(client: EngineClient) {
+async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>) {
     let mut watch = client.watch();
     loop {
         let wanted = {
@@ -345,29 +268,31 @@ async fn supervise(client: EngineClient) {
                         changed.await;
                     }
                     Ok(listener) => {
-                        let password = client
-                            .snapshot()
-                            .settings
-                            .options
-                            .http_api
-                            .password
-                            .is_empty();
-                        if password && !address.ip().is_loopback() {
+                        let api = client.snapshot().settings.options.http_api.clone();
+                        if api.password.is_empty() {
+                            // On every start: any local program (and any web page that
+                            // gets past the Host and Origin checks) could change settings.
                             let text = format!(
-                                "HTTP API on {address} without a password: anyone who reaches it can change the settings"
+                                "HTTP API on {address} has no password: anyone who can reach it can change the settings (set options.http_api.password)"
                             );
                             client.log(Level::Warning, text).await;
                         }
                         let text = format!("HTTP API listening on http://{address}");
                         client.log(Level::Info, text).await;
-                        let served = axum::serve(listener, router(client.clone()))
-                            .with_graceful_shutdown(changed)
-                            .await;
-                        if let Err(e) = served {
-                            client
-                                .log(Level::Error, format!("HTTP API stopped: {e}"))
-                                .await;
-                        }
+                        let state = ApiState::new(client.clone(), limits);
+                        let logger = client.clone();
+                        serve::serve(
+                            listener,
+                            router_with(state),
+                            limits,
+                            stats.clone(),
+                            changed,
+                            move |line| {
+                                let logger = logger.clone();
+                                tokio::spawn(async move { logger.log(Level::Error, line).await });
+                            },
+                        )
+                        .await;
                     }
                 },
             },

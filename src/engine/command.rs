@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::edit::{EditError, SettingsEdit};
 use crate::model::{NotificationMethod, Settings};
 use crate::notify::Report;
 
@@ -34,6 +35,16 @@ pub enum Command {
     ApplySettings {
         settings: Box<Settings>,
         reply: Option<Reply>,
+    },
+    /// A typed change of the settings in force (the API's writes): applied to the engine's
+    /// current settings, never to a copy read earlier, then validated, saved and installed
+    /// like [`Command::ApplySettings`]. With `if_revision` it is refused with
+    /// [`EditError::Conflict`] when the settings changed since that revision. The reply gets
+    /// the new revision ([`super::Snapshot::settings_revision`]).
+    EditSettings {
+        edit: SettingsEdit,
+        if_revision: Option<u64>,
+        reply: oneshot::Sender<Result<u64, EditError>>,
     },
     /// Empty the in-memory log.
     ClearLog,
@@ -93,6 +104,9 @@ impl std::fmt::Debug for Command {
             Command::ResumeSet(s) => write!(f, "ResumeSet({s:?})"),
             Command::PollSet(s) => write!(f, "PollSet({s:?})"),
             Command::ApplySettings { .. } => f.write_str("ApplySettings"),
+            Command::EditSettings { if_revision, .. } => {
+                write!(f, "EditSettings(if revision {if_revision:?})")
+            }
             Command::ClearLog => f.write_str("ClearLog"),
             Command::Log { level, text } => write!(f, "Log({level:?}, {text:?})"),
             Command::Ping { address, .. } => write!(f, "Ping({address})"),

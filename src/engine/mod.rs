@@ -9,6 +9,7 @@ pub mod command;
 pub mod decision;
 pub mod dns_sync;
 mod dns_worker;
+pub mod edit;
 pub mod events;
 pub mod machine;
 mod notifications;
@@ -29,6 +30,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 pub use command::{Command, RepaintWaker, Reply};
 pub use dns_sync::PairState;
+pub use edit::{EditError, SettingsEdit};
 pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
 pub use snapshot::{DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
@@ -289,6 +291,24 @@ impl EngineClient {
             reply: Some(reply),
         })
         .await
+    }
+
+    /// Applies a typed edit to the settings in force (see [`Command::EditSettings`]) and
+    /// waits for the outcome: the new settings revision, or why nothing changed.
+    pub async fn edit_settings(
+        &self,
+        edit: SettingsEdit,
+        if_revision: Option<u64>,
+    ) -> Result<u64, EditError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::EditSettings {
+            edit,
+            if_revision,
+            reply,
+        })
+        .await
+        .map_err(|_| EditError::Stopped)?;
+        answer.await.map_err(|_| EditError::Stopped)?
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

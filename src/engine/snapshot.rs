@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub generation: u64,
     /// The settings in force; dialogs copy their drafts from here.
     pub settings: Arc<Settings>,
+    /// Grows by one with every change of `settings` (the API's ETag; an edit made from an
+    /// older revision can ask to be refused).
+    pub settings_revision: u64,
     /// The settings file, if there is one.
     pub settings_path: Option<PathBuf>,
     /// Why the settings file could not be (re)loaded, if it could not.
@@ -56,6 +59,7 @@ impl Snapshot {
             generation: 0,
             all_paused: settings.options.polling.paused,
             settings,
+            settings_revision: 0,
             settings_path,
             settings_error: None,
             sets: Vec::new(),

@@ -199,6 +199,12 @@ pub struct HttpApiOptions {
     pub password: Secret,
     /// Log every request.
     pub log_requests: bool,
+    /// Host names (besides the listen address, IP literals and `localhost`) that clients
+    /// use to reach the API. Requests naming another host are refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Tokens that may read but not change (`Authorization: Bearer TOKEN`): dashboards,
+    /// Prometheus' `/metrics`. Only with a password set.
+    pub read_tokens: Vec<Secret>,
 }
 
 impl Default for HttpApiOptions {
@@ -208,6 +214,8 @@ impl Default for HttpApiOptions {
             listen: "127.0.0.1:8100".into(),
             password: Secret::default(),
             log_requests: false,
+            allowed_hosts: Vec::new(),
+            read_tokens: Vec::new(),
         }
     }
 }

@@ -17,6 +17,10 @@ use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, Settings, ValidationError, validate,
 };
 
+/// Shown under the API password while it is blank (the engine logs the same at each start).
+pub const API_WITHOUT_PASSWORD: &str = "No password: any program on this computer, and anyone who \
+     can reach the address, can change the settings and pause polling.";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionsSection {
     UserInterface,
@@ -497,6 +501,11 @@ fn section(
             ui.label("");
             forms::note(ui, "Blank = no password.");
             ui.end_row();
+            if a.enabled && a.password.is_empty() {
+                ui.label("");
+                forms::warning_text(ui, API_WITHOUT_PASSWORD);
+                ui.end_row();
+            }
             form.check(ui, "Log every request", &mut a.log_requests);
         }),
         OptionsSection::SystemLog => forms::grid(ui, "options system log", |ui| {

@@ -181,6 +181,8 @@ pub fn server_problem(
 /// The core's state.
 pub struct Core {
     settings: Arc<Settings>,
+    /// Grows with every change of `settings` (see `Snapshot::settings_revision`).
+    settings_revision: u64,
     sets: Vec<SetRuntime>,
     /// Set id → index into `sets`.
     index: HashMap<u64, usize>,
@@ -202,6 +204,7 @@ impl Core {
         Core {
             polling: Polling::new(settings.options.polling.max_concurrent_polls),
             settings,
+            settings_revision: 0,
             sets: Vec::new(),
             index: HashMap::new(),
             next_set_id: 1,
@@ -279,6 +282,11 @@ impl Core {
 
     pub fn settings(&self) -> &Arc<Settings> {
         &self.settings
+    }
+
+    /// Grows with every change of the settings.
+    pub fn settings_revision(&self) -> u64 {
+        self.settings_revision
     }
 
     pub fn sets(&self) -> &[SetRuntime] {
@@ -395,6 +403,7 @@ impl Core {
             });
         }
         self.settings = settings;
+        self.settings_revision += 1;
         self.published
             .retain(|set, _| names.iter().any(|name| name == set));
         for i in 0..self.sets.len() {
@@ -429,6 +438,7 @@ impl Core {
         }
         let pause = Pause::All(paused);
         pause.apply_to(Arc::make_mut(&mut self.settings));
+        self.settings_revision += 1;
         out.push(Effect::Save {
             settings: self.settings.clone(),
             pause,
@@ -465,6 +475,7 @@ impl Core {
         set.dirty = true;
         let pause = Pause::Set(name.to_string(), paused);
         pause.apply_to(Arc::make_mut(&mut self.settings));
+        self.settings_revision += 1;
         out.push(Effect::Save {
             settings: self.settings.clone(),
             pause,

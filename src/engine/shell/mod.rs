@@ -36,8 +36,10 @@ use crate::store::writer::HistoryWriter;
 use dns_runner::{DnsResult, DnsRunner};
 use output::{Output, PUBLISH_EVERY};
 use poller::{PollResult, Poller};
-use settings_keeper::{KeeperResult, SettingsKeeper};
+use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
 
+/// Settings edits held while an apply is being saved; more are refused (a client retries).
+const DEFERRED_EDITS: usize = 64;
 /// How often old history is purged (also once at start).
 const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -73,6 +75,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     let (dns, mut dns_results) = DnsRunner::new();
     let mut shell = Shell {
         core: Core::new(published),
+        deferred: std::collections::VecDeque::new(),
         keeper,
         poller,
         dns,
@@ -150,6 +153,8 @@ async fn sleep_until(due: Option<Instant>) {
 /// The loop's state: the core and the parts that carry out its effects.
 struct Shell {
     core: Core,
+    /// Settings edits that wait for the apply being saved (at most [`DEFERRED_EDITS`]).
+    deferred: std::collections::VecDeque<Command>,
     keeper: SettingsKeeper,
     poller: Poller,
     dns: DnsRunner,
@@ -220,25 +225,43 @@ impl Shell {
         });
     }
 
+    /// Validates settings and hands them to the keeper to save; they are installed (and
+    /// `answer` told) when it says they are saved.
+    fn apply(&mut self, settings: Box<Settings>, answer: Answer) {
+        let errors = validate(&settings);
+        let result = if errors.is_empty() {
+            self.keeper.apply(settings, answer)
+        } else {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Some(KeeperResult::Refused {
+                why: list.join("\n"),
+                answer,
+            })
+        };
+        if let Some(result) = result {
+            self.on_keeper(result);
+        }
+    }
+
     fn on_keeper(&mut self, result: KeeperResult) {
         self.keeper.note(&result);
+        let answered = matches!(
+            result,
+            KeeperResult::Applied { .. } | KeeperResult::Refused { .. }
+        );
         self.output.touch();
         match result {
-            KeeperResult::Applied { settings, reply } => {
+            KeeperResult::Applied { settings, answer } => {
                 self.install(Arc::new(*settings));
                 self.log(Level::Info, "settings applied".into());
                 // Published before the reply: whoever waited on it (a dialog that reopens,
                 // the API's next GET) reads the new settings, not the old.
                 self.publish(true);
-                if let Some(reply) = reply {
-                    let _ = reply.send(Ok(()));
-                }
+                answer.send(Ok(self.core.settings_revision()));
             }
-            KeeperResult::Refused { why, reply } => {
+            KeeperResult::Refused { why, answer } => {
                 self.log(Level::Error, format!("settings not applied: {why}"));
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(why));
-                }
+                answer.send(Err(why));
             }
             KeeperResult::Persisted(Ok(())) => {}
             KeeperResult::Persisted(Err((level, text))) | KeeperResult::Note(level, text) => {
@@ -255,6 +278,14 @@ impl Shell {
             }
             KeeperResult::Broken(text) => self.log(Level::Error, text),
         }
+        if answered && self.keeper.applies_pending() == 0 {
+            while let Some(command) = self.deferred.pop_front() {
+                self.handle(command);
+                if self.keeper.applies_pending() > 0 {
+                    break;
+                }
+            }
+        }
     }
 
     fn handle(&mut self, command: Command) {
@@ -266,18 +297,35 @@ impl Shell {
             Command::ResumeSet(name) => self.step(Input::ResumeSet(name)),
             Command::PollSet(name) => self.step(Input::PollSet(name)),
             Command::ApplySettings { settings, reply } => {
-                let errors = validate(&settings);
-                let answer = if errors.is_empty() {
-                    self.keeper.apply(settings, reply)
-                } else {
-                    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    Some(KeeperResult::Refused {
-                        why: list.join("\n"),
-                        reply,
-                    })
-                };
-                if let Some(answer) = answer {
-                    self.on_keeper(answer);
+                self.apply(settings, Answer::Apply(reply))
+            }
+            Command::EditSettings {
+                edit,
+                if_revision,
+                reply,
+            } => {
+                if self.keeper.applies_pending() > 0 {
+                    // An edit is made on the settings in force: wait for those being saved.
+                    if self.deferred.len() >= DEFERRED_EDITS {
+                        let why = "too many settings changes at once: try again".to_string();
+                        let _ = reply.send(Err(super::edit::EditError::Refused(why)));
+                    } else {
+                        self.deferred.push_back(Command::EditSettings {
+                            edit,
+                            if_revision,
+                            reply,
+                        });
+                    }
+                    return;
+                }
+                let revision = self.core.settings_revision();
+                let edited = super::edit::check_revision(if_revision, revision)
+                    .and_then(|()| edit.apply_to(self.core.settings()));
+                match edited {
+                    Ok(settings) => self.apply(Box::new(settings), Answer::Edit(reply)),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
             }
             Command::QueryHistory { filter, reply } => {

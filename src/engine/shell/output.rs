@@ -220,6 +220,7 @@ impl Output {
         let snapshot = Snapshot {
             generation: self.generation,
             settings: core.settings().clone(),
+            settings_revision: core.settings_revision(),
             settings_path: keeper.path().map(Path::to_path_buf),
             settings_error: keeper.error().cloned(),
             all_paused: core.settings().options.polling.paused,

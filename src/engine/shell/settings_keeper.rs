@@ -29,11 +29,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::engine::Level;
 use crate::engine::command::Reply;
+use crate::engine::edit::EditError;
 use crate::engine::machine::Pause;
 use crate::model::Settings;
 use crate::model::file::{self, FileStamp};
@@ -48,10 +49,33 @@ const RESULTS: usize = 8;
 /// a pause in it finds it on disk), but never longer than this.
 const HOLD_SNAPSHOT_AT_MOST: Duration = Duration::from_secs(1);
 
+/// Who waits for the outcome of an apply.
+pub enum Answer {
+    /// [`crate::engine::Command::ApplySettings`].
+    Apply(Option<Reply>),
+    /// [`crate::engine::Command::EditSettings`]: gets the new revision.
+    Edit(oneshot::Sender<Result<u64, EditError>>),
+}
+
+impl Answer {
+    /// `Ok(revision)` after the install, or why nothing changed.
+    pub fn send(self, outcome: Result<u64, String>) {
+        match self {
+            Answer::Apply(Some(reply)) => {
+                let _ = reply.send(outcome.map(|_| ()));
+            }
+            Answer::Apply(None) => {}
+            Answer::Edit(reply) => {
+                let _ = reply.send(outcome.map_err(EditError::Refused));
+            }
+        }
+    }
+}
+
 enum Job {
     Apply {
         settings: Box<Settings>,
-        reply: Option<Reply>,
+        answer: Answer,
     },
     Persist {
         settings: Arc<Settings>,
@@ -67,10 +91,10 @@ pub enum KeeperResult {
     /// The settings were saved (or there is no file): install them, then answer.
     Applied {
         settings: Box<Settings>,
-        reply: Option<Reply>,
+        answer: Answer,
     },
-    /// The apply was refused (broken file, write error, busy); nothing changes.
-    Refused { why: String, reply: Option<Reply> },
+    /// The apply was refused (invalid, broken file, write error, busy); nothing changes.
+    Refused { why: String, answer: Answer },
     /// A persist ended: `Err` = the text to log, with its level.
     Persisted(Result<(), (Level, String)>),
     /// A line for the log.
@@ -98,6 +122,8 @@ pub struct SettingsKeeper {
     persist_waiting: Option<(Arc<Settings>, Pause, u64)>,
     /// Since when the engine's own change is being saved.
     saving_since: Option<Instant>,
+    /// Applies with the thread.
+    applies_pending: usize,
 }
 
 impl SettingsKeeper {
@@ -133,6 +159,7 @@ impl SettingsKeeper {
             persist_busy: false,
             persist_waiting: None,
             saving_since: None,
+            applies_pending: 0,
         };
         (keeper, results)
     }
@@ -154,24 +181,33 @@ impl SettingsKeeper {
 
     /// Saves validated settings; the answer comes back as [`KeeperResult::Applied`] or
     /// [`KeeperResult::Refused`] — at once (returned) when there is no file or no room.
-    pub fn apply(&mut self, settings: Box<Settings>, reply: Option<Reply>) -> Option<KeeperResult> {
+    pub fn apply(&mut self, settings: Box<Settings>, answer: Answer) -> Option<KeeperResult> {
         let Some(jobs) = &self.jobs else {
-            return Some(KeeperResult::Applied { settings, reply });
+            return Some(KeeperResult::Applied { settings, answer });
         };
-        match jobs.try_send(Job::Apply { settings, reply }) {
-            Ok(()) => None,
-            Err(TrySendError::Full(Job::Apply { reply, .. })) => Some(KeeperResult::Refused {
-                why: "the settings file is busy: try again".into(),
-                reply,
-            }),
-            Err(TrySendError::Disconnected(Job::Apply { reply, .. })) => {
-                Some(KeeperResult::Refused {
-                    why: "the settings file is not kept any more (its thread stopped)".into(),
-                    reply,
-                })
+        let (why, job) = match jobs.try_send(Job::Apply { settings, answer }) {
+            Ok(()) => {
+                self.applies_pending += 1;
+                return None;
             }
-            Err(_) => None,
+            Err(TrySendError::Full(job)) => ("the settings file is busy: try again", job),
+            Err(TrySendError::Disconnected(job)) => (
+                "the settings file is not kept any more (its thread stopped)",
+                job,
+            ),
+        };
+        match job {
+            Job::Apply { answer, .. } => Some(KeeperResult::Refused {
+                why: why.into(),
+                answer,
+            }),
+            Job::Persist { .. } => None,
         }
+    }
+
+    /// Applies handed to the thread and not answered yet.
+    pub fn applies_pending(&self) -> usize {
+        self.applies_pending
     }
 
     /// Saves settings the engine changed itself (a pause), after the saves before it.
@@ -207,7 +243,10 @@ impl SettingsKeeper {
     /// Notes a result of the thread before the loop acts on it.
     pub fn note(&mut self, result: &KeeperResult) {
         match result {
-            KeeperResult::Applied { .. } => self.installs += 1,
+            KeeperResult::Applied { .. } => {
+                self.installs += 1;
+                self.applies_pending = self.applies_pending.saturating_sub(1);
+            }
             KeeperResult::Reloaded { .. } => {
                 self.installs += 1;
                 self.error = None;
@@ -220,7 +259,10 @@ impl SettingsKeeper {
                     self.hand_persist(settings, pause, installs);
                 }
             }
-            KeeperResult::Refused { .. } | KeeperResult::Note(..) => {}
+            KeeperResult::Refused { .. } => {
+                self.applies_pending = self.applies_pending.saturating_sub(1);
+            }
+            KeeperResult::Note(..) => {}
         }
     }
 }
@@ -250,7 +292,7 @@ fn keep(
     loop {
         let wait = next_check.saturating_duration_since(std::time::Instant::now());
         let done = match jobs.recv_timeout(wait) {
-            Ok(Job::Apply { settings, reply }) => file.apply(settings, reply),
+            Ok(Job::Apply { settings, answer }) => file.apply(settings, answer),
             Ok(Job::Persist {
                 settings,
                 pause,
@@ -288,27 +330,27 @@ impl File<'_> {
         self.results.blocking_send(result).map_err(|_| Stopped)
     }
 
-    fn apply(&mut self, settings: Box<Settings>, reply: Option<Reply>) -> Result<(), Stopped> {
+    fn apply(&mut self, settings: Box<Settings>, answer: Answer) -> Result<(), Stopped> {
         if let Some(e) = &self.error {
             let why = format!("not saved, so as not to overwrite the broken settings file: {e}");
-            return self.send(KeeperResult::Refused { why, reply });
+            return self.send(KeeperResult::Refused { why, answer });
         }
         match file::save_unless_changed(self.path, &settings, self.stamp) {
             Ok(stamp) => {
                 self.stamp = stamp;
                 self.installs += 1;
-                self.send(KeeperResult::Applied { settings, reply })
+                self.send(KeeperResult::Applied { settings, answer })
             }
             Err(e @ file::SettingsError::Conflict { .. }) => {
                 // Someone edited the file by hand since we read it: theirs wins, and
                 // whoever sent this change is told to make it again.
                 self.check()?;
                 let why = e.to_string();
-                self.send(KeeperResult::Refused { why, reply })
+                self.send(KeeperResult::Refused { why, answer })
             }
             Err(e) => {
                 let why = e.to_string();
-                self.send(KeeperResult::Refused { why, reply })
+                self.send(KeeperResult::Refused { why, answer })
             }
         }
     }

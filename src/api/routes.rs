@@ -1,0 +1,280 @@
+//! The routes of SPEC §8. Reads come from the engine's snapshot; every change of the
+//! settings is a typed [`SettingsEdit`] that the engine applies to the settings in force
+//! (so two clients changing different sets never lose one change), optionally guarded by
+//! `If-Match` with the revision a client read (412 when the settings moved on).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{ApiError, ApiResult, ApiState, body, dto, metrics};
+use crate::engine::{Command, EditError, SettingsEdit};
+use crate::model::{Options, ServerSet};
+
+/// The confirmation a `PUT /options` that switches the API off must carry beside the
+/// options' fields: the client is about to lose the API it is talking to.
+pub const CONFIRM_API_OFF: &str = "confirm_api_off";
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("no server set {id:?}"))
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    axum::Json(value).into_response()
+}
+
+/// `ETag` of a settings revision.
+fn etag(revision: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{revision}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// A settings resource as JSON with its secrets as placeholders, and its revision as ETag.
+fn settings_json<T: Serialize>(state: &ApiState, value: &T, revision: u64) -> ApiResult<Response> {
+    let mut value = serde_json::to_value(value)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    state.redactor.redact(&mut value);
+    let mut response = axum::Json(value).into_response();
+    response.headers_mut().insert(header::ETAG, etag(revision));
+    Ok(response)
+}
+
+/// The revision named by `If-Match` (`"7"`, `W/"7"`; `*` or none = no condition).
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("If-Match {text:?} is not a revision this API gave (an ETag like \"12\")"),
+            )
+        })
+}
+
+fn edit_error(e: EditError) -> ApiError {
+    let status = match &e {
+        EditError::NoSuchSet(_) => StatusCode::NOT_FOUND,
+        EditError::SetExists(_) => StatusCode::CONFLICT,
+        EditError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
+        EditError::Refused(_) => StatusCode::BAD_REQUEST,
+        EditError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError(status, e.to_string())
+}
+
+/// Sends the edit to the engine; the answer carries the new revision as ETag.
+async fn edit(
+    state: &ApiState,
+    edit: SettingsEdit,
+    headers: &HeaderMap,
+    status: StatusCode,
+    body: Option<Response>,
+) -> ApiResult<Response> {
+    let revision = state
+        .client
+        .edit_settings(edit, if_match(headers)?)
+        .await
+        .map_err(edit_error)?;
+    let mut response = body.unwrap_or_else(|| status.into_response());
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::ETAG, etag(revision));
+    Ok(response)
+}
+
+/// The body as a complete `T`, with placeholders turned back into the stored secrets.
+async fn settings_body<T: Serialize + serde::de::DeserializeOwned>(
+    state: &ApiState,
+    request_body: Body,
+    confirm_key: Option<&str>,
+) -> ApiResult<(T, bool)> {
+    let bytes = body::read(request_body, state.limits.body_timeout).await?;
+    let mut value = body::object(&bytes)?;
+    let confirmed = match (confirm_key, value.as_object_mut()) {
+        (Some(key), Some(map)) => match map.remove(key) {
+            None => false,
+            Some(Value::Bool(yes)) => yes,
+            Some(_) => {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid JSON at {key}: expected true or false"),
+                ));
+            }
+        },
+        _ => false,
+    };
+    let stored = serde_json::to_value(&*state.client.snapshot().settings)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    state
+        .redactor
+        .restore(&mut value, &stored)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    Ok((body::complete(value)?, confirmed))
+}
+
+pub async fn log(State(state): State<ApiState>) -> Response {
+    let snapshot = state.client.snapshot();
+    json(
+        &snapshot
+            .log
+            .iter()
+            .map(dto::LogLineDto::from)
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub async fn get_options(State(state): State<ApiState>) -> ApiResult<Response> {
+    let snapshot = state.client.snapshot();
+    settings_json(
+        &state,
+        &snapshot.settings.options,
+        snapshot.settings_revision,
+    )
+}
+
+pub async fn put_options(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> ApiResult<Response> {
+    let (options, confirmed): (Options, bool) =
+        settings_body(&state, request_body, Some(CONFIRM_API_OFF)).await?;
+    let api_on = state.client.snapshot().settings.options.http_api.enabled;
+    if api_on && !options.http_api.enabled && !confirmed {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "http_api.enabled: false switches this API off; send \"{CONFIRM_API_OFF}\": true beside the options to do so"
+            ),
+        ));
+    }
+    let change = SettingsEdit::Options(Box::new(options));
+    edit(&state, change, &headers, StatusCode::NO_CONTENT, None).await
+}
+
+pub async fn command(State(state): State<ApiState>, command: Command) -> ApiResult<Response> {
+    state
+        .client
+        .send(command)
+        .await
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn set_command(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    make: fn(String) -> Command,
+) -> ApiResult<Response> {
+    if state.client.snapshot().set(&id).is_none() {
+        return Err(not_found(&id));
+    }
+    command(State(state), make(id)).await
+}
+
+pub async fn problems(State(state): State<ApiState>) -> Response {
+    let snapshot = state.client.snapshot();
+    json(
+        &snapshot
+            .problems
+            .iter()
+            .map(dto::ProblemDto::from)
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub async fn list_sets(State(state): State<ApiState>) -> Response {
+    let snapshot = state.client.snapshot();
+    json(
+        &snapshot
+            .sets
+            .iter()
+            .map(|s| dto::SetInfoDto::from(s.as_ref()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub async fn create_set(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> ApiResult<Response> {
+    let (set, _): (ServerSet, bool) = settings_body(&state, request_body, None).await?;
+    #[derive(Serialize)]
+    struct Created {
+        id: String,
+    }
+    let created = json(&Created {
+        id: set.name.clone(),
+    });
+    let change = SettingsEdit::AddSet(Box::new(set));
+    edit(&state, change, &headers, StatusCode::CREATED, Some(created)).await
+}
+
+pub async fn set_info(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let snapshot = state.client.snapshot();
+    let set = snapshot.set(&id).ok_or_else(|| not_found(&id))?;
+    Ok(json(&dto::SetInfoDto::from(set)))
+}
+
+pub async fn set_status(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let snapshot = state.client.snapshot();
+    let set = snapshot.set(&id).ok_or_else(|| not_found(&id))?;
+    Ok(json(&dto::SetStatusDto::from(set)))
+}
+
+pub async fn delete_set(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let change = SettingsEdit::DeleteSet(id);
+    edit(&state, change, &headers, StatusCode::NO_CONTENT, None).await
+}
+
+pub async fn get_config(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let snapshot = state.client.snapshot();
+    let set = snapshot.settings.set(&id).ok_or_else(|| not_found(&id))?;
+    settings_json(&state, set, snapshot.settings_revision)
+}
+
+pub async fn put_config(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> ApiResult<Response> {
+    let (set, _): (ServerSet, bool) = settings_body(&state, request_body, None).await?;
+    let change = SettingsEdit::ReplaceSet {
+        name: id,
+        set: Box::new(set),
+    };
+    edit(&state, change, &headers, StatusCode::NO_CONTENT, None).await
+}
+
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(&state.client.snapshot()),
+    )
+        .into_response()
+}

@@ -1,0 +1,164 @@
+//! Typed edits of the settings (the API's PUT, POST and DELETE of settings, a dialog's OK).
+//!
+//! The engine applies an edit to the settings *in force when it arrives*, never to a copy a
+//! client read earlier: two clients that change different sets at the same moment both
+//! win. A client that must not overwrite a change it has not seen names the revision it
+//! read (`if_revision`, the API's `If-Match`), and the edit is refused if the settings
+//! moved on since.
+
+use crate::model::{Options, ServerSet, Settings};
+
+/// One change of the settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingsEdit {
+    /// Replace the options (everything but the server sets and the e-mail defaults).
+    Options(Box<Options>),
+    /// Add a set after the others; its name must be new.
+    AddSet(Box<ServerSet>),
+    /// Replace the set named `name` (the new one may have another name).
+    ReplaceSet { name: String, set: Box<ServerSet> },
+    /// Remove the set named so.
+    DeleteSet(String),
+}
+
+/// Why an edit was not applied; nothing changed then.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("no server set {0:?}")]
+    NoSuchSet(String),
+    #[error("a server set named {0:?} exists already")]
+    SetExists(String),
+    #[error(
+        "the settings changed since revision {expected} (now {current}): read them again and redo the change"
+    )]
+    Conflict { expected: u64, current: u64 },
+    /// Validation errors (one per line, each with its field path) or the save error.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+impl SettingsEdit {
+    /// The settings after this edit of `current` (pure: validation and saving come after).
+    pub fn apply_to(self, current: &Settings) -> Result<Settings, EditError> {
+        let mut settings = current.clone();
+        match self {
+            SettingsEdit::Options(options) => settings.options = *options,
+            SettingsEdit::AddSet(set) => {
+                if current.set(&set.name).is_some() {
+                    return Err(EditError::SetExists(set.name));
+                }
+                settings.server_sets.push(*set);
+            }
+            SettingsEdit::ReplaceSet { name, set } => {
+                let slot = settings
+                    .server_sets
+                    .iter_mut()
+                    .find(|s| s.name == name)
+                    .ok_or(EditError::NoSuchSet(name))?;
+                *slot = *set;
+            }
+            SettingsEdit::DeleteSet(name) => {
+                let before = settings.server_sets.len();
+                settings.server_sets.retain(|s| s.name != name);
+                if settings.server_sets.len() == before {
+                    return Err(EditError::NoSuchSet(name));
+                }
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// Refuses an edit made from `expected` when the settings are at `current` now.
+pub fn check_revision(expected: Option<u64>, current: u64) -> Result<(), EditError> {
+    match expected {
+        Some(expected) if expected != current => Err(EditError::Conflict { expected, current }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, interval: u32) -> ServerSet {
+        let mut set = ServerSet {
+            name: name.into(),
+            ..ServerSet::default()
+        };
+        set.frequency.interval_secs = interval;
+        set
+    }
+
+    fn two_sets() -> Settings {
+        Settings {
+            server_sets: vec![set("a", 10), set("b", 10)],
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn edits_of_different_sets_both_survive_in_either_order() {
+        let a = || SettingsEdit::ReplaceSet {
+            name: "a".into(),
+            set: Box::new(set("a", 11)),
+        };
+        let b = || SettingsEdit::ReplaceSet {
+            name: "b".into(),
+            set: Box::new(set("b", 12)),
+        };
+        let ab = b().apply_to(&a().apply_to(&two_sets()).unwrap()).unwrap();
+        let ba = a().apply_to(&b().apply_to(&two_sets()).unwrap()).unwrap();
+        assert_eq!(ab, ba);
+        assert_eq!(ab.set("a").unwrap().frequency.interval_secs, 11);
+        assert_eq!(ab.set("b").unwrap().frequency.interval_secs, 12);
+    }
+
+    #[test]
+    fn options_edits_keep_the_sets_and_set_edits_keep_the_options() {
+        let mut options = Options::default();
+        options.polling.max_concurrent_polls = 7;
+        let edited = SettingsEdit::Options(Box::new(options.clone()))
+            .apply_to(&two_sets())
+            .unwrap();
+        assert_eq!(edited.server_sets, two_sets().server_sets);
+        let edited = SettingsEdit::DeleteSet("a".into())
+            .apply_to(&edited)
+            .unwrap();
+        assert_eq!(edited.options, options);
+        assert_eq!(edited.server_sets, vec![set("b", 10)]);
+    }
+
+    #[test]
+    fn unknown_and_duplicate_names_and_stale_revisions_are_refused() {
+        let settings = two_sets();
+        assert_eq!(
+            SettingsEdit::DeleteSet("c".into()).apply_to(&settings),
+            Err(EditError::NoSuchSet("c".into()))
+        );
+        let replace = SettingsEdit::ReplaceSet {
+            name: "c".into(),
+            set: Box::new(set("c", 1)),
+        };
+        assert_eq!(
+            replace.apply_to(&settings),
+            Err(EditError::NoSuchSet("c".into()))
+        );
+        assert_eq!(
+            SettingsEdit::AddSet(Box::new(set("b", 1))).apply_to(&settings),
+            Err(EditError::SetExists("b".into()))
+        );
+        assert_eq!(check_revision(None, 5), Ok(()));
+        assert_eq!(check_revision(Some(5), 5), Ok(()));
+        assert_eq!(
+            check_revision(Some(4), 5),
+            Err(EditError::Conflict {
+                expected: 4,
+                current: 5
+            })
+        );
+    }
+}

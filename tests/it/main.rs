@@ -1,0 +1,55 @@
+//! Standby's integration tests: one binary (one link instead of thirty), a module per
+//! area, one shared [`support`] module (bounded waits, free ports, real peers, test servers).
+//!
+//! Every area's tests run as threads of this one process: they take free ports, never set
+//! process-wide state (environment, working directory, a global subscriber), and run a child
+//! process where they need another environment. `cargo test --test it probe_http` runs an area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod api;
+mod api_hardening;
+mod cli;
+mod desktop_session;
+mod dns_e2e;
+mod dns_rfc2136;
+mod dns_sync;
+#[cfg(unix)]
+mod dns_sync_bind;
+#[cfg(unix)]
+mod dns_sync_peers;
+mod dnsserve;
+#[cfg(unix)]
+mod dnsserve_fds;
+mod dnsserve_limits;
+mod dnsupdate_http_json;
+mod dnsupdate_methods;
+mod dnsupdate_powerdns;
+mod engine_e2e;
+mod engine_history;
+mod engine_scheduler;
+#[cfg(unix)]
+mod monitor_faults;
+mod notify_channels;
+#[cfg(unix)]
+mod notify_coalesce;
+mod notify_email;
+#[cfg(unix)]
+mod notify_flapping;
+mod notify_outbox;
+mod probe_cert;
+#[cfg(unix)]
+mod probe_command;
+mod probe_dns;
+mod probe_http;
+mod probe_peers;
+mod probe_ping;
+mod probe_tcp;
+mod settings_conflict;
+mod settings_files;
+mod tsig_bind_vectors;
+mod ui_dialogs;
+mod ui_history_tray;
+mod ui_main_window;
+mod ui_what_if;

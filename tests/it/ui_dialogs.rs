@@ -1,0 +1,325 @@
+//! The dialogs, driven headless through AccessKit as an operator would: by the labels of
+//! the fields and buttons, with a real engine that saves to a settings file in a temp dir.
+
+use egui_kittest::kittest::Queryable;
+use standby::model::{
+    DnsData, FtpLogin, PollMethod, Server, ServerSet, Settings, TcpPoll, TcpService, UpdateMethod,
+    validate,
+};
+
+use crate::support::ui::Window;
+
+fn tcp_set(name: &str, ip: &str) -> ServerSet {
+    ServerSet {
+        name: name.into(),
+        servers: vec![Server {
+            public_ip: ip.into(),
+            ..Default::default()
+        }],
+        // Nothing listens on port 1: polls fail fast and need no peer.
+        polling: PollMethod::Tcp(TcpPoll {
+            port: Some(1),
+            ..Default::default()
+        }),
+        dns: DnsData {
+            host_names: vec!["www.example.test".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// A set polled over FTP with a login over explicit FTPS (nothing listens on port 1).
+fn ftps_set(name: &str) -> ServerSet {
+    ServerSet {
+        polling: PollMethod::Tcp(TcpPoll {
+            service: TcpService::Ftp,
+            port: Some(1),
+            ftp_login: Some(FtpLogin {
+                user: "probe".into(),
+                explicit_tls: true,
+                ..FtpLogin::default()
+            }),
+            ..Default::default()
+        }),
+        ..tcp_set(name, "127.0.0.1")
+    }
+}
+
+fn ftp_login(polling: &PollMethod) -> &FtpLogin {
+    match polling {
+        PollMethod::Tcp(TcpPoll {
+            ftp_login: Some(login),
+            ..
+        }) => login,
+        other => panic!("an FTP login expected, got {other:?}"),
+    }
+}
+
+/// The FTP login of the open set dialog's draft.
+fn draft_login(w: &Window) -> FtpLogin {
+    let dialog = w.app().view().dialogs.set.as_ref();
+    ftp_login(&dialog.expect("the set dialog is open").draft.polling).clone()
+}
+
+/// A main window on a fresh engine that saves to `standby.ron` in a temp dir, shown once
+/// the engine has the sets.
+fn window(settings: Settings) -> Window {
+    let sets = settings.server_sets.len();
+    let mut w = Window::saving(settings);
+    w.wait_for("the sets", |s| s.sets.len() == sets);
+    w
+}
+
+#[test]
+fn new_set_with_two_servers_http_and_a_tsig_dns_server_is_saved() {
+    let mut w = window(Settings::default());
+    w.click("New server set");
+    assert!(w.has_window("New server set"));
+    w.type_into("Set name:", "web farm");
+
+    w.click("Servers");
+    for ip in ["192.0.2.10", "192.0.2.11"] {
+        w.click("Add server...");
+        assert!(w.has_window("Server properties"));
+        w.type_into("Public IP address:", ip);
+        w.click_in("Server properties", "OK");
+        assert!(!w.has_window("Server properties"));
+    }
+    w.harness.get_by_label("192.0.2.10");
+    w.harness.get_by_label("192.0.2.11");
+
+    w.click("Polling method");
+    w.choose("Polling method:", "HTTP/HTTPS");
+    w.type_into("URL:", "https://www.example.test/health");
+    w.type_into("Status codes:", "200, 204");
+
+    w.click("DNS data");
+    w.type_into("Host names (one per line):", "www.example.test");
+
+    w.click("Update DNS");
+    w.click("Update DNS servers");
+    w.click("Add DNS server...");
+    assert!(w.has_window("DNS server properties"));
+    w.type_into("DNS server (name or IP):", "127.0.0.1");
+    w.harness.get_by_label("Updates are unauthenticated");
+    w.click("Sign updates with TSIG");
+    assert!(
+        w.harness
+            .query_by_label("Updates are unauthenticated")
+            .is_none(),
+        "the warning goes with TSIG on"
+    );
+    w.type_into("Key name:", "ddns-key");
+    assert!(
+        !w.ok_enabled("DNS server properties"),
+        "no secret yet: OK is disabled"
+    );
+    w.harness.get_by_label("a secret is required");
+    w.click("Generate");
+    assert!(w.ok_enabled("DNS server properties"));
+    w.click_in("DNS server properties", "OK");
+    w.harness
+        .get_by_label("127.0.0.1:53 (Dynamic update (RFC 2136))");
+
+    assert!(w.ok_enabled("New server set"));
+    w.click_in("New server set", "OK");
+    let saved = w.wait_for_file("the new set", |s| s.set("web farm").is_some());
+    // The file is written before the engine answers; the dialog closes on the answer.
+    w.wait_until_closed("New server set");
+
+    let set = saved.set("web farm").unwrap();
+    let ips: Vec<&str> = set.servers.iter().map(|s| s.public_ip.as_str()).collect();
+    assert_eq!(ips, ["192.0.2.10", "192.0.2.11"]);
+    match &set.polling {
+        PollMethod::Http(h) => {
+            assert_eq!(h.url, "https://www.example.test/health");
+            assert_eq!(h.criteria.status_codes, [200, 204]);
+        }
+        other => panic!("HTTP polling expected, got {other:?}"),
+    }
+    assert_eq!(set.dns.host_names, ["www.example.test"]);
+    assert!(set.update_dns.enabled);
+    let dns = &set.update_dns.dns_servers[0];
+    assert_eq!(dns.address, "127.0.0.1");
+    match &dns.update {
+        UpdateMethod::Rfc2136(r) => {
+            let key = r.tsig.as_ref().expect("TSIG on");
+            assert_eq!(key.name, "ddns-key");
+            assert!(!key.secret.is_empty());
+        }
+        other => panic!("RFC 2136 expected, got {other:?}"),
+    }
+    assert_eq!(validate(&saved), vec![], "what is saved is valid");
+}
+
+#[test]
+fn an_invalid_ip_shows_its_reason_and_keeps_ok_disabled() {
+    let mut w = window(Settings::default());
+    w.click("New server set");
+    w.click("Servers");
+    w.click("Add server...");
+    w.type_into("Public IP address:", "10.0.0.300");
+    w.harness
+        .get_by_label("\"10.0.0.300\" is not an IP address");
+    assert!(!w.ok_enabled("Server properties"));
+    w.type_into("Public IP address:", "10.0.0.30");
+    assert!(
+        w.harness
+            .query_by_label("\"10.0.0.300\" is not an IP address")
+            .is_none()
+    );
+    assert!(w.ok_enabled("Server properties"));
+    // A set without servers cannot be saved either.
+    w.click_in("Server properties", "Cancel");
+    assert!(!w.ok_enabled("New server set"));
+    w.harness.get_by_label("a set needs at least one server");
+}
+
+#[test]
+fn a_change_in_options_is_saved() {
+    let mut w = window(Settings::default());
+    w.click("Options");
+    assert!(w.has_window("Options"));
+    w.click("Server polling");
+    w.type_into("Max concurrent polls:", "abc");
+    w.harness.get_by_label("\"abc\" is not a whole number");
+    assert!(!w.ok_enabled("Options"));
+    w.type_into("Max concurrent polls:", "0");
+    w.harness.get_by_label("must be at least 1");
+    assert!(!w.ok_enabled("Options"));
+    w.type_into("Max concurrent polls:", "7");
+    assert!(w.ok_enabled("Options"));
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("the new option", |s| {
+        s.options.polling.max_concurrent_polls == 7
+    });
+    assert_eq!(saved.options.polling.max_concurrent_polls, 7);
+    w.wait_for("the settings in force", |s| {
+        s.settings.options.polling.max_concurrent_polls == 7
+    });
+    w.wait_until_closed("Options");
+}
+
+#[test]
+fn delete_asks_first_then_removes_the_set() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("alpha", "127.0.0.1"), tcp_set("beta", "127.0.0.2")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("beta");
+    w.click("Delete");
+    assert!(w.has_window("Delete server set"));
+    w.click("Keep set");
+    assert!(!w.has_window("Delete server set"));
+    assert_eq!(w.app().engine().snapshot().sets.len(), 2, "nothing deleted");
+
+    w.click("Delete");
+    w.click("Delete set");
+    let saved = w.wait_for_file("beta gone", |s| s.set("beta").is_none());
+    assert!(saved.set("alpha").is_some());
+    w.wait_for("one set left", |s| s.sets.len() == 1);
+}
+
+#[test]
+fn cancel_discards_a_change() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("alpha", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    assert!(w.has_window("Server set properties"));
+    w.type_into("Set name:", "renamed");
+    w.click_in("Server set properties", "Cancel");
+    assert!(!w.has_window("Server set properties"));
+
+    w.click("Properties");
+    assert_eq!(
+        w.harness.get_by_label("Set name:").value().as_deref(),
+        Some("alpha")
+    );
+    w.click_in("Server set properties", "Cancel");
+    let snapshot = w.app().engine().snapshot();
+    assert!(snapshot.settings.set("alpha").is_some());
+    assert!(snapshot.settings.set("renamed").is_none());
+    assert!(!w.settings_path().exists(), "nothing was saved");
+}
+
+#[test]
+fn f1_and_the_question_mark_open_help() {
+    let mut w = window(Settings::default());
+    w.click("Options");
+    w.click("?");
+    w.harness.get_by_label("Help: Options");
+    w.click("Close help");
+    assert!(w.harness.query_by_label("Help: Options").is_none());
+}
+
+#[test]
+fn ftps_certificate_check_is_ticked_and_unticked_in_the_set_dialog() {
+    const VERIFY: &str = "Verify the server's certificate";
+    let settings = Settings {
+        server_sets: vec![ftps_set("files")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling method");
+    assert!(draft_login(&w).verify_certificate, "on by default");
+    w.click(VERIFY);
+    assert!(!draft_login(&w).verify_certificate, "unticked in the draft");
+    // Without AUTH TLS there is no certificate: the box goes, and comes back with it.
+    w.click("Explicit FTPS (AUTH TLS)");
+    assert!(w.harness.query_by_label(VERIFY).is_none());
+    w.click("Explicit FTPS (AUTH TLS)");
+    w.harness.get_by_label(VERIFY);
+    assert!(!draft_login(&w).verify_certificate, "kept while hidden");
+
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the unticked box", |s| {
+        s.set("files")
+            .is_some_and(|set| !ftp_login(&set.polling).verify_certificate)
+    });
+    assert!(ftp_login(&saved.set("files").unwrap().polling).explicit_tls);
+    w.wait_until_closed("Server set properties");
+    // The engine answers before its next snapshot carries the new settings.
+    w.wait_for("the settings in force", |s| {
+        s.settings
+            .set("files")
+            .is_some_and(|set| !ftp_login(&set.polling).verify_certificate)
+    });
+
+    w.click("Properties");
+    w.click("Polling method");
+    assert!(
+        !draft_login(&w).verify_certificate,
+        "the dialog shows what is saved"
+    );
+    w.click(VERIFY);
+    assert!(draft_login(&w).verify_certificate, "ticked in the draft");
+    w.click_in("Server set properties", "OK");
+    w.wait_for_file("the ticked box", |s| {
+        s.set("files")
+            .is_some_and(|set| ftp_login(&set.polling).verify_certificate)
+    });
+}
+
+#[test]
+fn the_options_page_warns_of_an_api_without_password() {
+    let mut settings = Settings::default();
+    settings.options.http_api.enabled = true;
+    let mut w = window(settings);
+    w.click("Options");
+    w.click("HTTP API");
+    w.harness
+        .get_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD);
+    w.type_into("Password of admin:", "s3cret");
+    assert!(
+        w.harness
+            .query_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD)
+            .is_none(),
+        "no warning once a password is typed"
+    );
+}
