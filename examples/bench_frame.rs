@@ -68,7 +68,7 @@ fn set(n: usize, servers: usize) -> Arc<SetStatus> {
         name: format!("set-{n:03}"),
         paused: false,
         health: SetHealth::Ok,
-        method: "HTTP",
+        method: "HTTP".into(),
         servers: (0..servers).map(|i| server(n, i)).collect(),
         decision: Decision::Publish {
             addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1)],

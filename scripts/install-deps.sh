@@ -24,6 +24,8 @@ packages=(
     unbound
     # PowerDNS Authoritative with its HTTP API (tests/peers/pdns.sh: sqlite backend)
     pdns-server pdns-backend-sqlite3 sqlite3
+    # the venv of moto, the Route 53 emulator (tests/peers/moto.sh)
+    python3-venv
     # real peers of the probe tests (tests/peers/): FTP(S), POP3 + IMAP; the network
     # namespace of the ping test; the HTTP ceiling of the methods benchmark
     pure-ftpd openssl dovecot-pop3d dovecot-imapd iproute2 wrk
@@ -46,3 +48,7 @@ if command -v rustup >/dev/null 2>&1; then
         || rustup target add x86_64-pc-windows-gnu \
         || echo "WARNING: could not install the Rust target x86_64-pc-windows-gnu" >&2
 fi
+
+# moto[server] from PyPI in a venv of its own (Debian's pip refuses system installs).
+bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/moto.sh" --install \
+    || echo "WARNING: could not make the moto venv (tests/peers/moto.sh --install)" >&2

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::engine::EngineClient;
+use crate::engine::follow::Follower;
 
 /// Where this program registers to start at login, and what it starts.
 #[derive(Clone, Debug)]
@@ -113,28 +114,17 @@ pub fn spawn(
 }
 
 async fn follow(client: EngineClient, autostart: Autostart) {
-    let mut watch = client.watch();
-    let mut applied: Option<bool> = None;
-    loop {
-        let wanted = watch
-            .borrow_and_update()
-            .settings
-            .options
-            .user_interface
-            .start_at_login;
-        if applied != Some(wanted) {
-            let place = autostart.clone();
-            let done = tokio::task::spawn_blocking(move || place.apply(wanted)).await;
-            match done {
-                Ok(Ok(what)) => tracing::info!("Standby {what}"),
-                Ok(Err(e)) => tracing::warn!("start at login: {e}"),
-                Err(e) => tracing::warn!("start at login: {e}"),
-            }
-            // Not retried on failure until the option changes: the log says why.
-            applied = Some(wanted);
-        }
-        if watch.changed().await.is_err() {
-            return;
+    let mut follower = Follower::new(&client, |s| {
+        s.settings.options.user_interface.start_at_login
+    });
+    // Not retried on failure until the option changes: the log says why.
+    while let Some((wanted, _)) = follower.next().await {
+        let place = autostart.clone();
+        let done = tokio::task::spawn_blocking(move || place.apply(wanted)).await;
+        match done {
+            Ok(Ok(what)) => tracing::info!("Standby {what}"),
+            Ok(Err(e)) => tracing::warn!("start at login: {e}"),
+            Err(e) => tracing::warn!("start at login: {e}"),
         }
     }
 }

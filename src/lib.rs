@@ -2,8 +2,9 @@
 //! functional, keeps DNS pointing at them and tells people what happened.
 //!
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
-//! `ui`, `api` → `engine` → `probe`, `dnsupdate`, `dnsserve`, `notify` → `exec`, `httpclient`,
-//! `store` → `model`.
+//! `ui`, `api`, `dnsserve`, `autostart` (clients of the engine: snapshots in, commands out)
+//! → `engine` → `probe`, `dnsupdate`, `notify` → `exec`, `httpclient`, `store` → `model`.
+//! Only `main` wires concrete parts together.
 
 pub mod api;
 pub mod autostart;

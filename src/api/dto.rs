@@ -100,7 +100,7 @@ pub struct ServerDto {
 pub struct SetStatusDto {
     #[serde(flatten)]
     pub info: SetInfoDto,
-    pub method: &'static str,
+    pub method: String,
     pub host_names: Vec<String>,
     /// What DNS should give, in words.
     pub dns_should_give: String,
@@ -117,7 +117,7 @@ impl From<&SetStatus> for SetStatusDto {
     fn from(s: &SetStatus) -> Self {
         SetStatusDto {
             info: SetInfoDto::from(s),
-            method: s.method,
+            method: s.method.to_string(),
             host_names: s.host_names.clone(),
             dns_should_give: s.decision.describe(),
             addresses: s

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
+use crate::engine::follow::Follower;
 use crate::engine::{Command, EngineClient, Level};
 use guard::{Caller, Throttle};
 use routes::{command, set_command};
@@ -229,76 +230,55 @@ pub fn spawn_with(
         .spawn(move || runtime.block_on(supervise(client, limits, stats)))
 }
 
+/// The API's options that need a new listener: where it listens, if it is on.
+fn listen_address(s: &crate::engine::Snapshot) -> Option<String> {
+    let api = &s.settings.options.http_api;
+    api.enabled.then(|| api.listen.clone())
+}
+
 async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>) {
-    let mut watch = client.watch();
-    loop {
-        let wanted = {
-            let s = watch.borrow_and_update();
-            let api = &s.settings.options.http_api;
-            api.enabled.then(|| api.listen.clone())
+    let mut follower = Follower::new(&client, listen_address);
+    while let Some((wanted, unchanged)) = follower.next().await {
+        let Some(listen) = wanted else {
+            continue;
         };
-        let changed = {
-            let mut watch = watch.clone();
-            let wanted = wanted.clone();
-            async move {
-                loop {
-                    if watch.changed().await.is_err() {
-                        return; // the engine stopped
-                    }
-                    let s = watch.borrow_and_update();
-                    let api = &s.settings.options.http_api;
-                    if api.enabled.then(|| api.listen.clone()) != wanted {
-                        return;
-                    }
-                }
+        let Ok(address) = listen.parse::<SocketAddr>() else {
+            let text = format!("HTTP API: {listen:?} is not an address:port");
+            client.log(Level::Error, text).await;
+            continue;
+        };
+        let listener = match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let text = format!("HTTP API: cannot listen on {address}: {e}");
+                client.log(Level::Error, text).await;
+                continue;
             }
         };
-        match wanted {
-            None => changed.await,
-            Some(listen) => match listen.parse::<SocketAddr>() {
-                Err(_) => {
-                    let text = format!("HTTP API: {listen:?} is not an address:port");
-                    client.log(Level::Error, text).await;
-                    changed.await;
-                }
-                Ok(address) => match tokio::net::TcpListener::bind(address).await {
-                    Err(e) => {
-                        let text = format!("HTTP API: cannot listen on {address}: {e}");
-                        client.log(Level::Error, text).await;
-                        changed.await;
-                    }
-                    Ok(listener) => {
-                        let api = client.snapshot().settings.options.http_api.clone();
-                        if api.password.is_empty() {
-                            // On every start: any local program (and any web page that
-                            // gets past the Host and Origin checks) could change settings.
-                            let text = format!(
-                                "HTTP API on {address} has no password: anyone who can reach it can change the settings (set options.http_api.password)"
-                            );
-                            client.log(Level::Warning, text).await;
-                        }
-                        let text = format!("HTTP API listening on http://{address}");
-                        client.log(Level::Info, text).await;
-                        let state = ApiState::new(client.clone(), limits);
-                        let logger = client.clone();
-                        serve::serve(
-                            listener,
-                            router_with(state),
-                            limits,
-                            stats.clone(),
-                            changed,
-                            move |line| {
-                                let logger = logger.clone();
-                                tokio::spawn(async move { logger.log(Level::Error, line).await });
-                            },
-                        )
-                        .await;
-                    }
-                },
+        let api = client.snapshot().settings.options.http_api.clone();
+        if api.password.is_empty() {
+            // On every start: any local program (and any web page that
+            // gets past the Host and Origin checks) could change settings.
+            let text = format!(
+                "HTTP API on {address} has no password: anyone who can reach it can change the settings (set options.http_api.password)"
+            );
+            client.log(Level::Warning, text).await;
+        }
+        let text = format!("HTTP API listening on http://{address}");
+        client.log(Level::Info, text).await;
+        let state = ApiState::new(client.clone(), limits);
+        let logger = client.clone();
+        serve::serve(
+            listener,
+            router_with(state),
+            limits,
+            stats.clone(),
+            unchanged.ended(),
+            move |line| {
+                let logger = logger.clone();
+                tokio::spawn(async move { logger.log(Level::Error, line).await });
             },
-        }
-        if watch.has_changed().is_err() {
-            return;
-        }
+        )
+        .await;
     }
 }

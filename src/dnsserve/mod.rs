@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
+use crate::engine::follow::Follower;
 use crate::engine::{EngineClient, Level};
 use crate::model::options::DnsServingOptions;
 use answers::Table;
@@ -92,25 +93,10 @@ pub fn spawn(client: EngineClient) -> std::io::Result<std::thread::JoinHandle<()
 }
 
 async fn supervise(client: EngineClient) {
-    let mut watch = client.watch();
+    let mut follower = Follower::new(&client, |s| s.settings.options.dns_serving.clone());
     let mut memory = answers::Memory::default();
-    loop {
-        let options = watch
-            .borrow_and_update()
-            .settings
-            .options
-            .dns_serving
-            .clone();
+    while let Some((options, mut unchanged)) = follower.next().await {
         if !options.enabled {
-            // Wait for the options to change.
-            loop {
-                if watch.changed().await.is_err() {
-                    return;
-                }
-                if watch.borrow_and_update().settings.options.dns_serving != options {
-                    break;
-                }
-            }
             continue;
         }
         let address = match options.listen_address.trim().parse::<IpAddr>() {
@@ -121,9 +107,6 @@ async fn supervise(client: EngineClient) {
                     options.listen_address
                 );
                 client.log(Level::Error, text).await;
-                if wait_for_other_options(&mut watch, &options).await.is_err() {
-                    return;
-                }
                 continue;
             }
         };
@@ -132,9 +115,6 @@ async fn supervise(client: EngineClient) {
             Err(e) => {
                 let text = format!("DNS serving: cannot listen on {address}: {e}");
                 client.log(Level::Error, text).await;
-                if wait_for_other_options(&mut watch, &options).await.is_err() {
-                    return;
-                }
                 continue;
             }
         };
@@ -145,19 +125,12 @@ async fn supervise(client: EngineClient) {
         let udp_task = tokio::spawn(listen::serve_udp(Arc::new(udp), shared.clone()));
         let tcp_task = tokio::spawn(listen::serve_tcp(tcp, shared.clone()));
         // Follow the snapshots; stop serving when the options change.
-        let stopped = loop {
-            if watch.changed().await.is_err() {
-                break true;
-            }
-            let snapshot = watch.borrow_and_update().clone();
-            if snapshot.settings.options.dns_serving != options {
-                break false;
-            }
+        while let Some(snapshot) = unchanged.next().await {
             let table = Arc::new(Table::build(&snapshot, &mut memory));
             if let Ok(mut slot) = shared.table.write() {
                 *slot = table;
             }
-        };
+        }
         udp_task.abort();
         tcp_task.abort();
         // Wait until the sockets are closed, so that the next bind can take the port.
@@ -166,9 +139,6 @@ async fn supervise(client: EngineClient) {
         client
             .log(Level::Info, format!("DNS serving on {address} stopped"))
             .await;
-        if stopped {
-            return;
-        }
     }
 }
 
@@ -190,19 +160,6 @@ async fn bind(address: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> 
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-        }
-    }
-}
-
-/// Waits until the DNS-serving options differ from `options`; `Err` when the engine stopped.
-async fn wait_for_other_options(
-    watch: &mut tokio::sync::watch::Receiver<Arc<crate::engine::Snapshot>>,
-    options: &DnsServingOptions,
-) -> Result<(), ()> {
-    loop {
-        watch.changed().await.map_err(|_| ())?;
-        if watch.borrow_and_update().settings.options.dns_serving != *options {
-            return Ok(());
         }
     }
 }

@@ -5,14 +5,18 @@
 //! A/AAAA → matched? stop : find the zone → update → verify.
 
 mod api;
+mod aws_credentials;
 pub mod command;
 pub mod dnscmd;
 pub mod http;
 pub mod lookup;
 pub mod powerdns;
 pub mod rfc2136;
+pub mod route53;
+pub mod sigv4;
 mod transport;
 pub mod tsig;
+mod xml;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -233,6 +237,7 @@ pub fn build(method: &UpdateMethod) -> Result<Arc<dyn DnsUpdater>, BuildError> {
         UpdateMethod::Command(c) => Arc::new(command::CommandUpdater::new(c)?),
         UpdateMethod::Dnscmd(d) => dnscmd::build(d)?,
         UpdateMethod::PowerDns(p) => Arc::new(powerdns::PowerDnsUpdater::new(p)?),
+        UpdateMethod::Route53(r) => Arc::new(route53::Route53Updater::new(r)?),
     })
 }
 

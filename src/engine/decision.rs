@@ -14,7 +14,7 @@ pub struct Candidate {
 }
 
 /// Why the addresses were chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Basis {
     /// Functional servers.
     Functional,
@@ -25,7 +25,7 @@ pub enum Basis {
 }
 
 /// What DNS should give.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Decision {
     /// A server the decision needs has not been polled yet: change nothing.
     Waiting,

@@ -6,7 +6,7 @@
 //! read (`if_revision`, the API's `If-Match`), and the edit is refused if the settings
 //! moved on since.
 
-use crate::model::{Options, ServerSet, Settings};
+use crate::model::{EmailDefaults, Options, ServerSet, Settings};
 
 /// One change of the settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +19,18 @@ pub enum SettingsEdit {
     ReplaceSet { name: String, set: Box<ServerSet> },
     /// Remove the set named so.
     DeleteSet(String),
+    /// The Options dialog's OK: the options and the e-mail defaults. *Pause all* stays as
+    /// it is in force: it is the tool bar's toggle, not the dialog's.
+    OptionsDialog {
+        options: Box<Options>,
+        email_defaults: Box<EmailDefaults>,
+    },
+    /// The set dialog's OK: `set` replaces the set named `original`, or is added when
+    /// `original` is `None`. The set's *paused* stays as it is in force (the buttons').
+    SetDialog {
+        original: Option<String>,
+        set: Box<ServerSet>,
+    },
 }
 
 /// Why an edit was not applied; nothing changed then.
@@ -66,6 +78,27 @@ impl SettingsEdit {
                     return Err(EditError::NoSuchSet(name));
                 }
             }
+            SettingsEdit::OptionsDialog {
+                options,
+                email_defaults,
+            } => {
+                settings.options = *options;
+                settings.options.polling.paused = current.options.polling.paused;
+                settings.email_defaults = *email_defaults;
+            }
+            SettingsEdit::SetDialog { original, set } => match original {
+                Some(name) => {
+                    let slot = settings
+                        .server_sets
+                        .iter_mut()
+                        .find(|s| s.name == name)
+                        .ok_or(EditError::NoSuchSet(name))?;
+                    let paused = slot.paused;
+                    *slot = *set;
+                    slot.paused = paused;
+                }
+                None => return SettingsEdit::AddSet(set).apply_to(current),
+            },
         }
         Ok(settings)
     }
@@ -130,6 +163,39 @@ mod tests {
             .unwrap();
         assert_eq!(edited.options, options);
         assert_eq!(edited.server_sets, vec![set("b", 10)]);
+    }
+
+    #[test]
+    fn the_dialogs_leave_the_pause_toggles_as_they_are_in_force() {
+        let mut current = two_sets();
+        current.options.polling.paused = true;
+        current.server_sets[0].paused = true;
+        let mut options = Options::default();
+        options.logging.memory_lines = 5;
+        let edited = SettingsEdit::OptionsDialog {
+            options: Box::new(options),
+            email_defaults: Box::default(),
+        }
+        .apply_to(&current)
+        .unwrap();
+        assert!(edited.options.polling.paused);
+        assert_eq!(edited.options.logging.memory_lines, 5);
+        let renamed = SettingsEdit::SetDialog {
+            original: Some("a".into()),
+            set: Box::new(set("a2", 30)),
+        }
+        .apply_to(&current)
+        .unwrap();
+        assert_eq!(renamed.server_sets[0].name, "a2");
+        assert!(renamed.server_sets[0].paused);
+        let gone = SettingsEdit::SetDialog {
+            original: Some("deleted meanwhile".into()),
+            set: Box::new(set("x", 30)),
+        };
+        assert_eq!(
+            gone.apply_to(&current),
+            Err(EditError::NoSuchSet("deleted meanwhile".into()))
+        );
     }
 
     #[test]

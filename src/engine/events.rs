@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use crate::model::EventKind;
 
 /// A change of state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub time: SystemTime,
     pub kind: EventKind,
@@ -20,7 +20,7 @@ pub struct Event {
 }
 
 /// Details a notification may need.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventDetails {
     pub server_ip: String,
     pub server_name: String,
@@ -34,7 +34,9 @@ pub struct EventDetails {
 }
 
 /// How bad a log line is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Level {
     Info,
     Warning,
@@ -42,7 +44,7 @@ pub enum Level {
 }
 
 /// One line of the live log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogLine {
     pub time: SystemTime,
     pub level: Level,

@@ -7,10 +7,12 @@
 
 pub mod command;
 pub mod decision;
+pub mod delta;
 pub mod dns_sync;
 mod dns_worker;
 pub mod edit;
 pub mod events;
+pub mod follow;
 pub mod machine;
 mod notifications;
 pub mod ping;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use command::{Command, RepaintWaker, Reply};
+pub use delta::SnapshotDelta;
 pub use dns_sync::PairState;
 pub use edit::{EditError, SettingsEdit};
 pub use events::{Event, Level, LogLine};
@@ -317,6 +320,15 @@ impl EngineClient {
 
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshot.clone()
+    }
+
+    /// A client of snapshots alone, for tests of the parts that follow them.
+    #[cfg(test)]
+    pub(crate) fn for_watch(snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
+        EngineClient {
+            commands: mpsc::channel(1).0,
+            snapshot,
+        }
     }
 }
 

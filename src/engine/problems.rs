@@ -93,7 +93,7 @@ pub fn is_warning(code: u16) -> bool {
 }
 
 /// A current fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// When this problem was first seen (kept while it lasts, even if its text changes).
     pub first_seen: SystemTime,

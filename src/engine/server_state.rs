@@ -7,7 +7,9 @@ use crate::model::PollFrequency;
 use crate::probe::{Failure, PollOutcome};
 
 /// What an operator sees of a server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ServerStatus {
     /// Not polled yet.
     #[default]

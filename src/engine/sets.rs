@@ -138,7 +138,7 @@ impl SetRuntime {
                 name: String::new(),
                 paused: false,
                 health: SetHealth::Unknown,
-                method: "",
+                method: "".into(),
                 servers: Vec::new(),
                 decision: Decision::Waiting,
                 host_names: Vec::new(),
@@ -237,7 +237,7 @@ impl SetRuntime {
             name: self.config.name.clone(),
             paused: self.config.paused,
             health,
-            method: self.config.polling.label(),
+            method: self.config.polling.label().into(),
             servers: self
                 .servers
                 .iter()

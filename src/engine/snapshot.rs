@@ -14,7 +14,7 @@ use super::server_state::ServerStatus;
 use crate::model::Settings;
 
 /// Everything the UI shows.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Grows by one with every published snapshot.
     pub generation: u64,
@@ -43,7 +43,7 @@ pub struct Snapshot {
 }
 
 /// How the scheduler keeps up.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PollStats {
     /// Polls finished since the engine started.
     pub polls_completed: u64,
@@ -77,7 +77,7 @@ impl Snapshot {
 }
 
 /// The summary icon of a set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SetHealth {
     /// Not every server has been polled yet.
     Unknown,
@@ -89,13 +89,14 @@ pub enum SetHealth {
 }
 
 /// One server set.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SetStatus {
     pub name: String,
     pub paused: bool,
     pub health: SetHealth,
-    /// The polling method's label, e.g. `HTTPS`.
-    pub method: &'static str,
+    /// The polling method's label, e.g. `HTTPS` (borrowed in the engine, owned once it
+    /// crossed a process).
+    pub method: std::borrow::Cow<'static, str>,
     pub servers: Vec<ServerView>,
     /// What DNS should give now.
     pub decision: Decision,
@@ -111,7 +112,7 @@ pub struct SetStatus {
 }
 
 /// One DNS server × host name of a set.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DnsPairView {
     /// The DNS server as configured (`address` or `address:port`).
     pub dns_server: String,
@@ -131,7 +132,7 @@ pub struct DnsPairView {
 }
 
 /// One server of a set.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServerView {
     pub public_ip: String,
     pub poll_ip: String,

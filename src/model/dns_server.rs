@@ -49,6 +49,8 @@ pub enum UpdateMethod {
     Dnscmd(DnscmdUpdate),
     /// The PowerDNS Authoritative HTTP API.
     PowerDns(PowerDnsApi),
+    /// Amazon Route 53 (`ChangeResourceRecordSets`, SigV4).
+    Route53(Route53Api),
 }
 
 impl Default for UpdateMethod {
@@ -65,13 +67,47 @@ impl UpdateMethod {
             UpdateMethod::Command(_) => "Command line",
             UpdateMethod::Dnscmd(_) => "Microsoft DNS (dnscmd)",
             UpdateMethod::PowerDns(_) => "PowerDNS API",
+            UpdateMethod::Route53(_) => "Amazon Route 53",
         }
     }
 
     /// Whether the method reads and writes the records through a provider's API, so that
     /// the DNS server's address is optional (only asked for propagation when given).
     pub fn is_api(&self) -> bool {
-        matches!(self, UpdateMethod::PowerDns(_))
+        matches!(self, UpdateMethod::PowerDns(_) | UpdateMethod::Route53(_))
+    }
+}
+
+/// Amazon Route 53.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Route53Api {
+    /// The API endpoint (another one only for an emulator or a proxy).
+    pub endpoint: String,
+    /// Blank = the standard AWS chain: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+    /// `AWS_SESSION_TOKEN`, else the shared credentials file.
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// The profile of the credentials file when the key is blank (blank = `AWS_PROFILE`,
+    /// else `default`).
+    pub profile: String,
+    /// After a change, wait (up to the update's time-out) until Route 53 says `INSYNC`;
+    /// off = ask once. Shown as propagation.
+    pub wait_for_insync: bool,
+    /// Seconds each API request may take.
+    pub timeout_secs: u32,
+}
+
+impl Default for Route53Api {
+    fn default() -> Self {
+        Self {
+            endpoint: "https://route53.amazonaws.com".into(),
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+            profile: String::new(),
+            wait_for_insync: true,
+            timeout_secs: 10,
+        }
     }
 }
 

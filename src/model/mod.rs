@@ -23,7 +23,7 @@ pub use criteria::{
 };
 pub use dns_server::{
     BasicAuth, BodyType, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb, PowerDnsApi,
-    Rfc2136Update, TsigAlgorithm, TsigKey, UpdateMethod,
+    Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
 };
 pub use notification::{
     EmailDefaults, EmailMessage, EmailNotification, EventKind, NotificationKind,

@@ -106,8 +106,8 @@ pub fn host_or_ip(text: &str) -> Result<(), String> {
 }
 
 /// An `http://` or `https://` URL with a host.
-pub fn http_url(text: &str) -> Result<hyper::Uri, String> {
-    let uri: hyper::Uri = text
+pub fn http_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
         .parse()
         .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
     match uri.scheme_str() {
@@ -494,6 +494,17 @@ impl Validator {
                     self.error(join(&pp, "api_key"), "the API key is required".into());
                 }
                 self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
+            }
+            UpdateMethod::Route53(r) => {
+                let rp = join(path, "update.Route53");
+                self.check(&rp, "endpoint", http_url(r.endpoint.trim()).map(|_| ()));
+                if !r.access_key_id.trim().is_empty() && r.secret_access_key.is_empty() {
+                    self.error(
+                        join(&rp, "secret_access_key"),
+                        "the secret access key of the access key id is required".into(),
+                    );
+                }
+                self.check(&rp, "timeout_secs", at_least(r.timeout_secs, 1));
             }
             UpdateMethod::Dnscmd(_) => {
                 if !cfg!(windows) {

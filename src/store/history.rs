@@ -224,28 +224,12 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// `2026-11-25T13:01:37.250Z`.
+/// `2026-11-25T13:01:37.250Z`: RFC 3339 in UTC, to the millisecond (times before 1970
+/// show as 1970, as the database keeps them).
 pub fn iso_utc(t: SystemTime) -> String {
-    let ms = to_millis(t);
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    let stamp =
+        jiff::Timestamp::from_millisecond(to_millis(t)).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!("{stamp:.3}")
 }
 
 #[cfg(test)]

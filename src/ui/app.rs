@@ -233,7 +233,9 @@ impl StandbyApp {
             Tab::Problems => problems::show(ui, &snapshot, &mut self.view.problems),
         });
         for request in requests {
-            self.view.dialogs.open(request, &snapshot.settings);
+            self.view
+                .dialogs
+                .open(request, &snapshot.settings, snapshot.settings_revision);
         }
         self.view.dialogs.show(ui.ctx(), &snapshot, &mut outbox);
         self.about_window(ui.ctx());

@@ -1,9 +1,11 @@
 //! The dialogs of the main window and their round trip to the engine.
 //!
-//! A dialog's OK sends [`Command::ApplySettings`] with a reply channel and keeps the dialog
-//! open ("Saving...") until the engine answers; the reply is polled each frame with
-//! `try_recv`, never awaited, so the UI thread does not block. A refusal is shown in the
-//! dialog and nothing is lost; success closes it.
+//! A dialog's OK sends its change as a typed [`Command::EditSettings`] with the settings
+//! revision it was opened from, and keeps the dialog open ("Saving...") until the engine
+//! answers; the reply is polled each frame with `try_recv`, never awaited, so the UI thread
+//! does not block. A refusal is shown in the dialog and nothing is lost; success closes it.
+//! If the settings changed since the dialog opened (the API, a hand edit), the engine
+//! refuses and the dialog says so: OK again applies the dialog's change over them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use super::options_dialog::{OptionsChild, OptionsDialog};
 use super::ping_window::PingWindow;
 use super::set_dialog::{SetChild, SetDialog};
 use super::what_if_window::WhatIfWindow;
-use crate::engine::{Command, Snapshot};
+use crate::engine::{Command, EditError, SettingsEdit, Snapshot};
 use crate::model::Settings;
 
 /// What the main window asks of the dialogs.
@@ -54,8 +56,13 @@ enum Change {
 
 struct Pending {
     change: Change,
-    reply: oneshot::Receiver<Result<(), String>>,
+    reply: oneshot::Receiver<Result<u64, EditError>>,
 }
+
+/// Shown in a dialog whose OK met settings changed since it opened.
+pub const CHANGED_MEANWHILE: &str = "The settings were changed elsewhere (through the HTTP API, \
+     or in the file) since this dialog opened. OK again applies this dialog's changes over \
+     them; Cancel keeps them as they are.";
 
 #[derive(Default)]
 pub struct Dialogs {
@@ -85,21 +92,28 @@ pub struct SupportFile {
 
 impl Dialogs {
     /// Opens what was asked for; a dialog already open stays as it is.
-    pub fn open(&mut self, request: DialogRequest, settings: &Arc<Settings>) {
+    pub fn open(&mut self, request: DialogRequest, settings: &Arc<Settings>, revision: u64) {
         match request {
             DialogRequest::Options => {
                 if self.options.is_none() {
-                    self.options = Some(OptionsDialog::new(settings.clone()));
+                    let mut dialog = OptionsDialog::new(settings.clone());
+                    dialog.revision = revision;
+                    self.options = Some(dialog);
                 }
             }
             DialogRequest::NewSet => {
                 if self.set.is_none() {
-                    self.set = Some(SetDialog::new_set(settings.clone()));
+                    let mut dialog = SetDialog::new_set(settings.clone());
+                    dialog.revision = revision;
+                    self.set = Some(dialog);
                 }
             }
             DialogRequest::Properties(name) => {
                 if self.set.is_none() {
-                    self.set = SetDialog::edit(settings.clone(), &name);
+                    self.set = SetDialog::edit(settings.clone(), &name).map(|mut dialog| {
+                        dialog.revision = revision;
+                        dialog
+                    });
                 }
             }
             DialogRequest::Delete(name) => self.confirm_delete = Some(name),
@@ -135,10 +149,12 @@ impl Dialogs {
         if let Some(dialog) = &mut self.options {
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
-                    let settings = dialog.merged_into(&snapshot.settings);
                     dialog.saving = true;
                     dialog.apply_error = None;
-                    self.pending.push(apply(settings, Change::Options, outbox));
+                    let change = dialog.change();
+                    let revision = Some(dialog.revision);
+                    self.pending
+                        .push(edit(change, revision, Change::Options, outbox));
                 }
                 Outcome::Cancel => self.options = None,
                 Outcome::Open => {}
@@ -147,16 +163,18 @@ impl Dialogs {
         if let Some(dialog) = &mut self.set {
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
-                    let settings = dialog.merged_into(&snapshot.settings);
                     dialog.saving = true;
                     dialog.apply_error = None;
-                    self.pending.push(apply(settings, Change::Set, outbox));
+                    let change = dialog.change();
+                    let revision = Some(dialog.revision);
+                    self.pending
+                        .push(edit(change, revision, Change::Set, outbox));
                 }
                 Outcome::Cancel => self.set = None,
                 Outcome::Open => {}
             }
         }
-        self.confirm_delete_window(ctx, snapshot, outbox);
+        self.confirm_delete_window(ctx, outbox);
         outbox.extend(self.test_commands());
         if let Some(history) = &mut self.history
             && !history.show(ctx, outbox)
@@ -260,7 +278,7 @@ impl Dialogs {
                     still.push(pending);
                     continue;
                 }
-                Err(TryRecvError::Closed) => Err("the engine did not answer".to_string()),
+                Err(TryRecvError::Closed) => Err(EditError::Stopped),
             };
             self.finish(pending.change, result);
         }
@@ -271,24 +289,32 @@ impl Dialogs {
         self.pending = still;
     }
 
-    fn finish(&mut self, change: Change, result: Result<(), String>) {
+    fn finish(&mut self, change: Change, result: Result<u64, EditError>) {
+        // A conflict moves the dialog on to the revision in force: OK again applies it.
+        let refusal = |error: EditError, revision: &mut u64| match error {
+            EditError::Conflict { current, .. } => {
+                *revision = current;
+                CHANGED_MEANWHILE.to_string()
+            }
+            other => other.to_string(),
+        };
         match change {
-            Change::Options => {
-                if result.is_ok() {
-                    self.options = None;
-                } else if let Some(dialog) = &mut self.options {
+            Change::Options => match (result, &mut self.options) {
+                (Ok(_), _) => self.options = None,
+                (Err(e), Some(dialog)) => {
                     dialog.saving = false;
-                    dialog.apply_error = result.err();
+                    dialog.apply_error = Some(refusal(e, &mut dialog.revision));
                 }
-            }
-            Change::Set => {
-                if result.is_ok() {
-                    self.set = None;
-                } else if let Some(dialog) = &mut self.set {
+                (Err(_), None) => {}
+            },
+            Change::Set => match (result, &mut self.set) {
+                (Ok(_), _) => self.set = None,
+                (Err(e), Some(dialog)) => {
                     dialog.saving = false;
-                    dialog.apply_error = result.err();
+                    dialog.apply_error = Some(refusal(e, &mut dialog.revision));
                 }
-            }
+                (Err(_), None) => {}
+            },
             Change::Delete(name) => {
                 self.message = result
                     .err()
@@ -297,12 +323,7 @@ impl Dialogs {
         }
     }
 
-    fn confirm_delete_window(
-        &mut self,
-        ctx: &egui::Context,
-        snapshot: &Snapshot,
-        outbox: &mut Vec<Command>,
-    ) {
+    fn confirm_delete_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) {
         let Some(name) = self.confirm_delete.clone() else {
             return;
         };
@@ -334,10 +355,9 @@ impl Dialogs {
         }
         match answer {
             Some(true) => {
-                let mut settings = (*snapshot.settings).clone();
-                settings.server_sets.retain(|s| s.name != name);
+                let change = SettingsEdit::DeleteSet(name.clone());
                 self.pending
-                    .push(apply(settings, Change::Delete(name), outbox));
+                    .push(edit(change, None, Change::Delete(name), outbox));
                 self.confirm_delete = None;
             }
             Some(false) => self.confirm_delete = None,
@@ -346,12 +366,21 @@ impl Dialogs {
     }
 }
 
-/// Queues the settings for the engine with a reply channel.
-fn apply(settings: Settings, change: Change, outbox: &mut Vec<Command>) -> Pending {
-    let (tx, rx) = oneshot::channel();
-    outbox.push(Command::ApplySettings {
-        settings: Box::new(settings),
-        reply: Some(tx),
+/// Queues a change for the engine with a reply channel.
+fn edit(
+    change: SettingsEdit,
+    if_revision: Option<u64>,
+    which: Change,
+    outbox: &mut Vec<Command>,
+) -> Pending {
+    let (reply, rx) = oneshot::channel();
+    outbox.push(Command::EditSettings {
+        edit: change,
+        if_revision,
+        reply,
     });
-    Pending { change, reply: rx }
+    Pending {
+        change: which,
+        reply: rx,
+    }
 }

@@ -8,8 +8,8 @@ use super::rules;
 use crate::model::tags::UPDATE_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
-    CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update, ServerSet,
-    TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
+    CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update, Route53Api,
+    ServerSet, TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
 };
 
 /// Why the dnscmd choice is greyed out here.
@@ -126,6 +126,7 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
             UpdateMethod::Http(HttpRequest::default()),
             UpdateMethod::Command(CommandSpec::default()),
             UpdateMethod::PowerDns(PowerDnsApi::default()),
+            UpdateMethod::Route53(Route53Api::default()),
         ];
         for choice in choices {
             let same = std::mem::discriminant(&choice) == std::mem::discriminant(update);
@@ -166,6 +167,7 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
             rules::command(form, ui, "update.Command", spec, UPDATE_TAGS)
         }
         UpdateMethod::PowerDns(p) => powerdns(form, ui, p),
+        UpdateMethod::Route53(r) => route53(form, ui, r),
         UpdateMethod::Dnscmd(d) => {
             form.text(
                 ui,
@@ -201,6 +203,58 @@ fn powerdns(form: &mut Form, ui: &mut egui::Ui, p: &mut PowerDnsApi) {
         "Records are read and replaced through the API (A and AAAA in one PATCH). \
          The DNS server above is optional: given, the zone's name servers are asked \
          for propagation.",
+    );
+    ui.end_row();
+}
+
+fn route53(form: &mut Form, ui: &mut egui::Ui, r: &mut Route53Api) {
+    let path = "update.Route53";
+    form.text(
+        ui,
+        "Access key id (blank = environment / profile):",
+        &format!("{path}.access_key_id"),
+        &mut r.access_key_id,
+        None,
+    );
+    if !r.access_key_id.trim().is_empty() {
+        form.secret(
+            ui,
+            "Secret access key:",
+            &format!("{path}.secret_access_key"),
+            &mut r.secret_access_key,
+        );
+    } else {
+        form.text(
+            ui,
+            "Profile (blank = AWS_PROFILE or default):",
+            &format!("{path}.profile"),
+            &mut r.profile,
+            None,
+        );
+    }
+    form.check(
+        ui,
+        "Wait until Route 53 says INSYNC (shown as propagation)",
+        &mut r.wait_for_insync,
+    );
+    form.text(
+        ui,
+        "Endpoint:",
+        &format!("{path}.endpoint"),
+        &mut r.endpoint,
+        None,
+    );
+    form.number(
+        ui,
+        "Time-out (s):",
+        &format!("{path}.timeout_secs"),
+        &mut r.timeout_secs,
+    );
+    ui.label("");
+    forms::note(
+        ui,
+        "The hosted zone is found by name; A and AAAA change in one batch. Leave the DNS \
+         server above blank: Route 53's name servers are asked through GetChange.",
     );
     ui.end_row();
 }

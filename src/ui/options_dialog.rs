@@ -12,6 +12,7 @@ use super::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
 use super::help::HelpTopic;
 use super::notification_dialog::NotificationDialog;
 use super::set_dialog::{dns_server_row, notification_row, put};
+use crate::engine::SettingsEdit;
 use crate::model::options::LogRotation;
 use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, Settings, ValidationError, validate,
@@ -95,6 +96,9 @@ pub struct OptionsDialog {
     parse_errors: ParseErrors,
     pub saving: bool,
     pub apply_error: Option<String>,
+    /// The settings revision the draft was copied from: OK is refused (and says so) if the
+    /// settings changed meanwhile, through the API or by hand.
+    pub revision: u64,
 }
 
 impl OptionsDialog {
@@ -111,13 +115,16 @@ impl OptionsDialog {
             parse_errors: ParseErrors::default(),
             saving: false,
             apply_error: None,
+            revision: 0,
         }
     }
 
-    /// `current` with the draft in. Pause all stays as it is in force: it is the tool
-    /// bar's toggle, not this dialog's.
-    pub fn merged_into(&self, current: &Settings) -> Settings {
-        merge(current, &self.draft)
+    /// The change OK sends to the engine.
+    pub fn change(&self) -> SettingsEdit {
+        SettingsEdit::OptionsDialog {
+            options: Box::new(self.draft.options.clone()),
+            email_defaults: Box::new(self.draft.email_defaults.clone()),
+        }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {

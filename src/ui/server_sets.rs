@@ -137,7 +137,7 @@ fn show_set(
         .spacing([12.0, 4.0])
         .show(ui, |ui| {
             ui.label("Polling method:");
-            ui.label(set.method);
+            ui.label(set.method.as_ref());
             ui.end_row();
             ui.label("Host names:");
             if set.host_names.is_empty() {

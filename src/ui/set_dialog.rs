@@ -88,6 +88,8 @@ pub struct SetDialog {
     pub saving: bool,
     /// Why the engine refused the settings, shown above the buttons.
     pub apply_error: Option<String>,
+    /// The settings revision the draft was copied from (see `OptionsDialog::revision`).
+    pub revision: u64,
 }
 
 impl SetDialog {
@@ -120,6 +122,15 @@ impl SetDialog {
             parse_errors: ParseErrors::default(),
             saving: false,
             apply_error: None,
+            revision: 0,
+        }
+    }
+
+    /// The change OK sends to the engine.
+    pub fn change(&self) -> crate::engine::SettingsEdit {
+        crate::engine::SettingsEdit::SetDialog {
+            original: self.original_name.clone(),
+            set: Box::new(self.result()),
         }
     }
 
@@ -135,11 +146,6 @@ impl SetDialog {
             forms::clean_lines(&mut c.args);
         }
         set
-    }
-
-    /// `current` with the draft in place of the original set (or added at the end).
-    pub fn merged_into(&self, current: &Settings) -> Settings {
-        merge(current, self.original_name.as_deref(), self.result())
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {

@@ -26,6 +26,7 @@ mod dnsserve_limits;
 mod dnsupdate_http_json;
 mod dnsupdate_methods;
 mod dnsupdate_powerdns;
+mod dnsupdate_route53;
 mod engine_e2e;
 mod engine_history;
 mod engine_scheduler;

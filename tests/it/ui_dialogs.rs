@@ -2,6 +2,7 @@
 //! the fields and buttons, with a real engine that saves to a settings file in a temp dir.
 
 use egui_kittest::kittest::Queryable;
+use standby::engine::SettingsEdit;
 use standby::model::{
     DnsData, FtpLogin, PollMethod, Server, ServerSet, Settings, TcpPoll, TcpService, UpdateMethod,
     validate,
@@ -322,4 +323,42 @@ fn the_options_page_warns_of_an_api_without_password() {
             .is_none(),
         "no warning once a password is typed"
     );
+}
+
+#[test]
+fn a_dialog_whose_settings_changed_meanwhile_says_so_and_ok_again_applies_it() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("alpha", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.type_into("Set name:", "renamed");
+    // Meanwhile the options change through the API's path (a typed edit of the engine).
+    let client = w.app().engine().client();
+    let mut options = w.app().engine().snapshot().settings.options.clone();
+    options.logging.memory_lines = 5;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(client.edit_settings(SettingsEdit::Options(Box::new(options)), None))
+        .unwrap();
+    w.click_in("Server set properties", "OK");
+    w.wait_until("the conflict in the dialog", |w| {
+        w.shows("The settings were changed elsewhere")
+    });
+    assert!(w.has_window("Server set properties"), "the draft is kept");
+    let snapshot = w.app().engine().snapshot();
+    assert!(
+        snapshot.settings.set("alpha").is_some(),
+        "nothing overwritten"
+    );
+    // OK again: the dialog's change goes in over the other one, which stays.
+    w.click_in("Server set properties", "OK");
+    w.wait_for("the rename, beside the API's change", |s| {
+        s.settings.set("renamed").is_some() && s.settings.options.logging.memory_lines == 5
+    });
+    w.wait_until_closed("Server set properties");
 }
