@@ -91,6 +91,11 @@ pub enum Input {
     },
     /// The notification dispatcher delivered a message or failed to.
     NotificationReport(Report),
+    /// The history writer's counts: rows dropped since the start, rows waiting.
+    HistoryStatus {
+        dropped: u64,
+        queued: usize,
+    },
 }
 
 /// What the shell must do after a step, in order.
@@ -192,6 +197,8 @@ pub struct Core {
     problems: Problems,
     /// The monitor's own shortage, as poll results show it.
     local_faults: LocalFaults<Instant>,
+    /// History rows dropped, as last told.
+    history_dropped: u64,
     /// What each set last published, kept across restarts (for DNS serving).
     published: HashMap<String, Published>,
 }
@@ -211,6 +218,7 @@ impl Core {
             dns: DnsSync::default(),
             problems: Problems::default(),
             local_faults: LocalFaults::default(),
+            history_dropped: 0,
             published,
         }
     }
@@ -265,6 +273,9 @@ impl Core {
                 unavailable,
             } => self.install(settings, &unavailable, now, &mut out),
             Input::NotificationReport(report) => self.on_notification_report(report, now, &mut out),
+            Input::HistoryStatus { dropped, queued } => {
+                self.on_history_status(dropped, queued, now, &mut out);
+            }
         }
         // Queued polls start as soon as there is room (after a result, a new limit).
         self.start_queued(&mut out);
@@ -282,6 +293,11 @@ impl Core {
 
     pub fn settings(&self) -> &Arc<Settings> {
         &self.settings
+    }
+
+    /// Counts revisions from 0 again (the settings the engine starts on).
+    pub fn restart_revision(&mut self) {
+        self.settings_revision = 0;
     }
 
     /// Grows with every change of the settings.
@@ -889,6 +905,40 @@ impl Core {
             set: s.config.name.clone(),
             addresses: addresses.clone(),
         });
+    }
+
+    /// History rows the writer dropped (a stalled or full disk) are a problem of the
+    /// monitor, logged when it starts; it clears once the queue is empty again.
+    fn on_history_status(&mut self, dropped: u64, queued: usize, now: Now, out: &mut Vec<Effect>) {
+        use super::problems::HISTORY_SUBJECT;
+        if dropped > self.history_dropped {
+            let text = format!(
+                "{dropped} history row(s) dropped since the start: the database does not keep \
+                 up (a stalled or full disk?); polling and DNS go on"
+            );
+            if self
+                .problems
+                .raise("", HISTORY_SUBJECT, MONITOR_SHORTAGE, &text, now.wall)
+            {
+                log(out, Level::Error, text);
+            }
+            self.history_dropped = dropped;
+        } else if queued == 0 && self.problems.clear("", HISTORY_SUBJECT) {
+            let text = format!(
+                "polling history: the database keeps up again ({dropped} row(s) dropped in all)"
+            );
+            log(out, Level::Info, text);
+        }
+    }
+
+    /// True when rows were dropped since last told, or the history problem may clear.
+    pub fn history_status_news(&self, dropped: u64, queued: usize) -> bool {
+        dropped > self.history_dropped
+            || (queued == 0
+                && self
+                    .problems
+                    .get("", super::problems::HISTORY_SUBJECT)
+                    .is_some())
     }
 
     /// A notification was delivered (logged, its problem resolved) or failed (a problem).

@@ -82,6 +82,9 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         output: Output::new(snapshot_tx, events_tx, history),
     };
     shell.install(settings);
+    // The settings the engine starts on are those of the first (empty) snapshot: the same
+    // revision, so a dialog opened before the first publish is not out of date.
+    shell.core.restart_revision();
     if let Some(error) = settings_error {
         shell.log(
             Level::Error,
@@ -194,6 +197,14 @@ impl Shell {
     }
 
     fn publish(&mut self, force: bool) {
+        self.output.flush_history();
+        let (dropped, queued) = (
+            self.output.history().dropped_rows(),
+            self.output.history().queued_rows(),
+        );
+        if self.core.history_status_news(dropped, queued) {
+            self.step(Input::HistoryStatus { dropped, queued });
+        }
         self.output.publish(&mut self.core, &self.keeper, force);
     }
 
@@ -232,9 +243,8 @@ impl Shell {
         let result = if errors.is_empty() {
             self.keeper.apply(settings, answer)
         } else {
-            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
             Some(KeeperResult::Refused {
-                why: list.join("\n"),
+                why: super::edit::EditError::Invalid(errors),
                 answer,
             })
         };
@@ -308,7 +318,7 @@ impl Shell {
                     // An edit is made on the settings in force: wait for those being saved.
                     if self.deferred.len() >= DEFERRED_EDITS {
                         let why = "too many settings changes at once: try again".to_string();
-                        let _ = reply.send(Err(super::edit::EditError::Refused(why)));
+                        let _ = reply.send(Err(super::edit::EditError::NotSaved(why)));
                     } else {
                         self.deferred.push_back(Command::EditSettings {
                             edit,
@@ -360,6 +370,34 @@ impl Shell {
             }
             Command::ClearLog => self.output.clear_log(),
             Command::Log { level, text } => self.log(level, text),
+            Command::DnsServed {
+                set,
+                host,
+                old_ips,
+                new_ips,
+            } => {
+                let join = |ips: &[std::net::IpAddr]| {
+                    ips.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (old_ips, new_ips) = (join(&old_ips), join(&new_ips));
+                let text = format!("now serving {new_ips} for {host}");
+                self.log(Level::Info, format!("{set}: {text}"));
+                self.output.emit(Event {
+                    time: SystemTime::now(),
+                    kind: crate::model::EventKind::DnsServed,
+                    set,
+                    subject: host,
+                    text,
+                    details: super::events::EventDetails {
+                        old_ips,
+                        new_ips,
+                        ..Default::default()
+                    },
+                });
+            }
             Command::SetRepaintWaker(waker) => self.output.set_waker(waker),
             Command::NotificationReport(report) => self.step(Input::NotificationReport(report)),
             // EngineHandle routes tests to the notification dispatcher; this is a fallback.

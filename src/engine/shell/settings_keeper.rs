@@ -59,14 +59,14 @@ pub enum Answer {
 
 impl Answer {
     /// `Ok(revision)` after the install, or why nothing changed.
-    pub fn send(self, outcome: Result<u64, String>) {
+    pub fn send(self, outcome: Result<u64, EditError>) {
         match self {
             Answer::Apply(Some(reply)) => {
                 let _ = reply.send(outcome.map(|_| ()));
             }
             Answer::Apply(None) => {}
             Answer::Edit(reply) => {
-                let _ = reply.send(outcome.map_err(EditError::Refused));
+                let _ = reply.send(outcome);
             }
         }
     }
@@ -94,7 +94,7 @@ pub enum KeeperResult {
         answer: Answer,
     },
     /// The apply was refused (invalid, broken file, write error, busy); nothing changes.
-    Refused { why: String, answer: Answer },
+    Refused { why: EditError, answer: Answer },
     /// A persist ended: `Err` = the text to log, with its level.
     Persisted(Result<(), (Level, String)>),
     /// A line for the log.
@@ -198,7 +198,7 @@ impl SettingsKeeper {
         };
         match job {
             Job::Apply { answer, .. } => Some(KeeperResult::Refused {
-                why: why.into(),
+                why: EditError::NotSaved(why.into()),
                 answer,
             }),
             Job::Persist { .. } => None,
@@ -332,7 +332,9 @@ impl File<'_> {
 
     fn apply(&mut self, settings: Box<Settings>, answer: Answer) -> Result<(), Stopped> {
         if let Some(e) = &self.error {
-            let why = format!("not saved, so as not to overwrite the broken settings file: {e}");
+            let why = EditError::NotSaved(format!(
+                "not saved, so as not to overwrite the broken settings file: {e}"
+            ));
             return self.send(KeeperResult::Refused { why, answer });
         }
         match file::save_unless_changed(self.path, &settings, self.stamp) {
@@ -345,11 +347,11 @@ impl File<'_> {
                 // Someone edited the file by hand since we read it: theirs wins, and
                 // whoever sent this change is told to make it again.
                 self.check()?;
-                let why = e.to_string();
+                let why = EditError::NotSaved(e.to_string());
                 self.send(KeeperResult::Refused { why, answer })
             }
             Err(e) => {
-                let why = e.to_string();
+                let why = EditError::NotSaved(e.to_string());
                 self.send(KeeperResult::Refused { why, answer })
             }
         }
