@@ -51,6 +51,14 @@ pub enum Command {
     /// A line for the log from a part that runs beside the engine (the API and DNS
     /// serving: a port they cannot listen on must show in the Log tab, not on stderr only).
     Log { level: super::Level, text: String },
+    /// DNS serving now answers `new_ips` for the set's host names (it answered `old_ips`):
+    /// logged, and a `DnsServed` event for notifications.
+    DnsServed {
+        set: String,
+        host: String,
+        old_ips: Vec<std::net::IpAddr>,
+        new_ips: Vec<std::net::IpAddr>,
+    },
     /// Ping an address once a second (the Ping window); replies go to `replies` until it
     /// is dropped.
     Ping {
@@ -109,6 +117,7 @@ impl std::fmt::Debug for Command {
             }
             Command::ClearLog => f.write_str("ClearLog"),
             Command::Log { level, text } => write!(f, "Log({level:?}, {text:?})"),
+            Command::DnsServed { set, new_ips, .. } => write!(f, "DnsServed({set:?}, {new_ips:?})"),
             Command::Ping { address, .. } => write!(f, "Ping({address})"),
             Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
             Command::SaveHistoryCsv { filter, path, .. } => {

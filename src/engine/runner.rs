@@ -195,6 +195,8 @@ struct Engine {
     log_files: Option<crate::store::logfiles::LogFiles>,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
+    /// History rows dropped as last reported (see `report_history_drops`).
+    history_dropped: u64,
 }
 
 impl Engine {
@@ -261,8 +263,12 @@ impl Engine {
                 }
             },
             history_batch: Vec::new(),
+            history_dropped: 0,
         };
         engine.install(settings);
+        // The settings the engine starts on are those of the first (empty) snapshot: the
+        // same revision, so a dialog opened before the first publish is not out of date.
+        engine.settings_revision = 0;
         engine
     }
 
@@ -352,6 +358,35 @@ impl Engine {
                 self.dirty = true;
             }
             Command::Log { level, text } => self.log(level, text),
+            Command::DnsServed {
+                set,
+                host,
+                old_ips,
+                new_ips,
+            } => {
+                let join = |ips: &[std::net::IpAddr]| {
+                    ips.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (old_ips, new_ips) = (join(&old_ips), join(&new_ips));
+                let text = format!("now serving {new_ips} for {host}");
+                self.log(Level::Info, format!("{set}: {text}"));
+                let details = EventDetails {
+                    old_ips,
+                    new_ips,
+                    ..Default::default()
+                };
+                self.emit(
+                    EventKind::DnsServed,
+                    &set,
+                    &host,
+                    text,
+                    details,
+                    SystemTime::now(),
+                );
+            }
             Command::SetRepaintWaker(waker) => {
                 self.waker = Some(waker);
                 self.dirty = true;

@@ -11,6 +11,7 @@ pub mod import_v1;
 pub mod notification;
 pub mod options;
 pub mod polling;
+pub mod redact;
 pub mod secret;
 pub mod server_set;
 pub mod tags;
