@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -28,21 +29,44 @@ use serde::Serialize;
 
 use crate::engine::follow::Follower;
 use crate::engine::{Command, EngineClient, Level};
+use crate::model::ValidationError;
 use guard::{Caller, Throttle};
 use routes::{command, set_command};
 pub use serve::{Limits, ServeStats};
 
-/// An API error: a status and a message that names the field or the id.
+/// An API error: a status and a message that names the field or the id; for settings
+/// that do not validate, every wrong field with its path as well.
 #[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub fields: Vec<ValidationError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: String) -> Self {
+        ApiError {
+            status,
+            message,
+            fields: Vec::new(),
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Body {
             error: String,
+            /// `[{"path": "servers[0].public_ip", "message": "..."}]`, when fields are wrong.
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            fields: Vec<ValidationError>,
         }
-        (self.0, axum::Json(Body { error: self.1 })).into_response()
+        let body = Body {
+            error: self.message,
+            fields: self.fields,
+        };
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
@@ -129,7 +153,7 @@ async fn check_request(State(state): State<ApiState>, request: Request, next: Ne
         .and_then(|()| guard::check_origin(request.headers()))
         .and_then(|()| guard::check_content_type(&method, request.headers()));
     let response = match checked {
-        Err((status, message)) => ApiError(status, message).into_response(),
+        Err((status, message)) => ApiError::new(status, message).into_response(),
         Ok(()) => authorize(&state, &options, peer, request, next).await,
     };
     if options.log_requests {
@@ -154,7 +178,7 @@ async fn authorize(
         let blocked = state.throttle.lock().map_or(None, |t| t.blocked(peer, now));
         if let Some(wait) = blocked {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut response = ApiError(
+            let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many wrong passwords from {peer}: try again in {secs} s"),
             )
@@ -177,7 +201,7 @@ async fn authorize(
         Caller::Reader if matches!(*request.method(), Method::GET | Method::HEAD) => {
             next.run(request).await
         }
-        Caller::Reader => ApiError(
+        Caller::Reader => ApiError::new(
             StatusCode::FORBIDDEN,
             "a read-only token cannot change anything (use the password of admin)".into(),
         )
@@ -196,7 +220,7 @@ async fn authorize(
                     state.client.log(Level::Warning, text).await;
                 }
             }
-            let mut response = ApiError(
+            let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "wrong or missing password for user admin".into(),
             )
@@ -230,16 +254,16 @@ pub fn spawn_with(
         .spawn(move || runtime.block_on(supervise(client, limits, stats)))
 }
 
-/// The API's options that need a new listener: where it listens, if it is on.
-fn listen_address(s: &crate::engine::Snapshot) -> Option<String> {
+/// The API's options that need a new listener: where it listens and how (TLS), if it is on.
+fn listen_address(s: &crate::engine::Snapshot) -> Option<(String, crate::model::options::ApiTls)> {
     let api = &s.settings.options.http_api;
-    api.enabled.then(|| api.listen.clone())
+    api.enabled.then(|| (api.listen.clone(), api.tls.clone()))
 }
 
 async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>) {
     let mut follower = Follower::new(&client, listen_address);
     while let Some((wanted, unchanged)) = follower.next().await {
-        let Some(listen) = wanted else {
+        let Some((listen, _)) = wanted else {
             continue;
         };
         let Ok(address) = listen.parse::<SocketAddr>() else {
@@ -255,7 +279,8 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
                 continue;
             }
         };
-        let api = client.snapshot().settings.options.http_api.clone();
+        let snapshot = client.snapshot();
+        let api = snapshot.settings.options.http_api.clone();
         if api.password.is_empty() {
             // On every start: any local program (and any web page that
             // gets past the Host and Origin checks) could change settings.
@@ -264,21 +289,63 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
             );
             client.log(Level::Warning, text).await;
         }
-        let text = format!("HTTP API listening on http://{address}");
-        client.log(Level::Info, text).await;
-        let state = ApiState::new(client.clone(), limits);
-        let logger = client.clone();
-        serve::serve(
-            listener,
-            router_with(state),
-            limits,
-            stats.clone(),
-            unchanged.ended(),
-            move |line| {
-                let logger = logger.clone();
-                tokio::spawn(async move { logger.log(Level::Error, line).await });
-            },
-        )
-        .await;
+        let dir = snapshot.settings_path.as_deref().and_then(|p| p.parent());
+        let tls = tls::identity(&api, dir).and_then(|id| {
+            id.map(|id| Ok((id.server_config()?, id.fingerprint())))
+                .transpose()
+        });
+        match tls {
+            Err(e) => {
+                let text = format!("HTTP API: no HTTPS, so not started: {e}");
+                client.log(Level::Error, text).await;
+            }
+            Ok(tls) => {
+                serve_until(
+                    &client,
+                    listener,
+                    address,
+                    tls,
+                    limits,
+                    &stats,
+                    unchanged.ended(),
+                )
+                .await
+            }
+        }
     }
+}
+
+/// Serves until `changed`, over HTTPS with `tls` (its config and fingerprint).
+async fn serve_until(
+    client: &EngineClient,
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    tls: Option<(Arc<rustls::ServerConfig>, String)>,
+    limits: Limits,
+    stats: &Arc<ServeStats>,
+    changed: impl std::future::Future<Output = ()>,
+) {
+    let text = match &tls {
+        None => format!("HTTP API listening on http://{address}"),
+        Some((_, fingerprint)) => {
+            format!("HTTP API listening on https://{address} (certificate SHA-256 {fingerprint})")
+        }
+    };
+    client.log(Level::Info, text).await;
+    let tls = tls.map(|(config, _)| tokio_rustls::TlsAcceptor::from(config));
+    let state = ApiState::new(client.clone(), limits);
+    let logger = client.clone();
+    serve::serve(
+        listener,
+        router_with(state),
+        limits,
+        stats.clone(),
+        tls,
+        changed,
+        move |line| {
+            let logger = logger.clone();
+            tokio::spawn(async move { logger.log(Level::Error, line).await });
+        },
+    )
+    .await;
 }

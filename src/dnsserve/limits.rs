@@ -102,6 +102,65 @@ impl Tally {
     }
 }
 
+/// What response rate limiting says about one more UDP answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    Send,
+    /// Over the limit: send it truncated (TC, no records): a real client retries over
+    /// TCP, which cannot be spoofed.
+    Slip,
+    /// Over the limit: send nothing.
+    Drop,
+}
+
+/// Response rate limiting per client network (/24 for IPv4, /56 for IPv6), in windows
+/// of one second; past the limit the answers alternate between dropped and slipped.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_sec: u32,
+    networks: std::collections::HashMap<u128, (Instant, u32)>,
+}
+
+/// Networks remembered at most (a flood of spoofed networks cannot grow the map for ever).
+const NETWORKS_KEPT: usize = 100_000;
+
+impl RateLimiter {
+    pub fn new(per_sec: u32) -> RateLimiter {
+        RateLimiter {
+            per_sec,
+            networks: std::collections::HashMap::new(),
+        }
+    }
+
+    pub fn check(&mut self, client: std::net::IpAddr, now: Instant) -> Rate {
+        if self.per_sec == 0 {
+            return Rate::Send;
+        }
+        let key = match client {
+            std::net::IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+            std::net::IpAddr::V6(v6) => (u128::from(v6) & !((1u128 << 72) - 1)) | 1,
+        };
+        if self.networks.len() >= NETWORKS_KEPT && !self.networks.contains_key(&key) {
+            let second = Duration::from_secs(1);
+            self.networks
+                .retain(|_, (start, _)| now.duration_since(*start) < second);
+        }
+        let (start, count) = self.networks.entry(key).or_insert((now, 0));
+        if now.duration_since(*start) >= Duration::from_secs(1) {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        if *count <= self.per_sec {
+            Rate::Send
+        } else if (*count - self.per_sec) % 2 == 1 {
+            Rate::Drop
+        } else {
+            Rate::Slip
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +209,25 @@ mod tests {
         assert_eq!(errors.get() + 1, calls.get());
         // The next error after a success pauses briefly again.
         assert_eq!(backoff.pause(), FIRST_PAUSE);
+    }
+
+    #[test]
+    fn answers_past_the_rate_alternate_between_dropped_and_truncated() {
+        let mut r = RateLimiter::new(3);
+        let t0 = Instant::now();
+        let a: std::net::IpAddr = "192.0.2.1"
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let same_net: std::net::IpAddr = "192.0.2.200".parse().unwrap_or(a);
+        let other: std::net::IpAddr = "198.51.100.1".parse().unwrap_or(a);
+        let got: Vec<Rate> = (0..3).map(|_| r.check(a, t0)).collect();
+        assert_eq!(got, [Rate::Send; 3]);
+        assert_eq!(r.check(same_net, t0), Rate::Drop);
+        assert_eq!(r.check(a, t0), Rate::Slip);
+        assert_eq!(r.check(other, t0), Rate::Send);
+        // A new second, a new allowance.
+        assert_eq!(r.check(a, t0 + Duration::from_secs(1)), Rate::Send);
+        assert_eq!(RateLimiter::new(0).check(a, t0), Rate::Send);
     }
 
     #[test]

@@ -2,16 +2,17 @@
 //! (within the limit of forwards in flight) or refused; every answer is sized for its
 //! transport. Socket errors back off; what a limit turns away is counted and logged.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::answers::Reply;
-use super::limits::{Backoff, retry};
+use super::limits::{Backoff, Rate, retry};
 use super::{Count, Shared, forward, wire};
 
 /// The largest DNS message (a TCP length prefix is 16 bits; UDP on loopback can carry it).
@@ -28,7 +29,7 @@ enum Prepared {
     Forward(Box<Message>, OwnedSemaphorePermit),
 }
 
-fn prepare(shared: &Shared, bytes: &[u8]) -> Prepared {
+fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr) -> Prepared {
     // Malformed packets are dropped without an answer.
     let Ok(request) = Message::from_vec(bytes) else {
         return Prepared::Nothing;
@@ -36,6 +37,14 @@ fn prepare(shared: &Shared, bytes: &[u8]) -> Prepared {
     match shared.table().answer(&request) {
         Reply::Drop => Prepared::Nothing,
         Reply::Answer(response) => Prepared::Answer(Box::new(response), Box::new(request)),
+        Reply::NotOurs if shared.options.forward && !shared.may_forward(client) => {
+            shared.count(
+                Count::ForwardsNotAllowed,
+                format!("{client} may not use forwarding (forward_allowed_from): REFUSED"),
+            );
+            let response = short_answer(&request, ResponseCode::Refused);
+            Prepared::Answer(Box::new(response), Box::new(request))
+        }
         Reply::NotOurs if shared.options.forward => {
             match shared.forwards.clone().try_acquire_owned() {
                 Ok(permit) => Prepared::Forward(Box::new(request), permit),
@@ -122,7 +131,27 @@ pub(super) async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
                 continue;
             }
         };
-        match prepare(&shared, &buf[..n]) {
+        match shared.rate(peer.ip()) {
+            Rate::Send => {}
+            over => {
+                shared.count(
+                    Count::RateLimited,
+                    format!("answers to {}'s network over the rate limit", peer.ip()),
+                );
+                if over == Rate::Slip
+                    && let Ok(request) = Message::from_vec(&buf[..n])
+                    && request.metadata.message_type == MessageType::Query
+                {
+                    let mut response = short_answer(&request, ResponseCode::NoError);
+                    response.metadata.truncation = true;
+                    if let Some(answer) = encode(&response, &request, true) {
+                        let _ = socket.send_to(&answer, peer).await;
+                    }
+                }
+                continue;
+            }
+        }
+        match prepare(&shared, &buf[..n], peer.ip()) {
             Prepared::Nothing => {}
             Prepared::Answer(response, request) => {
                 if let Some(answer) = encode(&response, &request, true) {
@@ -165,7 +194,7 @@ pub(super) async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            serve_connection(stream, &shared).await;
+            serve_connection(stream, &shared, peer.ip()).await;
             drop(permit);
         });
     }
@@ -173,7 +202,7 @@ pub(super) async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Answers the queries of one connection in order (a client may send several without
 /// waiting: pipelining, RFC 7766) until it closes or stays idle too long.
-async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
+async fn serve_connection(mut stream: TcpStream, shared: &Shared, client: IpAddr) {
     let idle = Duration::from_secs(u64::from(shared.options.tcp_idle_secs.max(1)));
     loop {
         let mut len = [0u8; 2];
@@ -190,7 +219,7 @@ async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         ) {
             return;
         }
-        let answer = match prepare(shared, &packet) {
+        let answer = match prepare(shared, &packet, client) {
             Prepared::Nothing => return,
             Prepared::Answer(response, request) => encode(&response, &request, false),
             Prepared::Forward(request, permit) => {

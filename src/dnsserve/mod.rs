@@ -9,6 +9,7 @@ mod limits;
 mod listen;
 pub mod wire;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -16,7 +17,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
 use crate::engine::follow::Follower;
-use crate::engine::{EngineClient, Level};
+use crate::engine::{Command, EngineClient, Level};
 use crate::model::options::DnsServingOptions;
 use answers::Table;
 use limits::Tally;
@@ -32,6 +33,10 @@ enum Count {
     ForwardsOverLimit,
     /// Failed `accept()` / `recv_from()` calls (each followed by a pause).
     SocketErrors,
+    /// Queries for other names from clients not allowed to use forwarding (REFUSED).
+    ForwardsNotAllowed,
+    /// UDP answers dropped or truncated by response rate limiting.
+    RateLimited,
 }
 
 /// What every listener shares.
@@ -42,7 +47,10 @@ struct Shared {
     connections: Arc<Semaphore>,
     /// A place per forward in flight.
     forwards: Arc<Semaphore>,
-    tallies: Mutex<[Tally; 3]>,
+    tallies: Mutex<[Tally; 5]>,
+    /// Networks whose queries may be forwarded.
+    forward_networks: Vec<(IpAddr, u8)>,
+    rate: Mutex<limits::RateLimiter>,
     client: EngineClient,
 }
 
@@ -53,6 +61,12 @@ impl Shared {
             table: RwLock::new(Arc::new(table)),
             connections: places(options.max_tcp_connections),
             forwards: places(options.max_forwards_in_flight),
+            forward_networks: options
+                .forward_allowed_from
+                .iter()
+                .filter_map(|n| crate::model::options::parse_network(n).ok())
+                .collect(),
+            rate: Mutex::new(limits::RateLimiter::new(options.rate_limit_per_sec)),
             options,
             tallies: Mutex::default(),
             client,
@@ -63,6 +77,20 @@ impl Shared {
         match self.table.read() {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn may_forward(&self, client: IpAddr) -> bool {
+        self.forward_networks
+            .iter()
+            .any(|n| crate::model::options::network_contains(*n, client))
+    }
+
+    fn rate(&self, client: IpAddr) -> limits::Rate {
+        let now = tokio::time::Instant::now();
+        match self.rate.lock() {
+            Ok(mut r) => r.check(client, now),
+            Err(poisoned) => poisoned.into_inner().check(client, now),
         }
     }
 
@@ -95,6 +123,8 @@ pub fn spawn(client: EngineClient) -> std::io::Result<std::thread::JoinHandle<()
 async fn supervise(client: EngineClient) {
     let mut follower = Follower::new(&client, |s| s.settings.options.dns_serving.clone());
     let mut memory = answers::Memory::default();
+    // What each set was last served with, for the "now serving" events.
+    let mut served = BTreeMap::new();
     while let Some((options, mut unchanged)) = follower.next().await {
         if !options.enabled {
             continue;
@@ -120,15 +150,18 @@ async fn supervise(client: EngineClient) {
         };
         let text = format!("serving DNS on {address} (UDP and TCP)");
         client.log(Level::Info, text).await;
-        let table = Table::build(&client.snapshot(), &mut memory);
+        let snapshot = client.snapshot();
+        let table = Table::build(&snapshot, &mut memory, now_unix());
+        announce(&client, &snapshot, &table, &mut served).await;
         let shared = Arc::new(Shared::new(table, options.clone(), client.clone()));
         let udp_task = tokio::spawn(listen::serve_udp(Arc::new(udp), shared.clone()));
         let tcp_task = tokio::spawn(listen::serve_tcp(tcp, shared.clone()));
         // Follow the snapshots; stop serving when the options change.
         while let Some(snapshot) = unchanged.next().await {
-            let table = Arc::new(Table::build(&snapshot, &mut memory));
+            let table = Table::build(&snapshot, &mut memory, now_unix());
+            announce(&client, &snapshot, &table, &mut served).await;
             if let Ok(mut slot) = shared.table.write() {
-                *slot = table;
+                *slot = Arc::new(table);
             }
         }
         udp_task.abort();
@@ -140,6 +173,44 @@ async fn supervise(client: EngineClient) {
             .log(Level::Info, format!("DNS serving on {address} stopped"))
             .await;
     }
+}
+
+/// Seconds since 1970 (the floor of a zone's next serial).
+fn now_unix() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// Tells the engine about every set whose served addresses changed (an event each).
+async fn announce(
+    client: &EngineClient,
+    snapshot: &crate::engine::Snapshot,
+    table: &Table,
+    served: &mut BTreeMap<String, Vec<IpAddr>>,
+) {
+    let now = table.served();
+    for (set, new_ips) in &now {
+        if served.get(set) == Some(new_ips) {
+            continue;
+        }
+        let host = snapshot
+            .settings
+            .set(set)
+            .and_then(|s| s.dns.host_names.first().cloned())
+            .unwrap_or_default();
+        let command = Command::DnsServed {
+            set: set.clone(),
+            host,
+            old_ips: served.get(set).cloned().unwrap_or_default(),
+            new_ips: new_ips.clone(),
+        };
+        if client.send(command).await.is_err() {
+            return;
+        }
+    }
+    *served = now;
 }
 
 /// Binds UDP and TCP; a port just released by the previous listener may take a moment

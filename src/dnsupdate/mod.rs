@@ -6,6 +6,7 @@
 
 mod api;
 mod aws_credentials;
+pub mod cloudflare;
 pub mod command;
 pub mod dnscmd;
 pub mod http;
@@ -149,6 +150,7 @@ pub enum DnsStage {
 
 /// The middle digit of a problem code (as for polling).
 pub use crate::model::failure::FailureKind;
+use crate::model::failure::{Area, ProblemCode};
 
 /// Why a DNS check or update failed: its code is `2`, kind, stage.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -170,8 +172,14 @@ impl DnsError {
         }
     }
 
+    /// The three-digit problem code: 2 (DNS), kind, stage.
+    pub fn problem_code(&self) -> ProblemCode {
+        ProblemCode::new(Area::Dns, self.kind, self.stage as u8)
+    }
+
+    /// [`DnsError::problem_code`] as a number.
     pub fn code(&self) -> u16 {
-        200 + 10 * self.kind as u16 + self.stage as u16
+        self.problem_code().get()
     }
 }
 
@@ -196,6 +204,9 @@ pub struct ProviderView {
     pub zone: String,
     /// The A and AAAA records the provider holds for the name.
     pub records: Records,
+    /// The provider sets the TTL itself (Cloudflare's proxied records): the TTL is not
+    /// compared.
+    pub automatic_ttl: bool,
 }
 
 /// The provider's own view of the records (the check-then-update of an API method).
@@ -238,6 +249,7 @@ pub fn build(method: &UpdateMethod) -> Result<Arc<dyn DnsUpdater>, BuildError> {
         UpdateMethod::Dnscmd(d) => dnscmd::build(d)?,
         UpdateMethod::PowerDns(p) => Arc::new(powerdns::PowerDnsUpdater::new(p)?),
         UpdateMethod::Route53(r) => Arc::new(route53::Route53Updater::new(r)?),
+        UpdateMethod::Cloudflare(c) => Arc::new(cloudflare::CloudflareUpdater::new(c)?),
     })
 }
 

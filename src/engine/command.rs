@@ -13,7 +13,7 @@ use crate::notify::Report;
 pub type RepaintWaker = Arc<dyn Fn() + Send + Sync>;
 
 /// Where the outcome of a command goes, if the sender wants it.
-pub type Reply = oneshot::Sender<Result<(), String>>;
+pub type Reply = oneshot::Sender<Result<(), EditError>>;
 
 /// Everything the UI (or the API) can ask of the engine.
 pub enum Command {
@@ -51,6 +51,14 @@ pub enum Command {
     /// A line for the log from a part that runs beside the engine (the API and DNS
     /// serving: a port they cannot listen on must show in the Log tab, not on stderr only).
     Log { level: super::Level, text: String },
+    /// DNS serving now answers `new_ips` for the set's host names (it answered `old_ips`):
+    /// logged, and a `DnsServed` event for notifications.
+    DnsServed {
+        set: String,
+        host: String,
+        old_ips: Vec<std::net::IpAddr>,
+        new_ips: Vec<std::net::IpAddr>,
+    },
     /// Ping an address once a second (the Ping window); replies go to `replies` until it
     /// is dropped.
     Ping {
@@ -81,7 +89,7 @@ pub enum Command {
     SetRepaintWaker(RepaintWaker),
     /// Send a test notification through `method` now (the *Test...* button), with sample
     /// tag values. The reply gets the notifier's text on success (e.g. the SMTP server's
-    /// answer) or the exact error with its 3xx code. Routed by [`super::EngineHandle`] to
+    /// answer) or the exact error with its 3xx code. Routed by [`super::EngineClient`] to
     /// the notification dispatcher, so a slow server never holds up the engine loop.
     TestNotification {
         method: Box<NotificationMethod>,
@@ -109,6 +117,7 @@ impl std::fmt::Debug for Command {
             }
             Command::ClearLog => f.write_str("ClearLog"),
             Command::Log { level, text } => write!(f, "Log({level:?}, {text:?})"),
+            Command::DnsServed { set, new_ips, .. } => write!(f, "DnsServed({set:?}, {new_ips:?})"),
             Command::Ping { address, .. } => write!(f, "Ping({address})"),
             Command::QueryHistory { filter, .. } => write!(f, "QueryHistory({filter:?})"),
             Command::SaveHistoryCsv { filter, path, .. } => {

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::model::failure::{Area, FailureKind, ProblemCode};
+
 /// A server's HTTPS certificate expires soon (or has expired while the set does not verify
 /// it): 1 polling, 4 wrong answer, 9 — past the last stage (7), so it names no stage and
 /// cannot be mistaken for a failed poll. It is a warning: the server stays OK, nothing
 /// fails over, and the set's health does not turn to "problem". Its subject is the
 /// server's subject followed by [`CERTIFICATE_SUFFIX`].
-pub const CERTIFICATE_WARNING: u16 = 149;
+pub const CERTIFICATE_WARNING: u16 =
+    ProblemCode::new(Area::Polling, FailureKind::WrongAnswer, 9).get();
 
 /// Appended to a server's subject for its certificate warning: `web1 (192.0.2.1) certificate`.
 pub const CERTIFICATE_SUFFIX: &str = " certificate";
@@ -82,10 +85,15 @@ pub fn is_notification(subject: &str) -> bool {
 }
 
 /// Problems no settings change may clear: a notification's (see [`is_notification`]) and
-/// the monitor's own (set `""`, [`MONITOR_SUBJECT`]): only what resolves them does.
+/// the monitor's own (set `""`: [`MONITOR_SUBJECT`], [`HISTORY_SUBJECT`]): only what
+/// resolves them does.
 fn outlives_settings(set: &str, subject: &str) -> bool {
-    is_notification(subject) || (set.is_empty() && subject == MONITOR_SUBJECT)
+    is_notification(subject) || set.is_empty()
 }
+
+/// The subject of the monitor's problem of history rows dropped (code [`MONITOR_SHORTAGE`]):
+/// the database did not keep up (a stalled or full disk).
+pub const HISTORY_SUBJECT: &str = "polling history";
 
 /// Low-severity codes: shown in the list, but the set is not in trouble.
 pub fn is_warning(code: u16) -> bool {

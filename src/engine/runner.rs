@@ -195,6 +195,8 @@ struct Engine {
     log_files: Option<crate::store::logfiles::LogFiles>,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
+    /// History rows dropped as last reported (see `report_history_drops`).
+    history_dropped: u64,
 }
 
 impl Engine {
@@ -261,8 +263,12 @@ impl Engine {
                 }
             },
             history_batch: Vec::new(),
+            history_dropped: 0,
         };
         engine.install(settings);
+        // The settings the engine starts on are those of the first (empty) snapshot: the
+        // same revision, so a dialog opened before the first publish is not out of date.
+        engine.settings_revision = 0;
         engine
     }
 
@@ -308,9 +314,9 @@ impl Engine {
             } => {
                 let outcome = super::edit::check_revision(if_revision, self.settings_revision)
                     .and_then(|()| edit.apply_to(&self.settings))
-                    .and_then(|settings| self.apply(settings).map_err(EditError::Refused));
+                    .and_then(|settings| self.apply(settings));
                 match &outcome {
-                    Err(EditError::Refused(why)) => {
+                    Err(why @ (EditError::Invalid(_) | EditError::NotSaved(_))) => {
                         self.log(Level::Error, format!("settings not applied: {why}"));
                     }
                     Err(_) => {}
@@ -352,6 +358,35 @@ impl Engine {
                 self.dirty = true;
             }
             Command::Log { level, text } => self.log(level, text),
+            Command::DnsServed {
+                set,
+                host,
+                old_ips,
+                new_ips,
+            } => {
+                let join = |ips: &[std::net::IpAddr]| {
+                    ips.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (old_ips, new_ips) = (join(&old_ips), join(&new_ips));
+                let text = format!("now serving {new_ips} for {host}");
+                self.log(Level::Info, format!("{set}: {text}"));
+                let details = EventDetails {
+                    old_ips,
+                    new_ips,
+                    ..Default::default()
+                };
+                self.emit(
+                    EventKind::DnsServed,
+                    &set,
+                    &host,
+                    text,
+                    details,
+                    SystemTime::now(),
+                );
+            }
             Command::SetRepaintWaker(waker) => {
                 self.waker = Some(waker);
                 self.dirty = true;
@@ -396,16 +431,15 @@ impl Engine {
     }
 
     /// Validates, saves and installs new settings.
-    fn apply(&mut self, settings: Settings) -> Result<(), String> {
+    fn apply(&mut self, settings: Settings) -> Result<(), EditError> {
         let errors = validate(&settings);
         if !errors.is_empty() {
-            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            return Err(list.join("\n"));
+            return Err(EditError::Invalid(errors));
         }
         if let Some(error) = &self.settings_error {
-            return Err(format!(
+            return Err(EditError::NotSaved(format!(
                 "not saved, so as not to overwrite the broken settings file: {error}"
-            ));
+            )));
         }
         if let Some(path) = self.settings_path.clone() {
             match file::save_unless_changed(&path, &settings, self.file_stamp) {
@@ -414,9 +448,9 @@ impl Engine {
                     // Someone edited the file by hand since we read it: theirs wins, and
                     // whoever sent this change is told to make it again.
                     self.check_settings_file();
-                    return Err(e.to_string());
+                    return Err(EditError::NotSaved(e.to_string()));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(EditError::NotSaved(e.to_string())),
             }
         }
         self.install(Arc::new(settings));

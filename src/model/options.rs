@@ -135,6 +135,131 @@ pub struct DnsServingOptions {
     /// The most forwarded queries waiting for their answer at once; one more gets
     /// SERVFAIL (counted and logged), so that a slow upstream cannot pile up sockets.
     pub max_forwards_in_flight: u32,
+    /// Zones delegated to Standby: names under one are answered with authority (SOA, NS,
+    /// NODATA and NXDOMAIN with the SOA). A set's host name under no zone is answered as
+    /// a lone name.
+    pub zones: Vec<DnsZone>,
+    /// Client networks (`127.0.0.0/8`, `::1/128`...) whose queries may be forwarded; others
+    /// get REFUSED for names that are not Standby's, so that it is no open resolver.
+    pub forward_allowed_from: Vec<String>,
+    /// Most UDP answers per second to one client network (/24 for IPv4, /56 for IPv6);
+    /// past it every second answer is dropped and the other sent truncated (so a real
+    /// client retries over TCP). 0 = no limit.
+    pub rate_limit_per_sec: u32,
+}
+
+/// A zone delegated to Standby (its parent lists Standby's name servers as the zone's NS).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsZone {
+    /// The zone's name (its apex), e.g. `failover.example.com`.
+    pub name: String,
+    /// The SOA's primary name server (MNAME).
+    pub primary: String,
+    /// The SOA's contact (RNAME), as a mail address: `hostmaster@example.com`.
+    pub contact: String,
+    /// SOA refresh, retry and expire, in seconds (for secondaries).
+    pub refresh_secs: u32,
+    pub retry_secs: u32,
+    pub expire_secs: u32,
+    /// SOA minimum: how long resolvers keep a negative answer (RFC 2308).
+    pub minimum_secs: u32,
+    /// TTL of the SOA, NS and glue records.
+    pub ttl: u32,
+    /// The zone's name servers (the NS records at its apex).
+    pub name_servers: Vec<ZoneNameServer>,
+}
+
+impl Default for DnsZone {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            primary: String::new(),
+            contact: String::new(),
+            refresh_secs: 3600,
+            retry_secs: 600,
+            expire_secs: 604_800,
+            minimum_secs: 60,
+            ttl: 3600,
+            name_servers: Vec::new(),
+        }
+    }
+}
+
+/// One NS record of a zone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZoneNameServer {
+    /// The name server's host name.
+    pub name: String,
+    /// Its addresses (glue): required when the name is inside the zone itself.
+    pub addresses: Vec<String>,
+}
+
+/// `name` (any case, a final dot or not) is `apex` or below it.
+pub fn name_is_under(name: &str, apex: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    let apex = apex.trim_end_matches('.');
+    if apex.is_empty() {
+        return false;
+    }
+    name.eq_ignore_ascii_case(apex)
+        || (name.len() > apex.len()
+            && name.as_bytes()[name.len() - apex.len() - 1] == b'.'
+            && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex))
+}
+
+/// A network as `address/prefix` (`192.0.2.0/24`, `2001:db8::/32`); a bare address is
+/// the network of that address alone.
+pub fn parse_network(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let text = text.trim();
+    let (address, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let bad = || format!("{text:?} is not a network (address/prefix)");
+    let address: std::net::IpAddr = address.parse().map_err(|_| bad())?;
+    let longest = if address.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.parse::<u8>().map_err(|_| bad())?,
+        None => longest,
+    };
+    if prefix > longest {
+        return Err(bad());
+    }
+    Ok((address, prefix))
+}
+
+/// `address` is in the network `(base, prefix)` (IPv4-mapped IPv6 addresses count as IPv4).
+pub fn network_contains(network: (std::net::IpAddr, u8), address: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    };
+    let (base, prefix) = network;
+    match (base, address) {
+        (IpAddr::V4(b), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(b) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(b), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(b) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+impl DnsServingOptions {
+    /// The deepest zone that `name` is in (wildcard names are in the zone of their base).
+    pub fn zone_of(&self, name: &str) -> Option<&DnsZone> {
+        let name = name.strip_prefix("*.").unwrap_or(name);
+        self.zones
+            .iter()
+            .filter(|z| name_is_under(name, &z.name))
+            .max_by_key(|z| z.name.trim_end_matches('.').len())
+    }
 }
 
 impl Default for DnsServingOptions {
@@ -150,6 +275,9 @@ impl Default for DnsServingOptions {
             max_tcp_connections: 100,
             tcp_idle_secs: 10,
             max_forwards_in_flight: 100,
+            zones: Vec::new(),
+            forward_allowed_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            rate_limit_per_sec: 0,
         }
     }
 }
@@ -205,6 +333,21 @@ pub struct HttpApiOptions {
     /// Tokens that may read but not change (`Authorization: Bearer TOKEN`): dashboards,
     /// Prometheus' `/metrics`. Only with a password set.
     pub read_tokens: Vec<Secret>,
+    /// HTTPS: off, a self-signed certificate, or certificate and key files.
+    pub tls: ApiTls,
+}
+
+/// HTTPS for the API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiTls {
+    /// Plain HTTP (fine on 127.0.0.1).
+    #[default]
+    Off,
+    /// A self-signed certificate made at the first start and kept beside the settings
+    /// file (`api-cert.pem`, `api-key.pem`); `standby api fingerprint` prints its SHA-256.
+    SelfSigned,
+    /// A certificate chain and its private key, PEM files.
+    Files { certificate: PathBuf, key: PathBuf },
 }
 
 impl Default for HttpApiOptions {
@@ -216,6 +359,7 @@ impl Default for HttpApiOptions {
             log_requests: false,
             allowed_hosts: Vec::new(),
             read_tokens: Vec::new(),
+            tls: ApiTls::Off,
         }
     }
 }

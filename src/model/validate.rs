@@ -11,13 +11,15 @@ use base64::Engine as _;
 use super::Settings;
 use super::criteria::{CommandSpec, HttpCriteria, TextRule};
 use super::dns_server::{DnsServer, HttpRequest, UpdateMethod};
-use super::notification::{EmailDefaults, NotificationKind, NotificationMethod, SmtpServer};
+use super::notification::{
+    EmailDefaults, NotificationKind, NotificationMethod, SmtpSecurity, SmtpServer,
+};
 use super::polling::PollMethod;
 use super::server_set::{AllFailedPolicy, ServerSet};
 use super::tags;
 
 /// One wrong field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ValidationError {
     /// Where, e.g. `server_sets[1].servers[0].public_ip`.
     pub path: String,
@@ -47,7 +49,32 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
         }
         v.server_set(&path, set);
     }
+    v.host_names_claimed_once(settings);
     v.errors
+}
+
+/// What is allowed but risky, each with the path of its field (shown in the dialogs, by
+/// `check-config` and in the log when settings are applied; it does not stop a save).
+pub fn warnings(settings: &Settings) -> Vec<ValidationError> {
+    let mut v = Validator::default();
+    v.options(settings);
+    v.email_defaults("email_defaults", &settings.email_defaults);
+    for (i, set) in settings.server_sets.iter().enumerate() {
+        v.server_set(&format!("server_sets[{i}]"), set);
+    }
+    v.warnings
+}
+
+/// The warning of an SMTP server that would send its login in clear (no TLS, no STARTTLS).
+pub fn smtp_warning(smtp: &SmtpServer) -> Option<String> {
+    (smtp.security == SmtpSecurity::Plain && smtp.login.is_some()).then(|| {
+        "the login and password go over the network in clear: use STARTTLS or TLS".to_string()
+    })
+}
+
+/// A host name as compared between sets: lower case, without the final dot.
+fn host_key(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Checks one server set on its own (the set dialog; the duplicate-name check needs the
@@ -192,6 +219,7 @@ fn first_line(text: &str) -> &str {
 #[derive(Default)]
 struct Validator {
     errors: Vec<ValidationError>,
+    warnings: Vec<ValidationError>,
 }
 
 fn join(path: &str, field: &str) -> String {
@@ -210,6 +238,71 @@ impl Validator {
     fn check(&mut self, path: &str, field: &str, result: Result<impl Sized, String>) {
         if let Err(message) = result {
             self.error(join(path, field), message);
+        }
+    }
+
+    /// DNS serving (checked only while it is on: a half-typed zone of a switched-off
+    /// server blocks nothing).
+    fn dns_serving(&mut self, s: &crate::model::options::DnsServingOptions) {
+        if !s.enabled {
+            return;
+        }
+        let p = "options.dns_serving";
+        self.check(p, "listen_address", ip_address(&s.listen_address));
+        self.check(p, "port", port(s.port));
+        self.check(p, "max_tcp_connections", at_least(s.max_tcp_connections, 1));
+        self.check(p, "tcp_idle_secs", at_least(s.tcp_idle_secs, 1));
+        self.check(
+            p,
+            "max_forwards_in_flight",
+            at_least(s.max_forwards_in_flight, 1),
+        );
+        if s.forward {
+            self.check(p, "forward_to", host_or_ip(&s.forward_to));
+            self.check(p, "forward_port", port(s.forward_port));
+        }
+        for (i, network) in s.forward_allowed_from.iter().enumerate() {
+            self.check(
+                p,
+                &format!("forward_allowed_from[{i}]"),
+                crate::model::options::parse_network(network),
+            );
+        }
+        for (i, zone) in s.zones.iter().enumerate() {
+            let zp = format!("{p}.zones[{i}]");
+            self.check(&zp, "name", host_name(&zone.name, false));
+            let duplicate = s.zones[..i].iter().any(|z| {
+                z.name
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(zone.name.trim_end_matches('.'))
+            });
+            if duplicate {
+                self.error(join(&zp, "name"), format!("duplicate zone {:?}", zone.name));
+            }
+            self.check(&zp, "primary", host_name(&zone.primary, false));
+            self.check(&zp, "contact", email_address(&zone.contact));
+            self.check(&zp, "minimum_secs", at_least(zone.minimum_secs, 1));
+            if zone.name_servers.is_empty() {
+                self.error(
+                    join(&zp, "name_servers"),
+                    "a zone needs at least one name server".into(),
+                );
+            }
+            for (k, ns) in zone.name_servers.iter().enumerate() {
+                let np = format!("{zp}.name_servers[{k}]");
+                self.check(&np, "name", host_name(&ns.name, false));
+                for (a, address) in ns.addresses.iter().enumerate() {
+                    self.check(&np, &format!("addresses[{a}]"), ip_address(address));
+                }
+                if ns.addresses.is_empty()
+                    && crate::model::options::name_is_under(&ns.name, &zone.name)
+                {
+                    self.error(
+                        join(&np, "addresses"),
+                        format!("{:?} is inside the zone: it needs a glue address", ns.name),
+                    );
+                }
+            }
         }
     }
 
@@ -240,38 +333,7 @@ impl Validator {
                 server,
             );
         }
-        let s = &o.dns_serving;
-        if s.enabled {
-            self.check(
-                "options.dns_serving",
-                "listen_address",
-                ip_address(&s.listen_address),
-            );
-            self.check("options.dns_serving", "port", port(s.port));
-            self.check(
-                "options.dns_serving",
-                "max_tcp_connections",
-                at_least(s.max_tcp_connections, 1),
-            );
-            self.check(
-                "options.dns_serving",
-                "tcp_idle_secs",
-                at_least(s.tcp_idle_secs, 1),
-            );
-            self.check(
-                "options.dns_serving",
-                "max_forwards_in_flight",
-                at_least(s.max_forwards_in_flight, 1),
-            );
-            if s.forward {
-                self.check(
-                    "options.dns_serving",
-                    "forward_to",
-                    host_or_ip(&s.forward_to),
-                );
-                self.check("options.dns_serving", "forward_port", port(s.forward_port));
-            }
-        }
+        self.dns_serving(&o.dns_serving);
         self.check(
             "options.logging",
             "memory_lines",
@@ -292,6 +354,39 @@ impl Validator {
     fn smtp(&mut self, path: &str, smtp: &SmtpServer) {
         self.check(path, "host", host_or_ip(&smtp.host));
         self.check(path, "port", port(smtp.port));
+        if let Some(message) = smtp_warning(smtp) {
+            self.warnings.push(ValidationError {
+                path: join(path, "security"),
+                message,
+            });
+        }
+    }
+
+    /// Two sets giving the same host name would fight over its records (and DNS serving
+    /// could answer only one of them).
+    fn host_names_claimed_once(&mut self, settings: &Settings) {
+        let mut claimed: std::collections::HashMap<String, usize> = Default::default();
+        for (i, set) in settings.server_sets.iter().enumerate() {
+            for (j, name) in set.dns.host_names.iter().enumerate() {
+                let key = host_key(name);
+                if key.is_empty() {
+                    continue;
+                }
+                match claimed.get(&key) {
+                    Some(&first) if first != i => self.error(
+                        format!("server_sets[{i}].dns.host_names[{j}]"),
+                        format!(
+                            "{name:?} is already a host name of set {:?} (server_sets[{first}])",
+                            settings.server_sets[first].name
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        claimed.insert(key, i);
+                    }
+                }
+            }
+        }
     }
 
     fn server_set(&mut self, path: &str, set: &ServerSet) {
@@ -495,6 +590,14 @@ impl Validator {
                 }
                 self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
             }
+            UpdateMethod::Cloudflare(c) => {
+                let cp = join(path, "update.Cloudflare");
+                self.check(&cp, "api_url", http_url(c.api_url.trim()).map(|_| ()));
+                if c.api_token.is_empty() {
+                    self.error(join(&cp, "api_token"), "the API token is required".into());
+                }
+                self.check(&cp, "timeout_secs", at_least(c.timeout_secs, 1));
+            }
             UpdateMethod::Route53(r) => {
                 let rp = join(path, "update.Route53");
                 self.check(&rp, "endpoint", http_url(r.endpoint.trim()).map(|_| ()));
@@ -570,6 +673,69 @@ mod tests {
         assert!(socket_address("127.0.0.1:8100").is_ok());
         assert!(email_address("ops@example.com").is_ok());
         assert!(email_address("ops").is_err());
+    }
+
+    fn set_with_names(name: &str, ip: &str, host_names: &[&str]) -> ServerSet {
+        ServerSet {
+            name: name.into(),
+            servers: vec![Server {
+                public_ip: ip.into(),
+                ..Server::default()
+            }],
+            dns: crate::model::DnsData {
+                host_names: host_names.iter().map(|h| h.to_string()).collect(),
+                ..crate::model::DnsData::default()
+            },
+            ..ServerSet::default()
+        }
+    }
+
+    #[test]
+    fn two_sets_may_not_claim_one_host_name() {
+        let mut settings = Settings {
+            server_sets: vec![
+                set_with_names("web", "192.0.2.1", &["www.example.test", "example.test"]),
+                set_with_names("mail", "192.0.2.2", &["mail.example.test"]),
+                // Case and a final dot do not make it another name.
+                set_with_names(
+                    "copy",
+                    "192.0.2.3",
+                    &["ftp.example.test", "WWW.Example.Test."],
+                ),
+            ],
+            ..Settings::default()
+        };
+        let errors = validate(&settings);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "server_sets[2].dns.host_names[1]");
+        assert!(
+            errors[0]
+                .message
+                .contains("already a host name of set \"web\""),
+            "{}",
+            errors[0]
+        );
+        settings.server_sets[2].dns.host_names[1] = "www2.example.test".into();
+        assert!(validate(&settings).is_empty());
+    }
+
+    #[test]
+    fn a_login_over_plain_smtp_is_warned_about() {
+        use crate::model::notification::{SmtpLogin, SmtpSecurity};
+        let mut settings = Settings::default();
+        assert!(warnings(&settings).is_empty());
+        settings.email_defaults.smtp.login = Some(SmtpLogin {
+            user: "ops".into(),
+            password: crate::model::Secret::new("pw"),
+        });
+        let found = warnings(&settings);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].path, "email_defaults.smtp.security");
+        assert!(found[0].message.contains("in clear"), "{}", found[0]);
+        // Only a warning: the settings stay valid.
+        assert!(validate(&settings).is_empty());
+        settings.email_defaults.smtp.security = SmtpSecurity::StartTls;
+        assert!(warnings(&settings).is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! | 3 | sending the message |
 //! | 4 | the answer (the server's reply, the program's exit code) |
 
+pub mod announcements;
 pub mod command;
 pub mod desktop;
 pub mod dispatch_rules;
@@ -34,7 +35,7 @@ use std::time::Duration;
 use crate::model::tags::TagValues;
 use crate::model::{EmailDefaults, EmailNotification, NotificationKind};
 
-pub use dispatcher::{Dispatcher, Notice, Report};
+pub use dispatcher::{Dispatcher, Input, Notice, Report};
 
 /// A boxed future, so that the trait stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -47,6 +48,7 @@ pub trait Notifier: Send + Sync {
 
 /// What kind of failure (the second digit of the code).
 pub use crate::model::failure::FailureKind;
+use crate::model::failure::{Area, ProblemCode};
 
 /// Where it failed (the third digit of the code); see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +85,13 @@ impl NotifyError {
     }
 
     /// The three-digit problem code, `3KS`.
+    pub fn problem_code(&self) -> ProblemCode {
+        ProblemCode::new(Area::Notification, self.kind, self.stage as u8)
+    }
+
+    /// [`NotifyError::problem_code`] as a number.
     pub fn code(&self) -> u16 {
-        300 + 10 * self.kind as u16 + self.stage as u16
+        self.problem_code().get()
     }
 }
 

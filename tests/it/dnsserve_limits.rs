@@ -19,9 +19,9 @@ use crate::support::peers;
 use crate::support::ports::free_addr;
 use crate::support::wait_until;
 
-const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
-fn message(names: &[String], rtype: RecordType, edns: Option<u16>) -> Message {
+pub(crate) fn message(names: &[String], rtype: RecordType, edns: Option<u16>) -> Message {
     let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
     for name in names {
@@ -35,12 +35,12 @@ fn message(names: &[String], rtype: RecordType, edns: Option<u16>) -> Message {
     m
 }
 
-fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Vec<u8> {
+pub(crate) fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Vec<u8> {
     message(&[name.to_string()], rtype, edns).to_vec().unwrap()
 }
 
 /// Sends one UDP packet and returns the raw answer (bounded).
-async fn udp_raw(server: SocketAddr, packet: &[u8]) -> Vec<u8> {
+pub(crate) async fn udp_raw(server: SocketAddr, packet: &[u8]) -> Vec<u8> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     socket.send_to(packet, server).await.unwrap();
     let mut buf = vec![0u8; 65535];
@@ -52,13 +52,13 @@ async fn udp_raw(server: SocketAddr, packet: &[u8]) -> Vec<u8> {
     buf
 }
 
-async fn tcp_send(stream: &mut TcpStream, packet: &[u8]) {
+pub(crate) async fn tcp_send(stream: &mut TcpStream, packet: &[u8]) {
     let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(packet);
     stream.write_all(&framed).await.unwrap();
 }
 
-async fn tcp_read(stream: &mut TcpStream) -> Message {
+pub(crate) async fn tcp_read(stream: &mut TcpStream) -> Message {
     try_tcp_read(stream).await.expect("an answer over TCP")
 }
 
@@ -90,7 +90,7 @@ fn free_dns_port() -> (u16, SocketAddr) {
 }
 
 /// A set whose servers all answer (a TCP listener of the test).
-fn set(name: &str, host: &str, publics: &[String], port: u16) -> ServerSet {
+pub(crate) fn set(name: &str, host: &str, publics: &[String], port: u16) -> ServerSet {
     ServerSet {
         name: name.into(),
         servers: publics
@@ -117,7 +117,18 @@ fn set(name: &str, host: &str, publics: &[String], port: u16) -> ServerSet {
 
 /// Starts an engine with DNS serving on a free port (after `edit`) and waits until the
 /// server listens and every set is decided.
-async fn serving(edit: impl FnOnce(&mut Settings)) -> (EngineHandle, SocketAddr) {
+pub(crate) async fn serving(edit: impl FnOnce(&mut Settings)) -> (EngineHandle, SocketAddr) {
+    let (engine, server) = start_serving(edit).await;
+    wait_until(&engine, "every set decided", |s| {
+        s.sets.iter().all(|x| x.decision.addresses().is_some())
+    })
+    .await;
+    (engine, server)
+}
+
+/// Starts an engine with DNS serving on a free port (after `edit`) and waits until the
+/// server listens.
+pub(crate) async fn start_serving(edit: impl FnOnce(&mut Settings)) -> (EngineHandle, SocketAddr) {
     let (dns_port, server) = free_dns_port();
     let mut settings = Settings::default();
     settings.options.dns_serving.enabled = true;
@@ -126,15 +137,14 @@ async fn serving(edit: impl FnOnce(&mut Settings)) -> (EngineHandle, SocketAddr)
     edit(&mut settings);
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
     standby::dnsserve::spawn(engine.client()).unwrap();
-    wait_until(&engine, "DNS serving listens, every set decided", |s| {
+    wait_until(&engine, "DNS serving listens", |s| {
         s.log.iter().any(|l| l.text.starts_with("serving DNS on"))
-            && s.sets.iter().all(|x| x.decision.addresses().is_some())
     })
     .await;
     (engine, server)
 }
 
-async fn up_listener() -> u16 {
+pub(crate) async fn up_listener() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { while listener.accept().await.is_ok() {} });

@@ -231,3 +231,62 @@ async fn system_log_line_reaches_the_syslog_socket() {
     assert!(err.starts_with("313 "), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
+
+#[tokio::test]
+async fn a_json_body_stays_valid_whatever_the_tag_values_hold() {
+    let (port, log) = recorder(200).await;
+    let request = HttpRequest {
+        verb: HttpVerb::Post,
+        url: format!("http://127.0.0.39:{port}/hook"),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: r#"{"text": "$EVENT$: $RESPONSE$", "set": "$SETNAME$"}"#.into(),
+        ..HttpRequest::default()
+    };
+    let notifier = build(&NotificationKind::Http(request), &NotifyConfig::default()).unwrap();
+    let nasty = "HTTP 500 \"Internal\" \\ error\r\nline two: Zürich ✓ \u{7}";
+    let tags = tags().with("RESPONSE", nasty);
+    tokio::time::timeout(LIMIT, notifier.send(&tags))
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = log.lock().unwrap().clone();
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).expect("valid JSON");
+    assert_eq!(body["text"], format!("Server failed: {nasty}"));
+    assert_eq!(body["set"], "web shop");
+}
+
+/// The *Test...* button's command reaches the dispatcher through a plain `EngineClient`
+/// (the API's or a window's), not only through the handle that owns the engine.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_notification_goes_through_any_engine_client() {
+    use standby::engine::{EngineConfig, EngineHandle};
+    use standby::model::{NotificationMethod, Settings};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("test.txt");
+    let method = NotificationMethod {
+        kind: NotificationKind::Command(CommandSpec {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "printf '%s' \"$1\" > \"$2\"".into(),
+                "sh".into(),
+                "$EVENT$".into(),
+                out.display().to_string(),
+            ],
+            wait: None,
+        }),
+        ..NotificationMethod::default()
+    };
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(Settings::default())).unwrap();
+    let client = engine.client();
+    let text = tokio::time::timeout(Duration::from_secs(20), client.test_notification(method))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text, "sh: exit code 0");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("Test"));
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .unwrap();
+}
