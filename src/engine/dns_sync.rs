@@ -1,19 +1,18 @@
 //! Keeping DNS servers right (SPEC §4), per *pair* of DNS server × host name.
 //!
 //! The pure part is here: the pair's state machine ([`on_wanted`], [`on_outcome`]), its
-//! back-off, and the per-set runtime the engine owns. The network work is in
-//! `dns_worker`; the engine loop (`runner/dns.rs`) starts it and feeds results back.
+//! back-off, and the per-set data the core owns (plain data: no updater, no task handle).
+//! The core's DNS part (`machine/dns.rs`) drives it; the network work is in `dns_worker`,
+//! which the shell (`shell/dns_runner.rs`) runs as tasks.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::decision::Decision;
 use super::snapshot::DnsPairView;
-use crate::dnsupdate::{self, DnsError, DnsUpdater, Records};
+use crate::dnsupdate::{DnsError, Records};
 use crate::model::options::DnsUpdatingOptions;
 use crate::model::{DnsServer, EventKind, ServerSet};
 
@@ -187,7 +186,6 @@ pub struct DnsTarget {
     pub config: DnsServer,
     /// `address` or `address:port` (port when not 53); `$DNSSERVER$` and problem subjects.
     pub label: String,
-    pub updater: Result<Arc<dyn DnsUpdater>, String>,
 }
 
 /// One DNS server × host name.
@@ -201,17 +199,8 @@ pub struct DnsPair {
     pub last_change: Option<SystemTime>,
     pub error: Option<DnsError>,
     pub propagation: Option<(usize, usize)>,
-    /// The run in flight: its number and a handle to cancel it.
-    pub running: Option<(u64, AbortHandle)>,
-}
-
-impl DnsPair {
-    /// Cancels the run in flight, if any; its result, should it still arrive, is stale.
-    pub fn cancel(&mut self) {
-        if let Some((_, handle)) = self.running.take() {
-            handle.abort();
-        }
-    }
+    /// The number of the run in flight, if any (the shell holds its task).
+    pub running: Option<u64>,
 }
 
 /// The DNS side of one set.
@@ -252,7 +241,6 @@ impl SetDns {
             .map(|config| DnsTarget {
                 config: config.clone(),
                 label: label(config),
-                updater: dnsupdate::build(&config.update).map_err(|e| e.to_string()),
             })
             .collect();
         let mut pairs = Vec::new();
@@ -308,15 +296,6 @@ impl SetDns {
                 in_flight: p.running.is_some(),
             })
             .collect()
-    }
-}
-
-impl Drop for SetDns {
-    fn drop(&mut self) {
-        // A set that is replaced or removed leaves no update running.
-        for pair in &mut self.pairs {
-            pair.cancel();
-        }
     }
 }
 

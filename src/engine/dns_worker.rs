@@ -26,7 +26,8 @@ const VERIFY_PAUSES: [Duration; 3] = [
     Duration::from_secs(1),
 ];
 
-/// Everything one run needs.
+/// Everything one run needs but the updater: plain data, made by the pure core.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub set_name: String,
     pub server: DnsServer,
@@ -34,8 +35,6 @@ pub struct Job {
     pub host: String,
     pub wanted: Records,
     pub ttl: u32,
-    /// The method, or why it could not be built (reported only if an update is needed).
-    pub updater: Result<Arc<dyn DnsUpdater>, String>,
 }
 
 /// The most a whole run may take: lookups, the update, verification and propagation.
@@ -43,9 +42,10 @@ pub fn run_limit() -> Duration {
     LOOKUP_TIMEOUT * 8 + UPDATE_TIMEOUT
 }
 
-/// Runs the pipeline once.
-pub async fn run(job: &Job) -> Outcome {
-    if let Ok(updater) = &job.updater
+/// Runs the pipeline once. `updater` is the method, or why it could not be built
+/// (reported only if an update is needed).
+pub async fn run(job: &Job, updater: &Result<Arc<dyn DnsUpdater>, String>) -> Outcome {
+    if let Ok(updater) = updater
         && let Some(provider) = updater.api()
     {
         return api::run(job, updater.as_ref(), provider).await;
@@ -98,7 +98,7 @@ pub async fn run(job: &Job) -> Outcome {
         set_name: job.set_name.clone(),
         timeout: UPDATE_TIMEOUT,
     };
-    let updater = match &job.updater {
+    let updater = match updater {
         Ok(updater) => updater,
         Err(why) => {
             let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.clone());

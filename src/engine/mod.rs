@@ -13,13 +13,14 @@ mod dns_worker;
 pub mod edit;
 pub mod events;
 pub mod follow;
+pub mod machine;
 mod notifications;
 pub mod ping;
 pub mod problems;
-mod runner;
 pub mod scheduler;
 pub mod server_state;
 mod sets;
+mod shell;
 pub mod snapshot;
 mod support;
 pub mod what_if;
@@ -129,7 +130,7 @@ impl EngineHandle {
                     settings_error: config.settings_error,
                     database: config.database,
                 };
-                let channels = runner::Channels {
+                let channels = shell::Channels {
                     commands: command_rx,
                     stop: stop_rx,
                     snapshot_tx,
@@ -143,7 +144,7 @@ impl EngineHandle {
                         notify_snapshot,
                         notify_commands,
                     );
-                    runner::run(settings, files, channels).await;
+                    shell::run(settings, files, channels).await;
                 });
             })?;
         Ok(EngineHandle {

@@ -192,6 +192,25 @@ impl Problems {
             .any(|((s, _), p)| s == set && !is_warning(p.code))
     }
 
+    /// The current problem of a set and subject, if any.
+    pub fn get(&self, set: &str, subject: &str) -> Option<&Problem> {
+        self.current.get(&(set.to_string(), subject.to_string()))
+    }
+
+    /// How many problems there are.
+    pub fn len(&self) -> usize {
+        self.current.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+
+    /// Every current problem, in key order (cheaper than [`Problems::list`]).
+    pub fn iter(&self) -> impl Iterator<Item = &Problem> {
+        self.current.values()
+    }
+
     /// True once after any change (for publishing).
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)

@@ -1,4 +1,5 @@
-//! The engine's live state of one server set, and its picture for the snapshot.
+//! The core's live state of one server set, and its picture for the snapshot. Plain data:
+//! no probe, no task handle, no clock (the shell keeps the probes, by set name).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -12,7 +13,7 @@ use super::server_state::{ServerState, ServerStatus};
 use super::snapshot::{ServerView, SetHealth, SetStatus};
 use crate::model::options::DnsUpdatingOptions;
 use crate::model::{AllFailedPolicy, Server, ServerSet};
-use crate::probe::{self, PollTarget, Probe};
+use crate::probe::PollTarget;
 use crate::store::published::Published;
 
 /// How many response times each server keeps for the small plot.
@@ -24,12 +25,33 @@ pub struct ServerRuntime {
     pub public_ip: IpAddr,
     pub poll_ip: IpAddr,
     pub state: ServerState,
-    /// Which arming of the timer is current; a popped timer with another value is stale.
+    /// Which arming of the timer is current; a popped timer (or queued poll) with another
+    /// value is stale.
     pub arming: u64,
-    /// When the current arming is due; `None` = not scheduled.
-    pub due: Option<Instant>,
-    pub in_flight: bool,
+    /// Where the server's next poll stands.
+    pub phase: Phase,
     pub recent_times_ms: VecDeque<Option<f32>>,
+}
+
+/// Where a server's poll stands. Only `Idle` servers are armed; a server has at most one
+/// poll armed, queued or running at any time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Not scheduled.
+    Idle,
+    /// A timer is armed for this time.
+    Armed(Instant),
+    /// Due at this time, waiting for room under the limit of polls in flight.
+    Queued(Instant),
+    /// A poll (due at this time) is running.
+    Running(Instant),
+}
+
+impl Phase {
+    /// A poll is queued or running: the server is not armed again until it is back.
+    pub fn is_busy(self) -> bool {
+        matches!(self, Phase::Queued(_) | Phase::Running(_))
+    }
 }
 
 /// One server set as the engine runs it.
@@ -37,7 +59,8 @@ pub struct SetRuntime {
     /// Changes whenever the set is rebuilt, so that results of older polls are dropped.
     pub id: u64,
     pub config: ServerSet,
-    pub probe: Result<Arc<dyn Probe>, String>,
+    /// Why the set's polling method cannot run (the shell could not build its probe).
+    pub probe_error: Option<String>,
     pub fallback: Vec<IpAddr>,
     pub servers: Vec<ServerRuntime>,
     pub decision: Decision,
@@ -59,8 +82,8 @@ impl SetRuntime {
         config: ServerSet,
         previous: Option<&SetRuntime>,
         dns_options: &DnsUpdatingOptions,
+        probe_error: Option<String>,
     ) -> SetRuntime {
-        let probe = probe::build(&config.polling).map_err(|e| e.to_string());
         let same_method = previous.is_some_and(|p| p.config.polling == config.polling);
         let servers = config
             .servers
@@ -88,8 +111,7 @@ impl SetRuntime {
                     poll_ip,
                     state,
                     arming: 0,
-                    due: None,
-                    in_flight: false,
+                    phase: Phase::Idle,
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
                 })
             })
@@ -104,7 +126,7 @@ impl SetRuntime {
         let mut set = SetRuntime {
             id,
             config,
-            probe,
+            probe_error,
             fallback,
             servers,
             decision: Decision::Waiting,
@@ -204,7 +226,7 @@ impl SetRuntime {
         };
         let health = if self.config.paused {
             SetHealth::Paused
-        } else if has_problem || self.probe.is_err() || self.has_failure() {
+        } else if has_problem || self.probe_error.is_some() || self.has_failure() {
             SetHealth::Problem
         } else if in_set().any(|s| s.state.status == ServerStatus::NotTested) {
             SetHealth::Unknown
@@ -236,7 +258,7 @@ impl SetRuntime {
                 .collect(),
             decision: self.decision.clone(),
             host_names: self.config.dns.host_names.clone(),
-            error: self.probe.as_ref().err().cloned(),
+            error: self.probe_error.clone(),
             dns: self.dns.views(),
             published: self.published.clone(),
         }

@@ -1,0 +1,462 @@
+//! Scenario tables for the logic between the pure pieces: sequential skipping,
+//! pause-set-on-failure, the all-failed event and the problem a server's state calls for.
+//! Each drives the whole core on a virtual clock: no sockets, no sleeps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::*;
+use crate::model::{AllFailedPolicy, PollFrequency, Server, ServerSet};
+use crate::probe::{Failure, FailureKind, PollStage};
+
+/// A core on a virtual clock that answers every poll it starts.
+pub(super) struct Harness {
+    pub core: Core,
+    pub base: Instant,
+    pub at: Duration,
+    pub events: Vec<Event>,
+    pub saves: usize,
+}
+
+impl Harness {
+    pub fn new(sets: Vec<ServerSet>) -> Harness {
+        let settings = Settings {
+            server_sets: sets,
+            ..Settings::default()
+        };
+        let mut h = Harness {
+            core: Core::new(HashMap::new()),
+            base: Instant::now(),
+            at: Duration::ZERO,
+            events: Vec::new(),
+            saves: 0,
+        };
+        let effects = h.core.step(
+            Input::Install {
+                settings: Arc::new(settings),
+                unavailable: BTreeMap::new(),
+            },
+            h.now(),
+        );
+        h.note(&effects);
+        h
+    }
+
+    pub fn now(&self) -> Now {
+        Now {
+            at: self.base + self.at,
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000) + self.at,
+        }
+    }
+
+    fn note(&mut self, effects: &[Effect]) -> Vec<PollStart> {
+        let mut starts = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::StartPoll(start) => starts.push(start.clone()),
+                Effect::Event(event) => self.events.push(event.clone()),
+                Effect::Save { .. } => self.saves += 1,
+                _ => {}
+            }
+        }
+        starts
+    }
+
+    pub fn step(&mut self, input: Input) {
+        let effects = self.core.step(input, self.now());
+        let starts = self.note(&effects);
+        assert!(starts.is_empty(), "no poll expected to start: {starts:?}");
+    }
+
+    /// One round: the clock jumps 50 ms past the next due poll (first polls are spread
+    /// over less than that); every poll that starts then is answered at once,
+    /// `health[server]` saying how ('+' works, '-' fails). Returns the servers polled, in
+    /// order, as digits.
+    pub fn round(&mut self, health: &str) -> String {
+        let Some(next) = self.core.next_wakeup() else {
+            return String::new();
+        };
+        let next = next.saturating_duration_since(self.base) + Duration::from_millis(50);
+        self.at = self.at.max(next);
+        let mut polled = String::new();
+        loop {
+            let effects = self.core.step(Input::Tick, self.now());
+            let starts = self.note(&effects);
+            if starts.is_empty() {
+                return polled;
+            }
+            for start in starts {
+                polled.push(char::from(b'0' + start.id.server as u8));
+                let ok = health.as_bytes()[start.id.server] == b'+';
+                let effects = self.core.step(
+                    Input::PollDone {
+                        id: start.id,
+                        outcome: outcome(ok),
+                        started: self.now().at,
+                    },
+                    self.now(),
+                );
+                self.note(&effects);
+            }
+        }
+    }
+
+    pub fn statuses(&self, set: usize) -> String {
+        self.core.sets()[set]
+            .servers
+            .iter()
+            .map(|s| match s.state.status {
+                ServerStatus::NotTested => 'n',
+                ServerStatus::Ok => 'O',
+                ServerStatus::Retrying => 'R',
+                ServerStatus::Failed => 'F',
+                ServerStatus::Disabled => 'D',
+                ServerStatus::Skipped => 'S',
+            })
+            .collect()
+    }
+
+    pub fn kinds(&self) -> Vec<EventKind> {
+        self.events.iter().map(|e| e.kind).collect()
+    }
+}
+
+pub(super) fn outcome(ok: bool) -> PollOutcome {
+    if ok {
+        PollOutcome::success("220 hello", Duration::from_millis(3))
+    } else {
+        PollOutcome::failure(
+            Failure::new(FailureKind::Network, PollStage::Connecting),
+            "connection refused",
+            Duration::from_millis(1),
+        )
+    }
+}
+
+pub(super) fn address(n: usize) -> IpAddr {
+    IpAddr::from([192, 0, 2, 1 + n as u8])
+}
+
+pub(super) fn set(name: &str, servers: usize, frequency: PollFrequency) -> ServerSet {
+    let mut set = ServerSet {
+        name: name.into(),
+        frequency,
+        ..ServerSet::default()
+    };
+    set.dns.host_names = vec![format!("{name}.example.test")];
+    set.servers = (0..servers)
+        .map(|n| Server {
+            public_ip: address(n).to_string(),
+            ..Server::default()
+        })
+        .collect();
+    set
+}
+
+fn frequency(retries: u32, recover_after: u32, sequential: bool) -> PollFrequency {
+    PollFrequency {
+        retries,
+        recover_after,
+        sequential,
+        ..PollFrequency::default()
+    }
+}
+
+#[test]
+fn sequential_skipping() {
+    // Rounds of (health of the three servers, servers polled, statuses after).
+    let table: &[(&str, &str, &str)] = &[
+        // First polls all start before any answer; once the first works the lower two are
+        // shown as skipped and not polled again.
+        ("+++", "012", "OSS"),
+        ("+++", "0", "OSS"),
+        // The first fails: the lower ones are needed at once; the second takes over.
+        ("-++", "012", "FOS"),
+        ("-++", "01", "FOS"),
+        // The second fails too: the third.
+        ("--+", "012", "FFO"),
+        // The first is back: the lower ones are skipped as soon as their polls end.
+        ("+++", "012", "OSS"),
+        ("+++", "0", "OSS"),
+    ];
+    let mut h = Harness::new(vec![set("seq", 3, frequency(0, 1, true))]);
+    for (i, (health, polled, statuses)) in table.iter().enumerate() {
+        assert_eq!(h.round(health), *polled, "round {i}: polled");
+        assert_eq!(h.statuses(0), *statuses, "round {i}: statuses");
+    }
+    // Not sequential: every server is polled every round.
+    let mut h = Harness::new(vec![set("all", 3, frequency(0, 1, false))]);
+    assert_eq!(h.round("+++"), "012");
+    assert_eq!(h.statuses(0), "OOO");
+    assert_eq!(h.round("-++"), "012");
+    assert_eq!(h.statuses(0), "FOO");
+}
+
+#[test]
+fn pause_set_on_failure() {
+    // (pausing servers, retries, rounds of health, paused after, events)
+    use EventKind::*;
+    type Row = (
+        &'static [usize],
+        u32,
+        &'static [&'static str],
+        bool,
+        &'static [EventKind],
+    );
+    let table: &[Row] = &[
+        (
+            &[0],
+            0,
+            &["++", "-+"],
+            true,
+            &[ServerFailed, SetPausedAutomatically],
+        ),
+        // Another server's failure does not pause the set.
+        (&[1], 0, &["++", "-+"], false, &[ServerFailed]),
+        // Only the failure after the retries pauses.
+        (&[0], 1, &["++", "-+"], false, &[]),
+        (
+            &[0],
+            1,
+            &["++", "-+", "-+"],
+            true,
+            &[ServerFailed, SetPausedAutomatically],
+        ),
+        // A recovery does not pause.
+        (
+            &[],
+            0,
+            &["++", "-+", "++"],
+            false,
+            &[ServerFailed, ServerRecovered],
+        ),
+    ];
+    for (i, (pausing, retries, rounds, paused, events)) in table.iter().enumerate() {
+        let mut config = set("guarded", 2, frequency(*retries, 1, false));
+        for &k in *pausing {
+            config.servers[k].pause_set_on_failure = true;
+        }
+        let mut h = Harness::new(vec![config]);
+        for health in *rounds {
+            h.round(health);
+        }
+        let set = &h.core.sets()[0];
+        assert_eq!(set.config.paused, *paused, "row {i}: paused");
+        assert_eq!(h.kinds(), *events, "row {i}: events");
+        assert_eq!(
+            h.core.settings().server_sets[0].paused,
+            *paused,
+            "row {i}: settings"
+        );
+        assert_eq!(h.saves, usize::from(*paused), "row {i}: saved once");
+        if *paused {
+            // DNS moved to the second server before the set stopped polling.
+            assert_eq!(set.decision.addresses(), Some(vec![address(1)]), "row {i}");
+            assert!(
+                set.servers
+                    .iter()
+                    .all(|s| !matches!(s.phase, Phase::Armed(_) | Phase::Queued(_))),
+                "row {i}: nothing armed"
+            );
+            assert_eq!(h.round("++"), "", "row {i}: a paused set is not polled");
+            h.step(Input::ResumeSet("guarded".into()));
+            assert_eq!(h.round("++"), "01", "row {i}: polled again after resume");
+        }
+    }
+}
+
+#[test]
+fn the_all_failed_event() {
+    use EventKind::*;
+    // (policy, rounds of health, all-failed events, decision after as addresses)
+    type Row = (
+        AllFailedPolicy,
+        &'static [&'static str],
+        usize,
+        Option<Vec<IpAddr>>,
+    );
+    let table: Vec<Row> = vec![
+        (
+            AllFailedPolicy::AssumeLocalFault,
+            &["++", "-+"],
+            0,
+            Some(vec![address(1)]),
+        ),
+        (
+            AllFailedPolicy::AssumeLocalFault,
+            &["++", "--"],
+            1,
+            Some(vec![address(0)]),
+        ),
+        // Still all failed: no second event.
+        (
+            AllFailedPolicy::AssumeLocalFault,
+            &["++", "--", "--", "--"],
+            1,
+            Some(vec![address(0)]),
+        ),
+        // Back and failed again: a second one.
+        (AllFailedPolicy::LeaveAsIs, &["--", "+-", "--"], 2, None),
+        (
+            AllFailedPolicy::Fallback(vec!["198.51.100.9".into()]),
+            &["++", "--"],
+            1,
+            Some(vec!["198.51.100.9".parse().unwrap()]),
+        ),
+    ];
+    for (i, (policy, rounds, count, addresses)) in table.into_iter().enumerate() {
+        let mut config = set("web", 2, frequency(0, 1, false));
+        config.dns.if_all_fail = policy;
+        let mut h = Harness::new(vec![config]);
+        for health in rounds {
+            h.round(health);
+            h.round(health);
+        }
+        let got = h.kinds().iter().filter(|k| **k == AllServersFailed).count();
+        assert_eq!(got, count, "row {i}: {:?}", h.kinds());
+        assert_eq!(h.core.sets()[0].decision.addresses(), addresses, "row {i}");
+    }
+}
+
+#[test]
+fn the_problem_a_server_state_calls_for() {
+    let failure = Failure::new(FailureKind::Timeout, PollStage::Waiting);
+    let state = |status, kind: Option<Failure>, response: &str, successes| ServerState {
+        status,
+        last_failure_kind: kind,
+        last_response: response.into(),
+        successes_while_failed: successes,
+        ..ServerState::default()
+    };
+    use ServerStatus::*;
+    let raise = |code, text: &str| ServerProblem::Raise {
+        code,
+        text: text.into(),
+    };
+    let table = [
+        // A failed poll: its code (124: 1 polling, 2 timeout, 4 waiting) and text.
+        (
+            state(Failed, Some(failure), "timeout after 10 s", 0),
+            None,
+            raise(124, "timeout after 10 s"),
+        ),
+        // Recovering: the failure's code stays, the text counts the successes.
+        (
+            state(Failed, None, "220 hello", 1),
+            Some(124),
+            raise(124, "recovering: 1 of 3 successful polls"),
+        ),
+        // Recovering with no problem known (after a restart): the generic code.
+        (
+            state(Failed, None, "220 hello", 2),
+            None,
+            raise(100, "recovering: 2 of 3 successful polls"),
+        ),
+        (
+            state(Ok, None, "220 hello", 0),
+            Some(124),
+            ServerProblem::Clear,
+        ),
+        // Retrying still counts as working: no problem yet, an old one stays.
+        (
+            state(Retrying, Some(failure), "timeout", 0),
+            Some(124),
+            ServerProblem::Keep,
+        ),
+        (state(NotTested, None, "", 0), None, ServerProblem::Keep),
+        (state(Skipped, None, "", 0), None, ServerProblem::Keep),
+        (state(Disabled, None, "", 0), None, ServerProblem::Keep),
+    ];
+    for (i, (state, current, expected)) in table.into_iter().enumerate() {
+        assert_eq!(server_problem(&state, 3, current), expected, "row {i}");
+    }
+
+    // Through the core: the problem is raised on failure, kept while recovering, cleared.
+    let mut h = Harness::new(vec![set("web", 1, frequency(0, 2, false))]);
+    let problem = |h: &Harness| {
+        h.core
+            .problems()
+            .iter()
+            .map(|p| (p.subject.clone(), p.code, p.text.clone()))
+            .collect::<Vec<_>>()
+    };
+    h.round("-");
+    let subject = address(0).to_string();
+    assert_eq!(
+        problem(&h),
+        [(subject.clone(), 111, "connection refused".to_string())]
+    );
+    h.round("+");
+    assert_eq!(
+        problem(&h),
+        [(
+            subject,
+            111,
+            "recovering: 1 of 2 successful polls".to_string()
+        )]
+    );
+    h.round("+");
+    assert_eq!(problem(&h), []);
+}
+
+#[test]
+fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
+    let mut config = set("many", 5, frequency(0, 1, false));
+    config.frequency.interval_secs = 1;
+    let mut settings = Settings {
+        server_sets: vec![config],
+        ..Settings::default()
+    };
+    settings.options.polling.max_concurrent_polls = 2;
+    let mut h = Harness::new(Vec::new());
+    let effects = h.core.step(
+        Input::Install {
+            settings: Arc::new(settings),
+            unavailable: BTreeMap::new(),
+        },
+        h.now(),
+    );
+    h.note(&effects);
+    // Every first poll is due within 50 ms.
+    h.at = Duration::from_millis(100);
+    let effects = h.core.step(Input::Tick, h.now());
+    let starts = h.note(&effects);
+    assert_eq!(starts.len(), 2);
+    assert_eq!(h.core.polls_in_flight(), 2);
+    assert_eq!(h.core.polling.queued(), 3);
+    let mut order = Vec::new();
+    let mut running = starts;
+    while let Some(done) = running.pop() {
+        order.push(done.id.server);
+        let effects = h.core.step(
+            Input::PollDone {
+                id: done.id,
+                outcome: outcome(true),
+                started: h.now().at,
+            },
+            h.now(),
+        );
+        running.extend(h.note(&effects));
+        assert!(h.core.polls_in_flight() <= 2);
+    }
+    order.sort_unstable();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    // A paused set's queued polls are dropped, not run.
+    h.at += Duration::from_secs(2);
+    let starts = {
+        let effects = h.core.step(Input::Tick, h.now());
+        h.note(&effects)
+    };
+    assert_eq!(starts.len(), 2);
+    h.step(Input::PauseSet("many".into()));
+    for done in starts {
+        h.step(Input::PollDone {
+            id: done.id,
+            outcome: outcome(true),
+            started: h.now().at,
+        });
+    }
+    assert_eq!(h.core.polls_in_flight(), 0);
+}

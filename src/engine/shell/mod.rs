@@ -1,0 +1,411 @@
+//! The effects shell around the pure core (`machine/`): the engine loop. It receives
+//! inputs — commands, poll results, DNS results, the settings keeper's results, timer
+//! ticks — hands each to [`Core::step`] with the time, and carries out the effects that
+//! come back through its parts, each owning its own state:
+//!
+//! - `settings_keeper.rs` — the settings file: saves and reloads on a thread of its own;
+//! - `poller.rs` — the probes and the poll tasks;
+//! - `dns_runner.rs` — the DNS updaters, the DNS run limit and the run tasks;
+//! - `output.rs` — events, log, history batches, counters, snapshot publishing.
+//!
+//! **Invariant:** the shell decides nothing the core could decide; it holds no state the
+//! core reads, except what it passes in an input.
+//!
+//! **Invariant:** no blocking IO on the loop: files are saved and read on the keeper's
+//! thread, SQLite on the history thread, log files on theirs, support files on a blocking
+//! task. Every channel into the loop is bounded, or says why it cannot grow.
+
+mod dns_runner;
+mod output;
+mod poller;
+mod settings_keeper;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::EngineFiles;
+use super::command::Command;
+use super::events::{Event, Level};
+use super::machine::{Core, Effect, Input, Now};
+use super::snapshot::Snapshot;
+use crate::model::{Settings, validate};
+use crate::store::writer::HistoryWriter;
+use dns_runner::{DnsResult, DnsRunner};
+use output::{Output, PUBLISH_EVERY};
+use poller::{PollResult, Poller};
+use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
+
+/// Settings edits held while an apply is being saved; more are refused (a client retries).
+const DEFERRED_EDITS: usize = 64;
+/// How often old history is purged (also once at start).
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The engine's ends of the channels to its handle.
+pub(super) struct Channels {
+    pub commands: mpsc::Receiver<Command>,
+    pub stop: oneshot::Receiver<()>,
+    pub snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    pub events_tx: broadcast::Sender<Event>,
+}
+
+pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: Channels) {
+    let EngineFiles {
+        settings_path,
+        settings_error,
+        database,
+    } = files;
+    let Channels {
+        mut commands,
+        mut stop,
+        snapshot_tx,
+        events_tx,
+    } = channels;
+    // SQLite opens on a blocking thread, not on the loop.
+    let started = tokio::task::spawn_blocking(move || start_history(database)).await;
+    let Ok(Some((history, published))) = started else {
+        tracing::error!("no polling history: the engine cannot start");
+        return;
+    };
+    let (keeper, mut keeper_results) =
+        SettingsKeeper::start(settings_path, settings_error.clone(), settings.clone());
+    let (poller, mut poll_results) = Poller::new();
+    let (dns, mut dns_results) = DnsRunner::new();
+    let mut shell = Shell {
+        core: Core::new(published),
+        deferred: std::collections::VecDeque::new(),
+        keeper,
+        poller,
+        dns,
+        output: Output::new(snapshot_tx, events_tx, history),
+    };
+    shell.install(settings);
+    // The settings the engine starts on are those of the first (empty) snapshot: the same
+    // revision, so a dialog opened before the first publish is not out of date.
+    shell.core.restart_revision();
+    if let Some(error) = settings_error {
+        shell.log(
+            Level::Error,
+            format!("{error}; running on the defaults until the file is mended"),
+        );
+    }
+    let count = shell.core.sets().len();
+    shell.log(
+        Level::Info,
+        format!("engine started with {count} server set(s)"),
+    );
+    // The first snapshot with the sets goes out at once, before any timer.
+    shell.publish(true);
+    let mut publish = tokio::time::interval(PUBLISH_EVERY);
+    publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
+    purge.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let wake = shell.core.next_wakeup();
+        tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            command = commands.recv() => match command {
+                Some(Command::Shutdown) | None => break,
+                Some(command) => shell.handle(command),
+            },
+            Some(result) = keeper_results.recv() => shell.on_keeper(result),
+            Some(result) = poll_results.recv() => shell.on_poll(result),
+            Some(result) = dns_results.recv() => shell.on_dns(result),
+            _ = sleep_until(wake) => shell.step(Input::Tick),
+            _ = publish.tick() => shell.publish(false),
+            _ = purge.tick() => {
+                let days = shell.core.settings().options.polling.history_purge_days;
+                shell.output.history().purge(days);
+            }
+        }
+    }
+    shell.log(Level::Info, "engine stopped".into());
+    shell.publish(true);
+    shell.output.flush_history();
+}
+
+/// Opens the history database; without its file the history still works, in memory (the
+/// operator is told).
+fn start_history(
+    database: Option<std::path::PathBuf>,
+) -> Option<(
+    HistoryWriter,
+    std::collections::HashMap<String, crate::store::published::Published>,
+)> {
+    match HistoryWriter::start(database) {
+        Ok(started) => Some(started),
+        Err(e) => {
+            tracing::error!("{e}; polling history kept in memory only");
+            HistoryWriter::start(None)
+                .map_err(|e| tracing::error!("no polling history: {e}"))
+                .ok()
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The loop's state: the core and the parts that carry out its effects.
+struct Shell {
+    core: Core,
+    /// Settings edits that wait for the apply being saved (at most [`DEFERRED_EDITS`]).
+    deferred: std::collections::VecDeque<Command>,
+    keeper: SettingsKeeper,
+    poller: Poller,
+    dns: DnsRunner,
+    output: Output,
+}
+
+impl Shell {
+    /// Feeds one input to the core at the current time and carries out the effects.
+    fn step(&mut self, input: Input) {
+        let now = Now {
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        };
+        let effects = self.core.step(input, now);
+        self.carry(effects);
+        self.output.touch();
+    }
+
+    fn carry(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::StartPoll(start) => self.poller.start(start),
+                Effect::StartDns(start) => self.dns.start(start),
+                Effect::CancelDns { run } => self.dns.cancel(run),
+                Effect::Save { settings, pause } => self.keeper.persist(settings, pause),
+                Effect::Log(level, text) => self.log(level, text),
+                Effect::Event(event) => self.output.emit(event),
+                Effect::History(row) => self.output.history_row(row),
+                Effect::Published { set, addresses } => self.output.published(&set, addresses),
+            }
+        }
+    }
+
+    fn log(&mut self, level: Level, text: String) {
+        self.output
+            .log(level, text, self.core.settings(), self.keeper.path());
+    }
+
+    fn publish(&mut self, force: bool) {
+        self.output.flush_history();
+        let (dropped, queued) = (
+            self.output.history().dropped_rows(),
+            self.output.history().queued_rows(),
+        );
+        if self.core.history_status_news(dropped, queued) {
+            self.step(Input::HistoryStatus { dropped, queued });
+        }
+        self.output.publish(&mut self.core, &self.keeper, force);
+    }
+
+    /// Runs on new settings: the parts that build things from them first (probes,
+    /// updaters), then the core.
+    fn install(&mut self, settings: Arc<Settings>) {
+        let unavailable = self.poller.prepare(&settings);
+        self.dns.prepare(&settings);
+        self.step(Input::Install {
+            settings,
+            unavailable,
+        });
+    }
+
+    fn on_poll(&mut self, result: PollResult) {
+        self.output.poll_done(result.lateness);
+        self.step(Input::PollDone {
+            id: result.id,
+            outcome: result.outcome,
+            started: result.started,
+        });
+    }
+
+    fn on_dns(&mut self, result: DnsResult) {
+        self.dns.finished(result.id.run);
+        self.step(Input::DnsDone {
+            id: result.id,
+            outcome: result.outcome,
+        });
+    }
+
+    /// Validates settings and hands them to the keeper to save; they are installed (and
+    /// `answer` told) when it says they are saved.
+    fn apply(&mut self, settings: Box<Settings>, answer: Answer) {
+        let errors = validate(&settings);
+        let result = if errors.is_empty() {
+            self.keeper.apply(settings, answer)
+        } else {
+            Some(KeeperResult::Refused {
+                why: super::edit::EditError::Invalid(errors),
+                answer,
+            })
+        };
+        if let Some(result) = result {
+            self.on_keeper(result);
+        }
+    }
+
+    fn on_keeper(&mut self, result: KeeperResult) {
+        self.keeper.note(&result);
+        let answered = matches!(
+            result,
+            KeeperResult::Applied { .. } | KeeperResult::Refused { .. }
+        );
+        self.output.touch();
+        match result {
+            KeeperResult::Applied { settings, answer } => {
+                self.install(Arc::new(*settings));
+                self.log(Level::Info, "settings applied".into());
+                // Published before the reply: whoever waited on it (a dialog that reopens,
+                // the API's next GET) reads the new settings, not the old.
+                self.publish(true);
+                answer.send(Ok(self.core.settings_revision()));
+            }
+            KeeperResult::Refused { why, answer } => {
+                self.log(Level::Error, format!("settings not applied: {why}"));
+                answer.send(Err(why));
+            }
+            KeeperResult::Persisted(Ok(())) => {}
+            KeeperResult::Persisted(Err((level, text))) | KeeperResult::Note(level, text) => {
+                self.log(level, text);
+            }
+            KeeperResult::Reloaded { settings, path } => {
+                if *settings != **self.core.settings() {
+                    self.install(Arc::new(*settings));
+                    self.log(
+                        Level::Info,
+                        format!("settings reloaded from {}", path.display()),
+                    );
+                }
+            }
+            KeeperResult::Broken(text) => self.log(Level::Error, text),
+        }
+        if answered && self.keeper.applies_pending() == 0 {
+            while let Some(command) = self.deferred.pop_front() {
+                self.handle(command);
+                if self.keeper.applies_pending() > 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::PauseAll => self.step(Input::PauseAll),
+            Command::ResumeAll => self.step(Input::ResumeAll),
+            Command::PollAll => self.step(Input::PollAll),
+            Command::PauseSet(name) => self.step(Input::PauseSet(name)),
+            Command::ResumeSet(name) => self.step(Input::ResumeSet(name)),
+            Command::PollSet(name) => self.step(Input::PollSet(name)),
+            Command::ApplySettings { settings, reply } => {
+                self.apply(settings, Answer::Apply(reply))
+            }
+            Command::EditSettings {
+                edit,
+                if_revision,
+                reply,
+            } => {
+                if self.keeper.applies_pending() > 0 {
+                    // An edit is made on the settings in force: wait for those being saved.
+                    if self.deferred.len() >= DEFERRED_EDITS {
+                        let why = "too many settings changes at once: try again".to_string();
+                        let _ = reply.send(Err(super::edit::EditError::NotSaved(why)));
+                    } else {
+                        self.deferred.push_back(Command::EditSettings {
+                            edit,
+                            if_revision,
+                            reply,
+                        });
+                    }
+                    return;
+                }
+                let revision = self.core.settings_revision();
+                let edited = super::edit::check_revision(if_revision, revision)
+                    .and_then(|()| edit.apply_to(self.core.settings()));
+                match edited {
+                    Ok(settings) => self.apply(Box::new(settings), Answer::Edit(reply)),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::QueryHistory { filter, reply } => {
+                // Rows of the current batch first, so that a query sees every poll so far.
+                self.output.flush_history();
+                self.output.history().query(filter, reply);
+            }
+            Command::SaveHistoryCsv {
+                filter,
+                path,
+                reply,
+            } => {
+                self.output.flush_history();
+                self.output.history().save_csv(filter, path, reply);
+            }
+            Command::WriteSupportFile { path, reply } => {
+                let text = super::support::bundle(
+                    self.core.settings(),
+                    &self.core.problems().list(),
+                    self.output.live_log(),
+                );
+                // File IO off the engine loop: a slow disk never delays polls.
+                tokio::task::spawn_blocking(move || {
+                    let outcome = std::fs::write(&path, text)
+                        .map(|()| path.clone())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                    let _ = reply.send(outcome);
+                });
+            }
+            Command::Ping { address, replies } => {
+                tokio::spawn(super::ping::ping_loop(address, replies));
+            }
+            Command::ClearLog => self.output.clear_log(),
+            Command::Log { level, text } => self.log(level, text),
+            Command::DnsServed {
+                set,
+                host,
+                old_ips,
+                new_ips,
+            } => {
+                let join = |ips: &[std::net::IpAddr]| {
+                    ips.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (old_ips, new_ips) = (join(&old_ips), join(&new_ips));
+                let text = format!("now serving {new_ips} for {host}");
+                self.log(Level::Info, format!("{set}: {text}"));
+                self.output.emit(Event {
+                    time: SystemTime::now(),
+                    kind: crate::model::EventKind::DnsServed,
+                    set,
+                    subject: host,
+                    text,
+                    details: super::events::EventDetails {
+                        old_ips,
+                        new_ips,
+                        ..Default::default()
+                    },
+                });
+            }
+            Command::SetRepaintWaker(waker) => self.output.set_waker(waker),
+            Command::NotificationReport(report) => self.step(Input::NotificationReport(report)),
+            // EngineHandle routes tests to the notification dispatcher; this is a fallback.
+            Command::TestNotification { reply, .. } => {
+                let _ = reply.send(Err("notifications are not running".into()));
+            }
+            // Handled by the loop.
+            Command::Shutdown => {}
+        }
+    }
+}
