@@ -149,6 +149,7 @@ pub enum DnsStage {
 
 /// The middle digit of a problem code (as for polling).
 pub use crate::model::failure::FailureKind;
+use crate::model::failure::{Area, ProblemCode};
 
 /// Why a DNS check or update failed: its code is `2`, kind, stage.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -170,8 +171,14 @@ impl DnsError {
         }
     }
 
+    /// The three-digit problem code: 2 (DNS), kind, stage.
+    pub fn problem_code(&self) -> ProblemCode {
+        ProblemCode::new(Area::Dns, self.kind, self.stage as u8)
+    }
+
+    /// [`DnsError::problem_code`] as a number.
     pub fn code(&self) -> u16 {
-        200 + 10 * self.kind as u16 + self.stage as u16
+        self.problem_code().get()
     }
 }
 

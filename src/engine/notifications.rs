@@ -10,6 +10,7 @@ use super::command::Command;
 use super::events::Event;
 use super::snapshot::Snapshot;
 use crate::model::Settings;
+use crate::model::failure::{Area, ProblemCode};
 use crate::model::tags::TagValues;
 use crate::notify::dispatcher::TestRequest;
 use crate::notify::{Dispatcher, Notice, NotifyConfig, Report};
@@ -77,7 +78,7 @@ async fn forward_events(
                 let _ = reports.send(Report::Failed {
                     set: String::new(),
                     subject: "notification queue".into(),
-                    code: 300,
+                    code: ProblemCode::of_area(Area::Notification).get(),
                     text: format!("{missed} events came too fast and were not notified"),
                     dropped: true,
                 });

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::model::failure::{Area, FailureKind, ProblemCode};
+
 /// A server's HTTPS certificate expires soon (or has expired while the set does not verify
 /// it): 1 polling, 4 wrong answer, 9 — past the last stage (7), so it names no stage and
 /// cannot be mistaken for a failed poll. It is a warning: the server stays OK, nothing
 /// fails over, and the set's health does not turn to "problem". Its subject is the
 /// server's subject followed by [`CERTIFICATE_SUFFIX`].
-pub const CERTIFICATE_WARNING: u16 = 149;
+pub const CERTIFICATE_WARNING: u16 =
+    ProblemCode::new(Area::Polling, FailureKind::WrongAnswer, 9).get();
 
 /// Appended to a server's subject for its certificate warning: `web1 (192.0.2.1) certificate`.
 pub const CERTIFICATE_SUFFIX: &str = " certificate";

@@ -18,9 +18,13 @@ use tokio::time::Instant;
 
 use super::dispatch_rules::{backoff, full_tags, methods_for, tags_from};
 use super::{NotifyConfig, NotifyError, build, describe, resolve};
+use crate::model::failure::{Area, ProblemCode};
 use crate::model::tags::TagValues;
 use crate::model::{EventKind, NotificationKind, Settings};
 use crate::store::{Outbox, Pending, StoreError};
+
+/// The outbox itself failed (3, no kind, no stage).
+const OUTBOX_FAULT: u16 = ProblemCode::of_area(Area::Notification).get();
 
 /// An event as the dispatcher sees it; the engine fills the tags it knows (`$SETNAME$`,
 /// `$SERVERIP$`, ...). `$EVENT$`, `$COUNT$`, `$TIME$`, `$TIMEUTC$` and `$COMPUTER$` are
@@ -114,7 +118,7 @@ impl Dispatcher {
                 let _ = reports.send(Report::Failed {
                     set: String::new(),
                     subject: "notification outbox".into(),
-                    code: 300,
+                    code: OUTBOX_FAULT,
                     text: format!("{e}; notifications are kept in memory only"),
                     dropped: false,
                 });
@@ -338,7 +342,7 @@ impl Dispatcher {
                     id,
                     "",
                     "notification outbox",
-                    300,
+                    OUTBOX_FAULT,
                     &format!("unreadable: {e}"),
                 );
                 return;
@@ -449,7 +453,7 @@ impl Dispatcher {
         let _ = self.reports.send(Report::Failed {
             set: String::new(),
             subject: "notification outbox".into(),
-            code: 300,
+            code: OUTBOX_FAULT,
             text: e.to_string(),
             dropped: false,
         });

@@ -47,6 +47,7 @@ pub trait Notifier: Send + Sync {
 
 /// What kind of failure (the second digit of the code).
 pub use crate::model::failure::FailureKind;
+use crate::model::failure::{Area, ProblemCode};
 
 /// Where it failed (the third digit of the code); see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +84,13 @@ impl NotifyError {
     }
 
     /// The three-digit problem code, `3KS`.
+    pub fn problem_code(&self) -> ProblemCode {
+        ProblemCode::new(Area::Notification, self.kind, self.stage as u8)
+    }
+
+    /// [`NotifyError::problem_code`] as a number.
     pub fn code(&self) -> u16 {
-        300 + 10 * self.kind as u16 + self.stage as u16
+        self.problem_code().get()
     }
 }
 

@@ -75,6 +75,7 @@ pub fn build(method: &PollMethod) -> Result<Arc<dyn Probe>, BuildError> {
 
 /// What kind of failure: the middle digit of a polling problem code (SPEC §6).
 pub use crate::model::failure::FailureKind;
+use crate::model::failure::{Area, ProblemCode};
 
 /// Where a poll was when it failed: the last digit of a polling problem code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,8 +109,13 @@ impl Failure {
     }
 
     /// The three-digit problem code: 1 (polling), kind, stage.
+    pub fn problem_code(self) -> ProblemCode {
+        ProblemCode::new(Area::Polling, self.kind, self.stage as u8)
+    }
+
+    /// [`Failure::problem_code`] as a number (the `$PCODE$` tag, history rows).
     pub fn code(self) -> u16 {
-        100 + 10 * self.kind as u16 + self.stage as u16
+        self.problem_code().get()
     }
 }
 
