@@ -116,7 +116,13 @@ impl PreparedRequest {
         if !verb.has_body() || (verb == HttpVerb::Delete && self.settings.body.is_empty()) {
             return None;
         }
+        // A text body sent with a JSON `Content-Type` header is JSON too: a tag value with
+        // quotes must not break it.
+        let json_header = self.headers.iter().any(|(name, value)| {
+            *name == CONTENT_TYPE && value.to_ascii_lowercase().contains("json")
+        });
         let encoding = match self.settings.body_type {
+            BodyType::Text if json_header => Encoding::Json,
             BodyType::Text => Encoding::Plain,
             BodyType::Json => Encoding::Json,
             BodyType::Form => Encoding::Form,
@@ -130,6 +136,16 @@ impl PreparedRequest {
         &self,
         tags: &TagValues,
         limit: Option<Duration>,
+    ) -> Result<String, HttpFailure> {
+        self.send_with(tags, limit, &[]).await
+    }
+
+    /// [`Self::send`] with extra headers the caller adds (e.g. a message id).
+    pub async fn send_with(
+        &self,
+        tags: &TagValues,
+        limit: Option<Duration>,
+        extra_headers: &[(&'static str, String)],
     ) -> Result<String, HttpFailure> {
         let mut timeout = timeout_of(&self.settings);
         if let Some(limit) = limit {
@@ -163,6 +179,15 @@ impl PreparedRequest {
                     )
                 })?;
             request = request.header(name.clone(), value);
+        }
+        for (name, value) in extra_headers {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                HttpFailure::new(
+                    FailureKind::Network,
+                    format!("header {name}: the value is not a valid header value"),
+                )
+            })?;
+            request = request.header(*name, value);
         }
         if let Some(auth) = &self.settings.basic_auth {
             request = request.basic_auth(&auth.user, Some(auth.password.expose()));
@@ -406,6 +431,21 @@ mod tests {
             url,
             "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1"
         );
+    }
+
+    #[test]
+    fn a_text_body_with_a_json_content_type_is_json_escaped() {
+        let tags = TagValues::new().with("SETNAME", "say \"hi\"\\\n");
+        let mut s = settings("http://x/");
+        s.verb = HttpVerb::Post;
+        s.body = r#"{"set":"$SETNAME$"}"#.into();
+        s.headers = vec![(
+            "Content-Type".into(),
+            "Application/JSON; charset=utf-8".into(),
+        )];
+        let body = PreparedRequest::new(&s).unwrap().body(&tags).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&body).expect(&body);
+        assert_eq!(parsed["set"], "say \"hi\"\\\n");
     }
 
     #[test]

@@ -38,6 +38,18 @@ enum Action {
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// The HTTP API
+    Api {
+        #[command(subcommand)]
+        action: ApiAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiAction {
+    /// Print the SHA-256 fingerprint of the API's certificate (a self-signed one is made
+    /// now if it does not exist yet), for clients to pin
+    Fingerprint,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +58,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Some(Action::CheckConfig { file }) => check_config(&file),
         Some(Action::ImportV1 { file, output }) => import_v1(&file, output.as_deref()),
+        Some(Action::Api {
+            action: ApiAction::Fingerprint,
+        }) => api_fingerprint(&cli.config.unwrap_or_else(file::default_path)),
         None => run(cli.config, cli.headless),
     };
     match outcome {
@@ -75,9 +90,25 @@ fn init_logging() {
         .init();
 }
 
+fn api_fingerprint(settings: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match standby::api::tls::fingerprint_for(settings) {
+        Ok(fingerprint) => {
+            println!("{fingerprint}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", settings.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     match file::load(path) {
         Ok(settings) => {
+            for warning in standby::model::validate::warnings(&settings) {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             println!(
                 "{}: OK ({} server set(s))",
                 path.display(),

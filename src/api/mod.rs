@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -253,16 +254,16 @@ pub fn spawn_with(
         .spawn(move || runtime.block_on(supervise(client, limits, stats)))
 }
 
-/// The API's options that need a new listener: where it listens, if it is on.
-fn listen_address(s: &crate::engine::Snapshot) -> Option<String> {
+/// The API's options that need a new listener: where it listens and how (TLS), if it is on.
+fn listen_address(s: &crate::engine::Snapshot) -> Option<(String, crate::model::options::ApiTls)> {
     let api = &s.settings.options.http_api;
-    api.enabled.then(|| api.listen.clone())
+    api.enabled.then(|| (api.listen.clone(), api.tls.clone()))
 }
 
 async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>) {
     let mut follower = Follower::new(&client, listen_address);
     while let Some((wanted, unchanged)) = follower.next().await {
-        let Some(listen) = wanted else {
+        let Some((listen, _)) = wanted else {
             continue;
         };
         let Ok(address) = listen.parse::<SocketAddr>() else {
@@ -278,7 +279,8 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
                 continue;
             }
         };
-        let api = client.snapshot().settings.options.http_api.clone();
+        let snapshot = client.snapshot();
+        let api = snapshot.settings.options.http_api.clone();
         if api.password.is_empty() {
             // On every start: any local program (and any web page that
             // gets past the Host and Origin checks) could change settings.
@@ -287,21 +289,63 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
             );
             client.log(Level::Warning, text).await;
         }
-        let text = format!("HTTP API listening on http://{address}");
-        client.log(Level::Info, text).await;
-        let state = ApiState::new(client.clone(), limits);
-        let logger = client.clone();
-        serve::serve(
-            listener,
-            router_with(state),
-            limits,
-            stats.clone(),
-            unchanged.ended(),
-            move |line| {
-                let logger = logger.clone();
-                tokio::spawn(async move { logger.log(Level::Error, line).await });
-            },
-        )
-        .await;
+        let dir = snapshot.settings_path.as_deref().and_then(|p| p.parent());
+        let tls = tls::identity(&api, dir).and_then(|id| {
+            id.map(|id| Ok((id.server_config()?, id.fingerprint())))
+                .transpose()
+        });
+        match tls {
+            Err(e) => {
+                let text = format!("HTTP API: no HTTPS, so not started: {e}");
+                client.log(Level::Error, text).await;
+            }
+            Ok(tls) => {
+                serve_until(
+                    &client,
+                    listener,
+                    address,
+                    tls,
+                    limits,
+                    &stats,
+                    unchanged.ended(),
+                )
+                .await
+            }
+        }
     }
+}
+
+/// Serves until `changed`, over HTTPS with `tls` (its config and fingerprint).
+async fn serve_until(
+    client: &EngineClient,
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    tls: Option<(Arc<rustls::ServerConfig>, String)>,
+    limits: Limits,
+    stats: &Arc<ServeStats>,
+    changed: impl std::future::Future<Output = ()>,
+) {
+    let text = match &tls {
+        None => format!("HTTP API listening on http://{address}"),
+        Some((_, fingerprint)) => {
+            format!("HTTP API listening on https://{address} (certificate SHA-256 {fingerprint})")
+        }
+    };
+    client.log(Level::Info, text).await;
+    let tls = tls.map(|(config, _)| tokio_rustls::TlsAcceptor::from(config));
+    let state = ApiState::new(client.clone(), limits);
+    let logger = client.clone();
+    serve::serve(
+        listener,
+        router_with(state),
+        limits,
+        stats.clone(),
+        tls,
+        changed,
+        move |line| {
+            let logger = logger.clone();
+            tokio::spawn(async move { logger.log(Level::Error, line).await });
+        },
+    )
+    .await;
 }

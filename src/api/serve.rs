@@ -97,12 +97,14 @@ impl Backoff {
 }
 
 /// Serves `app` on `acceptor` until `shutdown` completes; open connections then finish
-/// their request and close. `log` gets the first accept error of each streak.
+/// their request and close. With `tls`, each connection speaks HTTPS (its handshake within
+/// the header time-out). `log` gets the first accept error of each streak.
 pub async fn serve<A: Acceptor>(
     acceptor: A,
     app: Router,
     limits: Limits,
     stats: Arc<ServeStats>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     log: impl Fn(String),
 ) {
@@ -149,23 +151,35 @@ pub async fn serve<A: Acceptor>(
         let app = app.clone();
         let stats = stats.clone();
         let mut stop = stop_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(stream, peer, app, limits, &mut stop).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => serve_connection(stream, peer, app, limits, &mut stop).await,
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    // A failed or silent handshake just closes the connection.
+                    if let Ok(Ok(stream)) = handshake.await {
+                        serve_connection(stream, peer, app, limits, &mut stop).await;
+                    }
+                }
+            }
             stats.open.fetch_sub(1, Ordering::Relaxed);
         });
     }
     let _ = stop_tx.send(true);
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     limits: Limits,
     stop: &mut watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     // The peer's address for the login throttle, as axum's `ConnectInfo`.
     let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo(peer))));
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -243,6 +257,7 @@ mod tests {
             Router::new(),
             Limits::default(),
             stats.clone(),
+            None,
             async move { done.done.notified().await },
             move |line| lines.lock().unwrap().push(line),
         );

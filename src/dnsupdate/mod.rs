@@ -6,6 +6,7 @@
 
 mod api;
 mod aws_credentials;
+pub mod cloudflare;
 pub mod command;
 pub mod dnscmd;
 pub mod http;
@@ -203,6 +204,9 @@ pub struct ProviderView {
     pub zone: String,
     /// The A and AAAA records the provider holds for the name.
     pub records: Records,
+    /// The provider sets the TTL itself (Cloudflare's proxied records): the TTL is not
+    /// compared.
+    pub automatic_ttl: bool,
 }
 
 /// The provider's own view of the records (the check-then-update of an API method).
@@ -245,6 +249,7 @@ pub fn build(method: &UpdateMethod) -> Result<Arc<dyn DnsUpdater>, BuildError> {
         UpdateMethod::Dnscmd(d) => dnscmd::build(d)?,
         UpdateMethod::PowerDns(p) => Arc::new(powerdns::PowerDnsUpdater::new(p)?),
         UpdateMethod::Route53(r) => Arc::new(route53::Route53Updater::new(r)?),
+        UpdateMethod::Cloudflare(c) => Arc::new(cloudflare::CloudflareUpdater::new(c)?),
     })
 }
 

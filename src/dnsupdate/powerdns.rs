@@ -180,6 +180,7 @@ impl PowerDnsUpdater {
         Ok(ProviderView {
             zone: zone.name.trim_end_matches('.').to_string(),
             records: records_of(&detail.rrsets, &absolute(host)),
+            automatic_ttl: false,
         })
     }
 

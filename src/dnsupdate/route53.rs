@@ -248,6 +248,7 @@ impl Route53Updater {
         Ok(ProviderView {
             zone,
             records: records_of(&sets),
+            automatic_ttl: false,
         })
     }
 

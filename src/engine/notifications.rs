@@ -1,19 +1,26 @@
 //! Glue between the engine and the notification dispatcher: engine events become
 //! [`Notice`]s with the tag values the engine knows, and the dispatcher's reports come
-//! back to the engine loop as commands (3xx problems, log lines).
+//! back to the engine loop as commands (3xx problems, log lines). From the snapshots it
+//! also tells the dispatcher the engine's current problems (for reminders) and each
+//! server and DNS pair that works at its first check after the start (the engine has no
+//! event for that, but a failure announced before a restart then ends).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::command::Command;
+use super::dns_sync::PairState;
 use super::events::Event;
-use super::snapshot::Snapshot;
-use crate::model::Settings;
+use super::server_state::ServerStatus;
+use super::snapshot::{SetStatus, Snapshot};
 use crate::model::failure::{Area, ProblemCode};
 use crate::model::tags::TagValues;
+use crate::model::{EventKind, Settings};
 use crate::notify::dispatcher::TestRequest;
-use crate::notify::{Dispatcher, Notice, NotifyConfig, Report};
+use crate::notify::{Dispatcher, Input, Notice, NotifyConfig, Report};
 
 /// Notices waiting for the dispatcher; the engine loop never waits on them (a forwarding
 /// task does).
@@ -61,30 +68,144 @@ pub(super) fn start(
 
 async fn forward_events(
     mut events: broadcast::Receiver<Event>,
-    snapshot: watch::Receiver<Arc<Snapshot>>,
-    notices: mpsc::Sender<Notice>,
+    mut snapshot: watch::Receiver<Arc<Snapshot>>,
+    notices: mpsc::Sender<Input>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
+    let mut checks = FirstChecks::default();
     loop {
-        match events.recv().await {
-            Ok(event) => {
-                let settings = snapshot.borrow().settings.clone();
-                if notices.send(notice(&event, &settings)).await.is_err() {
+        tokio::select! {
+            // Events first: those of a change are sent before the snapshot that shows it.
+            biased;
+            event = events.recv() => match event {
+                Ok(event) => {
+                    checks.seen(&event.set, &event.subject);
+                    let settings = snapshot.borrow().settings.clone();
+                    if notices.send(notice(&event, &settings).into()).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    // Counted and told, never silently lost.
+                    let _ = reports.send(Report::Failed {
+                        set: String::new(),
+                        subject: "notification queue".into(),
+                        code: ProblemCode::of_area(Area::Notification).get(),
+                        text: format!("{missed} events came too fast and were not notified"),
+                        dropped: true,
+                    });
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            changed = snapshot.changed() => {
+                if changed.is_err() {
                     break;
                 }
+                let current = snapshot.borrow_and_update().clone();
+                for input in checks.inputs(&current) {
+                    if notices.send(input).await.is_err() {
+                        return;
+                    }
+                }
             }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                // Counted and told, never silently lost.
-                let _ = reports.send(Report::Failed {
-                    set: String::new(),
-                    subject: "notification queue".into(),
-                    code: ProblemCode::of_area(Area::Notification).get(),
-                    text: format!("{missed} events came too fast and were not notified"),
-                    dropped: true,
-                });
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
         }
+    }
+}
+
+/// Which servers and DNS pairs have had a conclusive check since the start, and the last
+/// problems told.
+#[derive(Default)]
+struct FirstChecks {
+    seen: HashSet<(String, String)>,
+    /// The set views last looked at: an unchanged set (the same `Arc`) is skipped.
+    sets: HashMap<String, Arc<SetStatus>>,
+    problems: Option<Arc<Vec<super::problems::Problem>>>,
+}
+
+impl FirstChecks {
+    fn seen(&mut self, set: &str, subject: &str) {
+        self.seen.insert((set.to_string(), subject.to_string()));
+    }
+
+    fn inputs(&mut self, snapshot: &Snapshot) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        if !self
+            .problems
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &snapshot.problems))
+        {
+            self.problems = Some(snapshot.problems.clone());
+            let current = snapshot
+                .problems
+                .iter()
+                .map(|p| (p.set.clone(), p.subject.clone()))
+                .collect();
+            inputs.push(Input::Problems(current));
+        }
+        for set in &snapshot.sets {
+            if self
+                .sets
+                .get(&set.name)
+                .is_some_and(|last| Arc::ptr_eq(last, set))
+            {
+                continue;
+            }
+            self.sets.insert(set.name.clone(), set.clone());
+            let host = set.host_names.first().cloned().unwrap_or_default();
+            for server in &set.servers {
+                // The subject as the engine's events name it.
+                let subject = if server.name == server.public_ip {
+                    server.public_ip.clone()
+                } else {
+                    format!("{} ({})", server.name, server.public_ip)
+                };
+                let works = match server.status {
+                    ServerStatus::Ok => true,
+                    ServerStatus::Failed => false,
+                    _ => continue,
+                };
+                if self.seen.insert((set.name.clone(), subject.clone())) && works {
+                    let tags = TagValues::new()
+                        .with("SETNAME", set.name.clone())
+                        .with("HOST", host.clone())
+                        .with("SERVERIP", server.public_ip.clone())
+                        .with("SERVERNAME", server.name.clone())
+                        .with("STATUS", server.status.label())
+                        .with("RESPONSE", server.last_response.clone());
+                    inputs.push(Input::FirstCheck(Notice {
+                        kind: EventKind::ServerRecovered,
+                        set: set.name.clone(),
+                        subject,
+                        time: SystemTime::now(),
+                        tags,
+                    }));
+                }
+            }
+            for pair in &set.dns {
+                let subject = format!("{} {}", pair.dns_server, pair.host);
+                let works = match pair.state {
+                    PairState::Matched | PairState::Updated => true,
+                    PairState::Failed => false,
+                    PairState::Pending => continue,
+                };
+                if self.seen.insert((set.name.clone(), subject.clone())) && works {
+                    let tags = TagValues::new()
+                        .with("SETNAME", set.name.clone())
+                        .with("HOST", pair.host.clone())
+                        .with("DNSSERVER", pair.dns_server.clone())
+                        .with("STATUS", pair.state.label())
+                        .with("NEWIPS", pair.served.clone().unwrap_or_default());
+                    inputs.push(Input::FirstCheck(Notice {
+                        kind: EventKind::DnsUpdated,
+                        set: set.name.clone(),
+                        subject,
+                        time: SystemTime::now(),
+                        tags,
+                    }));
+                }
+            }
+        }
+        inputs
     }
 }
 

@@ -85,10 +85,15 @@ pub fn is_notification(subject: &str) -> bool {
 }
 
 /// Problems no settings change may clear: a notification's (see [`is_notification`]) and
-/// the monitor's own (set `""`, [`MONITOR_SUBJECT`]): only what resolves them does.
+/// the monitor's own (set `""`: [`MONITOR_SUBJECT`], [`HISTORY_SUBJECT`]): only what
+/// resolves them does.
 fn outlives_settings(set: &str, subject: &str) -> bool {
-    is_notification(subject) || (set.is_empty() && subject == MONITOR_SUBJECT)
+    is_notification(subject) || set.is_empty()
 }
+
+/// The subject of the monitor's problem of history rows dropped (code [`MONITOR_SHORTAGE`]):
+/// the database did not keep up (a stalled or full disk).
+pub const HISTORY_SUBJECT: &str = "polling history";
 
 /// Low-severity codes: shown in the list, but the set is not in trouble.
 pub fn is_warning(code: u16) -> bool {

@@ -195,6 +195,8 @@ struct Engine {
     log_files: Option<crate::store::logfiles::LogFiles>,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
+    /// History rows dropped as last reported (see `report_history_drops`).
+    history_dropped: u64,
 }
 
 impl Engine {
@@ -261,8 +263,12 @@ impl Engine {
                 }
             },
             history_batch: Vec::new(),
+            history_dropped: 0,
         };
         engine.install(settings);
+        // The settings the engine starts on are those of the first (empty) snapshot: the
+        // same revision, so a dialog opened before the first publish is not out of date.
+        engine.settings_revision = 0;
         engine
     }
 

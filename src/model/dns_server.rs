@@ -51,6 +51,8 @@ pub enum UpdateMethod {
     PowerDns(PowerDnsApi),
     /// Amazon Route 53 (`ChangeResourceRecordSets`, SigV4).
     Route53(Route53Api),
+    /// Cloudflare API v4 with an API token.
+    Cloudflare(CloudflareApi),
 }
 
 impl Default for UpdateMethod {
@@ -68,13 +70,39 @@ impl UpdateMethod {
             UpdateMethod::Dnscmd(_) => "Microsoft DNS (dnscmd)",
             UpdateMethod::PowerDns(_) => "PowerDNS API",
             UpdateMethod::Route53(_) => "Amazon Route 53",
+            UpdateMethod::Cloudflare(_) => "Cloudflare",
         }
     }
 
     /// Whether the method reads and writes the records through a provider's API, so that
     /// the DNS server's address is optional (only asked for propagation when given).
     pub fn is_api(&self) -> bool {
-        matches!(self, UpdateMethod::PowerDns(_) | UpdateMethod::Route53(_))
+        matches!(
+            self,
+            UpdateMethod::PowerDns(_) | UpdateMethod::Route53(_) | UpdateMethod::Cloudflare(_)
+        )
+    }
+}
+
+/// Cloudflare API v4.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudflareApi {
+    /// The API's base URL (another one only for a proxy or a test server).
+    pub api_url: String,
+    /// An API token with Zone:Read and DNS:Edit on the zone (never the global API key).
+    pub api_token: Secret,
+    /// Seconds each API request may take.
+    pub timeout_secs: u32,
+}
+
+impl Default for CloudflareApi {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.cloudflare.com/client/v4".into(),
+            api_token: Secret::default(),
+            timeout_secs: 10,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod import_v1;
 pub mod notification;
 pub mod options;
 pub mod polling;
+pub mod redact;
 pub mod secret;
 pub mod server_set;
 pub mod tags;
@@ -22,8 +23,8 @@ pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };
 pub use dns_server::{
-    BasicAuth, BodyType, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb, PowerDnsApi,
-    Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
+    BasicAuth, BodyType, CloudflareApi, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb,
+    PowerDnsApi, Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
 };
 pub use notification::{
     EmailDefaults, EmailMessage, EmailNotification, EventKind, NotificationKind,

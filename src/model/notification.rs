@@ -48,6 +48,42 @@ impl EventKind {
         }
     }
 
+    /// The event that resolves this one for the same subject (a recovery after a failure),
+    /// if it has one.
+    pub fn resolved_by(self) -> Option<EventKind> {
+        match self {
+            EventKind::ServerFailed => Some(EventKind::ServerRecovered),
+            EventKind::DnsUpdateFailed => Some(EventKind::DnsUpdated),
+            _ => None,
+        }
+    }
+
+    /// The problem this event resolves for the same subject, if any: the reverse of
+    /// [`Self::resolved_by`] (records put back after someone changed them also end a
+    /// failing update).
+    pub fn resolves(self) -> Option<EventKind> {
+        match self {
+            EventKind::ServerRecovered => Some(EventKind::ServerFailed),
+            EventKind::DnsUpdated | EventKind::DnsChangedExternally => {
+                Some(EventKind::DnsUpdateFailed)
+            }
+            _ => None,
+        }
+    }
+
+    /// `critical`, `error`, `warning` or `info` (the `$SEVERITY$` tag).
+    pub fn severity(self) -> &'static str {
+        match self {
+            EventKind::AllServersFailed => "critical",
+            EventKind::ServerFailed | EventKind::DnsUpdateFailed => "error",
+            EventKind::DnsChangedExternally | EventKind::SetPausedAutomatically => "warning",
+            EventKind::ServerRecovered
+            | EventKind::DnsUpdated
+            | EventKind::DnsServed
+            | EventKind::Test => "info",
+        }
+    }
+
     /// Something went wrong: what the desktop balloon and sound ("on problems") are for.
     pub fn is_problem(self) -> bool {
         match self {
@@ -71,6 +107,9 @@ pub struct NotificationMethod {
     pub kind: NotificationKind,
     /// The events this method is sent for.
     pub events: Vec<EventKind>,
+    /// Repeat a problem's message every this many minutes while the problem lasts (a
+    /// failed server, a failing DNS update); 0 = never.
+    pub remind_every_mins: u32,
     pub notes: String,
 }
 
@@ -79,6 +118,7 @@ impl Default for NotificationMethod {
         Self {
             kind: NotificationKind::default(),
             events: EventKind::ALL.to_vec(),
+            remind_every_mins: 0,
             notes: String::new(),
         }
     }

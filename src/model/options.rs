@@ -333,6 +333,21 @@ pub struct HttpApiOptions {
     /// Tokens that may read but not change (`Authorization: Bearer TOKEN`): dashboards,
     /// Prometheus' `/metrics`. Only with a password set.
     pub read_tokens: Vec<Secret>,
+    /// HTTPS: off, a self-signed certificate, or certificate and key files.
+    pub tls: ApiTls,
+}
+
+/// HTTPS for the API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiTls {
+    /// Plain HTTP (fine on 127.0.0.1).
+    #[default]
+    Off,
+    /// A self-signed certificate made at the first start and kept beside the settings
+    /// file (`api-cert.pem`, `api-key.pem`); `standby api fingerprint` prints its SHA-256.
+    SelfSigned,
+    /// A certificate chain and its private key, PEM files.
+    Files { certificate: PathBuf, key: PathBuf },
 }
 
 impl Default for HttpApiOptions {
@@ -344,6 +359,7 @@ impl Default for HttpApiOptions {
             log_requests: false,
             allowed_hosts: Vec::new(),
             read_tokens: Vec::new(),
+            tls: ApiTls::Off,
         }
     }
 }

@@ -54,6 +54,18 @@ pub const NOTIFY_TAGS: &[&str] = &[
     "COMPUTER",
     // How many times the event happened in the coalescing window (1 for a single one).
     "COUNT",
+    // A stable id of this message: the same at every retry, also after a restart, so a
+    // receiver can drop a duplicate (also sent as the e-mail Message-ID and an HTTP header).
+    "MESSAGEID",
+    // A stable id of the problem: the same for its failure, reminders and resolution.
+    "PROBLEMID",
+    // What a recovery resolves (e.g. `Server failed at 2026-11-25 13:03:07 UTC`); blank
+    // when the message resolves nothing.
+    "RESOLVES",
+    // How long the resolved (or, in a reminder, the current) problem lasted: `12 min 5 s`.
+    "DURATION",
+    // `critical`, `error`, `warning` or `info`, for services with priorities.
+    "SEVERITY",
 ];
 
 /// How a value is written into the template.

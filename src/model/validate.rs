@@ -11,7 +11,9 @@ use base64::Engine as _;
 use super::Settings;
 use super::criteria::{CommandSpec, HttpCriteria, TextRule};
 use super::dns_server::{DnsServer, HttpRequest, UpdateMethod};
-use super::notification::{EmailDefaults, NotificationKind, NotificationMethod, SmtpServer};
+use super::notification::{
+    EmailDefaults, NotificationKind, NotificationMethod, SmtpSecurity, SmtpServer,
+};
 use super::polling::PollMethod;
 use super::server_set::{AllFailedPolicy, ServerSet};
 use super::tags;
@@ -47,7 +49,32 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
         }
         v.server_set(&path, set);
     }
+    v.host_names_claimed_once(settings);
     v.errors
+}
+
+/// What is allowed but risky, each with the path of its field (shown in the dialogs, by
+/// `check-config` and in the log when settings are applied; it does not stop a save).
+pub fn warnings(settings: &Settings) -> Vec<ValidationError> {
+    let mut v = Validator::default();
+    v.options(settings);
+    v.email_defaults("email_defaults", &settings.email_defaults);
+    for (i, set) in settings.server_sets.iter().enumerate() {
+        v.server_set(&format!("server_sets[{i}]"), set);
+    }
+    v.warnings
+}
+
+/// The warning of an SMTP server that would send its login in clear (no TLS, no STARTTLS).
+pub fn smtp_warning(smtp: &SmtpServer) -> Option<String> {
+    (smtp.security == SmtpSecurity::Plain && smtp.login.is_some()).then(|| {
+        "the login and password go over the network in clear: use STARTTLS or TLS".to_string()
+    })
+}
+
+/// A host name as compared between sets: lower case, without the final dot.
+fn host_key(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Checks one server set on its own (the set dialog; the duplicate-name check needs the
@@ -192,6 +219,7 @@ fn first_line(text: &str) -> &str {
 #[derive(Default)]
 struct Validator {
     errors: Vec<ValidationError>,
+    warnings: Vec<ValidationError>,
 }
 
 fn join(path: &str, field: &str) -> String {
@@ -326,6 +354,39 @@ impl Validator {
     fn smtp(&mut self, path: &str, smtp: &SmtpServer) {
         self.check(path, "host", host_or_ip(&smtp.host));
         self.check(path, "port", port(smtp.port));
+        if let Some(message) = smtp_warning(smtp) {
+            self.warnings.push(ValidationError {
+                path: join(path, "security"),
+                message,
+            });
+        }
+    }
+
+    /// Two sets giving the same host name would fight over its records (and DNS serving
+    /// could answer only one of them).
+    fn host_names_claimed_once(&mut self, settings: &Settings) {
+        let mut claimed: std::collections::HashMap<String, usize> = Default::default();
+        for (i, set) in settings.server_sets.iter().enumerate() {
+            for (j, name) in set.dns.host_names.iter().enumerate() {
+                let key = host_key(name);
+                if key.is_empty() {
+                    continue;
+                }
+                match claimed.get(&key) {
+                    Some(&first) if first != i => self.error(
+                        format!("server_sets[{i}].dns.host_names[{j}]"),
+                        format!(
+                            "{name:?} is already a host name of set {:?} (server_sets[{first}])",
+                            settings.server_sets[first].name
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        claimed.insert(key, i);
+                    }
+                }
+            }
+        }
     }
 
     fn server_set(&mut self, path: &str, set: &ServerSet) {
@@ -529,6 +590,14 @@ impl Validator {
                 }
                 self.check(&pp, "timeout_secs", at_least(p.timeout_secs, 1));
             }
+            UpdateMethod::Cloudflare(c) => {
+                let cp = join(path, "update.Cloudflare");
+                self.check(&cp, "api_url", http_url(c.api_url.trim()).map(|_| ()));
+                if c.api_token.is_empty() {
+                    self.error(join(&cp, "api_token"), "the API token is required".into());
+                }
+                self.check(&cp, "timeout_secs", at_least(c.timeout_secs, 1));
+            }
             UpdateMethod::Route53(r) => {
                 let rp = join(path, "update.Route53");
                 self.check(&rp, "endpoint", http_url(r.endpoint.trim()).map(|_| ()));
@@ -604,6 +673,69 @@ mod tests {
         assert!(socket_address("127.0.0.1:8100").is_ok());
         assert!(email_address("ops@example.com").is_ok());
         assert!(email_address("ops").is_err());
+    }
+
+    fn set_with_names(name: &str, ip: &str, host_names: &[&str]) -> ServerSet {
+        ServerSet {
+            name: name.into(),
+            servers: vec![Server {
+                public_ip: ip.into(),
+                ..Server::default()
+            }],
+            dns: crate::model::DnsData {
+                host_names: host_names.iter().map(|h| h.to_string()).collect(),
+                ..crate::model::DnsData::default()
+            },
+            ..ServerSet::default()
+        }
+    }
+
+    #[test]
+    fn two_sets_may_not_claim_one_host_name() {
+        let mut settings = Settings {
+            server_sets: vec![
+                set_with_names("web", "192.0.2.1", &["www.example.test", "example.test"]),
+                set_with_names("mail", "192.0.2.2", &["mail.example.test"]),
+                // Case and a final dot do not make it another name.
+                set_with_names(
+                    "copy",
+                    "192.0.2.3",
+                    &["ftp.example.test", "WWW.Example.Test."],
+                ),
+            ],
+            ..Settings::default()
+        };
+        let errors = validate(&settings);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "server_sets[2].dns.host_names[1]");
+        assert!(
+            errors[0]
+                .message
+                .contains("already a host name of set \"web\""),
+            "{}",
+            errors[0]
+        );
+        settings.server_sets[2].dns.host_names[1] = "www2.example.test".into();
+        assert!(validate(&settings).is_empty());
+    }
+
+    #[test]
+    fn a_login_over_plain_smtp_is_warned_about() {
+        use crate::model::notification::{SmtpLogin, SmtpSecurity};
+        let mut settings = Settings::default();
+        assert!(warnings(&settings).is_empty());
+        settings.email_defaults.smtp.login = Some(SmtpLogin {
+            user: "ops".into(),
+            password: crate::model::Secret::new("pw"),
+        });
+        let found = warnings(&settings);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].path, "email_defaults.smtp.security");
+        assert!(found[0].message.contains("in clear"), "{}", found[0]);
+        // Only a warning: the settings stay valid.
+        assert!(validate(&settings).is_empty());
+        settings.email_defaults.smtp.security = SmtpSecurity::StartTls;
+        assert!(warnings(&settings).is_empty());
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub fn backoff(attempts: u32, first: Duration, max: Duration) -> Duration {
 /// The methods of a set for an event: the defaults, its own, or both, each only if it is
 /// sent for this event; plus the system log when the Options turn it on.
 pub fn methods_for(settings: &Settings, set: &str, kind: EventKind) -> Vec<NotificationKind> {
+    methods_with(settings, set, kind)
+        .into_iter()
+        .map(|m| m.kind)
+        .collect()
+}
+
+/// [`methods_for`] with each method's other settings (its reminders).
+pub fn methods_with(settings: &Settings, set: &str, kind: EventKind) -> Vec<NotificationMethod> {
     let defaults = &settings.options.notification.default_methods;
     let chosen: Vec<&NotificationMethod> = match settings.server_sets.iter().find(|s| s.name == set)
     {
@@ -30,27 +38,43 @@ pub fn methods_for(settings: &Settings, set: &str, kind: EventKind) -> Vec<Notif
         }
         None => defaults.iter().collect(),
     };
-    let mut methods: Vec<NotificationKind> = chosen
+    let mut methods: Vec<NotificationMethod> = chosen
         .into_iter()
         .filter(|m| m.events.contains(&kind))
-        .map(|m| m.kind.clone())
+        .cloned()
         .collect();
-    if settings.options.system_log.enabled && !methods.contains(&NotificationKind::SystemLog) {
-        methods.push(NotificationKind::SystemLog);
+    if settings.options.system_log.enabled
+        && !methods
+            .iter()
+            .any(|m| m.kind == NotificationKind::SystemLog)
+    {
+        methods.push(NotificationMethod {
+            kind: NotificationKind::SystemLog,
+            ..NotificationMethod::default()
+        });
     }
     methods
 }
 
-/// The notice's tags plus those of the moment of sending.
-pub(super) fn full_tags(notice: &Notice, count: u32, window: Duration) -> TagValues {
+/// The notice's tags plus those of the moment of sending. `repeats`: the summary of a
+/// coalescing window that held this many repeats.
+pub(super) fn full_tags(notice: &Notice, repeats: Option<u32>, window: Duration) -> TagValues {
     let mut tags = notice.tags.clone();
-    let label = notice.kind.label();
-    let event = if count > 1 {
+    // A resolution or a reminder comes with its own wording.
+    let label = notice
+        .tags
+        .get("EVENT")
+        .map_or_else(|| notice.kind.label().to_string(), str::to_string);
+    let count = repeats.unwrap_or(1);
+    let event = if repeats.is_some() {
         format!("{label} ({count} more times in {} s)", window.as_secs())
     } else {
-        label.to_string()
+        label
     };
     tags.set("EVENT", event);
+    if tags.get("SEVERITY").is_none() {
+        tags.set("SEVERITY", notice.kind.severity());
+    }
     tags.set("COUNT", count.to_string());
     let (local, utc) = times(notice.time);
     tags.set("TIME", local);
@@ -90,9 +114,16 @@ pub fn test_tags() -> TagValues {
             .with("PCODE", "")
             .with("DNSSERVER", "")
             .with("OLDIPS", "")
-            .with("NEWIPS", ""),
+            .with("NEWIPS", "")
+            .with(
+                "MESSAGEID",
+                format!("test-{}", super::announcements::new_id()),
+            )
+            .with("PROBLEMID", "")
+            .with("RESOLVES", "")
+            .with("DURATION", ""),
     };
-    full_tags(&notice, 1, Duration::ZERO)
+    full_tags(&notice, None, Duration::ZERO)
 }
 
 /// Rebuilds stored tag values; names not known as notification tags are left out.
@@ -122,7 +153,7 @@ mod tests {
                 ..CommandSpec::default()
             }),
             events: events.to_vec(),
-            notes: String::new(),
+            ..NotificationMethod::default()
         }
     }
 
@@ -175,7 +206,7 @@ mod tests {
             time: UNIX_EPOCH,
             tags: TagValues::new(),
         };
-        let tags = full_tags(&notice, 19, Duration::from_secs(60));
+        let tags = full_tags(&notice, Some(19), Duration::from_secs(60));
         assert_eq!(
             tags.get("EVENT"),
             Some("Server failed (19 more times in 60 s)")

@@ -6,9 +6,24 @@
 //! Coalescing: the first notice of an event for a subject goes out at once and opens a
 //! window of `coalesce_secs`; repeats inside the window are only counted. When the window
 //! closes with repeats, one message says how many times it happened (`$COUNT$`, and
-//! `$EVENT$` reads e.g. `Server failed (19 more times in 60 s)`), and a new window opens.
+//! `$EVENT$` reads e.g. `DNS updated (19 more times in 60 s)`), and a new window opens.
+//! A notice that reverses the last one sent for its subject (recovered after failed, DNS
+//! updated after a failed update) is never held back: it closes the window of the event
+//! it reverses (sending that window's summary first) and goes out at once. Open windows
+//! live in the outbox, so a crash loses none of the repeats they hold.
+//!
+//! Problems: a failure that was announced (server failed, DNS update failed, all servers
+//! failed) stays open, in the database, until its resolution arrives; the resolution names
+//! it and how long it lasted (`$RESOLVES$`, `$DURATION$`, the same `$PROBLEMID$`). After
+//! a restart a problem still open is not announced again, and one that ended while
+//! Standby was not running is announced as resolved at the first check
+//! ([`Input::FirstCheck`]). Methods with reminders repeat an open problem's message every
+//! N minutes while the engine still lists the problem.
+//!
+//! Every message has a stable id (`$MESSAGEID$`, kept in its outbox row): a delivery that
+//! a crash interrupted is sent again with the same id, so a receiver can drop the copy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,19 +31,22 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::dispatch_rules::{backoff, full_tags, methods_for, tags_from};
+use super::announcements::{Key, OpenProblem, StoredNotice, new_id};
+use super::dispatch_rules::{backoff, full_tags, methods_with, tags_from};
 use super::{NotifyConfig, NotifyError, build, describe, resolve};
 use crate::model::failure::{Area, ProblemCode};
 use crate::model::tags::TagValues;
 use crate::model::{EventKind, NotificationKind, Settings};
-use crate::store::{Outbox, Pending, StoreError};
+use crate::store::{Announced, Outbox, Pending, StoreError};
+
+mod windows;
 
 /// The outbox itself failed (3, no kind, no stage).
 const OUTBOX_FAULT: u16 = ProblemCode::of_area(Area::Notification).get();
 
 /// An event as the dispatcher sees it; the engine fills the tags it knows (`$SETNAME$`,
-/// `$SERVERIP$`, ...). `$EVENT$`, `$COUNT$`, `$TIME$`, `$TIMEUTC$` and `$COMPUTER$` are
-/// added here.
+/// `$SERVERIP$`, ...). `$EVENT$`, `$COUNT$`, `$TIME$`, `$TIMEUTC$`, `$COMPUTER$` and the
+/// ids are added here.
 #[derive(Clone, Debug)]
 pub struct Notice {
     pub kind: EventKind,
@@ -37,6 +55,27 @@ pub struct Notice {
     pub subject: String,
     pub time: SystemTime,
     pub tags: TagValues,
+}
+
+/// What the dispatcher is told.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// An engine event.
+    Notice(Notice),
+    /// A server (or DNS pair) works at its first check since the start; the engine has no
+    /// event for that. `kind` is the event that would resolve its failure
+    /// (`ServerRecovered`, `DnsUpdated`): sent only if a failure announced before the
+    /// restart is still open.
+    FirstCheck(Notice),
+    /// The engine's current problems, as (set, subject), whenever they change: reminders
+    /// go out only while their problem is listed.
+    Problems(HashSet<(String, String)>),
+}
+
+impl From<Notice> for Input {
+    fn from(notice: Notice) -> Self {
+        Input::Notice(notice)
+    }
 }
 
 /// What the dispatcher tells the engine.
@@ -72,7 +111,14 @@ pub struct TestRequest {
 struct Job {
     method: NotificationKind,
     set: String,
+    /// The event's subject: messages to one method about one subject go out in order.
+    #[serde(default)]
+    subject: String,
     tags: Vec<(String, String)>,
+    /// `$MESSAGEID$`: made once, when the message is stored, and kept for every try.
+    /// Blank in rows of older versions: their outbox row id stands in.
+    #[serde(default)]
+    id: String,
 }
 
 /// The subject of a notification problem.
@@ -82,6 +128,7 @@ pub fn problem_subject(method: &NotificationKind) -> String {
 
 struct Window {
     until: Instant,
+    until_ms: i64,
     repeats: u32,
     last: Notice,
 }
@@ -96,10 +143,18 @@ pub struct Dispatcher {
     settings: Box<dyn Fn() -> Arc<Settings> + Send + Sync>,
     reports: mpsc::UnboundedSender<Report>,
     outbox: Outbox,
+    announced: Announced,
     /// Mirror of the outbox rows, by id; `in_flight` ones are being sent.
     waiting: BTreeMap<i64, Pending>,
+    /// The lane of each waiting message (see [`Self::heads`]).
+    lanes: HashMap<i64, String>,
     in_flight: HashMap<i64, (String, String)>,
-    windows: HashMap<(String, String, EventKind), Window>,
+    /// Mirror of the outbox's `held` rows.
+    windows: HashMap<Key, Window>,
+    /// Mirror of the announced problems.
+    problems: HashMap<Key, OpenProblem>,
+    /// The engine's problems, once it has told them.
+    current: Option<HashSet<(String, String)>>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
 }
@@ -112,8 +167,10 @@ impl Dispatcher {
         settings: impl Fn() -> Arc<Settings> + Send + Sync + 'static,
         reports: mpsc::UnboundedSender<Report>,
     ) -> Result<Self, StoreError> {
-        let outbox = match Outbox::open(config.database.as_deref()) {
-            Ok(outbox) => outbox,
+        let database = config.database.as_deref();
+        let opened = Outbox::open(database).and_then(|o| Ok((o, Announced::open(database)?)));
+        let (outbox, announced) = match opened {
+            Ok(both) => both,
             Err(e) => {
                 let _ = reports.send(Report::Failed {
                     set: String::new(),
@@ -122,7 +179,7 @@ impl Dispatcher {
                     text: format!("{e}; notifications are kept in memory only"),
                     dropped: false,
                 });
-                Outbox::open(None)?
+                (Outbox::open(None)?, Announced::open(None)?)
             }
         };
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -131,38 +188,34 @@ impl Dispatcher {
             settings: Box::new(settings),
             reports,
             outbox,
+            announced,
             waiting: BTreeMap::new(),
+            lanes: HashMap::new(),
             in_flight: HashMap::new(),
             windows: HashMap::new(),
+            problems: HashMap::new(),
+            current: None,
             done_tx,
             done_rx,
         })
     }
 
-    /// Runs until `notices` closes. Messages left in the outbox go out at the next start.
+    /// Runs until `inputs` closes. Messages left in the outbox go out at the next start.
     pub async fn run(
         mut self,
-        mut notices: mpsc::Receiver<Notice>,
+        mut inputs: mpsc::Receiver<Input>,
         mut tests: mpsc::Receiver<TestRequest>,
     ) {
-        match self.outbox.pending() {
-            Ok(pending) => {
-                let now = now_ms();
-                for mut p in pending {
-                    // Left over from the last run: send now, not after its old back-off.
-                    p.next_try_ms = p.next_try_ms.min(now);
-                    self.waiting.insert(p.id, p);
-                }
-            }
-            Err(e) => self.store_error(&e),
-        }
+        self.load();
         let mut tests_open = true;
         loop {
             self.start_due();
             let wake = self.next_wake();
             tokio::select! {
-                notice = notices.recv() => match notice {
-                    Some(notice) => self.on_notice(notice),
+                input = inputs.recv() => match input {
+                    Some(Input::Notice(notice)) => self.on_notice(notice, false),
+                    Some(Input::FirstCheck(notice)) => self.on_notice(notice, true),
+                    Some(Input::Problems(current)) => self.current = Some(current),
                     None => break,
                 },
                 test = tests.recv(), if tests_open => match test {
@@ -170,8 +223,62 @@ impl Dispatcher {
                     None => tests_open = false,
                 },
                 Some(done) = self.done_rx.recv() => self.on_done(done),
-                () = sleep_until(wake) => self.close_windows(),
+                () = sleep_until(wake) => {}
             }
+            self.close_windows();
+            self.remind();
+        }
+    }
+
+    /// What the last run left: messages, open windows, announced problems.
+    fn load(&mut self) {
+        let now = now_ms();
+        match self.outbox.pending() {
+            Ok(pending) => {
+                for mut p in pending {
+                    // Left over from the last run: send now, not after its old back-off.
+                    p.next_try_ms = p.next_try_ms.min(now);
+                    self.wait(p);
+                }
+            }
+            Err(e) => self.store_error(&e),
+        }
+        match self.outbox.held() {
+            Ok(held) => {
+                for h in held {
+                    let Ok(stored) = ron::from_str::<StoredNotice>(&h.notice) else {
+                        // Written by an older or broken version: its count cannot be told.
+                        tracing::warn!("an unreadable coalescing window was dropped");
+                        let _ = self.outbox.release(&h.key, &[], now);
+                        continue;
+                    };
+                    let last = stored.notice();
+                    let left = Duration::from_millis(u64::try_from(h.until_ms - now).unwrap_or(0));
+                    self.windows.insert(
+                        (last.set.clone(), last.subject.clone(), last.kind),
+                        Window {
+                            until: Instant::now() + left,
+                            until_ms: h.until_ms,
+                            repeats: h.repeats,
+                            last,
+                        },
+                    );
+                }
+            }
+            Err(e) => self.store_error(&e),
+        }
+        match self.announced.all() {
+            Ok(rows) => {
+                for (_, record) in rows {
+                    if let Ok(mut open) = ron::from_str::<OpenProblem>(&record) {
+                        open.inherited = true;
+                        let n = &open.notice;
+                        self.problems
+                            .insert((n.set.clone(), n.subject.clone(), n.kind), open);
+                    }
+                }
+            }
+            Err(e) => self.store_error(&e),
         }
     }
 
@@ -186,103 +293,52 @@ impl Dispatcher {
         });
     }
 
-    fn on_notice(&mut self, notice: Notice) {
-        let window = Duration::from_secs(u64::from(
+    fn coalesce_window(&self) -> Duration {
+        Duration::from_secs(u64::from(
             (self.settings)().options.notification.coalesce_secs,
-        ));
-        let key = (notice.set.clone(), notice.subject.clone(), notice.kind);
-        let now = Instant::now();
-        if let Some(open) = self.windows.get_mut(&key)
-            && open.until > now
-        {
-            open.repeats += 1;
-            open.last = notice;
-            return;
-        }
-        if !window.is_zero() {
-            self.windows.insert(
-                key,
-                Window {
-                    until: now + window,
-                    repeats: 0,
-                    last: notice.clone(),
-                },
-            );
-        }
-        self.deliver(&notice, 1, window);
+        ))
     }
 
-    /// Sends the summaries of windows that closed with repeats.
-    fn close_windows(&mut self) {
-        let now = Instant::now();
-        let window = Duration::from_secs(u64::from(
-            (self.settings)().options.notification.coalesce_secs,
-        ));
-        let closed: Vec<_> = self
-            .windows
-            .iter()
-            .filter(|(_, w)| w.until <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in closed {
-            let Some(w) = self.windows.remove(&key) else {
-                continue;
-            };
-            if w.repeats > 0 {
-                self.deliver(&w.last, w.repeats, window);
-                // Still flapping? Its next repeats are counted again, not sent one by one.
-                self.windows.insert(
-                    key,
-                    Window {
-                        until: now + window,
-                        repeats: 0,
-                        last: w.last,
-                    },
-                );
-            }
-        }
-    }
-
-    fn deliver(&mut self, notice: &Notice, count: u32, window: Duration) {
+    /// The messages of one notice: one per method (plus the desktop balloon, shown now).
+    fn jobs(&self, notice: &Notice, repeats: Option<u32>, window: Duration) -> Vec<String> {
         let settings = (self.settings)();
-        let tags = full_tags(notice, count, window);
+        let tags = full_tags(notice, repeats, window);
         // The balloon and the sound are "on problems" (Options): not for recoveries.
         if self.config.desktop && notice.kind.is_problem() {
             self.desktop(&settings, &tags, notice);
         }
-        for method in methods_for(&settings, &notice.set, notice.kind) {
-            let job = Job {
-                // As configured: the e-mail defaults are filled in at each try, so that a
-                // mended SMTP server or login in the defaults reaches waiting messages too.
-                method,
-                set: notice.set.clone(),
-                tags: tags
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            };
-            let text = match ron::to_string(&job) {
-                Ok(text) => text,
-                Err(e) => {
-                    tracing::error!("cannot serialise a notification: {e}");
-                    continue;
-                }
-            };
-            let now = now_ms();
-            match self.outbox.push(&text, now) {
-                Ok(id) => {
-                    self.waiting.insert(
+        methods_with(&settings, &notice.set, notice.kind)
+            .into_iter()
+            .filter_map(|method| job_text(method.kind, &notice.set, &notice.subject, &tags))
+            .collect()
+    }
+
+    /// Stores messages (closing the window `release`, if given, in the same transaction)
+    /// and starts them.
+    fn store(&mut self, jobs: Vec<String>, release: Option<String>) {
+        if jobs.is_empty() && release.is_none() {
+            return;
+        }
+        let now = now_ms();
+        let stored = match &release {
+            Some(key) => self.outbox.release(key, &jobs, now),
+            None => jobs
+                .iter()
+                .map(|job| self.outbox.push(job, now))
+                .collect::<Result<Vec<_>, _>>(),
+        };
+        match stored {
+            Ok(ids) => {
+                for (id, job) in ids.into_iter().zip(jobs) {
+                    self.wait(Pending {
                         id,
-                        Pending {
-                            id,
-                            job: text,
-                            attempts: 0,
-                            next_try_ms: now,
-                        },
-                    );
+                        job,
+                        attempts: 0,
+                        next_try_ms: now,
+                    });
                 }
-                Err(e) => self.store_error(&e),
             }
+            Err(e) => self.store_error(&e),
         }
         self.start_due();
     }
@@ -317,17 +373,43 @@ impl Dispatcher {
         }
     }
 
+    /// The first undelivered message of each lane (one method, one subject): only it may
+    /// be sent, so a receiver gets a subject's messages in order and the last one it gets
+    /// tells the current state.
+    fn heads(&self) -> Vec<&Pending> {
+        let mut busy: HashSet<&str> = HashSet::new();
+        self.waiting
+            .values()
+            .filter(|p| busy.insert(self.lanes.get(&p.id).map_or("", String::as_str)))
+            .filter(|p| !self.in_flight.contains_key(&p.id))
+            .collect()
+    }
+
     fn start_due(&mut self) {
         let now = now_ms();
         let due: Vec<i64> = self
-            .waiting
-            .values()
-            .filter(|p| p.next_try_ms <= now && !self.in_flight.contains_key(&p.id))
+            .heads()
+            .into_iter()
+            .filter(|p| p.next_try_ms <= now)
             .map(|p| p.id)
             .collect();
         for id in due {
             self.start(id);
         }
+    }
+
+    /// Files a message into the waiting list and its lane.
+    fn wait(&mut self, pending: Pending) {
+        let lane = ron::from_str::<Job>(&pending.job)
+            .map(|job| lane(&job))
+            .unwrap_or_default();
+        self.lanes.insert(pending.id, lane);
+        self.waiting.insert(pending.id, pending);
+    }
+
+    fn unwait(&mut self, id: i64) {
+        self.waiting.remove(&id);
+        self.lanes.remove(&id);
     }
 
     fn start(&mut self, id: i64) {
@@ -359,7 +441,13 @@ impl Dispatcher {
             }
         };
         self.in_flight.insert(id, (job.set.clone(), subject));
-        let tags = tags_from(&job.tags);
+        let mut tags = tags_from(&job.tags);
+        let message_id = if job.id.is_empty() {
+            format!("standby-outbox-{id}")
+        } else {
+            job.id.clone()
+        };
+        tags.set("MESSAGEID", message_id);
         let limit = self.config.send_timeout;
         let done = self.done_tx.clone();
         tokio::spawn(async move {
@@ -376,7 +464,7 @@ impl Dispatcher {
     }
 
     fn drop_job(&mut self, id: i64, set: &str, subject: &str, code: u16, text: &str) {
-        self.waiting.remove(&id);
+        self.unwait(id);
         if let Err(e) = self.outbox.remove(id) {
             self.store_error(&e);
         }
@@ -395,7 +483,7 @@ impl Dispatcher {
         };
         match done.outcome {
             Ok(text) => {
-                self.waiting.remove(&done.id);
+                self.unwait(done.id);
                 if let Err(e) = self.outbox.remove(done.id) {
                     self.store_error(&e);
                 }
@@ -435,18 +523,17 @@ impl Dispatcher {
         let now = Instant::now();
         let now_ms = now_ms();
         let retry = self
-            .waiting
-            .values()
-            .filter(|p| !self.in_flight.contains_key(&p.id))
+            .heads()
+            .into_iter()
             .map(|p| {
                 now + Duration::from_millis(u64::try_from(p.next_try_ms - now_ms).unwrap_or(0))
             })
             .min();
         let window = self.windows.values().map(|w| w.until).min();
-        match (retry, window) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let remind = self
+            .next_reminder()
+            .map(|at| now + Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)));
+        [retry, window, remind].into_iter().flatten().min()
     }
 
     fn store_error(&self, e: &StoreError) {
@@ -465,6 +552,46 @@ async fn sleep_until(wake: Option<Instant>) {
         Some(wake) => tokio::time::sleep_until(wake).await,
         None => std::future::pending().await,
     }
+}
+
+/// One stored message for `method`, with a new `$MESSAGEID$`.
+fn job_text(
+    method: NotificationKind,
+    set: &str,
+    subject: &str,
+    tags: &TagValues,
+) -> Option<String> {
+    let job = Job {
+        // As configured: the e-mail defaults are filled in at each try, so that a mended
+        // SMTP server or login in the defaults reaches waiting messages too.
+        method,
+        set: set.to_string(),
+        subject: subject.to_string(),
+        tags: tags
+            .iter()
+            .filter(|(k, _)| *k != "MESSAGEID")
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        id: new_id(),
+    };
+    match ron::to_string(&job) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            tracing::error!("cannot serialise a notification: {e}");
+            None
+        }
+    }
+}
+
+/// Messages of one lane go out one after the other, in order.
+fn lane(job: &Job) -> String {
+    let method = ron::to_string(&job.method).unwrap_or_default();
+    format!("{method}\u{1f}{}\u{1f}{}", job.set, job.subject)
+}
+
+/// Minutes between reminders as milliseconds; `None` = no reminders.
+fn reminder_ms(minutes: u32) -> Option<i64> {
+    (minutes > 0).then(|| i64::from(minutes) * 60_000)
 }
 
 fn now_ms() -> i64 {

@@ -80,6 +80,10 @@ impl EmailNotifier {
         let subject = subject.replace(['\r', '\n'], " ");
         let body = expand(&self.message.body, tags, Encoding::Plain);
         let mut builder = Message::builder().from(self.from.clone()).subject(subject);
+        if let Some(id) = tags.get("MESSAGEID").filter(|id| !id.is_empty()) {
+            // The same at every retry: a copy sent again after a crash can be recognised.
+            builder = builder.message_id(Some(format!("<{id}@standby>")));
+        }
         for to in &self.to {
             builder = builder.to(to.clone());
         }

@@ -7,6 +7,9 @@ use crate::httpclient::PreparedRequest;
 use crate::model::HttpRequest;
 use crate::model::tags::TagValues;
 
+/// The header that carries `$MESSAGEID$` (also sent as `Idempotency-Key`).
+pub const MESSAGE_ID_HEADER: &str = "X-Standby-Message-ID";
+
 pub struct HttpNotifier {
     request: PreparedRequest,
 }
@@ -22,7 +25,16 @@ impl HttpNotifier {
         // The URL without its query names the target in messages (a token may be in it).
         let url = self.request.url(tags);
         let shown = url.split('?').next().unwrap_or_default().to_string();
-        match self.request.send(tags, None).await {
+        // The message's stable id, for receivers that drop duplicates (a delivery that a
+        // crash interrupted is sent again with the same id).
+        let ids: Vec<(&'static str, String)> = match tags.get("MESSAGEID") {
+            Some(id) if !id.is_empty() => vec![
+                (MESSAGE_ID_HEADER, id.to_string()),
+                ("Idempotency-Key", id.to_string()),
+            ],
+            _ => Vec::new(),
+        };
+        match self.request.send_with(tags, None, &ids).await {
             Ok(text) => Ok(format!("{shown}: {text}")),
             Err(failure) => {
                 let stage = match failure.kind {

@@ -15,6 +15,7 @@
 //! | 3 | sending the message |
 //! | 4 | the answer (the server's reply, the program's exit code) |
 
+pub mod announcements;
 pub mod command;
 pub mod desktop;
 pub mod dispatch_rules;
@@ -34,7 +35,7 @@ use std::time::Duration;
 use crate::model::tags::TagValues;
 use crate::model::{EmailDefaults, EmailNotification, NotificationKind};
 
-pub use dispatcher::{Dispatcher, Notice, Report};
+pub use dispatcher::{Dispatcher, Input, Notice, Report};
 
 /// A boxed future, so that the trait stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -37,12 +37,8 @@ impl LogFiles {
                     let (name, stamp) = file_name_and_stamp(&line);
                     let path = line.directory.join(name);
                     if open.as_ref().is_none_or(|(p, _)| *p != path) {
-                        let opened = std::fs::create_dir_all(&line.directory).and_then(|()| {
-                            std::fs::OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(&path)
-                        });
+                        let opened =
+                            std::fs::create_dir_all(&line.directory).and_then(|()| open_log(&path));
                         match opened {
                             Ok(file) => open = Some((path.clone(), file)),
                             Err(e) => {
@@ -71,6 +67,27 @@ impl LogFiles {
 
     pub fn write(&self, line: FileLine) {
         let _ = self.tx.send(line);
+    }
+}
+
+/// Opens a log file to append, readable by its owner only (log lines name servers, hosts
+/// and addresses, like the settings file that is 0600 too): a file made by an older
+/// version with 0644 is narrowed.
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows: the file inherits the ACL of its directory.
+        options.open(path)
     }
 }
 
@@ -105,6 +122,27 @@ fn file_name_and_stamp(line: &FileLine) -> (String, String) {
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[cfg(unix)]
+    #[test]
+    fn log_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let new = dir.path().join("standby-2026-12-01.log");
+        writeln!(open_log(&new).unwrap(), "one").unwrap();
+        assert_eq!(mode(&new), 0o600);
+        let old = dir.path().join("standby-2026-11-30.log");
+        std::fs::write(&old, "made 0644 by an older version\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        writeln!(open_log(&old).unwrap(), "two").unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert!(
+            std::fs::read_to_string(&old)
+                .unwrap()
+                .ends_with("older version\ntwo\n")
+        );
+    }
 
     #[test]
     fn names_follow_the_rotation() {

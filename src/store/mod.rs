@@ -1,6 +1,7 @@
 //! The embedded database (SQLite, one file beside the settings): the polling history and
-//! the outbox of notifications.
+//! the outbox of notifications, and what the notifications last announced.
 
+pub mod announced;
 pub mod history;
 pub mod instance;
 pub mod logfiles;
@@ -10,7 +11,8 @@ pub mod writer;
 
 use std::path::Path;
 
-pub use outbox::{Outbox, Pending};
+pub use announced::Announced;
+pub use outbox::{Held, Outbox, Pending};
 
 /// A database error; the message names the file.
 #[derive(Debug, thiserror::Error)]

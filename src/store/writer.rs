@@ -1,9 +1,14 @@
 //! The history writer: a thread of its own owns the database, so that SQLite never blocks
-//! the engine loop. Rows arrive in batches over an unbounded channel (a row is never
-//! dropped); queries are answered on the same thread, in order with the writes.
+//! the engine loop. Rows arrive in batches; queries are answered on the same thread, in
+//! order with the writes. At most [`ROWS_QUEUED_AT_MOST`] rows wait for the disk: beyond
+//! that a batch is dropped and counted ([`HistoryWriter::dropped_rows`]), never waited for
+//! — a stalled disk must not stall polling and DNS (back-pressure would), and what it costs
+//! is reported, not lost silently. Rows the database refuses (disk full) count too.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::SystemTime;
 
@@ -38,9 +43,17 @@ enum Message {
 /// Where the outcome of a CSV save goes: rows written, or the error naming the file.
 pub type CsvReply = oneshot::Sender<Result<usize, String>>;
 
+/// Rows that may wait for the disk at most: ~17 minutes of 100 polls/s, some 20 MB.
+pub const ROWS_QUEUED_AT_MOST: usize = 100_000;
+
 /// The engine's side of the history thread.
 pub struct HistoryWriter {
+    /// Control messages (published addresses, queries, purges) are few: this channel is
+    /// bounded by the rows it may hold (`queued`), not by messages.
     tx: mpsc::Sender<Message>,
+    queued: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+    limit: usize,
 }
 
 impl HistoryWriter {
@@ -50,6 +63,17 @@ impl HistoryWriter {
     pub fn start(
         path: Option<PathBuf>,
     ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
+        Self::start_with_limit(path, ROWS_QUEUED_AT_MOST)
+    }
+
+    /// [`HistoryWriter::start`] with another limit of queued rows (tests).
+    pub fn start_with_limit(
+        path: Option<PathBuf>,
+        limit: usize,
+    ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
+        let queued = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (thread_queued, thread_dropped) = (queued.clone(), dropped.clone());
         let mut history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
         let published = history.load_published().unwrap_or_else(|e| {
             tracing::error!("{e}: the last published addresses are not known");
@@ -64,7 +88,9 @@ impl HistoryWriter {
                         Message::Rows(rows) => {
                             if let Err(e) = history.insert(&rows) {
                                 tracing::error!("{e}: {} history row(s) not stored", rows.len());
+                                thread_dropped.fetch_add(rows.len() as u64, Ordering::Relaxed);
                             }
+                            thread_queued.fetch_sub(rows.len(), Ordering::Relaxed);
                         }
                         Message::Published { set, addresses } => {
                             if let Err(e) = history.save_published(&set, &addresses) {
@@ -92,7 +118,26 @@ impl HistoryWriter {
                 }
             })
             .map_err(|e| format!("cannot start the history thread: {e}"))?;
-        Ok((HistoryWriter { tx }, published))
+        Ok((
+            HistoryWriter {
+                tx,
+                queued,
+                dropped,
+                limit,
+            },
+            published,
+        ))
+    }
+
+    /// Rows dropped since the start: refused because too many waited for the disk, or
+    /// refused by the database.
+    pub fn dropped_rows(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows waiting for the disk now.
+    pub fn queued_rows(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Stores what `set` publishes now.
@@ -106,9 +151,21 @@ impl HistoryWriter {
         }
     }
 
+    /// Queues rows for the disk, or drops and counts them when too many wait already.
     pub fn write(&self, rows: Vec<HistoryRow>) {
-        if !rows.is_empty() && self.tx.send(Message::Rows(rows)).is_err() {
+        let n = rows.len();
+        if n == 0 {
+            return;
+        }
+        if self.queued.load(Ordering::Relaxed) + n > self.limit {
+            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            return;
+        }
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        if self.tx.send(Message::Rows(rows)).is_err() {
             tracing::error!("the history thread has stopped: rows not stored");
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -148,4 +205,58 @@ fn save_csv(
     std::fs::write(path, super::history::to_csv(&rows))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> HistoryRow {
+        HistoryRow {
+            time: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i as u64),
+            set: "web".into(),
+            server: "127.0.0.2".into(),
+            status: "OK".into(),
+            success: true,
+            response: "200 OK".into(),
+            response_ms: Some(1.0),
+            code: None,
+            changed: false,
+        }
+    }
+
+    /// A stalled disk: the history thread blocks writing a CSV into a FIFO nobody reads.
+    #[cfg(unix)]
+    #[test]
+    fn a_stalled_disk_costs_counted_rows_never_a_blocked_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("stall");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (writer, _) = HistoryWriter::start_with_limit(None, 10).unwrap();
+        let (csv_reply, csv_done) = oneshot::channel();
+        writer.save_csv(HistoryFilter::default(), fifo.clone(), csv_reply);
+        // 4 batches of 3 rows while the thread is stuck: 3 fit (9 ≤ 10), the 4th is dropped.
+        for b in 0..4 {
+            writer.write((0..3).map(|i| row(b * 3 + i)).collect());
+        }
+        assert_eq!(writer.dropped_rows(), 3);
+        assert_eq!(writer.queued_rows(), 9);
+        // The disk comes back: the reader drains the FIFO, the queue empties.
+        let reader = std::thread::spawn(move || std::fs::read(&fifo).unwrap());
+        reader.join().unwrap();
+        csv_done.blocking_recv().unwrap().unwrap();
+        let (reply, rows) = oneshot::channel();
+        writer.query(HistoryFilter::default(), reply);
+        let rows = rows.blocking_recv().unwrap().unwrap();
+        assert_eq!(rows.len(), 9, "every accepted row is stored");
+        assert_eq!(writer.queued_rows(), 0);
+        // Room again: nothing more is dropped.
+        writer.write(vec![row(100)]);
+        assert_eq!(writer.dropped_rows(), 3);
+    }
 }

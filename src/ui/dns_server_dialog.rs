@@ -8,8 +8,8 @@ use super::rules;
 use crate::model::tags::UPDATE_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
-    CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update, Route53Api,
-    ServerSet, TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
+    CloudflareApi, CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update,
+    Route53Api, ServerSet, TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
 };
 
 /// Why the dnscmd choice is greyed out here.
@@ -127,6 +127,7 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
             UpdateMethod::Command(CommandSpec::default()),
             UpdateMethod::PowerDns(PowerDnsApi::default()),
             UpdateMethod::Route53(Route53Api::default()),
+            UpdateMethod::Cloudflare(CloudflareApi::default()),
         ];
         for choice in choices {
             let same = std::mem::discriminant(&choice) == std::mem::discriminant(update);
@@ -168,6 +169,7 @@ fn update_method(form: &mut Form, ui: &mut egui::Ui, update: &mut UpdateMethod) 
         }
         UpdateMethod::PowerDns(p) => powerdns(form, ui, p),
         UpdateMethod::Route53(r) => route53(form, ui, r),
+        UpdateMethod::Cloudflare(c) => cloudflare(form, ui, c),
         UpdateMethod::Dnscmd(d) => {
             form.text(
                 ui,
@@ -203,6 +205,37 @@ fn powerdns(form: &mut Form, ui: &mut egui::Ui, p: &mut PowerDnsApi) {
         "Records are read and replaced through the API (A and AAAA in one PATCH). \
          The DNS server above is optional: given, the zone's name servers are asked \
          for propagation.",
+    );
+    ui.end_row();
+}
+
+fn cloudflare(form: &mut Form, ui: &mut egui::Ui, c: &mut CloudflareApi) {
+    let path = "update.Cloudflare";
+    form.secret(
+        ui,
+        "API token:",
+        &format!("{path}.api_token"),
+        &mut c.api_token,
+    );
+    form.text(
+        ui,
+        "API URL:",
+        &format!("{path}.api_url"),
+        &mut c.api_url,
+        None,
+    );
+    form.number(
+        ui,
+        "Time-out (s):",
+        &format!("{path}.timeout_secs"),
+        &mut c.timeout_secs,
+    );
+    ui.label("");
+    forms::note(
+        ui,
+        "An API token with Zone:Read and DNS:Edit on the zone (not the global API key). \
+         Records change in one batch; proxied, comments and tags are kept. Leave the DNS \
+         server above blank.",
     );
     ui.end_row();
 }

@@ -142,6 +142,12 @@ pub fn smtp_server(form: &mut Form, ui: &mut egui::Ui, path: &str, smtp: &mut Sm
             &mut l.password,
         );
     }
+    // Allowed (a relay on the same host), but the password would cross the network in clear.
+    if let Some(warning) = crate::model::validate::smtp_warning(smtp) {
+        ui.label("");
+        forms::warning_text(ui, &warning);
+        ui.end_row();
+    }
 }
 
 /// A test e-mail with the drafted defaults, to the From address.

@@ -245,3 +245,52 @@ fn import_v1_converts_and_the_result_checks() {
             .contains("line 2: <ServerSet> needs the attribute Domain")
     );
 }
+
+#[test]
+fn import_v1_of_bad_input_exits_1_and_names_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("v1.xml");
+    std::fs::write(
+        &xml,
+        b"<SimpleFailover>\n<ServerSet Domain=\"caf\xe9.example.test\"/>",
+    )
+    .unwrap();
+    let run = Command::new(BIN)
+        .arg("import-v1")
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("v1.xml: line 2, column 23: invalid UTF-8 (byte 0xe9)"),
+        "{err}"
+    );
+    let missing = dir.path().join("none.xml");
+    let run = Command::new(BIN)
+        .arg("import-v1")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("cannot read"));
+}
+
+#[test]
+fn check_config_warns_of_a_login_over_plain_smtp_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("standby.ron");
+    let mut settings = standby::model::Settings::default();
+    settings.email_defaults.smtp.login = Some(standby::model::SmtpLogin {
+        user: "ops".into(),
+        password: standby::model::Secret::new("pw"),
+    });
+    standby::model::file::save(&path, &settings).unwrap();
+    let out = check_config(&path);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: email_defaults.smtp.security: the login and password go over the network in clear"),
+        "{err}"
+    );
+}

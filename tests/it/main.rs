@@ -10,6 +10,7 @@ mod support;
 
 mod api;
 mod api_hardening;
+mod api_tls;
 mod cli;
 mod desktop_session;
 mod dns_e2e;
@@ -24,6 +25,7 @@ mod dnsserve;
 mod dnsserve_fds;
 mod dnsserve_limits;
 mod dnsserve_zones;
+mod dnsupdate_cloudflare;
 mod dnsupdate_http_json;
 mod dnsupdate_methods;
 mod dnsupdate_powerdns;
@@ -39,7 +41,11 @@ mod notify_coalesce;
 mod notify_email;
 #[cfg(unix)]
 mod notify_flapping;
+#[cfg(unix)]
+mod notify_ids;
 mod notify_outbox;
+#[cfg(unix)]
+mod notify_restart;
 mod probe_cert;
 #[cfg(unix)]
 mod probe_command;
@@ -54,4 +60,5 @@ mod tsig_bind_vectors;
 mod ui_dialogs;
 mod ui_history_tray;
 mod ui_main_window;
+mod ui_smtp_warning;
 mod ui_what_if;

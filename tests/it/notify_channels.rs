@@ -232,6 +232,29 @@ async fn system_log_line_reaches_the_syslog_socket() {
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
 
+#[tokio::test]
+async fn a_json_body_stays_valid_whatever_the_tag_values_hold() {
+    let (port, log) = recorder(200).await;
+    let request = HttpRequest {
+        verb: HttpVerb::Post,
+        url: format!("http://127.0.0.39:{port}/hook"),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: r#"{"text": "$EVENT$: $RESPONSE$", "set": "$SETNAME$"}"#.into(),
+        ..HttpRequest::default()
+    };
+    let notifier = build(&NotificationKind::Http(request), &NotifyConfig::default()).unwrap();
+    let nasty = "HTTP 500 \"Internal\" \\ error\r\nline two: Zürich ✓ \u{7}";
+    let tags = tags().with("RESPONSE", nasty);
+    tokio::time::timeout(LIMIT, notifier.send(&tags))
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = log.lock().unwrap().clone();
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).expect("valid JSON");
+    assert_eq!(body["text"], format!("Server failed: {nasty}"));
+    assert_eq!(body["set"], "web shop");
+}
+
 /// The *Test...* button's command reaches the dispatcher through a plain `EngineClient`
 /// (the API's or a window's), not only through the handle that owns the engine.
 #[cfg(unix)]

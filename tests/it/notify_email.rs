@@ -105,6 +105,7 @@ async fn starttls_with_login_from_the_email_defaults() {
         tls: Some((cert, key)),
         implicit: false,
         auth: Some(("alice".into(), "s3cret".into())),
+        ..SmtpOptions::default()
     };
     let sink = SmtpSink::start(ip, free_port(ip), &mail, &options).await;
     let defaults = EmailDefaults {
@@ -179,7 +180,7 @@ async fn tls_from_the_first_byte() {
     let options = SmtpOptions {
         tls: Some((cert, key)),
         implicit: true,
-        auth: None,
+        ..SmtpOptions::default()
     };
     let sink = SmtpSink::start(ip, free_port(ip), &mail, &options).await;
     let email = EmailNotification {

@@ -1,6 +1,7 @@
-//! Ping polling: loopback v4 and v6 answer; a host in a network namespace made here (veth
-//! pair, nothing leaves the machine) ignores echoes (3 tries, then a time-out) or routes
-//! to an `unreachable` route (an ICMP host unreachable, a failure at once).
+//! Ping polling: loopback v4 and v6 answer; a host in a network namespace made here (a veth
+//! pair on 198.18.0.0/15, the range RFC 2544 sets aside for test networks: neither a private
+//! range nor the Internet; nothing leaves the machine) ignores echoes (3 tries, then a
+//! time-out) or routes to an `unreachable` route (an ICMP host unreachable, a failure at once).
 //!
 //! Needs root or CAP_NET_RAW where datagram ICMP sockets are not allowed (CI runs as
 //! root). Without them the build error must say what to change, which is then checked.
@@ -114,13 +115,13 @@ impl Namespace {
         }
         let ns = Namespace {
             name: name.clone(),
-            host: Ipv4Addr::new(10, 254, id as u8, 2),
-            routed: Ipv4Addr::new(10, 253, id as u8, 1),
+            host: Ipv4Addr::new(198, 18, id as u8, 2),
+            routed: Ipv4Addr::new(198, 19, id as u8, 1),
         };
-        let ours = format!("10.254.{id}.1/30");
-        let theirs = format!("10.254.{id}.2/30");
-        let routed = format!("10.253.{id}.0/24");
-        let via = format!("10.254.{id}.2");
+        let ours = format!("198.18.{id}.1/30");
+        let theirs = format!("198.18.{id}.2/30");
+        let routed = format!("198.19.{id}.0/24");
+        let via = format!("198.18.{id}.2");
         let steps: [&[&str]; 9] = [
             &[
                 "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns", &name,
@@ -195,7 +196,7 @@ async fn no_reply_is_retried_and_unreachable_fails_at_once() {
         assert!(
             unreachable
                 .response
-                .starts_with("host unreachable (ICMP from 10.254."),
+                .starts_with("host unreachable (ICMP from 198.18."),
             "{unreachable:?}"
         );
         assert!(

@@ -80,15 +80,17 @@ fn new_set_with_two_servers_http_and_a_tsig_dns_server_is_saved() {
     w.type_into("Set name:", "web farm");
 
     w.click("Servers");
-    for ip in ["192.0.2.10", "192.0.2.11"] {
+    // Loopback addresses: the engine polls the set once it is saved (tests never leave
+    // the machine; a documentation address here would send packets off it).
+    for ip in ["127.0.0.10", "127.0.0.11"] {
         w.click("Add server...");
         assert!(w.has_window("Server properties"));
         w.type_into("Public IP address:", ip);
         w.click_in("Server properties", "OK");
         assert!(!w.has_window("Server properties"));
     }
-    w.harness.get_by_label("192.0.2.10");
-    w.harness.get_by_label("192.0.2.11");
+    w.harness.get_by_label("127.0.0.10");
+    w.harness.get_by_label("127.0.0.11");
 
     w.click("Polling method");
     w.choose("Polling method:", "HTTP/HTTPS");
@@ -131,7 +133,7 @@ fn new_set_with_two_servers_http_and_a_tsig_dns_server_is_saved() {
 
     let set = saved.set("web farm").unwrap();
     let ips: Vec<&str> = set.servers.iter().map(|s| s.public_ip.as_str()).collect();
-    assert_eq!(ips, ["192.0.2.10", "192.0.2.11"]);
+    assert_eq!(ips, ["127.0.0.10", "127.0.0.11"]);
     match &set.polling {
         PollMethod::Http(h) => {
             assert_eq!(h.url, "https://www.example.test/health");

@@ -6,9 +6,12 @@ N.eml (written to a temp name, then renamed, so a reader never sees half a messa
 Prints "ready" on stdout once it listens.
 
   smtp_sink.py HOST PORT DIR [--cert C --key K [--implicit-tls]] [--auth USER:PASSWORD]
+              [--fail-first N]
 
 --cert/--key offer STARTTLS (or TLS from the first byte with --implicit-tls);
 --auth requires a login (PLAIN or LOGIN) and answers 535 to a wrong one.
+--fail-first N answers the first N messages "451 try again later" and keeps each of them
+as rejected-N.eml (so a test can compare a retry with the try that failed).
 """
 import argparse
 import asyncio
@@ -21,11 +24,19 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, directory):
+    def __init__(self, directory, fail_first=0):
         self.directory = directory
         self.counter = itertools.count(1)
+        self.rejects = itertools.count(1)
+        self.fail_first = fail_first
 
     async def handle_DATA(self, server, session, envelope):
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            r = next(self.rejects)
+            with open(os.path.join(self.directory, f"rejected-{r}.eml"), "wb") as f:
+                f.write(envelope.original_content or envelope.content)
+            return "451 try again later"
         n = next(self.counter)
         tmp = os.path.join(self.directory, f".{n}.tmp")
         with open(tmp, "wb") as f:
@@ -45,6 +56,7 @@ def main():
     p.add_argument("--key")
     p.add_argument("--implicit-tls", action="store_true")
     p.add_argument("--auth")
+    p.add_argument("--fail-first", type=int, default=0)
     a = p.parse_args()
 
     context = None
@@ -65,7 +77,7 @@ def main():
             # handled=False: aiosmtpd then answers 535 itself.
             return AuthResult(success=ok, handled=False)
 
-    handler = Sink(a.dir)
+    handler = Sink(a.dir, a.fail_first)
 
     def factory():
         return SMTP(

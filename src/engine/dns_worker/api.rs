@@ -36,7 +36,7 @@ pub(super) async fn run(job: &Job, updater: &dyn DnsUpdater, api: &dyn ProviderA
         }
     };
     let served = view.records;
-    if served.matches(&job.wanted, job.server.ignore_ttl) {
+    if served.matches(&job.wanted, job.server.ignore_ttl || view.automatic_ttl) {
         return Outcome::Matched {
             served,
             propagation: spread(job, api, server, &view.zone, false).await,
@@ -86,7 +86,10 @@ async fn verify(job: &Job, api: &dyn ProviderApi) -> Result<crate::dnsupdate::Re
                 e.stage = DnsStage::Verifying;
                 e
             })?;
-        if view.records.matches(&job.wanted, job.server.ignore_ttl) {
+        if view
+            .records
+            .matches(&job.wanted, job.server.ignore_ttl || view.automatic_ttl)
+        {
             return Ok(view.records);
         }
         last = Some(view.records);

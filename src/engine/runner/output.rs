@@ -126,6 +126,38 @@ impl Engine {
         if !self.history_batch.is_empty() {
             self.history.write(std::mem::take(&mut self.history_batch));
         }
+        self.report_history_drops();
+    }
+
+    /// History rows the writer dropped (a stalled or full disk) are a problem of the
+    /// monitor, logged when it starts; it clears once the queue is empty again.
+    fn report_history_drops(&mut self) {
+        use crate::engine::problems::{HISTORY_SUBJECT, MONITOR_SHORTAGE};
+        let dropped = self.history.dropped_rows();
+        if dropped > self.history_dropped {
+            let text = format!(
+                "{dropped} history row(s) dropped since the start: the database does not keep \
+                 up (a stalled or full disk?); polling and DNS go on"
+            );
+            let new = self.problems.raise(
+                "",
+                HISTORY_SUBJECT,
+                MONITOR_SHORTAGE,
+                &text,
+                SystemTime::now(),
+            );
+            if new {
+                self.log(Level::Error, text);
+            }
+            self.history_dropped = dropped;
+        } else if self.history.queued_rows() == 0 && self.problems.clear("", HISTORY_SUBJECT) {
+            self.log(
+                Level::Info,
+                format!(
+                    "polling history: the database keeps up again ({dropped} row(s) dropped in all)"
+                ),
+            );
+        }
     }
 
     pub(super) fn publish(&mut self) {

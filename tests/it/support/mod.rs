@@ -8,6 +8,7 @@
 //! (see [`test_name`]).
 #![allow(dead_code)] // each area uses a part
 
+pub mod cloudflare;
 pub mod dns_sync;
 pub mod http;
 pub mod notify;

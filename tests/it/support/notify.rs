@@ -24,6 +24,8 @@ pub struct SmtpOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub implicit: bool,
     pub auth: Option<(String, String)>,
+    /// Answer the first N messages with 451 (kept as `rejected-N.eml`).
+    pub fail_first: u32,
 }
 
 /// A running SMTP sink; killed when dropped.
@@ -54,6 +56,11 @@ impl SmtpSink {
         }
         if let Some((user, password)) = &options.auth {
             command.arg("--auth").arg(format!("{user}:{password}"));
+        }
+        if options.fail_first > 0 {
+            command
+                .arg("--fail-first")
+                .arg(options.fail_first.to_string());
         }
         let mut child = command.spawn().expect("start tests/peers/smtp_sink.py");
         let stdout = child.stdout.take().unwrap();
@@ -155,4 +162,110 @@ pub fn appending_command(out: &Path) -> standby::model::NotificationKind {
         ],
         wait: None,
     })
+}
+
+/// One request as a [`Recorder`] saw it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Recorded {
+    /// A header's value (names are lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A real HTTP server (hyper) that records every request. It never answers the first
+/// `hang_first` requests (as a receiver that took the message and then was cut off), and
+/// answers the others with `status` and `body`.
+pub struct Recorder {
+    pub port: u16,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+}
+
+impl Recorder {
+    pub async fn start(ip: IpAddr, hang_first: usize) -> Recorder {
+        Self::answering(ip, hang_first, 200, "{\"ok\":true}").await
+    }
+
+    pub async fn answering(ip: IpAddr, hang_first: usize, status: u16, body: &str) -> Recorder {
+        use http_body_util::BodyExt;
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>> = Default::default();
+        let server_log = log.clone();
+        let answer = bytes::Bytes::from(body.to_string());
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let log = server_log.clone();
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: hyper::Request<hyper::body::Incoming>| {
+                            let log = log.clone();
+                            let answer = answer.clone();
+                            async move {
+                                let method = request.method().to_string();
+                                let uri = request.uri().to_string();
+                                let headers = request
+                                    .headers()
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        (k.to_string(), v.to_str().unwrap_or("").to_string())
+                                    })
+                                    .collect();
+                                let body = request.into_body().collect().await.unwrap().to_bytes();
+                                let n = {
+                                    let mut log = log.lock().unwrap();
+                                    log.push(Recorded {
+                                        method,
+                                        uri,
+                                        headers,
+                                        body: String::from_utf8_lossy(&body).into_owned(),
+                                    });
+                                    log.len()
+                                };
+                                if n <= hang_first {
+                                    std::future::pending::<()>().await;
+                                }
+                                let response = hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(http_body_util::Full::new(answer))
+                                    .unwrap();
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Recorder { port, log }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `http://IP:PORT` of this recorder.
+    pub fn base(&self, ip: IpAddr) -> String {
+        format!("http://{ip}:{}", self.port)
+    }
 }
