@@ -40,7 +40,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     echo "installing: ${missing[*]}"
     $sudo_cmd apt-get update -qq
+    # Debian starts packaged daemons on install (named, knotd, pdns_server all want port 53,
+    # and one failing to start fails the install); the tests run their own, so none is
+    # started: policy-rc.d answers 101 ("not allowed") for the install's duration.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
+        $sudo_cmd chmod +x "$policy"
+        made_policy=yes
+    fi
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then $sudo_cmd rm -f "$policy"; fi
 fi
 
 if command -v rustup >/dev/null 2>&1; then

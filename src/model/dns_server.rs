@@ -182,6 +182,18 @@ pub struct TsigKey {
     pub secret: Secret,
 }
 
+impl TsigKey {
+    /// The key as a BIND `key` clause, ready to paste into `named.conf` (the dialog's Copy).
+    pub fn bind_clause(&self) -> String {
+        format!(
+            "key \"{}\" {{\n    algorithm {};\n    secret \"{}\";\n}};\n",
+            self.name.trim().trim_end_matches('.'),
+            self.algorithm.name(),
+            self.secret.expose()
+        )
+    }
+}
+
 /// TSIG HMAC algorithms.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TsigAlgorithm {
@@ -363,6 +375,19 @@ pub struct DnscmdUpdate {
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    #[test]
+    fn the_bind_clause_is_ready_to_paste() {
+        let key = TsigKey {
+            name: "standby-key.".into(),
+            algorithm: TsigAlgorithm::HmacSha512,
+            secret: Secret::new("c2VjcmV0"),
+        };
+        assert_eq!(
+            key.bind_clause(),
+            "key \"standby-key\" {\n    algorithm hmac-sha512;\n    secret \"c2VjcmV0\";\n};\n"
+        );
+    }
 
     #[test]
     fn generated_secrets_are_random_base64_of_digest_length() {

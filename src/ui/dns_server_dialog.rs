@@ -336,4 +336,19 @@ fn rfc2136(form: &mut Form, ui: &mut egui::Ui, r: &mut Rfc2136Update) {
         key.secret = key.algorithm.generate_secret();
     }
     ui.end_row();
+    if !key.secret.is_empty() && !key.name.trim().is_empty() {
+        let clause = key.bind_clause();
+        ui.label("BIND key clause:");
+        ui.vertical(|ui| {
+            ui.monospace(clause.replace(key.secret.expose(), "***"));
+            if ui
+                .button("Copy")
+                .on_hover_text("Copy the key clause (with the secret) to paste into named.conf")
+                .clicked()
+            {
+                ui.ctx().copy_text(clause);
+            }
+        });
+        ui.end_row();
+    }
 }

@@ -81,6 +81,23 @@ impl HelpTopic {
                  a new random secret). Without TSIG the updates are unauthenticated.\n\
                  HTTP: a provider's API; Command line: a program of yours. Both take tags such \
                  as $HOST$, $IP$, $IPS$ and $TTL$.\n\n\
+                 Setting up the server:\n\
+                 - BIND: Generate a secret, Copy the key clause into named.conf, and give \
+                 the zone `update-policy { grant KEYNAME zonesub ANY; };`.\n\
+                 - Knot: the same key under `key:`, an `acl:` with `action: update` and \
+                 that key, and `acl:` in the zone.\n\
+                 - PowerDNS: RFC 2136 (`dnsupdate=yes`, a TSIG key with pdnsutil \
+                 import-tsig-key and activate-tsig-key), or the PowerDNS API method \
+                 (`api=yes`, `api-key`, `webserver=yes`; URL, server id, API key).\n\
+                 - Windows DNS: secure dynamic updates need Kerberos (GSS-TSIG), which \
+                 Standby does not speak: allow nonsecure updates from Standby's address \
+                 only, or use Microsoft DNS (dnscmd) on Windows.\n\
+                 - Cloudflare: an API token with Zone > Zone > Read and Zone > DNS > Edit \
+                 on the zone (not the global API key).\n\
+                 - Route 53: an IAM policy allowing route53:ListHostedZonesByName, \
+                 route53:ListResourceRecordSets, route53:ChangeResourceRecordSets and \
+                 route53:GetChange; the key in the dialog or from the AWS environment or \
+                 profile.\n\n\
                  Re-check: the records are compared again every N minutes and put back if \
                  someone else changed them."
             }
@@ -105,10 +122,15 @@ pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
-        .default_width(420.0)
+        .default_width(460.0)
         .order(egui::Order::Foreground)
         .show(ctx, |ui| {
-            ui.label(topic.text());
+            // The DNS server's guide is long: it scrolls on a small screen.
+            egui::ScrollArea::vertical()
+                .max_height(420.0)
+                .show(ui, |ui| {
+                    ui.label(topic.text());
+                });
             ui.add_space(6.0);
             if ui.button("Close help").clicked() {
                 close = true;

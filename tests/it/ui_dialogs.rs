@@ -120,6 +120,11 @@ fn new_set_with_two_servers_http_and_a_tsig_dns_server_is_saved() {
     );
     w.harness.get_by_label("a secret is required");
     w.click("Generate");
+    // Generate offers a ready-to-paste BIND key clause, the secret hidden on screen and
+    // in the clause's Copy only.
+    w.harness
+        .get_by_label("key \"ddns-key\" {\n    algorithm hmac-sha256;\n    secret \"***\";\n};\n");
+    w.click("Copy");
     assert!(w.ok_enabled("DNS server properties"));
     w.click_in("DNS server properties", "OK");
     w.harness
