@@ -35,6 +35,31 @@ pub enum Place {
     WindowsRun,
 }
 
+/// Why the registration could not be made to match the option.
+#[derive(Debug, thiserror::Error)]
+pub enum AutostartError {
+    #[error("cannot create {}: {source}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot remove {}: {source}", .path.display())]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot run reg.exe: {0}")]
+    NoReg(std::io::Error),
+    /// `reg <verb>` failed; its message.
+    #[error("reg {verb}: {message}")]
+    Reg { verb: String, message: String },
+}
+
 const RUN_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run";
 const RUN_VALUE: &str = "Standby";
 
@@ -59,7 +84,7 @@ impl Autostart {
 
     /// Makes the registration match `wanted`: written (again, so that a moved program is
     /// followed) when wanted, removed when not. Returns what was done, for the log.
-    pub fn apply(&self, wanted: bool) -> Result<String, String> {
+    pub fn apply(&self, wanted: bool) -> Result<String, AutostartError> {
         match (&self.place, wanted) {
             (Place::DesktopEntry(path), true) => {
                 write_file(path, &desktop_entry(&self.program, &self.settings))
@@ -78,7 +103,10 @@ impl Autostart {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         Ok("does not start at login".into())
                     }
-                    Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+                    Err(source) => Err(AutostartError::Remove {
+                        path: path.clone(),
+                        source,
+                    }),
                 }
             }
             (Place::WindowsRun, true) => {
@@ -129,27 +157,31 @@ async fn follow(client: EngineClient, autostart: Autostart) {
     }
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
+fn write_file(path: &Path, text: &str) -> Result<(), AutostartError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| AutostartError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, text).map_err(|source| AutostartError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-fn reg(args: &[&str]) -> Result<(), String> {
+fn reg(args: &[&str]) -> Result<(), AutostartError> {
     let out = std::process::Command::new("reg")
         .args(args)
         .output()
-        .map_err(|e| format!("cannot run reg.exe: {e}"))?;
+        .map_err(AutostartError::NoReg)?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "reg {}: {}",
-            args.first().copied().unwrap_or_default(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(AutostartError::Reg {
+            verb: args.first().copied().unwrap_or_default().to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 

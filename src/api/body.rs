@@ -23,15 +23,15 @@ pub const MAX_BODY: usize = 1 << 20;
 pub async fn read(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
     let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await;
     match collected {
-        Err(_) => Err(ApiError(
+        Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!("the body did not arrive within {} s", timeout.as_secs()),
         )),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError(
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than {MAX_BODY} bytes"),
         )),
-        Ok(Err(e)) => Err(ApiError(
+        Ok(Err(e)) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("cannot read the body: {e}"),
         )),
@@ -65,7 +65,7 @@ pub fn complete<T: Serialize + DeserializeOwned>(value: Value) -> Result<T, ApiE
     })?;
     // What the value is with every field written out: each must be in the body too.
     let canonical = serde_json::to_value(&parsed)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     match missing(&value, &canonical, "") {
         None => Ok(parsed),
         Some(why) => Err(bad(format!(
@@ -116,7 +116,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 fn bad(message: String) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message)
+    ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
 #[cfg(test)]
@@ -128,7 +128,7 @@ mod tests {
     fn options(body: &str) -> Result<Options, String> {
         object(body.as_bytes())
             .and_then(complete::<Options>)
-            .map_err(|e| e.1)
+            .map_err(|e| e.message)
     }
 
     #[test]

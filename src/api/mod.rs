@@ -28,21 +28,44 @@ use serde::Serialize;
 
 use crate::engine::follow::Follower;
 use crate::engine::{Command, EngineClient, Level};
+use crate::model::ValidationError;
 use guard::{Caller, Throttle};
 use routes::{command, set_command};
 pub use serve::{Limits, ServeStats};
 
-/// An API error: a status and a message that names the field or the id.
+/// An API error: a status and a message that names the field or the id; for settings
+/// that do not validate, every wrong field with its path as well.
 #[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub fields: Vec<ValidationError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: String) -> Self {
+        ApiError {
+            status,
+            message,
+            fields: Vec::new(),
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Body {
             error: String,
+            /// `[{"path": "servers[0].public_ip", "message": "..."}]`, when fields are wrong.
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            fields: Vec<ValidationError>,
         }
-        (self.0, axum::Json(Body { error: self.1 })).into_response()
+        let body = Body {
+            error: self.message,
+            fields: self.fields,
+        };
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
@@ -129,7 +152,7 @@ async fn check_request(State(state): State<ApiState>, request: Request, next: Ne
         .and_then(|()| guard::check_origin(request.headers()))
         .and_then(|()| guard::check_content_type(&method, request.headers()));
     let response = match checked {
-        Err((status, message)) => ApiError(status, message).into_response(),
+        Err((status, message)) => ApiError::new(status, message).into_response(),
         Ok(()) => authorize(&state, &options, peer, request, next).await,
     };
     if options.log_requests {
@@ -154,7 +177,7 @@ async fn authorize(
         let blocked = state.throttle.lock().map_or(None, |t| t.blocked(peer, now));
         if let Some(wait) = blocked {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut response = ApiError(
+            let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many wrong passwords from {peer}: try again in {secs} s"),
             )
@@ -177,7 +200,7 @@ async fn authorize(
         Caller::Reader if matches!(*request.method(), Method::GET | Method::HEAD) => {
             next.run(request).await
         }
-        Caller::Reader => ApiError(
+        Caller::Reader => ApiError::new(
             StatusCode::FORBIDDEN,
             "a read-only token cannot change anything (use the password of admin)".into(),
         )
@@ -196,7 +219,7 @@ async fn authorize(
                     state.client.log(Level::Warning, text).await;
                 }
             }
-            let mut response = ApiError(
+            let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "wrong or missing password for user admin".into(),
             )

@@ -19,7 +19,7 @@ use crate::model::{Options, ServerSet};
 pub const CONFIRM_API_OFF: &str = "confirm_api_off";
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("no server set {id:?}"))
+    ApiError::new(StatusCode::NOT_FOUND, format!("no server set {id:?}"))
 }
 
 fn json<T: Serialize>(value: &T) -> Response {
@@ -34,7 +34,7 @@ fn etag(revision: u64) -> HeaderValue {
 /// A settings resource as JSON with its secrets as placeholders, and its revision as ETag.
 fn settings_json<T: Serialize>(state: &ApiState, value: &T, revision: u64) -> ApiResult<Response> {
     let mut value = serde_json::to_value(value)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     state.redactor.redact(&mut value);
     let mut response = axum::Json(value).into_response();
     response.headers_mut().insert(header::ETAG, etag(revision));
@@ -55,7 +55,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
         .parse()
         .map(Some)
         .map_err(|_| {
-            ApiError(
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("If-Match {text:?} is not a revision this API gave (an ETag like \"12\")"),
             )
@@ -67,10 +67,14 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::NoSuchSet(_) => StatusCode::NOT_FOUND,
         EditError::SetExists(_) => StatusCode::CONFLICT,
         EditError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
-        EditError::Refused(_) => StatusCode::BAD_REQUEST,
+        EditError::Invalid(_) | EditError::NotSaved(_) => StatusCode::BAD_REQUEST,
         EditError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
     };
-    ApiError(status, e.to_string())
+    let mut error = ApiError::new(status, e.to_string());
+    if let EditError::Invalid(fields) = e {
+        error.fields = fields;
+    }
+    error
 }
 
 /// Sends the edit to the engine; the answer carries the new revision as ETag.
@@ -105,7 +109,7 @@ async fn settings_body<T: Serialize + serde::de::DeserializeOwned>(
             None => false,
             Some(Value::Bool(yes)) => yes,
             Some(_) => {
-                return Err(ApiError(
+                return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     format!("invalid JSON at {key}: expected true or false"),
                 ));
@@ -114,11 +118,11 @@ async fn settings_body<T: Serialize + serde::de::DeserializeOwned>(
         _ => false,
     };
     let stored = serde_json::to_value(&*state.client.snapshot().settings)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     state
         .redactor
         .restore(&mut value, &stored)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     Ok((body::complete(value)?, confirmed))
 }
 
@@ -151,7 +155,7 @@ pub async fn put_options(
         settings_body(&state, request_body, Some(CONFIRM_API_OFF)).await?;
     let api_on = state.client.snapshot().settings.options.http_api.enabled;
     if api_on && !options.http_api.enabled && !confirmed {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!(
                 "http_api.enabled: false switches this API off; send \"{CONFIRM_API_OFF}\": true beside the options to do so"
@@ -167,7 +171,7 @@ pub async fn command(State(state): State<ApiState>, command: Command) -> ApiResu
         .client
         .send(command)
         .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

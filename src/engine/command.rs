@@ -13,7 +13,7 @@ use crate::notify::Report;
 pub type RepaintWaker = Arc<dyn Fn() + Send + Sync>;
 
 /// Where the outcome of a command goes, if the sender wants it.
-pub type Reply = oneshot::Sender<Result<(), String>>;
+pub type Reply = oneshot::Sender<Result<(), EditError>>;
 
 /// Everything the UI (or the API) can ask of the engine.
 pub enum Command {
@@ -81,7 +81,7 @@ pub enum Command {
     SetRepaintWaker(RepaintWaker),
     /// Send a test notification through `method` now (the *Test...* button), with sample
     /// tag values. The reply gets the notifier's text on success (e.g. the SMTP server's
-    /// answer) or the exact error with its 3xx code. Routed by [`super::EngineHandle`] to
+    /// answer) or the exact error with its 3xx code. Routed by [`super::EngineClient`] to
     /// the notification dispatcher, so a slow server never holds up the engine loop.
     TestNotification {
         method: Box<NotificationMethod>,

@@ -6,7 +6,13 @@
 //! read (`if_revision`, the API's `If-Match`), and the edit is refused if the settings
 //! moved on since.
 
-use crate::model::{EmailDefaults, Options, ServerSet, Settings};
+use crate::model::{EmailDefaults, Options, ServerSet, Settings, ValidationError};
+
+/// One error per line, as `path: message`.
+fn lines(errors: &[ValidationError]) -> String {
+    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    list.join("\n")
+}
 
 /// One change of the settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +40,7 @@ pub enum SettingsEdit {
 }
 
 /// Why an edit was not applied; nothing changed then.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum EditError {
     #[error("no server set {0:?}")]
     NoSuchSet(String),
@@ -44,9 +50,14 @@ pub enum EditError {
         "the settings changed since revision {expected} (now {current}): read them again and redo the change"
     )]
     Conflict { expected: u64, current: u64 },
-    /// Validation errors (one per line, each with its field path) or the save error.
+    /// Every wrong field, each with its path (`server_sets[0].servers[1].public_ip`), so
+    /// that a dialog shows it beside the field and the API's 400 lists it.
+    #[error("{}", lines(.0))]
+    Invalid(Vec<ValidationError>),
+    /// Valid, but not saved: the settings file is broken (it is never overwritten) or
+    /// cannot be written, or was edited by hand meanwhile.
     #[error("{0}")]
-    Refused(String),
+    NotSaved(String),
     #[error("the engine has stopped")]
     Stopped,
 }

@@ -89,13 +89,11 @@ pub enum SendError {
     Stopped,
 }
 
-/// The UI's side of the engine.
+/// The owner's side of the engine: an [`EngineClient`] (every command and the snapshots,
+/// reached through `Deref`) plus what only the owner has: the events and stopping.
 pub struct EngineHandle {
-    commands: mpsc::Sender<Command>,
-    snapshot: watch::Receiver<Arc<Snapshot>>,
+    client: EngineClient,
     events: broadcast::Sender<Event>,
-    /// Test notifications go straight to the dispatcher.
-    tests: notifications::TestSender,
     /// A channel of its own, so that stopping works even with a full command queue.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -149,10 +147,12 @@ impl EngineHandle {
                 });
             })?;
         Ok(EngineHandle {
-            commands,
-            snapshot,
+            client: EngineClient {
+                commands,
+                snapshot,
+                tests,
+            },
             events,
-            tests,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -160,71 +160,12 @@ impl EngineHandle {
 
     /// Sends a command without waiting (for the UI thread).
     pub fn send(&self, command: Command) -> Result<(), SendError> {
-        if let Command::TestNotification { method, reply } = command {
-            return self
-                .tests
-                .try_send(TestRequest {
-                    method: method.kind,
-                    reply,
-                })
-                .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => SendError::Full,
-                    mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-                });
-        }
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-        })
+        self.client.try_send(command)
     }
 
     /// Sends a command, waiting for room (for async callers such as the API).
     pub async fn send_async(&self, command: Command) -> Result<(), SendError> {
-        if let Command::TestNotification { method, reply } = command {
-            return self
-                .tests
-                .send(TestRequest {
-                    method: method.kind,
-                    reply,
-                })
-                .await
-                .map_err(|_| SendError::Stopped);
-        }
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| SendError::Stopped)
-    }
-
-    /// Applies new settings and waits for the outcome (validation or write errors).
-    pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
-        self.client().apply_settings(settings).await
-    }
-
-    /// Sends a test notification through `method` and waits for the outcome: the
-    /// notifier's text, or the exact error with its 3xx code.
-    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
-        // Not through `ask`: tests go to the dispatcher's own queue (see `send_async`).
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send_async(Command::TestNotification {
-            method: Box::new(method),
-            reply,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        answer
-            .await
-            .map_err(|_| "the engine has stopped".to_string())?
-    }
-
-    /// The newest snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.borrow().clone()
-    }
-
-    /// A receiver that wakes on each new snapshot.
-    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
-        self.snapshot.clone()
+        self.client.send(command).await
     }
 
     /// Every event from now on (for notifications).
@@ -251,27 +192,85 @@ impl EngineHandle {
     /// A cloneable client for other parts (the HTTP API) that send commands and read
     /// snapshots; it does not own the engine.
     pub fn client(&self) -> EngineClient {
-        EngineClient {
-            commands: self.commands.clone(),
-            snapshot: self.snapshot.clone(),
-        }
+        self.client.clone()
     }
 }
 
-/// Commands in, snapshots out, without owning the engine.
+/// The handle is a client that also owns the engine: the client's methods are its own.
+impl std::ops::Deref for EngineHandle {
+    type Target = EngineClient;
+
+    fn deref(&self) -> &EngineClient {
+        &self.client
+    }
+}
+
+/// Commands in, snapshots out, without owning the engine. Every [`Command`] can be sent
+/// through it.
 #[derive(Clone)]
 pub struct EngineClient {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// Test notifications go straight to the dispatcher, so that a slow mail server
+    /// never holds up the engine loop.
+    tests: notifications::TestSender,
+}
+
+fn full_or_stopped<T>(e: mpsc::error::TrySendError<T>) -> SendError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => SendError::Full,
+        mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+    }
 }
 
 impl EngineClient {
+    /// Sends a command without waiting: a full queue is an error, never a wait (for the
+    /// UI thread).
+    pub fn try_send(&self, command: Command) -> Result<(), SendError> {
+        match command {
+            Command::TestNotification { method, reply } => self
+                .tests
+                .try_send(TestRequest {
+                    method: method.kind,
+                    reply,
+                })
+                .map_err(full_or_stopped),
+            command => self.commands.try_send(command).map_err(full_or_stopped),
+        }
+    }
+
     /// Sends a command, waiting for room.
     pub async fn send(&self, command: Command) -> Result<(), SendError> {
-        self.commands
-            .send(command)
+        match command {
+            Command::TestNotification { method, reply } => self
+                .tests
+                .send(TestRequest {
+                    method: method.kind,
+                    reply,
+                })
+                .await
+                .map_err(|_| SendError::Stopped),
+            command => self
+                .commands
+                .send(command)
+                .await
+                .map_err(|_| SendError::Stopped),
+        }
+    }
+
+    /// Sends a test notification through `method` and waits for the outcome: the
+    /// notifier's text, or the exact error with its 3xx code.
+    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::TestNotification {
+            method: Box::new(method),
+            reply,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        answer
             .await
-            .map_err(|_| SendError::Stopped)
+            .map_err(|_| "the engine has stopped".to_string())?
     }
 
     /// Writes a line to the engine's log (Log tab, log files, stderr); to stderr alone
@@ -287,12 +286,15 @@ impl EngineClient {
     }
 
     /// Applies new settings and waits for the outcome (validation or write errors).
-    pub async fn apply_settings(&self, settings: Settings) -> Result<(), String> {
-        ask(&self.commands, |reply| Command::ApplySettings {
+    pub async fn apply_settings(&self, settings: Settings) -> Result<(), EditError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::ApplySettings {
             settings: Box::new(settings),
             reply: Some(reply),
         })
         .await
+        .map_err(|_| EditError::Stopped)?;
+        answer.await.map_err(|_| EditError::Stopped)?
     }
 
     /// Applies a typed edit to the settings in force (see [`Command::EditSettings`]) and
@@ -327,23 +329,9 @@ impl EngineClient {
         EngineClient {
             commands: mpsc::channel(1).0,
             snapshot,
+            tests: mpsc::channel(1).0,
         }
     }
-}
-
-/// Sends a command that carries a reply channel and waits for the answer.
-async fn ask<T>(
-    commands: &mpsc::Sender<Command>,
-    make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, String>>) -> Command,
-) -> Result<T, String> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    commands
-        .send(make(reply))
-        .await
-        .map_err(|_| SendError::Stopped.to_string())?;
-    answer
-        .await
-        .map_err(|_| "the engine has stopped".to_string())?
 }
 
 impl Drop for EngineHandle {

@@ -311,9 +311,9 @@ impl Engine {
             } => {
                 let outcome = super::edit::check_revision(if_revision, self.settings_revision)
                     .and_then(|()| edit.apply_to(&self.settings))
-                    .and_then(|settings| self.apply(settings).map_err(EditError::Refused));
+                    .and_then(|settings| self.apply(settings));
                 match &outcome {
-                    Err(EditError::Refused(why)) => {
+                    Err(why @ (EditError::Invalid(_) | EditError::NotSaved(_))) => {
                         self.log(Level::Error, format!("settings not applied: {why}"));
                     }
                     Err(_) => {}
@@ -399,16 +399,15 @@ impl Engine {
     }
 
     /// Validates, saves and installs new settings.
-    fn apply(&mut self, settings: Settings) -> Result<(), String> {
+    fn apply(&mut self, settings: Settings) -> Result<(), EditError> {
         let errors = validate(&settings);
         if !errors.is_empty() {
-            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            return Err(list.join("\n"));
+            return Err(EditError::Invalid(errors));
         }
         if let Some(error) = &self.settings_error {
-            return Err(format!(
+            return Err(EditError::NotSaved(format!(
                 "not saved, so as not to overwrite the broken settings file: {error}"
-            ));
+            )));
         }
         if let Some(path) = self.settings_path.clone() {
             match file::save_unless_changed(&path, &settings, self.file_stamp) {
@@ -417,9 +416,9 @@ impl Engine {
                     // Someone edited the file by hand since we read it: theirs wins, and
                     // whoever sent this change is told to make it again.
                     self.check_settings_file();
-                    return Err(e.to_string());
+                    return Err(EditError::NotSaved(e.to_string()));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(EditError::NotSaved(e.to_string())),
             }
         }
         self.install(Arc::new(settings));

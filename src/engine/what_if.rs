@@ -45,6 +45,13 @@ impl WhatIf {
     }
 }
 
+/// Why the consequences cannot be worked out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WhatIfError {
+    #[error("server {server}: {address:?} is not an IP address")]
+    BadAddress { server: String, address: String },
+}
+
 /// The consequences of `failing[i]` servers of `set` failing, its servers' statuses being
 /// `statuses` now (in the set's order). `Err` names a server whose address does not parse
 /// (settings that passed validation never have one).
@@ -53,16 +60,18 @@ pub fn failure_of(
     statuses: &[ServerStatus],
     failing: &[bool],
     dns_options: &DnsUpdatingOptions,
-) -> Result<WhatIf, String> {
+) -> Result<WhatIf, WhatIfError> {
     let mut now = Vec::with_capacity(set.servers.len());
     for (i, server) in set.servers.iter().enumerate() {
-        let address: IpAddr = server.public_ip.trim().parse().map_err(|_| {
-            format!(
-                "server {}: {:?} is not an IP address",
-                server.display_name(),
-                server.public_ip
-            )
-        })?;
+        let address: IpAddr =
+            server
+                .public_ip
+                .trim()
+                .parse()
+                .map_err(|_| WhatIfError::BadAddress {
+                    server: server.display_name().to_string(),
+                    address: server.public_ip.clone(),
+                })?;
         let status = if server.disabled {
             ServerStatus::Disabled
         } else {
@@ -276,6 +285,6 @@ mod tests {
             &Default::default(),
         )
         .unwrap_err();
-        assert!(e.contains("10.0.0.300"), "{e}");
+        assert!(e.to_string().contains("10.0.0.300"), "{e}");
     }
 }

@@ -19,7 +19,7 @@ use super::server_set::{AllFailedPolicy, ServerSet};
 use super::tags;
 
 /// One wrong field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ValidationError {
     /// Where, e.g. `server_sets[1].servers[0].public_ip`.
     pub path: String,

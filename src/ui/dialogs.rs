@@ -303,6 +303,9 @@ impl Dialogs {
                 (Ok(_), _) => self.options = None,
                 (Err(e), Some(dialog)) => {
                     dialog.saving = false;
+                    if let EditError::Invalid(fields) = &e {
+                        dialog.refused = Some((dialog.draft.clone(), fields.clone()));
+                    }
                     dialog.apply_error = Some(refusal(e, &mut dialog.revision));
                 }
                 (Err(_), None) => {}
@@ -311,6 +314,9 @@ impl Dialogs {
                 (Ok(_), _) => self.set = None,
                 (Err(e), Some(dialog)) => {
                     dialog.saving = false;
+                    if let EditError::Invalid(fields) = &e {
+                        dialog.refused = Some((dialog.draft.clone(), fields.clone()));
+                    }
                     dialog.apply_error = Some(refusal(e, &mut dialog.revision));
                 }
                 (Err(_), None) => {}

@@ -96,6 +96,9 @@ pub struct OptionsDialog {
     parse_errors: ParseErrors,
     pub saving: bool,
     pub apply_error: Option<String>,
+    /// The fields the engine refused, with the draft it refused: shown beside their
+    /// fields until the draft changes.
+    pub refused: Option<(OptionsDraft, Vec<ValidationError>)>,
     /// The settings revision the draft was copied from: OK is refused (and says so) if the
     /// settings changed meanwhile, through the API or by hand.
     pub revision: u64,
@@ -115,6 +118,7 @@ impl OptionsDialog {
             parse_errors: ParseErrors::default(),
             saving: false,
             apply_error: None,
+            refused: None,
             revision: 0,
         }
     }
@@ -129,12 +133,26 @@ impl OptionsDialog {
 
     fn errors(&mut self) -> Vec<ValidationError> {
         let base = &self.base;
-        self.validated.errors(&self.draft, |draft| {
+        let ours = |e: &ValidationError| {
+            e.path.starts_with("options") || e.path.starts_with("email_defaults")
+        };
+        let mut errors = self.validated.errors(&self.draft, |draft| {
             validate(&merge(base, draft))
                 .into_iter()
-                .filter(|e| e.path.starts_with("options") || e.path.starts_with("email_defaults"))
+                .filter(ours)
                 .collect()
-        })
+        });
+        if let Some((draft, refused)) = &self.refused
+            && *draft == self.draft
+        {
+            let new: Vec<ValidationError> = refused
+                .iter()
+                .filter(|e| ours(e) && !errors.contains(e))
+                .cloned()
+                .collect();
+            errors.extend(new);
+        }
+        errors
     }
 
     pub fn help_topic(&self) -> HelpTopic {
@@ -536,4 +554,23 @@ fn list_errors(form: &mut Form, prefix: &str, len: usize) -> Vec<Option<String>>
                 .map(|(_, m)| m)
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_refusal_shows_at_its_field_until_the_draft_changes() {
+        let mut dialog = OptionsDialog::new(Arc::new(Settings::default()));
+        let refused = ValidationError {
+            path: "options.http_api.listen".into(),
+            message: "\"x\" is not an address:port".into(),
+        };
+        dialog.refused = Some((dialog.draft.clone(), vec![refused.clone()]));
+        assert!(dialog.errors().contains(&refused));
+        dialog.draft.options.polling.max_concurrent_polls += 1;
+        assert!(!dialog.errors().contains(&refused));
+    }
 }

@@ -88,6 +88,9 @@ pub struct SetDialog {
     pub saving: bool,
     /// Why the engine refused the settings, shown above the buttons.
     pub apply_error: Option<String>,
+    /// The fields the engine refused (paths of the whole settings), with the draft it
+    /// refused: shown beside their fields until the draft changes.
+    pub refused: Option<(ServerSet, Vec<ValidationError>)>,
     /// The settings revision the draft was copied from (see `OptionsDialog::revision`).
     pub revision: u64,
 }
@@ -122,6 +125,7 @@ impl SetDialog {
             parse_errors: ParseErrors::default(),
             saving: false,
             apply_error: None,
+            refused: None,
             revision: 0,
         }
     }
@@ -151,13 +155,29 @@ impl SetDialog {
     fn errors(&mut self) -> Vec<ValidationError> {
         let (base, original) = (&self.base, self.original_name.as_deref());
         let set = self.result();
-        self.validated.errors(&self.draft, |_| {
-            let merged = merge(base, original, set);
-            let at = original
+        // Where the set is in the whole settings: its errors' paths start there.
+        let at = |sets: usize| {
+            original
                 .and_then(|name| base.server_sets.iter().position(|s| s.name == name))
-                .unwrap_or(merged.server_sets.len().saturating_sub(1));
+                .unwrap_or(sets.saturating_sub(1))
+        };
+        let mut errors = self.validated.errors(&self.draft, |_| {
+            let merged = merge(base, original, set);
+            let at = at(merged.server_sets.len());
             forms::errors_under(validate(&merged), &format!("server_sets[{at}]"))
-        })
+        });
+        if let Some((draft, refused)) = &self.refused
+            && *draft == self.draft
+        {
+            let sets = base.server_sets.len() + usize::from(original.is_none());
+            let prefix = format!("server_sets[{}]", at(sets));
+            let new: Vec<ValidationError> = forms::errors_under(refused.clone(), &prefix)
+                .into_iter()
+                .filter(|e| !errors.contains(e))
+                .collect();
+            errors.extend(new);
+        }
+        errors
     }
 
     /// The help topic of the window on top.
@@ -596,4 +616,34 @@ pub fn notification_row(m: &NotificationMethod) -> String {
 
 pub fn dns_server_row(s: &DnsServer) -> String {
     format!("{}:{} ({})", s.address, s.port, s.update.label())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_refusal_shows_at_the_sets_field_until_the_draft_changes() {
+        let mut settings = Settings::default();
+        for name in ["mail", "web"] {
+            settings.server_sets.push(ServerSet {
+                name: name.into(),
+                ..ServerSet::default()
+            });
+        }
+        let mut dialog = SetDialog::edit(Arc::new(settings), "web").unwrap();
+        let refused = ValidationError {
+            path: "server_sets[1].host_names[0]".into(),
+            message: "taken".into(),
+        };
+        dialog.refused = Some((dialog.draft.clone(), vec![refused]));
+        let at_field = ValidationError {
+            path: "host_names[0]".into(),
+            message: "taken".into(),
+        };
+        assert!(dialog.errors().contains(&at_field));
+        dialog.draft.name = "www".into();
+        assert!(!dialog.errors().contains(&at_field));
+    }
 }

@@ -100,7 +100,7 @@ impl WhatIfWindow {
         ) {
             Ok(what_if) => consequences(ui, &what_if),
             Err(e) => {
-                ui.colored_label(ui.visuals().error_fg_color, e);
+                ui.colored_label(ui.visuals().error_fg_color, e.to_string());
             }
         }
     }

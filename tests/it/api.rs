@@ -167,6 +167,16 @@ async fn the_api_as_an_operator_uses_it() {
         body.contains("server_sets[1].servers[0].public_ip"),
         "{body}"
     );
+    // ... and lists every wrong field with its path as data.
+    let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let fields = parsed["fields"].as_array().expect("a list of fields");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f["path"] == "server_sets[1].servers[0].public_ip"
+                && f["message"] == "\"10.0.0.300\" is not an IP address"),
+        "{body}"
+    );
     let (status, body) = request(
         api,
         "PUT",

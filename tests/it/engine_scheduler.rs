@@ -285,8 +285,19 @@ async fn pause_all_and_settings_file_changes() {
     let before = std::fs::read_to_string(&path).unwrap();
     let err = engine.apply_settings(bad).await.unwrap_err();
     assert!(
-        err.contains("server_sets[0].servers[0].public_ip: \"10.0.0.300\" is not an IP address"),
+        err.to_string()
+            .contains("server_sets[0].servers[0].public_ip: \"10.0.0.300\" is not an IP address"),
         "{err}"
+    );
+    // The refusal keeps the field's path as data, for the dialog's field and the API's 400.
+    let standby::engine::EditError::Invalid(fields) = &err else {
+        panic!("not a validation error: {err:?}");
+    };
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.path == "server_sets[0].servers[0].public_ip"),
+        "{fields:?}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 
@@ -348,6 +359,7 @@ async fn pause_all_and_settings_file_changes() {
             .apply_settings(edited)
             .await
             .unwrap_err()
+            .to_string()
             .contains("broken")
     );
 }

@@ -231,3 +231,39 @@ async fn system_log_line_reaches_the_syslog_socket() {
     assert!(err.starts_with("313 "), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
+
+/// The *Test...* button's command reaches the dispatcher through a plain `EngineClient`
+/// (the API's or a window's), not only through the handle that owns the engine.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_notification_goes_through_any_engine_client() {
+    use standby::engine::{EngineConfig, EngineHandle};
+    use standby::model::{NotificationMethod, Settings};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("test.txt");
+    let method = NotificationMethod {
+        kind: NotificationKind::Command(CommandSpec {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "printf '%s' \"$1\" > \"$2\"".into(),
+                "sh".into(),
+                "$EVENT$".into(),
+                out.display().to_string(),
+            ],
+            wait: None,
+        }),
+        ..NotificationMethod::default()
+    };
+    let engine = EngineHandle::spawn(EngineConfig::in_memory(Settings::default())).unwrap();
+    let client = engine.client();
+    let text = tokio::time::timeout(Duration::from_secs(20), client.test_notification(method))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text, "sh: exit code 0");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("Test"));
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .unwrap();
+}

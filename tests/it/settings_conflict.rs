@@ -86,7 +86,7 @@ async fn an_api_change_right_after_a_hand_edit_does_not_overwrite_it() {
         match answer {
             Err(why) => {
                 conflicts += 1;
-                assert!(why.contains("changed by someone else"), "{why}");
+                assert!(why.to_string().contains("changed by someone else"), "{why}");
                 assert_eq!(std::fs::read_to_string(&path).unwrap(), edited_text);
                 // The edit is in force now.
                 let wanted = names(&edited);
