@@ -21,7 +21,7 @@ pub const CERTIFICATE_SUFFIX: &str = " certificate";
 /// polling, 5 the monitor's own resources, 0 no stage. A problem of the monitor, not of
 /// a set (its set is `""`, its subject [`MONITOR_SUBJECT`]): no server counts it as a
 /// failure, so it moves no server's state and no DNS record.
-pub const MONITOR_SHORTAGE: u16 = 150;
+pub const MONITOR_SHORTAGE: u16 = ProblemCode::new(Area::Polling, FailureKind::Local, 0).get();
 
 /// The subject of the monitor's own problems.
 pub const MONITOR_SUBJECT: &str = "this monitor";
