@@ -30,4 +30,13 @@ if [ $# -ne 2 ]; then
     exit 2
 fi
 install
-exec "$venv/bin/moto_server" -H "$1" -p "$2"
+# Python's http.server names itself by socket.getfqdn(ADDR), a reverse lookup of 127.0.0.x
+# through the system resolver: a packet that would leave the machine (RELIABILITY.md). The
+# server needs no name, so it is started with getfqdn answering the address itself.
+exec "$venv/bin/python" -c '
+import socket, sys
+socket.getfqdn = lambda name="": name
+from moto.server import main
+sys.argv = ["moto_server", "-H", sys.argv[1], "-p", sys.argv[2]]
+main()
+' "$1" "$2"
