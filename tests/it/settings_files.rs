@@ -31,7 +31,7 @@ fn example_has_two_realistic_sets() {
     let settings = file::load(&path).unwrap();
     assert_eq!(settings.server_sets.len(), 2);
     let web = &settings.server_sets[0];
-    assert_eq!(web.servers[1].poll_address(), "10.1.0.20");
+    assert_eq!(web.servers[1].poll_address(), "203.0.113.20");
     assert!(matches!(&web.polling, PollMethod::Http(h) if h.url.starts_with("https://")));
     assert_eq!(web.frequency.recover_after, 3);
     // Fields left out take their defaults.

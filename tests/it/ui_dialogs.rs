@@ -167,14 +167,14 @@ fn an_invalid_ip_shows_its_reason_and_keeps_ok_disabled() {
     w.click("New server set");
     w.click("Servers");
     w.click("Add server...");
-    w.type_into("Public IP address:", "10.0.0.300");
+    w.type_into("Public IP address:", "127.0.0.300");
     w.harness
-        .get_by_label("\"10.0.0.300\" is not an IP address");
+        .get_by_label("\"127.0.0.300\" is not an IP address");
     assert!(!w.ok_enabled("Server properties"));
-    w.type_into("Public IP address:", "10.0.0.30");
+    w.type_into("Public IP address:", "127.0.0.30");
     assert!(
         w.harness
-            .query_by_label("\"10.0.0.300\" is not an IP address")
+            .query_by_label("\"127.0.0.300\" is not an IP address")
             .is_none()
     );
     assert!(w.ok_enabled("Server properties"));
