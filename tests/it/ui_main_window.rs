@@ -183,8 +183,8 @@ fn log_freezes_and_clears() {
     w.harness.get_by_label(&count_text(frozen, true));
     // Each of these logs a line in the engine.
     let engine_lines = w.app().engine().snapshot().log.len();
-    w.app().engine().send(Command::PauseAll).unwrap();
-    w.app().engine().send(Command::ResumeAll).unwrap();
+    w.app().engine().try_send(Command::PauseAll).unwrap();
+    w.app().engine().try_send(Command::ResumeAll).unwrap();
     w.wait_for("two more lines", |s| s.log.len() >= engine_lines + 2);
     assert_eq!(w.app().log_lines_shown(), frozen);
     w.harness.get_by_label(&count_text(frozen, true));
