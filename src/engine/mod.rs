@@ -36,7 +36,7 @@ pub use dns_sync::PairState;
 pub use edit::{EditError, SettingsEdit};
 pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
-pub use snapshot::{DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
+pub use snapshot::{AdminView, DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
 
 use crate::model::{NotificationMethod, Settings};
 use crate::notify::NotifyConfig;

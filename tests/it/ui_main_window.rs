@@ -222,3 +222,12 @@ fn help_about_opens_a_window() {
     w.harness.step();
     assert!(!w.app().view().about_open);
 }
+
+#[test]
+fn a_drained_server_says_so_on_its_row() {
+    let mut settings = settings();
+    settings.server_sets[0].servers[0].weight = 0;
+    let mut w = Window::in_memory(settings, [1100.0, 700.0]);
+    w.wait_for("both sets", |s| s.sets.len() == 2);
+    w.wait_until("the drained note", |w| w.shows("drained (weight 0)"));
+}
