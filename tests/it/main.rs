@@ -8,6 +8,7 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
