@@ -90,7 +90,7 @@ async fn three_name_servers_one_silent_are_two_of_three_one_unknown() {
             if pair.propagation == Some(want) || tokio::time::Instant::now() > deadline {
                 break pair;
             }
-            engine.send(Command::PollSet("web".into())).unwrap();
+            engine.send(Command::PollSet("web".into())).await.unwrap();
             wait_until(&engine, "the re-check runs", |s| {
                 s.set("web")
                     .is_some_and(|w| w.dns.first().is_some_and(|p| p.in_flight))
