@@ -441,6 +441,13 @@ fn section(
                     "options.dns_updating.max_concurrent_updates",
                     &mut o.dns_updating.max_concurrent_updates,
                 );
+                form.text(
+                    ui,
+                    "Resolver for name servers (blank = system's):",
+                    "options.dns_updating.propagation_resolver",
+                    &mut o.dns_updating.propagation_resolver,
+                    None,
+                );
             });
             forms::section_heading(ui, "Default DNS servers");
             let rows: Vec<String> = o

@@ -215,7 +215,7 @@ pub fn dns_pairs(ui: &mut egui::Ui, pairs: &[DnsPairView]) {
                 ui.label(pair.served.as_deref().unwrap_or("–"));
                 ui.label(
                     pair.propagation
-                        .map(|(good, all)| format!("{good}/{all}"))
+                        .map(|p| p.to_string())
                         .unwrap_or_else(|| "–".into()),
                 );
                 ui.label(widgets::clock_or_dash(pair.last_change));
