@@ -8,6 +8,7 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
@@ -16,6 +17,7 @@ mod cli;
 mod crash_kill9;
 mod desktop_session;
 mod dns_e2e;
+mod dns_propagation;
 mod dns_rfc2136;
 mod dns_sync;
 #[cfg(unix)]
@@ -63,6 +65,7 @@ mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
 mod ui_dialogs;
+mod ui_dns_serving;
 mod ui_history_tray;
 mod ui_main_window;
 mod ui_smtp_warning;
