@@ -14,6 +14,7 @@ mod api_hardening;
 mod api_tls;
 mod cli;
 mod desktop_session;
+mod dns_dnssec;
 mod dns_e2e;
 mod dns_propagation;
 mod dns_rfc2136;
