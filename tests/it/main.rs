@@ -8,12 +8,14 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
 mod cli;
 mod desktop_session;
 mod dns_e2e;
+mod dns_propagation;
 mod dns_rfc2136;
 mod dns_sync;
 #[cfg(unix)]
@@ -62,6 +64,7 @@ mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
 mod ui_dialogs;
+mod ui_dns_serving;
 mod ui_history_tray;
 mod ui_main_window;
 mod ui_smtp_warning;
