@@ -30,6 +30,9 @@ packages=(
     # real peers of the probe tests (tests/peers/): FTP(S), POP3 + IMAP; the network
     # namespace of the ping test; the HTTP ceiling of the methods benchmark
     pure-ftpd openssl dovecot-pop3d dovecot-imapd iproute2 wrk
+    # `standby service`: systemd-analyze checks the units (tests/it/service.rs); the .deb
+    # of scripts/package.sh: dpkg-deb and dpkg-shlibdeps (tests/it/package.rs installs it)
+    systemd dpkg-dev
 )
 
 missing=()
