@@ -64,6 +64,17 @@ if command -v rustup >/dev/null 2>&1; then
         || echo "WARNING: could not install the Rust target x86_64-pc-windows-gnu" >&2
 fi
 
+# Fuzzing (scripts/fuzz.sh): a nightly toolchain and cargo-fuzz from crates.io. Without
+# them the fuzz step of scripts/test-all.sh is skipped with a banner.
+if command -v rustup >/dev/null 2>&1; then
+    rustup run nightly rustc --version >/dev/null 2>&1 \
+        || rustup toolchain install nightly --profile minimal \
+        || echo "WARNING: could not install the nightly toolchain (fuzzing)" >&2
+    cargo fuzz --version >/dev/null 2>&1 \
+        || cargo install cargo-fuzz --locked \
+        || echo "WARNING: could not install cargo-fuzz (fuzzing)" >&2
+fi
+
 # moto[server] from PyPI in a venv of its own (Debian's pip refuses system installs).
 bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/moto.sh" --install \
     || echo "WARNING: could not make the moto venv (tests/peers/moto.sh --install)" >&2

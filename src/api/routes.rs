@@ -103,7 +103,21 @@ async fn settings_body<T: Serialize + serde::de::DeserializeOwned>(
     confirm_key: Option<&str>,
 ) -> ApiResult<(T, bool)> {
     let bytes = body::read(request_body, state.limits.body_timeout).await?;
-    let mut value = body::object(&bytes)?;
+    let stored = serde_json::to_value(&*state.client.snapshot().settings)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    decode_settings_body(&bytes, &stored, &state.redactor, confirm_key)
+}
+
+/// A settings body as a complete `T` (pure; the fuzz target `api_bodies` drives it): a
+/// JSON object, `confirm_key` (if any) taken out of it as a boolean, placeholders turned
+/// back into the secrets of `stored` (the settings in force, as JSON), every field present.
+pub fn decode_settings_body<T: Serialize + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    stored: &Value,
+    redactor: &crate::api::secrets::Redactor,
+    confirm_key: Option<&str>,
+) -> ApiResult<(T, bool)> {
+    let mut value = body::object(bytes)?;
     let confirmed = match (confirm_key, value.as_object_mut()) {
         (Some(key), Some(map)) => match map.remove(key) {
             None => false,
@@ -117,11 +131,8 @@ async fn settings_body<T: Serialize + serde::de::DeserializeOwned>(
         },
         _ => false,
     };
-    let stored = serde_json::to_value(&*state.client.snapshot().settings)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    state
-        .redactor
-        .restore(&mut value, &stored)
+    redactor
+        .restore(&mut value, stored)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     Ok((body::complete(value)?, confirmed))
 }

@@ -80,6 +80,19 @@ pub(super) fn encode(response: &Message, request: &Message, udp: bool) -> Option
     }
 }
 
+/// What is sent back for `bytes` when nothing is forwarded: the pure path every request
+/// takes (parse, answer from `table`, not ours = REFUSED, sized for the transport);
+/// `None` = nothing is sent. The fuzz target `dns_request` drives it.
+pub fn answer_bytes(table: &super::Table, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+    let request = Message::from_vec(bytes).ok()?;
+    let response = match table.answer(&request) {
+        Reply::Drop => return None,
+        Reply::Answer(response) => response,
+        Reply::NotOurs => short_answer(&request, ResponseCode::Refused),
+    };
+    encode(&response, &request, udp)
+}
+
 /// Forwards `bytes` and returns what to send back: the upstream's answer (over UDP cut
 /// to the client's limit), or SERVFAIL.
 pub(super) async fn forwarded(

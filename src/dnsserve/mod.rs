@@ -25,6 +25,7 @@ use crate::model::options::DnsServingOptions;
 use answers::Table;
 use limits::Tally;
 
+pub use listen::answer_bytes;
 pub use wire::UDP_PAYLOAD;
 
 /// What the limits turn away, counted and logged.

@@ -56,7 +56,7 @@ pub async fn current_records(
 /// The A and AAAA records of `name` itself in `records`, with their TTLs. Only the name's
 /// own records: a CNAME chain is not what an update can change, and what a signed zone
 /// adds (RRSIG, NSEC, NSEC3) is no address.
-pub(crate) fn addresses_with_ttl(records: &[Record], name: &Name) -> Vec<(IpAddr, u32)> {
+pub fn addresses_with_ttl(records: &[Record], name: &Name) -> Vec<(IpAddr, u32)> {
     records
         .iter()
         .filter(|r| r.name == *name)
@@ -70,7 +70,7 @@ pub(crate) fn addresses_with_ttl(records: &[Record], name: &Name) -> Vec<(IpAddr
 
 /// The zone an authoritative answer names for `name`: the owner of the SOA record (not its
 /// RRSIG) in the answer, else in the authority section.
-pub(crate) fn zone_in(answer: &Message, name: &Name) -> Option<Name> {
+pub fn zone_in(answer: &Message, name: &Name) -> Option<Name> {
     let soa_owner = |records: &[Record]| {
         records
             .iter()
@@ -200,7 +200,7 @@ pub async fn name_servers(
 
 /// The targets of the zone's own NS records in an answer, without duplicates; any other
 /// record (RRSIG, NSEC of a signed zone) is passed over.
-pub(crate) fn ns_targets(answer: &Message, zone: &Name) -> Vec<Name> {
+pub fn ns_targets(answer: &Message, zone: &Name) -> Vec<Name> {
     let mut targets: Vec<Name> = Vec::new();
     for record in answer.answers.iter().filter(|r| r.name == *zone) {
         if let RData::NS(ns) = &record.data
@@ -255,7 +255,8 @@ fn plain(name: &Name) -> String {
         .to_string()
 }
 
-fn addresses_of(records: &[Record], owner: &Name) -> Vec<IpAddr> {
+/// The addresses of `owner` among `records` (a name server's glue).
+pub fn addresses_of(records: &[Record], owner: &Name) -> Vec<IpAddr> {
     records
         .iter()
         .filter(|r| r.name == *owner)

@@ -58,27 +58,35 @@ impl Rfc2136Updater {
         let answer = transport::exchange(request.server, &bytes, PLAIN_UDP_LIMIT, &deadline)
             .await
             .map_err(|e| e.into_dns(stage, &deadline, request.server))?;
-        let parsed = Message::from_vec(&answer).map_err(|e| {
-            wrong(format!(
-                "malformed answer to the update from {}: {e}",
-                request.server
-            ))
-        })?;
-        let rcode = parsed.metadata.response_code;
+        let signed = signed.as_ref().map(|(request, signer)| (request, *signer));
+        judge_answer(&answer, signed, request.server, now_unix())
+    }
+}
 
-        if let Some((signed, signer)) = &signed {
-            match signer.verify(signed, &answer, &parsed, now_unix()) {
-                Ok(()) => {}
-                // A server that does not sign its refusal (no key configured, say) still
-                // told us why in its rcode, which says more than "unsigned".
-                Err(super::tsig::TsigError::Unsigned) if rcode != ResponseCode::NoError => {}
-                Err(e) => return Err(wrong(e.to_string())),
-            }
+/// What the answer to an update says (the pure part of an update, which the fuzz target
+/// `dnsupdate_answer` drives): parsed, its TSIG checked against the signed request if
+/// there is one, then its rcode. `Ok` is `NOERROR`.
+pub fn judge_answer(
+    answer: &[u8],
+    signed: Option<(&SignedRequest, &TsigSigner)>,
+    server: std::net::SocketAddr,
+    now: u64,
+) -> Result<String, DnsError> {
+    let parsed = Message::from_vec(answer)
+        .map_err(|e| wrong(format!("malformed answer to the update from {server}: {e}")))?;
+    let rcode = parsed.metadata.response_code;
+    if let Some((signed, signer)) = signed {
+        match signer.verify(signed, answer, &parsed, now) {
+            Ok(()) => {}
+            // A server that does not sign its refusal (no key configured, say) still
+            // told us why in its rcode, which says more than "unsigned".
+            Err(super::tsig::TsigError::Unsigned) if rcode != ResponseCode::NoError => {}
+            Err(e) => return Err(wrong(e.to_string())),
         }
-        match rcode {
-            ResponseCode::NoError => Ok("NOERROR".into()),
-            other => Err(wrong(explain(other))),
-        }
+    }
+    match rcode {
+        ResponseCode::NoError => Ok("NOERROR".into()),
+        other => Err(wrong(explain(other))),
     }
 }
 
