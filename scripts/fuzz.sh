@@ -14,6 +14,12 @@
 # FUZZ_SANITIZER=address builds with AddressSanitizer (slower to build and run; Standby has
 # no unsafe code, so the default is none: panics, overflows and failed assertions are what
 # the targets find).
+#
+# With --ci the build is bounded too (FUZZ_BUILD_LIMIT seconds, default 1020: an empty cache
+# on two cores): past it the step is skipped with a banner, so that fuzzing can never push
+# CI past its time. A crash found in --ci mode is reported with a banner (and its input
+# kept in fuzz/artifacts/) but fails the run only with FUZZ_FATAL=1: the targets had no
+# clean run on record yet when CI got them (RELIABILITY.md, "Fuzzing").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +56,19 @@ flags=(--release --debug-assertions --sanitizer "$sanitizer")
 
 echo "== fuzz: build (nightly, sanitizer $sanitizer, debug assertions)"
 start=$(date +%s)
-(cd fuzz && cargo +nightly fuzz build "${flags[@]}")
+limit=()
+[ -n "$ci" ] && limit=(timeout "${FUZZ_BUILD_LIMIT:-1020}")
+build_status=0
+(cd fuzz && "${limit[@]}" cargo +nightly fuzz build "${flags[@]}") || build_status=$?
+if [ "$build_status" -eq 124 ]; then
+    cat >&2 <<WARN
+############################################################################
+# FUZZING NOT RUN: the fuzz build took over ${FUZZ_BUILD_LIMIT:-1020} s (FUZZ_BUILD_LIMIT).
+############################################################################
+WARN
+    exit 0
+fi
+[ "$build_status" -eq 0 ] || exit "$build_status"
 echo "fuzz: build took $(($(date +%s) - start)) s"
 
 figures="$target_dir/fuzz-figures.txt"
@@ -75,7 +93,15 @@ for target in "${targets[@]}"; do
     fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "fuzz: FOUND a crash in: ${failed[*]} (inputs in fuzz/artifacts/, logs in $target_dir/fuzz-*.log)" >&2
+    cat >&2 <<WARN
+############################################################################
+# FUZZING FOUND A CRASH in: ${failed[*]}
+# inputs in fuzz/artifacts/, logs in $target_dir/fuzz-*.log
+############################################################################
+WARN
+    if [ -n "$ci" ] && [ "${FUZZ_FATAL:-}" != 1 ]; then
+        exit 0
+    fi
     exit 1
 fi
 echo "fuzz: no crash in ${#targets[@]} targets"

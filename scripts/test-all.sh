@@ -62,7 +62,7 @@ fi
 
 # Each fuzz target for a bounded time (RELIABILITY.md, "Fuzzing"); skipped with a banner
 # where nightly or cargo-fuzz cannot be had. `bash scripts/fuzz.sh SECONDS` runs them longer.
-echo "== fuzzing (scripts/fuzz.sh, ${FUZZ_SECONDS:-25} s per target)"
-bash scripts/fuzz.sh --ci "${FUZZ_SECONDS:-25}"
+echo "== fuzzing (scripts/fuzz.sh, ${FUZZ_SECONDS:-20} s per target)"
+bash scripts/fuzz.sh --ci "${FUZZ_SECONDS:-20}"
 
 echo "== all checks passed"

@@ -61,7 +61,9 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     let request = Message::from_vec(data).ok();
     if let Some(answer) = answer_bytes(&TABLE, data, true) {
-        let request = request.as_ref().expect("only a request that parses is answered");
+        let request = request
+            .as_ref()
+            .expect("only a request that parses is answered");
         let limit = wire::udp_limit(request);
         assert!(
             answer.len() <= limit,
@@ -77,13 +79,21 @@ fuzz_target!(|data: &[u8]| {
     // The same bytes as an upstream's answer, cut for a client limit taken from them.
     let limit = 512 + usize::from(data.first().copied().unwrap_or(0)) * 4;
     let cut = wire::fit_forwarded(data.to_vec(), limit);
-    assert!(cut.len() <= limit.max(12), "a forwarded answer cut to {} > {limit}", cut.len());
+    assert!(
+        cut.len() <= limit.max(12),
+        "a forwarded answer cut to {} > {limit}",
+        cut.len()
+    );
 });
 
 /// An answer is a response (QR) with the request's id, and it parses.
 fn check_response(answer: &[u8], request: &[u8]) {
     assert!(answer.len() >= 12, "an answer shorter than a header");
-    assert_eq!(answer[..2], request[..2], "the answer's id is not the request's");
+    assert_eq!(
+        answer[..2],
+        request[..2],
+        "the answer's id is not the request's"
+    );
     assert!(answer[2] & 0x80 != 0, "the answer is not a response");
     Message::from_vec(answer).expect("our own answer parses");
 }

@@ -17,7 +17,13 @@ fuzz_target!(|data: &[u8]| {
     if !standby::model::validate(&imported.settings).is_empty() {
         return;
     }
-    let saved = imported.settings.to_ron().expect("valid settings serialize");
+    let saved = imported
+        .settings
+        .to_ron()
+        .expect("valid settings serialize");
     let again = file::parse(Path::new("standby.ron"), &saved).expect("an import loads again");
-    assert_eq!(imported.settings, again, "a save and a load changed the import");
+    assert_eq!(
+        imported.settings, again,
+        "a save and a load changed the import"
+    );
 });

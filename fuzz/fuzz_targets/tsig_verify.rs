@@ -5,9 +5,9 @@
 //! and a time within the fudge always does.
 #![no_main]
 
+use base64::Engine as _;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use standby::dnsupdate::tsig::{TsigSigner, algorithm_wire_name, compute_mac};
 use standby::model::{Secret, TsigAlgorithm, TsigKey};
@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         // Raw: nobody signed this with our secret (a forged MAC is a 2^-128 chance).
         if let Ok(parsed) = Message::from_vec(rest) {
             let verdict = signer.verify(&request, rest, &parsed, NOW);
-            assert!(verdict.is_err(), "an answer not signed by us passed: {rest:?}");
+            assert!(
+                verdict.is_err(),
+                "an answer not signed by us passed: {rest:?}"
+            );
         }
         return;
     }
@@ -69,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
     variables.extend_from_slice(&error.to_be_bytes());
     variables.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
     variables.extend_from_slice(other);
-    let mut prior = u16::try_from(request_mac.len()).unwrap_or(0).to_be_bytes().to_vec();
+    let mut prior = u16::try_from(request_mac.len())
+        .unwrap_or(0)
+        .to_be_bytes()
+        .to_vec();
     prior.extend_from_slice(&request_mac);
     let mac = compute_mac(algorithm, SECRET, &[&prior, body, &variables]).expect("mac");
 
@@ -102,7 +108,10 @@ fuzz_target!(|data: &[u8]| {
         .signature()
         .is_some_and(|record| record.data.mac == mac && record.data.time == time);
     if ours && error == 0 && offset.unsigned_abs() <= u64::from(FUDGE) {
-        assert!(verdict.is_ok(), "a correctly signed answer was refused: {verdict:?}");
+        assert!(
+            verdict.is_ok(),
+            "a correctly signed answer was refused: {verdict:?}"
+        );
     }
     if offset.unsigned_abs() > u64::from(FUDGE) {
         assert!(verdict.is_err(), "an answer signed {offset} s off passed");
