@@ -161,7 +161,6 @@ impl Dialogs {
 
     /// Draws the open dialogs; changes for the engine go to `outbox`.
     pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
-        self.take_replies(ctx);
         if let Some(dialog) = &mut self.options {
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
@@ -275,8 +274,9 @@ impl Dialogs {
         }
     }
 
-    /// Handles the engine's answers that have arrived.
-    fn take_replies(&mut self, ctx: &egui::Context) {
+    /// Handles the engine's answers that have arrived (from the app's `logic`, which runs
+    /// also while the window is hidden).
+    pub fn take_replies(&mut self, ctx: &egui::Context) {
         let mut still = Vec::new();
         for mut pending in std::mem::take(&mut self.pending) {
             let result = match pending.reply.try_recv() {
