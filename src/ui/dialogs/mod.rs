@@ -8,6 +8,7 @@
 //! edit), the engine refuses and the dialog says so: OK again applies the dialog's change
 //! over them.
 
+pub mod child;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;

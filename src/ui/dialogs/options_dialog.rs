@@ -16,11 +16,12 @@ use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, ServerSet, Settings, ValidationError,
     validate,
 };
+use crate::ui::dialogs::child;
 use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
 use crate::ui::dialogs::dns_serving_page;
 use crate::ui::dialogs::email_defaults_dialog::EmailDefaultsDialog;
 use crate::ui::dialogs::notification_dialog::NotificationDialog;
-use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row, put};
+use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row};
 use crate::ui::dialogs::zone_dialog::ZoneDialog;
 use crate::ui::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
 use crate::ui::help::HelpTopic;
@@ -266,50 +267,23 @@ impl OptionsDialog {
 
     fn show_child(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) {
         let d = &mut self.draft;
-        let outcome = match &mut self.child {
-            None => return,
+        let o = &mut d.options;
+        let done = match &mut self.child {
+            None => false,
             Some(OptionsChild::Notification(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    put(
-                        &mut d.options.notification.default_methods,
-                        dialog.index,
-                        dialog.result(),
-                    );
-                }
-                outcome
+                child::edit_in_list(dialog, &mut o.notification.default_methods, ctx, help)
             }
             Some(OptionsChild::DnsServer(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    put(
-                        &mut d.options.dns_updating.default_dns_servers,
-                        dialog.index,
-                        dialog.result(),
-                    );
-                }
-                outcome
+                child::edit_in_list(dialog, &mut o.dns_updating.default_dns_servers, ctx, help)
             }
             Some(OptionsChild::EmailDefaults(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    d.email_defaults = dialog.draft.clone();
-                }
-                outcome
+                child::edit_in_place(dialog, &mut d.email_defaults, ctx, help)
             }
             Some(OptionsChild::Zone(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    put(
-                        &mut d.options.dns_serving.zones,
-                        dialog.index,
-                        dialog.result(),
-                    );
-                }
-                outcome
+                child::edit_in_list(dialog, &mut o.dns_serving.zones, ctx, help)
             }
         };
-        if outcome != Outcome::Open {
+        if done {
             self.child = None;
         }
     }
