@@ -13,7 +13,10 @@ mod api;
 mod api_hardening;
 mod api_tls;
 mod cli;
+#[cfg(unix)]
+mod crash_kill9;
 mod desktop_session;
+mod dns_dnssec;
 mod dns_e2e;
 mod dns_propagation;
 mod dns_rfc2136;
@@ -35,6 +38,9 @@ mod dnsupdate_route53;
 mod engine_e2e;
 mod engine_history;
 mod engine_scheduler;
+mod fault_peers;
+#[cfg(unix)]
+mod history_disk_full;
 #[cfg(unix)]
 mod monitor_faults;
 mod notify_channels;
@@ -48,6 +54,8 @@ mod notify_ids;
 mod notify_outbox;
 #[cfg(unix)]
 mod notify_restart;
+#[cfg(target_os = "linux")]
+mod package;
 mod probe_cert;
 #[cfg(unix)]
 mod probe_command;
@@ -56,6 +64,8 @@ mod probe_http;
 mod probe_peers;
 mod probe_ping;
 mod probe_tcp;
+#[cfg(target_os = "linux")]
+mod service;
 mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
