@@ -43,6 +43,7 @@ fn server(set: usize, i: usize) -> ServerView {
         last_failure: None,
         problem_code: None,
         recent_times_ms: recent,
+        admin: Default::default(),
     }
 }
 

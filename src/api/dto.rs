@@ -93,6 +93,8 @@ pub struct ServerDto {
     pub last_success: Option<String>,
     pub last_failure: Option<String>,
     pub problem_code: Option<u16>,
+    /// Weight 0: polled, published only while no other server is functional.
+    pub drained: bool,
 }
 
 /// `GET /serversets/{id}/status`.
@@ -139,6 +141,7 @@ impl From<&SetStatus> for SetStatusDto {
                     last_success: time(v.last_success),
                     last_failure: time(v.last_failure),
                     problem_code: v.problem_code,
+                    drained: v.admin.drained,
                 })
                 .collect(),
             error: s.error.clone(),

@@ -71,6 +71,9 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
         recent_times_ms: (0..world.below(20))
             .map(|i| (i % 3 != 0).then_some(i as f32 * 1.5))
             .collect(),
+        admin: crate::engine::snapshot::AdminView {
+            drained: world.chance(20),
+        },
     }
 }
 

@@ -148,4 +148,14 @@ pub struct ServerView {
     pub problem_code: Option<u16>,
     /// Recent response times in milliseconds (failed polls as `None`), oldest first.
     pub recent_times_ms: Vec<Option<f32>>,
+    /// What the operator decided for the server beside its polls.
+    #[serde(default)]
+    pub admin: AdminView,
+}
+
+/// A server's administrative state: what an operator decided beside its polls.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdminView {
+    /// Weight 0: polled and shown, published only while no other server is functional.
+    pub drained: bool,
 }

@@ -444,7 +444,6 @@ impl Validator {
             if let Some(poll_ip) = server.poll_ip.as_deref().filter(|ip| !ip.is_empty()) {
                 self.check(&sp, "poll_ip", ip_address(poll_ip));
             }
-            self.check(&sp, "weight", at_least(server.weight, 1));
         }
         self.poll_method(&join(path, "polling"), &set.polling);
         let f = &set.frequency;
@@ -788,7 +787,6 @@ mod tests {
                 Server {
                     public_ip: "192.0.2.2".into(),
                     poll_ip: Some("x".into()),
-                    weight: 0,
                     ..Server::default()
                 },
             ],
@@ -806,7 +804,6 @@ mod tests {
                 "server_sets[1].name: duplicate set name \"web\"",
                 "server_sets[1].servers[0].public_ip: \"10.0.0.300\" is not an IP address",
                 "server_sets[1].servers[1].poll_ip: \"x\" is not an IP address",
-                "server_sets[1].servers[1].weight: must be at least 1",
                 "server_sets[1].polling.Tcp.port: a port is required",
                 "server_sets[1].frequency.interval_secs: must be at least 1",
             ]

@@ -8,6 +8,7 @@ pub mod app;
 pub mod dialog_frame;
 pub mod dialogs;
 pub mod dns_server_dialog;
+pub mod dns_serving_page;
 pub mod email_defaults_dialog;
 pub mod forms;
 pub mod help;
@@ -29,6 +30,7 @@ pub mod test_send;
 pub mod tray;
 pub mod what_if_window;
 pub mod widgets;
+pub mod zone_dialog;
 
 use crate::engine::EngineHandle;
 

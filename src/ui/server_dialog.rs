@@ -83,6 +83,13 @@ impl ServerDialog {
                     }
                     form.text(ui, "Display name:", "name", &mut draft.name, None);
                     form.number(ui, "Weight:", "weight", &mut draft.weight);
+                    if draft.weight == 0 {
+                        ui.label("");
+                        ui.label(
+                            "0 drains the server: polled, but published only when no other works",
+                        );
+                        ui.end_row();
+                    }
                     form.check(
                         ui,
                         "Pause the set if this server fails",

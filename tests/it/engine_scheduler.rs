@@ -190,7 +190,9 @@ async fn pause_set_on_failure_pauses_and_saves() {
         ServerStatus::Failed
     );
 
-    engine.send(Command::ResumeSet("guarded".into())).unwrap();
+    engine
+        .try_send(Command::ResumeSet("guarded".into()))
+        .unwrap();
     wait_until(&engine, "recovered after resume", |s| {
         statuses(s, "guarded") == [ServerStatus::Ok, ServerStatus::Ok]
     })
@@ -266,14 +268,14 @@ async fn pause_all_and_settings_file_changes() {
     wait_until(&engine, "OK", |s| statuses(s, "one") == [ServerStatus::Ok]).await;
 
     // Pause all: saved, and no more polls.
-    engine.send(Command::PauseAll).unwrap();
+    engine.try_send(Command::PauseAll).unwrap();
     wait_until(&engine, "paused", |s| s.all_paused).await;
     assert!(file::load(&path).unwrap().options.polling.paused);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let polls = count.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(count.load(Ordering::SeqCst), polls, "no polls while paused");
-    engine.send(Command::ResumeAll).unwrap();
+    engine.try_send(Command::ResumeAll).unwrap();
     wait_until(&engine, "polling again", |_| {
         count.load(Ordering::SeqCst) > polls
     })
@@ -346,7 +348,7 @@ async fn pause_all_and_settings_file_changes() {
         s.settings_error
     );
     assert!(s.set("two").is_some(), "the running settings stay");
-    engine.send(Command::PauseSet("one".into())).unwrap();
+    engine.try_send(Command::PauseSet("one".into())).unwrap();
     wait_until(&engine, "set paused", |s| s.set("one").unwrap().paused).await;
     assert!(
         std::fs::read_to_string(&path)

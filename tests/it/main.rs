@@ -8,6 +8,7 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
@@ -59,6 +60,7 @@ mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
 mod ui_dialogs;
+mod ui_dns_serving;
 mod ui_history_tray;
 mod ui_main_window;
 mod ui_smtp_warning;

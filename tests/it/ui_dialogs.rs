@@ -369,3 +369,16 @@ fn a_dialog_whose_settings_changed_meanwhile_says_so_and_ok_again_applies_it() {
     });
     w.wait_until_closed("Server set properties");
 }
+
+#[test]
+fn weight_zero_is_valid_and_says_it_drains() {
+    let mut w = window(Settings::default());
+    w.click("New server set");
+    w.click("Servers");
+    w.click("Add server...");
+    w.type_into("Public IP address:", "127.0.0.30");
+    assert!(!w.shows("0 drains the server: polled, but published only when no other works"));
+    w.type_into("Weight:", "0");
+    assert!(w.shows("0 drains the server: polled, but published only when no other works"));
+    assert!(w.ok_enabled("Server properties"));
+}
