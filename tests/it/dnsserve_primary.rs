@@ -345,3 +345,77 @@ async fn transfers_need_the_key_and_a_listed_address() {
     })
     .await;
 }
+
+/// Item 5: a change of what DNS serving answers for a set is an event that reaches the
+/// set's notification methods (here a command that appends its tags to a file), with the
+/// old and new addresses, like a DNS update. Like every event, a second change within the
+/// coalescing window goes out when the window closes (1 s here), as its summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_what_is_served_is_notified() {
+    bounded(async {
+        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = TcpListener::bind(("127.0.0.2", port)).await.unwrap();
+        let first_task = tokio::spawn(async move { while first.accept().await.is_ok() {} });
+        tokio::spawn(async move { while second.accept().await.is_ok() {} });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("messages.txt");
+        let (engine, server) = serving(|s| {
+            s.options.dns_serving.zones = vec![zone(&[], &[], None)];
+            s.options.notification.coalesce_secs = 1;
+            s.options.notification.default_methods = vec![standby::model::NotificationMethod {
+                kind: standby::model::NotificationKind::Command(standby::model::CommandSpec {
+                    program: "sh".into(),
+                    args: vec![
+                        "-c".into(),
+                        "printf '%s\\n' \"$1\" >> \"$2\"".into(),
+                        "sh".into(),
+                        "$EVENT$|$SETNAME$|$HOST$|$OLDIPS$|$NEWIPS$".into(),
+                        out.display().to_string(),
+                    ],
+                    wait: None,
+                }),
+                events: vec![standby::model::EventKind::DnsServed],
+                ..standby::model::NotificationMethod::default()
+            }];
+            let mut web = set(
+                "web",
+                "www.failover.test",
+                &["192.0.2.1".into(), "192.0.2.2".into()],
+                port,
+            );
+            web.dns.addresses_of = standby::model::AddressSelection::FirstFunctional;
+            web.servers[1].poll_ip = Some("127.0.0.2".into());
+            web.frequency.interval_secs = 1;
+            web.frequency.failed_interval_secs = 1;
+            web.frequency.retries = 0;
+            web.frequency.timeout_secs = 1;
+            s.server_sets = vec![web];
+        })
+        .await;
+        serves(server, "192.0.2.1", Instant::now(), "Standby").await;
+        first_task.abort();
+        serves(server, "192.0.2.2", Instant::now(), "Standby").await;
+        let first = "DNS serving changed|web|www.failover.test||192.0.2.1";
+        let (start, end) = (
+            "DNS serving changed",
+            "|web|www.failover.test|192.0.2.1|192.0.2.2",
+        );
+        let until = Instant::now() + PROPAGATION;
+        loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            if lines
+                .iter()
+                .any(|l| l.starts_with(start) && l.ends_with(end))
+            {
+                assert_eq!(lines[0], first);
+                break;
+            }
+            assert!(Instant::now() < until, "no failover message in {text:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        engine.shutdown();
+    })
+    .await;
+}
