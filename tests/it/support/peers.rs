@@ -76,7 +76,8 @@ pub struct Peer {
     pub dir: tempfile::TempDir,
     /// The zone it serves ([`ZONE`] unless a secondary of another).
     pub zone: String,
-    /// The script's arguments after DIR, to start it again.
+    /// The script's options (before DIR) and arguments after DIR, to start it again.
+    options: Vec<String>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -86,6 +87,16 @@ impl Peer {
     pub async fn primary(kind: Kind) -> Peer {
         let addr = free_addr(kind.address());
         Peer::start(kind, addr, Vec::new()).await
+    }
+
+    /// A BIND primary started with `options` of bind.sh (`--ns NAME[=ADDR]`...), that
+    /// NOTIFYs `secondary` after each change when given.
+    pub async fn bind_with(options: &[String], secondary: Option<SocketAddr>) -> Peer {
+        let addr = free_addr(Kind::Bind.address());
+        let extra = secondary
+            .map(|s| vec![s.ip().to_string(), s.port().to_string()])
+            .unwrap_or_default();
+        Peer::start_with(Kind::Bind, addr, options.to_vec(), extra, ZONE).await
     }
 
     /// A BIND primary that NOTIFYs `secondary` after each change.
@@ -145,7 +156,7 @@ impl Peer {
             extra.push(key.name.clone());
             extra.push(key.secret.expose().into());
         }
-        Peer::start_zone(kind, addr, extra, zone).await
+        Peer::start_with(kind, addr, Vec::new(), extra, zone).await
     }
 
     /// A fresh address for a peer of `kind` (BIND: 127.0.0.1, Knot: its own 127.0.0.x).
@@ -154,10 +165,16 @@ impl Peer {
     }
 
     async fn start(kind: Kind, addr: SocketAddr, extra: Vec<String>) -> Peer {
-        Peer::start_zone(kind, addr, extra, ZONE).await
+        Peer::start_with(kind, addr, Vec::new(), extra, ZONE).await
     }
 
-    async fn start_zone(kind: Kind, addr: SocketAddr, extra: Vec<String>, zone: &str) -> Peer {
+    async fn start_with(
+        kind: Kind,
+        addr: SocketAddr,
+        options: Vec<String>,
+        extra: Vec<String>,
+        zone: &str,
+    ) -> Peer {
         let mut args = vec![addr.ip().to_string(), addr.port().to_string()];
         args.extend(extra);
         let mut peer = Peer {
@@ -165,6 +182,7 @@ impl Peer {
             addr,
             dir: tempfile::tempdir().unwrap(),
             zone: zone.to_string(),
+            options,
             args,
             child: None,
         };
@@ -180,6 +198,7 @@ impl Peer {
             .unwrap();
         let child = Command::new("bash")
             .arg(self.kind.script())
+            .args(&self.options)
             .arg(self.dir.path())
             .args(&self.args)
             .stdin(Stdio::null())
