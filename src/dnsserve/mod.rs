@@ -4,18 +4,21 @@
 //! (re)binds whenever the DNS-serving options change.
 
 pub mod answers;
+pub mod fast;
 mod forward;
 mod limits;
 mod listen;
 mod notify;
 pub mod transfer;
+mod udp;
 pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::engine::follow::Follower;
@@ -46,6 +49,8 @@ enum Count {
 /// What every listener shares.
 struct Shared {
     table: RwLock<Arc<Table>>,
+    /// Grows with every new table, so that the UDP workers take the lock only then.
+    generation: AtomicU64,
     options: DnsServingOptions,
     /// A place per open TCP connection.
     connections: Arc<Semaphore>,
@@ -70,6 +75,7 @@ impl Shared {
         let places = |n: u32| Arc::new(Semaphore::new(usize::try_from(n.max(1)).unwrap_or(1)));
         Shared {
             table: RwLock::new(table),
+            generation: AtomicU64::new(0),
             connections: places(options.max_tcp_connections),
             forwards: places(options.max_forwards_in_flight),
             forward_networks: options
@@ -155,7 +161,8 @@ async fn supervise(client: EngineClient) {
                 continue;
             }
         };
-        let (udp, tcp) = match bind(address).await {
+        let workers = udp::worker_count(options.udp_workers);
+        let (udp, tcp) = match bind(address, workers).await {
             Ok(sockets) => sockets,
             Err(e) => {
                 let text = format!("DNS serving: cannot listen on {address}: {e}");
@@ -163,7 +170,7 @@ async fn supervise(client: EngineClient) {
                 continue;
             }
         };
-        let text = format!("serving DNS on {address} (UDP and TCP)");
+        let text = format!("serving DNS on {address} (UDP on {workers} threads, and TCP)");
         client.log(Level::Info, text).await;
         let snapshot = client.snapshot();
         let table = Arc::new(Table::build(&snapshot, &mut memory, now_unix()));
@@ -174,7 +181,15 @@ async fn supervise(client: EngineClient) {
             client.clone(),
             journal.clone(),
         ));
-        let udp_task = tokio::spawn(listen::serve_udp(Arc::new(udp), shared.clone()));
+        let udp_workers = match udp::Workers::start(udp, &shared, tokio::runtime::Handle::current())
+        {
+            Ok(workers) => workers,
+            Err(e) => {
+                let text = format!("DNS serving: cannot start the UDP threads: {e}");
+                client.log(Level::Error, text).await;
+                continue;
+            }
+        };
         let tcp_task = tokio::spawn(listen::serve_tcp(tcp, shared.clone()));
         notify::after_change(&mut notifier, &journal, &table, &options, address.ip());
         // Follow the snapshots; stop serving when the options change.
@@ -184,13 +199,13 @@ async fn supervise(client: EngineClient) {
             if let Ok(mut slot) = shared.table.write() {
                 *slot = table.clone();
             }
+            shared.generation.fetch_add(1, Ordering::Release);
             // After the swap: a secondary told of the change must find it when it asks.
             notify::after_change(&mut notifier, &journal, &table, &options, address.ip());
         }
-        udp_task.abort();
         tcp_task.abort();
         // Wait until the sockets are closed, so that the next bind can take the port.
-        let _ = udp_task.await;
+        udp_workers.stop().await;
         let _ = tcp_task.await;
         client
             .log(Level::Info, format!("DNS serving on {address} stopped"))
@@ -236,12 +251,15 @@ async fn announce(
     *served = now;
 }
 
-/// Binds UDP and TCP; a port just released by the previous listener may take a moment
-/// (requests in flight still hold the old socket), so a few short retries.
-async fn bind(address: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+/// Binds UDP (`workers` sockets) and TCP; a port just released by the previous listener
+/// may take a moment (requests in flight still hold the old socket), so a few short retries.
+async fn bind(
+    address: SocketAddr,
+    workers: usize,
+) -> std::io::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
     let mut tries = 0;
     loop {
-        let udp = UdpSocket::bind(address).await;
+        let udp = udp::bind(address, workers);
         let tcp = TcpListener::bind(address).await;
         match (udp, tcp) {
             (Ok(udp), Ok(tcp)) => return Ok((udp, tcp)),

@@ -166,6 +166,8 @@ pub struct DnsServingOptions {
     /// The most forwarded queries waiting for their answer at once; one more gets
     /// SERVFAIL (counted and logged), so that a slow upstream cannot pile up sockets.
     pub max_forwards_in_flight: u32,
+    /// Threads answering UDP, each with its own socket; 0 = one per core.
+    pub udp_workers: u32,
     /// Zones delegated to Standby: names under one are answered with authority (SOA, NS,
     /// NODATA and NXDOMAIN with the SOA). A set's host name under no zone is answered as
     /// a lone name.
@@ -348,6 +350,7 @@ impl Default for DnsServingOptions {
             max_tcp_connections: 100,
             tcp_idle_secs: 10,
             max_forwards_in_flight: 100,
+            udp_workers: 0,
             zones: Vec::new(),
             forward_allowed_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
             rate_limit_per_sec: 0,

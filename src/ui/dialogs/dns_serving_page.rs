@@ -125,6 +125,12 @@ pub fn page(
             &format!("{p}.max_forwards_in_flight"),
             &mut s.max_forwards_in_flight,
         );
+        form.number(
+            ui,
+            "UDP threads (0 = one per core):",
+            &format!("{p}.udp_workers"),
+            &mut s.udp_workers,
+        );
     });
     forms::section_heading(ui, "Zones");
     let rows: Vec<String> = s.zones.iter().map(zone_row).collect();
