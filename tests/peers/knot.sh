@@ -2,12 +2,14 @@
 # Runs Knot DNS (knotd) in the foreground for the zone example.test, as a primary that takes
 # dynamic updates, or as a secondary of another server.
 #
-#   knot.sh DIR ADDR PORT                          primary
+#   knot.sh [--dnssec] DIR ADDR PORT               primary
 #   knot.sh DIR ADDR PORT PRIMARY_ADDR PRIMARY_PORT secondary (AXFR/IXFR, NOTIFY accepted)
 #   knot.sh DIR ADDR PORT PRIMARY_ADDR PRIMARY_PORT ZONE [ALGORITHM KEY-NAME SECRET]
 #           secondary of ZONE; with a key it signs all it asks the primary and wants
 #           signed answers
 #
+# --dnssec  the primary signs the zone automatically (`dnssec-signing: on`, the default
+#           policy: keys made in DIR/db at the first start, each update signed at once).
 # DIR   a directory of its own (created): configuration, zone, journal, control socket, log.
 # ADDR  any 127.0.0.x address (knotd binds it without an interface carrying it).
 # PORT  an unprivileged port, UDP and TCP.
@@ -20,8 +22,13 @@ set -euo pipefail
 # shellcheck source=tsig_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tsig_common.sh"
 
+signing=""
+if [ "${1:-}" = --dnssec ]; then
+    signing="    dnssec-signing: on"
+    shift
+fi
 if [ $# -ne 3 ] && [ $# -ne 5 ] && [ $# -ne 6 ] && [ $# -ne 9 ]; then
-    echo "usage: $0 DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT [ZONE [ALGORITHM KEY-NAME SECRET]]]" >&2
+    echo "usage: $0 [--dnssec] DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT [ZONE [ALGORITHM KEY-NAME SECRET]]]" >&2
     exit 2
 fi
 zone=${6:-example.test}
@@ -89,6 +96,7 @@ zone:
   - domain: example.test
     file: "$dir/example.test.zone"
     acl: update
+$signing
 CONF
     else
         cat >"$dir/knot.conf" <<CONF
