@@ -243,7 +243,7 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     let _instance = match standby::store::instance::lock(&path) {
         Ok(lock) => lock,
         Err(e) if e.held && !headless => {
-            return match standby::ui::second_start::ask_to_show(&path) {
+            return match standby::ui::desktop::second_start::ask_to_show(&path) {
                 Ok(()) => {
                     eprintln!(
                         "Standby already runs on {}: its window is shown",

@@ -124,14 +124,24 @@ pub async fn find_zone(
     }
 }
 
-/// The addresses of the name servers of `zone`, as `server` lists them: the NS records,
-/// their addresses from the additional section, else asked at `server` too. A name server
-/// whose address `server` does not know is left out.
+/// One name server of a zone: its name (no final dot) and the addresses known for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameServer {
+    pub name: String,
+    /// From the additional section (glue), else as `server` gives them with authority.
+    /// Empty when `server` does not know the name (it lies outside its zones): the
+    /// caller resolves it elsewhere.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// The name servers of `zone`, as `server` lists them: the NS records, with their
+/// addresses from the additional section, else asked at `server` (accepted only from an
+/// authoritative answer: the name is in one of its zones).
 pub async fn name_servers(
     server: SocketAddr,
     zone: &str,
     timeout: Duration,
-) -> Result<Vec<IpAddr>, DnsError> {
+) -> Result<Vec<NameServer>, DnsError> {
     let stage = DnsStage::Verifying;
     let zone = absolute_name(zone, stage)?;
     let deadline = Deadline::after(timeout);
@@ -145,40 +155,91 @@ pub async fn name_servers(
             ),
         ));
     }
-    let targets: Vec<Name> = answer
-        .answers
-        .iter()
-        .filter(|r| r.name == zone)
-        .filter_map(|r| match &r.data {
-            RData::NS(ns) => Some(ns.0.clone()),
-            _ => None,
-        })
-        .collect();
+    let targets = ns_targets(&answer, &zone);
     if targets.is_empty() {
         return Err(wrong(
             stage,
             format!("{server} gives no NS records for {zone}"),
         ));
     }
-    let mut addresses = Vec::new();
+    let mut servers = Vec::new();
     for target in &targets {
-        let glue = addresses_of(&answer.additionals, target);
-        if !glue.is_empty() {
-            addresses.extend(glue);
-            continue;
-        }
-        for rtype in [RecordType::A, RecordType::AAAA] {
-            // A name server outside the zones of `server` is simply not counted.
-            if let Ok(found) = ask(server, target, rtype, true, &deadline, stage).await
-                && found.metadata.response_code == ResponseCode::NoError
-            {
-                addresses.extend(addresses_of(&found.answers, target));
+        let mut addresses = addresses_of(&answer.additionals, target);
+        if addresses.is_empty() {
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                if let Ok(found) = ask(server, target, rtype, true, &deadline, stage).await
+                    && found.metadata.response_code == ResponseCode::NoError
+                    && found.metadata.authoritative
+                {
+                    addresses.extend(addresses_of(&found.answers, target));
+                }
             }
         }
+        addresses.sort();
+        addresses.dedup();
+        servers.push(NameServer {
+            name: plain(target),
+            addresses,
+        });
+    }
+    Ok(servers)
+}
+
+/// The targets of the zone's own NS records in an answer, without duplicates; any other
+/// record (RRSIG, NSEC of a signed zone) is passed over.
+pub(crate) fn ns_targets(answer: &Message, zone: &Name) -> Vec<Name> {
+    let mut targets: Vec<Name> = Vec::new();
+    for record in answer.answers.iter().filter(|r| r.name == *zone) {
+        if let RData::NS(ns) = &record.data
+            && !targets.contains(&ns.0)
+        {
+            targets.push(ns.0.clone());
+        }
+    }
+    targets
+}
+
+/// The addresses of `name` as a resolver gives them (RD set): every A and AAAA of the
+/// answer, so that a CNAME chain the resolver followed counts too. Empty when it has none.
+pub(crate) async fn resolve_at(
+    resolver: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, DnsError> {
+    let stage = DnsStage::Verifying;
+    let name = absolute_name(name, stage)?;
+    let deadline = Deadline::after(timeout);
+    let (a, aaaa) = tokio::join!(
+        exchange_query(resolver, &name, RecordType::A, true, true, &deadline, stage),
+        exchange_query(
+            resolver,
+            &name,
+            RecordType::AAAA,
+            true,
+            true,
+            &deadline,
+            stage
+        ),
+    );
+    let mut addresses = Vec::new();
+    for answer in [a?, aaaa?] {
+        addresses.extend(answer.answers.iter().filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        }));
     }
     addresses.sort();
     addresses.dedup();
     Ok(addresses)
+}
+
+/// `ns1.example.test` for `ns1.example.test.`.
+fn plain(name: &Name) -> String {
+    name.to_lowercase()
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_string()
 }
 
 fn addresses_of(records: &[Record], owner: &Name) -> Vec<IpAddr> {
@@ -232,8 +293,21 @@ async fn ask(
     deadline: &Deadline,
     stage: DnsStage,
 ) -> Result<Message, DnsError> {
+    exchange_query(server, name, rtype, edns0, false, deadline, stage).await
+}
+
+/// One question to `server`; `recursion` sets RD (only a resolver is asked so).
+async fn exchange_query(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    edns0: bool,
+    recursion: bool,
+    deadline: &Deadline,
+    stage: DnsStage,
+) -> Result<Message, DnsError> {
     let mut query = Message::new(rand::random(), MessageType::Query, OpCode::Query);
-    query.metadata.recursion_desired = false;
+    query.metadata.recursion_desired = recursion;
     query.add_query(Query::query(name.clone(), rtype));
     if edns0 {
         let mut edns = Edns::new();

@@ -115,7 +115,11 @@ fn set(world: &mut World, name: &str, step: u64) -> Arc<SetStatus> {
             last_change: Some(time(step)),
             error: None,
             error_code: world.chance(20).then_some(223),
-            propagation: Some((world.below(3), 3)),
+            propagation: Some(crate::dnsupdate::propagation::Propagation {
+                serving: world.below(3),
+                total: 3,
+                unknown: world.below(2),
+            }),
             in_flight: world.chance(50),
         }],
         published: world

@@ -327,6 +327,11 @@ impl Validator {
             "max_concurrent_updates",
             at_least(u.max_concurrent_updates, 1),
         );
+        self.check(
+            "options.dns_updating",
+            "propagation_resolver",
+            u.resolver().map(|_| ()),
+        );
         for (i, server) in u.default_dns_servers.iter().enumerate() {
             self.dns_server(
                 &format!("options.dns_updating.default_dns_servers[{i}]"),

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
-use super::dialogs::{DialogRequest, Dialogs};
-use super::log_tab::{self, LogView};
-use super::problems::{self, ProblemsView};
-use super::server_sets::{self, SetsView};
-use super::tray::{Tray, TrayAction};
-use super::widgets;
 use crate::engine::{Command, EngineHandle, Inbound, Snapshot};
+use crate::ui::desktop::tray::{Tray, TrayAction};
+use crate::ui::dialogs::{DialogRequest, Dialogs};
+use crate::ui::tabs::log_tab::{self, LogView};
+use crate::ui::tabs::problems::{self, ProblemsView};
+use crate::ui::tabs::server_sets::{self, SetsView};
+use crate::ui::widgets;
 
 /// The tabs of the main window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -284,7 +284,7 @@ impl StandbyApp {
             });
             ui.menu_button("Help", |ui| {
                 if ui.button("Help (F1)").clicked() {
-                    self.view.dialogs.help = Some(super::help::HelpTopic::MainWindow);
+                    self.view.dialogs.help = Some(crate::ui::help::HelpTopic::MainWindow);
                 }
                 if ui.button("About").clicked() {
                     self.view.about_open = true;

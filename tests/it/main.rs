@@ -15,6 +15,7 @@ mod api_tls;
 mod cli;
 mod desktop_session;
 mod dns_e2e;
+mod dns_propagation;
 mod dns_rfc2136;
 mod dns_sync;
 #[cfg(unix)]

@@ -322,11 +322,11 @@ fn the_options_page_warns_of_an_api_without_password() {
     w.click("Options");
     w.click("HTTP API");
     w.harness
-        .get_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD);
+        .get_by_label(standby::ui::dialogs::options_dialog::API_WITHOUT_PASSWORD);
     w.type_into("Password of admin:", "s3cret");
     assert!(
         w.harness
-            .query_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD)
+            .query_by_label(standby::ui::dialogs::options_dialog::API_WITHOUT_PASSWORD)
             .is_none(),
         "no warning once a password is typed"
     );

@@ -10,7 +10,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use standby::model::options::{DnsZone, ZoneNameServer};
 use standby::model::{DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll};
-use standby::ui::dns_serving_page::{NO_ZONE, OPEN_RESOLVER, PUBLIC_FORWARDING};
+use standby::ui::dialogs::dns_serving_page::{NO_ZONE, OPEN_RESOLVER, PUBLIC_FORWARDING};
 
 use crate::support::ports::free_addr;
 use crate::support::ui::{DEADLINE, Window};

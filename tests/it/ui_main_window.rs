@@ -7,7 +7,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use standby::engine::Command;
 use standby::model::{DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll};
-use standby::ui::log_tab::count_text;
+use standby::ui::tabs::log_tab::count_text;
 
 use crate::support::ui::{App, Window};
 

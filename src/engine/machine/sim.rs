@@ -464,7 +464,7 @@ impl World {
                 if served.matches(&start.job.wanted, false) {
                     Outcome::Matched {
                         served,
-                        propagation: Some((1, 1)),
+                        propagation: Some(crate::dnsupdate::propagation::Propagation::known(1, 1)),
                     }
                 } else {
                     self.records.insert(key, start.job.wanted.clone());
@@ -472,7 +472,7 @@ impl World {
                         before: served,
                         after: start.job.wanted.clone(),
                         text: "NOERROR".into(),
-                        propagation: Some((1, 1)),
+                        propagation: Some(crate::dnsupdate::propagation::Propagation::known(1, 1)),
                     }
                 }
             }

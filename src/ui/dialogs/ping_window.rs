@@ -83,7 +83,7 @@ impl PingWindow {
                     .stick_to_bottom(true)
                     .show(ui, |ui| {
                         for line in &self.lines {
-                            let time = super::widgets::clock_utc(line.time);
+                            let time = crate::ui::widgets::clock_utc(line.time);
                             let color = if line.success {
                                 ui.visuals().text_color()
                             } else {

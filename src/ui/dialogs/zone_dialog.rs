@@ -3,10 +3,10 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
 use crate::model::options::{DnsZone, ZoneNameServer};
 use crate::model::{Settings, ValidationError, validate};
+use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 pub struct ZoneDialog {
     /// Where the zone sits in the list; `None` for a new one.

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 
 use eframe::egui::{self, Color32, RichText};
 
-use super::dialogs::DialogRequest;
-use super::widgets;
 use crate::engine::dns_sync::PairState;
 use crate::engine::{AdminView, DnsPairView, ServerView, SetStatus, SettingsEdit};
 use crate::model::{Forced, ForcedState};
+use crate::ui::dialogs::DialogRequest;
+use crate::ui::widgets;
 
 /// Width and height of a sparkline, in points.
 const SPARK: egui::Vec2 = egui::vec2(90.0, 16.0);
@@ -269,7 +269,7 @@ pub fn dns_pairs(ui: &mut egui::Ui, pairs: &[DnsPairView]) {
                 ui.label(pair.served.as_deref().unwrap_or("–"));
                 ui.label(
                     pair.propagation
-                        .map(|(good, all)| format!("{good}/{all}"))
+                        .map(|p| p.to_string())
                         .unwrap_or_else(|| "–".into()),
                 );
                 ui.label(widgets::clock_or_dash(pair.last_change));

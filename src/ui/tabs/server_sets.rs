@@ -2,10 +2,10 @@
 
 use eframe::egui::{self, RichText};
 
-use super::dialogs::DialogRequest;
-use super::set_status::{self, ExpandedRows};
-use super::widgets;
 use crate::engine::{Command, Inbound, SetStatus, Snapshot};
+use crate::ui::dialogs::DialogRequest;
+use crate::ui::tabs::set_status::{self, ExpandedRows};
+use crate::ui::widgets;
 
 /// What the tab remembers between frames.
 #[derive(Default)]

@@ -2,10 +2,26 @@
 //!
 //! A dialog's OK sends its change as a typed [`crate::engine::Request::EditSettings`] with
 //! the settings revision it was opened from, and keeps the dialog open ("Saving...") until
-//! the engine answers; the reply is polled each frame with `try_recv`, never awaited, so the UI thread
-//! does not block. A refusal is shown in the dialog and nothing is lost; success closes it.
-//! If the settings changed since the dialog opened (the API, a hand edit), the engine
-//! refuses and the dialog says so: OK again applies the dialog's change over them.
+//! the engine answers; the reply is polled each frame with `try_recv`, never awaited, so
+//! the UI thread does not block. A refusal is shown in the dialog and nothing is lost;
+//! success closes it. If the settings changed since the dialog opened (the API, a hand
+//! edit), the engine refuses and the dialog says so: OK again applies the dialog's change
+//! over them.
+
+pub mod dns_server_dialog;
+pub mod dns_serving_page;
+pub mod email_defaults_dialog;
+pub mod history_dialog;
+pub mod notification_dialog;
+pub mod options_dialog;
+pub mod ping_window;
+pub mod poll_method;
+pub mod rules;
+pub mod server_dialog;
+pub mod set_dialog;
+pub mod test_send;
+pub mod what_if_window;
+pub mod zone_dialog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +29,15 @@ use std::time::Duration;
 use eframe::egui;
 use tokio::sync::oneshot::error::TryRecvError;
 
-use super::forms::Outcome;
-use super::help::{self, HelpTopic};
-use super::history_dialog::HistoryDialog;
-use super::options_dialog::{OptionsChild, OptionsDialog};
-use super::ping_window::PingWindow;
-use super::set_dialog::{SetChild, SetDialog};
-use super::what_if_window::WhatIfWindow;
 use crate::engine::{self, Call, EditError, Inbound, SettingsEdit, Snapshot};
 use crate::model::Settings;
+use crate::ui::dialogs::history_dialog::HistoryDialog;
+use crate::ui::dialogs::options_dialog::{OptionsChild, OptionsDialog};
+use crate::ui::dialogs::ping_window::PingWindow;
+use crate::ui::dialogs::set_dialog::{SetChild, SetDialog};
+use crate::ui::dialogs::what_if_window::WhatIfWindow;
+use crate::ui::forms::Outcome;
+use crate::ui::help::{self, HelpTopic};
 
 /// What the main window asks of the dialogs.
 #[derive(Clone, Debug, PartialEq)]
@@ -263,7 +279,7 @@ impl Dialogs {
                     )),
                     Some(Err(e)) => ui.label(
                         egui::RichText::new(format!("Support file not written: {e}"))
-                            .color(super::widgets::RED),
+                            .color(crate::ui::widgets::RED),
                     ),
                 };
                 if ui.button("Close").clicked() {

@@ -2,10 +2,10 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
 use crate::model::validate::validate_set;
 use crate::model::{Server, ServerSet, ValidationError};
+use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 pub struct ServerDialog {
     /// Where the server sits in the set; `None` for a new one.

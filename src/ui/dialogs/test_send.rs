@@ -9,9 +9,9 @@ use std::time::Duration;
 use eframe::egui::{self, RichText};
 use tokio::sync::oneshot::error::TryRecvError;
 
-use super::widgets;
 use crate::engine::{Call, Inbound, Pending};
 use crate::model::NotificationMethod;
+use crate::ui::widgets;
 
 #[derive(Default)]
 pub struct TestSend {

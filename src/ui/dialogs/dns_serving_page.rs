@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use eframe::egui;
 
-use super::forms::{self, Form, ListAction};
 use crate::model::ServerSet;
 use crate::model::options::{DnsServingOptions, DnsZone, parse_network};
+use crate::ui::forms::{self, Form, ListAction};
 
 /// Shown while forwarding is on and the listen address is not a loopback address.
 pub const PUBLIC_FORWARDING: &str = "Forwarding on an address other machines can reach: \
@@ -124,6 +124,12 @@ pub fn page(
             "Most forwards in flight:",
             &format!("{p}.max_forwards_in_flight"),
             &mut s.max_forwards_in_flight,
+        );
+        form.number(
+            ui,
+            "UDP threads (0 = one per core):",
+            &format!("{p}.udp_workers"),
+            &mut s.udp_workers,
         );
     });
     forms::section_heading(ui, "Zones");

@@ -6,14 +6,6 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use super::dns_server_dialog::DnsServerDialog;
-use super::dns_serving_page;
-use super::email_defaults_dialog::EmailDefaultsDialog;
-use super::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
-use super::notification_dialog::NotificationDialog;
-use super::set_dialog::{dns_server_row, notification_row, put};
-use super::zone_dialog::ZoneDialog;
 use crate::engine::SettingsEdit;
 use crate::model::options::DnsZone;
 use crate::model::options::LogRotation;
@@ -21,6 +13,14 @@ use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, ServerSet, Settings, ValidationError,
     validate,
 };
+use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
+use crate::ui::dialogs::dns_serving_page;
+use crate::ui::dialogs::email_defaults_dialog::EmailDefaultsDialog;
+use crate::ui::dialogs::notification_dialog::NotificationDialog;
+use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row, put};
+use crate::ui::dialogs::zone_dialog::ZoneDialog;
+use crate::ui::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 /// Shown under the API password while it is blank (the engine logs the same at each start).
 pub const API_WITHOUT_PASSWORD: &str = "No password: any program on this computer, and anyone who \
@@ -440,6 +440,13 @@ fn section(
                     "Max concurrent updates:",
                     "options.dns_updating.max_concurrent_updates",
                     &mut o.dns_updating.max_concurrent_updates,
+                );
+                form.text(
+                    ui,
+                    "Resolver for name servers (blank = system's):",
+                    "options.dns_updating.propagation_resolver",
+                    &mut o.dns_updating.propagation_resolver,
+                    None,
                 );
             });
             forms::section_heading(ui, "Default DNS servers");

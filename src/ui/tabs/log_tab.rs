@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
-use super::widgets;
 use crate::engine::{Command, Inbound, Level, LogLine, Snapshot};
+use crate::ui::widgets;
 
 /// What the tab remembers between frames.
 #[derive(Default)]

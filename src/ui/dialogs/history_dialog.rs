@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 use eframe::egui::{self, RichText};
 use tokio::sync::oneshot::error::TryRecvError;
 
-use super::widgets;
 use crate::engine::{Call, Inbound, Pending};
 use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
+use crate::ui::widgets;
 
 /// The table shows at most this many rows (the newest): enough to read, cheap to draw.
 const MAX_ROWS: usize = 10_000;
