@@ -101,10 +101,30 @@ pub enum Request {
 pub enum Response {
     Applied(Result<(), EditError>),
     Edited(Result<u64, EditError>),
-    History(Result<Vec<HistoryRow>, String>),
-    CsvSaved(Result<usize, String>),
-    SupportFile(Result<PathBuf, String>),
-    TestSent(Result<String, String>),
+    History(Result<Vec<HistoryRow>, CallError>),
+    CsvSaved(Result<usize, CallError>),
+    SupportFile(Result<PathBuf, CallError>),
+    TestSent(Result<String, CallError>),
+}
+
+/// Why a request other than a settings change failed. Plain data, so that it crosses a
+/// process like the rest of the response; the texts are those of the part that failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum CallError {
+    #[error("the engine did not answer")]
+    NoAnswer,
+    /// Too many requests of this kind at once, or the part that serves them is off.
+    #[error("{0}")]
+    Busy(String),
+    /// The history database could not be read.
+    #[error("{0}")]
+    History(String),
+    /// A file could not be written (the CSV, the support file); the text names it.
+    #[error("{0}")]
+    File(String),
+    /// A test notification failed: its 3xx problem code and the exact error.
+    #[error("{code} {text}")]
+    Notification { code: u16, text: String },
 }
 
 /// The typed answer of one kind of request, taken out of its [`Response`].
@@ -131,17 +151,16 @@ macro_rules! answer {
     };
 }
 
-const NO_ANSWER: &str = "the engine did not answer";
 answer!(Result<(), EditError>, Applied, EditError::Stopped);
 answer!(Result<u64, EditError>, Edited, EditError::Stopped);
 answer!(
-    Result<Vec<HistoryRow>, String>,
+    Result<Vec<HistoryRow>, CallError>,
     History,
-    NO_ANSWER.to_string()
+    CallError::NoAnswer
 );
-answer!(Result<usize, String>, CsvSaved, NO_ANSWER.to_string());
-answer!(Result<PathBuf, String>, SupportFile, NO_ANSWER.to_string());
-answer!(Result<String, String>, TestSent, NO_ANSWER.to_string());
+answer!(Result<usize, CallError>, CsvSaved, CallError::NoAnswer);
+answer!(Result<PathBuf, CallError>, SupportFile, CallError::NoAnswer);
+answer!(Result<String, CallError>, TestSent, CallError::NoAnswer);
 
 /// A [`Request`] on its way inside this process, with the place its response goes.
 pub struct Call {
@@ -177,24 +196,24 @@ impl Call {
 
     pub fn query_history(
         filter: HistoryFilter,
-    ) -> (Call, Pending<Result<Vec<HistoryRow>, String>>) {
+    ) -> (Call, Pending<Result<Vec<HistoryRow>, CallError>>) {
         Call::new(Request::QueryHistory(filter))
     }
 
     pub fn save_history_csv(
         filter: HistoryFilter,
         path: PathBuf,
-    ) -> (Call, Pending<Result<usize, String>>) {
+    ) -> (Call, Pending<Result<usize, CallError>>) {
         Call::new(Request::SaveHistoryCsv { filter, path })
     }
 
-    pub fn write_support_file(path: PathBuf) -> (Call, Pending<Result<PathBuf, String>>) {
+    pub fn write_support_file(path: PathBuf) -> (Call, Pending<Result<PathBuf, CallError>>) {
         Call::new(Request::WriteSupportFile(path))
     }
 
     pub fn test_notification(
         method: NotificationMethod,
-    ) -> (Call, Pending<Result<String, String>>) {
+    ) -> (Call, Pending<Result<String, CallError>>) {
         Call::new(Request::TestNotification(Box::new(method)))
     }
 
@@ -370,7 +389,7 @@ mod tests {
     fn a_dropped_or_mismatched_answer_says_the_engine_did_not_answer() {
         let (call, mut pending) = Call::test_notification(NotificationMethod::default());
         drop(call);
-        assert_eq!(pending.try_take(), Some(Err(NO_ANSWER.to_string())));
+        assert_eq!(pending.try_take(), Some(Err(CallError::NoAnswer)));
         let (call, mut pending) = Call::edit_settings(SettingsEdit::DeleteSet("a".into()), None);
         call.into_parts()
             .1

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-pub use command::{Call, Command, Inbound, Pending, RepaintWaker, Request, Response};
+pub use command::{Call, CallError, Command, Inbound, Pending, RepaintWaker, Request, Response};
 pub use delta::SnapshotDelta;
 pub use dns_sync::PairState;
 pub use edit::{EditError, SettingsEdit};
@@ -234,7 +234,7 @@ impl EngineClient {
 
     /// Sends a test notification through `method` and waits for the outcome: the
     /// notifier's text, or the exact error with its 3xx code.
-    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
+    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, CallError> {
         self.ask(Call::test_notification(method)).await
     }
 
@@ -269,7 +269,7 @@ impl EngineClient {
     pub async fn query_history(
         &self,
         filter: crate::store::history::HistoryFilter,
-    ) -> Result<Vec<crate::store::history::HistoryRow>, String> {
+    ) -> Result<Vec<crate::store::history::HistoryRow>, CallError> {
         self.ask(Call::query_history(filter)).await
     }
 

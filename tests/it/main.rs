@@ -14,6 +14,7 @@ mod api_hardening;
 mod api_tls;
 mod cli;
 mod desktop_session;
+mod dns_dnssec;
 mod dns_e2e;
 mod dns_propagation;
 mod dns_rfc2136;
@@ -48,6 +49,8 @@ mod notify_ids;
 mod notify_outbox;
 #[cfg(unix)]
 mod notify_restart;
+#[cfg(target_os = "linux")]
+mod package;
 mod probe_cert;
 #[cfg(unix)]
 mod probe_command;
@@ -56,6 +59,8 @@ mod probe_http;
 mod probe_peers;
 mod probe_ping;
 mod probe_tcp;
+#[cfg(target_os = "linux")]
+mod service;
 mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;

@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::EngineFiles;
-use super::command::{Call, Command, Inbound, Request, Responder, Response};
+use super::command::{Call, CallError, Command, Inbound, Request, Responder, Response};
 use super::events::{Event, Level};
 use super::machine::{Core, Effect, Input, Now};
 use super::snapshot::Snapshot;
@@ -350,12 +350,16 @@ impl Shell {
             Request::QueryHistory(filter) => {
                 // Rows of the current batch first, so that a query sees every poll so far.
                 self.output.flush_history();
-                let reply = reply.typed(Response::History);
+                let reply = reply.typed(|rows: Result<_, String>| {
+                    Response::History(rows.map_err(CallError::History))
+                });
                 self.output.history().query(filter, reply);
             }
             Request::SaveHistoryCsv { filter, path } => {
                 self.output.flush_history();
-                let reply = reply.typed(Response::CsvSaved);
+                let reply = reply.typed(|saved: Result<_, String>| {
+                    Response::CsvSaved(saved.map_err(CallError::File))
+                });
                 self.output.history().save_csv(filter, path, reply);
             }
             Request::WriteSupportFile(path) => {
@@ -368,7 +372,9 @@ impl Shell {
                 tokio::task::spawn_blocking(move || {
                     let outcome = std::fs::write(&path, text)
                         .map(|()| path.clone())
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                        .map_err(|e| {
+                            CallError::File(format!("cannot write {}: {e}", path.display()))
+                        });
                     reply.send(Response::SupportFile(outcome));
                 });
             }
@@ -429,7 +435,12 @@ fn test_notification(
 ) {
     let request = crate::notify::dispatcher::TestRequest {
         method: method.kind,
-        reply: reply.typed(Response::TestSent),
+        reply: reply.typed(|sent: Result<String, crate::notify::NotifyError>| {
+            Response::TestSent(sent.map_err(|e| CallError::Notification {
+                code: e.code(),
+                text: e.text,
+            }))
+        }),
     };
     if let Err(e) = tests.try_send(request) {
         let why = match e {
@@ -438,6 +449,7 @@ fn test_notification(
         };
         let (mpsc::error::TrySendError::Full(request) | mpsc::error::TrySendError::Closed(request)) =
             e;
-        let _ = request.reply.send(Err(why.to_string()));
+        let busy = crate::notify::NotifyError::settings(why);
+        let _ = request.reply.send(Err(busy));
     }
 }

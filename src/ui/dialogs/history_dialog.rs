@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use eframe::egui::{self, RichText};
-use tokio::sync::oneshot::error::TryRecvError;
 
-use crate::engine::{Call, Inbound, Pending};
+use crate::engine::{Call, CallError, Inbound, Pending};
 use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
 use crate::ui::widgets;
 
@@ -82,8 +81,8 @@ pub struct HistoryDialog {
     pub rows: Vec<HistoryRow>,
     /// What the last query or save said, for the line under the filters.
     pub status: Option<Result<String, String>>,
-    query: Option<Pending<Result<Vec<HistoryRow>, String>>>,
-    save: Option<Pending<Result<usize, String>>>,
+    query: Option<Pending<Result<Vec<HistoryRow>, CallError>>>,
+    save: Option<Pending<Result<usize, CallError>>>,
     /// The filter of the rows shown: *Save CSV* saves what is shown.
     shown: Option<HistoryFilter>,
     /// A query goes out on the first frame.
@@ -118,33 +117,22 @@ impl HistoryDialog {
     }
 
     fn take_answers(&mut self) {
-        if let Some(rx) = &mut self.query {
-            match rx.try_recv() {
-                Err(TryRecvError::Empty) => {}
-                Ok(Ok(rows)) => {
+        if let Some(answer) = self.query.as_mut().and_then(Pending::try_take) {
+            self.query = None;
+            match answer {
+                Ok(rows) => {
                     self.status = Some(Ok(format!("{} row(s)", rows.len())));
                     self.rows = rows;
-                    self.query = None;
                 }
-                Ok(Err(e)) => {
-                    self.status = Some(Err(e));
-                    self.query = None;
-                }
-                Err(TryRecvError::Closed) => {
-                    self.status = Some(Err("the engine did not answer".into()));
-                    self.query = None;
-                }
+                Err(e) => self.status = Some(Err(e.to_string())),
             }
         }
-        if let Some(rx) = &mut self.save {
-            let outcome = match rx.try_recv() {
-                Err(TryRecvError::Empty) => return,
-                Ok(Ok(n)) => Ok(format!("{n} row(s) saved to {}", self.csv_path)),
-                Ok(Err(e)) => Err(e),
-                Err(TryRecvError::Closed) => Err("the engine did not answer".into()),
-            };
-            self.status = Some(outcome);
+        if let Some(answer) = self.save.as_mut().and_then(Pending::try_take) {
             self.save = None;
+            self.status = Some(match answer {
+                Ok(n) => Ok(format!("{n} row(s) saved to {}", self.csv_path)),
+                Err(e) => Err(e.to_string()),
+            });
         }
     }
 

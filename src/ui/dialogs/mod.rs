@@ -108,8 +108,8 @@ pub struct Dialogs {
 /// File → Support file...: the path, then the engine's answer.
 pub struct SupportFile {
     pub path: std::path::PathBuf,
-    reply: Option<engine::Pending<Result<std::path::PathBuf, String>>>,
-    pub outcome: Option<Result<std::path::PathBuf, String>>,
+    reply: Option<engine::Pending<Result<std::path::PathBuf, engine::CallError>>>,
+    pub outcome: Option<Result<std::path::PathBuf, engine::CallError>>,
 }
 
 impl Dialogs {
@@ -248,16 +248,10 @@ impl Dialogs {
             support.reply = Some(rx);
         }
         if let Some(rx) = &mut support.reply {
-            match rx.try_recv() {
-                Err(TryRecvError::Empty) => {
-                    ctx.request_repaint_after(Duration::from_millis(50));
-                }
-                Ok(outcome) => {
+            match rx.try_take() {
+                None => ctx.request_repaint_after(Duration::from_millis(50)),
+                Some(outcome) => {
                     support.outcome = Some(outcome);
-                    support.reply = None;
-                }
-                Err(TryRecvError::Closed) => {
-                    support.outcome = Some(Err("the engine did not answer".into()));
                     support.reply = None;
                 }
             }

@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use eframe::egui::{self, RichText};
-use tokio::sync::oneshot::error::TryRecvError;
 
-use crate::engine::{Call, Inbound, Pending};
+use crate::engine::{Call, CallError, Inbound, Pending};
 use crate::model::NotificationMethod;
 use crate::ui::widgets;
 
@@ -18,8 +17,8 @@ pub struct TestSend {
     /// The method to test, set by a click and taken by [`TestSend::take_command`]
     /// (boxed: the dialogs that hold a `TestSend` stay small).
     request: Option<Box<NotificationMethod>>,
-    pending: Option<Pending<Result<String, String>>>,
-    pub outcome: Option<Result<String, String>>,
+    pending: Option<Pending<Result<String, CallError>>>,
+    pub outcome: Option<Result<String, CallError>>,
 }
 
 impl TestSend {
@@ -35,10 +34,8 @@ impl TestSend {
         let Some(rx) = &mut self.pending else {
             return;
         };
-        let outcome = match rx.try_recv() {
-            Err(TryRecvError::Empty) => return,
-            Ok(outcome) => outcome,
-            Err(TryRecvError::Closed) => Err("the engine did not answer".into()),
+        let Some(outcome) = rx.try_take() else {
+            return;
         };
         self.outcome = Some(outcome);
         self.pending = None;
