@@ -45,18 +45,39 @@ pub async fn current_records(
                 ));
             }
         }
-        // Only the name's own records: a CNAME chain is not what an update can change.
-        for record in answer.answers.iter().filter(|r| r.name == name) {
-            let address = match &record.data {
-                RData::A(a) => IpAddr::V4(a.0),
-                RData::AAAA(a) => IpAddr::V6(a.0),
-                _ => continue,
-            };
+        for (address, record_ttl) in addresses_with_ttl(&answer.answers, &name) {
             addresses.push(address);
-            ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
+            ttl = Some(ttl.map_or(record_ttl, |t| t.min(record_ttl)));
         }
     }
     Ok(Records::new(addresses, ttl))
+}
+
+/// The A and AAAA records of `name` itself in `records`, with their TTLs. Only the name's
+/// own records: a CNAME chain is not what an update can change, and what a signed zone
+/// adds (RRSIG, NSEC, NSEC3) is no address.
+pub(crate) fn addresses_with_ttl(records: &[Record], name: &Name) -> Vec<(IpAddr, u32)> {
+    records
+        .iter()
+        .filter(|r| r.name == *name)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some((IpAddr::V4(a.0), r.ttl)),
+            RData::AAAA(a) => Some((IpAddr::V6(a.0), r.ttl)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The zone an authoritative answer names for `name`: the owner of the SOA record (not its
+/// RRSIG) in the answer, else in the authority section.
+pub(crate) fn zone_in(answer: &Message, name: &Name) -> Option<Name> {
+    let soa_owner = |records: &[Record]| {
+        records
+            .iter()
+            .find(|r| r.record_type() == RecordType::SOA && r.name.zone_of(name))
+            .map(|r| r.name.clone())
+    };
+    soa_owner(&answer.answers).or_else(|| soa_owner(&answer.authorities))
 }
 
 /// The zone that holds `host`, by SOA lookup at `server`. A wildcard `*.x` is looked up
@@ -91,16 +112,8 @@ pub async fn find_zone(
                 ));
             }
         }
-        let soa_owner = |records: &[Record]| {
-            records
-                .iter()
-                .find(|r| r.record_type() == RecordType::SOA && r.name.zone_of(&name))
-                .map(|r| r.name.clone())
-        };
         if answer.metadata.authoritative {
-            if let Some(zone) =
-                soa_owner(&answer.answers).or_else(|| soa_owner(&answer.authorities))
-            {
+            if let Some(zone) = zone_in(&answer, &name) {
                 // Written as host names are in the settings: lower case (Knot echoes the case of
                 // the question), without the final dot.
                 return Ok(zone
@@ -322,4 +335,70 @@ async fn exchange_query(
         .map_err(|e| e.into_dns(stage, deadline, server))?;
     Message::from_vec(&answer)
         .map_err(|e| wrong(stage, format!("malformed answer from {server}: {e}")))
+}
+
+/// Answers of a DNSSEC-signed zone (Knot 3.2 with `dnssec-signing: on`, asked with the DO
+/// bit so that RRSIG and NSEC records come along), captured once as wire bytes.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod signed_answers {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Message {
+        Message::from_vec(bytes).unwrap()
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn types(records: &[Record]) -> Vec<RecordType> {
+        records.iter().map(Record::record_type).collect()
+    }
+
+    #[test]
+    fn the_address_is_read_and_its_rrsig_passed_over() {
+        let answer = parse(include_bytes!("testdata/signed_a.bin"));
+        // The capture really is signed: the RRSIG is there to be ignored.
+        assert!(types(&answer.answers).contains(&RecordType::RRSIG));
+        let www = name("www.example.test.");
+        assert_eq!(
+            addresses_with_ttl(&answer.answers, &www),
+            vec![("192.0.2.55".parse().unwrap(), 60)]
+        );
+    }
+
+    #[test]
+    fn nodata_and_nxdomain_with_nsec_give_no_address_and_the_zone() {
+        let www = name("www.example.test.");
+        let nodata = parse(include_bytes!("testdata/signed_aaaa_nodata.bin"));
+        assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+        assert!(types(&nodata.authorities).contains(&RecordType::NSEC));
+        assert!(addresses_with_ttl(&nodata.answers, &www).is_empty());
+        assert!(addresses_with_ttl(&nodata.authorities, &www).is_empty());
+
+        let nope = name("nope.example.test.");
+        let nxdomain = parse(include_bytes!("testdata/signed_a_nxdomain.bin"));
+        assert_eq!(nxdomain.metadata.response_code, ResponseCode::NXDomain);
+        assert!(types(&nxdomain.authorities).contains(&RecordType::NSEC));
+        assert_eq!(zone_in(&nxdomain, &nope), Some(name("example.test.")));
+
+        // The SOA question below the apex: the zone from the SOA, not from its RRSIG or
+        // the NSEC beside it.
+        let soa = parse(include_bytes!("testdata/signed_soa_below_apex.bin"));
+        assert!(types(&soa.authorities).contains(&RecordType::RRSIG));
+        assert_eq!(zone_in(&soa, &www), Some(name("example.test.")));
+    }
+
+    #[test]
+    fn name_servers_and_glue_are_read_past_their_signatures() {
+        let zone = name("example.test.");
+        let answer = parse(include_bytes!("testdata/signed_ns.bin"));
+        assert!(types(&answer.answers).contains(&RecordType::RRSIG));
+        assert_eq!(ns_targets(&answer, &zone), vec![name("ns1.example.test.")]);
+        assert_eq!(
+            addresses_of(&answer.additionals, &name("ns1.example.test.")),
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
 }

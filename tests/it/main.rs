@@ -16,6 +16,7 @@ mod api_tls;
 mod attach;
 mod cli;
 mod desktop_session;
+mod dns_dnssec;
 mod dns_e2e;
 mod dns_propagation;
 mod dns_rfc2136;

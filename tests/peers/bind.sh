@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs BIND 9 (named) in the foreground as the primary of the dynamic zone example.test.
 #
-#   bind.sh [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]
+#   bind.sh [--dnssec] [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]
 #
+# --dnssec signs the zone: `dnssec-policy default` with inline signing (updates go to the
+#          unsigned zone, named serves it signed), keys made in DIR at the first start.
 # --ns     an NS record of the zone (NAME relative to it or absolute with a final dot),
 #          with an A record NAME -> ADDR when ADDR is given; given at least once, these
 #          replace the secondary's ns2 record below.
@@ -21,14 +23,16 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/tsig_common.sh"
 
 extra_ns=()
+dnssec=""
 while [ $# -gt 0 ]; do
     case $1 in
+        --dnssec) dnssec=yes; shift ;;
         --ns) extra_ns+=("$2"); shift 2 ;;
         *) break ;;
     esac
 done
 if [ $# -ne 3 ] && [ $# -ne 5 ]; then
-    echo "usage: $0 [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
+    echo "usage: $0 [--dnssec] [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
     exit 2
 fi
 dir=$(realpath -m "$1")
@@ -60,6 +64,10 @@ if [ ! -f "$dir/named.conf" ]; then
         printf '@       IN NS   ns2\nns2     IN A    %s\n' "$notify_addr" >>"$dir/example.test.db"
     fi
 
+    signing=""
+    if [ -n "$dnssec" ]; then
+        signing="key-directory \"$dir\"; dnssec-policy default; inline-signing yes;"
+    fi
     notify="notify no;"
     if [ -n "$notify_addr" ]; then
         notify="notify explicit; also-notify { $notify_addr port $notify_port; };"
@@ -84,6 +92,7 @@ zone "example.test" {
     type primary;
     file "$dir/example.test.db";
     $notify
+    $signing
     update-policy { $grants };
 };
 CONF

@@ -87,6 +87,25 @@ impl Peer {
         Peer::start(kind, addr, Vec::new()).await
     }
 
+    /// A primary whose zone is DNSSEC-signed (`--dnssec`: BIND's `dnssec-policy` with inline
+    /// signing, Knot's automatic signing); returns once it serves the zone's DNSKEY.
+    pub async fn signed_primary(kind: Kind) -> Peer {
+        let addr = free_addr(kind.address());
+        let peer = Peer::start_with(kind, addr, vec!["--dnssec".into()], Vec::new()).await;
+        let until = Instant::now() + START_TIMEOUT;
+        while peer.dig(ZONE, "DNSKEY").await.is_empty() {
+            assert!(
+                Instant::now() < until,
+                "{} did not sign {ZONE}\n{}",
+                kind.program(),
+                peer.log()
+            );
+            // Bounded poll while the first keys are made and the zone signed.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peer
+    }
+
     /// A BIND primary started with `options` of bind.sh (`--ns NAME[=ADDR]`...), that
     /// NOTIFYs `secondary` after each change when given.
     pub async fn bind_with(options: &[String], secondary: Option<SocketAddr>) -> Peer {
