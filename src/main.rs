@@ -323,7 +323,7 @@ fn run_windows_service(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use standby::service::{Platform, Scope, windows_scm};
     let path = config.unwrap_or_else(|| Platform::Windows.default_settings(Scope::System));
     windows_scm::run_as_service(Box::new(move |stop| {
-        let wait = move || {
+        let wait = move |_engine| {
             stop.wait();
             Ok(())
         };
@@ -345,7 +345,9 @@ fn run_windows_service(_config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 /// With a window, or headless until the stop (a signal, or the Windows SCM's stop).
 enum Mode {
     Window,
-    Headless(Box<dyn FnOnce() -> anyhow::Result<()>>),
+    /// Waits for the stop; it is given the engine's snapshots, which end when the engine
+    /// stops by itself (a window's *Shut down*).
+    Headless(Box<dyn FnOnce(EngineWatch) -> anyhow::Result<()>>),
 }
 
 fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
@@ -403,8 +405,11 @@ fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
     // The API follows its options (on, off, address) by itself; it ends with the engine.
     let _api = standby::api::spawn(engine.client()).context("cannot start the API thread")?;
     let _dns = standby::dnsserve::spawn(engine.client()).context("cannot start the DNS thread")?;
+    // Windows attach to this engine over an owner-only socket beside the settings file.
+    let _attach = standby::attach::serve::spawn(engine.client(), &path)
+        .context("cannot start the attach thread")?;
     if let Mode::Headless(wait_for_stop) = mode {
-        wait_for_stop()?;
+        wait_for_stop(engine.watch())?;
         engine.shutdown();
         Ok(ExitCode::SUCCESS)
     } else {
@@ -421,12 +426,18 @@ fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Blocks until Ctrl-C (or SIGTERM on Unix).
-fn wait_for_stop_signal() -> anyhow::Result<()> {
+type EngineWatch = tokio::sync::watch::Receiver<std::sync::Arc<standby::engine::Snapshot>>;
+
+/// Blocks until Ctrl-C (or SIGTERM on Unix), or until the engine stopped by itself.
+fn wait_for_stop_signal(mut engine: EngineWatch) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot wait for signals")?;
+    let stopped_by_itself = async move {
+        // Every snapshot until the engine drops its end.
+        while engine.changed().await.is_ok() {}
+    };
     runtime.block_on(async {
         #[cfg(unix)]
         {
@@ -435,11 +446,15 @@ fn wait_for_stop_signal() -> anyhow::Result<()> {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r,
                 _ = term.recv() => Ok(()),
+                () = stopped_by_itself => Ok::<(), std::io::Error>(()),
             }
         }
         #[cfg(not(unix))]
         {
-            tokio::signal::ctrl_c().await
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r,
+                () = stopped_by_itself => Ok(()),
+            }
         }
     })?;
     tracing::info!("stopping");
