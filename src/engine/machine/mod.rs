@@ -15,6 +15,7 @@
 //! effects and feeds back what happened. A decision that needs IO (is the probe buildable?
 //! did the save work?) arrives as data in an input.
 
+mod admin;
 mod dns;
 mod polling;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+pub use admin::Admin;
 use dns::DnsSync;
 pub use dns::{DnsRunId, DnsStart};
 use polling::Polling;
@@ -91,9 +93,10 @@ pub enum Input {
     },
     /// The notification dispatcher delivered a message or failed to.
     NotificationReport(Report),
-    /// The history writer's counts: rows dropped since the start, rows waiting.
+    /// The history writer's counts: rows dropped and stored since the start, rows waiting.
     HistoryStatus {
         dropped: u64,
+        stored: u64,
         queued: usize,
     },
 }
@@ -199,8 +202,15 @@ pub struct Core {
     local_faults: LocalFaults<Instant>,
     /// History rows dropped, as last told.
     history_dropped: u64,
+    /// History rows stored when the last drop was told: the problem clears only once more
+    /// are stored (a full disk empties the queue by refusing every row).
+    history_stored_at_drop: u64,
     /// What each set last published, kept across restarts (for DNS serving).
     published: HashMap<String, Published>,
+    /// The time of the last step (to turn wall-clock times into timer instants).
+    clock: Option<Now>,
+    /// When an operator's decision (an override) changes next.
+    admin_next: Option<SystemTime>,
 }
 
 impl Core {
@@ -219,13 +229,20 @@ impl Core {
             problems: Problems::default(),
             local_faults: LocalFaults::default(),
             history_dropped: 0,
+            history_stored_at_drop: 0,
             published,
+            clock: None,
+            admin_next: None,
         }
     }
 
     /// One step: applies `input` at `now` and returns what the shell must do.
     pub fn step(&mut self, input: Input, now: Now) -> Vec<Effect> {
         let mut out = Vec::new();
+        self.clock = Some(now);
+        if self.admin_next.is_some_and(|at| at <= now.wall) {
+            self.refresh_admin(now, &mut out);
+        }
         match input {
             Input::Tick => {
                 self.dispatch_due(now, &mut out);
@@ -273,8 +290,12 @@ impl Core {
                 unavailable,
             } => self.install(settings, &unavailable, now, &mut out),
             Input::NotificationReport(report) => self.on_notification_report(report, now, &mut out),
-            Input::HistoryStatus { dropped, queued } => {
-                self.on_history_status(dropped, queued, now, &mut out);
+            Input::HistoryStatus {
+                dropped,
+                stored,
+                queued,
+            } => {
+                self.on_history_status(dropped, stored, queued, now, &mut out);
             }
         }
         // Queued polls start as soon as there is room (after a result, a new limit).
@@ -285,10 +306,17 @@ impl Core {
     /// When the core wants a [`Input::Tick`] next, if ever.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let dns = self.sets.iter().filter_map(|s| s.dns.next_due()).min();
-        match (self.polling.next_due(), dns) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // An override's end is a wall-clock time: as an instant from the last step's clock.
+        let admin = match (self.admin_next, self.clock) {
+            (Some(at), Some(clock)) => {
+                Some(clock.at + at.duration_since(clock.wall).unwrap_or_default())
+            }
+            _ => None,
+        };
+        [self.polling.next_due(), dns, admin]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn settings(&self) -> &Arc<Settings> {
@@ -431,6 +459,7 @@ impl Core {
         }
         self.refresh_set_problems(now.wall);
         self.reschedule_all(now.at);
+        self.refresh_admin(now, out);
     }
 
     /// Raises or clears the set-level problem of sets that cannot poll.
@@ -908,8 +937,16 @@ impl Core {
     }
 
     /// History rows the writer dropped (a stalled or full disk) are a problem of the
-    /// monitor, logged when it starts; it clears once the queue is empty again.
-    fn on_history_status(&mut self, dropped: u64, queued: usize, now: Now, out: &mut Vec<Effect>) {
+    /// monitor, logged when it starts; it clears once the queue is empty and rows were
+    /// stored since the last drop.
+    fn on_history_status(
+        &mut self,
+        dropped: u64,
+        stored: u64,
+        queued: usize,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) {
         use super::problems::HISTORY_SUBJECT;
         if dropped > self.history_dropped {
             let text = format!(
@@ -923,7 +960,9 @@ impl Core {
                 log(out, Level::Error, text);
             }
             self.history_dropped = dropped;
-        } else if queued == 0 && self.problems.clear("", HISTORY_SUBJECT) {
+            self.history_stored_at_drop = stored;
+        } else if self.history_keeps_up(stored, queued) && self.problems.clear("", HISTORY_SUBJECT)
+        {
             let text = format!(
                 "polling history: the database keeps up again ({dropped} row(s) dropped in all)"
             );
@@ -931,10 +970,15 @@ impl Core {
         }
     }
 
+    /// Nothing waits for the disk and rows were stored since the last drop.
+    fn history_keeps_up(&self, stored: u64, queued: usize) -> bool {
+        queued == 0 && stored > self.history_stored_at_drop
+    }
+
     /// True when rows were dropped since last told, or the history problem may clear.
-    pub fn history_status_news(&self, dropped: u64, queued: usize) -> bool {
+    pub fn history_status_news(&self, dropped: u64, stored: u64, queued: usize) -> bool {
         dropped > self.history_dropped
-            || (queued == 0
+            || (self.history_keeps_up(stored, queued)
                 && self
                     .problems
                     .get("", super::problems::HISTORY_SUBJECT)
