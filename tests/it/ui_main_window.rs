@@ -191,7 +191,11 @@ fn log_freezes_and_clears() {
 
     // Live again: the new lines appear.
     w.harness.get_by_label("Freeze").click();
-    w.harness.step();
+    // The frames after the click show the engine's latest snapshot (frames, not a time:
+    // a busy machine may publish the resume line a little later).
+    w.wait_until("the live log shows the new lines", |w| {
+        w.app().log_lines_shown() >= frozen + 2
+    });
     let now = w.app().log_lines_shown();
     assert!(
         now >= frozen + 2,
@@ -230,4 +234,23 @@ fn a_drained_server_says_so_on_its_row() {
     let mut w = Window::in_memory(settings, [1100.0, 700.0]);
     w.wait_for("both sets", |s| s.sets.len() == 2);
     w.wait_until("the drained note", |w| w.shows("drained (weight 0)"));
+}
+
+#[test]
+fn a_server_forced_down_from_its_row_shows_since_when() {
+    let mut w = window();
+    w.click("+");
+    w.click("Force down for 30 min");
+    w.wait_for("the override in force", |s| {
+        s.sets[0].servers[0]
+            .admin
+            .forced
+            .as_ref()
+            .is_some_and(|f| f.state == standby::model::ForcedState::Down && f.until.is_some())
+    });
+    w.wait_until("the row says so", |w| w.shows("forced down since"));
+    w.click("Clear override");
+    w.wait_for("the override cleared", |s| {
+        s.sets[0].servers[0].admin.forced.is_none()
+    });
 }

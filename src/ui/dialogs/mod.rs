@@ -8,6 +8,7 @@
 //! edit), the engine refuses and the dialog says so: OK again applies the dialog's change
 //! over them.
 
+pub mod child;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
@@ -40,7 +41,7 @@ use crate::ui::forms::Outcome;
 use crate::ui::help::{self, HelpTopic};
 
 /// What the main window asks of the dialogs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum DialogRequest {
     Options,
     NewSet,
@@ -60,6 +61,9 @@ pub enum DialogRequest {
     },
     /// Write a support file to this path.
     SupportFile(std::path::PathBuf),
+    /// An operator's decision from a server row (force up/down, clear, maintenance):
+    /// sent to the engine as it is.
+    Admin(SettingsEdit),
 }
 
 /// Which change an engine reply is for.
@@ -68,6 +72,7 @@ enum Change {
     Options,
     Set,
     Delete(String),
+    Admin,
 }
 
 struct Pending {
@@ -97,6 +102,8 @@ pub struct Dialogs {
     pub what_if: Option<WhatIfWindow>,
     /// The support file being written, or what came of it.
     pub support: Option<SupportFile>,
+    /// Row actions waiting to go to the engine.
+    admin: Vec<SettingsEdit>,
 }
 
 /// File → Support file...: the path, then the engine's answer.
@@ -144,6 +151,7 @@ impl Dialogs {
             DialogRequest::WhatIf { set, server } => {
                 self.what_if = Some(WhatIfWindow::new(set, server));
             }
+            DialogRequest::Admin(change) => self.admin.push(change),
             DialogRequest::SupportFile(path) => {
                 self.support = Some(SupportFile {
                     path,
@@ -161,7 +169,6 @@ impl Dialogs {
 
     /// Draws the open dialogs; changes for the engine go to `outbox`.
     pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
-        self.take_replies(ctx);
         if let Some(dialog) = &mut self.options {
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
@@ -191,6 +198,9 @@ impl Dialogs {
             }
         }
         self.confirm_delete_window(ctx, outbox);
+        for change in std::mem::take(&mut self.admin) {
+            self.pending.push(edit(change, None, Change::Admin, outbox));
+        }
         outbox.extend(self.test_commands());
         if let Some(history) = &mut self.history
             && !history.show(ctx, outbox)
@@ -275,8 +285,9 @@ impl Dialogs {
         }
     }
 
-    /// Handles the engine's answers that have arrived.
-    fn take_replies(&mut self, ctx: &egui::Context) {
+    /// Handles the engine's answers that have arrived (from the app's `logic`, which runs
+    /// also while the window is hidden).
+    pub fn take_replies(&mut self, ctx: &egui::Context) {
         let mut still = Vec::new();
         for mut pending in std::mem::take(&mut self.pending) {
             let result = match pending.reply.try_recv() {
@@ -332,6 +343,9 @@ impl Dialogs {
                 self.message = result
                     .err()
                     .map(|e| format!("Server set {name:?} not deleted: {e}"));
+            }
+            Change::Admin => {
+                self.message = result.err().map(|e| format!("Not changed: {e}"));
             }
         }
     }
