@@ -12,6 +12,8 @@ mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
+#[cfg(unix)]
+mod attach;
 mod cli;
 #[cfg(unix)]
 mod crash_kill9;
@@ -29,6 +31,7 @@ mod dnsserve;
 #[cfg(unix)]
 mod dnsserve_fds;
 mod dnsserve_limits;
+mod dnsserve_primary;
 mod dnsserve_zones;
 mod dnsupdate_cloudflare;
 mod dnsupdate_http_json;
