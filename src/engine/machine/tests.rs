@@ -331,8 +331,8 @@ fn the_problem_a_server_state_calls_for() {
         ..ServerState::default()
     };
     use ServerStatus::*;
-    let raise = |code, text: &str| ServerProblem::Raise {
-        code,
+    let raise = |code: u16, text: &str| ServerProblem::Raise {
+        code: code.into(),
         text: text.into(),
     };
     let table = [
@@ -370,6 +370,7 @@ fn the_problem_a_server_state_calls_for() {
         (state(Disabled, None, "", 0), None, ServerProblem::Keep),
     ];
     for (i, (state, current, expected)) in table.into_iter().enumerate() {
+        let current = current.map(ProblemCode::from_number);
         assert_eq!(server_problem(&state, 3, current), expected, "row {i}");
     }
 
@@ -379,7 +380,7 @@ fn the_problem_a_server_state_calls_for() {
         h.core
             .problems()
             .iter()
-            .map(|p| (p.subject.clone(), p.code, p.text.clone()))
+            .map(|p| (p.subject.clone(), p.code.get(), p.text.clone()))
             .collect::<Vec<_>>()
     };
     h.round("-");
