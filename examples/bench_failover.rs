@@ -197,7 +197,7 @@ async fn main() {
             server_a = Some(listen(a, port).await);
             (EventKind::ServerRecovered, a)
         };
-        let _ = engine.send_async(Command::PollSet("web".into())).await;
+        let _ = engine.send(Command::PollSet("web".into())).await;
         let decisive = loop {
             match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
                 Ok(Ok(e)) if e.kind == kind => break e.time,

@@ -43,6 +43,7 @@ fn server(set: usize, i: usize) -> ServerView {
         last_failure: None,
         problem_code: None,
         recent_times_ms: recent,
+        admin: Default::default(),
     }
 }
 
@@ -60,7 +61,7 @@ fn set(n: usize, servers: usize) -> Arc<SetStatus> {
             last_change: Some(SystemTime::now()),
             error: (k == 3).then(|| "time-out after 5 s".to_string()),
             error_code: (k == 3).then_some(211),
-            propagation: Some((2, 3)),
+            propagation: Some(standby::dnsupdate::propagation::Propagation::known(2, 3)),
             in_flight: false,
         })
         .collect();

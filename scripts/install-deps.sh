@@ -20,7 +20,8 @@ packages=(
     # real DNS peers for the RFC 2136 / TSIG tests (tests/peers/bind.sh, knot.sh)
     bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
     # a real resolver for the DNS-serving tests (tests/peers/unbound.sh): an upstream with
-    # answers over 4 KiB, and a resolver with a stub zone pointing at Standby
+    # answers over 4 KiB, and a resolver with a stub zone pointing at Standby; a validating
+    # one for the DNSSEC-signed zones (tests/it/dns_dnssec.rs)
     unbound
     # PowerDNS Authoritative with its HTTP API (tests/peers/pdns.sh: sqlite backend)
     pdns-server pdns-backend-sqlite3 sqlite3
@@ -29,6 +30,9 @@ packages=(
     # real peers of the probe tests (tests/peers/): FTP(S), POP3 + IMAP; the network
     # namespace of the ping test; the HTTP ceiling of the methods benchmark
     pure-ftpd openssl dovecot-pop3d dovecot-imapd iproute2 wrk
+    # `standby service`: systemd-analyze checks the units (tests/it/service.rs); the .deb
+    # of scripts/package.sh: dpkg-deb and dpkg-shlibdeps (tests/it/package.rs installs it)
+    systemd dpkg-dev
 )
 
 missing=()

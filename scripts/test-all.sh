@@ -40,6 +40,17 @@ echo "== Windows cross-build (x86_64-pc-windows-gnu)"
 if rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu \
     && command -v x86_64-w64-mingw32-gcc >/dev/null; then
     cargo build --target x86_64-pc-windows-gnu --bins
+    # The Windows zip of scripts/package.sh, from that debug build (a release build would
+    # cost minutes): it must hold the program, the README and the settings.
+    echo "== Windows zip (scripts/package.sh --zip)"
+    zip_dir=$(mktemp -d)
+    bash scripts/package.sh --zip --out "$zip_dir" \
+        --windows-binary "${CARGO_TARGET_DIR:-target}/x86_64-pc-windows-gnu/debug/standby.exe"
+    listing=$(python3 -m zipfile -l "$zip_dir"/standby-*-windows-x86_64.zip)
+    for f in standby.exe README.md LICENSE.txt settings/default.ron; do
+        grep -q "/$f " <<<"$listing" || { echo "the Windows zip lacks $f:"; echo "$listing"; exit 1; }
+    done
+    rm -rf "$zip_dir"
 else
     cat >&2 <<'WARN'
 ############################################################################

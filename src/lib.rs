@@ -4,6 +4,7 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! `ui`, `api`, `dnsserve`, `autostart` (clients of the engine: snapshots in, commands out)
 //! → `engine` → `probe`, `dnsupdate`, `notify` → `exec`, `httpclient`, `store` → `model`.
+//! `service` (registration with the OS's service manager) names only `model`.
 //! Only `main` wires concrete parts together.
 
 pub mod api;
@@ -17,5 +18,6 @@ pub mod model;
 pub mod notify;
 pub mod probe;
 pub mod resources;
+pub mod service;
 pub mod store;
 pub mod ui;

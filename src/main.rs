@@ -43,6 +43,46 @@ enum Action {
         #[command(subcommand)]
         action: ApiAction,
     },
+    /// Register the headless engine with the OS's service manager (systemd, launchd, the
+    /// Windows Service Control Manager). Without --config the service uses its own settings
+    /// file (/var/lib/standby/standby.ron for a systemd system service)
+    Service {
+        #[command(subcommand)]
+        action: ServiceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Register the service to start at boot (or at login with --user); not started now
+    Install(ServiceChange),
+    /// Stop the service and remove its registration (the settings stay)
+    Uninstall(ServiceChange),
+    /// Start the service
+    Start(ServiceScope),
+    /// Stop the service
+    Stop(ServiceScope),
+    /// Say whether it is installed and runs (exit 0 running, 3 stopped, 4 not installed)
+    Status(ServiceScope),
+    /// How the Windows Service Control Manager starts Standby (not for a console)
+    #[command(hide = true)]
+    Run,
+}
+
+#[derive(clap::Args)]
+struct ServiceScope {
+    /// The user's own service manager (systemctl --user, a LaunchAgent) instead of the system's
+    #[arg(long)]
+    user: bool,
+}
+
+#[derive(clap::Args)]
+struct ServiceChange {
+    #[command(flatten)]
+    scope: ServiceScope,
+    /// Print the files it would write and the commands it would run; change nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -61,7 +101,9 @@ fn main() -> ExitCode {
         Some(Action::Api {
             action: ApiAction::Fingerprint,
         }) => api_fingerprint(&cli.config.unwrap_or_else(file::default_path)),
-        None => run(cli.config, cli.headless),
+        Some(Action::Service { action }) => service(action, cli.config),
+        None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
+        None => run(cli.config, Mode::Window),
     };
     match outcome {
         Ok(code) => code,
@@ -178,7 +220,86 @@ fn import_v1(path: &std::path::Path, output: Option<&std::path::Path>) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
+fn service(command: ServiceCommand, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use standby::service::{self as svc, Action, Platform, Report, Scope};
+    let (action, scope, dry_run) = match command {
+        ServiceCommand::Install(c) => (Action::Install, c.scope, c.dry_run),
+        ServiceCommand::Uninstall(c) => (Action::Uninstall, c.scope, c.dry_run),
+        ServiceCommand::Start(s) => (Action::Start, s, false),
+        ServiceCommand::Stop(s) => (Action::Stop, s, false),
+        ServiceCommand::Status(s) => (Action::Status, s, false),
+        ServiceCommand::Run => return run_windows_service(config),
+    };
+    let scope = if scope.user {
+        Scope::User
+    } else {
+        Scope::System
+    };
+    let platform = Platform::current();
+    let settings = config.unwrap_or_else(|| platform.default_settings(scope));
+    let spec = svc::Spec {
+        program: std::env::current_exe().context("cannot find this program's path")?,
+        settings: std::path::absolute(&settings)
+            .with_context(|| format!("{}: cannot make the path absolute", settings.display()))?,
+        scope,
+    };
+    let result = if dry_run {
+        let os = svc::DryRun {
+            out: std::cell::RefCell::new(std::io::stdout()),
+        };
+        svc::perform(platform, action, &spec, &os)
+    } else {
+        svc::perform(platform, action, &spec, &svc::RealOs)
+    };
+    match result {
+        Ok(Report::Done(said)) => {
+            println!("standby service: {said}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Report::Status(status)) => {
+            println!("standby service: {status}");
+            Ok(ExitCode::from(status.exit_code()))
+        }
+        Err(e) => {
+            eprintln!("standby service: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `standby service run`: the Windows service's own entry.
+#[cfg(windows)]
+fn run_windows_service(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use standby::service::{Platform, Scope, windows_scm};
+    let path = config.unwrap_or_else(|| Platform::Windows.default_settings(Scope::System));
+    windows_scm::run_as_service(Box::new(move |stop| {
+        let wait = move || {
+            stop.wait();
+            Ok(())
+        };
+        run(Some(path), Mode::Headless(Box::new(wait)))
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(windows))]
+fn run_windows_service(_config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "`service run` is how the Windows Service Control Manager starts Standby; \
+         here the service manager runs `standby --headless`"
+    )
+}
+
+/// With a window, or headless until the stop (a signal, or the Windows SCM's stop).
+enum Mode {
+    Window,
+    Headless(Box<dyn FnOnce() -> anyhow::Result<()>>),
+}
+
+fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
+    let headless = matches!(mode, Mode::Headless(_));
     // One crypto provider for every TLS user in the process (probes, mail, HTTP).
     let _ = rustls::crypto::ring::default_provider().install_default();
     // The default soft limit (1,024) is soon used up by polls, DNS clients and API
@@ -193,7 +314,7 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     let _instance = match standby::store::instance::lock(&path) {
         Ok(lock) => lock,
         Err(e) if e.held && !headless => {
-            return match standby::ui::second_start::ask_to_show(&path) {
+            return match standby::ui::desktop::second_start::ask_to_show(&path) {
                 Ok(()) => {
                     eprintln!(
                         "Standby already runs on {}: its window is shown",
@@ -232,8 +353,8 @@ fn run(config: Option<PathBuf>, headless: bool) -> anyhow::Result<ExitCode> {
     // The API follows its options (on, off, address) by itself; it ends with the engine.
     let _api = standby::api::spawn(engine.client()).context("cannot start the API thread")?;
     let _dns = standby::dnsserve::spawn(engine.client()).context("cannot start the DNS thread")?;
-    if headless {
-        wait_for_stop_signal()?;
+    if let Mode::Headless(wait_for_stop) = mode {
+        wait_for_stop()?;
         engine.shutdown();
         Ok(ExitCode::SUCCESS)
     } else {

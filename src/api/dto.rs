@@ -93,6 +93,8 @@ pub struct ServerDto {
     pub last_success: Option<String>,
     pub last_failure: Option<String>,
     pub problem_code: Option<u16>,
+    /// Weight 0: polled, published only while no other server is functional.
+    pub drained: bool,
 }
 
 /// `GET /serversets/{id}/status`.
@@ -106,7 +108,33 @@ pub struct SetStatusDto {
     pub dns_should_give: String,
     pub addresses: Option<Vec<String>>,
     pub servers: Vec<ServerDto>,
+    /// Each DNS server × host name (SPEC §8: "detailed status of servers and DNS servers").
+    pub dns: Vec<DnsPairDto>,
     pub error: Option<String>,
+}
+
+/// One DNS server × host name of a set.
+#[derive(Serialize)]
+pub struct DnsPairDto {
+    pub dns_server: String,
+    pub host: String,
+    pub state: &'static str,
+    pub served: Option<String>,
+    pub last_change: Option<String>,
+    pub error: Option<String>,
+    pub error_code: Option<u16>,
+    pub propagation: Option<PropagationDto>,
+    pub in_flight: bool,
+}
+
+/// Name servers that give the wanted records, of `total`; `unknown` could not be asked.
+#[derive(Serialize)]
+pub struct PropagationDto {
+    pub serving: usize,
+    pub total: usize,
+    pub unknown: usize,
+    /// `2 of 3, 1 unknown`, as the window shows it.
+    pub text: String,
 }
 
 fn time(t: Option<SystemTime>) -> Option<String> {
@@ -139,6 +167,27 @@ impl From<&SetStatus> for SetStatusDto {
                     last_success: time(v.last_success),
                     last_failure: time(v.last_failure),
                     problem_code: v.problem_code,
+                    drained: v.admin.drained,
+                })
+                .collect(),
+            dns: s
+                .dns
+                .iter()
+                .map(|p| DnsPairDto {
+                    dns_server: p.dns_server.clone(),
+                    host: p.host.clone(),
+                    state: p.state.label(),
+                    served: p.served.clone(),
+                    last_change: time(p.last_change),
+                    error: p.error.clone(),
+                    error_code: p.error_code,
+                    propagation: p.propagation.map(|n| PropagationDto {
+                        serving: n.serving,
+                        total: n.total,
+                        unknown: n.unknown,
+                        text: n.to_string(),
+                    }),
+                    in_flight: p.in_flight,
                 })
                 .collect(),
             error: s.error.clone(),

@@ -35,6 +35,22 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP standby_server_drained 1 if the server is drained (weight 0): polled, not published while another works."
+    );
+    let _ = writeln!(out, "# TYPE standby_server_drained gauge");
+    for set in &s.sets {
+        for v in &set.servers {
+            let _ = writeln!(
+                out,
+                "standby_server_drained{{set=\"{}\",server=\"{}\"}} {}",
+                label(&set.name),
+                label(&v.public_ip),
+                u8::from(v.admin.drained)
+            );
+        }
+    }
     let _ = writeln!(out, "# HELP standby_server_polls_total Polls by result.");
     let _ = writeln!(out, "# TYPE standby_server_polls_total counter");
     for set in &s.sets {

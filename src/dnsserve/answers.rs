@@ -19,7 +19,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use super::wire;
+use super::{fast, wire};
 use crate::engine::Snapshot;
 use crate::engine::decision::Decision;
 use crate::model::AddressSelection;
@@ -66,6 +66,8 @@ pub struct Table {
     wildcards: HashMap<String, usize>,
     entries: Vec<Entry>,
     zones: Vec<Zone>,
+    /// The answers encoded once for this table (`fast.rs`).
+    fast: fast::Answers,
 }
 
 /// What outlives one table: each set's round-robin position, each zone's serial and the
@@ -238,7 +240,33 @@ impl Table {
             }
         }
         serials.retain(|apex, _| options.zones.iter().any(|z| lower(&z.name) == *apex));
+        let names = table.fixed_names();
+        table.fast = fast::Answers::build(&table, names.into_iter());
         table
+    }
+
+    /// The names whose answers are the same for every query: every exact name and zone
+    /// apex and glue owner, but not a name of weighted round robin (each answer takes the
+    /// next turn).
+    fn fixed_names(&self) -> Vec<String> {
+        let apexes = self.zones.iter().map(|z| z.apex.clone());
+        let glue = self.zones.iter().flat_map(|z| z.glue.keys().cloned());
+        let mut names: Vec<String> = self
+            .exact
+            .keys()
+            .cloned()
+            .chain(apexes)
+            .chain(glue)
+            .collect();
+        names.sort();
+        names.dedup();
+        names.retain(|name| !self.lookup(name).is_some_and(|e| e.weighted));
+        names
+    }
+
+    /// The pre-encoded answers (`fast.rs`).
+    pub fn fast(&self) -> &fast::Answers {
+        &self.fast
     }
 
     /// Each set's served addresses (for the "now serving" events).

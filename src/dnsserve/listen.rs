@@ -1,4 +1,4 @@
-//! The UDP and TCP listeners: each request is answered from the current table, forwarded
+//! The full path of a request (UDP's fast path is `udp.rs`) and the TCP listener: each request is answered from the current table, forwarded
 //! (within the limit of forwards in flight) or refused; every answer is sized for its
 //! transport. Socket errors back off; what a limit turns away is counted and logged.
 
@@ -6,20 +6,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::answers::Reply;
-use super::limits::{Backoff, Rate, retry};
+use super::limits::{Backoff, retry};
 use super::{Count, Shared, forward, wire};
 
-/// The largest DNS message (a TCP length prefix is 16 bits; UDP on loopback can carry it).
-const MAX_MESSAGE: usize = 65535;
-
 /// What to do with one request.
-enum Prepared {
+pub(super) enum Prepared {
     /// Send nothing (malformed, or not a query).
     Nothing,
     /// Send this answer to this request.
@@ -29,7 +26,7 @@ enum Prepared {
     Forward(Box<Message>, OwnedSemaphorePermit),
 }
 
-fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr) -> Prepared {
+pub(super) fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr) -> Prepared {
     // Malformed packets are dropped without an answer.
     let Ok(request) = Message::from_vec(bytes) else {
         return Prepared::Nothing;
@@ -68,14 +65,14 @@ fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr) -> Prepared {
 
 /// An answer with the question and no records (REFUSED, SERVFAIL). Only a single
 /// question gets here, so it is never much larger than the request.
-fn short_answer(request: &Message, code: ResponseCode) -> Message {
+pub(super) fn short_answer(request: &Message, code: ResponseCode) -> Message {
     let mut response = wire::header_only(request, code);
     response.queries = request.queries.clone();
     response
 }
 
 /// Encodes an answer: over UDP cut to what the client accepts (TC set), over TCP whole.
-fn encode(response: &Message, request: &Message, udp: bool) -> Option<Vec<u8>> {
+pub(super) fn encode(response: &Message, request: &Message, udp: bool) -> Option<Vec<u8>> {
     if udp {
         wire::fit_udp(response, wire::udp_limit(request))
     } else {
@@ -85,7 +82,7 @@ fn encode(response: &Message, request: &Message, udp: bool) -> Option<Vec<u8>> {
 
 /// Forwards `bytes` and returns what to send back: the upstream's answer (over UDP cut
 /// to the client's limit), or SERVFAIL.
-async fn forwarded(
+pub(super) async fn forwarded(
     shared: &Shared,
     request: &Message,
     bytes: &[u8],
@@ -112,63 +109,6 @@ async fn forwarded(
                 options.forward_port
             );
             encode(&short_answer(request, ResponseCode::ServFail), request, udp)
-        }
-    }
-}
-
-pub(super) async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; MAX_MESSAGE];
-    let mut backoff = Backoff::default();
-    loop {
-        let (n, peer) = match socket.recv_from(&mut buf).await {
-            Ok(received) => {
-                backoff.reset();
-                received
-            }
-            Err(e) => {
-                shared.count(Count::SocketErrors, format!("UDP receive failed: {e}"));
-                tokio::time::sleep(backoff.pause()).await;
-                continue;
-            }
-        };
-        match shared.rate(peer.ip()) {
-            Rate::Send => {}
-            over => {
-                shared.count(
-                    Count::RateLimited,
-                    format!("answers to {}'s network over the rate limit", peer.ip()),
-                );
-                if over == Rate::Slip
-                    && let Ok(request) = Message::from_vec(&buf[..n])
-                    && request.metadata.message_type == MessageType::Query
-                {
-                    let mut response = short_answer(&request, ResponseCode::NoError);
-                    response.metadata.truncation = true;
-                    if let Some(answer) = encode(&response, &request, true) {
-                        let _ = socket.send_to(&answer, peer).await;
-                    }
-                }
-                continue;
-            }
-        }
-        match prepare(&shared, &buf[..n], peer.ip()) {
-            Prepared::Nothing => {}
-            Prepared::Answer(response, request) => {
-                if let Some(answer) = encode(&response, &request, true) {
-                    let _ = socket.send_to(&answer, peer).await;
-                }
-            }
-            Prepared::Forward(request, permit) => {
-                // On a task of its own, so that a slow upstream holds up only this query.
-                let (socket, shared) = (socket.clone(), shared.clone());
-                let packet = buf[..n].to_vec();
-                tokio::spawn(async move {
-                    if let Some(answer) = forwarded(&shared, &request, &packet, true, permit).await
-                    {
-                        let _ = socket.send_to(&answer, peer).await;
-                    }
-                });
-            }
         }
     }
 }

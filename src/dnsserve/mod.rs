@@ -4,16 +4,19 @@
 //! (re)binds whenever the DNS-serving options change.
 
 pub mod answers;
+pub mod fast;
 mod forward;
 mod limits;
 mod listen;
+mod udp;
 pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::engine::follow::Follower;
@@ -42,6 +45,8 @@ enum Count {
 /// What every listener shares.
 struct Shared {
     table: RwLock<Arc<Table>>,
+    /// Grows with every new table, so that the UDP workers take the lock only then.
+    generation: AtomicU64,
     options: DnsServingOptions,
     /// A place per open TCP connection.
     connections: Arc<Semaphore>,
@@ -59,6 +64,7 @@ impl Shared {
         let places = |n: u32| Arc::new(Semaphore::new(usize::try_from(n.max(1)).unwrap_or(1)));
         Shared {
             table: RwLock::new(Arc::new(table)),
+            generation: AtomicU64::new(0),
             connections: places(options.max_tcp_connections),
             forwards: places(options.max_forwards_in_flight),
             forward_networks: options
@@ -140,7 +146,8 @@ async fn supervise(client: EngineClient) {
                 continue;
             }
         };
-        let (udp, tcp) = match bind(address).await {
+        let workers = udp::worker_count(options.udp_workers);
+        let (udp, tcp) = match bind(address, workers).await {
             Ok(sockets) => sockets,
             Err(e) => {
                 let text = format!("DNS serving: cannot listen on {address}: {e}");
@@ -148,13 +155,21 @@ async fn supervise(client: EngineClient) {
                 continue;
             }
         };
-        let text = format!("serving DNS on {address} (UDP and TCP)");
+        let text = format!("serving DNS on {address} (UDP on {workers} threads, and TCP)");
         client.log(Level::Info, text).await;
         let snapshot = client.snapshot();
         let table = Table::build(&snapshot, &mut memory, now_unix());
         announce(&client, &snapshot, &table, &mut served).await;
         let shared = Arc::new(Shared::new(table, options.clone(), client.clone()));
-        let udp_task = tokio::spawn(listen::serve_udp(Arc::new(udp), shared.clone()));
+        let udp_workers = match udp::Workers::start(udp, &shared, tokio::runtime::Handle::current())
+        {
+            Ok(workers) => workers,
+            Err(e) => {
+                let text = format!("DNS serving: cannot start the UDP threads: {e}");
+                client.log(Level::Error, text).await;
+                continue;
+            }
+        };
         let tcp_task = tokio::spawn(listen::serve_tcp(tcp, shared.clone()));
         // Follow the snapshots; stop serving when the options change.
         while let Some(snapshot) = unchanged.next().await {
@@ -163,11 +178,11 @@ async fn supervise(client: EngineClient) {
             if let Ok(mut slot) = shared.table.write() {
                 *slot = Arc::new(table);
             }
+            shared.generation.fetch_add(1, Ordering::Release);
         }
-        udp_task.abort();
         tcp_task.abort();
         // Wait until the sockets are closed, so that the next bind can take the port.
-        let _ = udp_task.await;
+        udp_workers.stop().await;
         let _ = tcp_task.await;
         client
             .log(Level::Info, format!("DNS serving on {address} stopped"))
@@ -213,12 +228,15 @@ async fn announce(
     *served = now;
 }
 
-/// Binds UDP and TCP; a port just released by the previous listener may take a moment
-/// (requests in flight still hold the old socket), so a few short retries.
-async fn bind(address: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+/// Binds UDP (`workers` sockets) and TCP; a port just released by the previous listener
+/// may take a moment (requests in flight still hold the old socket), so a few short retries.
+async fn bind(
+    address: SocketAddr,
+    workers: usize,
+) -> std::io::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
     let mut tries = 0;
     loop {
-        let udp = UdpSocket::bind(address).await;
+        let udp = udp::bind(address, workers);
         let tcp = TcpListener::bind(address).await;
         match (udp, tcp) {
             (Ok(udp), Ok(tcp)) => return Ok((udp, tcp)),

@@ -45,18 +45,39 @@ pub async fn current_records(
                 ));
             }
         }
-        // Only the name's own records: a CNAME chain is not what an update can change.
-        for record in answer.answers.iter().filter(|r| r.name == name) {
-            let address = match &record.data {
-                RData::A(a) => IpAddr::V4(a.0),
-                RData::AAAA(a) => IpAddr::V6(a.0),
-                _ => continue,
-            };
+        for (address, record_ttl) in addresses_with_ttl(&answer.answers, &name) {
             addresses.push(address);
-            ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
+            ttl = Some(ttl.map_or(record_ttl, |t| t.min(record_ttl)));
         }
     }
     Ok(Records::new(addresses, ttl))
+}
+
+/// The A and AAAA records of `name` itself in `records`, with their TTLs. Only the name's
+/// own records: a CNAME chain is not what an update can change, and what a signed zone
+/// adds (RRSIG, NSEC, NSEC3) is no address.
+pub(crate) fn addresses_with_ttl(records: &[Record], name: &Name) -> Vec<(IpAddr, u32)> {
+    records
+        .iter()
+        .filter(|r| r.name == *name)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some((IpAddr::V4(a.0), r.ttl)),
+            RData::AAAA(a) => Some((IpAddr::V6(a.0), r.ttl)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The zone an authoritative answer names for `name`: the owner of the SOA record (not its
+/// RRSIG) in the answer, else in the authority section.
+pub(crate) fn zone_in(answer: &Message, name: &Name) -> Option<Name> {
+    let soa_owner = |records: &[Record]| {
+        records
+            .iter()
+            .find(|r| r.record_type() == RecordType::SOA && r.name.zone_of(name))
+            .map(|r| r.name.clone())
+    };
+    soa_owner(&answer.answers).or_else(|| soa_owner(&answer.authorities))
 }
 
 /// The zone that holds `host`, by SOA lookup at `server`. A wildcard `*.x` is looked up
@@ -91,16 +112,8 @@ pub async fn find_zone(
                 ));
             }
         }
-        let soa_owner = |records: &[Record]| {
-            records
-                .iter()
-                .find(|r| r.record_type() == RecordType::SOA && r.name.zone_of(&name))
-                .map(|r| r.name.clone())
-        };
         if answer.metadata.authoritative {
-            if let Some(zone) =
-                soa_owner(&answer.answers).or_else(|| soa_owner(&answer.authorities))
-            {
+            if let Some(zone) = zone_in(&answer, &name) {
                 // Written as host names are in the settings: lower case (Knot echoes the case of
                 // the question), without the final dot.
                 return Ok(zone
@@ -124,14 +137,24 @@ pub async fn find_zone(
     }
 }
 
-/// The addresses of the name servers of `zone`, as `server` lists them: the NS records,
-/// their addresses from the additional section, else asked at `server` too. A name server
-/// whose address `server` does not know is left out.
+/// One name server of a zone: its name (no final dot) and the addresses known for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameServer {
+    pub name: String,
+    /// From the additional section (glue), else as `server` gives them with authority.
+    /// Empty when `server` does not know the name (it lies outside its zones): the
+    /// caller resolves it elsewhere.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// The name servers of `zone`, as `server` lists them: the NS records, with their
+/// addresses from the additional section, else asked at `server` (accepted only from an
+/// authoritative answer: the name is in one of its zones).
 pub async fn name_servers(
     server: SocketAddr,
     zone: &str,
     timeout: Duration,
-) -> Result<Vec<IpAddr>, DnsError> {
+) -> Result<Vec<NameServer>, DnsError> {
     let stage = DnsStage::Verifying;
     let zone = absolute_name(zone, stage)?;
     let deadline = Deadline::after(timeout);
@@ -145,40 +168,91 @@ pub async fn name_servers(
             ),
         ));
     }
-    let targets: Vec<Name> = answer
-        .answers
-        .iter()
-        .filter(|r| r.name == zone)
-        .filter_map(|r| match &r.data {
-            RData::NS(ns) => Some(ns.0.clone()),
-            _ => None,
-        })
-        .collect();
+    let targets = ns_targets(&answer, &zone);
     if targets.is_empty() {
         return Err(wrong(
             stage,
             format!("{server} gives no NS records for {zone}"),
         ));
     }
-    let mut addresses = Vec::new();
+    let mut servers = Vec::new();
     for target in &targets {
-        let glue = addresses_of(&answer.additionals, target);
-        if !glue.is_empty() {
-            addresses.extend(glue);
-            continue;
-        }
-        for rtype in [RecordType::A, RecordType::AAAA] {
-            // A name server outside the zones of `server` is simply not counted.
-            if let Ok(found) = ask(server, target, rtype, true, &deadline, stage).await
-                && found.metadata.response_code == ResponseCode::NoError
-            {
-                addresses.extend(addresses_of(&found.answers, target));
+        let mut addresses = addresses_of(&answer.additionals, target);
+        if addresses.is_empty() {
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                if let Ok(found) = ask(server, target, rtype, true, &deadline, stage).await
+                    && found.metadata.response_code == ResponseCode::NoError
+                    && found.metadata.authoritative
+                {
+                    addresses.extend(addresses_of(&found.answers, target));
+                }
             }
         }
+        addresses.sort();
+        addresses.dedup();
+        servers.push(NameServer {
+            name: plain(target),
+            addresses,
+        });
+    }
+    Ok(servers)
+}
+
+/// The targets of the zone's own NS records in an answer, without duplicates; any other
+/// record (RRSIG, NSEC of a signed zone) is passed over.
+pub(crate) fn ns_targets(answer: &Message, zone: &Name) -> Vec<Name> {
+    let mut targets: Vec<Name> = Vec::new();
+    for record in answer.answers.iter().filter(|r| r.name == *zone) {
+        if let RData::NS(ns) = &record.data
+            && !targets.contains(&ns.0)
+        {
+            targets.push(ns.0.clone());
+        }
+    }
+    targets
+}
+
+/// The addresses of `name` as a resolver gives them (RD set): every A and AAAA of the
+/// answer, so that a CNAME chain the resolver followed counts too. Empty when it has none.
+pub(crate) async fn resolve_at(
+    resolver: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, DnsError> {
+    let stage = DnsStage::Verifying;
+    let name = absolute_name(name, stage)?;
+    let deadline = Deadline::after(timeout);
+    let (a, aaaa) = tokio::join!(
+        exchange_query(resolver, &name, RecordType::A, true, true, &deadline, stage),
+        exchange_query(
+            resolver,
+            &name,
+            RecordType::AAAA,
+            true,
+            true,
+            &deadline,
+            stage
+        ),
+    );
+    let mut addresses = Vec::new();
+    for answer in [a?, aaaa?] {
+        addresses.extend(answer.answers.iter().filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        }));
     }
     addresses.sort();
     addresses.dedup();
     Ok(addresses)
+}
+
+/// `ns1.example.test` for `ns1.example.test.`.
+fn plain(name: &Name) -> String {
+    name.to_lowercase()
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_string()
 }
 
 fn addresses_of(records: &[Record], owner: &Name) -> Vec<IpAddr> {
@@ -232,8 +306,21 @@ async fn ask(
     deadline: &Deadline,
     stage: DnsStage,
 ) -> Result<Message, DnsError> {
+    exchange_query(server, name, rtype, edns0, false, deadline, stage).await
+}
+
+/// One question to `server`; `recursion` sets RD (only a resolver is asked so).
+async fn exchange_query(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    edns0: bool,
+    recursion: bool,
+    deadline: &Deadline,
+    stage: DnsStage,
+) -> Result<Message, DnsError> {
     let mut query = Message::new(rand::random(), MessageType::Query, OpCode::Query);
-    query.metadata.recursion_desired = false;
+    query.metadata.recursion_desired = recursion;
     query.add_query(Query::query(name.clone(), rtype));
     if edns0 {
         let mut edns = Edns::new();
@@ -248,4 +335,70 @@ async fn ask(
         .map_err(|e| e.into_dns(stage, deadline, server))?;
     Message::from_vec(&answer)
         .map_err(|e| wrong(stage, format!("malformed answer from {server}: {e}")))
+}
+
+/// Answers of a DNSSEC-signed zone (Knot 3.2 with `dnssec-signing: on`, asked with the DO
+/// bit so that RRSIG and NSEC records come along), captured once as wire bytes.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod signed_answers {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Message {
+        Message::from_vec(bytes).unwrap()
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn types(records: &[Record]) -> Vec<RecordType> {
+        records.iter().map(Record::record_type).collect()
+    }
+
+    #[test]
+    fn the_address_is_read_and_its_rrsig_passed_over() {
+        let answer = parse(include_bytes!("testdata/signed_a.bin"));
+        // The capture really is signed: the RRSIG is there to be ignored.
+        assert!(types(&answer.answers).contains(&RecordType::RRSIG));
+        let www = name("www.example.test.");
+        assert_eq!(
+            addresses_with_ttl(&answer.answers, &www),
+            vec![("192.0.2.55".parse().unwrap(), 60)]
+        );
+    }
+
+    #[test]
+    fn nodata_and_nxdomain_with_nsec_give_no_address_and_the_zone() {
+        let www = name("www.example.test.");
+        let nodata = parse(include_bytes!("testdata/signed_aaaa_nodata.bin"));
+        assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+        assert!(types(&nodata.authorities).contains(&RecordType::NSEC));
+        assert!(addresses_with_ttl(&nodata.answers, &www).is_empty());
+        assert!(addresses_with_ttl(&nodata.authorities, &www).is_empty());
+
+        let nope = name("nope.example.test.");
+        let nxdomain = parse(include_bytes!("testdata/signed_a_nxdomain.bin"));
+        assert_eq!(nxdomain.metadata.response_code, ResponseCode::NXDomain);
+        assert!(types(&nxdomain.authorities).contains(&RecordType::NSEC));
+        assert_eq!(zone_in(&nxdomain, &nope), Some(name("example.test.")));
+
+        // The SOA question below the apex: the zone from the SOA, not from its RRSIG or
+        // the NSEC beside it.
+        let soa = parse(include_bytes!("testdata/signed_soa_below_apex.bin"));
+        assert!(types(&soa.authorities).contains(&RecordType::RRSIG));
+        assert_eq!(zone_in(&soa, &www), Some(name("example.test.")));
+    }
+
+    #[test]
+    fn name_servers_and_glue_are_read_past_their_signatures() {
+        let zone = name("example.test.");
+        let answer = parse(include_bytes!("testdata/signed_ns.bin"));
+        assert!(types(&answer.answers).contains(&RecordType::RRSIG));
+        assert_eq!(ns_targets(&answer, &zone), vec![name("ns1.example.test.")]);
+        assert_eq!(
+            addresses_of(&answer.additionals, &name("ns1.example.test.")),
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod dnscmd;
 pub mod http;
 pub mod lookup;
 pub mod powerdns;
+pub mod propagation;
 pub mod rfc2136;
 pub mod route53;
 pub mod sigv4;

@@ -13,6 +13,13 @@ pub struct Candidate {
     pub status: ServerStatus,
 }
 
+impl Candidate {
+    /// Weight 0: drained (see [`decide`]).
+    pub fn is_drained(&self) -> bool {
+        self.weight == 0
+    }
+}
+
 /// Why the addresses were chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Basis {
@@ -69,38 +76,26 @@ impl Decision {
 
 /// Decides the addresses for a set. `fallback` is the parsed fallback list of the
 /// `Fallback` policy (validation guarantees it parses).
+///
+/// A server of weight 0 is *drained*: polled and shown, but published only when no other
+/// server is functional (it takes over rather than nothing working). So the decision is
+/// first made over the servers that are not drained, and only when that finds none
+/// functional over the drained ones.
 pub fn decide(dns: &DnsData, servers: &[Candidate], fallback: &[IpAddr]) -> Decision {
     let in_set = || {
         servers
             .iter()
             .filter(|s| s.status != ServerStatus::Disabled)
     };
-    let functional: Vec<(IpAddr, u32)> = match dns.addresses_of {
-        AddressSelection::FirstFunctional => {
-            let mut first = Vec::new();
-            for s in in_set() {
-                match s.status {
-                    // The decision would depend on this server: wait for its first poll.
-                    ServerStatus::NotTested | ServerStatus::Skipped => return Decision::Waiting,
-                    status if status.is_functional() => {
-                        first.push((s.address, s.weight));
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            first
-        }
-        AddressSelection::AllFunctional | AddressSelection::WeightedRoundRobin => {
-            if in_set().any(|s| s.status == ServerStatus::NotTested) {
-                return Decision::Waiting;
-            }
-            // Skipped servers (sequential mode) are below a working one: not needed.
-            in_set()
-                .filter(|s| s.status.is_functional())
-                .map(|s| (s.address, s.weight))
-                .collect()
-        }
+    let serving = || in_set().filter(|s| !s.is_drained());
+    let drained = || in_set().filter(|s| s.is_drained());
+    let functional = match functional_of(dns.addresses_of, serving()) {
+        Some(list) if list.is_empty() => match functional_of(dns.addresses_of, drained()) {
+            Some(list) => list,
+            None => return Decision::Waiting,
+        },
+        Some(list) => list,
+        None => return Decision::Waiting,
     };
     if !functional.is_empty() {
         return Decision::Publish {
@@ -115,7 +110,11 @@ pub fn decide(dns: &DnsData, servers: &[Candidate], fallback: &[IpAddr]) -> Deci
             basis: Basis::Fallback,
         },
         AllFailedPolicy::AssumeLocalFault => {
-            let all: Vec<(IpAddr, u32)> = in_set().map(|s| (s.address, s.weight)).collect();
+            // Drained servers stay out of this too, unless nothing else is in the set.
+            let mut all: Vec<(IpAddr, u32)> = serving().map(|s| (s.address, s.weight)).collect();
+            if all.is_empty() {
+                all = drained().map(|s| (s.address, s.weight)).collect();
+            }
             let addresses = match dns.addresses_of {
                 AddressSelection::FirstFunctional => all.into_iter().take(1).collect(),
                 _ => all,
@@ -129,6 +128,39 @@ pub fn decide(dns: &DnsData, servers: &[Candidate], fallback: &[IpAddr]) -> Deci
                     basis: Basis::AssumedLocalFault,
                 }
             }
+        }
+    }
+}
+
+/// The functional servers among `servers` that `selection` publishes; `None` when a
+/// server the choice depends on was not polled yet.
+fn functional_of<'a>(
+    selection: AddressSelection,
+    servers: impl Iterator<Item = &'a Candidate> + Clone,
+) -> Option<Vec<(IpAddr, u32)>> {
+    match selection {
+        AddressSelection::FirstFunctional => {
+            for s in servers {
+                match s.status {
+                    // The decision would depend on this server: wait for its first poll.
+                    ServerStatus::NotTested | ServerStatus::Skipped => return None,
+                    status if status.is_functional() => return Some(vec![(s.address, s.weight)]),
+                    _ => {}
+                }
+            }
+            Some(Vec::new())
+        }
+        AddressSelection::AllFunctional | AddressSelection::WeightedRoundRobin => {
+            if servers.clone().any(|s| s.status == ServerStatus::NotTested) {
+                return None;
+            }
+            // Skipped servers (sequential mode) are below a working one: not needed.
+            Some(
+                servers
+                    .filter(|s| s.status.is_functional())
+                    .map(|s| (s.address, s.weight))
+                    .collect(),
+            )
         }
     }
 }
@@ -232,6 +264,53 @@ mod tests {
         let fallback = [ip("198.51.100.9")];
         for (name, selection, policy, servers, expected) in table {
             let got = decide(&dns(selection, policy), &set(&servers), &fallback);
+            assert!(
+                same(&got, &expected),
+                "{name}: got {got:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    /// Weight 0 drains a server: polled and shown, published only when nothing else is
+    /// functional.
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn drain_scenarios() {
+        use AddressSelection::*;
+        let local = AllFailedPolicy::AssumeLocalFault;
+        let sorry = AllFailedPolicy::Fallback(vec!["198.51.100.9".into()]);
+        let (a, b, c) = ("192.0.2.1", "192.0.2.2", "192.0.2.3");
+        let functional = Basis::Functional;
+        let assumed = Basis::AssumedLocalFault;
+        #[rustfmt::skip]
+        let table: Vec<(&str, AddressSelection, AllFailedPolicy, Vec<(&str, u32, ServerStatus)>, Decision)> = vec![
+            ("drained first is passed over", FirstFunctional, local.clone(), vec![(a, 0, Ok), (b, 1, Ok)], publish(&[b], functional)),
+            ("drained first, second untested: wait", FirstFunctional, local.clone(), vec![(a, 0, Ok), (b, 1, NotTested)], Decision::Waiting),
+            ("drained first, second skipped: wait", FirstFunctional, local.clone(), vec![(a, 0, Ok), (b, 1, Skipped)], Decision::Waiting),
+            ("drained takes over when the rest failed", FirstFunctional, local.clone(), vec![(a, 1, Failed), (b, 0, Ok)], publish(&[b], functional)),
+            ("drained retrying takes over", FirstFunctional, local.clone(), vec![(a, 1, Failed), (b, 0, Retrying)], publish(&[b], functional)),
+            ("rest failed, drained untested: wait", FirstFunctional, local.clone(), vec![(a, 1, Failed), (b, 0, NotTested)], Decision::Waiting),
+            ("all leaves the drained out", AllFunctional, local.clone(), vec![(a, 1, Ok), (b, 0, Ok), (c, 2, Ok)], publish(&[a, c], functional)),
+            ("weighted leaves the drained out", WeightedRoundRobin, local.clone(), vec![(a, 0, Ok), (b, 2, Ok)], publish(&[b], functional)),
+            ("all: only drained ones work", AllFunctional, local.clone(), vec![(a, 1, Failed), (b, 0, Ok), (c, 0, Ok)], publish(&[b, c], functional)),
+            ("all: an untested drained one is not needed", AllFunctional, local.clone(), vec![(a, 1, Ok), (b, 0, NotTested)], publish(&[a], functional)),
+            ("all failed: local fault skips drained", FirstFunctional, local.clone(), vec![(a, 0, Failed), (b, 1, Failed)], publish(&[b], assumed)),
+            ("all failed: local fault, all, skips drained", AllFunctional, local.clone(), vec![(a, 0, Failed), (b, 1, Failed), (c, 1, Failed)], publish(&[b, c], assumed)),
+            ("all failed: only drained in the set", FirstFunctional, local.clone(), vec![(a, 0, Failed), (b, 0, Failed)], publish(&[a], assumed)),
+            ("all failed: fallback", FirstFunctional, sorry.clone(), vec![(a, 0, Failed), (b, 1, Failed)], publish(&["198.51.100.9"], Basis::Fallback)),
+            ("drained and disabled", FirstFunctional, local.clone(), vec![(a, 1, Disabled), (b, 0, Ok)], publish(&[b], functional)),
+        ];
+        let fallback = [ip("198.51.100.9")];
+        for (name, selection, policy, servers, expected) in table {
+            let servers: Vec<Candidate> = servers
+                .iter()
+                .map(|(address, weight, status)| Candidate {
+                    address: ip(address),
+                    weight: *weight,
+                    status: *status,
+                })
+                .collect();
+            let got = decide(&dns(selection, policy), &servers, &fallback);
             assert!(
                 same(&got, &expected),
                 "{name}: got {got:?}, expected {expected:?}"

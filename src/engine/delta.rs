@@ -18,8 +18,9 @@ use super::problems::Problem;
 use super::snapshot::{PollStats, SetStatus, Snapshot};
 use crate::model::Settings;
 
-/// The version of the wire form; a receiver refuses any other.
-pub const WIRE_VERSION: u16 = 1;
+/// The version of the wire form; a receiver refuses any other. (2: propagation counts
+/// the name servers that could not be asked.)
+pub const WIRE_VERSION: u16 = 2;
 
 /// One part of a snapshot: unchanged, or its new value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -71,6 +71,9 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
         recent_times_ms: (0..world.below(20))
             .map(|i| (i % 3 != 0).then_some(i as f32 * 1.5))
             .collect(),
+        admin: crate::engine::snapshot::AdminView {
+            drained: world.chance(20),
+        },
     }
 }
 
@@ -111,7 +114,11 @@ fn set(world: &mut World, name: &str, step: u64) -> Arc<SetStatus> {
             last_change: Some(time(step)),
             error: None,
             error_code: world.chance(20).then_some(223),
-            propagation: Some((world.below(3), 3)),
+            propagation: Some(crate::dnsupdate::propagation::Propagation {
+                serving: world.below(3),
+                total: 3,
+                unknown: world.below(2),
+            }),
             in_flight: world.chance(50),
         }],
         published: world

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::decision::Decision;
 use super::snapshot::DnsPairView;
+use crate::dnsupdate::propagation::Propagation;
 use crate::dnsupdate::{DnsError, Records};
 use crate::model::options::DnsUpdatingOptions;
 use crate::model::{DnsServer, EventKind, ServerSet};
@@ -51,7 +52,7 @@ pub enum Outcome {
     /// The server already gives the wanted records.
     Matched {
         served: Records,
-        propagation: Option<(usize, usize)>,
+        propagation: Option<Propagation>,
     },
     /// The records were `before`, the update made them the wanted ones.
     Updated {
@@ -59,7 +60,7 @@ pub enum Outcome {
         after: Records,
         /// The updater's short text (`NOERROR`, `HTTP 200 OK`, `exit code 0`).
         text: String,
-        propagation: Option<(usize, usize)>,
+        propagation: Option<Propagation>,
     },
     Failed {
         error: DnsError,
@@ -198,7 +199,7 @@ pub struct DnsPair {
     pub served: Option<Records>,
     pub last_change: Option<SystemTime>,
     pub error: Option<DnsError>,
-    pub propagation: Option<(usize, usize)>,
+    pub propagation: Option<Propagation>,
     /// The number of the run in flight, if any (the shell holds its task).
     pub running: Option<u64>,
 }
@@ -358,7 +359,7 @@ mod tests {
             before: records(&["192.0.2.2"]),
             after: records(&["192.0.2.1"]),
             text: "exit code 0".into(),
-            propagation: Some((2, 3)),
+            propagation: Some(Propagation::known(2, 3)),
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 mod api;
 
 use super::dns_sync::Outcome;
+use crate::dnsupdate::propagation::{self, Propagation, Resolver, Wanted};
 use crate::dnsupdate::{
     DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
 };
@@ -37,18 +38,24 @@ pub struct Job {
     pub ttl: u32,
 }
 
-/// The most a whole run may take: lookups, the update, verification and propagation.
+/// The most a whole run may take: lookups, the update, verification and propagation
+/// (three steps: listing, resolving and asking the name servers).
 pub fn run_limit() -> Duration {
-    LOOKUP_TIMEOUT * 8 + UPDATE_TIMEOUT
+    LOOKUP_TIMEOUT * 9 + UPDATE_TIMEOUT
 }
 
 /// Runs the pipeline once. `updater` is the method, or why it could not be built
-/// (reported only if an update is needed).
-pub async fn run(job: &Job, updater: &Result<Arc<dyn DnsUpdater>, String>) -> Outcome {
+/// (reported only if an update is needed); `resolver` resolves name servers for
+/// propagation.
+pub async fn run(
+    job: &Job,
+    updater: &Result<Arc<dyn DnsUpdater>, String>,
+    resolver: &Resolver,
+) -> Outcome {
     if let Ok(updater) = updater
         && let Some(provider) = updater.api()
     {
-        return api::run(job, updater.as_ref(), provider).await;
+        return api::run(job, updater.as_ref(), provider, resolver).await;
     }
     let server = match resolve(&job.server).await {
         Ok(server) => server,
@@ -71,7 +78,7 @@ pub async fn run(job: &Job, updater: &Result<Arc<dyn DnsUpdater>, String>) -> Ou
     };
     if served.matches(&job.wanted, job.server.ignore_ttl) {
         let propagation = match lookup::find_zone(server, &job.host, LOOKUP_TIMEOUT).await {
-            Ok(zone) => propagation(job, server, &zone).await,
+            Ok(zone) => spread(job, server, &zone, resolver).await,
             Err(_) => None,
         };
         return Outcome::Matched {
@@ -117,7 +124,7 @@ pub async fn run(job: &Job, updater: &Result<Arc<dyn DnsUpdater>, String>) -> Ou
         before: served,
         after,
         text,
-        propagation: propagation(job, server, &zone).await,
+        propagation: spread(job, server, &zone, resolver).await,
     }
 }
 
@@ -158,32 +165,21 @@ fn describe(records: &Records) -> String {
     }
 }
 
-/// How many of the zone's name servers give the wanted records: `Some((2, 3))`. The name
-/// servers are asked on the DNS server's port (53 in the wild; a test server's own port in
-/// tests). `None` when the name servers cannot be listed.
-async fn propagation(job: &Job, server: SocketAddr, zone: &str) -> Option<(usize, usize)> {
-    let servers = lookup::name_servers(server, zone, LOOKUP_TIMEOUT)
-        .await
-        .ok()?;
-    if servers.is_empty() {
-        return None;
-    }
-    let asks = servers.iter().map(|ip| {
-        let at = SocketAddr::new(*ip, server.port());
-        async move {
-            lookup::current_records(at, &job.host, job.server.edns0, LOOKUP_TIMEOUT)
-                .await
-                .is_ok_and(|r| r.matches(&job.wanted, job.server.ignore_ttl))
-        }
-    });
-    let mut good = 0;
-    // A handful of name servers: asked one after the other, each bounded by its time-out.
-    for ask in asks {
-        if ask.await {
-            good += 1;
-        }
-    }
-    Some((good, servers.len()))
+/// How many of the zone's name servers give the wanted records (see
+/// [`propagation::count`]). `None` when the name servers cannot be listed.
+async fn spread(
+    job: &Job,
+    server: SocketAddr,
+    zone: &str,
+    resolver: &Resolver,
+) -> Option<Propagation> {
+    let wanted = Wanted {
+        host: job.host.clone(),
+        records: job.wanted.clone(),
+        edns0: job.server.edns0,
+        ignore_ttl: job.server.ignore_ttl,
+    };
+    propagation::count(server, zone, &wanted, resolver, LOOKUP_TIMEOUT).await
 }
 
 /// The DNS server's socket address: its IP, or its name through the system resolver.

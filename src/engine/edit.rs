@@ -15,7 +15,7 @@ fn lines(errors: &[ValidationError]) -> String {
 }
 
 /// One change of the settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SettingsEdit {
     /// Replace the options (everything but the server sets and the e-mail defaults).
     Options(Box<Options>),

@@ -1,9 +1,9 @@
 //! The engine: scheduler, server state machines, address decision, problems and events.
 //!
 //! It runs on its own thread with its own tokio runtime. The UI (or the API, or headless
-//! mode) talks to it through an [`EngineHandle`]: [`Command`]s in over a bounded channel,
-//! an immutable [`Snapshot`] out through `tokio::sync::watch`, and a repaint waker that
-//! the engine calls after each new snapshot. The engine never names egui.
+//! mode) talks to it through an [`EngineHandle`]: [`Command`]s and [`Request`]s in over a
+//! bounded channel, an immutable [`Snapshot`] out through `tokio::sync::watch`, and a
+//! repaint waker that the engine calls after each new snapshot. The engine never names egui.
 
 pub mod command;
 pub mod decision;
@@ -30,17 +30,16 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-pub use command::{Command, RepaintWaker, Reply};
+pub use command::{Call, CallError, Command, Inbound, Pending, RepaintWaker, Request, Response};
 pub use delta::SnapshotDelta;
 pub use dns_sync::PairState;
 pub use edit::{EditError, SettingsEdit};
 pub use events::{Event, Level, LogLine};
 pub use problems::Problem;
-pub use snapshot::{DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
+pub use snapshot::{AdminView, DnsPairView, PollStats, ServerView, SetHealth, SetStatus, Snapshot};
 
 use crate::model::{NotificationMethod, Settings};
 use crate::notify::NotifyConfig;
-use crate::notify::dispatcher::TestRequest;
 
 /// Commands waiting for the engine; the UI never blocks on a full queue (it is told).
 const COMMAND_QUEUE: usize = 256;
@@ -90,8 +89,9 @@ pub enum SendError {
     Stopped,
 }
 
-/// The owner's side of the engine: an [`EngineClient`] (every command and the snapshots,
-/// reached through `Deref`) plus what only the owner has: the events and stopping.
+/// The owner's side of the engine: an [`EngineClient`] (every command, every request and
+/// the snapshots, reached through `Deref`) plus what only the owner has: the events and
+/// stopping.
 pub struct EngineHandle {
     client: EngineClient,
     events: broadcast::Sender<Event>,
@@ -108,7 +108,7 @@ impl EngineHandle {
             .thread_name("standby-engine")
             .enable_all()
             .build()?;
-        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (inbound, inbound_rx) = mpsc::channel(COMMAND_QUEUE);
         let settings = Arc::new(config.settings);
         let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::empty(
             settings.clone(),
@@ -120,7 +120,7 @@ impl EngineHandle {
         let notify_events = events.subscribe();
         let (tests, tests_rx) = mpsc::channel(16);
         let notify_snapshot = snapshot.clone();
-        let notify_commands = commands.clone();
+        let notify_inbound = inbound.clone();
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("standby-engine".into())
@@ -131,10 +131,11 @@ impl EngineHandle {
                     database: config.database,
                 };
                 let channels = shell::Channels {
-                    commands: command_rx,
+                    inbound: inbound_rx,
                     stop: stop_rx,
                     snapshot_tx,
                     events_tx: engine_events,
+                    tests,
                 };
                 runtime.block_on(async move {
                     notifications::start(
@@ -142,31 +143,17 @@ impl EngineHandle {
                         notify_events,
                         tests_rx,
                         notify_snapshot,
-                        notify_commands,
+                        notify_inbound,
                     );
                     shell::run(settings, files, channels).await;
                 });
             })?;
         Ok(EngineHandle {
-            client: EngineClient {
-                commands,
-                snapshot,
-                tests,
-            },
+            client: EngineClient { inbound, snapshot },
             events,
             stop: Some(stop),
             thread: Some(thread),
         })
-    }
-
-    /// Sends a command without waiting (for the UI thread).
-    pub fn send(&self, command: Command) -> Result<(), SendError> {
-        self.client.try_send(command)
-    }
-
-    /// Sends a command, waiting for room (for async callers such as the API).
-    pub async fn send_async(&self, command: Command) -> Result<(), SendError> {
-        self.client.send(command).await
     }
 
     /// Every event from now on (for notifications).
@@ -187,9 +174,7 @@ impl EngineHandle {
             let _ = thread.join();
         }
     }
-}
 
-impl EngineHandle {
     /// A cloneable client for other parts (the HTTP API) that send commands and read
     /// snapshots; it does not own the engine.
     pub fn client(&self) -> EngineClient {
@@ -206,72 +191,51 @@ impl std::ops::Deref for EngineHandle {
     }
 }
 
-/// Commands in, snapshots out, without owning the engine. Every [`Command`] can be sent
-/// through it.
+/// Commands and requests in, snapshots out, without owning the engine. Every
+/// [`Command`] and [`Request`] can be sent through it.
 #[derive(Clone)]
 pub struct EngineClient {
-    commands: mpsc::Sender<Command>,
+    inbound: mpsc::Sender<Inbound>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
-    /// Test notifications go straight to the dispatcher, so that a slow mail server
-    /// never holds up the engine loop.
-    tests: notifications::TestSender,
-}
-
-fn full_or_stopped<T>(e: mpsc::error::TrySendError<T>) -> SendError {
-    match e {
-        mpsc::error::TrySendError::Full(_) => SendError::Full,
-        mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
-    }
 }
 
 impl EngineClient {
-    /// Sends a command without waiting: a full queue is an error, never a wait (for the
-    /// UI thread).
-    pub fn try_send(&self, command: Command) -> Result<(), SendError> {
-        match command {
-            Command::TestNotification { method, reply } => self
-                .tests
-                .try_send(TestRequest {
-                    method: method.kind,
-                    reply,
-                })
-                .map_err(full_or_stopped),
-            command => self.commands.try_send(command).map_err(full_or_stopped),
-        }
+    /// Sends a command or a [`Call`] without waiting: a full queue is an error, never a
+    /// wait (for the UI thread).
+    pub fn try_send(&self, message: impl Into<Inbound>) -> Result<(), SendError> {
+        self.inbound.try_send(message.into()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+        })
     }
 
-    /// Sends a command, waiting for room.
-    pub async fn send(&self, command: Command) -> Result<(), SendError> {
-        match command {
-            Command::TestNotification { method, reply } => self
-                .tests
-                .send(TestRequest {
-                    method: method.kind,
-                    reply,
-                })
-                .await
-                .map_err(|_| SendError::Stopped),
-            command => self
-                .commands
-                .send(command)
-                .await
-                .map_err(|_| SendError::Stopped),
+    /// Sends a command or a [`Call`], waiting for room.
+    pub async fn send(&self, message: impl Into<Inbound>) -> Result<(), SendError> {
+        self.inbound
+            .send(message.into())
+            .await
+            .map_err(|_| SendError::Stopped)
+    }
+
+    /// Sends a request and waits for its response (for a proxy of another process).
+    pub async fn call(&self, request: Request) -> Result<Response, SendError> {
+        let (call, answer) = Call::any(request);
+        self.send(call).await?;
+        answer.await.map_err(|_| SendError::Stopped)
+    }
+
+    /// Sends a typed call and waits for its answer.
+    async fn ask<T: command::Answer>(&self, (call, pending): (Call, Pending<T>)) -> T {
+        match self.send(call).await {
+            Ok(()) => pending.wait().await,
+            Err(_) => T::no_answer(),
         }
     }
 
     /// Sends a test notification through `method` and waits for the outcome: the
     /// notifier's text, or the exact error with its 3xx code.
-    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, String> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(Command::TestNotification {
-            method: Box::new(method),
-            reply,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        answer
-            .await
-            .map_err(|_| "the engine has stopped".to_string())?
+    pub async fn test_notification(&self, method: NotificationMethod) -> Result<String, CallError> {
+        self.ask(Call::test_notification(method)).await
     }
 
     /// Writes a line to the engine's log (Log tab, log files, stderr); to stderr alone
@@ -288,32 +252,30 @@ impl EngineClient {
 
     /// Applies new settings and waits for the outcome (validation or write errors).
     pub async fn apply_settings(&self, settings: Settings) -> Result<(), EditError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(Command::ApplySettings {
-            settings: Box::new(settings),
-            reply: Some(reply),
-        })
-        .await
-        .map_err(|_| EditError::Stopped)?;
-        answer.await.map_err(|_| EditError::Stopped)?
+        self.ask(Call::apply_settings(settings)).await
     }
 
-    /// Applies a typed edit to the settings in force (see [`Command::EditSettings`]) and
+    /// Applies a typed edit to the settings in force (see [`Request::EditSettings`]) and
     /// waits for the outcome: the new settings revision, or why nothing changed.
     pub async fn edit_settings(
         &self,
         edit: SettingsEdit,
         if_revision: Option<u64>,
     ) -> Result<u64, EditError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(Command::EditSettings {
-            edit,
-            if_revision,
-            reply,
-        })
-        .await
-        .map_err(|_| EditError::Stopped)?;
-        answer.await.map_err(|_| EditError::Stopped)?
+        self.ask(Call::edit_settings(edit, if_revision)).await
+    }
+
+    /// Reads the polling history (oldest row first).
+    pub async fn query_history(
+        &self,
+        filter: crate::store::history::HistoryFilter,
+    ) -> Result<Vec<crate::store::history::HistoryRow>, CallError> {
+        self.ask(Call::query_history(filter)).await
+    }
+
+    /// Calls `waker` after each new snapshot (the GUI's repaint request).
+    pub fn set_repaint_waker(&self, waker: RepaintWaker) -> Result<(), SendError> {
+        self.try_send(Inbound::SetRepaintWaker(waker))
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -328,9 +290,8 @@ impl EngineClient {
     #[cfg(test)]
     pub(crate) fn for_watch(snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
         EngineClient {
-            commands: mpsc::channel(1).0,
+            inbound: mpsc::channel(1).0,
             snapshot,
-            tests: mpsc::channel(1).0,
         }
     }
 }

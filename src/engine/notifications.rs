@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::command::Command;
+use super::command::Inbound;
 use super::dns_sync::PairState;
 use super::events::Event;
 use super::server_state::ServerStatus;
@@ -26,7 +26,8 @@ use crate::notify::{Dispatcher, Input, Notice, NotifyConfig, Report};
 /// task does).
 const NOTICE_QUEUE: usize = 1024;
 
-/// The sending side the [`super::EngineHandle`] keeps: test requests.
+/// The sending side the engine loop keeps: test requests, forwarded from its inbound
+/// channel so that a slow server never holds up the loop.
 pub(super) type TestSender = mpsc::Sender<TestRequest>;
 
 /// Starts the dispatcher and its two forwarding tasks on the current runtime.
@@ -35,7 +36,7 @@ pub(super) fn start(
     events: broadcast::Receiver<Event>,
     tests: mpsc::Receiver<TestRequest>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
-    commands: mpsc::Sender<Command>,
+    inbound: mpsc::Sender<Inbound>,
 ) {
     let (reports_tx, mut reports) = mpsc::unbounded_channel();
     let settings = snapshot.clone();
@@ -55,8 +56,8 @@ pub(super) fn start(
     tokio::spawn(forward_events(events, snapshot, notices_tx, reports_tx));
     tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
-            if commands
-                .send(Command::NotificationReport(report))
+            if inbound
+                .send(Inbound::NotificationReport(report))
                 .await
                 .is_err()
             {

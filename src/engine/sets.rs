@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::decision::{Candidate, Decision, all_failed, decide};
 use super::dns_sync::SetDns;
 use super::server_state::{ServerState, ServerStatus};
-use super::snapshot::{ServerView, SetHealth, SetStatus};
+use super::snapshot::{AdminView, ServerView, SetHealth, SetStatus};
 use crate::model::options::DnsUpdatingOptions;
 use crate::model::{AllFailedPolicy, Server, ServerSet};
 use crate::probe::PollTarget;
@@ -177,12 +177,13 @@ impl SetRuntime {
         })
     }
 
-    /// In sequential mode a server is polled only while no higher-priority server is OK.
+    /// In sequential mode a server is polled only while no higher-priority server is OK
+    /// and published: a drained one (weight 0) working does not stand in for those below.
     pub fn is_needed(&self, index: usize) -> bool {
         !self.config.frequency.sequential
             || !self.servers[..index]
                 .iter()
-                .any(|s| s.state.status == ServerStatus::Ok)
+                .any(|s| s.state.status == ServerStatus::Ok && s.config.weight > 0)
     }
 
     pub fn target(&self, index: usize) -> PollTarget {
@@ -254,6 +255,9 @@ impl SetRuntime {
                     last_failure: s.state.last_failure,
                     problem_code: s.state.last_failure_kind.map(|f| f.code()),
                     recent_times_ms: s.recent_times_ms.iter().copied().collect(),
+                    admin: AdminView {
+                        drained: s.config.weight == 0,
+                    },
                 })
                 .collect(),
             decision: self.decision.clone(),

@@ -11,6 +11,7 @@ use super::dns_sync::PairState;
 use super::events::{Event, LogLine};
 use super::problems::Problem;
 use super::server_state::ServerStatus;
+use crate::dnsupdate::propagation::Propagation;
 use crate::model::Settings;
 
 /// Everything the UI shows.
@@ -125,8 +126,9 @@ pub struct DnsPairView {
     /// Why the last check or update failed, and its 2xx code.
     pub error: Option<String>,
     pub error_code: Option<u16>,
-    /// Name servers of the zone that give the wanted records, of all of them: `(2, 3)`.
-    pub propagation: Option<(usize, usize)>,
+    /// Name servers of the zone that give the wanted records, of all of them, and how
+    /// many could not be asked: `2 of 3, 1 unknown`.
+    pub propagation: Option<Propagation>,
     /// A check or update is running now.
     pub in_flight: bool,
 }
@@ -148,4 +150,14 @@ pub struct ServerView {
     pub problem_code: Option<u16>,
     /// Recent response times in milliseconds (failed polls as `None`), oldest first.
     pub recent_times_ms: Vec<Option<f32>>,
+    /// What the operator decided for the server beside its polls.
+    #[serde(default)]
+    pub admin: AdminView,
+}
+
+/// A server's administrative state: what an operator decided beside its polls.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdminView {
+    /// Weight 0: polled and shown, published only while no other server is functional.
+    pub drained: bool,
 }

@@ -101,6 +101,10 @@ pub struct DnsUpdatingOptions {
     pub max_concurrent_updates: u32,
     /// DNS servers used by every set that says *use the default DNS servers*.
     pub default_dns_servers: Vec<DnsServer>,
+    /// Where the names of a zone's name servers are resolved when the updated DNS server
+    /// does not know them (they lie outside its zones), for propagation: blank = the
+    /// system's resolver, else a resolver's `IP` or `IP:PORT` (port 53 when not given).
+    pub propagation_resolver: String,
 }
 
 impl Default for DnsUpdatingOptions {
@@ -108,7 +112,34 @@ impl Default for DnsUpdatingOptions {
         Self {
             max_concurrent_updates: 10,
             default_dns_servers: Vec::new(),
+            propagation_resolver: String::new(),
         }
+    }
+}
+
+impl DnsUpdatingOptions {
+    /// [`DnsUpdatingOptions::propagation_resolver`] parsed: `None` = the system's resolver.
+    pub fn resolver(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        resolver_address(&self.propagation_resolver)
+    }
+}
+
+/// A resolver as the settings give it: blank = `None` (the system's), `IP`, `IP:PORT` or
+/// `[IPv6]:PORT`; port 53 when not given.
+pub fn resolver_address(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse() {
+        return Ok(Some(std::net::SocketAddr::new(ip, 53)));
+    }
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(at) if at.port() != 0 => Ok(Some(at)),
+        _ => Err(format!(
+            "{text:?} is not a resolver address such as 127.0.0.53 or 127.0.0.53:5353 \
+             (blank = the system's resolver)"
+        )),
     }
 }
 
@@ -135,6 +166,8 @@ pub struct DnsServingOptions {
     /// The most forwarded queries waiting for their answer at once; one more gets
     /// SERVFAIL (counted and logged), so that a slow upstream cannot pile up sockets.
     pub max_forwards_in_flight: u32,
+    /// Threads answering UDP, each with its own socket; 0 = one per core.
+    pub udp_workers: u32,
     /// Zones delegated to Standby: names under one are answered with authority (SOA, NS,
     /// NODATA and NXDOMAIN with the SOA). A set's host name under no zone is answered as
     /// a lone name.
@@ -275,6 +308,7 @@ impl Default for DnsServingOptions {
             max_tcp_connections: 100,
             tcp_idle_secs: 10,
             max_forwards_in_flight: 100,
+            udp_workers: 0,
             zones: Vec::new(),
             forward_allowed_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
             rate_limit_per_sec: 0,

@@ -55,7 +55,8 @@ pub struct Server {
     pub poll_ip: Option<String>,
     /// A display name; blank = the address.
     pub name: String,
-    /// Weight for weighted round robin.
+    /// Weight for weighted round robin; 0 drains the server: it is polled and shown but
+    /// published only while no other server is functional.
     pub weight: u32,
     /// When this server fails: notify, update DNS, then pause the set (no automatic failback).
     pub pause_set_on_failure: bool,

@@ -327,6 +327,11 @@ impl Validator {
             "max_concurrent_updates",
             at_least(u.max_concurrent_updates, 1),
         );
+        self.check(
+            "options.dns_updating",
+            "propagation_resolver",
+            u.resolver().map(|_| ()),
+        );
         for (i, server) in u.default_dns_servers.iter().enumerate() {
             self.dns_server(
                 &format!("options.dns_updating.default_dns_servers[{i}]"),
@@ -415,7 +420,6 @@ impl Validator {
             if let Some(poll_ip) = server.poll_ip.as_deref().filter(|ip| !ip.is_empty()) {
                 self.check(&sp, "poll_ip", ip_address(poll_ip));
             }
-            self.check(&sp, "weight", at_least(server.weight, 1));
         }
         self.poll_method(&join(path, "polling"), &set.polling);
         let f = &set.frequency;
@@ -759,7 +763,6 @@ mod tests {
                 Server {
                     public_ip: "192.0.2.2".into(),
                     poll_ip: Some("x".into()),
-                    weight: 0,
                     ..Server::default()
                 },
             ],
@@ -777,7 +780,6 @@ mod tests {
                 "server_sets[1].name: duplicate set name \"web\"",
                 "server_sets[1].servers[0].public_ip: \"10.0.0.300\" is not an IP address",
                 "server_sets[1].servers[1].poll_ip: \"x\" is not an IP address",
-                "server_sets[1].servers[1].weight: must be at least 1",
                 "server_sets[1].polling.Tcp.port: a port is required",
                 "server_sets[1].frequency.interval_secs: must be at least 1",
             ]

@@ -102,7 +102,7 @@ pub enum Report {
 /// A *Test...* press: send through `method` now and say how it went.
 pub struct TestRequest {
     pub method: NotificationKind,
-    pub reply: oneshot::Sender<Result<String, String>>,
+    pub reply: oneshot::Sender<Result<String, super::NotifyError>>,
 }
 
 /// What the outbox stores for one message: the method with the e-mail defaults filled in,
@@ -286,9 +286,7 @@ impl Dispatcher {
         let defaults = (self.settings)().email_defaults.clone();
         let config = self.config.clone();
         tokio::spawn(async move {
-            let outcome = super::send_test(&test.method, &defaults, &config)
-                .await
-                .map_err(|e| format!("{} {e}", e.code()));
+            let outcome = super::send_test(&test.method, &defaults, &config).await;
             let _ = test.reply.send(outcome);
         });
     }

@@ -24,7 +24,11 @@ use tokio::sync::{OnceCell, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{BoxFuture, BuildError, FailureKind, PollOutcome, PollStage, PollTarget, Probe};
+use super::{
+    BoxFuture, BuildError, FailureKind, PollOutcome, PollStage, PollTarget, Probe, StageError,
+    local_failure,
+};
+use crate::resources::{Shortage, shortage};
 
 /// Each try waits this long for its reply.
 const TRY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -66,17 +70,24 @@ impl Drop for Channel {
 
 /// A ping poll, ready to poll any server of its set.
 pub struct PingProbe {
-    v4: OnceCell<Result<Arc<Channel>, String>>,
-    v6: OnceCell<Result<Arc<Channel>, String>>,
+    // A channel that could not be opened is not kept: the next poll tries again, so that
+    // a passing shortage of descriptors does not stop the set's pings for good.
+    v4: OnceCell<Arc<Channel>>,
+    v6: OnceCell<Arc<Channel>>,
     sequence: AtomicU16,
     identifier: u16,
 }
 
 impl PingProbe {
     /// Checks that an IPv4 ICMP socket can be opened, so that a machine where neither kind
-    /// is allowed shows the set's problem (with what to change) before any poll.
+    /// is allowed shows the set's problem (with what to change) before any poll. The
+    /// monitor's own shortage is no reason to refuse the set: its polls then say so.
     pub fn new() -> Result<Self, BuildError> {
-        open_socket(false).map_err(BuildError::Invalid)?;
+        match open_socket(false) {
+            Ok(_) => {}
+            Err(e) if e.shortage.is_some() => {}
+            Err(e) => return Err(BuildError::Invalid(e.text)),
+        }
         Ok(Self {
             v4: OnceCell::new(),
             v6: OnceCell::new(),
@@ -85,19 +96,19 @@ impl PingProbe {
         })
     }
 
-    async fn channel(&self, v6: bool) -> Result<Arc<Channel>, String> {
+    async fn channel(&self, v6: bool) -> Result<Arc<Channel>, SocketError> {
         let cell = if v6 { &self.v6 } else { &self.v4 };
-        cell.get_or_init(|| async { Channel::open(v6, self.identifier).map(Arc::new) })
+        cell.get_or_try_init(|| async { Channel::open(v6, self.identifier).map(Arc::new) })
             .await
-            .clone()
+            .cloned()
     }
 
-    async fn run(&self, target: &PollTarget, start: Instant) -> Result<String, (Failure, String)> {
+    async fn run(&self, target: &PollTarget, start: Instant) -> Result<String, StageError> {
         let deadline = start + target.timeout;
         let channel = self
             .channel(target.address.is_ipv6())
             .await
-            .map_err(|e| (Failure::Network(PollStage::Connecting), e))?;
+            .map_err(|e| e.into_stage_error(PollStage::Connecting))?;
         for _ in 0..TRIES {
             let now = Instant::now();
             if now >= deadline {
@@ -108,13 +119,17 @@ impl PingProbe {
             let answer = channel
                 .echo(target.address, sequence, (now + TRY_TIMEOUT).min(deadline))
                 .await
-                .map_err(|e| (Failure::Network(PollStage::Connecting), e))?;
+                .map_err(|e| e.into_stage_error(PollStage::Sending))?;
             match answer {
                 Some(Answer::Reply) => {
                     return Ok(format!("echo reply in {}", millis(sent.elapsed())));
                 }
                 Some(Answer::Unreachable(text)) => {
-                    return Err((Failure::Network(PollStage::Waiting), text));
+                    return Err(StageError::new(
+                        FailureKind::Network,
+                        PollStage::Waiting,
+                        text,
+                    ));
                 }
                 None => {}
             }
@@ -124,14 +139,12 @@ impl PingProbe {
         } else {
             format!("after {TRIES} tries of 1 s")
         };
-        Err((Failure::Timeout, format!("timeout: no echo reply {tries}")))
+        Err(StageError::new(
+            FailureKind::Timeout,
+            PollStage::Waiting,
+            format!("timeout: no echo reply {tries}"),
+        ))
     }
-}
-
-/// The two ways a ping fails, kept small so `run` reads as the SPEC's rule.
-enum Failure {
-    Network(PollStage),
-    Timeout,
 }
 
 impl Probe for PingProbe {
@@ -140,28 +153,47 @@ impl Probe for PingProbe {
             let start = Instant::now();
             match self.run(target, start).await {
                 Ok(text) => PollOutcome::success(text, start.elapsed()),
-                Err((failure, text)) => {
-                    let failure = match failure {
-                        Failure::Network(stage) => super::Failure::new(FailureKind::Network, stage),
-                        Failure::Timeout => {
-                            super::Failure::new(FailureKind::Timeout, PollStage::Waiting)
-                        }
-                    };
-                    PollOutcome::failure(failure, text, start.elapsed())
-                }
+                Err(failure) => failure.into_outcome(start.elapsed()),
             }
         })
     }
 }
 
+/// A socket that could not be opened or used, and whether that was the monitor's own
+/// shortage (then the poll is a local failure, never the server's).
+#[derive(Debug)]
+struct SocketError {
+    text: String,
+    shortage: Option<Shortage>,
+}
+
+impl SocketError {
+    fn of(error: &io::Error, text: String) -> Self {
+        Self {
+            text,
+            shortage: shortage(error),
+        }
+    }
+
+    /// A shortage is kind 5 (local); anything else a network failure at `stage`.
+    fn into_stage_error(self, stage: PollStage) -> StageError {
+        match self.shortage {
+            Some(shortage) => local_failure(stage, shortage, &self.text),
+            None => StageError::new(FailureKind::Network, stage, self.text),
+        }
+    }
+}
+
 impl Channel {
-    fn open(v6: bool, identifier: u16) -> Result<Self, String> {
+    fn open(v6: bool, identifier: u16) -> Result<Self, SocketError> {
         let (socket, mode) = open_socket(v6)?;
         let family = if v6 { "IPv6" } else { "IPv4" };
         let socket = socket
             .set_nonblocking(true)
             .and_then(|()| UdpSocket::from_std(std::net::UdpSocket::from(socket)))
-            .map_err(|e| format!("cannot use the {family} ICMP socket: {e}"))?;
+            .map_err(|e| {
+                SocketError::of(&e, format!("cannot use the {family} ICMP socket: {e}"))
+            })?;
         let socket = Arc::new(socket);
         let waiters: Waiters = Arc::default();
         let receiver = tokio::spawn(receive(
@@ -185,7 +217,7 @@ impl Channel {
         address: IpAddr,
         sequence: u16,
         until: Instant,
-    ) -> Result<Option<Answer>, String> {
+    ) -> Result<Option<Answer>, SocketError> {
         let (tx, rx) = oneshot::channel();
         let key = (address, sequence);
         lock(&self.waiters).insert(key, tx);
@@ -195,7 +227,12 @@ impl Channel {
         self.socket
             .send_to(&packet, SocketAddr::new(address, 0))
             .await
-            .map_err(|e| format!("cannot send the echo request to {address}: {e}"))?;
+            .map_err(|e| {
+                SocketError::of(
+                    &e,
+                    format!("cannot send the echo request to {address}: {e}"),
+                )
+            })?;
         Ok(tokio::time::timeout_at(until, rx)
             .await
             .ok()
@@ -349,7 +386,7 @@ fn checksum(data: &[u8]) -> u16 {
 }
 
 /// Opens an ICMP socket: datagram first (no privilege needed where allowed), then raw.
-fn open_socket(v6: bool) -> Result<(Socket, Mode), String> {
+fn open_socket(v6: bool) -> Result<(Socket, Mode), SocketError> {
     let (domain, protocol) = if v6 {
         (Domain::IPV6, Protocol::ICMPV6)
     } else {
@@ -361,7 +398,26 @@ fn open_socket(v6: bool) -> Result<(Socket, Mode), String> {
     };
     match Socket::new(domain, Type::RAW, Some(protocol)) {
         Ok(socket) => Ok((socket, Mode::Raw)),
-        Err(raw) => Err(socket_problem(v6, &datagram, &raw)),
+        Err(raw) => Err(open_failure(v6, &datagram, &raw)),
+    }
+}
+
+/// Why neither socket kind could be opened. Linux checks the raw socket's privilege before
+/// it takes a descriptor, so when descriptors ran out the datagram try says EMFILE and the
+/// raw one EPERM: either try naming a shortage makes it the monitor's.
+fn open_failure(v6: bool, datagram: &io::Error, raw: &io::Error) -> SocketError {
+    for error in [datagram, raw] {
+        if let Some(shortage) = shortage(error) {
+            let family = if v6 { "IPv6" } else { "IPv4" };
+            return SocketError {
+                text: format!("cannot open an {family} ICMP socket: {error}"),
+                shortage: Some(shortage),
+            };
+        }
+    }
+    SocketError {
+        text: socket_problem(v6, datagram, raw),
+        shortage: None,
     }
 }
 
@@ -492,6 +548,49 @@ mod tests {
             text.starts_with("cannot open an IPv6 ICMP socket"),
             "{text}"
         );
+    }
+
+    /// EMFILE, ENFILE and ENOBUFS on opening or sending are the monitor's shortage (kind
+    /// 5, never counted against the server); a refused privilege or family is not.
+    #[cfg(unix)]
+    #[test]
+    fn the_monitors_shortage_is_a_local_failure_of_the_ping() {
+        use rustix::io::Errno;
+        let os = |e: Errno| io::Error::from_raw_os_error(e.raw_os_error());
+        let table = [
+            // (datagram try, raw try, expected kind)
+            (Errno::MFILE, Errno::PERM, FailureKind::Local),
+            (Errno::NFILE, Errno::NFILE, FailureKind::Local),
+            (Errno::NOBUFS, Errno::NOBUFS, FailureKind::Local),
+            (Errno::ACCESS, Errno::MFILE, FailureKind::Local),
+            (Errno::ACCESS, Errno::PERM, FailureKind::Network),
+            (Errno::AFNOSUPPORT, Errno::AFNOSUPPORT, FailureKind::Network),
+        ];
+        for (datagram, raw, kind) in table {
+            let failure = open_failure(false, &os(datagram), &os(raw))
+                .into_stage_error(PollStage::Connecting);
+            assert_eq!(
+                failure.failure.kind, kind,
+                "{datagram:?}/{raw:?}: {failure:?}"
+            );
+            if kind == FailureKind::Local {
+                assert!(
+                    failure.text.starts_with("this monitor is out of"),
+                    "{failure:?}"
+                );
+                assert!(failure.text.contains("ICMP socket"), "{failure:?}");
+            }
+        }
+        for (errno, kind) in [
+            (Errno::NOBUFS, FailureKind::Local),
+            (Errno::MFILE, FailureKind::Local),
+            (Errno::HOSTUNREACH, FailureKind::Network),
+        ] {
+            let error = os(errno);
+            let failure = SocketError::of(&error, format!("cannot send: {error}"))
+                .into_stage_error(PollStage::Sending);
+            assert_eq!(failure.failure.kind, kind, "{errno:?}: {failure:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, params};
 
 /// One stored poll.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRow {
     pub time: SystemTime,
     pub set: String,
@@ -25,7 +25,7 @@ pub struct HistoryRow {
 }
 
 /// Which rows to read.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryFilter {
     pub set: Option<String>,
     pub server: Option<String>,

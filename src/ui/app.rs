@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
-use super::dialogs::{DialogRequest, Dialogs};
-use super::log_tab::{self, LogView};
-use super::problems::{self, ProblemsView};
-use super::server_sets::{self, SetsView};
-use super::tray::{Tray, TrayAction};
-use super::widgets;
-use crate::engine::{Command, EngineHandle, Snapshot};
+use crate::engine::{Command, EngineHandle, Inbound, Snapshot};
+use crate::ui::desktop::tray::{Tray, TrayAction};
+use crate::ui::dialogs::{DialogRequest, Dialogs};
+use crate::ui::tabs::log_tab::{self, LogView};
+use crate::ui::tabs::problems::{self, ProblemsView};
+use crate::ui::tabs::server_sets::{self, SetsView};
+use crate::ui::widgets;
 
 /// The tabs of the main window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl StandbyApp {
                     } else {
                         Command::PauseAll
                     };
-                    self.send_all(vec![command]);
+                    self.send_all(vec![command.into()]);
                 }
                 TrayAction::ExitUi => self.quit(ctx, false),
             }
@@ -198,13 +198,13 @@ impl StandbyApp {
     fn set_waker(&mut self) {
         let ctx = self.ctx.clone();
         let waker = Arc::new(move || ctx.request_repaint());
-        self.waker_set = self.engine.send(Command::SetRepaintWaker(waker)).is_ok();
+        self.waker_set = self.engine.set_repaint_waker(waker).is_ok();
     }
 
-    fn send_all(&mut self, outbox: Vec<Command>) {
+    fn send_all(&mut self, outbox: Vec<Inbound>) {
         for command in outbox {
             let what = format!("{command:?}");
-            match self.engine.send(command) {
+            match self.engine.try_send(command) {
                 Ok(()) => self.view.send_error = None,
                 Err(e) => {
                     tracing::warn!("{what}: {e}");
@@ -247,7 +247,7 @@ impl StandbyApp {
     pub fn quit(&mut self, ctx: &egui::Context, shutdown: bool) {
         self.view.quitting = true;
         if shutdown {
-            self.send_all(vec![Command::Shutdown]);
+            self.send_all(vec![Command::Shutdown.into()]);
         }
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
@@ -284,7 +284,7 @@ impl StandbyApp {
             });
             ui.menu_button("Help", |ui| {
                 if ui.button("Help (F1)").clicked() {
-                    self.view.dialogs.help = Some(super::help::HelpTopic::MainWindow);
+                    self.view.dialogs.help = Some(crate::ui::help::HelpTopic::MainWindow);
                 }
                 if ui.button("About").clicked() {
                     self.view.about_open = true;
@@ -297,7 +297,7 @@ impl StandbyApp {
         &mut self,
         ui: &mut egui::Ui,
         snapshot: &Snapshot,
-        outbox: &mut Vec<Command>,
+        outbox: &mut Vec<Inbound>,
         requests: &mut Vec<DialogRequest>,
     ) {
         ui.horizontal(|ui| {
@@ -315,14 +315,15 @@ impl StandbyApp {
                     "Stop every poll"
                 });
             if toggle.clicked() {
-                outbox.push(if paused {
+                let command = if paused {
                     Command::ResumeAll
                 } else {
                     Command::PauseAll
-                });
+                };
+                outbox.push(command.into());
             }
             if ui.button("Poll all server sets").clicked() {
-                outbox.push(Command::PollAll);
+                outbox.push(Command::PollAll.into());
             }
             // Then the buttons of the current tab (SPEC §9), as the original had them.
             match self.view.tab {

@@ -1,11 +1,11 @@
 //! The frame every dialog shares: its window, the OK / Cancel / ? row under its fields,
 //! and the layout of those fields (scrolled body, section headings, label / field grid).
-//! How the fields themselves edit and validate a draft is in [`super::forms`], which
+//! How the fields themselves edit and validate a draft is in [`crate::ui::forms`], which
 //! re-exports these so that a dialog needs only `forms`.
 
 use eframe::egui::{self, Color32, Id, RichText};
 
-use super::help::HelpTopic;
+use crate::ui::help::HelpTopic;
 
 /// How a dialog ended this frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

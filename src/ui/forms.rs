@@ -1,6 +1,6 @@
 //! Shared pieces of the dialogs: a labelled field with its validation message, parsed text
 //! fields (numbers, ports, lists), a secret field, a list editor and the dialog's footer.
-//! The window and button row around them are in [`super::dialog_frame`], re-exported here.
+//! The window and button row around them are in [`crate::ui::dialog_frame`], re-exported here.
 //!
 //! Validation comes from the model: each dialog runs `validate` / `validate_set` on its draft
 //! (wrapped where needed so that the paths are relative to the dialog) and hands the errors to
@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 
 use eframe::egui::{self, Id, Response, RichText};
 
-pub use super::dialog_frame::{Outcome, buttons, grid, note, scroll_body, section_heading, window};
-use super::help::HelpTopic;
-pub use super::list_editor::{ListAction, apply_list_action, list_editor};
-use super::widgets;
 use crate::model::ValidationError;
 use crate::model::secret::Secret;
 use crate::model::tags;
+pub use crate::ui::dialog_frame::{
+    Outcome, buttons, grid, note, scroll_body, section_heading, window,
+};
+use crate::ui::help::HelpTopic;
+pub use crate::ui::list_editor::{ListAction, apply_list_action, list_editor};
+use crate::ui::widgets;
 
 /// Width of text fields, so that the dialogs line up.
 pub const FIELD_WIDTH: f32 = 260.0;

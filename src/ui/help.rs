@@ -12,6 +12,7 @@ pub enum HelpTopic {
     Notification,
     DnsServer,
     EmailDefaults,
+    Zone,
 }
 
 impl HelpTopic {
@@ -24,6 +25,7 @@ impl HelpTopic {
             HelpTopic::Notification => "Help: Notification properties",
             HelpTopic::DnsServer => "Help: DNS server properties",
             HelpTopic::EmailDefaults => "Help: E-mail defaults",
+            HelpTopic::Zone => "Help: Zone properties",
         }
     }
 
@@ -105,6 +107,16 @@ impl HelpTopic {
                 "The sender, message and SMTP server that e-mail notifications use when \
                  they say 'use the defaults'. Subject and body take tags such as $EVENT$, \
                  $SETNAME$ and $SERVERNAME$."
+            }
+            HelpTopic::Zone => {
+                "A zone delegated to Standby: in the parent zone, NS records for the zone \
+                 name point at the name servers listed here (Standby's addresses).\n\n\
+                 Standby answers the zone with authority: SOA and NS at the apex, the sets' \
+                 host names under it with their addresses, NODATA and NXDOMAIN with the SOA \
+                 (resolvers remember a negative answer for the SOA minimum).\n\
+                 Name servers: one per line, the name then its addresses. A name inside the \
+                 zone needs them (glue), or nobody could find it.\n\
+                 The serial grows by itself with every change of what the zone answers."
             }
         }
     }

@@ -3,8 +3,8 @@
 
 use eframe::egui::{self, RichText};
 
-use super::forms::{FIELD_WIDTH, error_text};
-use super::widgets;
+use crate::ui::forms::{FIELD_WIDTH, error_text};
+use crate::ui::widgets;
 
 /// What the operator did with a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,32 +2,23 @@
 //! no I/O of its own.
 //!
 //! One file per tab and per dialog; each keeps its state in a small view struct
-//! with the pure logic (sorting, freezing) apart from the drawing.
+//! with the pure logic (sorting, freezing) apart from the drawing:
+//!
+//! - `app.rs` — the main window: tool bar, tabs, status bar; sends what the parts queue;
+//! - `tabs/` — the three tabs (server sets with their status rows, log, problems);
+//! - `dialogs/` — every dialog and tool window, and `mod.rs`, their round trip to the engine;
+//! - `desktop/` — the desktop around the window: the tray icon, the second start;
+//! - `forms.rs`, `dialog_frame.rs`, `list_editor.rs`, `widgets.rs`, `help.rs` — the pieces
+//!   the others are built of.
 
 pub mod app;
+pub mod desktop;
 pub mod dialog_frame;
 pub mod dialogs;
-pub mod dns_server_dialog;
-pub mod email_defaults_dialog;
 pub mod forms;
 pub mod help;
-pub mod history_dialog;
 pub mod list_editor;
-pub mod log_tab;
-pub mod notification_dialog;
-pub mod options_dialog;
-pub mod ping_window;
-pub mod poll_method;
-pub mod problems;
-pub mod rules;
-pub mod second_start;
-pub mod server_dialog;
-pub mod server_sets;
-pub mod set_dialog;
-pub mod set_status;
-pub mod test_send;
-pub mod tray;
-pub mod what_if_window;
+pub mod tabs;
 pub mod widgets;
 
 use crate::engine::EngineHandle;
@@ -41,7 +32,7 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
         .user_interface
         .start_in_tray;
     // Hidden from the start only where a tray can be: never a window nobody can reach.
-    let why_no_tray = tray::why_no_tray();
+    let why_no_tray = desktop::tray::why_no_tray();
     let hidden = start_in_tray && why_no_tray.is_none();
     let settings_path = engine.snapshot().settings_path.clone();
     let options = eframe::NativeOptions {
@@ -55,7 +46,7 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
         "Standby",
         options,
         Box::new(move |cc| {
-            let tray = tray::start(cc.egui_ctx.clone(), why_no_tray);
+            let tray = desktop::tray::start(cc.egui_ctx.clone(), why_no_tray);
             // eframe shows the window after its first frame whatever the builder said;
             // this command comes after that, so the window ends hidden (a brief flash).
             if hidden {
@@ -64,7 +55,7 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
             }
             let show_requests = settings_path
                 .as_deref()
-                .and_then(|path| second_start::listen(path, cc.egui_ctx.clone()));
+                .and_then(|path| desktop::second_start::listen(path, cc.egui_ctx.clone()));
             Ok(Box::new(
                 app::StandbyApp::new(engine, &cc.egui_ctx)
                     .with_tray(tray)

@@ -12,10 +12,10 @@ use tokio::net::TcpStream;
 
 use crate::support::wait_until;
 
-const PASSWORD: &str = "s3cret";
+pub(crate) const PASSWORD: &str = "s3cret";
 
 /// One HTTP/1.1 request with `Connection: close`; returns status and body.
-async fn request(
+pub(crate) async fn request(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -49,16 +49,7 @@ async fn request(
 }
 
 async fn start() -> (EngineHandle, SocketAddr) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut settings = Settings::default();
-    settings.options.http_api.enabled = true;
-    settings.options.http_api.listen = address.to_string();
-    settings.options.http_api.password = Secret::new(PASSWORD);
     settings.server_sets.push(ServerSet {
         name: "web site".into(),
         servers: vec![Server {
@@ -71,12 +62,24 @@ async fn start() -> (EngineHandle, SocketAddr) {
         }),
         ..ServerSet::default()
     });
+    start_with(settings, "web site").await
+}
+
+/// An engine on `settings` (with `PASSWORD` for the API, on a free port) and its API,
+/// once the snapshot shows the set `first`.
+pub(crate) async fn start_with(mut settings: Settings, first: &str) -> (EngineHandle, SocketAddr) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = address.to_string();
+    settings.options.http_api.password = Secret::new(PASSWORD);
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
     // Requests read the engine's snapshot: wait for the first one with the set.
-    wait_until(&engine, "the first snapshot", |s| {
-        s.set("web site").is_some()
-    })
-    .await;
+    wait_until(&engine, "the first snapshot", |s| s.set(first).is_some()).await;
     standby::api::spawn(engine.client()).unwrap();
     // Wait until the API answers (bounded).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -40,7 +40,7 @@ fn check_config_prints_every_error_and_fails() {
         &path,
         r#"(server_sets: [
             (name: "a", servers: [(public_ip: "10.0.0.300")]),
-            (name: "a", servers: [(public_ip: "192.0.2.1", weight: 0)]),
+            (name: "a", servers: [(public_ip: "192.0.2.1", poll_ip: Some("x"))]),
         ])"#,
     )
     .unwrap();
@@ -56,7 +56,7 @@ fn check_config_prints_every_error_and_fails() {
         "{err}"
     );
     assert!(
-        err.contains("server_sets[1].servers[0].weight: must be at least 1"),
+        err.contains("server_sets[1].servers[0].poll_ip: \"x\" is not an IP address"),
         "{err}"
     );
 }

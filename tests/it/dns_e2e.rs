@@ -118,7 +118,7 @@ async fn failover_and_failback_reach_bind() {
     assert!(nsupdate.wait().await.unwrap().success());
     assert_eq!(bind.dig("www.example.test", "A").await, ["203.0.113.66"]);
 
-    engine.send(Command::PollSet("web".into())).unwrap();
+    engine.try_send(Command::PollSet("web".into())).unwrap();
     bind_gives(&bind, &["127.0.0.12"]).await;
     let changed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {

@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use standby::dnsupdate::propagation::Propagation;
 use standby::engine::PairState;
 use standby::model::{CommandSpec, CommandWait, DnsServer, EventKind, TsigAlgorithm, UpdateMethod};
 
@@ -92,7 +93,7 @@ async fn wrong_records_are_updated_verified_and_counted() {
     assert_eq!(pair.served.as_deref(), Some("192.0.2.1"));
     assert_eq!(pair.error, None);
     // The zone's only name server (ns1) is this BIND.
-    assert_eq!(pair.propagation, Some((1, 1)));
+    assert_eq!(pair.propagation, Some(Propagation::known(1, 1)));
     assert_eq!(peer.dig("www.example.test", "A").await, vec!["192.0.2.1"]);
     assert!(peer.dig("www.example.test", "AAAA").await.is_empty());
     let argv = std::fs::read_to_string(dir.path().join("argv.txt")).unwrap();

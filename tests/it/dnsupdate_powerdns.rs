@@ -3,6 +3,7 @@
 //! against PowerDNS; a wrong API key and an unknown zone as problems that say so; IPv6 and
 //! the DELETE of a type left without records.
 
+use standby::dnsupdate::propagation::Propagation;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -125,7 +126,11 @@ async fn failover_and_failback_reach_powerdns_for_the_name_and_its_alias() {
     let snapshot = wait_until(&engine, "both pairs propagated, no problem left", |s| {
         s.problems.is_empty()
             && s.set("web").is_some_and(|set| {
-                set.dns.len() == 2 && set.dns.iter().all(|p| p.propagation == Some((1, 1)))
+                set.dns.len() == 2
+                    && set
+                        .dns
+                        .iter()
+                        .all(|p| p.propagation == Some(Propagation::known(1, 1)))
             })
     })
     .await;

@@ -4,6 +4,7 @@
 //! and DELETEs the other; `INSYNC` as propagation; an unknown zone. moto's zones list
 //! `awsdns` name servers that are not on this machine: nothing here asks them.
 
+use standby::dnsupdate::propagation::Propagation;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -112,7 +113,11 @@ async fn failover_and_failback_reach_route53_for_the_name_and_its_alias() {
     // Both pairs updated and in sync (GetChange says INSYNC), no problem left.
     let snapshot = wait_until(&engine, "both pairs in sync", |s| {
         s.set("web").is_some_and(|set| {
-            set.dns.len() == 2 && set.dns.iter().all(|p| p.propagation == Some((1, 1)))
+            set.dns.len() == 2
+                && set
+                    .dns
+                    .iter()
+                    .all(|p| p.propagation == Some(Propagation::known(1, 1)))
         })
     })
     .await;

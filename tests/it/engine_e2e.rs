@@ -135,7 +135,7 @@ async fn failover_and_failback() {
     let log: Vec<&str> = s.log.iter().map(|l| l.text.as_str()).collect();
     assert!(log.iter().any(|l| l.contains("failed")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("recovered")), "{log:?}");
-    engine.send(Command::PauseAll).unwrap();
+    engine.try_send(Command::PauseAll).unwrap();
     engine.shutdown();
 }
 
@@ -174,7 +174,7 @@ async fn every_server_failing_raises_all_servers_failed_once() {
     settings.options.polling.paused = true;
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
     let mut events = engine.events();
-    engine.send(Command::ResumeAll).unwrap();
+    engine.try_send(Command::ResumeAll).unwrap();
     let s = wait_until(&engine, "both servers failed", |s| {
         s.set("web")
             .is_some_and(|w| w.servers.iter().all(|v| v.status == ServerStatus::Failed))

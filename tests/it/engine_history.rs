@@ -10,12 +10,7 @@ use standby::store::history::{HistoryFilter, HistoryRow};
 use tokio::net::TcpListener;
 
 async fn query(engine: &EngineHandle, filter: HistoryFilter) -> Vec<HistoryRow> {
-    let (reply, rows) = tokio::sync::oneshot::channel();
-    engine
-        .send_async(Command::QueryHistory { filter, reply })
-        .await
-        .unwrap();
-    rows.await.unwrap().unwrap()
+    engine.query_history(filter).await.unwrap()
 }
 
 async fn run(only_changes: bool) -> (Vec<HistoryRow>, u64) {
@@ -114,7 +109,7 @@ async fn the_log_goes_to_daily_files_when_asked() {
     settings.options.logging.directory = Some(dir.path().join("logs"));
     settings.options.logging.utc = true;
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
-    engine.send_async(Command::PauseAll).await.unwrap();
+    engine.send(Command::PauseAll).await.unwrap();
     let today = standby::store::history::iso_utc(std::time::SystemTime::now())[..10].to_string();
     let file = dir.path().join("logs").join(format!("standby-{today}.log"));
     let text = tokio::time::timeout(Duration::from_secs(10), async {

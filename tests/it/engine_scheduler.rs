@@ -133,12 +133,15 @@ async fn pause_set_on_failure_pauses_and_saves() {
     let port = common_port(&[a, b]);
     let server_a = greeter(a, port, Arc::default()).await;
     let _server_b = greeter(b, port, Arc::default()).await;
+    // A set of its own on b that never pauses: its polls show the scheduler running while
+    // the guarded set is paused, so the test waits for progress, not for a fixed time.
+    let control = tcp_set("control", &[b], port);
     let mut set = tcp_set("guarded", &[a, b], port);
     set.servers[0].pause_set_on_failure = true;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("standby.ron");
     let settings = Settings {
-        server_sets: vec![set],
+        server_sets: vec![set, control],
         ..Settings::default()
     };
     file::save(&path, &settings).unwrap();
@@ -178,8 +181,11 @@ async fn pause_set_on_failure_pauses_and_saves() {
     // No automatic failback: a paused set stays on the second server.
     let _server_a = greeter(a, port, Arc::default()).await;
     let failures = set.servers[0].failures;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let s = engine.snapshot();
+    let control_polls = s.set("control").unwrap().servers[0].successes;
+    let s = wait_until(&engine, "the control set polled three more times", |s| {
+        s.set("control").unwrap().servers[0].successes >= control_polls + 3
+    })
+    .await;
     assert_eq!(
         s.set("guarded").unwrap().servers[0].failures,
         failures,
@@ -190,7 +196,9 @@ async fn pause_set_on_failure_pauses_and_saves() {
         ServerStatus::Failed
     );
 
-    engine.send(Command::ResumeSet("guarded".into())).unwrap();
+    engine
+        .try_send(Command::ResumeSet("guarded".into()))
+        .unwrap();
     wait_until(&engine, "recovered after resume", |s| {
         statuses(s, "guarded") == [ServerStatus::Ok, ServerStatus::Ok]
     })
@@ -266,14 +274,25 @@ async fn pause_all_and_settings_file_changes() {
     wait_until(&engine, "OK", |s| statuses(s, "one") == [ServerStatus::Ok]).await;
 
     // Pause all: saved, and no more polls.
-    engine.send(Command::PauseAll).unwrap();
+    engine.try_send(Command::PauseAll).unwrap();
     wait_until(&engine, "paused", |s| s.all_paused).await;
     assert!(file::load(&path).unwrap().options.polling.paused);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A poll that was in flight when the pause came may still connect: count from the
+    // snapshot that shows nothing in flight.
+    wait_until(&engine, "no poll in flight", |s| s.polls_in_flight == 0).await;
     let polls = count.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // Two edits of the file while paused, each picked up (a reload re-installs the
+    // settings, where a wrong re-arm would poll): seconds of engine progress, shown by
+    // the engine itself rather than waited for blindly.
+    for note in ["first edit while paused", "second edit while paused"] {
+        let mut edited = file::load(&path).unwrap();
+        edited.server_sets[0].notes = note.into();
+        file::save(&path, &edited).unwrap();
+        wait_until(&engine, note, |s| s.settings.server_sets[0].notes == note).await;
+    }
+    assert!(engine.snapshot().all_paused);
     assert_eq!(count.load(Ordering::SeqCst), polls, "no polls while paused");
-    engine.send(Command::ResumeAll).unwrap();
+    engine.try_send(Command::ResumeAll).unwrap();
     wait_until(&engine, "polling again", |_| {
         count.load(Ordering::SeqCst) > polls
     })
@@ -346,7 +365,7 @@ async fn pause_all_and_settings_file_changes() {
         s.settings_error
     );
     assert!(s.set("two").is_some(), "the running settings stay");
-    engine.send(Command::PauseSet("one".into())).unwrap();
+    engine.try_send(Command::PauseSet("one".into())).unwrap();
     wait_until(&engine, "set paused", |s| s.set("one").unwrap().paused).await;
     assert!(
         std::fs::read_to_string(&path)

@@ -8,12 +8,15 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
 mod cli;
 mod desktop_session;
+mod dns_dnssec;
 mod dns_e2e;
+mod dns_propagation;
 mod dns_rfc2136;
 mod dns_sync;
 #[cfg(unix)]
@@ -46,6 +49,8 @@ mod notify_ids;
 mod notify_outbox;
 #[cfg(unix)]
 mod notify_restart;
+#[cfg(target_os = "linux")]
+mod package;
 mod probe_cert;
 #[cfg(unix)]
 mod probe_command;
@@ -54,10 +59,13 @@ mod probe_http;
 mod probe_peers;
 mod probe_ping;
 mod probe_tcp;
+#[cfg(target_os = "linux")]
+mod service;
 mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
 mod ui_dialogs;
+mod ui_dns_serving;
 mod ui_history_tray;
 mod ui_main_window;
 mod ui_smtp_warning;

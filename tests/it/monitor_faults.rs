@@ -23,17 +23,38 @@ const TEST: &str = "running_out_of_file_descriptors_fails_no_server";
 #[test]
 fn running_out_of_file_descriptors_fails_no_server() {
     if std::env::var_os(CHILD).is_some() {
-        child();
+        lower_the_limit();
+        runtime().block_on(exhaust_and_recover());
         return;
     }
+    run_child(CHILD, TEST);
+}
+
+const PING_CHILD: &str = "STANDBY_TEST_PING_EXHAUSTION_CHILD";
+const PING_TEST: &str = "a_ping_without_descriptors_is_the_monitors_fault";
+
+/// A ping poll that cannot open its ICMP socket for want of descriptors is a local failure
+/// (kind 5), and the next poll once descriptors are back works: the failed open is not kept.
+#[test]
+fn a_ping_without_descriptors_is_the_monitors_fault() {
+    if std::env::var_os(PING_CHILD).is_some() {
+        lower_the_limit();
+        runtime().block_on(ping_without_descriptors());
+        return;
+    }
+    run_child(PING_CHILD, PING_TEST);
+}
+
+/// Runs this binary's test `test` alone in a child process with `env` set, and waits for it.
+fn run_child(env: &str, test: &str) {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            &test_name(module_path!(), TEST),
+            &test_name(module_path!(), test),
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD, "1")
+        .env(env, "1")
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -43,14 +64,14 @@ fn running_out_of_file_descriptors_fails_no_server() {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the child engine did not finish in 90 s");
+            panic!("the child {test} did not finish in 90 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "the child engine's test failed: {status}");
+    assert!(status.success(), "the child's test {test} failed: {status}");
 }
 
-fn child() {
+fn lower_the_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     // Low enough to exhaust quickly, high enough for the runtime and the engine.
     let hard = getrlimit(Resource::Nofile).maximum;
@@ -62,16 +83,66 @@ fn child() {
         },
     )
     .unwrap();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(exhaust_and_recover());
 }
 
-/// A TCP server that accepts and closes. Accept errors (EMFILE while the test holds every
-/// descriptor) back off instead of spinning or ending the server.
+/// Opens `/dev/null` until EMFILE; the files hold every descriptor left.
+fn take_every_descriptor() -> Vec<std::fs::File> {
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => {
+                return held;
+            }
+            Err(e) => panic!("unexpected error while exhausting descriptors: {e}"),
+        }
+    }
+}
+
+async fn ping_without_descriptors() {
+    use standby::probe::ping::PingProbe;
+    use standby::probe::{FailureKind, PollTarget, Probe};
+    let probe = match PingProbe::new() {
+        Ok(probe) => probe,
+        Err(e) => {
+            // probe_ping checks this problem's text; CI runs as root, where ICMP works.
+            eprintln!("ICMP not allowed here, nothing to exhaust: {e}");
+            return;
+        }
+    };
+    let target = |address: IpAddr| PollTarget {
+        address,
+        public_address: address,
+        name: "test".into(),
+        host: "www.example.test".into(),
+        set_name: "set".into(),
+        timeout: Duration::from_secs(5),
+    };
+    let v4 = target("127.0.0.1".parse().unwrap());
+    let held = take_every_descriptor();
+    let outcome = probe.poll(&v4).await;
+    drop(held);
+    let failure = outcome.failure.expect("a failure without descriptors");
+    assert_eq!(failure.kind, FailureKind::Local, "{outcome:?}");
+    assert!(outcome.is_local_fault());
+    assert!(
+        outcome
+            .response
+            .starts_with("this monitor is out of file descriptors"),
+        "{outcome:?}"
+    );
+    let again = probe.poll(&v4).await;
+    assert!(again.is_success(), "{again:?}");
+}
+
 async fn tcp_server(ip: IpAddr, port: u16) {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
         .await
@@ -149,15 +220,7 @@ async fn exhaust_and_recover() {
     let decision = before.set("web").unwrap().decision.clone();
     assert!(decision.addresses().is_some(), "{decision:?}");
 
-    // Take every descriptor there is.
-    let mut held = Vec::new();
-    loop {
-        match std::fs::File::open("/dev/null") {
-            Ok(file) => held.push(file),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => break,
-            Err(e) => panic!("unexpected error while exhausting descriptors: {e}"),
-        }
-    }
+    let held = take_every_descriptor();
     let polls_at_exhaustion = engine.snapshot().stats.polls_completed;
     // The monitor's problem shows (or, the defect, a server fails): whichever comes first.
     let s = wait_until(&engine, "the monitor's problem or a failed server", |s| {

@@ -263,6 +263,14 @@ fn the_engines_test_command_reports_success_and_the_exact_error() {
             .await
             .unwrap()
             .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                standby::engine::CallError::Notification { code: 342, .. }
+            ),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.starts_with("342 "), "{err}");
         assert!(err.contains("535"), "{err}");
     });

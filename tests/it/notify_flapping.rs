@@ -78,19 +78,13 @@ async fn a_flapping_server_does_not_flood_anyone() {
             task.abort();
             let _ = task.await;
         }
-        engine
-            .send_async(Command::PollSet("web".into()))
-            .await
-            .unwrap();
+        engine.send(Command::PollSet("web".into())).await.unwrap();
         wait_until(&engine, "failed", |s| {
             status(s) == Some(ServerStatus::Failed)
         })
         .await;
         server_a = Some(listen(a, port).await);
-        engine
-            .send_async(Command::PollSet("web".into()))
-            .await
-            .unwrap();
+        engine.send(Command::PollSet("web".into())).await.unwrap();
         wait_until(&engine, "recovered", |s| {
             status(s) == Some(ServerStatus::Ok)
         })

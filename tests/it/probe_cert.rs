@@ -9,7 +9,7 @@ use std::time::Duration;
 use rcgen::{CertificateParams, KeyPair};
 use rustls::ServerConfig;
 use standby::engine::server_state::ServerStatus;
-use standby::engine::{Command, EngineConfig, EngineHandle, SetHealth};
+use standby::engine::{Call, Command, EngineConfig, EngineHandle, SetHealth};
 use standby::model::{DnsData, HttpPoll, PollFrequency, PollMethod, Server, ServerSet, Settings};
 use standby::probe::http::HttpProbe;
 use standby::probe::{PollOutcome, PollTarget, Probe};
@@ -133,18 +133,13 @@ async fn the_engine_shows_a_warning_not_a_failure() {
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
 
     // Warn only 3 days ahead: the next poll does not warn, and the problem goes.
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    engine
-        .send(Command::ApplySettings {
-            settings: Box::new(settings(port, 3)),
-            reply: Some(tx),
-        })
-        .unwrap();
-    let _ = rx.await;
+    let (call, answer) = Call::apply_settings(settings(port, 3));
+    engine.try_send(call).unwrap();
+    let _ = answer.wait().await;
     wait_until(&engine, "the certificate warning is gone", |s| {
         s.problems.is_empty()
     })
     .await;
-    engine.send(Command::PauseAll).unwrap();
+    engine.try_send(Command::PauseAll).unwrap();
     engine.shutdown();
 }

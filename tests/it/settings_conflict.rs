@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use standby::engine::{Command, EngineConfig, EngineHandle};
+use standby::engine::{Call, Command, EngineConfig, EngineHandle};
 use standby::model::{Server, ServerSet, Settings, file};
 
 use crate::support::wait_until;
@@ -72,16 +72,11 @@ async fn an_api_change_right_after_a_hand_edit_does_not_overwrite_it() {
         edited.server_sets[1].name = format!("hand{round}");
         let edited_text = hand_edit(&path, &edited);
         let log_before = engine.snapshot().log.len();
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        engine
-            .send(Command::ApplySettings {
-                settings: Box::new(settings(&[("web", "127.0.0.2"), ("api", "127.0.0.4")])),
-                reply: Some(reply),
-            })
-            .unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        let (call, answer) =
+            Call::apply_settings(settings(&[("web", "127.0.0.2"), ("api", "127.0.0.4")]));
+        engine.try_send(call).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), answer.wait())
             .await
-            .unwrap()
             .unwrap();
         match answer {
             Err(why) => {
@@ -132,7 +127,7 @@ async fn a_pause_right_after_a_hand_edit_is_applied_to_the_edit() {
     edited.server_sets[1].paused = true;
     hand_edit(&path, &edited);
     // At once, before the engine's next look at the file.
-    engine.send(Command::ResumeSet("web".into())).unwrap();
+    engine.try_send(Command::ResumeSet("web".into())).unwrap();
     wait_until(&engine, "web resumed with the edit loaded", |s| {
         s.set("hand").is_some() && s.set("web").is_some_and(|w| !w.paused)
     })

@@ -322,11 +322,11 @@ fn the_options_page_warns_of_an_api_without_password() {
     w.click("Options");
     w.click("HTTP API");
     w.harness
-        .get_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD);
+        .get_by_label(standby::ui::dialogs::options_dialog::API_WITHOUT_PASSWORD);
     w.type_into("Password of admin:", "s3cret");
     assert!(
         w.harness
-            .query_by_label(standby::ui::options_dialog::API_WITHOUT_PASSWORD)
+            .query_by_label(standby::ui::dialogs::options_dialog::API_WITHOUT_PASSWORD)
             .is_none(),
         "no warning once a password is typed"
     );
@@ -368,4 +368,17 @@ fn a_dialog_whose_settings_changed_meanwhile_says_so_and_ok_again_applies_it() {
         s.settings.set("renamed").is_some() && s.settings.options.logging.memory_lines == 5
     });
     w.wait_until_closed("Server set properties");
+}
+
+#[test]
+fn weight_zero_is_valid_and_says_it_drains() {
+    let mut w = window(Settings::default());
+    w.click("New server set");
+    w.click("Servers");
+    w.click("Add server...");
+    w.type_into("Public IP address:", "127.0.0.30");
+    assert!(!w.shows("0 drains the server: polled, but published only when no other works"));
+    w.type_into("Weight:", "0");
+    assert!(w.shows("0 drains the server: polled, but published only when no other works"));
+    assert!(w.ok_enabled("Server properties"));
 }

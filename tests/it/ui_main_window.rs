@@ -7,7 +7,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use standby::engine::Command;
 use standby::model::{DnsData, PollMethod, Server, ServerSet, Settings, TcpPoll};
-use standby::ui::log_tab::count_text;
+use standby::ui::tabs::log_tab::count_text;
 
 use crate::support::ui::{App, Window};
 
@@ -183,8 +183,8 @@ fn log_freezes_and_clears() {
     w.harness.get_by_label(&count_text(frozen, true));
     // Each of these logs a line in the engine.
     let engine_lines = w.app().engine().snapshot().log.len();
-    w.app().engine().send(Command::PauseAll).unwrap();
-    w.app().engine().send(Command::ResumeAll).unwrap();
+    w.app().engine().try_send(Command::PauseAll).unwrap();
+    w.app().engine().try_send(Command::ResumeAll).unwrap();
     w.wait_for("two more lines", |s| s.log.len() >= engine_lines + 2);
     assert_eq!(w.app().log_lines_shown(), frozen);
     w.harness.get_by_label(&count_text(frozen, true));
@@ -221,4 +221,13 @@ fn help_about_opens_a_window() {
     w.harness.step();
     w.harness.step();
     assert!(!w.app().view().about_open);
+}
+
+#[test]
+fn a_drained_server_says_so_on_its_row() {
+    let mut settings = settings();
+    settings.server_sets[0].servers[0].weight = 0;
+    let mut w = Window::in_memory(settings, [1100.0, 700.0]);
+    w.wait_for("both sets", |s| s.sets.len() == 2);
+    w.wait_until("the drained note", |w| w.shows("drained (weight 0)"));
 }

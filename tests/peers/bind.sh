@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs BIND 9 (named) in the foreground as the primary of the dynamic zone example.test.
 #
-#   bind.sh DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]
+#   bind.sh [--dnssec] [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]
 #
+# --dnssec signs the zone: `dnssec-policy default` with inline signing (updates go to the
+#          unsigned zone, named serves it signed), keys made in DIR at the first start.
+# --ns     an NS record of the zone (NAME relative to it or absolute with a final dot),
+#          with an A record NAME -> ADDR when ADDR is given; given at least once, these
+#          replace the secondary's ns2 record below.
 # DIR      a directory of its own (created); named keeps its zone, journal and log there.
 # ADDR     a 127.0.0.x address an interface carries (named binds only those: 127.0.0.1).
 # PORT     an unprivileged port, UDP and TCP.
@@ -17,8 +22,17 @@ set -euo pipefail
 # shellcheck source=tsig_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tsig_common.sh"
 
+extra_ns=()
+dnssec=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --dnssec) dnssec=yes; shift ;;
+        --ns) extra_ns+=("$2"); shift 2 ;;
+        *) break ;;
+    esac
+done
 if [ $# -ne 3 ] && [ $# -ne 5 ]; then
-    echo "usage: $0 DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
+    echo "usage: $0 [--dnssec] [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
     exit 2
 fi
 dir=$(realpath -m "$1")
@@ -37,12 +51,23 @@ if [ ! -f "$dir/named.conf" ]; then
     }
     make_tsig_keys "$dir/keys.txt" add_key
     write_zone "$dir/example.test.db" "$addr"
-    if [ -n "$notify_addr" ]; then
+    if [ ${#extra_ns[@]} -gt 0 ]; then
+        for ns in "${extra_ns[@]}"; do
+            printf '@       IN NS   %s\n' "${ns%%=*}" >>"$dir/example.test.db"
+            case $ns in
+                *=*) printf '%s IN A %s\n' "${ns%%=*}" "${ns#*=}" >>"$dir/example.test.db" ;;
+            esac
+        done
+    elif [ -n "$notify_addr" ]; then
         # The secondary is the zone's second name server, so a propagation check that asks
         # every NS finds both.
         printf '@       IN NS   ns2\nns2     IN A    %s\n' "$notify_addr" >>"$dir/example.test.db"
     fi
 
+    signing=""
+    if [ -n "$dnssec" ]; then
+        signing="key-directory \"$dir\"; dnssec-policy default; inline-signing yes;"
+    fi
     notify="notify no;"
     if [ -n "$notify_addr" ]; then
         notify="notify explicit; also-notify { $notify_addr port $notify_port; };"
@@ -67,6 +92,7 @@ zone "example.test" {
     type primary;
     file "$dir/example.test.db";
     $notify
+    $signing
     update-policy { $grants };
 };
 CONF

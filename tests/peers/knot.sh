@@ -2,9 +2,11 @@
 # Runs Knot DNS (knotd) in the foreground for the zone example.test, as a primary that takes
 # dynamic updates, or as a secondary of another server.
 #
-#   knot.sh DIR ADDR PORT                          primary
+#   knot.sh [--dnssec] DIR ADDR PORT               primary
 #   knot.sh DIR ADDR PORT PRIMARY_ADDR PRIMARY_PORT secondary (AXFR/IXFR, NOTIFY accepted)
 #
+# --dnssec  the primary signs the zone automatically (`dnssec-signing: on`, the default
+#           policy: keys made in DIR/db at the first start, each update signed at once).
 # DIR   a directory of its own (created): configuration, zone, journal, control socket, log.
 # ADDR  any 127.0.0.x address (knotd binds it without an interface carrying it).
 # PORT  an unprivileged port, UDP and TCP.
@@ -17,8 +19,13 @@ set -euo pipefail
 # shellcheck source=tsig_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tsig_common.sh"
 
+signing=""
+if [ "${1:-}" = --dnssec ]; then
+    signing="    dnssec-signing: on"
+    shift
+fi
 if [ $# -ne 3 ] && [ $# -ne 5 ]; then
-    echo "usage: $0 DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT]" >&2
+    echo "usage: $0 [--dnssec] DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT]" >&2
     exit 2
 fi
 dir=$(realpath -m "$1")
@@ -76,6 +83,7 @@ zone:
   - domain: example.test
     file: "$dir/example.test.zone"
     acl: update
+$signing
 CONF
     else
         cat >"$dir/knot.conf" <<CONF

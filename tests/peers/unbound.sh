@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs unbound in the foreground as a resolver on loopback that never leaves the machine:
 # no root hints are used (every name it can resolve comes from DIR/extra.conf: stub zones
-# pointing at a test's server, or local data), no DNSSEC trust anchor, no remote control.
+# pointing at a test's server, or local data), no DNSSEC trust anchor (unless
+# --trust-anchor), no remote control.
 #
-#   unbound.sh DIR ADDR PORT
+#   unbound.sh [--trust-anchor FILE] DIR ADDR PORT
 #
+# --trust-anchor  validate (module-config "validator iterator") with the DNSKEY or DS
+#       records in FILE as the only trust anchor (e.g. a test zone's key); answers that
+#       validate get the AD flag, others SERVFAIL.
 # DIR   a directory of its own (created). A test may write DIR/extra.conf (included inside
 #       the server: clause: local-data, and a `local-zone: "ZONE." transparent` for each
 #       zone it resolves) and DIR/zones.conf (stub-zone: clauses) before the start.
@@ -14,8 +18,15 @@
 # The script execs unbound, so its PID is unbound's: kill it to stop.
 set -euo pipefail
 
+modules="iterator"
+anchor=""
+if [ "${1:-}" = --trust-anchor ]; then
+    modules="validator iterator"
+    anchor="trust-anchor-file: \"$(realpath -m "$2")\""
+    shift 2
+fi
 if [ $# -ne 3 ]; then
-    echo "usage: $0 DIR ADDR PORT" >&2
+    echo "usage: $0 [--trust-anchor FILE] DIR ADDR PORT" >&2
     exit 2
 fi
 dir=$(realpath -m "$1")
@@ -39,8 +50,10 @@ server:
     access-control: 127.0.0.0/8 allow
     # Tests point it at servers on loopback.
     do-not-query-localhost: no
-    # The iterator alone: no validator, so no trust anchor (and nothing fetched).
-    module-config: "iterator"
+    # The iterator alone unless --trust-anchor: then the validator with that anchor only
+    # (no root key, nothing fetched).
+    module-config: "$modules"
+    $anchor
     # Only what the test configures is resolvable: everything else fails at once.
     local-zone: "." refuse
     local-zone: "ready.test." static

@@ -6,11 +6,17 @@
 use std::net::SocketAddr;
 
 use super::{Job, resolve};
-use super::{LOOKUP_TIMEOUT, Outcome, UPDATE_TIMEOUT, VERIFY_PAUSES, describe, propagation};
+use super::{LOOKUP_TIMEOUT, Outcome, UPDATE_TIMEOUT, VERIFY_PAUSES, describe};
+use crate::dnsupdate::propagation::{Propagation, Resolver};
 use crate::dnsupdate::{DnsError, DnsStage, DnsUpdater, FailureKind, ProviderApi, UpdateRequest};
 
 /// Runs the pipeline once through `api`.
-pub(super) async fn run(job: &Job, updater: &dyn DnsUpdater, api: &dyn ProviderApi) -> Outcome {
+pub(super) async fn run(
+    job: &Job,
+    updater: &dyn DnsUpdater,
+    api: &dyn ProviderApi,
+    resolver: &Resolver,
+) -> Outcome {
     // The DNS server's address is optional here: given, it is where the zone's name
     // servers are looked up for propagation.
     let server = if job.server.address.trim().is_empty() {
@@ -39,7 +45,7 @@ pub(super) async fn run(job: &Job, updater: &dyn DnsUpdater, api: &dyn ProviderA
     if served.matches(&job.wanted, job.server.ignore_ttl || view.automatic_ttl) {
         return Outcome::Matched {
             served,
-            propagation: spread(job, api, server, &view.zone, false).await,
+            propagation: spread(job, api, (server, resolver), &view.zone, false).await,
         };
     }
     let request = UpdateRequest {
@@ -70,7 +76,7 @@ pub(super) async fn run(job: &Job, updater: &dyn DnsUpdater, api: &dyn ProviderA
         before: served.clone(),
         after,
         text,
-        propagation: spread(job, api, server, &view.zone, true).await,
+        propagation: spread(job, api, (server, resolver), &view.zone, true).await,
     }
 }
 
@@ -111,12 +117,12 @@ async fn verify(job: &Job, api: &dyn ProviderApi) -> Result<crate::dnsupdate::Re
 async fn spread(
     job: &Job,
     api: &dyn ProviderApi,
-    server: Option<SocketAddr>,
+    (server, resolver): (Option<SocketAddr>, &Resolver),
     zone: &str,
     updated: bool,
-) -> Option<(usize, usize)> {
-    if updated && let Some(own) = api.propagation(&job.host, UPDATE_TIMEOUT).await {
-        return Some(own);
+) -> Option<Propagation> {
+    if updated && let Some((done, of)) = api.propagation(&job.host, UPDATE_TIMEOUT).await {
+        return Some(Propagation::known(done, of));
     }
-    propagation(job, server?, zone).await
+    super::spread(job, server?, zone, resolver).await
 }

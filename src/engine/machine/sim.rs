@@ -479,7 +479,7 @@ impl World {
                 if served.matches(&start.job.wanted, false) {
                     Outcome::Matched {
                         served,
-                        propagation: Some((1, 1)),
+                        propagation: Some(crate::dnsupdate::propagation::Propagation::known(1, 1)),
                     }
                 } else {
                     self.records.insert(key, start.job.wanted.clone());
@@ -487,7 +487,7 @@ impl World {
                         before: served,
                         after: start.job.wanted.clone(),
                         text: "NOERROR".into(),
-                        propagation: Some((1, 1)),
+                        propagation: Some(crate::dnsupdate::propagation::Propagation::known(1, 1)),
                     }
                 }
             }
@@ -651,6 +651,23 @@ impl World {
                     set.published
                 ));
             }
+            // A drained server (weight 0) is published only while no other one works.
+            if let Decision::Publish { addresses, .. } = &set.decision {
+                let others_work = set.servers.iter().any(|s| {
+                    s.config.weight > 0
+                        && s.state.status != ServerStatus::Disabled
+                        && s.state.status.is_functional()
+                });
+                let drained = set.servers.iter().find(|s| {
+                    s.config.weight == 0 && addresses.iter().any(|(a, _)| *a == s.public_ip)
+                });
+                if let (true, Some(drained)) = (others_work, drained) {
+                    self.fail(format!(
+                        "{name:?} publishes the drained {} while another server works",
+                        drained.public_ip
+                    ));
+                }
+            }
             if set.dns.wanted != wanted_records(&set.decision, set.config.dns.ttl) {
                 self.fail(format!(
                     "{name:?}: DNS wants {:?}, decided {:?}",
@@ -741,12 +758,16 @@ impl World {
     }
 }
 
-/// Which server a decision needs that was not polled yet, if any.
+/// Which server a decision needs that was not polled yet, if any. Drained servers
+/// (weight 0) come after all others: they are needed only when no other one works.
 fn needed_not_polled(set: &crate::engine::sets::SetRuntime) -> Option<String> {
-    let in_set = set
-        .servers
-        .iter()
-        .filter(|s| s.state.status != ServerStatus::Disabled);
+    let in_set = || {
+        set.servers
+            .iter()
+            .filter(|s| s.state.status != ServerStatus::Disabled)
+    };
+    let serving = || in_set().filter(|s| s.config.weight > 0);
+    let drained = || in_set().filter(|s| s.config.weight == 0);
     let unpolled = |s: &&crate::engine::sets::ServerRuntime| {
         matches!(
             s.state.status,
@@ -755,7 +776,7 @@ fn needed_not_polled(set: &crate::engine::sets::SetRuntime) -> Option<String> {
     };
     match set.config.dns.addresses_of {
         AddressSelection::FirstFunctional => {
-            for s in in_set {
+            for s in serving().chain(drained()) {
                 if unpolled(&s) {
                     return Some(s.public_ip.to_string());
                 }
@@ -766,10 +787,15 @@ fn needed_not_polled(set: &crate::engine::sets::SetRuntime) -> Option<String> {
             None
         }
         _ => {
-            let mut in_set = in_set;
-            in_set
-                .find(|s| s.state.status == ServerStatus::NotTested)
-                .map(|s| s.public_ip.to_string())
+            let untested =
+                |s: &&crate::engine::sets::ServerRuntime| s.state.status == ServerStatus::NotTested;
+            if let Some(s) = serving().find(untested) {
+                return Some(s.public_ip.to_string());
+            }
+            if serving().any(|s| s.state.status.is_functional()) {
+                return None;
+            }
+            drained().find(untested).map(|s| s.public_ip.to_string())
         }
     }
 }
@@ -802,7 +828,8 @@ fn random_set(rng: &mut Rng, index: usize) -> ServerSet {
             } else {
                 String::new()
             },
-            weight: 1 + rng.below(5) as u32,
+            // 0 drains the server.
+            weight: rng.below(6) as u32,
             pause_set_on_failure: rng.chance(5),
             disabled: rng.chance(10),
             ..Server::default()

@@ -194,6 +194,40 @@ fn sequential_skipping() {
     assert_eq!(h.statuses(0), "FOO");
 }
 
+/// A drained server (weight 0) working does not stand in for those below it in
+/// sequential mode, and the decision passes over it while another works.
+#[test]
+fn drained_server_in_sequential_mode() {
+    let mut config = set("drain", 3, frequency(0, 1, true));
+    config.servers[0].weight = 0;
+    let mut h = Harness::new(vec![config]);
+    // (health, polled, statuses, published)
+    let table: &[(&str, &str, &str, Option<usize>)] = &[
+        // The drained first works, so the second is needed (and published); the third is
+        // below a published one: skipped.
+        ("+++", "012", "OOS", Some(1)),
+        ("+++", "01", "OOS", Some(1)),
+        // The second fails: the third takes over.
+        ("+-+", "012", "OFO", Some(2)),
+        // Every published one fails: the drained one takes over rather than nothing.
+        // (The drained one keeps its own cadence: not due this round.)
+        ("+--", "12", "OFF", Some(0)),
+        // The third is back: it is published again.
+        ("+-+", "012", "OFO", Some(2)),
+    ];
+    for (i, (health, polled, statuses, published)) in table.iter().enumerate() {
+        let got = h.round(health);
+        assert_eq!(got, *polled, "round {i}: polled");
+        assert_eq!(h.statuses(0), *statuses, "round {i}: statuses");
+        let addresses = h.core.sets()[0].decision.addresses();
+        assert_eq!(
+            addresses,
+            published.map(|k| vec![address(k)]),
+            "round {i}: published"
+        );
+    }
+}
+
 #[test]
 fn pause_set_on_failure() {
     // (pausing servers, retries, rounds of health, paused after, events)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
 
+use crate::dnsupdate::propagation::Resolver;
 use crate::dnsupdate::{self, DnsError, DnsStage, DnsUpdater, FailureKind};
 use crate::engine::dns_sync::Outcome;
 use crate::engine::dns_worker;
@@ -31,6 +32,8 @@ pub struct DnsRunner {
     permits: Arc<Semaphore>,
     max: u32,
     updaters: Vec<(UpdateMethod, Built)>,
+    /// `propagation_resolver` of the Options.
+    resolver: Resolver,
     /// Runs in flight by number.
     running: HashMap<u64, AbortHandle>,
     results: mpsc::Sender<DnsResult>,
@@ -43,6 +46,7 @@ impl DnsRunner {
             permits: Arc::new(Semaphore::new(1)),
             max: 1,
             updaters: Vec::new(),
+            resolver: Resolver::System,
             running: HashMap::new(),
             results,
         };
@@ -58,6 +62,8 @@ impl DnsRunner {
             self.max = max;
         }
         let options = &settings.options.dns_updating;
+        // Validated settings always parse; should one not, the system's resolver serves.
+        self.resolver = Resolver::new(options.resolver().ok().flatten());
         let in_use: Vec<UpdateMethod> = settings
             .server_sets
             .iter()
@@ -82,22 +88,25 @@ impl DnsRunner {
         let updater = self.updater(&job.server.update);
         let permits = self.permits.clone();
         let results = self.results.clone();
+        let resolver = self.resolver.clone();
         let task = tokio::spawn(async move {
             // The semaphore is never closed; should that change, the run simply goes ahead.
             let _permit = permits.acquire_owned().await.ok();
             let limit = dns_worker::run_limit();
-            let outcome = match tokio::time::timeout(limit, dns_worker::run(&job, &updater)).await {
-                Ok(outcome) => outcome,
-                // Each step has its own time-out; this is the safety net.
-                Err(_) => Outcome::Failed {
-                    error: DnsError::new(
-                        FailureKind::Timeout,
-                        DnsStage::Updating,
-                        format!("timeout after {} s", limit.as_secs()),
-                    ),
-                    served: None,
-                },
-            };
+            let outcome =
+                match tokio::time::timeout(limit, dns_worker::run(&job, &updater, &resolver)).await
+                {
+                    Ok(outcome) => outcome,
+                    // Each step has its own time-out; this is the safety net.
+                    Err(_) => Outcome::Failed {
+                        error: DnsError::new(
+                            FailureKind::Timeout,
+                            DnsStage::Updating,
+                            format!("timeout after {} s", limit.as_secs()),
+                        ),
+                        served: None,
+                    },
+                };
             let _ = results.send(DnsResult { id, outcome }).await;
         });
         self.running.insert(id.run, task.abort_handle());

@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::EngineFiles;
-use super::command::Command;
+use super::command::{Call, CallError, Command, Inbound, Request, Responder, Response};
 use super::events::{Event, Level};
 use super::machine::{Core, Effect, Input, Now};
 use super::snapshot::Snapshot;
@@ -45,10 +45,12 @@ const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The engine's ends of the channels to its handle.
 pub(super) struct Channels {
-    pub commands: mpsc::Receiver<Command>,
+    pub inbound: mpsc::Receiver<Inbound>,
     pub stop: oneshot::Receiver<()>,
     pub snapshot_tx: watch::Sender<Arc<Snapshot>>,
     pub events_tx: broadcast::Sender<Event>,
+    /// Test notifications go on to the dispatcher, so a slow server never holds up the loop.
+    pub tests: super::notifications::TestSender,
 }
 
 pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: Channels) {
@@ -58,10 +60,11 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         database,
     } = files;
     let Channels {
-        mut commands,
+        mut inbound,
         mut stop,
         snapshot_tx,
         events_tx,
+        tests,
     } = channels;
     // SQLite opens on a blocking thread, not on the loop.
     let started = tokio::task::spawn_blocking(move || start_history(database)).await;
@@ -76,6 +79,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     let mut shell = Shell {
         core: Core::new(published),
         deferred: std::collections::VecDeque::new(),
+        tests,
         keeper,
         poller,
         dns,
@@ -107,9 +111,9 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         tokio::select! {
             biased;
             _ = &mut stop => break,
-            command = commands.recv() => match command {
-                Some(Command::Shutdown) | None => break,
-                Some(command) => shell.handle(command),
+            message = inbound.recv() => match message {
+                Some(Inbound::Command(Command::Shutdown)) | None => break,
+                Some(message) => shell.handle(message),
             },
             Some(result) = keeper_results.recv() => shell.on_keeper(result),
             Some(result) = poll_results.recv() => shell.on_poll(result),
@@ -157,7 +161,8 @@ async fn sleep_until(due: Option<Instant>) {
 struct Shell {
     core: Core,
     /// Settings edits that wait for the apply being saved (at most [`DEFERRED_EDITS`]).
-    deferred: std::collections::VecDeque<Command>,
+    deferred: std::collections::VecDeque<Call>,
+    tests: super::notifications::TestSender,
     keeper: SettingsKeeper,
     poller: Poller,
     dns: DnsRunner,
@@ -289,8 +294,8 @@ impl Shell {
             KeeperResult::Broken(text) => self.log(Level::Error, text),
         }
         if answered && self.keeper.applies_pending() == 0 {
-            while let Some(command) = self.deferred.pop_front() {
-                self.handle(command);
+            while let Some(call) = self.deferred.pop_front() {
+                self.handle(Inbound::Call(call));
                 if self.keeper.applies_pending() > 0 {
                     break;
                 }
@@ -298,60 +303,66 @@ impl Shell {
         }
     }
 
-    fn handle(&mut self, command: Command) {
-        match command {
-            Command::PauseAll => self.step(Input::PauseAll),
-            Command::ResumeAll => self.step(Input::ResumeAll),
-            Command::PollAll => self.step(Input::PollAll),
-            Command::PauseSet(name) => self.step(Input::PauseSet(name)),
-            Command::ResumeSet(name) => self.step(Input::ResumeSet(name)),
-            Command::PollSet(name) => self.step(Input::PollSet(name)),
-            Command::ApplySettings { settings, reply } => {
-                self.apply(settings, Answer::Apply(reply))
+    fn handle(&mut self, message: Inbound) {
+        match message {
+            Inbound::Command(command) => self.command(command),
+            Inbound::Call(call) => self.call(call),
+            Inbound::Ping { address, replies } => {
+                tokio::spawn(super::ping::ping_loop(address, replies));
             }
-            Command::EditSettings {
-                edit,
-                if_revision,
-                reply,
-            } => {
-                if self.keeper.applies_pending() > 0 {
-                    // An edit is made on the settings in force: wait for those being saved.
-                    if self.deferred.len() >= DEFERRED_EDITS {
-                        let why = "too many settings changes at once: try again".to_string();
-                        let _ = reply.send(Err(super::edit::EditError::NotSaved(why)));
-                    } else {
-                        self.deferred.push_back(Command::EditSettings {
-                            edit,
-                            if_revision,
-                            reply,
-                        });
-                    }
-                    return;
-                }
+            Inbound::SetRepaintWaker(waker) => self.output.set_waker(waker),
+            Inbound::NotificationReport(report) => self.step(Input::NotificationReport(report)),
+        }
+    }
+
+    /// Answers one request, exactly once (now, or when the work it started is done).
+    fn call(&mut self, call: Call) {
+        if matches!(call.request, Request::EditSettings { .. }) && self.keeper.applies_pending() > 0
+        {
+            // An edit is made on the settings in force: wait for those being saved.
+            if self.deferred.len() < DEFERRED_EDITS {
+                self.deferred.push_back(call);
+            } else {
+                let why = "too many settings changes at once: try again".to_string();
+                let (_, reply) = call.into_parts();
+                reply.send(Response::Edited(Err(super::edit::EditError::NotSaved(why))));
+            }
+            return;
+        }
+        let (request, reply) = call.into_parts();
+        match request {
+            Request::ApplySettings(settings) => {
+                let reply = reply.typed(Response::Applied);
+                self.apply(settings, Answer::Apply(Some(reply)))
+            }
+            Request::EditSettings { edit, if_revision } => {
                 let revision = self.core.settings_revision();
                 let edited = super::edit::check_revision(if_revision, revision)
                     .and_then(|()| edit.apply_to(self.core.settings()));
                 match edited {
-                    Ok(settings) => self.apply(Box::new(settings), Answer::Edit(reply)),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
+                    Ok(settings) => {
+                        let reply = reply.typed(Response::Edited);
+                        self.apply(Box::new(settings), Answer::Edit(reply))
                     }
+                    Err(e) => reply.send(Response::Edited(Err(e))),
                 }
             }
-            Command::QueryHistory { filter, reply } => {
+            Request::QueryHistory(filter) => {
                 // Rows of the current batch first, so that a query sees every poll so far.
                 self.output.flush_history();
+                let reply = reply.typed(|rows: Result<_, String>| {
+                    Response::History(rows.map_err(CallError::History))
+                });
                 self.output.history().query(filter, reply);
             }
-            Command::SaveHistoryCsv {
-                filter,
-                path,
-                reply,
-            } => {
+            Request::SaveHistoryCsv { filter, path } => {
                 self.output.flush_history();
+                let reply = reply.typed(|saved: Result<_, String>| {
+                    Response::CsvSaved(saved.map_err(CallError::File))
+                });
                 self.output.history().save_csv(filter, path, reply);
             }
-            Command::WriteSupportFile { path, reply } => {
+            Request::WriteSupportFile(path) => {
                 let text = super::support::bundle(
                     self.core.settings(),
                     &self.core.problems().list(),
@@ -361,13 +372,24 @@ impl Shell {
                 tokio::task::spawn_blocking(move || {
                     let outcome = std::fs::write(&path, text)
                         .map(|()| path.clone())
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
-                    let _ = reply.send(outcome);
+                        .map_err(|e| {
+                            CallError::File(format!("cannot write {}: {e}", path.display()))
+                        });
+                    reply.send(Response::SupportFile(outcome));
                 });
             }
-            Command::Ping { address, replies } => {
-                tokio::spawn(super::ping::ping_loop(address, replies));
-            }
+            Request::TestNotification(method) => test_notification(&self.tests, *method, reply),
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::PauseAll => self.step(Input::PauseAll),
+            Command::ResumeAll => self.step(Input::ResumeAll),
+            Command::PollAll => self.step(Input::PollAll),
+            Command::PauseSet(name) => self.step(Input::PauseSet(name)),
+            Command::ResumeSet(name) => self.step(Input::ResumeSet(name)),
+            Command::PollSet(name) => self.step(Input::PollSet(name)),
             Command::ClearLog => self.output.clear_log(),
             Command::Log { level, text } => self.log(level, text),
             Command::DnsServed {
@@ -398,14 +420,36 @@ impl Shell {
                     },
                 });
             }
-            Command::SetRepaintWaker(waker) => self.output.set_waker(waker),
-            Command::NotificationReport(report) => self.step(Input::NotificationReport(report)),
-            // EngineHandle routes tests to the notification dispatcher; this is a fallback.
-            Command::TestNotification { reply, .. } => {
-                let _ = reply.send(Err("notifications are not running".into()));
-            }
             // Handled by the loop.
             Command::Shutdown => {}
         }
+    }
+}
+
+/// Hands a *Test...* to the notification dispatcher without waiting: a full queue is
+/// answered at once, never waited for on the loop.
+fn test_notification(
+    tests: &super::notifications::TestSender,
+    method: crate::model::NotificationMethod,
+    reply: Responder,
+) {
+    let request = crate::notify::dispatcher::TestRequest {
+        method: method.kind,
+        reply: reply.typed(|sent: Result<String, crate::notify::NotifyError>| {
+            Response::TestSent(sent.map_err(|e| CallError::Notification {
+                code: e.code(),
+                text: e.text,
+            }))
+        }),
+    };
+    if let Err(e) = tests.try_send(request) {
+        let why = match e {
+            mpsc::error::TrySendError::Full(_) => "too many tests at once: try again",
+            mpsc::error::TrySendError::Closed(_) => "notifications are not running",
+        };
+        let (mpsc::error::TrySendError::Full(request) | mpsc::error::TrySendError::Closed(request)) =
+            e;
+        let busy = crate::notify::NotifyError::settings(why);
+        let _ = request.reply.send(Err(busy));
     }
 }

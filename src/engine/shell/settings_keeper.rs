@@ -33,11 +33,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::engine::Level;
-use crate::engine::command::Reply;
 use crate::engine::edit::EditError;
 use crate::engine::machine::Pause;
 use crate::model::Settings;
 use crate::model::file::{self, FileStamp};
+
+/// Where the outcome of an apply goes, if the sender wants it.
+type Reply = oneshot::Sender<Result<(), EditError>>;
 
 /// How often the settings file is checked for an external edit.
 const FILE_CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -51,9 +53,9 @@ const HOLD_SNAPSHOT_AT_MOST: Duration = Duration::from_secs(1);
 
 /// Who waits for the outcome of an apply.
 pub enum Answer {
-    /// [`crate::engine::Command::ApplySettings`].
+    /// [`crate::engine::Request::ApplySettings`].
     Apply(Option<Reply>),
-    /// [`crate::engine::Command::EditSettings`]: gets the new revision.
+    /// [`crate::engine::Request::EditSettings`]: gets the new revision.
     Edit(oneshot::Sender<Result<u64, EditError>>),
 }
 

@@ -52,6 +52,12 @@ pub async fn settings(
         },
         ..ServerSet::default()
     });
+    // Name servers the DNS server does not know are resolved by the tests' own server,
+    // never by the system's resolver (nothing leaves the machine).
+    if let Some(first) = settings.server_sets[0].update_dns.dns_servers.first() {
+        settings.options.dns_updating.propagation_resolver =
+            format!("{}:{}", first.address, first.port);
+    }
     settings
 }
 

@@ -74,7 +74,8 @@ pub struct Peer {
     pub kind: Kind,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
-    /// The script's arguments after DIR, to start it again.
+    /// The script's options (before DIR) and arguments after DIR, to start it again.
+    options: Vec<String>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -84,6 +85,35 @@ impl Peer {
     pub async fn primary(kind: Kind) -> Peer {
         let addr = free_addr(kind.address());
         Peer::start(kind, addr, Vec::new()).await
+    }
+
+    /// A primary whose zone is DNSSEC-signed (`--dnssec`: BIND's `dnssec-policy` with inline
+    /// signing, Knot's automatic signing); returns once it serves the zone's DNSKEY.
+    pub async fn signed_primary(kind: Kind) -> Peer {
+        let addr = free_addr(kind.address());
+        let peer = Peer::start_with(kind, addr, vec!["--dnssec".into()], Vec::new()).await;
+        let until = Instant::now() + START_TIMEOUT;
+        while peer.dig(ZONE, "DNSKEY").await.is_empty() {
+            assert!(
+                Instant::now() < until,
+                "{} did not sign {ZONE}\n{}",
+                kind.program(),
+                peer.log()
+            );
+            // Bounded poll while the first keys are made and the zone signed.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peer
+    }
+
+    /// A BIND primary started with `options` of bind.sh (`--ns NAME[=ADDR]`...), that
+    /// NOTIFYs `secondary` after each change when given.
+    pub async fn bind_with(options: &[String], secondary: Option<SocketAddr>) -> Peer {
+        let addr = free_addr(Kind::Bind.address());
+        let extra = secondary
+            .map(|s| vec![s.ip().to_string(), s.port().to_string()])
+            .unwrap_or_default();
+        Peer::start_with(Kind::Bind, addr, options.to_vec(), extra).await
     }
 
     /// A BIND primary that NOTIFYs `secondary` after each change.
@@ -124,12 +154,22 @@ impl Peer {
     }
 
     async fn start(kind: Kind, addr: SocketAddr, extra: Vec<String>) -> Peer {
+        Peer::start_with(kind, addr, Vec::new(), extra).await
+    }
+
+    async fn start_with(
+        kind: Kind,
+        addr: SocketAddr,
+        options: Vec<String>,
+        extra: Vec<String>,
+    ) -> Peer {
         let mut args = vec![addr.ip().to_string(), addr.port().to_string()];
         args.extend(extra);
         let mut peer = Peer {
             kind,
             addr,
             dir: tempfile::tempdir().unwrap(),
+            options,
             args,
             child: None,
         };
@@ -145,6 +185,7 @@ impl Peer {
             .unwrap();
         let child = Command::new("bash")
             .arg(self.kind.script())
+            .args(&self.options)
             .arg(self.dir.path())
             .args(&self.args)
             .stdin(Stdio::null())

@@ -17,6 +17,11 @@ impl Unbound {
     /// Starts unbound with `extra` inside its server: clause and `zones` (stub-zone:
     /// clauses) after it; returns once it answers.
     pub async fn start(extra: &str, zones: &str) -> Unbound {
+        Unbound::start_with(&[], extra, zones).await
+    }
+
+    /// As [`Unbound::start`], with options of unbound.sh (`--trust-anchor FILE`).
+    pub async fn start_with(options: &[String], extra: &str, zones: &str) -> Unbound {
         let addr = super::free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("extra.conf"), extra).unwrap();
@@ -25,6 +30,7 @@ impl Unbound {
         let script = crate::support::peer_script("unbound.sh");
         let child = Command::new("bash")
             .arg(script)
+            .args(options)
             .arg(dir.path())
             .args([addr.ip().to_string(), addr.port().to_string()])
             .stdin(Stdio::null())

@@ -4,11 +4,11 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form};
 use crate::model::{
     BasicAuth, BodyType, CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria,
     HttpRequest, HttpVerb, LengthRule, TextRule,
 };
+use crate::ui::forms::{self, Form};
 
 const TEXT_RULE_KINDS: [&str; 7] = [
     "anything",

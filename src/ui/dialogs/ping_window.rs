@@ -6,7 +6,7 @@ use std::time::Duration;
 use eframe::egui;
 use tokio::sync::mpsc;
 
-use crate::engine::Command;
+use crate::engine::Inbound;
 use crate::engine::ping::PingReply;
 
 /// Replies kept on screen.
@@ -31,12 +31,12 @@ impl PingWindow {
 
     /// Draws the window; the first call asks the engine to start pinging. Returns whether
     /// the window stays open (closing it drops the channel, which stops the pings).
-    pub fn show(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) -> bool {
+    pub fn show(&mut self, ctx: &egui::Context, outbox: &mut Vec<Inbound>) -> bool {
         if self.replies.is_none() && self.error.is_none() {
             match self.address.parse() {
                 Ok(address) => {
                     let (replies, receiver) = mpsc::channel(64);
-                    outbox.push(Command::Ping { address, replies });
+                    outbox.push(Inbound::Ping { address, replies });
                     self.replies = Some(receiver);
                 }
                 Err(_) => self.error = Some(format!("{:?} is not an IP address", self.address)),
@@ -83,7 +83,7 @@ impl PingWindow {
                     .stick_to_bottom(true)
                     .show(ui, |ui| {
                         for line in &self.lines {
-                            let time = super::widgets::clock_utc(line.time);
+                            let time = crate::ui::widgets::clock_utc(line.time);
                             let color = if line.success {
                                 ui.visuals().text_color()
                             } else {

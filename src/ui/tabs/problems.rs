@@ -4,8 +4,8 @@ use std::cmp::Ordering;
 
 use eframe::egui;
 
-use super::widgets;
 use crate::engine::{Problem, Snapshot};
+use crate::ui::widgets;
 
 /// A column of the problems table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

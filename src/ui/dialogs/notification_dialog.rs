@@ -2,17 +2,17 @@
 
 use eframe::egui;
 
-use super::email_defaults_dialog as email;
-use super::forms::{self, Form, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
-use super::rules;
-use super::test_send::TestSend;
 use crate::model::tags::NOTIFY_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
     CommandSpec, EmailMessage, EmailNotification, EventKind, HttpRequest, NotificationKind,
     NotificationMethod, ServerSet, SetNotification, SmtpServer, ValidationError,
 };
+use crate::ui::dialogs::email_defaults_dialog as email;
+use crate::ui::dialogs::rules;
+use crate::ui::dialogs::test_send::TestSend;
+use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 pub struct NotificationDialog {
     /// Where the method sits in its list; `None` for a new one.

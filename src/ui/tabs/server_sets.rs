@@ -2,10 +2,10 @@
 
 use eframe::egui::{self, RichText};
 
-use super::dialogs::DialogRequest;
-use super::set_status::{self, ExpandedRows};
-use super::widgets;
-use crate::engine::{Command, SetStatus, Snapshot};
+use crate::engine::{Command, Inbound, SetStatus, Snapshot};
+use crate::ui::dialogs::DialogRequest;
+use crate::ui::tabs::set_status::{self, ExpandedRows};
+use crate::ui::widgets;
 
 /// What the tab remembers between frames.
 #[derive(Default)]
@@ -31,7 +31,7 @@ pub fn tool_buttons(
     ui: &mut egui::Ui,
     snapshot: &Snapshot,
     view: &SetsView,
-    outbox: &mut Vec<Command>,
+    outbox: &mut Vec<Inbound>,
     requests: &mut Vec<DialogRequest>,
 ) {
     if ui.button("New server set").clicked() {
@@ -46,10 +46,10 @@ pub fn tool_buttons(
         ("Pause", Command::PauseSet(set.name.clone()))
     };
     if ui.button(label).clicked() {
-        outbox.push(command);
+        outbox.push(command.into());
     }
     if ui.button("Poll now").clicked() {
-        outbox.push(Command::PollSet(set.name.clone()));
+        outbox.push(Command::PollSet(set.name.clone()).into());
     }
     if ui.button("Delete").clicked() {
         requests.push(DialogRequest::Delete(set.name.clone()));

@@ -2,10 +2,10 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
 use crate::model::validate::validate_set;
 use crate::model::{Server, ServerSet, ValidationError};
+use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 pub struct ServerDialog {
     /// Where the server sits in the set; `None` for a new one.
@@ -83,6 +83,13 @@ impl ServerDialog {
                     }
                     form.text(ui, "Display name:", "name", &mut draft.name, None);
                     form.number(ui, "Weight:", "weight", &mut draft.weight);
+                    if draft.weight == 0 {
+                        ui.label("");
+                        ui.label(
+                            "0 drains the server: polled, but published only when no other works",
+                        );
+                        ui.end_row();
+                    }
                     form.check(
                         ui,
                         "Pause the set if this server fails",

@@ -1,18 +1,17 @@
 //! Polling history (SPEC §7): filters, a table, a response-time plot and *Save CSV...*.
 //!
-//! The rows come from the engine ([`Command::QueryHistory`]) and the CSV is written by it
-//! ([`Command::SaveHistoryCsv`]); both answers are polled with `try_recv` each frame, so
+//! The rows come from the engine ([`crate::engine::Request::QueryHistory`]) and the CSV is written by it
+//! ([`crate::engine::Request::SaveHistoryCsv`]); both answers are polled with `try_recv` each frame, so
 //! the UI thread never waits for the database or the disk.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use eframe::egui::{self, RichText};
-use tokio::sync::oneshot::{self, error::TryRecvError};
 
-use super::widgets;
-use crate::engine::Command;
+use crate::engine::{Call, CallError, Inbound, Pending};
 use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
+use crate::ui::widgets;
 
 /// The table shows at most this many rows (the newest): enough to read, cheap to draw.
 const MAX_ROWS: usize = 10_000;
@@ -82,8 +81,8 @@ pub struct HistoryDialog {
     pub rows: Vec<HistoryRow>,
     /// What the last query or save said, for the line under the filters.
     pub status: Option<Result<String, String>>,
-    query: Option<oneshot::Receiver<Result<Vec<HistoryRow>, String>>>,
-    save: Option<oneshot::Receiver<Result<usize, String>>>,
+    query: Option<Pending<Result<Vec<HistoryRow>, CallError>>>,
+    save: Option<Pending<Result<usize, CallError>>>,
     /// The filter of the rows shown: *Save CSV* saves what is shown.
     shown: Option<HistoryFilter>,
     /// A query goes out on the first frame.
@@ -118,42 +117,31 @@ impl HistoryDialog {
     }
 
     fn take_answers(&mut self) {
-        if let Some(rx) = &mut self.query {
-            match rx.try_recv() {
-                Err(TryRecvError::Empty) => {}
-                Ok(Ok(rows)) => {
+        if let Some(answer) = self.query.as_mut().and_then(Pending::try_take) {
+            self.query = None;
+            match answer {
+                Ok(rows) => {
                     self.status = Some(Ok(format!("{} row(s)", rows.len())));
                     self.rows = rows;
-                    self.query = None;
                 }
-                Ok(Err(e)) => {
-                    self.status = Some(Err(e));
-                    self.query = None;
-                }
-                Err(TryRecvError::Closed) => {
-                    self.status = Some(Err("the engine did not answer".into()));
-                    self.query = None;
-                }
+                Err(e) => self.status = Some(Err(e.to_string())),
             }
         }
-        if let Some(rx) = &mut self.save {
-            let outcome = match rx.try_recv() {
-                Err(TryRecvError::Empty) => return,
-                Ok(Ok(n)) => Ok(format!("{n} row(s) saved to {}", self.csv_path)),
-                Ok(Err(e)) => Err(e),
-                Err(TryRecvError::Closed) => Err("the engine did not answer".into()),
-            };
-            self.status = Some(outcome);
+        if let Some(answer) = self.save.as_mut().and_then(Pending::try_take) {
             self.save = None;
+            self.status = Some(match answer {
+                Ok(n) => Ok(format!("{n} row(s) saved to {}", self.csv_path)),
+                Err(e) => Err(e.to_string()),
+            });
         }
     }
 
-    fn send_query(&mut self, outbox: &mut Vec<Command>) {
+    fn send_query(&mut self, outbox: &mut Vec<Inbound>) {
         match self.draft.filter() {
             Ok(filter) => {
-                let (reply, rx) = oneshot::channel();
                 self.shown = Some(filter.clone());
-                outbox.push(Command::QueryHistory { filter, reply });
+                let (call, rx) = Call::query_history(filter);
+                outbox.push(call.into());
                 self.query = Some(rx);
                 self.status = Some(Ok("Reading...".into()));
             }
@@ -161,7 +149,7 @@ impl HistoryDialog {
         }
     }
 
-    fn send_save(&mut self, outbox: &mut Vec<Command>) {
+    fn send_save(&mut self, outbox: &mut Vec<Inbound>) {
         let path = self.csv_path.trim();
         if path.is_empty() {
             self.status = Some(Err("CSV file: give a path".into()));
@@ -177,18 +165,14 @@ impl HistoryDialog {
                 }
             },
         };
-        let (reply, rx) = oneshot::channel();
-        outbox.push(Command::SaveHistoryCsv {
-            filter,
-            path: PathBuf::from(path),
-            reply,
-        });
+        let (call, rx) = Call::save_history_csv(filter, PathBuf::from(path));
+        outbox.push(call.into());
         self.save = Some(rx);
         self.status = Some(Ok("Saving...".into()));
     }
 
     /// Draws the dialog; `false` once it is closed.
-    pub fn show(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) -> bool {
+    pub fn show(&mut self, ctx: &egui::Context, outbox: &mut Vec<Inbound>) -> bool {
         self.take_answers();
         if self.wants_query {
             self.wants_query = false;
@@ -230,7 +214,7 @@ impl HistoryDialog {
         open && !close
     }
 
-    fn filters(&mut self, ui: &mut egui::Ui, outbox: &mut Vec<Command>) {
+    fn filters(&mut self, ui: &mut egui::Ui, outbox: &mut Vec<Inbound>) {
         let query_idle = self.query.is_none();
         let mut show = false;
         let d = &mut self.draft;

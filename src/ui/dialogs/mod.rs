@@ -1,27 +1,43 @@
 //! The dialogs of the main window and their round trip to the engine.
 //!
-//! A dialog's OK sends its change as a typed [`Command::EditSettings`] with the settings
-//! revision it was opened from, and keeps the dialog open ("Saving...") until the engine
-//! answers; the reply is polled each frame with `try_recv`, never awaited, so the UI thread
-//! does not block. A refusal is shown in the dialog and nothing is lost; success closes it.
-//! If the settings changed since the dialog opened (the API, a hand edit), the engine
-//! refuses and the dialog says so: OK again applies the dialog's change over them.
+//! A dialog's OK sends its change as a typed [`crate::engine::Request::EditSettings`] with
+//! the settings revision it was opened from, and keeps the dialog open ("Saving...") until
+//! the engine answers; the reply is polled each frame with `try_recv`, never awaited, so
+//! the UI thread does not block. A refusal is shown in the dialog and nothing is lost;
+//! success closes it. If the settings changed since the dialog opened (the API, a hand
+//! edit), the engine refuses and the dialog says so: OK again applies the dialog's change
+//! over them.
+
+pub mod dns_server_dialog;
+pub mod dns_serving_page;
+pub mod email_defaults_dialog;
+pub mod history_dialog;
+pub mod notification_dialog;
+pub mod options_dialog;
+pub mod ping_window;
+pub mod poll_method;
+pub mod rules;
+pub mod server_dialog;
+pub mod set_dialog;
+pub mod test_send;
+pub mod what_if_window;
+pub mod zone_dialog;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui;
-use tokio::sync::oneshot::{self, error::TryRecvError};
+use tokio::sync::oneshot::error::TryRecvError;
 
-use super::forms::Outcome;
-use super::help::{self, HelpTopic};
-use super::history_dialog::HistoryDialog;
-use super::options_dialog::{OptionsChild, OptionsDialog};
-use super::ping_window::PingWindow;
-use super::set_dialog::{SetChild, SetDialog};
-use super::what_if_window::WhatIfWindow;
-use crate::engine::{Command, EditError, SettingsEdit, Snapshot};
+use crate::engine::{self, Call, EditError, Inbound, SettingsEdit, Snapshot};
 use crate::model::Settings;
+use crate::ui::dialogs::history_dialog::HistoryDialog;
+use crate::ui::dialogs::options_dialog::{OptionsChild, OptionsDialog};
+use crate::ui::dialogs::ping_window::PingWindow;
+use crate::ui::dialogs::set_dialog::{SetChild, SetDialog};
+use crate::ui::dialogs::what_if_window::WhatIfWindow;
+use crate::ui::forms::Outcome;
+use crate::ui::help::{self, HelpTopic};
 
 /// What the main window asks of the dialogs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +72,7 @@ enum Change {
 
 struct Pending {
     change: Change,
-    reply: oneshot::Receiver<Result<u64, EditError>>,
+    reply: engine::Pending<Result<u64, EditError>>,
 }
 
 /// Shown in a dialog whose OK met settings changed since it opened.
@@ -86,8 +102,8 @@ pub struct Dialogs {
 /// File → Support file...: the path, then the engine's answer.
 pub struct SupportFile {
     pub path: std::path::PathBuf,
-    reply: Option<oneshot::Receiver<Result<std::path::PathBuf, String>>>,
-    pub outcome: Option<Result<std::path::PathBuf, String>>,
+    reply: Option<engine::Pending<Result<std::path::PathBuf, engine::CallError>>>,
+    pub outcome: Option<Result<std::path::PathBuf, engine::CallError>>,
 }
 
 impl Dialogs {
@@ -144,7 +160,7 @@ impl Dialogs {
     }
 
     /// Draws the open dialogs; changes for the engine go to `outbox`.
-    pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Command>) {
+    pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
         self.take_replies(ctx);
         if let Some(dialog) = &mut self.options {
             match dialog.show(ctx, &mut self.help) {
@@ -199,7 +215,7 @@ impl Dialogs {
     }
 
     /// The Test... clicks of the open notification and e-mail defaults dialogs.
-    fn test_commands(&mut self) -> Vec<Command> {
+    fn test_commands(&mut self) -> Vec<Inbound> {
         let mut tests = Vec::new();
         match self.options.as_mut().and_then(|d| d.child.as_mut()) {
             Some(OptionsChild::Notification(d)) => tests.extend(d.test.take_command()),
@@ -212,29 +228,20 @@ impl Dialogs {
         tests
     }
 
-    fn support_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) {
+    fn support_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Inbound>) {
         let Some(support) = &mut self.support else {
             return;
         };
         if support.reply.is_none() && support.outcome.is_none() {
-            let (reply, rx) = oneshot::channel();
-            outbox.push(Command::WriteSupportFile {
-                path: support.path.clone(),
-                reply,
-            });
+            let (call, rx) = Call::write_support_file(support.path.clone());
+            outbox.push(call.into());
             support.reply = Some(rx);
         }
         if let Some(rx) = &mut support.reply {
-            match rx.try_recv() {
-                Err(TryRecvError::Empty) => {
-                    ctx.request_repaint_after(Duration::from_millis(50));
-                }
-                Ok(outcome) => {
+            match rx.try_take() {
+                None => ctx.request_repaint_after(Duration::from_millis(50)),
+                Some(outcome) => {
                     support.outcome = Some(outcome);
-                    support.reply = None;
-                }
-                Err(TryRecvError::Closed) => {
-                    support.outcome = Some(Err("the engine did not answer".into()));
                     support.reply = None;
                 }
             }
@@ -256,7 +263,7 @@ impl Dialogs {
                     )),
                     Some(Err(e)) => ui.label(
                         egui::RichText::new(format!("Support file not written: {e}"))
-                            .color(super::widgets::RED),
+                            .color(crate::ui::widgets::RED),
                     ),
                 };
                 if ui.button("Close").clicked() {
@@ -329,7 +336,7 @@ impl Dialogs {
         }
     }
 
-    fn confirm_delete_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Command>) {
+    fn confirm_delete_window(&mut self, ctx: &egui::Context, outbox: &mut Vec<Inbound>) {
         let Some(name) = self.confirm_delete.clone() else {
             return;
         };
@@ -372,19 +379,15 @@ impl Dialogs {
     }
 }
 
-/// Queues a change for the engine with a reply channel.
+/// Queues a change for the engine; its answer is polled each frame.
 fn edit(
     change: SettingsEdit,
     if_revision: Option<u64>,
     which: Change,
-    outbox: &mut Vec<Command>,
+    outbox: &mut Vec<Inbound>,
 ) -> Pending {
-    let (reply, rx) = oneshot::channel();
-    outbox.push(Command::EditSettings {
-        edit: change,
-        if_revision,
-        reply,
-    });
+    let (call, rx) = Call::edit_settings(change, if_revision);
+    outbox.push(call.into());
     Pending {
         change: which,
         reply: rx,

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use super::dns_server_dialog::DnsServerDialog;
-use super::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
-use super::notification_dialog::NotificationDialog;
-use super::poll_method;
 use crate::model::{
     AddressSelection, AllFailedPolicy, DnsServer, NotificationKind, NotificationMethod, Server,
     ServerSet, Settings, ValidationError, validate,
 };
+use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
+use crate::ui::dialogs::notification_dialog::NotificationDialog;
+use crate::ui::dialogs::poll_method;
+use crate::ui::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 /// The pages of the dialog, with the model path of each (for error markers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl SetSection {
 
 /// A dialog opened on top of the set dialog.
 pub enum SetChild {
-    Server(super::server_dialog::ServerDialog),
+    Server(crate::ui::dialogs::server_dialog::ServerDialog),
     Notification(NotificationDialog),
     DnsServer(DnsServerDialog),
 }
@@ -235,20 +235,23 @@ impl SetDialog {
             SetList::None => {}
             SetList::Servers => match forms::apply_list_action(&mut d.servers, action) {
                 ListAction::Add => {
-                    self.child = Some(SetChild::Server(super::server_dialog::ServerDialog::new(
-                        None,
-                        Server::default(),
-                        d.servers.clone(),
-                    )));
+                    self.child = Some(SetChild::Server(
+                        crate::ui::dialogs::server_dialog::ServerDialog::new(
+                            None,
+                            Server::default(),
+                            d.servers.clone(),
+                        ),
+                    ));
                 }
                 ListAction::Edit(i) => {
                     if let Some(server) = d.servers.get(i) {
-                        self.child =
-                            Some(SetChild::Server(super::server_dialog::ServerDialog::new(
+                        self.child = Some(SetChild::Server(
+                            crate::ui::dialogs::server_dialog::ServerDialog::new(
                                 Some(i),
                                 server.clone(),
                                 d.servers.clone(),
-                            )));
+                            ),
+                        ));
                     }
                 }
                 _ => {}

@@ -3,13 +3,13 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form};
-use super::rules;
 use crate::model::tags::POLL_TAGS;
 use crate::model::{
     AddressRecordType, CommandSpec, DnsPoll, FtpLogin, HttpPoll, HttpPollMethod, PollMethod,
     TcpPoll, TcpService,
 };
+use crate::ui::dialogs::rules;
+use crate::ui::forms::{self, Form};
 
 /// The methods of the combo, in the order of the original.
 const CHOICES: [&str; 10] = [

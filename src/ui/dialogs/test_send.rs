@@ -1,44 +1,41 @@
 //! The *Test...* button of the notification and e-mail defaults dialogs.
 //!
-//! A click queues [`Command::TestNotification`]; the answer is polled with `try_recv` each
+//! A click queues [`crate::engine::Request::TestNotification`]; the answer is polled with `try_recv` each
 //! frame, so a slow SMTP server never freezes the window. The outcome stays beside the
 //! button: the server's answer, or the exact error with its code.
 
 use std::time::Duration;
 
 use eframe::egui::{self, RichText};
-use tokio::sync::oneshot::{self, error::TryRecvError};
 
-use super::widgets;
-use crate::engine::Command;
+use crate::engine::{Call, CallError, Inbound, Pending};
 use crate::model::NotificationMethod;
+use crate::ui::widgets;
 
 #[derive(Default)]
 pub struct TestSend {
     /// The method to test, set by a click and taken by [`TestSend::take_command`]
     /// (boxed: the dialogs that hold a `TestSend` stay small).
     request: Option<Box<NotificationMethod>>,
-    pending: Option<oneshot::Receiver<Result<String, String>>>,
-    pub outcome: Option<Result<String, String>>,
+    pending: Option<Pending<Result<String, CallError>>>,
+    pub outcome: Option<Result<String, CallError>>,
 }
 
 impl TestSend {
-    /// The command of a click, with its reply channel kept here.
-    pub fn take_command(&mut self) -> Option<Command> {
+    /// The call of a click; its pending answer is kept here.
+    pub fn take_command(&mut self) -> Option<Inbound> {
         let method = self.request.take()?;
-        let (reply, rx) = oneshot::channel();
+        let (call, rx) = Call::test_notification(*method);
         self.pending = Some(rx);
-        Some(Command::TestNotification { method, reply })
+        Some(call.into())
     }
 
     fn poll(&mut self) {
         let Some(rx) = &mut self.pending else {
             return;
         };
-        let outcome = match rx.try_recv() {
-            Err(TryRecvError::Empty) => return,
-            Ok(outcome) => outcome,
-            Err(TryRecvError::Closed) => Err("the engine did not answer".into()),
+        let Some(outcome) = rx.try_take() else {
+            return;
         };
         self.outcome = Some(outcome);
         self.pending = None;

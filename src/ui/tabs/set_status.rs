@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use eframe::egui::{self, Color32, RichText};
 
-use super::dialogs::DialogRequest;
-use super::widgets;
 use crate::engine::dns_sync::PairState;
-use crate::engine::{DnsPairView, ServerView, SetStatus};
+use crate::engine::{AdminView, DnsPairView, ServerView, SetStatus};
+use crate::ui::dialogs::DialogRequest;
+use crate::ui::widgets;
 
 /// Width and height of a sparkline, in points.
 const SPARK: egui::Vec2 = egui::vec2(90.0, 16.0);
@@ -111,7 +111,12 @@ fn server_row(ui: &mut egui::Ui, server: &ServerView) {
             server.public_ip, server.poll_ip
         ));
     }
-    ui.label(widgets::status_text(server.status));
+    ui.horizontal(|ui| {
+        ui.label(widgets::status_text(server.status));
+        for note in admin_notes(&server.admin) {
+            ui.label(RichText::new(note).italics());
+        }
+    });
     widgets::clipped_label(ui, &server.last_response, 60);
     ui.label(
         server
@@ -124,6 +129,15 @@ fn server_row(ui: &mut egui::Ui, server: &ServerView) {
     ui.label(server.failures.to_string());
     ui.label(widgets::clock_or_dash(server.last_success));
     ui.label(widgets::clock_or_dash(server.last_failure));
+}
+
+/// What the operator decided for a server, in words beside its status.
+pub fn admin_notes(admin: &AdminView) -> Vec<String> {
+    let mut notes = Vec::new();
+    if admin.drained {
+        notes.push("drained (weight 0)".to_string());
+    }
+    notes
 }
 
 /// Recent response times as a line; a failed poll is a red tick at the bottom. Painted
@@ -201,7 +215,7 @@ pub fn dns_pairs(ui: &mut egui::Ui, pairs: &[DnsPairView]) {
                 ui.label(pair.served.as_deref().unwrap_or("–"));
                 ui.label(
                     pair.propagation
-                        .map(|(good, all)| format!("{good}/{all}"))
+                        .map(|p| p.to_string())
                         .unwrap_or_else(|| "–".into()),
                 );
                 ui.label(widgets::clock_or_dash(pair.last_change));

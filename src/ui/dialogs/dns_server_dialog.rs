@@ -2,15 +2,15 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
-use super::rules;
 use crate::model::tags::UPDATE_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
     CloudflareApi, CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update,
     Route53Api, ServerSet, TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
 };
+use crate::ui::dialogs::rules;
+use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 /// Why the dnscmd choice is greyed out here.
 pub const DNSCMD_ONLY_ON_WINDOWS: &str = "Microsoft DNS (dnscmd) works only on Windows";

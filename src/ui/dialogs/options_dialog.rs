@@ -6,17 +6,21 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use super::dns_server_dialog::DnsServerDialog;
-use super::email_defaults_dialog::EmailDefaultsDialog;
-use super::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
-use super::notification_dialog::NotificationDialog;
-use super::set_dialog::{dns_server_row, notification_row, put};
 use crate::engine::SettingsEdit;
+use crate::model::options::DnsZone;
 use crate::model::options::LogRotation;
 use crate::model::{
-    DnsServer, EmailDefaults, NotificationMethod, Options, Settings, ValidationError, validate,
+    DnsServer, EmailDefaults, NotificationMethod, Options, ServerSet, Settings, ValidationError,
+    validate,
 };
+use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
+use crate::ui::dialogs::dns_serving_page;
+use crate::ui::dialogs::email_defaults_dialog::EmailDefaultsDialog;
+use crate::ui::dialogs::notification_dialog::NotificationDialog;
+use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row, put};
+use crate::ui::dialogs::zone_dialog::ZoneDialog;
+use crate::ui::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 /// Shown under the API password while it is blank (the engine logs the same at each start).
 pub const API_WITHOUT_PASSWORD: &str = "No password: any program on this computer, and anyone who \
@@ -85,6 +89,7 @@ pub enum OptionsChild {
     Notification(NotificationDialog),
     DnsServer(DnsServerDialog),
     EmailDefaults(EmailDefaultsDialog),
+    Zone(ZoneDialog),
 }
 
 pub struct OptionsDialog {
@@ -126,7 +131,7 @@ impl OptionsDialog {
     /// The change OK sends to the engine.
     pub fn change(&self) -> SettingsEdit {
         SettingsEdit::OptionsDialog {
-            options: Box::new(self.draft.options.clone()),
+            options: Box::new(cleaned(&self.draft).options),
             email_defaults: Box::new(self.draft.email_defaults.clone()),
         }
     }
@@ -137,7 +142,7 @@ impl OptionsDialog {
             e.path.starts_with("options") || e.path.starts_with("email_defaults")
         };
         let mut errors = self.validated.errors(&self.draft, |draft| {
-            validate(&merge(base, draft))
+            validate(&merge(base, &cleaned(draft)))
                 .into_iter()
                 .filter(ours)
                 .collect()
@@ -160,6 +165,7 @@ impl OptionsDialog {
             Some(OptionsChild::Notification(_)) => HelpTopic::Notification,
             Some(OptionsChild::DnsServer(_)) => HelpTopic::DnsServer,
             Some(OptionsChild::EmailDefaults(_)) => HelpTopic::EmailDefaults,
+            Some(OptionsChild::Zone(_)) => HelpTopic::Zone,
             None => HelpTopic::Options,
         }
     }
@@ -170,6 +176,7 @@ impl OptionsDialog {
         let mut action = Action::None;
         let (draft, current, parse_errors) =
             (&mut self.draft, &mut self.section, &mut self.parse_errors);
+        let sets = &self.base.server_sets;
         let (saving, apply_error) = (self.saving, &self.apply_error);
         let outcome = forms::window(ctx, "Options", "options dialog", 760.0, enabled, |ui| {
             let mut form = Form::new(errors, parse_errors);
@@ -194,7 +201,7 @@ impl OptionsDialog {
                 ui.vertical(|ui| {
                     ui.set_min_width(520.0);
                     forms::scroll_body(ui, |ui| {
-                        action = section(ui, &mut form, *current, draft);
+                        action = section(ui, &mut form, *current, draft, sets);
                     });
                 });
             });
@@ -238,6 +245,19 @@ impl OptionsDialog {
                     _ => return,
                 }
             }
+            Action::Zones(a) => {
+                let zones = &mut o.dns_serving.zones;
+                match forms::apply_list_action(zones, a) {
+                    ListAction::Add => Some(OptionsChild::Zone(ZoneDialog::new(
+                        None,
+                        DnsZone::default(),
+                    ))),
+                    ListAction::Edit(i) => zones
+                        .get(i)
+                        .map(|z| OptionsChild::Zone(ZoneDialog::new(Some(i), z.clone()))),
+                    _ => return,
+                }
+            }
         };
     }
 
@@ -274,11 +294,29 @@ impl OptionsDialog {
                 }
                 outcome
             }
+            Some(OptionsChild::Zone(dialog)) => {
+                let outcome = dialog.show(ctx, help);
+                if outcome == Outcome::Ok {
+                    put(
+                        &mut d.options.dns_serving.zones,
+                        dialog.index,
+                        dialog.result(),
+                    );
+                }
+                outcome
+            }
         };
         if outcome != Outcome::Open {
             self.child = None;
         }
     }
+}
+
+/// The draft as it is saved: blank lines of the list fields dropped.
+fn cleaned(draft: &OptionsDraft) -> OptionsDraft {
+    let mut draft = draft.clone();
+    forms::clean_lines(&mut draft.options.dns_serving.forward_allowed_from);
+    draft
 }
 
 fn merge(current: &Settings, draft: &OptionsDraft) -> Settings {
@@ -296,6 +334,7 @@ enum Action {
     EmailDefaults,
     Methods(ListAction),
     DnsServers(ListAction),
+    Zones(ListAction),
 }
 
 fn optional_path(path: &Option<PathBuf>) -> String {
@@ -313,6 +352,7 @@ fn section(
     form: &mut Form,
     section: OptionsSection,
     d: &mut OptionsDraft,
+    sets: &[ServerSet],
 ) -> Action {
     let o = &mut d.options;
     let mut action = Action::None;
@@ -401,6 +441,13 @@ fn section(
                     "options.dns_updating.max_concurrent_updates",
                     &mut o.dns_updating.max_concurrent_updates,
                 );
+                form.text(
+                    ui,
+                    "Resolver for name servers (blank = system's):",
+                    "options.dns_updating.propagation_resolver",
+                    &mut o.dns_updating.propagation_resolver,
+                    None,
+                );
             });
             forms::section_heading(ui, "Default DNS servers");
             let rows: Vec<String> = o
@@ -415,60 +462,12 @@ fn section(
                 action = Action::DnsServers(a);
             }
         }
-        OptionsSection::DnsServing => forms::grid(ui, "options dns serving", |ui| {
-            let s = &mut o.dns_serving;
-            let p = "options.dns_serving";
-            form.check(
-                ui,
-                "Answer DNS queries for the sets' host names",
-                &mut s.enabled,
-            );
-            form.text(
-                ui,
-                "Listen on address:",
-                &format!("{p}.listen_address"),
-                &mut s.listen_address,
-                None,
-            );
-            form.port(ui, "Listen on port:", &format!("{p}.port"), &mut s.port);
-            form.check(ui, "Forward other queries", &mut s.forward);
-            form.text(
-                ui,
-                "Forward to:",
-                &format!("{p}.forward_to"),
-                &mut s.forward_to,
-                None,
-            );
-            form.port(
-                ui,
-                "Forward to port:",
-                &format!("{p}.forward_port"),
-                &mut s.forward_port,
-            );
-            form.check(
-                ui,
-                "Clear RD in forwarded requests and RA in their answers",
-                &mut s.clear_recursion_flags,
-            );
-            form.number(
-                ui,
-                "Most TCP connections:",
-                &format!("{p}.max_tcp_connections"),
-                &mut s.max_tcp_connections,
-            );
-            form.number(
-                ui,
-                "Close idle TCP connections after (s):",
-                &format!("{p}.tcp_idle_secs"),
-                &mut s.tcp_idle_secs,
-            );
-            form.number(
-                ui,
-                "Most forwards in flight:",
-                &format!("{p}.max_forwards_in_flight"),
-                &mut s.max_forwards_in_flight,
-            );
-        }),
+        OptionsSection::DnsServing => {
+            let a = dns_serving_page::page(ui, form, &mut o.dns_serving, sets);
+            if a != ListAction::None {
+                action = Action::Zones(a);
+            }
+        }
         OptionsSection::Logging => forms::grid(ui, "options logging", |ui| {
             let l = &mut o.logging;
             form.number(

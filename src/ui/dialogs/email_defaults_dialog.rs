@@ -3,14 +3,14 @@
 
 use eframe::egui;
 
-use super::forms::{self, Form, Outcome, ParseErrors, Validated};
-use super::help::HelpTopic;
-use super::test_send::TestSend;
 use crate::model::tags::NOTIFY_TAGS;
 use crate::model::{
     EmailDefaults, EmailMessage, EmailNotification, NotificationKind, NotificationMethod, Settings,
     SmtpLogin, SmtpSecurity, SmtpServer, ValidationError, validate,
 };
+use crate::ui::dialogs::test_send::TestSend;
+use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::help::HelpTopic;
 
 pub struct EmailDefaultsDialog {
     pub draft: EmailDefaults,

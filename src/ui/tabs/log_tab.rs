@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
-use super::widgets;
-use crate::engine::{Command, Level, LogLine, Snapshot};
+use crate::engine::{Command, Inbound, Level, LogLine, Snapshot};
+use crate::ui::widgets;
 
 /// What the tab remembers between frames.
 #[derive(Default)]
@@ -84,13 +84,13 @@ pub fn tool_buttons(
     ui: &mut egui::Ui,
     snapshot: &Snapshot,
     view: &mut LogView,
-    outbox: &mut Vec<Command>,
+    outbox: &mut Vec<Inbound>,
 ) {
     if ui.button("Copy to clipboard").clicked() {
         ui.ctx().copy_text(as_text(view.lines(&snapshot.log)));
     }
     if ui.button("Clear").clicked() {
-        outbox.push(Command::ClearLog);
+        outbox.push(Command::ClearLog.into());
         view.clear();
     }
     let frozen = view.is_frozen();

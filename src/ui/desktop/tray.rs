@@ -114,7 +114,7 @@ impl Icons {
 
 /// The icon as 8-bit RGBA, decoded from the PNG built into the binary.
 pub fn icon_rgba() -> Result<(Vec<u8>, u32, u32), String> {
-    const PNG: &[u8] = include_bytes!("../../assets/standby.png");
+    const PNG: &[u8] = include_bytes!("../../../assets/standby.png");
     let mut decoder = png::Decoder::new(std::io::Cursor::new(PNG));
     // 16-bit and palette images become plain 8-bit channels.
     decoder.set_transformations(png::Transformations::normalize_to_color8());

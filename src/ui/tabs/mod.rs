@@ -1,0 +1,7 @@
+//! The main window's tabs: the server sets (with each set's status rows), the log and the
+//! problems.
+
+pub mod log_tab;
+pub mod problems;
+pub mod server_sets;
+pub mod set_status;
