@@ -423,7 +423,8 @@ impl World {
         // The whole state is checked when the problems changed, after settings were
         // installed and every 256th step; otherwise the sets whose state changed (their
         // `dirty` flag, the one the snapshot relies on) and every server's phase.
-        let full = installing || self.core.take_problems_changed() || self.steps.is_multiple_of(256);
+        let full =
+            installing || self.core.take_problems_changed() || self.steps.is_multiple_of(256);
         self.check_state(full);
         for set in &mut self.core.sets {
             set.dirty = false;
