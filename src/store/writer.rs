@@ -53,6 +53,9 @@ pub struct HistoryWriter {
     tx: mpsc::Sender<Message>,
     queued: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
+    /// Rows the database took: a drop is over only once rows are stored again (an empty
+    /// queue alone may just mean the database refused every row, as on a full disk).
+    stored: Arc<AtomicU64>,
     limit: usize,
 }
 
@@ -73,7 +76,9 @@ impl HistoryWriter {
     ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
         let queued = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
+        let stored = Arc::new(AtomicU64::new(0));
         let (thread_queued, thread_dropped) = (queued.clone(), dropped.clone());
+        let thread_stored = stored.clone();
         let mut history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
         let published = history.load_published().unwrap_or_else(|e| {
             tracing::error!("{e}: the last published addresses are not known");
@@ -86,9 +91,17 @@ impl HistoryWriter {
                 for message in rx {
                     match message {
                         Message::Rows(rows) => {
-                            if let Err(e) = history.insert(&rows) {
-                                tracing::error!("{e}: {} history row(s) not stored", rows.len());
-                                thread_dropped.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                            match history.insert(&rows) {
+                                Ok(()) => {
+                                    thread_stored.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    tracing::error!(
+                                        "{e}: {} history row(s) not stored",
+                                        rows.len()
+                                    );
+                                    thread_dropped.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                                }
                             }
                             thread_queued.fetch_sub(rows.len(), Ordering::Relaxed);
                         }
@@ -123,6 +136,7 @@ impl HistoryWriter {
                 tx,
                 queued,
                 dropped,
+                stored,
                 limit,
             },
             published,
@@ -133,6 +147,11 @@ impl HistoryWriter {
     /// refused by the database.
     pub fn dropped_rows(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows stored since the start.
+    pub fn stored_rows(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
     }
 
     /// Rows waiting for the disk now.

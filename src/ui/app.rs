@@ -161,6 +161,9 @@ impl StandbyApp {
         }
         // A cheap Arc clone; the engine publishes at most every 100 ms.
         self.snapshot = self.engine.snapshot();
+        // Here, not while drawing: a save answered while the window is hidden (closed to
+        // the tray) is finished at once, not when the window is next shown.
+        self.view.dialogs.take_replies(&self.ctx);
     }
 
     /// The snapshot on screen.

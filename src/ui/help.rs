@@ -44,7 +44,9 @@ impl HelpTopic {
                  Server polling: how many polls may run at once and how long the history is kept.\n\
                  Notification: the default methods, used by every set that says 'use the \
                  default methods'. E-mail defaults: sender, message and SMTP server.\n\
-                 DNS updating: the default DNS servers, updated by every set that says so.\n\
+                 DNS updating: the default DNS servers, updated by every set that says so, \
+                 and the resolver for name servers the updated server does not know \
+                 (propagation; blank = the system's).\n\
                  DNS serving: Standby answers DNS itself for the sets' host names.\n\
                  HTTP API: a REST API for scripts (user admin).\n\n\
                  Every field is checked as you type; OK stays disabled while one is wrong, \
@@ -85,12 +87,15 @@ impl HelpTopic {
                  as $HOST$, $IP$, $IPS$ and $TTL$.\n\n\
                  Setting up the server:\n\
                  - BIND: Generate a secret, Copy the key clause into named.conf, and give \
-                 the zone `update-policy { grant KEYNAME zonesub ANY; };`.\n\
+                 the zone `update-policy { grant KEYNAME zonesub ANY; };`. A signed zone: \
+                 `dnssec-policy default; inline-signing yes;`, named signs each update.\n\
                  - Knot: the same key under `key:`, an `acl:` with `action: update` and \
-                 that key, and `acl:` in the zone.\n\
-                 - PowerDNS: RFC 2136 (`dnsupdate=yes`, a TSIG key with pdnsutil \
-                 import-tsig-key and activate-tsig-key), or the PowerDNS API method \
-                 (`api=yes`, `api-key`, `webserver=yes`; URL, server id, API key).\n\
+                 that key, and `acl:` in the zone (`dnssec-signing: on` signs it).\n\
+                 - PowerDNS: RFC 2136 (`dnsupdate=yes`, `allow-dnsupdate-from` with \
+                 Standby's address, `pdnsutil import-tsig-key KEYNAME hmac-sha256 SECRET` \
+                 and `pdnsutil set-meta ZONE TSIG-ALLOW-DNSUPDATE KEYNAME`), or the \
+                 PowerDNS API method (`api=yes`, `api-key`, `webserver=yes`; URL, server \
+                 id, API key).\n\
                  - Windows DNS: secure dynamic updates need Kerberos (GSS-TSIG), which \
                  Standby does not speak: allow nonsecure updates from Standby's address \
                  only, or use Microsoft DNS (dnscmd) on Windows.\n\
@@ -101,7 +106,10 @@ impl HelpTopic {
                  route53:GetChange; the key in the dialog or from the AWS environment or \
                  profile.\n\n\
                  Re-check: the records are compared again every N minutes and put back if \
-                 someone else changed them."
+                 someone else changed them.\n\
+                 Propagation: how many of the zone's name servers give the new records \
+                 (\"2 of 3, 1 unknown\"); unknown = not resolved or no answer. Names the \
+                 server does not know are resolved by Options > DNS updating > Resolver."
             }
             HelpTopic::EmailDefaults => {
                 "The sender, message and SMTP server that e-mail notifications use when \
@@ -150,5 +158,38 @@ pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
         });
     if !open || close {
         *help = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DNS server dialog's F1 help is the short form of README's setup guide: every
+    /// server and provider, with the piece each one needs.
+    #[test]
+    fn the_dns_server_help_guides_every_server_and_provider() {
+        let text = HelpTopic::DnsServer.text();
+        for needed in [
+            "BIND",
+            "key clause",
+            "update-policy",
+            "Knot",
+            "action: update",
+            "PowerDNS",
+            "TSIG-ALLOW-DNSUPDATE",
+            "PowerDNS API",
+            "Windows DNS",
+            "dnscmd",
+            "Cloudflare",
+            "Zone > Zone > Read and Zone > DNS > Edit",
+            "Route 53",
+            "route53:ListHostedZonesByName",
+            "route53:ListResourceRecordSets",
+            "route53:ChangeResourceRecordSets",
+            "route53:GetChange",
+        ] {
+            assert!(text.contains(needed), "the help lacks {needed:?}");
+        }
     }
 }

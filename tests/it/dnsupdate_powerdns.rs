@@ -248,3 +248,48 @@ async fn one_patch_switches_both_types_and_deletes_a_type_left_empty() {
     assert!(pdns.dig("www.example.test", "A").await.is_empty());
     assert_eq!(pdns.dig("www.example.test", "AAAA").await, ["2001:db8::7"]);
 }
+
+/// README's guide for PowerDNS over RFC 2136, as pdns.sh `--dnsupdate` sets it up
+/// (`dnsupdate=yes`, `allow-dnsupdate-from`, a key imported with pdnsutil and required by
+/// the zone's TSIG-ALLOW-DNSUPDATE): an update signed with the key goes in, an unsigned
+/// one is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc2136_with_the_guides_tsig_setup_updates_and_unsigned_is_refused() {
+    use standby::dnsupdate::DnsUpdater;
+    use standby::dnsupdate::rfc2136::Rfc2136Updater;
+    use standby::model::{Rfc2136Update, TsigAlgorithm, TsigKey};
+
+    crate::support::bounded(async {
+        let pdns = PowerDns::start_with(&["--dnsupdate"], KEY).await;
+        let keys = std::fs::read_to_string(pdns.dir.path().join("data/keys.txt")).unwrap();
+        let fields: Vec<&str> = keys.split_whitespace().collect();
+        assert_eq!(fields[..2], ["hmac-sha256", "standby-key"], "{keys}");
+        let key = TsigKey {
+            name: fields[1].into(),
+            algorithm: TsigAlgorithm::HmacSha256,
+            secret: Secret::new(fields[2]),
+        };
+        let request = |ip: &str| UpdateRequest {
+            server: pdns.addr,
+            server_label: pdns.addr.to_string(),
+            host: "www.example.test".into(),
+            zone: "example.test".into(),
+            wanted: Records::new(vec![ip.parse().unwrap()], Some(60)),
+            ttl: 60,
+            current: Records::default(),
+            set_name: "test set".into(),
+            timeout: LIMIT,
+        };
+        let unsigned = Rfc2136Updater::new(&Rfc2136Update { tsig: None }).unwrap();
+        let error = unsigned.update(&request("192.0.2.66")).await.unwrap_err();
+        assert_eq!(error.stage, DnsStage::Updating);
+        assert!(error.text.starts_with("REFUSED"), "{error}");
+        assert_eq!(pdns.dig("www.example.test", "A").await, ["192.0.2.10"]);
+
+        let signed = Rfc2136Updater::new(&Rfc2136Update { tsig: Some(key) }).unwrap();
+        let done = signed.update(&request("192.0.2.55")).await;
+        assert_eq!(done, Ok("NOERROR".to_string()), "{}", pdns.log());
+        pdns_gives(&pdns, "www.example.test", &["192.0.2.55"]).await;
+    })
+    .await;
+}

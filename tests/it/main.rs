@@ -13,6 +13,8 @@ mod api;
 mod api_hardening;
 mod api_tls;
 mod cli;
+#[cfg(unix)]
+mod crash_kill9;
 mod desktop_session;
 mod dns_dnssec;
 mod dns_e2e;
@@ -36,6 +38,9 @@ mod dnsupdate_route53;
 mod engine_e2e;
 mod engine_history;
 mod engine_scheduler;
+mod fault_peers;
+#[cfg(unix)]
+mod history_disk_full;
 #[cfg(unix)]
 mod monitor_faults;
 mod notify_channels;

@@ -5,8 +5,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use standby::model::{
     EventKind, HttpRequest, HttpVerb, NotificationKind, NotificationMethod, PollFrequency,
@@ -15,62 +13,8 @@ use standby::model::{
 use standby::store::Outbox;
 use tokio::net::TcpListener;
 
+use crate::support::process::{Standby, wait_for};
 use crate::support::{notify, ports};
-
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// `standby --headless` on `settings`, its log in `dir/stderr-N.txt`.
-struct Standby {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Standby {
-    fn start(settings_file: &Path, run: u32) -> Standby {
-        let log = settings_file.with_file_name(format!("stderr-{run}.txt"));
-        let child = Command::new(env!("CARGO_BIN_EXE_standby"))
-            .arg("--headless")
-            .arg("--config")
-            .arg(settings_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Standby { child, log }
-    }
-
-    /// SIGKILL: nothing is flushed, nothing is said goodbye to.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Standby {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits (bounded) until `test` holds, checking every 50 ms.
-async fn wait_for<T>(what: &str, mut test: impl FnMut() -> Option<T>) -> T {
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            if let Some(value) = test() {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
 
 fn lines(file: &Path) -> Vec<String> {
     std::fs::read_to_string(file)

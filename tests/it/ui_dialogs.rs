@@ -124,7 +124,9 @@ fn new_set_with_two_servers_http_and_a_tsig_dns_server_is_saved() {
     // in the clause's Copy only.
     w.harness
         .get_by_label("key \"ddns-key\" {\n    algorithm hmac-sha256;\n    secret \"***\";\n};\n");
-    w.click("Copy");
+    let copied = w
+        .click_and_copy("Copy")
+        .expect("Copy puts the key clause on the clipboard");
     assert!(w.ok_enabled("DNS server properties"));
     w.click_in("DNS server properties", "OK");
     w.harness
@@ -155,6 +157,9 @@ fn new_set_with_two_servers_http_and_a_tsig_dns_server_is_saved() {
             let key = r.tsig.as_ref().expect("TSIG on");
             assert_eq!(key.name, "ddns-key");
             assert!(!key.secret.is_empty());
+            // What Copy gave is the clause of the saved key, its real secret included.
+            assert_eq!(copied, key.bind_clause());
+            assert!(copied.contains(&format!("secret \"{}\";", key.secret.expose())));
         }
         other => panic!("RFC 2136 expected, got {other:?}"),
     }

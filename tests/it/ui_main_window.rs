@@ -191,7 +191,11 @@ fn log_freezes_and_clears() {
 
     // Live again: the new lines appear.
     w.harness.get_by_label("Freeze").click();
-    w.harness.step();
+    // The frames after the click show the engine's latest snapshot (frames, not a time:
+    // a busy machine may publish the resume line a little later).
+    w.wait_until("the live log shows the new lines", |w| {
+        w.app().log_lines_shown() >= frozen + 2
+    });
     let now = w.app().log_lines_shown();
     assert!(
         now >= frozen + 2,

@@ -90,9 +90,10 @@ pub enum Input {
     },
     /// The notification dispatcher delivered a message or failed to.
     NotificationReport(Report),
-    /// The history writer's counts: rows dropped since the start, rows waiting.
+    /// The history writer's counts: rows dropped and stored since the start, rows waiting.
     HistoryStatus {
         dropped: u64,
+        stored: u64,
         queued: usize,
     },
 }
@@ -198,6 +199,9 @@ pub struct Core {
     local_faults: LocalFaults<Instant>,
     /// History rows dropped, as last told.
     history_dropped: u64,
+    /// History rows stored when the last drop was told: the problem clears only once more
+    /// are stored (a full disk empties the queue by refusing every row).
+    history_stored_at_drop: u64,
     /// What each set last published, kept across restarts (for DNS serving).
     published: HashMap<String, Published>,
 }
@@ -218,6 +222,7 @@ impl Core {
             problems: Problems::default(),
             local_faults: LocalFaults::default(),
             history_dropped: 0,
+            history_stored_at_drop: 0,
             published,
         }
     }
@@ -272,8 +277,12 @@ impl Core {
                 unavailable,
             } => self.install(settings, &unavailable, now, &mut out),
             Input::NotificationReport(report) => self.on_notification_report(report, now, &mut out),
-            Input::HistoryStatus { dropped, queued } => {
-                self.on_history_status(dropped, queued, now, &mut out);
+            Input::HistoryStatus {
+                dropped,
+                stored,
+                queued,
+            } => {
+                self.on_history_status(dropped, stored, queued, now, &mut out);
             }
         }
         // Queued polls start as soon as there is room (after a result, a new limit).
@@ -923,8 +932,16 @@ impl Core {
     }
 
     /// History rows the writer dropped (a stalled or full disk) are a problem of the
-    /// monitor, logged when it starts; it clears once the queue is empty again.
-    fn on_history_status(&mut self, dropped: u64, queued: usize, now: Now, out: &mut Vec<Effect>) {
+    /// monitor, logged when it starts; it clears once the queue is empty and rows were
+    /// stored since the last drop.
+    fn on_history_status(
+        &mut self,
+        dropped: u64,
+        stored: u64,
+        queued: usize,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) {
         if dropped > self.history_dropped {
             let text = format!(
                 "{dropped} history row(s) dropped since the start: the database does not keep \
@@ -940,7 +957,10 @@ impl Core {
                 log(out, Level::Error, text);
             }
             self.history_dropped = dropped;
-        } else if queued == 0 && self.problems.clear("", &ProblemSubject::History) {
+            self.history_stored_at_drop = stored;
+        } else if self.history_keeps_up(stored, queued)
+            && self.problems.clear("", &ProblemSubject::History)
+        {
             let text = format!(
                 "polling history: the database keeps up again ({dropped} row(s) dropped in all)"
             );
@@ -948,10 +968,16 @@ impl Core {
         }
     }
 
+    /// Nothing waits for the disk and rows were stored since the last drop.
+    fn history_keeps_up(&self, stored: u64, queued: usize) -> bool {
+        queued == 0 && stored > self.history_stored_at_drop
+    }
+
     /// True when rows were dropped since last told, or the history problem may clear.
-    pub fn history_status_news(&self, dropped: u64, queued: usize) -> bool {
+    pub fn history_status_news(&self, dropped: u64, stored: u64, queued: usize) -> bool {
         dropped > self.history_dropped
-            || (queued == 0 && self.problems.get("", &ProblemSubject::History).is_some())
+            || (self.history_keeps_up(stored, queued)
+                && self.problems.get("", &ProblemSubject::History).is_some())
     }
 
     /// A notification was delivered (logged, its problem resolved) or failed (a problem).

@@ -495,3 +495,37 @@ fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
     }
     assert_eq!(h.core.polls_in_flight(), 0);
 }
+
+/// The history problem stays while the database refuses every row (a full disk empties the
+/// queue without storing anything) and clears only once rows are stored again.
+#[test]
+fn the_history_problem_clears_only_when_rows_are_stored_again() {
+    let mut h = Harness::new(Vec::new());
+    let shown = |h: &Harness| {
+        h.core
+            .problems()
+            .get("", &ProblemSubject::History)
+            .is_some()
+    };
+    // (dropped, stored, queued) as the writer reports them, and whether the problem shows.
+    let table = [
+        (0, 10, 0, false),
+        (3, 10, 0, true),  // a batch refused: raised
+        (3, 10, 0, true),  // queue empty, nothing stored: still full
+        (6, 10, 2, true),  // another refused batch
+        (6, 10, 0, true),  // (cleared here before: the flapping of a full disk)
+        (6, 12, 1, true),  // stored, but rows still wait
+        (6, 14, 0, false), // stored and nothing waits: cleared
+        (6, 14, 0, false),
+    ];
+    for (row, (dropped, stored, queued, problem)) in table.into_iter().enumerate() {
+        if h.core.history_status_news(dropped, stored, queued) {
+            h.step(Input::HistoryStatus {
+                dropped,
+                stored,
+                queued,
+            });
+        }
+        assert_eq!(shown(&h), problem, "row {row}");
+    }
+}

@@ -203,12 +203,18 @@ impl Shell {
 
     fn publish(&mut self, force: bool) {
         self.output.flush_history();
-        let (dropped, queued) = (
-            self.output.history().dropped_rows(),
-            self.output.history().queued_rows(),
+        let history = self.output.history();
+        let (dropped, stored, queued) = (
+            history.dropped_rows(),
+            history.stored_rows(),
+            history.queued_rows(),
         );
-        if self.core.history_status_news(dropped, queued) {
-            self.step(Input::HistoryStatus { dropped, queued });
+        if self.core.history_status_news(dropped, stored, queued) {
+            self.step(Input::HistoryStatus {
+                dropped,
+                stored,
+                queued,
+            });
         }
         self.output.publish(&mut self.core, &self.keeper, force);
     }

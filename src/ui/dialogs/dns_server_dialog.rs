@@ -8,33 +8,27 @@ use crate::model::{
     CloudflareApi, CommandSpec, DnsServer, DnscmdUpdate, HttpRequest, PowerDnsApi, Rfc2136Update,
     Route53Api, ServerSet, TsigAlgorithm, TsigKey, UpdateDns, UpdateMethod, ValidationError,
 };
+use crate::ui::dialogs::child::{ChildDialog, Draft};
 use crate::ui::dialogs::rules;
-use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::forms::{self, Form, Outcome};
 use crate::ui::help::HelpTopic;
 
 /// Why the dnscmd choice is greyed out here.
 pub const DNSCMD_ONLY_ON_WINDOWS: &str = "Microsoft DNS (dnscmd) works only on Windows";
 
 pub struct DnsServerDialog {
-    /// Where the server sits in its list; `None` for a new one.
-    pub index: Option<usize>,
-    pub draft: DnsServer,
-    validated: Validated<DnsServer>,
-    parse_errors: ParseErrors,
+    pub draft: Draft<DnsServer>,
 }
 
 impl DnsServerDialog {
     pub fn new(index: Option<usize>, draft: DnsServer) -> Self {
         Self {
-            index,
-            draft,
-            validated: Validated::default(),
-            parse_errors: ParseErrors::default(),
+            draft: Draft::new(index, draft),
         }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {
-        self.validated.errors(&self.draft, |draft| {
+        self.draft.errors(|draft| {
             // Validated as the one DNS server of a set, and cut to its own paths.
             let set = ServerSet {
                 update_dns: UpdateDns {
@@ -49,7 +43,7 @@ impl DnsServerDialog {
 
     /// The edited server, with its address trimmed.
     pub fn result(&self) -> DnsServer {
-        let mut server = self.draft.clone();
+        let mut server = self.draft.value.clone();
         server.address = server.address.trim().to_string();
         if let UpdateMethod::Command(c) = &mut server.update {
             forms::clean_lines(&mut c.args);
@@ -59,8 +53,8 @@ impl DnsServerDialog {
 
     pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
         let errors = self.errors();
-        let draft = &mut self.draft;
-        let parse_errors = &mut self.parse_errors;
+        let draft = &mut self.draft.value;
+        let parse_errors = &mut self.draft.parse_errors;
         forms::window(
             ctx,
             "DNS server properties",
@@ -350,5 +344,21 @@ fn rfc2136(form: &mut Form, ui: &mut egui::Ui, r: &mut Rfc2136Update) {
             }
         });
         ui.end_row();
+    }
+}
+
+impl ChildDialog for DnsServerDialog {
+    type Item = DnsServer;
+
+    fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        DnsServerDialog::show(self, ctx, help)
+    }
+
+    fn index(&self) -> Option<usize> {
+        self.draft.index
+    }
+
+    fn result(&self) -> DnsServer {
+        DnsServerDialog::result(self)
     }
 }

@@ -8,14 +8,13 @@ use crate::model::{
     EmailDefaults, EmailMessage, EmailNotification, NotificationKind, NotificationMethod, Settings,
     SmtpLogin, SmtpSecurity, SmtpServer, ValidationError, validate,
 };
+use crate::ui::dialogs::child::{ChildDialog, Draft};
 use crate::ui::dialogs::test_send::TestSend;
-use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::forms::{self, Form, Outcome};
 use crate::ui::help::HelpTopic;
 
 pub struct EmailDefaultsDialog {
-    pub draft: EmailDefaults,
-    validated: Validated<EmailDefaults>,
-    parse_errors: ParseErrors,
+    pub draft: Draft<EmailDefaults>,
     /// The Test... button's request and outcome.
     pub test: TestSend,
 }
@@ -23,15 +22,13 @@ pub struct EmailDefaultsDialog {
 impl EmailDefaultsDialog {
     pub fn new(draft: EmailDefaults) -> Self {
         Self {
-            draft,
-            validated: Validated::default(),
-            parse_errors: ParseErrors::default(),
+            draft: Draft::new(None, draft),
             test: TestSend::default(),
         }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {
-        self.validated.errors(&self.draft, |draft| {
+        self.draft.errors(|draft| {
             let settings = Settings {
                 email_defaults: draft.clone(),
                 ..Settings::default()
@@ -44,8 +41,8 @@ impl EmailDefaultsDialog {
         let errors = self.errors();
         let can_test = errors.is_empty();
         let test = &mut self.test;
-        let draft = &mut self.draft;
-        let parse_errors = &mut self.parse_errors;
+        let draft = &mut self.draft.value;
+        let parse_errors = &mut self.draft.parse_errors;
         forms::window(
             ctx,
             "E-mail defaults",
@@ -160,5 +157,21 @@ fn test_method(draft: &EmailDefaults) -> NotificationMethod {
             smtp: Some(draft.smtp.clone()),
         }),
         ..NotificationMethod::default()
+    }
+}
+
+impl ChildDialog for EmailDefaultsDialog {
+    type Item = EmailDefaults;
+
+    fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        EmailDefaultsDialog::show(self, ctx, help)
+    }
+
+    fn index(&self) -> Option<usize> {
+        None
+    }
+
+    fn result(&self) -> EmailDefaults {
+        self.draft.value.clone()
     }
 }

@@ -8,6 +8,7 @@
 //! edit), the engine refuses and the dialog says so: OK again applies the dialog's change
 //! over them.
 
+pub mod child;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
@@ -161,7 +162,6 @@ impl Dialogs {
 
     /// Draws the open dialogs; changes for the engine go to `outbox`.
     pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
-        self.take_replies(ctx);
         if let Some(dialog) = &mut self.options {
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
@@ -275,8 +275,9 @@ impl Dialogs {
         }
     }
 
-    /// Handles the engine's answers that have arrived.
-    fn take_replies(&mut self, ctx: &egui::Context) {
+    /// Handles the engine's answers that have arrived (from the app's `logic`, which runs
+    /// also while the window is hidden).
+    pub fn take_replies(&mut self, ctx: &egui::Context) {
         let mut still = Vec::new();
         for mut pending in std::mem::take(&mut self.pending) {
             let result = match pending.reply.try_recv() {

@@ -8,18 +8,15 @@ use crate::model::{
     CommandSpec, EmailMessage, EmailNotification, EventKind, HttpRequest, NotificationKind,
     NotificationMethod, ServerSet, SetNotification, SmtpServer, ValidationError,
 };
+use crate::ui::dialogs::child::{ChildDialog, Draft};
 use crate::ui::dialogs::email_defaults_dialog as email;
 use crate::ui::dialogs::rules;
 use crate::ui::dialogs::test_send::TestSend;
-use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::forms::{self, Form, Outcome};
 use crate::ui::help::HelpTopic;
 
 pub struct NotificationDialog {
-    /// Where the method sits in its list; `None` for a new one.
-    pub index: Option<usize>,
-    pub draft: NotificationMethod,
-    validated: Validated<NotificationMethod>,
-    parse_errors: ParseErrors,
+    pub draft: Draft<NotificationMethod>,
     /// The Test... button's request and outcome.
     pub test: TestSend,
 }
@@ -27,16 +24,13 @@ pub struct NotificationDialog {
 impl NotificationDialog {
     pub fn new(index: Option<usize>, draft: NotificationMethod) -> Self {
         Self {
-            index,
-            draft,
-            validated: Validated::default(),
-            parse_errors: ParseErrors::default(),
+            draft: Draft::new(index, draft),
             test: TestSend::default(),
         }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {
-        self.validated.errors(&self.draft, |draft| {
+        self.draft.errors(|draft| {
             let set = ServerSet {
                 notification: SetNotification {
                     methods: vec![draft.clone()],
@@ -50,7 +44,7 @@ impl NotificationDialog {
 
     /// The edited method, with blank lines dropped from its lists.
     pub fn result(&self) -> NotificationMethod {
-        let mut method = self.draft.clone();
+        let mut method = self.draft.value.clone();
         match &mut method.kind {
             NotificationKind::Email(e) => forms::clean_lines(&mut e.to),
             NotificationKind::Command(c) => forms::clean_lines(&mut c.args),
@@ -63,8 +57,8 @@ impl NotificationDialog {
         let errors = self.errors();
         let can_test = errors.is_empty();
         let test = &mut self.test;
-        let draft = &mut self.draft;
-        let parse_errors = &mut self.parse_errors;
+        let draft = &mut self.draft.value;
+        let parse_errors = &mut self.draft.parse_errors;
         forms::window(
             ctx,
             "Notification properties",
@@ -194,5 +188,21 @@ fn email_fields(form: &mut Form, ui: &mut egui::Ui, e: &mut EmailNotification) {
     }
     if let Some(smtp) = &mut e.smtp {
         email::smtp_server(form, ui, &format!("{p}.smtp"), smtp);
+    }
+}
+
+impl ChildDialog for NotificationDialog {
+    type Item = NotificationMethod;
+
+    fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        NotificationDialog::show(self, ctx, help)
+    }
+
+    fn index(&self) -> Option<usize> {
+        self.draft.index
+    }
+
+    fn result(&self) -> NotificationMethod {
+        NotificationDialog::result(self)
     }
 }

@@ -8,16 +8,20 @@ use eframe::egui;
 
 use crate::engine::SettingsEdit;
 use crate::model::options::DnsZone;
-use crate::model::options::LogRotation;
+use crate::model::options::{
+    DnsUpdatingOptions, HttpApiOptions, LogRotation, LoggingOptions, NotificationOptions,
+    PollingOptions, SystemLogOptions, UserInterfaceOptions,
+};
 use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, ServerSet, Settings, ValidationError,
     validate,
 };
+use crate::ui::dialogs::child;
 use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
 use crate::ui::dialogs::dns_serving_page;
 use crate::ui::dialogs::email_defaults_dialog::EmailDefaultsDialog;
 use crate::ui::dialogs::notification_dialog::NotificationDialog;
-use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row, put};
+use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row};
 use crate::ui::dialogs::zone_dialog::ZoneDialog;
 use crate::ui::forms::{self, Form, ListAction, Outcome, ParseErrors, Validated};
 use crate::ui::help::HelpTopic;
@@ -263,50 +267,23 @@ impl OptionsDialog {
 
     fn show_child(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) {
         let d = &mut self.draft;
-        let outcome = match &mut self.child {
-            None => return,
+        let o = &mut d.options;
+        let done = match &mut self.child {
+            None => false,
             Some(OptionsChild::Notification(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    put(
-                        &mut d.options.notification.default_methods,
-                        dialog.index,
-                        dialog.result(),
-                    );
-                }
-                outcome
+                child::edit_in_list(dialog, &mut o.notification.default_methods, ctx, help)
             }
             Some(OptionsChild::DnsServer(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    put(
-                        &mut d.options.dns_updating.default_dns_servers,
-                        dialog.index,
-                        dialog.result(),
-                    );
-                }
-                outcome
+                child::edit_in_list(dialog, &mut o.dns_updating.default_dns_servers, ctx, help)
             }
             Some(OptionsChild::EmailDefaults(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    d.email_defaults = dialog.draft.clone();
-                }
-                outcome
+                child::edit_in_place(dialog, &mut d.email_defaults, ctx, help)
             }
             Some(OptionsChild::Zone(dialog)) => {
-                let outcome = dialog.show(ctx, help);
-                if outcome == Outcome::Ok {
-                    put(
-                        &mut d.options.dns_serving.zones,
-                        dialog.index,
-                        dialog.result(),
-                    );
-                }
-                outcome
+                child::edit_in_list(dialog, &mut o.dns_serving.zones, ctx, help)
             }
         };
-        if outcome != Outcome::Open {
+        if done {
             self.child = None;
         }
     }
@@ -347,6 +324,8 @@ fn parse_optional_path(text: &str) -> Result<Option<PathBuf>, String> {
     Ok((!text.trim().is_empty()).then(|| PathBuf::from(text.trim())))
 }
 
+/// One section of the dialog; what it asks the dialog to do (open a child dialog, change a
+/// list) comes back as an [`Action`].
 fn section(
     ui: &mut egui::Ui,
     form: &mut Form,
@@ -355,191 +334,204 @@ fn section(
     sets: &[ServerSet],
 ) -> Action {
     let o = &mut d.options;
-    let mut action = Action::None;
     match section {
-        OptionsSection::UserInterface => forms::grid(ui, "options ui", |ui| {
-            let u = &mut o.user_interface;
-            form.check(ui, "Start in the tray", &mut u.start_in_tray);
-            form.check(ui, "Start at login", &mut u.start_at_login);
-            form.check(
-                ui,
-                "Closing the window hides it to the tray",
-                &mut u.close_to_tray,
-            );
-            form.check(
-                ui,
-                "Desktop notification on problems",
-                &mut u.desktop_notification,
-            );
-            form.check(ui, "Play a sound on problems", &mut u.play_sound);
-            if u.play_sound {
-                form.parsed(
-                    ui,
-                    "Sound file (blank = built-in):",
-                    "options.user_interface.sound_file",
-                    &mut u.sound_file,
-                    optional_path,
-                    parse_optional_path,
-                    false,
-                );
-            }
-        }),
-        OptionsSection::ServerPolling => forms::grid(ui, "options polling", |ui| {
-            let p = &mut o.polling;
-            form.number(
-                ui,
-                "Max concurrent polls:",
-                "options.polling.max_concurrent_polls",
-                &mut p.max_concurrent_polls,
-            );
-            form.check(
-                ui,
-                "History: store only changes of status",
-                &mut p.history_only_changes,
-            );
-            form.number(
-                ui,
-                "Purge history after (days):",
-                "options.polling.history_purge_days",
-                &mut p.history_purge_days,
-            );
-        }),
-        OptionsSection::Notification => {
-            forms::section_heading(ui, "Default notification methods");
-            let rows: Vec<String> = o
-                .notification
-                .default_methods
-                .iter()
-                .map(notification_row)
-                .collect();
-            let errors = list_errors(form, "options.notification.default_methods", rows.len());
-            let a = forms::list_editor(ui, "notification method", &rows, &errors, false);
-            if a != ListAction::None {
-                action = Action::Methods(a);
-            }
-            forms::grid(ui, "options notification", |ui| {
-                form.number(
-                    ui,
-                    "Coalesce repeats within (s):",
-                    "options.notification.coalesce_secs",
-                    &mut o.notification.coalesce_secs,
-                );
-            });
-            let wrong = form.take_under("email_defaults");
-            if ui.button("E-mail defaults...").clicked() {
-                action = Action::EmailDefaults;
-            }
-            if let Some((_, message)) = wrong.first() {
-                forms::error_text(ui, &format!("E-mail defaults: {message}"));
-            }
-        }
-        OptionsSection::DnsUpdating => {
-            forms::grid(ui, "options dns updating", |ui| {
-                form.number(
-                    ui,
-                    "Max concurrent updates:",
-                    "options.dns_updating.max_concurrent_updates",
-                    &mut o.dns_updating.max_concurrent_updates,
-                );
-                form.text(
-                    ui,
-                    "Resolver for name servers (blank = system's):",
-                    "options.dns_updating.propagation_resolver",
-                    &mut o.dns_updating.propagation_resolver,
-                    None,
-                );
-            });
-            forms::section_heading(ui, "Default DNS servers");
-            let rows: Vec<String> = o
-                .dns_updating
-                .default_dns_servers
-                .iter()
-                .map(dns_server_row)
-                .collect();
-            let errors = list_errors(form, "options.dns_updating.default_dns_servers", rows.len());
-            let a = forms::list_editor(ui, "DNS server", &rows, &errors, false);
-            if a != ListAction::None {
-                action = Action::DnsServers(a);
-            }
-        }
+        OptionsSection::UserInterface => user_interface(ui, form, &mut o.user_interface),
+        OptionsSection::ServerPolling => server_polling(ui, form, &mut o.polling),
+        OptionsSection::Notification => return notification(ui, form, &mut o.notification),
+        OptionsSection::DnsUpdating => return dns_updating(ui, form, &mut o.dns_updating),
         OptionsSection::DnsServing => {
             let a = dns_serving_page::page(ui, form, &mut o.dns_serving, sets);
             if a != ListAction::None {
-                action = Action::Zones(a);
+                return Action::Zones(a);
             }
         }
-        OptionsSection::Logging => forms::grid(ui, "options logging", |ui| {
-            let l = &mut o.logging;
-            form.number(
-                ui,
-                "Lines kept in memory:",
-                "options.logging.memory_lines",
-                &mut l.memory_lines,
-            );
-            form.check(ui, "Also write the log to files", &mut l.to_files);
+        OptionsSection::Logging => logging(ui, form, &mut o.logging),
+        OptionsSection::HttpApi => http_api(ui, form, &mut o.http_api),
+        OptionsSection::SystemLog => system_log(ui, form, &mut o.system_log),
+    }
+    Action::None
+}
+
+fn user_interface(ui: &mut egui::Ui, form: &mut Form, u: &mut UserInterfaceOptions) {
+    forms::grid(ui, "options ui", |ui| {
+        form.check(ui, "Start in the tray", &mut u.start_in_tray);
+        form.check(ui, "Start at login", &mut u.start_at_login);
+        form.check(
+            ui,
+            "Closing the window hides it to the tray",
+            &mut u.close_to_tray,
+        );
+        form.check(
+            ui,
+            "Desktop notification on problems",
+            &mut u.desktop_notification,
+        );
+        form.check(ui, "Play a sound on problems", &mut u.play_sound);
+        if u.play_sound {
             form.parsed(
                 ui,
-                "Log directory:",
-                "options.logging.directory",
-                &mut l.directory,
+                "Sound file (blank = built-in):",
+                "options.user_interface.sound_file",
+                &mut u.sound_file,
                 optional_path,
                 parse_optional_path,
                 false,
             );
-            ui.label("");
-            forms::note(ui, "Blank = a logs folder beside the settings file.");
-            ui.end_row();
-            let rotations = [
-                (LogRotation::Hourly, "every hour"),
-                (LogRotation::Daily, "every day"),
-                (LogRotation::Monthly, "every month"),
-            ];
-            let name = rotations
-                .iter()
-                .find(|(r, _)| *r == l.rotation)
-                .map(|(_, n)| *n)
-                .unwrap_or("");
-            form.combo(ui, "New file:", "", name, |ui| {
-                for (r, n) in rotations {
-                    ui.selectable_value(&mut l.rotation, r, n);
-                }
-            });
-            form.check(ui, "Time stamps in UTC", &mut l.utc);
-        }),
-        OptionsSection::HttpApi => forms::grid(ui, "options http api", |ui| {
-            let a = &mut o.http_api;
-            form.check(ui, "Enable the HTTP API", &mut a.enabled);
-            form.text(
-                ui,
-                "Listen on (address:port):",
-                "options.http_api.listen",
-                &mut a.listen,
-                None,
-            );
-            form.secret(
-                ui,
-                "Password of admin:",
-                "options.http_api.password",
-                &mut a.password,
-            );
-            ui.label("");
-            forms::note(ui, "Blank = no password.");
-            ui.end_row();
-            if a.enabled && a.password.is_empty() {
-                ui.label("");
-                forms::warning_text(ui, API_WITHOUT_PASSWORD);
-                ui.end_row();
+        }
+    });
+}
+
+fn server_polling(ui: &mut egui::Ui, form: &mut Form, p: &mut PollingOptions) {
+    forms::grid(ui, "options polling", |ui| {
+        form.number(
+            ui,
+            "Max concurrent polls:",
+            "options.polling.max_concurrent_polls",
+            &mut p.max_concurrent_polls,
+        );
+        form.check(
+            ui,
+            "History: store only changes of status",
+            &mut p.history_only_changes,
+        );
+        form.number(
+            ui,
+            "Purge history after (days):",
+            "options.polling.history_purge_days",
+            &mut p.history_purge_days,
+        );
+    });
+}
+
+fn logging(ui: &mut egui::Ui, form: &mut Form, l: &mut LoggingOptions) {
+    forms::grid(ui, "options logging", |ui| {
+        form.number(
+            ui,
+            "Lines kept in memory:",
+            "options.logging.memory_lines",
+            &mut l.memory_lines,
+        );
+        form.check(ui, "Also write the log to files", &mut l.to_files);
+        form.parsed(
+            ui,
+            "Log directory:",
+            "options.logging.directory",
+            &mut l.directory,
+            optional_path,
+            parse_optional_path,
+            false,
+        );
+        ui.label("");
+        forms::note(ui, "Blank = a logs folder beside the settings file.");
+        ui.end_row();
+        let rotations = [
+            (LogRotation::Hourly, "every hour"),
+            (LogRotation::Daily, "every day"),
+            (LogRotation::Monthly, "every month"),
+        ];
+        let name = rotations
+            .iter()
+            .find(|(r, _)| *r == l.rotation)
+            .map(|(_, n)| *n)
+            .unwrap_or("");
+        form.combo(ui, "New file:", "", name, |ui| {
+            for (r, n) in rotations {
+                ui.selectable_value(&mut l.rotation, r, n);
             }
-            form.check(ui, "Log every request", &mut a.log_requests);
-        }),
-        OptionsSection::SystemLog => forms::grid(ui, "options system log", |ui| {
-            let label = if cfg!(windows) {
-                "Write events to the Windows Event Log"
-            } else {
-                "Write events to syslog / the journal"
-            };
-            form.check(ui, label, &mut o.system_log.enabled);
-        }),
+        });
+        form.check(ui, "Time stamps in UTC", &mut l.utc);
+    });
+}
+
+fn http_api(ui: &mut egui::Ui, form: &mut Form, a: &mut HttpApiOptions) {
+    forms::grid(ui, "options http api", |ui| {
+        form.check(ui, "Enable the HTTP API", &mut a.enabled);
+        form.text(
+            ui,
+            "Listen on (address:port):",
+            "options.http_api.listen",
+            &mut a.listen,
+            None,
+        );
+        form.secret(
+            ui,
+            "Password of admin:",
+            "options.http_api.password",
+            &mut a.password,
+        );
+        ui.label("");
+        forms::note(ui, "Blank = no password.");
+        ui.end_row();
+        if a.enabled && a.password.is_empty() {
+            ui.label("");
+            forms::warning_text(ui, API_WITHOUT_PASSWORD);
+            ui.end_row();
+        }
+        form.check(ui, "Log every request", &mut a.log_requests);
+    });
+}
+
+fn system_log(ui: &mut egui::Ui, form: &mut Form, s: &mut SystemLogOptions) {
+    forms::grid(ui, "options system log", |ui| {
+        let label = if cfg!(windows) {
+            "Write events to the Windows Event Log"
+        } else {
+            "Write events to syslog / the journal"
+        };
+        form.check(ui, label, &mut s.enabled);
+    });
+}
+
+fn notification(ui: &mut egui::Ui, form: &mut Form, n: &mut NotificationOptions) -> Action {
+    let mut action = Action::None;
+    forms::section_heading(ui, "Default notification methods");
+    let rows: Vec<String> = n.default_methods.iter().map(notification_row).collect();
+    let errors = list_errors(form, "options.notification.default_methods", rows.len());
+    let a = forms::list_editor(ui, "notification method", &rows, &errors, false);
+    if a != ListAction::None {
+        action = Action::Methods(a);
+    }
+    forms::grid(ui, "options notification", |ui| {
+        form.number(
+            ui,
+            "Coalesce repeats within (s):",
+            "options.notification.coalesce_secs",
+            &mut n.coalesce_secs,
+        );
+    });
+    let wrong = form.take_under("email_defaults");
+    if ui.button("E-mail defaults...").clicked() {
+        action = Action::EmailDefaults;
+    }
+    if let Some((_, message)) = wrong.first() {
+        forms::error_text(ui, &format!("E-mail defaults: {message}"));
+    }
+    action
+}
+
+fn dns_updating(ui: &mut egui::Ui, form: &mut Form, u: &mut DnsUpdatingOptions) -> Action {
+    let mut action = Action::None;
+    forms::grid(ui, "options dns updating", |ui| {
+        form.number(
+            ui,
+            "Max concurrent updates:",
+            "options.dns_updating.max_concurrent_updates",
+            &mut u.max_concurrent_updates,
+        );
+        form.text(
+            ui,
+            "Resolver for name servers (blank = system's):",
+            "options.dns_updating.propagation_resolver",
+            &mut u.propagation_resolver,
+            None,
+        );
+    });
+    forms::section_heading(ui, "Default DNS servers");
+    let rows: Vec<String> = u.default_dns_servers.iter().map(dns_server_row).collect();
+    let errors = list_errors(form, "options.dns_updating.default_dns_servers", rows.len());
+    let a = forms::list_editor(ui, "DNS server", &rows, &errors, false);
+    if a != ListAction::None {
+        action = Action::DnsServers(a);
     }
     action
 }

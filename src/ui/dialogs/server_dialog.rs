@@ -4,34 +4,28 @@ use eframe::egui;
 
 use crate::model::validate::validate_set;
 use crate::model::{Server, ServerSet, ValidationError};
-use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::dialogs::child::{ChildDialog, Draft};
+use crate::ui::forms::{self, Form, Outcome};
 use crate::ui::help::HelpTopic;
 
 pub struct ServerDialog {
-    /// Where the server sits in the set; `None` for a new one.
-    pub index: Option<usize>,
-    pub draft: Server,
+    pub draft: Draft<Server>,
     /// The set's other servers, for the duplicate-address check.
     siblings: Vec<Server>,
-    validated: Validated<Server>,
-    parse_errors: ParseErrors,
 }
 
 impl ServerDialog {
     pub fn new(index: Option<usize>, draft: Server, siblings: Vec<Server>) -> Self {
         Self {
-            index,
-            draft,
+            draft: Draft::new(index, draft),
             siblings,
-            validated: Validated::default(),
-            parse_errors: ParseErrors::default(),
         }
     }
 
     /// The errors of the draft, as the set's validation sees them at its place in the list.
     fn errors(&mut self) -> Vec<ValidationError> {
-        let (index, siblings) = (self.index, &self.siblings);
-        self.validated.errors(&self.draft, |draft| {
+        let (index, siblings) = (self.draft.index, &self.siblings);
+        self.draft.errors(|draft| {
             let mut servers = siblings.clone();
             let at = match index {
                 Some(i) if i < servers.len() => {
@@ -53,8 +47,8 @@ impl ServerDialog {
 
     pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
         let errors = self.errors();
-        let draft = &mut self.draft;
-        let parse_errors = &mut self.parse_errors;
+        let draft = &mut self.draft.value;
+        let parse_errors = &mut self.draft.parse_errors;
         forms::window(
             ctx,
             "Server properties",
@@ -115,7 +109,7 @@ impl ServerDialog {
 impl ServerDialog {
     /// The edited server, tidied: a blank poll address means "poll the public one".
     pub fn result(&self) -> Server {
-        let mut server = self.draft.clone();
+        let mut server = self.draft.value.clone();
         server.public_ip = server.public_ip.trim().to_string();
         if server
             .poll_ip
@@ -125,5 +119,21 @@ impl ServerDialog {
             server.poll_ip = None;
         }
         server
+    }
+}
+
+impl ChildDialog for ServerDialog {
+    type Item = Server;
+
+    fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        ServerDialog::show(self, ctx, help)
+    }
+
+    fn index(&self) -> Option<usize> {
+        self.draft.index
+    }
+
+    fn result(&self) -> Server {
+        ServerDialog::result(self)
     }
 }

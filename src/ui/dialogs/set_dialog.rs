@@ -9,6 +9,7 @@ use crate::model::{
     AddressSelection, AllFailedPolicy, DnsServer, NotificationKind, NotificationMethod, Server,
     ServerSet, Settings, ValidationError, validate,
 };
+use crate::ui::dialogs::child;
 use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
 use crate::ui::dialogs::notification_dialog::NotificationDialog;
 use crate::ui::dialogs::poll_method;
@@ -301,30 +302,15 @@ impl SetDialog {
         let d = &mut self.draft;
         let done = match &mut self.child {
             None => false,
-            Some(SetChild::Server(dialog)) => match dialog.show(ctx, help) {
-                Outcome::Ok => {
-                    put(&mut d.servers, dialog.index, dialog.result());
-                    true
-                }
-                Outcome::Cancel => true,
-                Outcome::Open => false,
-            },
-            Some(SetChild::Notification(dialog)) => match dialog.show(ctx, help) {
-                Outcome::Ok => {
-                    put(&mut d.notification.methods, dialog.index, dialog.result());
-                    true
-                }
-                Outcome::Cancel => true,
-                Outcome::Open => false,
-            },
-            Some(SetChild::DnsServer(dialog)) => match dialog.show(ctx, help) {
-                Outcome::Ok => {
-                    put(&mut d.update_dns.dns_servers, dialog.index, dialog.result());
-                    true
-                }
-                Outcome::Cancel => true,
-                Outcome::Open => false,
-            },
+            Some(SetChild::Server(dialog)) => {
+                child::edit_in_list(dialog, &mut d.servers, ctx, help)
+            }
+            Some(SetChild::Notification(dialog)) => {
+                child::edit_in_list(dialog, &mut d.notification.methods, ctx, help)
+            }
+            Some(SetChild::DnsServer(dialog)) => {
+                child::edit_in_list(dialog, &mut d.update_dns.dns_servers, ctx, help)
+            }
         };
         if done {
             self.child = None;
@@ -345,14 +331,6 @@ fn merge(current: &Settings, original: Option<&str>, mut set: ServerSet) -> Sett
         None => settings.server_sets.push(set),
     }
     settings
-}
-
-/// Puts an edited item back at its place, or adds a new one at the end.
-pub fn put<T>(items: &mut Vec<T>, index: Option<usize>, item: T) {
-    match index {
-        Some(i) if i < items.len() => items[i] = item,
-        _ => items.push(item),
-    }
 }
 
 /// Which list of the draft an action is for.

@@ -5,29 +5,23 @@ use eframe::egui;
 
 use crate::model::options::{DnsZone, ZoneNameServer};
 use crate::model::{Settings, ValidationError, validate};
-use crate::ui::forms::{self, Form, Outcome, ParseErrors, Validated};
+use crate::ui::dialogs::child::{ChildDialog, Draft};
+use crate::ui::forms::{self, Form, Outcome};
 use crate::ui::help::HelpTopic;
 
 pub struct ZoneDialog {
-    /// Where the zone sits in the list; `None` for a new one.
-    pub index: Option<usize>,
-    pub draft: DnsZone,
-    validated: Validated<DnsZone>,
-    parse_errors: ParseErrors,
+    pub draft: Draft<DnsZone>,
 }
 
 impl ZoneDialog {
     pub fn new(index: Option<usize>, draft: DnsZone) -> Self {
         Self {
-            index,
-            draft,
-            validated: Validated::default(),
-            parse_errors: ParseErrors::default(),
+            draft: Draft::new(index, draft),
         }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {
-        self.validated.errors(&self.draft, |draft| {
+        self.draft.errors(|draft| {
             // Validated as the one zone of a switched-on server (zones are checked only
             // then), and cut to its own paths.
             let mut settings = Settings::default();
@@ -40,13 +34,13 @@ impl ZoneDialog {
 
     /// The edited zone, its names trimmed.
     pub fn result(&self) -> DnsZone {
-        trimmed(&self.draft)
+        trimmed(&self.draft.value)
     }
 
     pub fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
         let errors = self.errors();
-        let draft = &mut self.draft;
-        let parse_errors = &mut self.parse_errors;
+        let draft = &mut self.draft.value;
+        let parse_errors = &mut self.draft.parse_errors;
         forms::window(ctx, "Zone properties", "zone dialog", 560.0, true, |ui| {
             let mut form = Form::new(errors, parse_errors);
             forms::scroll_body(ui, |ui| {
@@ -164,6 +158,22 @@ fn trimmed(zone: &DnsZone) -> DnsZone {
     zone.primary = zone.primary.trim().to_string();
     zone.contact = zone.contact.trim().to_string();
     zone
+}
+
+impl ChildDialog for ZoneDialog {
+    type Item = DnsZone;
+
+    fn show(&mut self, ctx: &egui::Context, help: &mut Option<HelpTopic>) -> Outcome {
+        ZoneDialog::show(self, ctx, help)
+    }
+
+    fn index(&self) -> Option<usize> {
+        self.draft.index
+    }
+
+    fn result(&self) -> DnsZone {
+        ZoneDialog::result(self)
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod http;
 pub mod notify;
 pub mod peers;
 pub mod ports;
+pub mod process;
 pub mod ui;
 
 use std::future::Future;

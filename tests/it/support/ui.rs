@@ -89,6 +89,22 @@ impl Window {
         }
     }
 
+    /// Clicks `label` and returns the text the click put on the clipboard, if any.
+    pub fn click_and_copy(&mut self, label: &str) -> Option<String> {
+        self.harness.get_by_label(label).click();
+        let mut copied = None;
+        // Frame by frame: each frame's output holds only that frame's commands.
+        for _ in 0..3 {
+            self.harness.step();
+            for command in &self.harness.output().platform_output.commands {
+                if let eframe::egui::OutputCommand::CopyText(text) = command {
+                    copied = Some(text.clone());
+                }
+            }
+        }
+        copied
+    }
+
     pub fn click(&mut self, label: &str) {
         self.harness.get_by_label(label).click();
         self.steps();

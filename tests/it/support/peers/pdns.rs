@@ -25,6 +25,11 @@ pub struct PowerDns {
 impl PowerDns {
     /// Starts one whose API wants `key`; returns once it answers for the zone.
     pub async fn start(key: &str) -> PowerDns {
+        PowerDns::start_with(&[], key).await
+    }
+
+    /// As [`PowerDns::start`], with options of pdns.sh (`--dnsupdate`).
+    pub async fn start_with(options: &[&str], key: &str) -> PowerDns {
         // pdns binds any 127.x directly; 127.0.0.220 and up are its own here.
         static NEXT: AtomicU8 = AtomicU8::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed) % 30;
@@ -36,6 +41,7 @@ impl PowerDns {
         let log = File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new("bash")
             .arg(&script)
+            .args(options)
             .arg(dir.path().join("data"))
             .args([
                 ip.to_string(),
