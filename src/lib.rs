@@ -2,12 +2,13 @@
 //! functional, keeps DNS pointing at them and tells people what happened.
 //!
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
-//! `ui`, `api`, `dnsserve`, `autostart` (clients of the engine: snapshots in, commands out)
+//! `ui`, `api`, `attach`, `dnsserve`, `autostart` (clients of the engine: snapshots in, commands out)
 //! → `engine` → `probe`, `dnsupdate`, `notify` → `exec`, `httpclient`, `store` → `model`.
 //! `service` (registration with the OS's service manager) names only `model`.
 //! Only `main` wires concrete parts together.
 
 pub mod api;
+pub mod attach;
 pub mod autostart;
 pub mod dnsserve;
 pub mod dnsupdate;

@@ -38,6 +38,20 @@ enum Action {
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// Force a server of a set up or down, or clear its override, in the running engine
+    /// (through its HTTP API, at the address and with the password of the settings file)
+    Override {
+        /// The server set's name
+        set: String,
+        /// The server's public address
+        server: String,
+        /// up, down or clear
+        #[arg(value_parser = ["up", "down", "clear"])]
+        state: String,
+        /// How long it lasts, e.g. 30m, 2h (default: until cleared)
+        #[arg(long = "for", value_name = "DURATION")]
+        lasts: Option<String>,
+    },
     /// The HTTP API
     Api {
         #[command(subcommand)]
@@ -101,6 +115,18 @@ fn main() -> ExitCode {
         Some(Action::Api {
             action: ApiAction::Fingerprint,
         }) => api_fingerprint(&cli.config.unwrap_or_else(file::default_path)),
+        Some(Action::Override {
+            set,
+            server,
+            state,
+            lasts,
+        }) => override_server(
+            &cli.config.unwrap_or_else(file::default_path),
+            &set,
+            &server,
+            &state,
+            lasts.as_deref(),
+        ),
         Some(Action::Service { action }) => service(action, cli.config),
         None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
         None => run(cli.config, Mode::Window),
@@ -140,6 +166,30 @@ fn api_fingerprint(settings: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("{}: {e}", settings.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn override_server(
+    settings: &std::path::Path,
+    set: &str,
+    server: &str,
+    state: &str,
+    lasts: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    match standby::api::cli_client::override_server(settings, set, server, state, lasts) {
+        Ok(()) => {
+            let how = match (state, lasts) {
+                ("clear", _) => "override cleared".to_string(),
+                (state, Some(lasts)) => format!("forced {state} for {lasts}"),
+                (state, None) => format!("forced {state}"),
+            };
+            println!("{set}: {server} {how}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("standby override: {e}");
             Ok(ExitCode::from(1))
         }
     }
@@ -273,7 +323,7 @@ fn run_windows_service(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use standby::service::{Platform, Scope, windows_scm};
     let path = config.unwrap_or_else(|| Platform::Windows.default_settings(Scope::System));
     windows_scm::run_as_service(Box::new(move |stop| {
-        let wait = move || {
+        let wait = move |_engine| {
             stop.wait();
             Ok(())
         };
@@ -295,7 +345,9 @@ fn run_windows_service(_config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 /// With a window, or headless until the stop (a signal, or the Windows SCM's stop).
 enum Mode {
     Window,
-    Headless(Box<dyn FnOnce() -> anyhow::Result<()>>),
+    /// Waits for the stop; it is given the engine's snapshots, which end when the engine
+    /// stops by itself (a window's *Shut down*).
+    Headless(Box<dyn FnOnce(EngineWatch) -> anyhow::Result<()>>),
 }
 
 fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
@@ -353,8 +405,11 @@ fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
     // The API follows its options (on, off, address) by itself; it ends with the engine.
     let _api = standby::api::spawn(engine.client()).context("cannot start the API thread")?;
     let _dns = standby::dnsserve::spawn(engine.client()).context("cannot start the DNS thread")?;
+    // Windows attach to this engine over an owner-only socket beside the settings file.
+    let _attach = standby::attach::serve::spawn(engine.client(), &path)
+        .context("cannot start the attach thread")?;
     if let Mode::Headless(wait_for_stop) = mode {
-        wait_for_stop()?;
+        wait_for_stop(engine.watch())?;
         engine.shutdown();
         Ok(ExitCode::SUCCESS)
     } else {
@@ -371,12 +426,18 @@ fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Blocks until Ctrl-C (or SIGTERM on Unix).
-fn wait_for_stop_signal() -> anyhow::Result<()> {
+type EngineWatch = tokio::sync::watch::Receiver<std::sync::Arc<standby::engine::Snapshot>>;
+
+/// Blocks until Ctrl-C (or SIGTERM on Unix), or until the engine stopped by itself.
+fn wait_for_stop_signal(mut engine: EngineWatch) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot wait for signals")?;
+    let stopped_by_itself = async move {
+        // Every snapshot until the engine drops its end.
+        while engine.changed().await.is_ok() {}
+    };
     runtime.block_on(async {
         #[cfg(unix)]
         {
@@ -385,11 +446,15 @@ fn wait_for_stop_signal() -> anyhow::Result<()> {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r,
                 _ = term.recv() => Ok(()),
+                () = stopped_by_itself => Ok::<(), std::io::Error>(()),
             }
         }
         #[cfg(not(unix))]
         {
-            tokio::signal::ctrl_c().await
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r,
+                () = stopped_by_itself => Ok(()),
+            }
         }
     })?;
     tracing::info!("stopping");

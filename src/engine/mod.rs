@@ -286,6 +286,13 @@ impl EngineClient {
         self.snapshot.clone()
     }
 
+    /// A client whose commands and requests go into `inbound` and whose snapshots come
+    /// from `snapshot`: how a window reaches an engine in another process (`attach`, a
+    /// proxy that carries both across the local channel).
+    pub fn proxy(inbound: mpsc::Sender<Inbound>, snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
+        EngineClient { inbound, snapshot }
+    }
+
     /// A client of snapshots alone, for tests of the parts that follow them.
     #[cfg(test)]
     pub(crate) fn for_watch(snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {

@@ -420,6 +420,20 @@ impl Validator {
             if let Some(poll_ip) = server.poll_ip.as_deref().filter(|ip| !ip.is_empty()) {
                 self.check(&sp, "poll_ip", ip_address(poll_ip));
             }
+            if let Some(forced) = &server.forced {
+                let fp = join(&sp, "forced");
+                let set_at = super::admin::parse_time(&forced.set_at);
+                let until = forced.until.as_deref().map(super::admin::parse_time);
+                if let (Ok(from), Some(Ok(to))) = (&set_at, &until)
+                    && to <= from
+                {
+                    self.error(join(&fp, "until"), "must be after set_at".into());
+                }
+                self.check(&fp, "set_at", set_at);
+                if let Some(until) = until {
+                    self.check(&fp, "until", until);
+                }
+            }
         }
         self.poll_method(&join(path, "polling"), &set.polling);
         let f = &set.frequency;
@@ -782,6 +796,48 @@ mod tests {
                 "server_sets[1].servers[1].poll_ip: \"x\" is not an IP address",
                 "server_sets[1].polling.Tcp.port: a port is required",
                 "server_sets[1].frequency.interval_secs: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_override_needs_times_in_order() {
+        use crate::model::{Forced, ForcedState};
+        let mut settings = Settings::default();
+        let forced = |set_at: &str, until: Option<&str>| {
+            Some(Forced {
+                state: ForcedState::Down,
+                set_at: set_at.into(),
+                until: until.map(Into::into),
+            })
+        };
+        let servers = [
+            forced("2026-12-01T12:00:00Z", Some("2026-12-01T12:30:00Z")),
+            forced("noon", None),
+            forced("2026-12-01T12:00:00Z", Some("2026-12-01T11:00:00Z")),
+        ];
+        settings.server_sets.push(ServerSet {
+            name: "web".into(),
+            servers: servers
+                .into_iter()
+                .enumerate()
+                .map(|(i, forced)| Server {
+                    public_ip: format!("192.0.2.{}", i + 1),
+                    forced,
+                    ..Server::default()
+                })
+                .collect(),
+            ..ServerSet::default()
+        });
+        let errors: Vec<String> = validate(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "server_sets[0].servers[1].forced.set_at: \"noon\" is not a time like 2026-12-01T12:00:00Z",
+                "server_sets[0].servers[2].forced.until: must be after set_at",
             ]
         );
     }

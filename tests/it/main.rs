@@ -12,6 +12,8 @@ mod admin;
 mod api;
 mod api_hardening;
 mod api_tls;
+#[cfg(unix)]
+mod attach;
 mod cli;
 #[cfg(unix)]
 mod crash_kill9;

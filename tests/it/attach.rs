@@ -1,0 +1,204 @@
+//! Windows attach to an engine in another process (issue 12): the real program runs
+//! headless, and the test attaches to it over the owner-only socket beside its settings
+//! file as a window does — snapshots streamed as deltas, commands and requests carried
+//! across — or starts one detached when none runs.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use standby::attach::{self, AttachError, client};
+use standby::engine::{EngineClient, SettingsEdit, Snapshot};
+
+use crate::support::{bounded, poll_until};
+
+const BIN: &str = env!("CARGO_BIN_EXE_standby");
+
+/// One set polling a port where nothing listens: each poll fails at once, every second.
+fn write_settings(path: &Path) {
+    std::fs::write(
+        path,
+        r#"(server_sets: [(
+            name: "web",
+            servers: [(public_ip: "127.0.0.1")],
+            polling: Tcp(port: 9),
+            frequency: (retries: 0, interval_secs: 1, failed_interval_secs: 1),
+        )])"#,
+    )
+    .unwrap();
+}
+
+fn headless(settings: &Path) -> Child {
+    Command::new(BIN)
+        .arg("--headless")
+        .arg("--config")
+        .arg(settings)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Ends the engine process however the test ends.
+struct Engine(Child);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for a snapshot that satisfies `done`.
+async fn until(client: &EngineClient, what: &str, done: impl Fn(&Snapshot) -> bool) {
+    let mut watch = client.watch();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if done(&watch.borrow_and_update()) {
+                return;
+            }
+            if watch.changed().await.is_err() {
+                panic!("the channel ended while waiting for {what}");
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no snapshot with {what}");
+}
+
+/// Stops a detached engine (by its pid) if the test ends before it did.
+struct Detached(u32);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0 as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+}
+
+fn no_waker() -> Arc<dyn Fn() + Send + Sync> {
+    Arc::new(|| {})
+}
+
+#[tokio::test]
+async fn a_window_attaches_to_a_headless_engine_sees_it_poll_and_drives_it() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = dir.path().join("standby.ron");
+        write_settings(&settings);
+        let mut engine = Engine(headless(&settings));
+        let socket = attach::socket_path(&settings);
+        assert!(
+            poll_until(Duration::from_secs(20), || socket.exists()),
+            "the engine never listened on {}",
+            socket.display()
+        );
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the socket must be its owner's alone");
+
+        let attached = client::attach(&settings, no_waker()).await.unwrap();
+        assert_eq!(attached.engine.pid, engine.0.id());
+        assert_eq!(attached.engine.settings_path, settings);
+        let window = attached.client;
+        until(&window, "the set", |s| {
+            s.sets.iter().any(|set| set.name == "web")
+        })
+        .await;
+        // The engine polls in its own process; the window sees the counts grow.
+        let first = window.snapshot().stats.polls_completed;
+        until(&window, "two more polls", |s| {
+            s.stats.polls_completed >= first + 2
+        })
+        .await;
+
+        // A command crosses the channel...
+        window
+            .try_send(standby::engine::Command::PauseSet("web".into()))
+            .unwrap();
+        until(&window, "the set paused", |s| s.sets[0].paused).await;
+        // ...and a request gets its answer, and lands in the engine's settings file.
+        let revision = window.snapshot().settings_revision;
+        let new_revision = window
+            .edit_settings(SettingsEdit::DeleteSet("web".into()), Some(revision))
+            .await
+            .unwrap();
+        assert!(new_revision > revision);
+        until(&window, "no set", |s| s.sets.is_empty()).await;
+        let on_disk = standby::model::file::load(&settings).unwrap();
+        assert!(on_disk.server_sets.is_empty(), "{on_disk:?}");
+        // A stale revision is refused, with both revisions named.
+        let refused = window
+            .edit_settings(SettingsEdit::DeleteSet("web".into()), Some(revision))
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+
+        // The window detaches; the engine goes on, and a second window sees the same state.
+        drop(window);
+        let again = client::attach(&settings, no_waker()).await.unwrap();
+        assert!(again.client.snapshot().sets.is_empty());
+        assert_eq!(again.client.snapshot().settings_revision, new_revision);
+        assert!(engine.0.try_wait().unwrap().is_none(), "the engine stopped");
+
+        // *Shut down*: the engine process ends by itself, and the window learns it.
+        again
+            .client
+            .try_send(standby::engine::Command::Shutdown)
+            .unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(20), again.ended)
+            .await
+            .expect("the window never saw the engine go")
+            .unwrap();
+        assert!(ended.contains("closed"), "{ended}");
+        let exited = poll_until(Duration::from_secs(20), || {
+            matches!(engine.0.try_wait(), Ok(Some(_)))
+        });
+        assert!(exited, "the engine process did not end on Shut down");
+        assert!(
+            engine.0.wait().unwrap().success(),
+            "the engine ended with an error"
+        );
+        assert!(!socket.exists(), "the socket was left behind");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_an_engine_the_window_starts_one_detached_and_attaches() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = dir.path().join("standby.ron");
+        write_settings(&settings);
+        match client::attach(&settings, no_waker()).await {
+            Err(AttachError::NoEngine { .. }) => {}
+            other => panic!("attached to nothing? {:?}", other.err()),
+        }
+        let attached = client::attach_or_start(
+            Path::new(BIN),
+            &settings,
+            no_waker(),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+        let pid = attached.engine.pid;
+        assert_ne!(pid, std::process::id());
+        let _guard = Detached(pid);
+        let window = attached.client;
+        until(&window, "a poll", |s| s.stats.polls_completed >= 1).await;
+        // Its log went beside the settings.
+        assert!(dir.path().join("standby-engine.log").exists());
+        window.try_send(standby::engine::Command::Shutdown).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(20), attached.ended).await;
+        // It is not our child to wait for once detached: its socket going is the sign.
+        let socket = attach::socket_path(&settings);
+        assert!(
+            poll_until(Duration::from_secs(20), || !socket.exists()),
+            "the started engine did not stop"
+        );
+    })
+    .await;
+}
