@@ -194,8 +194,16 @@ fn serve(
             let _ = socket.send_to(&out, peer);
             continue;
         }
-        match listen::prepare(shared, packet, peer.ip()) {
+        match listen::prepare(shared, packet, peer.ip(), false) {
             Prepared::Nothing => {}
+            Prepared::Transfer(messages) => {
+                // Over UDP a transfer answer is one small message (the SOA, or an error).
+                if let Some(answer) = messages.first()
+                    && answer.len() <= super::wire::CLASSIC_UDP
+                {
+                    let _ = socket.send_to(answer, peer);
+                }
+            }
             Prepared::Answer(response, request) => {
                 if let Some(answer) = listen::encode(&response, &request, true) {
                     let _ = socket.send_to(&answer, peer);
