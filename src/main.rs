@@ -43,6 +43,20 @@ enum Action {
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// Force a server of a set up or down, or clear its override, in the running engine
+    /// (through its HTTP API, at the address and with the password of the settings file)
+    Override {
+        /// The server set's name
+        set: String,
+        /// The server's public address
+        server: String,
+        /// up, down or clear
+        #[arg(value_parser = ["up", "down", "clear"])]
+        state: String,
+        /// How long it lasts, e.g. 30m, 2h (default: until cleared)
+        #[arg(long = "for", value_name = "DURATION")]
+        lasts: Option<String>,
+    },
     /// The HTTP API
     Api {
         #[command(subcommand)]
@@ -106,6 +120,18 @@ fn main() -> ExitCode {
         Some(Action::Api {
             action: ApiAction::Fingerprint,
         }) => api_fingerprint(&cli.config.unwrap_or_else(file::default_path)),
+        Some(Action::Override {
+            set,
+            server,
+            state,
+            lasts,
+        }) => override_server(
+            &cli.config.unwrap_or_else(file::default_path),
+            &set,
+            &server,
+            &state,
+            lasts.as_deref(),
+        ),
         Some(Action::Service { action }) => service(action, cli.config),
         None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
         None if cli.standalone => run(cli.config, Mode::Window),
@@ -146,6 +172,30 @@ fn api_fingerprint(settings: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("{}: {e}", settings.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn override_server(
+    settings: &std::path::Path,
+    set: &str,
+    server: &str,
+    state: &str,
+    lasts: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    match standby::api::cli_client::override_server(settings, set, server, state, lasts) {
+        Ok(()) => {
+            let how = match (state, lasts) {
+                ("clear", _) => "override cleared".to_string(),
+                (state, Some(lasts)) => format!("forced {state} for {lasts}"),
+                (state, None) => format!("forced {state}"),
+            };
+            println!("{set}: {server} {how}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("standby override: {e}");
             Ok(ExitCode::from(1))
         }
     }

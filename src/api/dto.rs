@@ -95,6 +95,8 @@ pub struct ServerDto {
     pub problem_code: Option<u16>,
     /// Weight 0: polled, published only while no other server is functional.
     pub drained: bool,
+    /// The override in force: `{"state": "Down", "set_at": "...", "until": "..."}`.
+    pub forced: Option<crate::model::Forced>,
 }
 
 /// `GET /serversets/{id}/status`.
@@ -168,6 +170,7 @@ impl From<&SetStatus> for SetStatusDto {
                     last_failure: time(v.last_failure),
                     problem_code: v.problem_code,
                     drained: v.admin.drained,
+                    forced: v.admin.forced.clone(),
                 })
                 .collect(),
             dns: s

@@ -51,6 +51,24 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP standby_server_forced 1 if an operator forced the server up or down (state label)."
+    );
+    let _ = writeln!(out, "# TYPE standby_server_forced gauge");
+    for set in &s.sets {
+        for v in &set.servers {
+            if let Some(forced) = &v.admin.forced {
+                let _ = writeln!(
+                    out,
+                    "standby_server_forced{{set=\"{}\",server=\"{}\",state=\"{}\"}} 1",
+                    label(&set.name),
+                    label(&v.public_ip),
+                    forced.state.label()
+                );
+            }
+        }
+    }
     let _ = writeln!(out, "# HELP standby_server_polls_total Polls by result.");
     let _ = writeln!(out, "# TYPE standby_server_polls_total counter");
     for set in &s.sets {

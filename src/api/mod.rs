@@ -8,6 +8,7 @@
 //! bodies, `secrets.rs` keeps secrets out of every answer, `routes.rs` has the routes.
 
 mod body;
+pub mod cli_client;
 pub mod dto;
 pub mod guard;
 pub mod metrics;
@@ -133,6 +134,10 @@ pub fn router_with(state: ApiState) -> Router {
             post(|s, id| set_command(s, id, Command::PollSet)),
         )
         .route("/serversets/{id}/status", get(routes::set_status))
+        .route(
+            "/serversets/{id}/servers/{server}/override",
+            post(routes::override_server),
+        )
         .route("/metrics", get(routes::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), check_request))
         .with_state(state)

@@ -64,7 +64,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 
 fn edit_error(e: EditError) -> ApiError {
     let status = match &e {
-        EditError::NoSuchSet(_) => StatusCode::NOT_FOUND,
+        EditError::NoSuchSet(_) | EditError::NoSuchServer { .. } => StatusCode::NOT_FOUND,
         EditError::SetExists(_) => StatusCode::CONFLICT,
         EditError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
         EditError::Invalid(_) | EditError::NotSaved(_) => StatusCode::BAD_REQUEST,
@@ -281,4 +281,61 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         metrics::render(&state.client.snapshot()),
     )
         .into_response()
+}
+
+/// The body of `POST /serversets/{id}/servers/{server}/override`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    /// `up`, `down` or `clear`.
+    state: String,
+    /// How long it lasts (`30m`, `2h`); absent = until cleared.
+    #[serde(default, rename = "for")]
+    lasts: Option<String>,
+}
+
+fn field_error(path: &str, message: String) -> ApiError {
+    let mut error = ApiError::new(StatusCode::BAD_REQUEST, format!("{path}: {message}"));
+    error.fields = vec![crate::model::ValidationError {
+        path: path.into(),
+        message,
+    }];
+    error
+}
+
+/// Forces a server up or down (optionally for a while), or clears its override: a
+/// settings edit, so it is saved and survives a restart.
+pub async fn override_server(
+    State(state): State<ApiState>,
+    Path((id, server)): Path<(String, String)>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> ApiResult<Response> {
+    let bytes = body::read(request_body, state.limits.body_timeout).await?;
+    let request: OverrideBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let lasts = request
+        .lasts
+        .as_deref()
+        .map(crate::model::admin::parse_duration)
+        .transpose()
+        .map_err(|e| field_error("for", e))?;
+    let forced = match request.state.as_str() {
+        "up" => Some(crate::model::ForcedState::Up),
+        "down" => Some(crate::model::ForcedState::Down),
+        "clear" => None,
+        other => {
+            return Err(field_error(
+                "state",
+                format!("{other:?}: expected \"up\", \"down\" or \"clear\""),
+            ));
+        }
+    }
+    .map(|s| crate::model::Forced::new(s, std::time::SystemTime::now(), lasts));
+    let edit_ = SettingsEdit::Force {
+        set: id,
+        server,
+        forced,
+    };
+    edit(&state, edit_, &headers, StatusCode::NO_CONTENT, None).await
 }

@@ -73,6 +73,7 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
             .collect(),
         admin: crate::engine::snapshot::AdminView {
             drained: world.chance(20),
+            forced: None,
         },
     }
 }

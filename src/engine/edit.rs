@@ -6,7 +6,7 @@
 //! read (`if_revision`, the API's `If-Match`), and the edit is refused if the settings
 //! moved on since.
 
-use crate::model::{EmailDefaults, Options, ServerSet, Settings, ValidationError};
+use crate::model::{EmailDefaults, Forced, Options, ServerSet, Settings, ValidationError};
 
 /// One error per line, as `path: message`.
 fn lines(errors: &[ValidationError]) -> String {
@@ -37,6 +37,13 @@ pub enum SettingsEdit {
         original: Option<String>,
         set: Box<ServerSet>,
     },
+    /// Force the server `server` (its public address) of the set `set` up or down, or
+    /// clear its override (`None`): the window's row menu, the API, `standby override`.
+    Force {
+        set: String,
+        server: String,
+        forced: Option<Forced>,
+    },
 }
 
 /// Why an edit was not applied; nothing changed then.
@@ -44,6 +51,8 @@ pub enum SettingsEdit {
 pub enum EditError {
     #[error("no server set {0:?}")]
     NoSuchSet(String),
+    #[error("server set {set:?} has no server {server}")]
+    NoSuchServer { set: String, server: String },
     #[error("a server set named {0:?} exists already")]
     SetExists(String),
     #[error(
@@ -105,11 +114,36 @@ impl SettingsEdit {
                         .find(|s| s.name == name)
                         .ok_or(EditError::NoSuchSet(name))?;
                     let paused = slot.paused;
-                    *slot = *set;
+                    let old = std::mem::replace(slot, *set);
                     slot.paused = paused;
+                    // Overrides are the row menu's, not the dialog's: kept as in force.
+                    for server in &mut slot.servers {
+                        server.forced = old
+                            .servers
+                            .iter()
+                            .find(|o| o.public_ip.trim() == server.public_ip.trim())
+                            .and_then(|o| o.forced.clone());
+                    }
                 }
                 None => return SettingsEdit::AddSet(set).apply_to(current),
             },
+            SettingsEdit::Force {
+                set,
+                server,
+                forced,
+            } => {
+                let slot = settings
+                    .server_sets
+                    .iter_mut()
+                    .find(|s| s.name == set)
+                    .ok_or_else(|| EditError::NoSuchSet(set.clone()))?;
+                let target = slot
+                    .servers
+                    .iter_mut()
+                    .find(|s| s.public_ip.trim() == server.trim())
+                    .ok_or(EditError::NoSuchServer { set, server })?;
+                target.forced = forced;
+            }
         }
         Ok(settings)
     }
@@ -207,6 +241,48 @@ mod tests {
             gone.apply_to(&current),
             Err(EditError::NoSuchSet("deleted meanwhile".into()))
         );
+    }
+
+    #[test]
+    fn overrides_are_the_row_menus_and_the_set_dialog_keeps_them() {
+        use crate::model::{Forced, ForcedState, Server};
+        let mut current = two_sets();
+        current.server_sets[0].servers = vec![Server {
+            public_ip: "192.0.2.1".into(),
+            ..Server::default()
+        }];
+        let now = std::time::SystemTime::UNIX_EPOCH;
+        let forced = Forced::new(ForcedState::Down, now, None);
+        let force = |server: &str, forced: Option<Forced>| SettingsEdit::Force {
+            set: "a".into(),
+            server: server.into(),
+            forced,
+        };
+        let edited = force("192.0.2.1", Some(forced.clone()))
+            .apply_to(&current)
+            .unwrap();
+        assert_eq!(
+            edited.server_sets[0].servers[0].forced,
+            Some(forced.clone())
+        );
+        assert_eq!(
+            force("192.0.2.9", None).apply_to(&current),
+            Err(EditError::NoSuchServer {
+                set: "a".into(),
+                server: "192.0.2.9".into()
+            })
+        );
+        // The set dialog's OK, from a draft made before the override: the override stays.
+        let mut draft = current.server_sets[0].clone();
+        draft.notes = "edited".into();
+        let after = SettingsEdit::SetDialog {
+            original: Some("a".into()),
+            set: Box::new(draft),
+        }
+        .apply_to(&edited)
+        .unwrap();
+        assert_eq!(after.server_sets[0].notes, "edited");
+        assert_eq!(after.server_sets[0].servers[0].forced, Some(forced));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::decision::{Candidate, Decision, all_failed, decide};
 use super::dns_sync::SetDns;
+use super::machine::Admin;
 use super::server_state::{ServerState, ServerStatus};
 use super::snapshot::{AdminView, ServerView, SetHealth, SetStatus};
 use crate::model::options::DnsUpdatingOptions;
@@ -31,6 +32,8 @@ pub struct ServerRuntime {
     /// Where the server's next poll stands.
     pub phase: Phase,
     pub recent_times_ms: VecDeque<Option<f32>>,
+    /// The operator's decision in force (`machine/admin.rs`); `None` until first seen.
+    pub admin: Option<Admin>,
 }
 
 /// Where a server's poll stands. Only `Idle` servers are armed; a server has at most one
@@ -92,9 +95,9 @@ impl SetRuntime {
                 // Validation guarantees these parse; a server that does not is skipped.
                 let public_ip: IpAddr = s.public_ip.trim().parse().ok()?;
                 let poll_ip: IpAddr = s.poll_address().trim().parse().ok()?;
-                let kept = previous
-                    .filter(|_| same_method)
-                    .and_then(|p| p.servers.iter().find(|o| o.public_ip == public_ip));
+                let same_server =
+                    previous.and_then(|p| p.servers.iter().find(|o| o.public_ip == public_ip));
+                let kept = same_server.filter(|_| same_method);
                 let state = if s.disabled {
                     ServerState::disabled()
                 } else {
@@ -113,6 +116,7 @@ impl SetRuntime {
                     arming: 0,
                     phase: Phase::Idle,
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
+                    admin: same_server.and_then(|o| o.admin),
                 })
             })
             .collect();
@@ -158,7 +162,7 @@ impl SetRuntime {
             .map(|s| Candidate {
                 address: s.public_ip,
                 weight: s.config.weight,
-                status: s.state.status,
+                status: s.effective_status(),
             })
             .collect()
     }
@@ -183,7 +187,7 @@ impl SetRuntime {
         !self.config.frequency.sequential
             || !self.servers[..index]
                 .iter()
-                .any(|s| s.state.status == ServerStatus::Ok && s.config.weight > 0)
+                .any(|s| s.effective_status() == ServerStatus::Ok && s.config.weight > 0)
     }
 
     pub fn target(&self, index: usize) -> PollTarget {
@@ -257,6 +261,10 @@ impl SetRuntime {
                     recent_times_ms: s.recent_times_ms.iter().copied().collect(),
                     admin: AdminView {
                         drained: s.config.weight == 0,
+                        forced: match s.admin {
+                            Some(Admin::Forced(_)) => s.config.forced.clone(),
+                            _ => None,
+                        },
                     },
                 })
                 .collect(),
@@ -270,6 +278,14 @@ impl SetRuntime {
 }
 
 impl ServerRuntime {
+    /// The status the address decision sees: the polls' one, unless an operator decided
+    /// otherwise.
+    pub fn effective_status(&self) -> ServerStatus {
+        self.admin
+            .unwrap_or(Admin::Normal)
+            .effective(self.state.status)
+    }
+
     pub fn record_time(&mut self, ms: Option<f32>) {
         super::events::push_bounded(&mut self.recent_times_ms, ms, RECENT_TIMES);
     }

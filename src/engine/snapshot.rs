@@ -160,4 +160,7 @@ pub struct ServerView {
 pub struct AdminView {
     /// Weight 0: polled and shown, published only while no other server is functional.
     pub drained: bool,
+    /// The override in force: forced up or down, when, until when.
+    #[serde(default)]
+    pub forced: Option<crate::model::Forced>,
 }

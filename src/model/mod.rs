@@ -3,6 +3,7 @@
 //! Every struct has `#[serde(default, deny_unknown_fields)]`: a field left out takes SPEC's
 //! default, a misspelt field is an error that names it.
 
+pub mod admin;
 pub mod criteria;
 pub mod dns_server;
 pub mod failure;
@@ -19,6 +20,7 @@ pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use admin::{Forced, ForcedState};
 pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };

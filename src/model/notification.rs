@@ -18,11 +18,13 @@ pub enum EventKind {
     SetPausedAutomatically,
     /// The built-in DNS server answers other addresses for a set.
     DnsServed,
+    /// An operator forced a server up or down, or the override ended or was cleared.
+    ServerOverridden,
     Test,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::ServerFailed,
         EventKind::ServerRecovered,
         EventKind::AllServersFailed,
@@ -31,6 +33,7 @@ impl EventKind {
         EventKind::DnsChangedExternally,
         EventKind::SetPausedAutomatically,
         EventKind::DnsServed,
+        EventKind::ServerOverridden,
         EventKind::Test,
     ];
 
@@ -44,6 +47,7 @@ impl EventKind {
             EventKind::DnsChangedExternally => "DNS records changed by someone else",
             EventKind::SetPausedAutomatically => "Set paused automatically",
             EventKind::DnsServed => "DNS serving changed",
+            EventKind::ServerOverridden => "Server forced up/down by an operator",
             EventKind::Test => "Test",
         }
     }
@@ -76,7 +80,9 @@ impl EventKind {
         match self {
             EventKind::AllServersFailed => "critical",
             EventKind::ServerFailed | EventKind::DnsUpdateFailed => "error",
-            EventKind::DnsChangedExternally | EventKind::SetPausedAutomatically => "warning",
+            EventKind::DnsChangedExternally
+            | EventKind::SetPausedAutomatically
+            | EventKind::ServerOverridden => "warning",
             EventKind::ServerRecovered
             | EventKind::DnsUpdated
             | EventKind::DnsServed
@@ -95,6 +101,7 @@ impl EventKind {
             EventKind::ServerRecovered
             | EventKind::DnsUpdated
             | EventKind::DnsServed
+            | EventKind::ServerOverridden
             | EventKind::Test => false,
         }
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::admin::Forced;
 use super::dns_server::DnsServer;
 use super::notification::NotificationMethod;
 use super::polling::PollMethod;
@@ -62,6 +63,9 @@ pub struct Server {
     pub pause_set_on_failure: bool,
     /// Intentionally off line: treated as not in the set.
     pub disabled: bool,
+    /// Forced up or down by an operator (the window, the API, `standby override`),
+    /// optionally until a time; `None` = the polls decide.
+    pub forced: Option<Forced>,
     pub notes: String,
 }
 
@@ -74,6 +78,7 @@ impl Default for Server {
             weight: 1,
             pause_set_on_failure: false,
             disabled: false,
+            forced: None,
             notes: String::new(),
         }
     }

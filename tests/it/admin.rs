@@ -1,9 +1,14 @@
 //! What an operator decides for a server beside its polls, end to end through a real
-//! engine, its API and `/metrics`: drain (weight 0).
+//! engine, its API and `/metrics`: drain (weight 0), overrides (also by `standby override`
+//! and across a restart).
 
 use std::net::{IpAddr, TcpListener};
 
-use standby::model::{PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll};
+use standby::engine::{EngineConfig, EngineHandle};
+use standby::model::{
+    EventKind, ForcedState, PollFrequency, PollMethod, Secret, Server, ServerSet, Settings,
+    TcpPoll, file,
+};
 
 use crate::api::{PASSWORD, request, start_with};
 use crate::support::{bounded, ports, wait_until};
@@ -89,6 +94,152 @@ async fn a_drained_server_is_polled_but_published_only_when_alone() {
             published(s, "drain") == Some(vec![a])
         })
         .await;
+        engine.shutdown();
+    })
+    .await;
+}
+
+/// `standby --config FILE override ARGS...`: exit code, stdout, stderr.
+async fn standby_override(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_standby"))
+        .arg("--config")
+        .arg(config)
+        .arg("override")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn forced_of(s: &standby::engine::Snapshot, k: usize) -> Option<ForcedState> {
+    s.set("web")
+        .and_then(|v| v.servers[k].admin.forced.as_ref())
+        .map(|f| f.state)
+}
+
+/// `standby override` reaches the running engine through its API: forced down, the other
+/// server is published; cleared, the polls decide again; forced for 30 minutes, it is in
+/// the settings file and still in force after a restart, which announces nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_from_the_command_line_is_in_force_and_survives_a_restart() {
+    bounded(async {
+        let (a, b) = (ip("127.0.0.63"), ip("127.0.0.64"));
+        let port = ports::common_port(&[a, b]);
+        let _a = TcpListener::bind((a, port)).unwrap();
+        let _b = TcpListener::bind((b, port)).unwrap();
+        let servers = [a, b]
+            .iter()
+            .map(|ip| Server {
+                public_ip: ip.to_string(),
+                ..Server::default()
+            })
+            .collect();
+        let mut settings = Settings {
+            server_sets: vec![tcp_set("web", servers, port)],
+            ..Settings::default()
+        };
+        let api = ports::free_addr(ip("127.0.0.1"));
+        settings.options.http_api.enabled = true;
+        settings.options.http_api.listen = api.to_string();
+        settings.options.http_api.password = Secret::new(PASSWORD);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("standby.ron");
+        file::save(&path, &settings).unwrap();
+        let spawn = |settings: Settings| {
+            EngineHandle::spawn(EngineConfig {
+                settings_path: Some(path.clone()),
+                ..EngineConfig::in_memory(settings)
+            })
+            .unwrap()
+        };
+        let engine = spawn(settings);
+        standby::api::spawn(engine.client()).unwrap();
+        wait_until(&engine, "the first server published", |s| {
+            published(s, "web") == Some(vec![a])
+        })
+        .await;
+
+        let (code, out, err) = standby_override(&path, &["web", "127.0.0.63", "down"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("127.0.0.63 forced down"), "{out}");
+        let s = wait_until(&engine, "forced down: the second published", |s| {
+            published(s, "web") == Some(vec![b]) && forced_of(s, 0) == Some(ForcedState::Down)
+        })
+        .await;
+        assert!(
+            s.events
+                .iter()
+                .any(|e| e.kind == EventKind::ServerOverridden && e.text.contains("forced down")),
+            "an event: {:?}",
+            s.events
+        );
+        let auth = Some(PASSWORD);
+        let (_, status) = request(api, "GET", "/serversets/web/status", auth, "").await;
+        assert!(
+            status.contains("\"forced\":{\"state\":\"Down\""),
+            "{status}"
+        );
+        let (_, metrics) = request(api, "GET", "/metrics", auth, "").await;
+        assert!(
+            metrics.contains(&format!(
+                "standby_server_forced{{set=\"web\",server=\"{a}\",state=\"down\"}} 1"
+            )),
+            "{metrics}"
+        );
+
+        let (code, _, err) = standby_override(&path, &["web", "127.0.0.63", "clear"]).await;
+        assert_eq!(code, 0, "{err}");
+        wait_until(&engine, "cleared: the first published again", |s| {
+            published(s, "web") == Some(vec![a]) && forced_of(s, 0).is_none()
+        })
+        .await;
+
+        // Bad input is refused with the reason, and changes nothing.
+        let (code, _, err) = standby_override(&path, &["web", "127.0.0.99", "down"]).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("has no server 127.0.0.99"), "{err}");
+        let (code, _, err) =
+            standby_override(&path, &["web", "127.0.0.63", "down", "--for", "soon"]).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("for: \\\"soon\\\" is not a duration"), "{err}");
+
+        let (code, _, err) =
+            standby_override(&path, &["web", "127.0.0.63", "down", "--for", "30m"]).await;
+        assert_eq!(code, 0, "{err}");
+        wait_until(&engine, "forced down for 30 min", |s| {
+            published(s, "web") == Some(vec![b])
+        })
+        .await;
+        assert!(crate::support::poll_until(
+            std::time::Duration::from_secs(10),
+            || {
+                file::load(&path).is_ok_and(|f| {
+                    f.server_sets[0].servers[0]
+                        .forced
+                        .as_ref()
+                        .is_some_and(|f| f.until.is_some())
+                })
+            }
+        ));
+        engine.shutdown();
+
+        let engine = spawn(file::load(&path).unwrap());
+        let s = wait_until(&engine, "after the restart: still forced down", |s| {
+            published(s, "web") == Some(vec![b]) && forced_of(s, 0) == Some(ForcedState::Down)
+        })
+        .await;
+        assert!(
+            !s.events
+                .iter()
+                .any(|e| e.kind == EventKind::ServerOverridden),
+            "a restart announces nothing new: {:?}",
+            s.events
+        );
         engine.shutdown();
     })
     .await;

@@ -235,3 +235,22 @@ fn a_drained_server_says_so_on_its_row() {
     w.wait_for("both sets", |s| s.sets.len() == 2);
     w.wait_until("the drained note", |w| w.shows("drained (weight 0)"));
 }
+
+#[test]
+fn a_server_forced_down_from_its_row_shows_since_when() {
+    let mut w = window();
+    w.click("+");
+    w.click("Force down for 30 min");
+    w.wait_for("the override in force", |s| {
+        s.sets[0].servers[0]
+            .admin
+            .forced
+            .as_ref()
+            .is_some_and(|f| f.state == standby::model::ForcedState::Down && f.until.is_some())
+    });
+    w.wait_until("the row says so", |w| w.shows("forced down since"));
+    w.click("Clear override");
+    w.wait_for("the override cleared", |s| {
+        s.sets[0].servers[0].admin.forced.is_none()
+    });
+}

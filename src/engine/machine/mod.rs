@@ -15,6 +15,7 @@
 //! effects and feeds back what happened. A decision that needs IO (is the probe buildable?
 //! did the save work?) arrives as data in an input.
 
+mod admin;
 mod dns;
 mod polling;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+pub use admin::Admin;
 use dns::DnsSync;
 pub use dns::{DnsRunId, DnsStart};
 use polling::Polling;
@@ -205,6 +207,10 @@ pub struct Core {
     history_stored_at_drop: u64,
     /// What each set last published, kept across restarts (for DNS serving).
     published: HashMap<String, Published>,
+    /// The time of the last step (to turn wall-clock times into timer instants).
+    clock: Option<Now>,
+    /// When an operator's decision (an override) changes next.
+    admin_next: Option<SystemTime>,
 }
 
 impl Core {
@@ -225,12 +231,18 @@ impl Core {
             history_dropped: 0,
             history_stored_at_drop: 0,
             published,
+            clock: None,
+            admin_next: None,
         }
     }
 
     /// One step: applies `input` at `now` and returns what the shell must do.
     pub fn step(&mut self, input: Input, now: Now) -> Vec<Effect> {
         let mut out = Vec::new();
+        self.clock = Some(now);
+        if self.admin_next.is_some_and(|at| at <= now.wall) {
+            self.refresh_admin(now, &mut out);
+        }
         match input {
             Input::Tick => {
                 self.dispatch_due(now, &mut out);
@@ -294,10 +306,17 @@ impl Core {
     /// When the core wants a [`Input::Tick`] next, if ever.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let dns = self.sets.iter().filter_map(|s| s.dns.next_due()).min();
-        match (self.polling.next_due(), dns) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // An override's end is a wall-clock time: as an instant from the last step's clock.
+        let admin = match (self.admin_next, self.clock) {
+            (Some(at), Some(clock)) => {
+                Some(clock.at + at.duration_since(clock.wall).unwrap_or_default())
+            }
+            _ => None,
+        };
+        [self.polling.next_due(), dns, admin]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn settings(&self) -> &Arc<Settings> {
@@ -440,6 +459,7 @@ impl Core {
         }
         self.refresh_set_problems(now.wall);
         self.reschedule_all(now.at);
+        self.refresh_admin(now, out);
     }
 
     /// Raises or clears the set-level problem of sets that cannot poll.

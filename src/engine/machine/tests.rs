@@ -228,6 +228,91 @@ fn drained_server_in_sequential_mode() {
     }
 }
 
+/// Installs `sets` as new settings at the harness's time.
+fn reinstall(h: &mut Harness, sets: Vec<ServerSet>) {
+    let settings = Settings {
+        server_sets: sets,
+        ..Settings::default()
+    };
+    h.step(Input::Install {
+        settings: Arc::new(settings),
+        unavailable: BTreeMap::new(),
+    });
+}
+
+/// A manual override: the decision sees the server as forced while its polls go on; it
+/// ends by itself at its time (the core wakes for it) or when cleared, each change one
+/// event.
+#[test]
+fn overrides_force_the_decision_until_they_end() {
+    use crate::model::{Forced, ForcedState};
+    let config = set("force", 2, frequency(0, 1, false));
+    let mut h = Harness::new(vec![config.clone()]);
+    let published = |h: &Harness| h.core.sets()[0].decision.addresses();
+    let overridden = |h: &Harness| {
+        h.kinds()
+            .iter()
+            .filter(|k| **k == EventKind::ServerOverridden)
+            .count()
+    };
+    h.round("++");
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    // Forced down for 10 minutes: the second is published, the first still polled.
+    let mut forced = config.clone();
+    forced.servers[0].forced = Some(Forced::new(
+        ForcedState::Down,
+        h.now().wall,
+        Some(Duration::from_secs(600)),
+    ));
+    reinstall(&mut h, vec![forced]);
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    assert_eq!(overridden(&h), 1);
+    assert_eq!(h.round("++"), "01");
+    assert_eq!(h.statuses(0), "OO");
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    // The core wakes when the override ends, even with no poll due then.
+    let end = h.base + h.at + Duration::from_secs(600) - Duration::from_millis(50);
+    assert!(
+        h.core
+            .next_wakeup()
+            .is_some_and(|w| w <= end + Duration::from_secs(1))
+    );
+    while h.at < Duration::from_secs(700) {
+        h.round("++");
+    }
+    assert_eq!(published(&h), Some(vec![address(0)]), "the override ended");
+    assert_eq!(overridden(&h), 2);
+    // Forced up while its polls fail: still published; failed as its polls say.
+    let mut up = config.clone();
+    up.servers[0].forced = Some(Forced::new(ForcedState::Up, h.now().wall, None));
+    reinstall(&mut h, vec![up]);
+    h.round("-+");
+    assert_eq!(h.statuses(0), "FO");
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    assert_eq!(overridden(&h), 3);
+    // Cleared: the polls decide again at once.
+    reinstall(&mut h, vec![config]);
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    assert_eq!(overridden(&h), 4);
+}
+
+/// After a restart an override in the settings is in force from the start, and announced
+/// as no new event.
+#[test]
+fn an_override_in_force_at_start_raises_no_event() {
+    use crate::model::{Forced, ForcedState};
+    let mut config = set("force", 2, frequency(0, 1, false));
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    config.servers[0].forced = Some(Forced::new(ForcedState::Down, start, None));
+    let mut h = Harness::new(vec![config]);
+    h.round("++");
+    assert_eq!(
+        h.core.sets()[0].decision.addresses(),
+        Some(vec![address(1)])
+    );
+    assert!(!h.kinds().contains(&EventKind::ServerOverridden));
+}
+
 #[test]
 fn pause_set_on_failure() {
     // (pausing servers, retries, rounds of health, paused after, events)

@@ -41,7 +41,7 @@ use crate::ui::forms::Outcome;
 use crate::ui::help::{self, HelpTopic};
 
 /// What the main window asks of the dialogs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum DialogRequest {
     Options,
     NewSet,
@@ -61,6 +61,9 @@ pub enum DialogRequest {
     },
     /// Write a support file to this path.
     SupportFile(std::path::PathBuf),
+    /// An operator's decision from a server row (force up/down, clear, maintenance):
+    /// sent to the engine as it is.
+    Admin(SettingsEdit),
 }
 
 /// Which change an engine reply is for.
@@ -69,6 +72,7 @@ enum Change {
     Options,
     Set,
     Delete(String),
+    Admin,
 }
 
 struct Pending {
@@ -98,6 +102,8 @@ pub struct Dialogs {
     pub what_if: Option<WhatIfWindow>,
     /// The support file being written, or what came of it.
     pub support: Option<SupportFile>,
+    /// Row actions waiting to go to the engine.
+    admin: Vec<SettingsEdit>,
 }
 
 /// File → Support file...: the path, then the engine's answer.
@@ -145,6 +151,7 @@ impl Dialogs {
             DialogRequest::WhatIf { set, server } => {
                 self.what_if = Some(WhatIfWindow::new(set, server));
             }
+            DialogRequest::Admin(change) => self.admin.push(change),
             DialogRequest::SupportFile(path) => {
                 self.support = Some(SupportFile {
                     path,
@@ -191,6 +198,9 @@ impl Dialogs {
             }
         }
         self.confirm_delete_window(ctx, outbox);
+        for change in std::mem::take(&mut self.admin) {
+            self.pending.push(edit(change, None, Change::Admin, outbox));
+        }
         outbox.extend(self.test_commands());
         if let Some(history) = &mut self.history
             && !history.show(ctx, outbox)
@@ -333,6 +343,9 @@ impl Dialogs {
                 self.message = result
                     .err()
                     .map(|e| format!("Server set {name:?} not deleted: {e}"));
+            }
+            Change::Admin => {
+                self.message = result.err().map(|e| format!("Not changed: {e}"));
             }
         }
     }

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use eframe::egui::{self, Color32, RichText};
 
 use crate::engine::dns_sync::PairState;
-use crate::engine::{AdminView, DnsPairView, ServerView, SetStatus};
+use crate::engine::{AdminView, DnsPairView, ServerView, SetStatus, SettingsEdit};
+use crate::model::{Forced, ForcedState};
 use crate::ui::dialogs::DialogRequest;
 use crate::ui::widgets;
 
@@ -70,7 +71,9 @@ pub fn servers(
                 {
                     expanded.toggle(&set.name, &server.public_ip);
                 }
-                server_row(ui, server);
+                server_row(ui, server).context_menu(|ui| {
+                    admin_actions(ui, &set.name, server, requests);
+                });
                 ui.end_row();
                 if open {
                     // The buttons sit under the address, the widest column, so that
@@ -94,6 +97,7 @@ pub fn servers(
                                 server: Some(server.public_ip.clone()),
                             });
                         }
+                        admin_actions(ui, &set.name, server, requests);
                     });
                     ui.end_row();
                 }
@@ -101,8 +105,46 @@ pub fn servers(
         });
 }
 
-fn server_row(ui: &mut egui::Ui, server: &ServerView) {
-    ui.label(&server.name);
+/// The operator's actions on a server (its row's context menu and its expanded row): force
+/// it up or down (for good or for 30 minutes), clear the override.
+pub fn admin_actions(
+    ui: &mut egui::Ui,
+    set: &str,
+    server: &ServerView,
+    requests: &mut Vec<DialogRequest>,
+) {
+    let force = |forced: Option<Forced>| {
+        DialogRequest::Admin(SettingsEdit::Force {
+            set: set.to_string(),
+            server: server.public_ip.clone(),
+            forced,
+        })
+    };
+    let now = std::time::SystemTime::now();
+    let half_hour = Some(std::time::Duration::from_secs(30 * 60));
+    if ui.button("Force up").clicked() {
+        requests.push(force(Some(Forced::new(ForcedState::Up, now, None))));
+        ui.close();
+    }
+    if ui.button("Force down").clicked() {
+        requests.push(force(Some(Forced::new(ForcedState::Down, now, None))));
+        ui.close();
+    }
+    if ui.button("Force down for 30 min").clicked() {
+        requests.push(force(Some(Forced::new(ForcedState::Down, now, half_hour))));
+        ui.close();
+    }
+    if server.admin.forced.is_some() && ui.button("Clear override").clicked() {
+        requests.push(force(None));
+        ui.close();
+    }
+}
+
+/// One server's row; the response of its name (for the context menu).
+fn server_row(ui: &mut egui::Ui, server: &ServerView) -> egui::Response {
+    let name = ui
+        .add(egui::Label::new(&server.name).sense(egui::Sense::click()))
+        .on_hover_text("Right-click: force up or down");
     if server.poll_ip.is_empty() || server.poll_ip == server.public_ip {
         ui.label(&server.public_ip);
     } else {
@@ -129,6 +171,7 @@ fn server_row(ui: &mut egui::Ui, server: &ServerView) {
     ui.label(server.failures.to_string());
     ui.label(widgets::clock_or_dash(server.last_success));
     ui.label(widgets::clock_or_dash(server.last_failure));
+    name
 }
 
 /// What the operator decided for a server, in words beside its status.
@@ -136,6 +179,17 @@ pub fn admin_notes(admin: &AdminView) -> Vec<String> {
     let mut notes = Vec::new();
     if admin.drained {
         notes.push("drained (weight 0)".to_string());
+    }
+    if let Some(forced) = &admin.forced {
+        let until = forced
+            .until_time()
+            .map(|t| format!(" until {}", widgets::clock_or_dash(Some(t))))
+            .unwrap_or_default();
+        notes.push(format!(
+            "forced {} since {}{until}",
+            forced.state.label(),
+            widgets::clock_or_dash(forced.set_at_time())
+        ));
     }
     notes
 }
