@@ -15,12 +15,13 @@ use standby::ui::dialogs::dns_serving_page::{NO_ZONE, OPEN_RESOLVER, PUBLIC_FORW
 use crate::support::ports::free_addr;
 use crate::support::ui::{DEADLINE, Window};
 
-/// A set whose polls fail fast (nothing listens on port 1) and need no peer.
+/// A set whose polls fail fast (nothing listens on port 1 of a loopback address) and need
+/// no peer; never a documentation address, which the engine would send packets to.
 fn set(name: &str, hosts: &[&str]) -> ServerSet {
     ServerSet {
         name: name.into(),
         servers: vec![Server {
-            public_ip: "192.0.2.10".into(),
+            public_ip: "127.0.0.10".into(),
             ..Default::default()
         }],
         polling: PollMethod::Tcp(TcpPoll {
