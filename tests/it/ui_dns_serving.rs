@@ -15,12 +15,13 @@ use standby::ui::dialogs::dns_serving_page::{NO_ZONE, OPEN_RESOLVER, PUBLIC_FORW
 use crate::support::ports::free_addr;
 use crate::support::ui::{DEADLINE, Window};
 
-/// A set whose polls fail fast (nothing listens on port 1) and need no peer.
+/// A set whose polls fail fast (nothing listens on port 1 of a loopback address) and need
+/// no peer; never a documentation address, which the engine would send packets to.
 fn set(name: &str, hosts: &[&str]) -> ServerSet {
     ServerSet {
         name: name.into(),
         servers: vec![Server {
-            public_ip: "192.0.2.10".into(),
+            public_ip: "127.0.0.10".into(),
             ..Default::default()
         }],
         polling: PollMethod::Tcp(TcpPoll {
@@ -90,7 +91,7 @@ fn a_zone_added_in_the_dialog_is_saved_and_served() {
     let (settings, server) = serving(vec![set("web", &["www.failover.example.test"])]);
     let mut w = window(settings);
     // As main.rs does: the DNS server follows the engine's settings.
-    standby::dnsserve::spawn(w.app().engine().client()).unwrap();
+    standby::dnsserve::spawn(w.app().engine().clone()).unwrap();
     w.click("Add zone...");
     assert!(w.has_window("Zone properties"));
     assert!(!w.ok_enabled("Zone properties"), "a new zone is incomplete");
