@@ -44,7 +44,7 @@ impl From<&Problem> for ProblemDto {
             first_seen: iso_utc(p.first_seen),
             set: p.set.clone(),
             subject: p.subject.clone(),
-            code: p.code,
+            code: p.code.get(),
             text: p.text.clone(),
         }
     }

@@ -397,6 +397,63 @@ impl Table {
     }
 }
 
+/// A zone's content for a transfer (`transfer.rs`).
+#[derive(Debug)]
+pub struct ZoneRecords {
+    /// The SOA (its serial names this version).
+    pub soa: Record,
+    /// NS, the glue inside the zone and every served name's addresses (all of them,
+    /// whatever the weights: a secondary cannot walk them).
+    pub records: Vec<Record>,
+    /// Every served name of the zone has its addresses (none is still undecided).
+    pub complete: bool,
+}
+
+impl Table {
+    /// The records of the zone `apex` (lower case, no final dot) as it answers now.
+    pub fn zone_records(&self, apex: &str) -> Option<ZoneRecords> {
+        let zone = self.zones.iter().find(|z| z.apex == apex)?;
+        let mut records = zone.ns.clone();
+        for (owner, glue) in &zone.glue {
+            if self.zone(owner).is_some_and(|z| z.apex == apex) {
+                records.extend(glue.iter().cloned());
+            }
+        }
+        let mut complete = true;
+        let names = self.exact.iter().map(|(n, i)| (n.clone(), *i));
+        let wildcards = self.wildcards.iter().map(|(n, i)| (format!("*.{n}"), *i));
+        for (name, index) in names.chain(wildcards) {
+            let in_zone = self
+                .zone(name.strip_prefix("*.").unwrap_or(&name))
+                .is_some_and(|z| z.apex == apex);
+            let (Some(entry), Some(owner)) = (self.entries.get(index), dns_name(&name)) else {
+                continue;
+            };
+            if !in_zone {
+                continue;
+            }
+            match &entry.addresses {
+                Some(addresses) => records.extend(
+                    addresses
+                        .iter()
+                        .map(|(ip, _)| address_record(owner.clone(), entry.ttl, *ip)),
+                ),
+                None => complete = false,
+            }
+        }
+        Some(ZoneRecords {
+            soa: zone.soa.clone(),
+            records,
+            complete,
+        })
+    }
+
+    /// The apexes of the zones (lower case, no final dot).
+    pub fn zone_apexes(&self) -> impl Iterator<Item = &str> {
+        self.zones.iter().map(|z| z.apex.as_str())
+    }
+}
+
 /// The addresses of `entry` for `qtype`: A → IPv4, AAAA → IPv6, ANY → all (a minimal
 /// answer, RFC 8482); with weighted round robin one of them, whose turn it is.
 fn choose(entry: &Entry, addresses: &[(IpAddr, u32)], qtype: RecordType) -> Vec<IpAddr> {

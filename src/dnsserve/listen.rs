@@ -13,7 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::answers::Reply;
 use super::limits::{Backoff, retry};
-use super::{Count, Shared, forward, wire};
+use super::{Count, Shared, forward, transfer, wire};
 
 /// What to do with one request.
 pub(super) enum Prepared {
@@ -24,13 +24,18 @@ pub(super) enum Prepared {
     /// Forward the request (its bytes are forwarded as they came); holds a place among
     /// the forwards in flight.
     Forward(Box<Message>, OwnedSemaphorePermit),
+    /// A zone transfer's messages, encoded (and signed) by `transfer.rs`.
+    Transfer(Vec<Vec<u8>>),
 }
 
-pub(super) fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr) -> Prepared {
+pub(super) fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr, tcp: bool) -> Prepared {
     // Malformed packets are dropped without an answer.
     let Ok(request) = Message::from_vec(bytes) else {
         return Prepared::Nothing;
     };
+    if transfer::is_transfer(&request) || transfer::is_signed_soa(&request, &shared.options.zones) {
+        return zone_transfer(shared, &request, bytes, client, tcp);
+    }
     match shared.table().answer(&request) {
         Reply::Drop => Prepared::Nothing,
         Reply::Answer(response) => Prepared::Answer(Box::new(response), Box::new(request)),
@@ -61,6 +66,41 @@ pub(super) fn prepare(shared: &Shared, bytes: &[u8], client: IpAddr) -> Prepared
             Prepared::Answer(Box::new(response), Box::new(request))
         }
     }
+}
+
+/// Answers AXFR / IXFR (`transfer.rs`); logs each transfer, counts each refusal.
+fn zone_transfer(
+    shared: &Shared,
+    request: &Message,
+    bytes: &[u8],
+    client: IpAddr,
+    tcp: bool,
+) -> Prepared {
+    let now = crate::dnsupdate::tsig::now_unix();
+    let table = shared.table();
+    let zones = &shared.options.zones;
+    let done = transfer::answer(
+        &shared.journal,
+        &table,
+        zones,
+        request,
+        bytes,
+        client,
+        tcp,
+        now,
+    );
+    if let Some(why) = done.refused {
+        shared.count(
+            Count::TransfersRefused,
+            format!("zone transfer refused: {why}"),
+        );
+    }
+    if let Some(sent) = done.sent {
+        let client = shared.client.clone();
+        let text = format!("DNS serving: {sent}");
+        tokio::spawn(async move { client.log(crate::engine::Level::Info, text).await });
+    }
+    Prepared::Transfer(done.messages)
 }
 
 /// An answer with the question and no records (REFUSED, SERVFAIL). Only a single
@@ -159,22 +199,35 @@ async fn serve_connection(mut stream: TcpStream, shared: &Shared, client: IpAddr
         ) {
             return;
         }
-        let answer = match prepare(shared, &packet, client) {
+        let answer = match prepare(shared, &packet, client, true) {
             Prepared::Nothing => return,
+            Prepared::Transfer(messages) => {
+                for message in messages {
+                    if !write_framed(&mut stream, &message).await {
+                        return;
+                    }
+                }
+                continue;
+            }
             Prepared::Answer(response, request) => encode(&response, &request, false),
             Prepared::Forward(request, permit) => {
                 forwarded(shared, &request, &packet, false, permit).await
             }
         };
         let Some(answer) = answer else { return };
-        let Ok(len) = u16::try_from(answer.len()) else {
-            return;
-        };
-        let mut framed = Vec::with_capacity(answer.len() + 2);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(&answer);
-        if stream.write_all(&framed).await.is_err() {
+        if !write_framed(&mut stream, &answer).await {
             return;
         }
     }
+}
+
+/// Writes one message with its 2-byte length; false if the connection is gone.
+async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> bool {
+    let Ok(len) = u16::try_from(message.len()) else {
+        return false;
+    };
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(message);
+    stream.write_all(&framed).await.is_ok()
 }

@@ -8,6 +8,8 @@ pub mod fast;
 mod forward;
 mod limits;
 mod listen;
+mod notify;
+pub mod transfer;
 mod udp;
 pub mod wire;
 
@@ -40,6 +42,8 @@ enum Count {
     ForwardsNotAllowed,
     /// UDP answers dropped or truncated by response rate limiting.
     RateLimited,
+    /// Zone transfers refused (not listed, unsigned, bad signature, not decided yet).
+    TransfersRefused,
 }
 
 /// What every listener shares.
@@ -52,18 +56,25 @@ struct Shared {
     connections: Arc<Semaphore>,
     /// A place per forward in flight.
     forwards: Arc<Semaphore>,
-    tallies: Mutex<[Tally; 5]>,
+    tallies: Mutex<[Tally; 6]>,
     /// Networks whose queries may be forwarded.
     forward_networks: Vec<(IpAddr, u8)>,
     rate: Mutex<limits::RateLimiter>,
     client: EngineClient,
+    /// The zones' past versions, for IXFR (kept across rebinds).
+    journal: Arc<transfer::Journal>,
 }
 
 impl Shared {
-    fn new(table: Table, options: DnsServingOptions, client: EngineClient) -> Shared {
+    fn new(
+        table: Arc<Table>,
+        options: DnsServingOptions,
+        client: EngineClient,
+        journal: Arc<transfer::Journal>,
+    ) -> Shared {
         let places = |n: u32| Arc::new(Semaphore::new(usize::try_from(n.max(1)).unwrap_or(1)));
         Shared {
-            table: RwLock::new(Arc::new(table)),
+            table: RwLock::new(table),
             generation: AtomicU64::new(0),
             connections: places(options.max_tcp_connections),
             forwards: places(options.max_forwards_in_flight),
@@ -76,6 +87,7 @@ impl Shared {
             options,
             tallies: Mutex::default(),
             client,
+            journal,
         }
     }
 
@@ -131,6 +143,9 @@ async fn supervise(client: EngineClient) {
     let mut memory = answers::Memory::default();
     // What each set was last served with, for the "now serving" events.
     let mut served = BTreeMap::new();
+    // Standby as a primary: the versions its zones served, and the NOTIFYs to secondaries.
+    let journal = Arc::new(transfer::Journal::default());
+    let mut notifier = notify::Notifier::new(client.clone());
     while let Some((options, mut unchanged)) = follower.next().await {
         if !options.enabled {
             continue;
@@ -158,9 +173,14 @@ async fn supervise(client: EngineClient) {
         let text = format!("serving DNS on {address} (UDP on {workers} threads, and TCP)");
         client.log(Level::Info, text).await;
         let snapshot = client.snapshot();
-        let table = Table::build(&snapshot, &mut memory, now_unix());
+        let table = Arc::new(Table::build(&snapshot, &mut memory, now_unix()));
         announce(&client, &snapshot, &table, &mut served).await;
-        let shared = Arc::new(Shared::new(table, options.clone(), client.clone()));
+        let shared = Arc::new(Shared::new(
+            table.clone(),
+            options.clone(),
+            client.clone(),
+            journal.clone(),
+        ));
         let udp_workers = match udp::Workers::start(udp, &shared, tokio::runtime::Handle::current())
         {
             Ok(workers) => workers,
@@ -171,14 +191,17 @@ async fn supervise(client: EngineClient) {
             }
         };
         let tcp_task = tokio::spawn(listen::serve_tcp(tcp, shared.clone()));
+        notify::after_change(&mut notifier, &journal, &table, &options, address.ip());
         // Follow the snapshots; stop serving when the options change.
         while let Some(snapshot) = unchanged.next().await {
-            let table = Table::build(&snapshot, &mut memory, now_unix());
+            let table = Arc::new(Table::build(&snapshot, &mut memory, now_unix()));
             announce(&client, &snapshot, &table, &mut served).await;
             if let Ok(mut slot) = shared.table.write() {
-                *slot = Arc::new(table);
+                *slot = table.clone();
             }
             shared.generation.fetch_add(1, Ordering::Release);
+            // After the swap: a secondary told of the change must find it when it asks.
+            notify::after_change(&mut notifier, &journal, &table, &options, address.ip());
         }
         tcp_task.abort();
         // Wait until the sockets are closed, so that the next bind can take the port.

@@ -22,6 +22,8 @@ use super::{Count, Shared, fast};
 
 /// How often a worker waiting for a query checks whether it is to stop.
 const POLL: Duration = Duration::from_millis(200);
+/// The receive buffer asked for each socket.
+const RECEIVE_BUFFER: usize = 4 << 20;
 /// The largest DNS message (UDP on loopback can carry it).
 const MAX_MESSAGE: usize = 65535;
 
@@ -61,6 +63,9 @@ fn bind_one(address: SocketAddr) -> std::io::Result<UdpSocket> {
     // sockets that all set it: a port held by another program still fails the bind.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     socket.set_reuse_port(true)?;
+    // A burst waits in the kernel instead of being dropped (best effort: the kernel caps
+    // it at net.core.rmem_max).
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
     socket.bind(&address.into())?;
     let socket: UdpSocket = socket.into();
     socket.set_read_timeout(Some(POLL))?;
@@ -189,8 +194,16 @@ fn serve(
             let _ = socket.send_to(&out, peer);
             continue;
         }
-        match listen::prepare(shared, packet, peer.ip()) {
+        match listen::prepare(shared, packet, peer.ip(), false) {
             Prepared::Nothing => {}
+            Prepared::Transfer(messages) => {
+                // Over UDP a transfer answer is one small message (the SOA, or an error).
+                if let Some(answer) = messages.first()
+                    && answer.len() <= super::wire::CLASSIC_UDP
+                {
+                    let _ = socket.send_to(answer, peer);
+                }
+            }
             Prepared::Answer(response, request) => {
                 if let Some(answer) = listen::encode(&response, &request, true) {
                     let _ = socket.send_to(&answer, peer);

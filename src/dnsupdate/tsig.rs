@@ -221,6 +221,93 @@ impl TsigSigner {
     }
 }
 
+/// The server side, for zone transfers (`dnsserve/transfer.rs`): checking a signed
+/// request and signing each message of its answer (RFC 8945 §5.2, §5.3.1).
+impl TsigSigner {
+    /// The TSIG error code of a failed check (RFC 8945 §5.2): BADSIG 16, BADKEY 17,
+    /// BADTIME 18.
+    pub fn error_code(error: &TsigError) -> u16 {
+        match error {
+            TsigError::BadKey | TsigError::AnswerKey(_) => 17,
+            TsigError::BadTime | TsigError::AnswerTime(_) => 18,
+            _ => 16,
+        }
+    }
+
+    /// Checks a request signed with this key: the key name and algorithm (else BADKEY),
+    /// the MAC (constant time; else BADSIG), the time within the fudge (else BADTIME).
+    /// Returns the request's MAC, which the answer's first MAC covers.
+    pub fn verify_request(
+        &self,
+        bytes: &[u8],
+        parsed: &Message,
+        now: u64,
+    ) -> Result<Vec<u8>, TsigError> {
+        let Some(record) = parsed.signature() else {
+            return Err(TsigError::Unsigned);
+        };
+        let tsig = &record.data;
+        let same_key = record.name.eq_ignore_root_case(&self.key_name)
+            && wire_name_eq(&tsig.algorithm.to_name(), self.algorithm);
+        if !same_key {
+            return Err(TsigError::BadKey);
+        }
+        let (digested, _) =
+            signed_bitmessage_to_buf(bytes, None, true).map_err(|_| TsigError::BadSig)?;
+        if !verify_mac(self.algorithm, &self.secret, &digested, &tsig.mac) {
+            return Err(TsigError::BadSig);
+        }
+        if now.abs_diff(tsig.time) > u64::from(tsig.fudge) {
+            return Err(TsigError::BadTime);
+        }
+        Ok(tsig.mac.clone())
+    }
+
+    /// Signs one message of an answer (encoded, without TSIG). `prior` is the request's
+    /// MAC for the first message and the previous message's MAC for the others; the
+    /// first covers all the TSIG variables, later ones the timers only (RFC 8945 §5.3.1).
+    /// Returns the signed message and its MAC.
+    pub fn sign_answer(
+        &self,
+        unsigned: &[u8],
+        prior: &[u8],
+        first: bool,
+        now: u64,
+    ) -> Result<(Vec<u8>, Vec<u8>), TsigError> {
+        let mut prefix = Vec::with_capacity(2);
+        push_len(&mut prefix, prior.len());
+        let mut variables = Vec::with_capacity(96);
+        if first {
+            self.push_variables(&mut variables, now, 0, &[]);
+        } else {
+            push_time(&mut variables, now);
+            variables.extend_from_slice(&FUDGE.to_be_bytes());
+        }
+        let mac = compute_mac(
+            self.algorithm,
+            &self.secret,
+            &[&prefix, prior, unsigned, &variables],
+        )?;
+        let id = match unsigned {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        };
+        let mut bytes = unsigned.to_vec();
+        self.append_record(&mut bytes, now, &mac, id, 0);
+        Ok((bytes, mac))
+    }
+
+    /// Appends the unsigned TSIG record of an error answer (NOTAUTH with BADSIG, BADKEY
+    /// or BADTIME): an empty MAC, the error code (RFC 8945 §5.2).
+    pub fn append_error(&self, unsigned: &mut Vec<u8>, error: u16, now: u64) {
+        let id = match unsigned.as_slice() {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        };
+        self.append_record(unsigned, now, &[], id, error);
+    }
+}
+
 fn wire_name_eq(name: &Name, algorithm: TsigAlgorithm) -> bool {
     Name::from_ascii(algorithm_wire_name(algorithm))
         .map(|ours| ours.eq_ignore_root_case(name))

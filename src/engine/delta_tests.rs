@@ -134,7 +134,7 @@ fn problem(world: &mut World, step: u64) -> Problem {
         first_seen: time(step),
         set: format!("set{}", world.below(6)),
         subject: format!("web{} (192.0.2.{})", world.below(5), world.below(5)),
-        code: [111, 124, 149, 223, 311][world.below(5)],
+        code: [111, 124, 149, 223, 311][world.below(5)].into(),
         text: format!("failure {step}"),
     }
 }

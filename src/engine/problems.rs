@@ -2,6 +2,7 @@
 //! resolved.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use crate::model::failure::{Area, FailureKind, ProblemCode};
@@ -11,8 +12,8 @@ use crate::model::failure::{Area, FailureKind, ProblemCode};
 /// cannot be mistaken for a failed poll. It is a warning: the server stays OK, nothing
 /// fails over, and the set's health does not turn to "problem". Its subject is the
 /// server's subject followed by [`CERTIFICATE_SUFFIX`].
-pub const CERTIFICATE_WARNING: u16 =
-    ProblemCode::new(Area::Polling, FailureKind::WrongAnswer, 9).get();
+pub const CERTIFICATE_WARNING: ProblemCode =
+    ProblemCode::new(Area::Polling, FailureKind::WrongAnswer, 9);
 
 /// Appended to a server's subject for its certificate warning: `web1 (192.0.2.1) certificate`.
 pub const CERTIFICATE_SUFFIX: &str = " certificate";
@@ -21,7 +22,7 @@ pub const CERTIFICATE_SUFFIX: &str = " certificate";
 /// polling, 5 the monitor's own resources, 0 no stage. A problem of the monitor, not of
 /// a set (its set is `""`, its subject [`MONITOR_SUBJECT`]): no server counts it as a
 /// failure, so it moves no server's state and no DNS record.
-pub const MONITOR_SHORTAGE: u16 = ProblemCode::new(Area::Polling, FailureKind::Local, 0).get();
+pub const MONITOR_SHORTAGE: ProblemCode = ProblemCode::new(Area::Polling, FailureKind::Local, 0);
 
 /// The subject of the monitor's own problems.
 pub const MONITOR_SUBJECT: &str = "this monitor";
@@ -78,29 +79,83 @@ impl<T: Copy + Ord> LocalFaults<T> {
     }
 }
 
-/// A notification's problem (`notification: …`, `notification outbox`): its message stays
-/// queued through any settings change (even of its set), so only its delivery clears it.
-pub fn is_notification(subject: &str) -> bool {
-    subject.starts_with("notification")
+/// What a problem is about, as the core keys its book: a type, not a text, so that
+/// looking a problem up (on every poll result) formats and allocates nothing. The text
+/// shown (`web1 (192.0.2.1)`) is made only when a problem is raised ([`Problems::raise`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProblemSubject {
+    /// The set as a whole: its polling method cannot run ([`SET_SUBJECT`]).
+    PollingMethod,
+    /// A server of the set, by its public address (unique in a set).
+    Server(IpAddr),
+    /// A server's certificate warning ([`CERTIFICATE_WARNING`]), by its public address.
+    Certificate(IpAddr),
+    /// A DNS server × host name pair, by its subject text (`ns1:5353 www.example.test`):
+    /// DNS results are few (one per pair and run), so the text may be the key.
+    Dns(String),
+    /// A notification method or the outbox (`notification: e-mail to ops`,
+    /// `notification outbox`), as the dispatcher names it: only its delivery clears it.
+    Notification(String),
+    /// The monitor's own shortage ([`MONITOR_SUBJECT`]; set `""`).
+    Monitor,
+    /// History rows dropped ([`HISTORY_SUBJECT`]; set `""`).
+    History,
+    /// Polling runs late (see `machine/polling.rs`; [`LATE_SUBJECT`], set `""`).
+    Lateness,
 }
 
-/// Problems no settings change may clear: a notification's (see [`is_notification`]) and
-/// the monitor's own (set `""`: [`MONITOR_SUBJECT`], [`HISTORY_SUBJECT`]): only what
-/// resolves them does.
-fn outlives_settings(set: &str, subject: &str) -> bool {
-    is_notification(subject) || set.is_empty()
+impl ProblemSubject {
+    /// A notification's subject as the dispatcher reports it.
+    pub fn notification(text: &str) -> ProblemSubject {
+        ProblemSubject::Notification(text.to_string())
+    }
+
+    /// The subject's text where it needs no server name (every variant but the server's).
+    pub fn fixed_text(&self) -> Option<String> {
+        match self {
+            ProblemSubject::PollingMethod => Some(SET_SUBJECT.into()),
+            ProblemSubject::Dns(text) | ProblemSubject::Notification(text) => Some(text.clone()),
+            ProblemSubject::Monitor => Some(MONITOR_SUBJECT.into()),
+            ProblemSubject::History => Some(HISTORY_SUBJECT.into()),
+            ProblemSubject::Lateness => Some(LATE_SUBJECT.into()),
+            ProblemSubject::Server(_) | ProblemSubject::Certificate(_) => None,
+        }
+    }
+
+    /// Problems no settings change may clear: a notification's and the monitor's own
+    /// (set `""`): only what resolves them does.
+    fn outlives_settings(&self) -> bool {
+        matches!(
+            self,
+            ProblemSubject::Notification(_)
+                | ProblemSubject::Monitor
+                | ProblemSubject::History
+                | ProblemSubject::Lateness
+        )
+    }
 }
+
+/// The subject text of a set-level problem (its polling method cannot run).
+pub const SET_SUBJECT: &str = "polling method";
 
 /// The subject of the monitor's problem of history rows dropped (code [`MONITOR_SHORTAGE`]):
 /// the database did not keep up (a stalled or full disk).
 pub const HISTORY_SUBJECT: &str = "polling history";
 
+/// The subject of the monitor's problem of polls starting late (code [`POLLING_LATE`]).
+pub const LATE_SUBJECT: &str = "polling schedule";
+
+/// Polls start later than their interval allows (the limit of polls in flight is too
+/// small for the servers): 1 polling, 2 time (the schedule could not be kept), 0 no stage.
+/// A problem of the monitor: no server's state moves for it.
+pub const POLLING_LATE: ProblemCode = ProblemCode::new(Area::Polling, FailureKind::Timeout, 0);
+
 /// Low-severity codes: shown in the list, but the set is not in trouble.
-pub fn is_warning(code: u16) -> bool {
+pub fn is_warning(code: ProblemCode) -> bool {
     code == CERTIFICATE_WARNING
 }
 
-/// A current fault.
+/// A current fault, as published (snapshot, API, notifications): its subject as text.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// When this problem was first seen (kept while it lasts, even if its text changes).
@@ -108,30 +163,36 @@ pub struct Problem {
     pub set: String,
     /// A server, or a DNS server + host name, or the set itself.
     pub subject: String,
-    /// 1xx polling, 2xx DNS check/update, 3xx notification; see `probe::Failure::code`.
-    pub code: u16,
+    /// 1xx polling, 2xx DNS check/update, 3xx notification; see [`ProblemCode`].
+    pub code: ProblemCode,
     pub text: String,
 }
 
-/// The book of current problems, keyed by set and subject.
+/// The book of current problems, keyed by set name and [`ProblemSubject`]. Looking up,
+/// raising an unchanged problem and clearing allocate nothing.
 #[derive(Clone, Debug, Default)]
 pub struct Problems {
-    current: BTreeMap<(String, String), Problem>,
+    current: BTreeMap<String, BTreeMap<ProblemSubject, Problem>>,
     changed: bool,
 }
 
 impl Problems {
-    /// Raises or updates a problem. Returns true when it is new.
+    /// Raises or updates a problem; `shown` makes the subject's text, called only for a
+    /// new problem. Returns true when it is new.
     pub fn raise(
         &mut self,
         set: &str,
-        subject: &str,
-        code: u16,
+        subject: ProblemSubject,
+        shown: impl FnOnce() -> String,
+        code: ProblemCode,
         text: &str,
         now: SystemTime,
     ) -> bool {
-        let key = (set.to_string(), subject.to_string());
-        match self.current.get_mut(&key) {
+        let of_set = match self.current.get_mut(set) {
+            Some(of_set) => of_set,
+            None => self.current.entry(set.to_string()).or_default(),
+        };
+        match of_set.get_mut(&subject) {
             Some(p) => {
                 if p.code != code || p.text != text {
                     p.code = code;
@@ -141,65 +202,109 @@ impl Problems {
                 false
             }
             None => {
-                self.current.insert(
-                    key,
-                    Problem {
-                        first_seen: now,
-                        set: set.to_string(),
-                        subject: subject.to_string(),
-                        code,
-                        text: text.to_string(),
-                    },
-                );
+                let problem = Problem {
+                    first_seen: now,
+                    set: set.to_string(),
+                    subject: shown(),
+                    code,
+                    text: text.to_string(),
+                };
+                of_set.insert(subject, problem);
                 self.changed = true;
                 true
             }
         }
     }
 
+    /// [`Problems::raise`] for a subject whose text needs no server name.
+    pub fn raise_fixed(
+        &mut self,
+        set: &str,
+        subject: ProblemSubject,
+        code: ProblemCode,
+        text: &str,
+        now: SystemTime,
+    ) -> bool {
+        let shown = subject.fixed_text().unwrap_or_default();
+        self.raise(set, subject, || shown, code, text, now)
+    }
+
     /// Clears a problem. Returns true when there was one.
-    pub fn clear(&mut self, set: &str, subject: &str) -> bool {
-        let gone = self
-            .current
-            .remove(&(set.to_string(), subject.to_string()))
-            .is_some();
+    pub fn clear(&mut self, set: &str, subject: &ProblemSubject) -> bool {
+        let Some(of_set) = self.current.get_mut(set) else {
+            return false;
+        };
+        let gone = of_set.remove(subject).is_some();
+        if of_set.is_empty() {
+            self.current.remove(set);
+        }
         self.changed |= gone;
         gone
     }
 
-    /// Clears every problem of a set except those whose subject `keep` accepts (and
-    /// those of notifications, see [`is_notification`]).
-    pub fn retain_set(&mut self, set: &str, keep: impl Fn(&str) -> bool) {
-        let before = self.current.len();
-        self.current
-            .retain(|(s, subject), _| s != set || keep(subject) || outlives_settings(s, subject));
-        self.changed |= before != self.current.len();
+    /// Keeps the problems of a set whose subject `keep` accepts (and those that outlive
+    /// settings, see [`ProblemSubject::outlives_settings`]); `keep` may also change the
+    /// shown text (a server renamed). The rest are cleared.
+    pub fn retain_set(
+        &mut self,
+        set: &str,
+        mut keep: impl FnMut(&ProblemSubject, &mut Problem) -> bool,
+    ) {
+        let Some(of_set) = self.current.get_mut(set) else {
+            return;
+        };
+        let mut changed = false;
+        of_set.retain(|subject, p| {
+            let before = p.subject.len();
+            let kept = subject.outlives_settings() || keep(subject, p);
+            changed |= !kept || p.subject.len() != before;
+            kept
+        });
+        if of_set.is_empty() {
+            self.current.remove(set);
+        }
+        self.changed |= changed;
     }
 
-    /// Clears every problem of the sets `keep` rejects (but those of notifications, see
-    /// [`is_notification`]).
+    /// Clears every problem of the sets `keep` rejects (but the monitor's, set `""`, and
+    /// those that outlive settings).
     pub fn retain_sets(&mut self, keep: impl Fn(&str) -> bool) {
-        let before = self.current.len();
-        self.current
-            .retain(|(s, subject), _| keep(s) || outlives_settings(s, subject));
-        self.changed |= before != self.current.len();
+        let mut changed = false;
+        self.current.retain(|set, of_set| {
+            if set.is_empty() || keep(set) {
+                return true;
+            }
+            let before = of_set.len();
+            of_set.retain(|subject, _| subject.outlives_settings());
+            changed |= before != of_set.len();
+            !of_set.is_empty()
+        });
+        self.changed |= changed;
     }
 
     /// True when the set has a problem that is more than a warning ([`is_warning`]).
     pub fn has_any(&self, set: &str) -> bool {
         self.current
-            .iter()
-            .any(|((s, _), p)| s == set && !is_warning(p.code))
+            .get(set)
+            .is_some_and(|of_set| of_set.values().any(|p| !is_warning(p.code)))
     }
 
     /// The current problem of a set and subject, if any.
-    pub fn get(&self, set: &str, subject: &str) -> Option<&Problem> {
-        self.current.get(&(set.to_string(), subject.to_string()))
+    pub fn get(&self, set: &str, subject: &ProblemSubject) -> Option<&Problem> {
+        self.current.get(set)?.get(subject)
+    }
+
+    /// Every current problem of a set, with its subject.
+    pub fn of_set(&self, set: &str) -> impl Iterator<Item = (&ProblemSubject, &Problem)> {
+        self.current
+            .get(set)
+            .into_iter()
+            .flat_map(|of_set| of_set.iter())
     }
 
     /// How many problems there are.
     pub fn len(&self) -> usize {
-        self.current.len()
+        self.current.values().map(BTreeMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -208,7 +313,14 @@ impl Problems {
 
     /// Every current problem, in key order (cheaper than [`Problems::list`]).
     pub fn iter(&self) -> impl Iterator<Item = &Problem> {
-        self.current.values()
+        self.current.values().flat_map(BTreeMap::values)
+    }
+
+    /// Every current problem with its set and subject, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &ProblemSubject, &Problem)> {
+        self.current
+            .iter()
+            .flat_map(|(set, of_set)| of_set.iter().map(move |(s, p)| (set.as_str(), s, p)))
     }
 
     /// True once after any change (for publishing).
@@ -216,10 +328,12 @@ impl Problems {
         std::mem::take(&mut self.changed)
     }
 
-    /// Oldest first.
+    /// Oldest first (ties by set and subject text, so that the order is stable).
     pub fn list(&self) -> Vec<Problem> {
-        let mut list: Vec<Problem> = self.current.values().cloned().collect();
-        list.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.set.cmp(&b.set)));
+        let mut list: Vec<Problem> = self.iter().cloned().collect();
+        list.sort_by(|a, b| {
+            (a.first_seen, &a.set, &a.subject).cmp(&(b.first_seen, &b.set, &b.subject))
+        });
         list
     }
 }
@@ -260,60 +374,113 @@ mod tests {
         }
     }
 
+    fn server(ip: &str) -> ProblemSubject {
+        ProblemSubject::Server(ip.parse().unwrap())
+    }
+
+    fn code(n: u16) -> ProblemCode {
+        ProblemCode::from_number(n)
+    }
+
     #[test]
     fn first_seen_is_kept_and_clear_removes() {
         let t0 = SystemTime::UNIX_EPOCH;
         let t1 = t0 + Duration::from_secs(5);
         let mut p = Problems::default();
-        assert!(p.raise("web", "192.0.2.1", 111, "refused", t0));
-        assert!(!p.raise("web", "192.0.2.1", 124, "timeout", t1));
+        let shown = || "192.0.2.1".to_string();
+        assert!(p.raise("web", server("192.0.2.1"), shown, code(111), "refused", t0));
+        // An update keeps the text the subject was first shown with.
+        let unused = || panic!("the subject's text is made for a new problem only");
+        assert!(!p.raise("web", server("192.0.2.1"), unused, code(124), "timeout", t1));
         let list = p.list();
         assert_eq!(list.len(), 1);
         assert_eq!(
             (list[0].first_seen, list[0].code, list[0].text.as_str()),
-            (t0, 124, "timeout")
+            (t0, code(124), "timeout")
         );
+        assert_eq!(list[0].subject, "192.0.2.1");
         assert!(p.take_changed());
         assert!(!p.take_changed());
-        assert!(p.clear("web", "192.0.2.1"));
-        assert!(!p.clear("web", "192.0.2.1"));
+        assert!(p.clear("web", &server("192.0.2.1")));
+        assert!(!p.clear("web", &server("192.0.2.1")));
         assert!(p.list().is_empty());
+        assert!(p.is_empty());
     }
 
     #[test]
     fn a_certificate_warning_is_listed_but_is_no_fault() {
         let mut p = Problems::default();
-        let subject = format!("192.0.2.1{CERTIFICATE_SUFFIX}");
+        let ip = "192.0.2.1".parse().unwrap();
         p.raise(
             "web",
-            &subject,
+            ProblemSubject::Certificate(ip),
+            || format!("192.0.2.1{CERTIFICATE_SUFFIX}"),
             CERTIFICATE_WARNING,
             "certificate expires in 5 days (2026-11-30)",
             SystemTime::UNIX_EPOCH,
         );
         assert_eq!(p.list().len(), 1);
         assert!(!p.has_any("web"));
-        p.raise("web", "192.0.2.1", 111, "refused", SystemTime::UNIX_EPOCH);
+        let t0 = SystemTime::UNIX_EPOCH;
+        p.raise(
+            "web",
+            server("192.0.2.1"),
+            String::new,
+            code(111),
+            "refused",
+            t0,
+        );
         assert!(p.has_any("web"));
+        assert_eq!(p.len(), 2);
     }
 
     #[test]
     fn settings_changes_never_clear_a_notification_problem() {
         let t0 = SystemTime::UNIX_EPOCH;
         let mut p = Problems::default();
-        p.raise("web", "192.0.2.1", 111, "refused", t0);
-        p.raise("web", "notification: e-mail to ops", 321, "refused", t0);
-        p.raise("", "notification outbox", 300, "disk full", t0);
-        p.raise("", MONITOR_SUBJECT, MONITOR_SHORTAGE, "out of fds", t0);
+        let notification = ProblemSubject::notification;
+        p.raise(
+            "web",
+            server("192.0.2.1"),
+            String::new,
+            code(111),
+            "refused",
+            t0,
+        );
+        p.raise_fixed(
+            "web",
+            notification("notification: e-mail to ops"),
+            code(321),
+            "refused",
+            t0,
+        );
+        p.raise_fixed(
+            "",
+            notification("notification outbox"),
+            code(300),
+            "disk full",
+            t0,
+        );
+        p.raise_fixed(
+            "",
+            ProblemSubject::Monitor,
+            MONITOR_SHORTAGE,
+            "out of fds",
+            t0,
+        );
+        p.raise_fixed("", ProblemSubject::Lateness, POLLING_LATE, "late", t0);
         // The server is gone from the set, then the set itself.
-        p.retain_set("web", |_| false);
+        p.retain_set("web", |_, _| false);
         p.retain_sets(|_| false);
         let subjects: Vec<String> = p.list().into_iter().map(|x| x.subject).collect();
-        assert_eq!(subjects.len(), 3, "{subjects:?}");
-        assert!(
-            subjects
-                .iter()
-                .all(|s| is_notification(s) || s == MONITOR_SUBJECT)
+        assert_eq!(
+            subjects,
+            [
+                "notification outbox",
+                LATE_SUBJECT,
+                MONITOR_SUBJECT,
+                "notification: e-mail to ops"
+            ],
         );
     }
 }

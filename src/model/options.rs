@@ -201,6 +201,33 @@ pub struct DnsZone {
     pub ttl: u32,
     /// The zone's name servers (the NS records at its apex).
     pub name_servers: Vec<ZoneNameServer>,
+    /// Standby as the (hidden) primary of this zone: who may transfer it (AXFR/IXFR over
+    /// TCP), with which TSIG key, and whom to NOTIFY on every change.
+    pub transfer: ZoneTransfer,
+}
+
+/// Zone transfers to secondaries (RFC 5936 AXFR, RFC 1995 IXFR) and NOTIFY (RFC 1996).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZoneTransfer {
+    /// Client networks (`192.0.2.53/32`, `2001:db8::/64`...) that may transfer the zone;
+    /// any other client is REFUSED. Empty: no transfers at all.
+    pub allowed_from: Vec<String>,
+    /// When set, a transfer must be TSIG-signed with this key (an unsigned one is
+    /// REFUSED, a wrong signature NOTAUTH); the answers and the NOTIFYs are signed with it.
+    pub key: Option<crate::model::TsigKey>,
+    /// Secondaries to NOTIFY on every change of what the zone answers: `address` (port
+    /// 53) or `address:port` (`[2001:db8::53]:53` for IPv6).
+    pub notify: Vec<String>,
+    /// Also NOTIFY the glue addresses of the zone's name servers (port 53).
+    pub notify_name_servers: bool,
+}
+
+/// Transfer settings do not change what the zone answers, so they are not part of the
+/// fingerprint that moves the serial (an edit of the ACL must not make every secondary
+/// transfer the zone again). Equal values hash equally, as `Hash` requires.
+impl std::hash::Hash for ZoneTransfer {
+    fn hash<H: std::hash::Hasher>(&self, _state: &mut H) {}
 }
 
 impl Default for DnsZone {
@@ -215,6 +242,7 @@ impl Default for DnsZone {
             minimum_secs: 60,
             ttl: 3600,
             name_servers: Vec::new(),
+            transfer: ZoneTransfer::default(),
         }
     }
 }
@@ -261,6 +289,20 @@ pub fn parse_network(text: &str) -> Result<(std::net::IpAddr, u8), String> {
         return Err(bad());
     }
     Ok((address, prefix))
+}
+
+/// A secondary to NOTIFY: `address` (port 53), `address:port` or `[v6 address]:port`.
+pub fn parse_notify_target(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(address) if address.port() != 0 => Ok(address),
+        _ => Err(format!(
+            "{text:?} is not an address or address:port such as 192.0.2.53:53"
+        )),
+    }
 }
 
 /// `address` is in the network `(base, prefix)` (IPv4-mapped IPv6 addresses count as IPv4).

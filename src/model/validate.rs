@@ -316,6 +316,35 @@ impl Validator {
                     );
                 }
             }
+            self.zone_transfer(&join(&zp, "transfer"), &zone.transfer);
+        }
+    }
+
+    /// A zone's transfers: the networks, the key, the secondaries to NOTIFY.
+    fn zone_transfer(&mut self, path: &str, t: &crate::model::options::ZoneTransfer) {
+        for (i, network) in t.allowed_from.iter().enumerate() {
+            self.check(
+                path,
+                &format!("allowed_from[{i}]"),
+                crate::model::options::parse_network(network),
+            );
+        }
+        if let Some(key) = &t.key {
+            let kp = join(path, "key");
+            self.check(
+                &kp,
+                "name",
+                host_name(&key.name, false)
+                    .map_err(|_| format!("{:?} is not a valid key name", key.name)),
+            );
+            self.check(&kp, "secret", base64_secret(key.secret.expose()));
+        }
+        for (i, target) in t.notify.iter().enumerate() {
+            self.check(
+                path,
+                &format!("notify[{i}]"),
+                crate::model::options::parse_notify_target(target),
+            );
         }
     }
 
@@ -875,6 +904,55 @@ mod tests {
                 "options.dns_serving.max_tcp_connections: must be at least 1",
                 "options.dns_serving.tcp_idle_secs: must be at least 1",
                 "options.dns_serving.max_forwards_in_flight: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn zone_transfer_fields_are_checked_by_path() {
+        use crate::model::options::{DnsZone, ZoneNameServer, ZoneTransfer};
+        use crate::model::{Secret, TsigAlgorithm, TsigKey};
+        let mut settings = Settings::default();
+        let d = &mut settings.options.dns_serving;
+        d.enabled = true;
+        d.zones = vec![DnsZone {
+            name: "failover.example.com".into(),
+            primary: "ns1.example.com".into(),
+            contact: "hostmaster@example.com".into(),
+            name_servers: vec![ZoneNameServer {
+                name: "ns1.example.com".into(),
+                addresses: vec![],
+            }],
+            transfer: ZoneTransfer {
+                allowed_from: vec!["192.0.2.0/24".into(), "192.0.2.0/33".into()],
+                key: Some(TsigKey {
+                    name: "xfr key".into(),
+                    algorithm: TsigAlgorithm::HmacSha256,
+                    secret: Secret::new("not base64!"),
+                }),
+                notify: vec![
+                    "192.0.2.53".into(),
+                    "[2001:db8::53]:5300".into(),
+                    "ns2".into(),
+                ],
+                notify_name_servers: true,
+            },
+            ..DnsZone::default()
+        }];
+        let errors: Vec<String> = validate(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let t = "options.dns_serving.zones[0].transfer";
+        assert_eq!(
+            errors,
+            vec![
+                format!("{t}.allowed_from[1]: \"192.0.2.0/33\" is not a network (address/prefix)"),
+                format!("{t}.key.name: \"xfr key\" is not a valid key name"),
+                format!("{t}.key.secret: the secret is not valid base64"),
+                format!(
+                    "{t}.notify[2]: \"ns2\" is not an address or address:port such as 192.0.2.53:53"
+                ),
             ]
         );
     }

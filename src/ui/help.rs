@@ -124,7 +124,12 @@ impl HelpTopic {
                  (resolvers remember a negative answer for the SOA minimum).\n\
                  Name servers: one per line, the name then its addresses. A name inside the \
                  zone needs them (glue), or nobody could find it.\n\
-                 The serial grows by itself with every change of what the zone answers."
+                 The serial grows by itself with every change of what the zone answers.\n\n\
+                 Transfers: Standby can be the hidden primary of the zone for secondary \
+                 servers (a provider's, BIND, Knot): list their networks under May transfer \
+                 (AXFR and IXFR over TCP; others are refused) and their addresses under \
+                 NOTIFY (told of every change, so they fetch it at once). With Require TSIG, \
+                 a transfer must be signed with the key, which the secondaries are given too."
             }
         }
     }

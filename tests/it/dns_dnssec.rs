@@ -143,7 +143,7 @@ async fn failover_in_a_signed_zone(kind: Kind, ips: [&str; 2]) {
     let dns_problems: Vec<_> = snapshot
         .problems
         .iter()
-        .filter(|p| p.code / 100 == 2)
+        .filter(|p| p.code.get() / 100 == 2)
         .collect();
     assert!(dns_problems.is_empty(), "{dns_problems:?}");
 

@@ -2,7 +2,7 @@
 //! servers — the BIND primary Standby updates (on its own port), a Knot secondary on port
 //! 53 whose name lies outside the zone (so only the resolver of the settings, an unbound
 //! here, knows it), and one that does not answer — is "2 of 3, 1 unknown" once Knot has
-//! the change, in the snapshot and in the API's status.
+//! the change, in the snapshot, the API's status and the window's table.
 //!
 //! Port 53 on 127.0.0.x needs root: the tests run as root in a loopback-only network
 //! namespace (scripts/test-all.sh).
@@ -19,6 +19,7 @@ use crate::support::peers::unbound::Unbound;
 use crate::support::peers::{Peer, dig};
 use crate::support::ports::port_free;
 use crate::support::{bounded, wait_until};
+use egui_kittest::kittest::Queryable;
 
 /// A 127.0.0.x address, from `range`, where port 53 is free for UDP and TCP.
 fn free_on_53(range: std::ops::RangeInclusive<u8>) -> IpAddr {
@@ -115,6 +116,13 @@ async fn three_name_servers_one_silent_are_two_of_three_one_unknown() {
             json["dns"][0]["propagation"],
             serde_json::json!({"serving": 2, "total": 3, "unknown": 1, "text": "2 of 3, 1 unknown"})
         );
+        // And the window's DNS pairs table.
+        let pairs = vec![pair.clone()];
+        let mut table = egui_kittest::Harness::new_ui(move |ui| {
+            standby::ui::tabs::set_status::dns_pairs(ui, &pairs);
+        });
+        table.run();
+        let _ = table.get_by_label("2 of 3, 1 unknown");
         engine.shutdown();
     })
     .await;

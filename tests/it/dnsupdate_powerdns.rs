@@ -165,13 +165,13 @@ async fn a_wrong_key_and_an_unknown_zone_are_problems_that_say_so() {
     settings.server_sets.push(set);
     let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
     let snapshot = wait_until(&engine, "a wrong-key problem", |s| {
-        s.problems.iter().any(|p| p.code / 100 == 2)
+        s.problems.iter().any(|p| p.code.get() / 100 == 2)
     })
     .await;
     let problem = snapshot
         .problems
         .iter()
-        .find(|p| p.code / 100 == 2)
+        .find(|p| p.code.get() / 100 == 2)
         .unwrap();
     assert!(problem.text.contains("wrong API key"), "{problem:?}");
     assert!(problem.text.contains("401"), "{problem:?}");

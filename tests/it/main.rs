@@ -31,6 +31,7 @@ mod dnsserve;
 #[cfg(unix)]
 mod dnsserve_fds;
 mod dnsserve_limits;
+mod dnsserve_primary;
 mod dnsserve_zones;
 mod dnsupdate_cloudflare;
 mod dnsupdate_http_json;

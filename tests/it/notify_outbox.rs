@@ -106,7 +106,7 @@ fn pending_messages_go_out_after_a_restart_exactly_once() {
     let problem = snapshot
         .problems
         .iter()
-        .find(|p| p.code / 100 == 3)
+        .find(|p| p.code.get() / 100 == 3)
         .expect("a notification problem");
     assert_eq!(problem.code, 311, "{problem:?}");
     assert_eq!(problem.set, "web");
@@ -123,7 +123,7 @@ fn pending_messages_go_out_after_a_restart_exactly_once() {
     ));
     runtime.block_on(wait_until(&second, "both delivered", |s| {
         log_lines(&Arc::new(s.clone()), "accepted by") >= 2
-            && !s.problems.iter().any(|p| p.code / 100 == 3)
+            && !s.problems.iter().any(|p| p.code.get() / 100 == 3)
     }));
     second.shutdown();
 

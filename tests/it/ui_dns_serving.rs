@@ -15,12 +15,13 @@ use standby::ui::dialogs::dns_serving_page::{NO_ZONE, OPEN_RESOLVER, PUBLIC_FORW
 use crate::support::ports::free_addr;
 use crate::support::ui::{DEADLINE, Window};
 
-/// A set whose polls fail fast (nothing listens on port 1) and need no peer.
+/// A set whose polls fail fast (nothing listens on port 1 of a loopback address) and need
+/// no peer; never a documentation address, which the engine would send packets to.
 fn set(name: &str, hosts: &[&str]) -> ServerSet {
     ServerSet {
         name: name.into(),
         servers: vec![Server {
-            public_ip: "192.0.2.10".into(),
+            public_ip: "127.0.0.10".into(),
             ..Default::default()
         }],
         polling: PollMethod::Tcp(TcpPoll {
@@ -219,4 +220,55 @@ fn a_host_name_under_no_zone_is_named() {
     // Switched off, nothing is served: no hint.
     w.click("Answer DNS queries for the sets' host names");
     assert!(!w.shows(NO_ZONE));
+}
+
+/// The zone dialog's transfer fields (Standby as a hidden primary): a wrong network is
+/// named at its line and blocks OK; the networks, NOTIFY list and a key are saved.
+#[test]
+fn a_zones_transfer_settings_are_edited_and_saved() {
+    let (mut settings, _) = serving(vec![set("web", &["www.failover.example.test"])]);
+    settings.options.dns_serving.zones = vec![DnsZone {
+        name: "failover.example.test".into(),
+        primary: "ns.elsewhere.test".into(),
+        contact: "hostmaster@example.test".into(),
+        name_servers: vec![ZoneNameServer {
+            name: "ns.elsewhere.test".into(),
+            addresses: vec![],
+        }],
+        ..DnsZone::default()
+    }];
+    let mut w = window(settings);
+    w.click("failover.example.test (1 name server)");
+    w.click("Edit zone...");
+    assert!(w.shows("Transfers are limited by address only"));
+    w.type_into("May transfer (networks):", "127.0.0.53/32\n127.0.0.0/33");
+    assert!(
+        w.shows("line 2: \"127.0.0.0/33\" is not a network (address/prefix)"),
+        "the wrong network at its line"
+    );
+    assert!(!w.ok_enabled("Zone properties"));
+    w.type_into("May transfer (networks):", "127.0.0.53/32\n127.0.1.0/24");
+    w.type_into("NOTIFY:", "127.0.0.53\n127.0.0.54:5300");
+    w.click("Require TSIG on transfers");
+    w.type_into("Key name:", "xfr-key");
+    assert!(w.shows("a secret is required"));
+    w.type_into(
+        "Secret (base64):",
+        "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+    );
+    assert!(w.ok_enabled("Zone properties"));
+    w.click_in("Zone properties", "OK");
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("the transfer settings", |s| {
+        s.options.dns_serving.zones[0].transfer.key.is_some()
+    });
+    let t = &saved.options.dns_serving.zones[0].transfer;
+    assert_eq!(t.allowed_from, ["127.0.0.53/32", "127.0.1.0/24"]);
+    assert_eq!(t.notify, ["127.0.0.53", "127.0.0.54:5300"]);
+    let key = t.key.as_ref().unwrap();
+    assert_eq!(key.name, "xfr-key");
+    assert_eq!(
+        key.secret.expose(),
+        "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="
+    );
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs BIND 9 (named) in the foreground as the primary of the dynamic zone example.test.
+# Runs BIND 9 (named) in the foreground as the primary of the dynamic zone example.test,
+# or as a secondary of any zone.
 #
 #   bind.sh [--dnssec] [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]
+#   bind.sh DIR ADDR PORT secondary ZONE PRIMARY_ADDR PRIMARY_PORT [ALGORITHM KEY-NAME SECRET]
 #
 # --dnssec signs the zone: `dnssec-policy default` with inline signing (updates go to the
 #          unsigned zone, named serves it signed), keys made in DIR at the first start.
@@ -13,6 +15,8 @@
 # PORT     an unprivileged port, UDP and TCP.
 # NOTIFY_* a secondary to NOTIFY after each change (it may transfer from 127.0.0.0/8); it
 #          is also listed as the zone's second name server, ns2.
+# secondary: transfers ZONE from PRIMARY (IXFR when it has a copy, else AXFR), takes its
+#          NOTIFYs, and with a key signs its queries and wants signed answers.
 #
 # The first run writes DIR/keys.txt, one "ALGORITHM KEY-NAME BASE64-SECRET" line per TSIG key
 # (one key per algorithm; each may update any name of the zone, nothing is allowed without
@@ -31,13 +35,49 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
-if [ $# -ne 3 ] && [ $# -ne 5 ]; then
+if [ $# -ne 3 ] && [ $# -ne 5 ] && [ $# -ne 7 ] && [ $# -ne 10 ]; then
     echo "usage: $0 [--dnssec] [--ns NAME[=ADDR]]... DIR ADDR PORT [NOTIFY_ADDR NOTIFY_PORT]" >&2
+    echo "       $0 DIR ADDR PORT secondary ZONE PRIMARY_ADDR PRIMARY_PORT [ALGORITHM KEY-NAME SECRET]" >&2
     exit 2
 fi
 dir=$(realpath -m "$1")
 addr=$2
 port=$3
+
+if [ "${4:-}" = secondary ]; then
+    zone=$5
+    key="" key_clause=""
+    if [ $# -eq 10 ]; then
+        key="key \"$9\" { algorithm $8; secret \"${10}\"; };"
+        key_clause="key \"$9\""
+    fi
+    mkdir -p "$dir"
+    cat >"$dir/named.conf" <<CONF
+$key
+options {
+    directory "$dir";
+    pid-file "$dir/named.pid";
+    session-keyfile "$dir/session.key";
+    managed-keys-directory "$dir";
+    listen-on port $port { $addr; };
+    listen-on-v6 { none; };
+    recursion no;
+    allow-query { any; };
+    dnssec-validation no;
+    notify no;
+};
+controls { };
+zone "$zone" {
+    type secondary;
+    primaries port $7 { $6 $key_clause; };
+    file "$dir/$zone.db";
+    // A failed transfer is tried again soon (the tests wait for the copy, bounded).
+    min-retry-time 1;
+    max-retry-time 2;
+};
+CONF
+    exec named -g -4 -c "$dir/named.conf"
+fi
 notify_addr=${4:-}
 notify_port=${5:-}
 mkdir -p "$dir"

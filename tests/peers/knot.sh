@@ -4,6 +4,9 @@
 #
 #   knot.sh [--dnssec] DIR ADDR PORT               primary
 #   knot.sh DIR ADDR PORT PRIMARY_ADDR PRIMARY_PORT secondary (AXFR/IXFR, NOTIFY accepted)
+#   knot.sh DIR ADDR PORT PRIMARY_ADDR PRIMARY_PORT ZONE [ALGORITHM KEY-NAME SECRET]
+#           secondary of ZONE; with a key it signs all it asks the primary and wants
+#           signed answers
 #
 # --dnssec  the primary signs the zone automatically (`dnssec-signing: on`, the default
 #           policy: keys made in DIR/db at the first start, each update signed at once).
@@ -24,9 +27,19 @@ if [ "${1:-}" = --dnssec ]; then
     signing="    dnssec-signing: on"
     shift
 fi
-if [ $# -ne 3 ] && [ $# -ne 5 ]; then
-    echo "usage: $0 [--dnssec] DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT]" >&2
+if [ $# -ne 3 ] && [ $# -ne 5 ] && [ $# -ne 6 ] && [ $# -ne 9 ]; then
+    echo "usage: $0 [--dnssec] DIR ADDR PORT [PRIMARY_ADDR PRIMARY_PORT [ZONE [ALGORITHM KEY-NAME SECRET]]]" >&2
     exit 2
+fi
+zone=${6:-example.test}
+key_section="" key_ref=""
+if [ $# -eq 9 ]; then
+    key_section="key:
+  - id: $8
+    algorithm: $7
+    secret: $9
+"
+    key_ref="    key: $8"
 fi
 dir=$(realpath -m "$1")
 addr=$2
@@ -88,18 +101,21 @@ CONF
     else
         cat >"$dir/knot.conf" <<CONF
 $common
+$key_section
 remote:
   - id: primary
     address: $primary_addr@$primary_port
+$key_ref
 
 acl:
   - id: notify-from-loopback
     address: 127.0.0.0/8
     action: notify
+$key_ref
 
 zone:
-  - domain: example.test
-    file: "$dir/example.test.zone"
+  - domain: $zone
+    file: "$dir/$zone.zone"
     master: primary
     acl: notify-from-loopback
 CONF

@@ -18,7 +18,7 @@ use crate::engine::dns_sync::wanted_records;
 use crate::engine::dns_sync::{Effect as PairEffect, Outcome, on_outcome, on_wanted};
 use crate::engine::dns_worker::Job;
 use crate::engine::events::{EventDetails, Level};
-use crate::engine::problems::Problems;
+use crate::engine::problems::{ProblemSubject, Problems};
 use crate::engine::sets::SetRuntime;
 use crate::model::EventKind;
 
@@ -216,11 +216,13 @@ impl DnsSync {
         for effect in effects {
             match effect {
                 PairEffect::ClearProblem => {
-                    problems.clear(&name, &subject);
+                    problems.clear(&name, &ProblemSubject::Dns(subject.clone()));
                 }
                 PairEffect::RaiseProblem => {
                     if let Outcome::Failed { error, .. } = &outcome {
-                        problems.raise(&name, &subject, error.code(), &error.text, wall);
+                        let key = ProblemSubject::Dns(subject.clone());
+                        let code = error.problem_code();
+                        problems.raise_fixed(&name, key, code, &error.text, wall);
                     }
                 }
                 PairEffect::Event(kind) => {

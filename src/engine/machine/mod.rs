@@ -38,21 +38,20 @@ pub use polling::{PollId, PollStart};
 use super::decision::{Decision, all_failed};
 use super::dns_sync::{Outcome, SetDns};
 use super::events::{Event, EventDetails, Level};
+pub use super::problems::SET_SUBJECT;
 use super::problems::{
     CERTIFICATE_SUFFIX, CERTIFICATE_WARNING, LocalChange, LocalFaults, MONITOR_SHORTAGE,
-    MONITOR_SUBJECT, Problems,
+    ProblemSubject, Problems,
 };
 use super::server_state::{ServerState, ServerStatus, Transition, next_poll_delay, observe};
 use super::sets::{Phase, SetRuntime};
 use super::snapshot::SetStatus;
+use crate::model::failure::{Area, ProblemCode};
 use crate::model::{EventKind, Settings};
 use crate::notify::Report;
 use crate::probe::PollOutcome;
 use crate::store::history::HistoryRow;
 use crate::store::published::Published;
-
-/// The subject of a set-level problem (e.g. its polling method cannot run).
-pub const SET_SUBJECT: &str = "polling method";
 
 /// The time of a step: monotonic (timers, back-off) and wall clock (what is shown and
 /// stored). The core never reads a clock; the shell passes the real one, the simulation a
@@ -151,7 +150,7 @@ impl Pause {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerProblem {
     Raise {
-        code: u16,
+        code: ProblemCode,
         text: String,
     },
     Clear,
@@ -165,16 +164,16 @@ pub enum ServerProblem {
 pub fn server_problem(
     state: &ServerState,
     recover_after: u32,
-    current_code: Option<u16>,
+    current_code: Option<ProblemCode>,
 ) -> ServerProblem {
     match state.status {
         ServerStatus::Failed => match state.last_failure_kind {
             Some(failure) => ServerProblem::Raise {
-                code: failure.code(),
+                code: failure.problem_code(),
                 text: state.last_response.clone(),
             },
             None => ServerProblem::Raise {
-                code: current_code.unwrap_or(100),
+                code: current_code.unwrap_or(ProblemCode::of_area(Area::Polling)),
                 text: format!(
                     "recovering: {} of {} successful polls",
                     state.successes_while_failed, recover_after
@@ -435,16 +434,24 @@ impl Core {
         self.problems
             .retain_sets(|set| names.iter().any(|n| n == set));
         for set in &self.sets {
-            let mut subjects: Vec<String> =
-                (0..set.servers.len()).map(|k| set.subject(k)).collect();
-            subjects.extend(DnsSync::subjects(set));
-            self.problems.retain_set(&set.config.name, |subject| {
-                subjects.iter().any(|s| s == subject)
-                    || subject == SET_SUBJECT
-                    || subject
-                        .strip_suffix(CERTIFICATE_SUFFIX)
-                        .is_some_and(|server| subjects.iter().any(|s| s == server))
-            });
+            let pairs = DnsSync::subjects(set);
+            // A server's problems stay while its public address is in the set, shown
+            // under its name of now (it may have been renamed).
+            let server =
+                |ip: &std::net::IpAddr| set.servers.iter().position(|s| s.public_ip == *ip);
+            self.problems
+                .retain_set(&set.config.name, |subject, problem| match subject {
+                    ProblemSubject::Server(ip) => server(ip)
+                        .map(|k| problem.subject = set.subject(k))
+                        .is_some(),
+                    ProblemSubject::Certificate(ip) => server(ip)
+                        .map(|k| {
+                            problem.subject = format!("{}{CERTIFICATE_SUFFIX}", set.subject(k))
+                        })
+                        .is_some(),
+                    ProblemSubject::Dns(text) => pairs.iter().any(|s| s == text),
+                    _ => true,
+                });
         }
         self.settings = settings;
         self.settings_revision += 1;
@@ -467,11 +474,14 @@ impl Core {
         for set in &self.sets {
             match &set.probe_error {
                 Some(why) => {
+                    let code = ProblemCode::of_area(Area::Polling);
+                    let subject = ProblemSubject::PollingMethod;
                     self.problems
-                        .raise(&set.config.name, SET_SUBJECT, 100, why, wall);
+                        .raise_fixed(&set.config.name, subject, code, why, wall);
                 }
                 None => {
-                    self.problems.clear(&set.config.name, SET_SUBJECT);
+                    self.problems
+                        .clear(&set.config.name, &ProblemSubject::PollingMethod);
                 }
             }
         }
@@ -747,15 +757,18 @@ impl Core {
     ) {
         match self.local_faults.note(local, started, now.at) {
             LocalChange::Raise(text) => {
-                if self
-                    .problems
-                    .raise("", MONITOR_SUBJECT, MONITOR_SHORTAGE, &text, now.wall)
-                {
+                if self.problems.raise_fixed(
+                    "",
+                    ProblemSubject::Monitor,
+                    MONITOR_SHORTAGE,
+                    &text,
+                    now.wall,
+                ) {
                     log(out, Level::Error, text);
                 }
             }
             LocalChange::Clear => {
-                if self.problems.clear("", MONITOR_SUBJECT) {
+                if self.problems.clear("", &ProblemSubject::Monitor) {
                     log(out, Level::Info, "this monitor can poll again".into());
                 }
             }
@@ -766,7 +779,7 @@ impl Core {
     fn update_server_problem(&mut self, set: usize, server: usize, wall: SystemTime) {
         let s = &self.sets[set];
         let name = &s.config.name;
-        let subject = s.subject(server);
+        let subject = ProblemSubject::Server(s.servers[server].public_ip);
         let current = self.problems.get(name, &subject).map(|p| p.code);
         match server_problem(
             &s.servers[server].state,
@@ -774,7 +787,8 @@ impl Core {
             current,
         ) {
             ServerProblem::Raise { code, text } => {
-                self.problems.raise(name, &subject, code, &text, wall);
+                let shown = || s.subject(server);
+                self.problems.raise(name, subject, shown, code, &text, wall);
             }
             ServerProblem::Clear => {
                 self.problems.clear(name, &subject);
@@ -794,11 +808,12 @@ impl Core {
     ) {
         let s = &self.sets[set];
         let name = &s.config.name;
-        let subject = format!("{}{CERTIFICATE_SUFFIX}", s.subject(server));
+        let subject = ProblemSubject::Certificate(s.servers[server].public_ip);
         match &outcome.warning {
             Some(text) => {
+                let shown = || format!("{}{CERTIFICATE_SUFFIX}", s.subject(server));
                 self.problems
-                    .raise(name, &subject, CERTIFICATE_WARNING, text, wall);
+                    .raise(name, subject, shown, CERTIFICATE_WARNING, text, wall);
             }
             None if outcome.is_success() => {
                 self.problems.clear(name, &subject);
@@ -958,21 +973,24 @@ impl Core {
         now: Now,
         out: &mut Vec<Effect>,
     ) {
-        use super::problems::HISTORY_SUBJECT;
         if dropped > self.history_dropped {
             let text = format!(
                 "{dropped} history row(s) dropped since the start: the database does not keep \
                  up (a stalled or full disk?); polling and DNS go on"
             );
-            if self
-                .problems
-                .raise("", HISTORY_SUBJECT, MONITOR_SHORTAGE, &text, now.wall)
-            {
+            if self.problems.raise_fixed(
+                "",
+                ProblemSubject::History,
+                MONITOR_SHORTAGE,
+                &text,
+                now.wall,
+            ) {
                 log(out, Level::Error, text);
             }
             self.history_dropped = dropped;
             self.history_stored_at_drop = stored;
-        } else if self.history_keeps_up(stored, queued) && self.problems.clear("", HISTORY_SUBJECT)
+        } else if self.history_keeps_up(stored, queued)
+            && self.problems.clear("", &ProblemSubject::History)
         {
             let text = format!(
                 "polling history: the database keeps up again ({dropped} row(s) dropped in all)"
@@ -990,17 +1008,15 @@ impl Core {
     pub fn history_status_news(&self, dropped: u64, stored: u64, queued: usize) -> bool {
         dropped > self.history_dropped
             || (self.history_keeps_up(stored, queued)
-                && self
-                    .problems
-                    .get("", super::problems::HISTORY_SUBJECT)
-                    .is_some())
+                && self.problems.get("", &ProblemSubject::History).is_some())
     }
 
     /// A notification was delivered (logged, its problem resolved) or failed (a problem).
     fn on_notification_report(&mut self, report: Report, now: Now, out: &mut Vec<Effect>) {
         match report {
             Report::Delivered { set, subject, text } => {
-                self.problems.clear(&set, &subject);
+                self.problems
+                    .clear(&set, &ProblemSubject::notification(&subject));
                 log(out, Level::Info, format!("{subject}: {text}"));
             }
             Report::Failed {
@@ -1013,7 +1029,9 @@ impl Core {
                 log(out, Level::Warning, format!("{subject}: {code} {text}"));
                 // A dropped desktop balloon is only logged: it is not a lasting fault.
                 if !(dropped && subject.ends_with("desktop")) {
-                    self.problems.raise(&set, &subject, code, &text, now.wall);
+                    let code = ProblemCode::from_number(code);
+                    let key = ProblemSubject::notification(&subject);
+                    self.problems.raise_fixed(&set, key, code, &text, now.wall);
                 }
             }
         }

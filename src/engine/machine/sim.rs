@@ -5,8 +5,8 @@
 //! drives the core on a virtual clock, and invariants are checked after every step.
 //!
 //! `STANDBY_SIM_POLLS` sets how many simulated polls a run makes in all (default one
-//! million, spread over many worlds); `STANDBY_SIM_SEED=<n>` replays the one world of seed
-//! `n` (a failure prints its seed). It lives inside the crate, not in `tests/`, because it
+//! million, spread over worlds of 50,000 polls that run on every core);
+//! `STANDBY_SIM_SEED=<n>` replays the one world of seed `n` (a failure prints its seed). It lives inside the crate, not in `tests/`, because it
 //! reads the core's private state (phases, queue, pairs) that the public API does not show.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,10 +19,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::{Core, DnsRunId, Effect, Input, Now, PollId, SET_SUBJECT};
+use super::{Core, DnsRunId, Effect, Input, Now, PollId};
 use crate::dnsupdate::{DnsError, DnsStage, FailureKind as DnsKind, Records};
 use crate::engine::decision::{Decision, decide};
 use crate::engine::dns_sync::{Outcome, PairState, wanted_records};
+use crate::engine::problems::ProblemSubject;
 use crate::engine::server_state::ServerStatus;
 use crate::engine::sets::Phase;
 use crate::model::{
@@ -30,6 +31,9 @@ use crate::model::{
     ServerSet, Settings,
 };
 use crate::probe::{Failure, FailureKind, PollOutcome, PollStage};
+
+/// Every server's status, by set id.
+type Statuses = Vec<(u64, Vec<ServerStatus>)>;
 
 /// Polls per world: enough for flapping, back-off and settings changes to interleave.
 const POLLS_PER_WORLD: u64 = 50_000;
@@ -105,8 +109,12 @@ struct World {
     cancelled: std::collections::HashSet<u64>,
     /// Polls started and not answered yet.
     outstanding: usize,
-    /// Servers whose failure was told and whose recovery was not yet, by (set, subject).
-    announced: std::collections::HashSet<(String, String)>,
+    /// Servers whose failure was told and whose recovery was not yet: set name → public
+    /// addresses. Small vectors searched in order: a handful of sets and servers, and no
+    /// hashing (this runs after every step).
+    announced: Vec<(String, Vec<IpAddr>)>,
+    /// The problem subjects of each current set's DNS pairs, by set id (made once per set).
+    pair_subjects: Vec<(u64, Vec<String>)>,
     polls: u64,
     steps: u64,
     settings: Settings,
@@ -131,7 +139,8 @@ impl World {
             records: HashMap::new(),
             cancelled: Default::default(),
             outstanding: 0,
-            announced: Default::default(),
+            announced: Vec::new(),
+            pair_subjects: Vec::new(),
             polls: 0,
             steps: 0,
             settings: settings.clone(),
@@ -410,9 +419,16 @@ impl World {
                 | Effect::Published { .. } => {}
             }
         }
-        let after = self.statuses();
-        self.check_transitions(&before, &after, installing, failed_events, recovered_events);
-        self.check_state();
+        self.check_transitions(&before, installing, failed_events, recovered_events);
+        // The whole state is checked when the problems changed, after settings were
+        // installed and every 256th step; otherwise the sets whose state changed (their
+        // `dirty` flag, the one the snapshot relies on) and every server's phase.
+        let full =
+            installing || self.core.take_problems_changed() || self.steps.is_multiple_of(256);
+        self.check_state(full);
+        for set in &mut self.core.sets {
+            set.dirty = false;
+        }
     }
 
     fn start_dns(&mut self, start: super::DnsStart) {
@@ -480,75 +496,124 @@ impl World {
         self.at_after(latency, Happening::DnsReply(start.id, outcome));
     }
 
-    fn statuses(&self) -> HashMap<(String, String), ServerStatus> {
-        let mut map = HashMap::new();
-        for set in &self.core.sets {
-            for k in 0..set.servers.len() {
-                map.insert(
-                    (set.config.name.clone(), set.subject(k)),
-                    set.servers[k].state.status,
-                );
-            }
-        }
-        map
+    /// Every server's status, by set id (cheap: no text, a few small vectors).
+    fn statuses(&self) -> Statuses {
+        self.core
+            .sets
+            .iter()
+            .map(|set| (set.id, set.servers.iter().map(|s| s.state.status).collect()))
+            .collect()
     }
 
     /// Each failed / recovered transition raises exactly one event, and a recovery is only
     /// told for a failure that was told.
     fn check_transitions(
         &mut self,
-        before: &HashMap<(String, String), ServerStatus>,
-        after: &HashMap<(String, String), ServerStatus>,
+        before: &Statuses,
         installing: bool,
         failed: HashMap<(String, String), usize>,
         recovered: HashMap<(String, String), usize>,
     ) {
+        let core = &self.core;
         if installing {
             // Servers that are gone, or start over (a new method), take their story along.
-            self.announced
-                .retain(|key| matches!(after.get(key), Some(ServerStatus::Failed)));
-        }
-        for (key, now) in after {
-            let was = before.get(key).copied();
-            let entered_failed =
-                *now == ServerStatus::Failed && was.is_some_and(|w| w != ServerStatus::Failed);
-            // Failed → skipped: it recovered, then a higher server took over in the same step.
-            let recovered_now = was == Some(ServerStatus::Failed)
-                && matches!(now, ServerStatus::Ok | ServerStatus::Skipped);
-            let f = failed.get(key).copied().unwrap_or(0);
-            let r = recovered.get(key).copied().unwrap_or(0);
-            if f != usize::from(entered_failed && !installing) {
-                self.fail(format!(
-                    "{key:?}: {was:?} -> {now:?} with {f} failed event(s)"
-                ));
-            }
-            if r != usize::from(recovered_now && !installing) {
-                self.fail(format!(
-                    "{key:?}: {was:?} -> {now:?} with {r} recovered event(s)"
-                ));
-            }
-            if f == 1 && !self.announced.insert(key.clone()) {
-                self.fail(format!("{key:?}: failed twice without recovering"));
-            }
-            if r == 1 && !self.announced.remove(key) {
-                self.fail(format!("{key:?}: recovered without having failed"));
-            }
-            if *now == ServerStatus::Ok && self.announced.contains(key) {
-                self.fail(format!(
-                    "{key:?}: works again, but its recovery was never told"
-                ));
+            for (name, addresses) in &mut self.announced {
+                let set = core.sets.iter().find(|s| s.config.name == *name);
+                addresses.retain(|ip| {
+                    set.and_then(|set| set.servers.iter().find(|s| s.public_ip == *ip))
+                        .is_some_and(|s| s.state.status == ServerStatus::Failed)
+                });
             }
         }
-        for key in failed.keys().chain(recovered.keys()) {
-            if !after.contains_key(key) {
-                self.fail(format!(
-                    "an event for a server that does not exist: {key:?}"
-                ));
+        // Events are few: only a step that has some formats the servers' subjects.
+        let events = !failed.is_empty() || !recovered.is_empty();
+        let mut told = 0;
+        let mut failures = Vec::new();
+        for set in &core.sets {
+            let was_of_set = before.iter().find(|(id, _)| *id == set.id).map(|(_, v)| v);
+            let name = &set.config.name;
+            for (k, server) in set.servers.iter().enumerate() {
+                let now = server.state.status;
+                let was = was_of_set.and_then(|v| v.get(k).copied());
+                let entered_failed =
+                    now == ServerStatus::Failed && was.is_some_and(|w| w != ServerStatus::Failed);
+                // Failed → skipped: it recovered, then a higher server took over in the same step.
+                let recovered_now = was == Some(ServerStatus::Failed)
+                    && matches!(now, ServerStatus::Ok | ServerStatus::Skipped);
+                let (f, r) = if events {
+                    let key = (name.clone(), set.subject(k));
+                    let f = failed.get(&key).copied().unwrap_or(0);
+                    let r = recovered.get(&key).copied().unwrap_or(0);
+                    told += f + r;
+                    (f, r)
+                } else {
+                    (0, 0)
+                };
+                let ip = server.public_ip;
+                if f != usize::from(entered_failed && !installing) {
+                    failures.push(format!(
+                        "{name:?} {ip}: {was:?} -> {now:?} with {f} failed event(s)"
+                    ));
+                }
+                if r != usize::from(recovered_now && !installing) {
+                    failures.push(format!(
+                        "{name:?} {ip}: {was:?} -> {now:?} with {r} recovered event(s)"
+                    ));
+                }
+                let announced = self.announced.iter().find(|(n, _)| n == name);
+                let is_announced = announced.is_some_and(|(_, a)| a.contains(&ip));
+                if f == 1 && is_announced {
+                    failures.push(format!("{name:?} {ip}: failed twice without recovering"));
+                }
+                if r == 1 && !is_announced {
+                    failures.push(format!("{name:?} {ip}: recovered without having failed"));
+                }
+                if f == 0 && r == 0 && now == ServerStatus::Ok && is_announced {
+                    failures.push(format!(
+                        "{name:?} {ip}: works again, but its recovery was never told"
+                    ));
+                }
+                if f == 1 {
+                    match self.announced.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, addresses)) => addresses.push(ip),
+                        None => self.announced.push((name.clone(), vec![ip])),
+                    }
+                }
+                if r == 1
+                    && let Some((_, addresses)) = self.announced.iter_mut().find(|(n, _)| n == name)
+                {
+                    addresses.retain(|a| *a != ip);
+                }
             }
+        }
+        if let Some(why) = failures.into_iter().next() {
+            self.fail(why);
+        }
+        let events_in_all: usize = failed.values().chain(recovered.values()).sum();
+        if events_in_all != told {
+            self.fail(format!(
+                "an event for a server that does not exist: {failed:?} {recovered:?}"
+            ));
         }
     }
 
-    fn check_state(&self) {
+    fn pair_subjects_of(&self, id: u64) -> &[String] {
+        let found = self.pair_subjects.iter().find(|(i, _)| *i == id);
+        found
+            .map(|(_, subjects)| subjects.as_slice())
+            .unwrap_or(&[])
+    }
+
+    fn check_state(&mut self, full: bool) {
+        let sets = &self.core.sets;
+        self.pair_subjects
+            .retain(|(id, _)| sets.iter().any(|s| s.id == *id));
+        for set in sets {
+            if !self.pair_subjects.iter().any(|(id, _)| *id == set.id) {
+                let subjects = (0..set.dns.pairs.len()).map(|i| set.dns.subject(i));
+                self.pair_subjects.push((set.id, subjects.collect()));
+            }
+        }
         let core = &self.core;
         if core.polls_in_flight() != self.outstanding {
             self.fail(format!(
@@ -557,9 +622,20 @@ impl World {
                 self.outstanding
             ));
         }
-        let mut subjects: Vec<(String, String)> = Vec::new();
         for set in &core.sets {
             let name = &set.config.name;
+            let allowed = !core.settings.options.polling.paused
+                && !set.config.paused
+                && set.probe_error.is_none();
+            for server in &set.servers {
+                if !allowed && matches!(server.phase, Phase::Armed(_) | Phase::Queued(_)) {
+                    let ip = server.public_ip;
+                    self.fail(format!("{name:?} {ip}: armed while its set may not poll"));
+                }
+            }
+            if !full && !set.dirty {
+                continue;
+            }
             // The decision is what `decide` gives for the current statuses.
             let expected = decide(&set.config.dns, &set.candidates(), &set.fallback);
             if set.decision != expected {
@@ -599,70 +675,85 @@ impl World {
                     set.dns.wanted, set.decision
                 ));
             }
-            let allowed = !core.settings.options.polling.paused
-                && !set.config.paused
-                && set.probe_error.is_none();
-            for (k, server) in set.servers.iter().enumerate() {
-                let subject = set.subject(k);
-                let problem = core.problems.get(name, &subject);
+            for server in &set.servers {
+                let ip = server.public_ip;
+                let problem = core.problems.get(name, &ProblemSubject::Server(ip));
                 match server.state.status {
                     ServerStatus::Failed if problem.is_none() => {
-                        self.fail(format!("{name:?} {subject}: failed without a problem"));
+                        self.fail(format!("{name:?} {ip}: failed without a problem"));
                     }
                     ServerStatus::Ok if problem.is_some() => {
                         self.fail(format!(
-                            "{name:?} {subject}: works, yet has a problem {problem:?}"
+                            "{name:?} {ip}: works, yet has a problem {problem:?}"
                         ));
                     }
                     _ => {}
                 }
-                if !allowed && matches!(server.phase, Phase::Armed(_) | Phase::Queued(_)) {
-                    self.fail(format!(
-                        "{name:?} {subject}: armed while its set may not poll"
-                    ));
-                }
-                subjects.push((name.clone(), subject.clone()));
-                subjects.push((
-                    name.clone(),
-                    format!("{subject}{}", crate::engine::problems::CERTIFICATE_SUFFIX),
-                ));
             }
-            for (i, pair) in set.dns.pairs.iter().enumerate() {
-                let subject = set.dns.subject(i);
-                let problem = core.problems.get(name, &subject);
+            let pair_subjects = self.pair_subjects_of(set.id);
+            let dns_problems: Vec<&String> = core
+                .problems
+                .of_set(name)
+                .filter_map(|(s, _)| match s {
+                    ProblemSubject::Dns(text) => Some(text),
+                    _ => None,
+                })
+                .collect();
+            for (pair, subject) in set.dns.pairs.iter().zip(pair_subjects) {
+                let problem = dns_problems.contains(&subject);
                 match pair.core.state {
-                    PairState::Failed if problem.is_none() => {
+                    PairState::Failed if !problem => {
                         self.fail(format!("{name:?} {subject}: DNS failed without a problem"));
                     }
-                    PairState::Matched | PairState::Updated if problem.is_some() => {
+                    PairState::Matched | PairState::Updated if problem => {
                         self.fail(format!("{name:?} {subject}: DNS right, yet a problem"));
                     }
                     _ => {}
                 }
-                subjects.push((name.clone(), subject));
             }
-            let set_problem = core.problems.get(name, SET_SUBJECT).is_some();
+            let set_problem = core
+                .problems
+                .get(name, &ProblemSubject::PollingMethod)
+                .is_some();
             if set_problem != set.probe_error.is_some() {
                 self.fail(format!(
                     "{name:?}: set problem {set_problem}, probe error {:?}",
                     set.probe_error
                 ));
             }
-            subjects.push((name.clone(), SET_SUBJECT.to_string()));
         }
-        // No problem of anything that does not exist.
-        for p in core.problems.iter() {
-            if p.set.is_empty() && p.subject == crate::engine::problems::MONITOR_SUBJECT {
-                if !core.local_faults.active() {
-                    self.fail("the monitor's problem stands, its fault does not".into());
+        if !full {
+            return;
+        }
+        // No problem of anything that does not exist, each shown as its subject is.
+        for (set_name, subject, p) in core.problems.entries() {
+            let set = core.sets.iter().find(|s| s.config.name == set_name);
+            let server = |ip: &IpAddr| {
+                let set = set?;
+                let k = set.servers.iter().position(|s| s.public_ip == *ip)?;
+                Some(set.subject(k))
+            };
+            let shown = match subject {
+                ProblemSubject::Monitor if set_name.is_empty() => {
+                    if !core.local_faults.active() {
+                        self.fail("the monitor's problem stands, its fault does not".into());
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if !subjects
-                .iter()
-                .any(|(set, subject)| *set == p.set && *subject == p.subject)
-            {
-                self.fail(format!("a problem of nothing: {p:?}"));
+                ProblemSubject::Server(ip) => server(ip),
+                ProblemSubject::Certificate(ip) => server(ip)
+                    .map(|s| format!("{s}{}", crate::engine::problems::CERTIFICATE_SUFFIX)),
+                ProblemSubject::Dns(text) => set.and_then(|set| {
+                    let subjects = self.pair_subjects_of(set.id);
+                    subjects.iter().find(|s| *s == text).cloned()
+                }),
+                ProblemSubject::PollingMethod => set.and(subject.fixed_text()),
+                _ => None,
+            };
+            if shown.as_deref() != Some(p.subject.as_str()) {
+                self.fail(format!(
+                    "a problem of nothing (or shown as {shown:?}): {p:?}"
+                ));
             }
         }
     }
@@ -832,12 +923,15 @@ fn mutate(rng: &mut Rng, settings: &mut Settings) {
     }
 }
 
+/// The default count of simulated polls per `cargo test` (issue 10: a million per CI run).
+const DEFAULT_POLLS: u64 = 1_000_000;
+
 #[test]
 fn simulation() {
     let total: u64 = std::env::var("STANDBY_SIM_POLLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(DEFAULT_POLLS);
     let started = std::time::Instant::now();
     if let Some(seed) = std::env::var("STANDBY_SIM_SEED")
         .ok()
@@ -848,19 +942,44 @@ fn simulation() {
         eprintln!("seed {seed}: {} polls, {} steps", world.polls, world.steps);
         return;
     }
-    let mut polls = 0;
-    let mut steps = 0;
-    let mut seed = 0;
-    while polls < total {
-        let mut world = World::new(seed);
-        world.run(POLLS_PER_WORLD.min(total - polls));
-        polls += world.polls;
-        steps += world.steps;
-        seed += 1;
-    }
+    // Worlds are independent (each one its seed), so they run on every core: seeds are
+    // handed out in order, and a failing one prints its seed for STANDBY_SIM_SEED.
+    let worlds = total.div_ceil(POLLS_PER_WORLD);
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let counts: Vec<(u64, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut polls, mut steps) = (0, 0);
+                    loop {
+                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if seed >= worlds {
+                            return (polls, steps);
+                        }
+                        let budget = POLLS_PER_WORLD.min(total - seed * POLLS_PER_WORLD);
+                        let mut world = World::new(seed);
+                        world.run(budget);
+                        polls += world.polls;
+                        steps += world.steps;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let polls: u64 = counts.iter().map(|c| c.0).sum();
+    let steps: u64 = counts.iter().map(|c| c.1).sum();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "simulation: {polls} polls, {steps} steps in {seed} worlds, {secs:.1} s: {:.0} polls/s",
+        "simulation: {polls} polls, {steps} steps in {worlds} worlds on {threads} threads, \
+         {secs:.1} s: {:.0} polls/s",
         polls as f64 / secs
     );
 }

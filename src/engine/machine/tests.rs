@@ -495,8 +495,8 @@ fn the_problem_a_server_state_calls_for() {
         ..ServerState::default()
     };
     use ServerStatus::*;
-    let raise = |code, text: &str| ServerProblem::Raise {
-        code,
+    let raise = |code: u16, text: &str| ServerProblem::Raise {
+        code: code.into(),
         text: text.into(),
     };
     let table = [
@@ -534,6 +534,7 @@ fn the_problem_a_server_state_calls_for() {
         (state(Disabled, None, "", 0), None, ServerProblem::Keep),
     ];
     for (i, (state, current, expected)) in table.into_iter().enumerate() {
+        let current = current.map(ProblemCode::from_number);
         assert_eq!(server_problem(&state, 3, current), expected, "row {i}");
     }
 
@@ -543,7 +544,7 @@ fn the_problem_a_server_state_calls_for() {
         h.core
             .problems()
             .iter()
-            .map(|p| (p.subject.clone(), p.code, p.text.clone()))
+            .map(|p| (p.subject.clone(), p.code.get(), p.text.clone()))
             .collect::<Vec<_>>()
     };
     h.round("-");
@@ -629,9 +630,13 @@ fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
 /// queue without storing anything) and clears only once rows are stored again.
 #[test]
 fn the_history_problem_clears_only_when_rows_are_stored_again() {
-    use crate::engine::problems::HISTORY_SUBJECT;
     let mut h = Harness::new(Vec::new());
-    let shown = |h: &Harness| h.core.problems().get("", HISTORY_SUBJECT).is_some();
+    let shown = |h: &Harness| {
+        h.core
+            .problems()
+            .get("", &ProblemSubject::History)
+            .is_some()
+    };
     // (dropped, stored, queued) as the writer reports them, and whether the problem shows.
     let table = [
         (0, 10, 0, false),

@@ -3,8 +3,8 @@
 
 use eframe::egui;
 
-use crate::model::options::{DnsZone, ZoneNameServer};
-use crate::model::{Settings, ValidationError, validate};
+use crate::model::options::{DnsZone, ZoneNameServer, ZoneTransfer};
+use crate::model::{Settings, TsigAlgorithm, TsigKey, ValidationError, validate};
 use crate::ui::dialogs::child::{ChildDialog, Draft};
 use crate::ui::forms::{self, Form, Outcome};
 use crate::ui::help::HelpTopic;
@@ -79,6 +79,10 @@ impl ZoneDialog {
                 forms::grid(ui, "zone ns fields", |ui| {
                     name_servers(&mut form, ui, &mut draft.name_servers);
                 });
+                forms::section_heading(ui, "Transfers to secondaries (hidden primary)");
+                forms::grid(ui, "zone transfer fields", |ui| {
+                    transfers(&mut form, ui, &mut draft.transfer);
+                });
             });
             form.show_rest(ui);
             let valid = form.is_valid();
@@ -138,6 +142,70 @@ fn name_servers(form: &mut Form, ui: &mut egui::Ui, servers: &mut Vec<ZoneNameSe
     ui.end_row();
 }
 
+/// Who may transfer the zone, with which key, and whom to NOTIFY (Standby as the hidden
+/// primary of a provider's secondary servers).
+fn transfers(form: &mut Form, ui: &mut egui::Ui, t: &mut ZoneTransfer) {
+    form.lines(
+        ui,
+        "May transfer (networks):",
+        "transfer.allowed_from",
+        &mut t.allowed_from,
+        None,
+    );
+    ui.label("");
+    forms::note(
+        ui,
+        "One network per line, e.g. 192.0.2.53/32 (the secondaries); empty = no transfers.",
+    );
+    ui.end_row();
+    form.lines(ui, "NOTIFY:", "transfer.notify", &mut t.notify, None);
+    ui.label("");
+    forms::note(
+        ui,
+        "Secondaries told of every change, one per line: an address (port 53) or address:port.",
+    );
+    ui.end_row();
+    form.check(
+        ui,
+        "Also NOTIFY the name servers' glue addresses (port 53)",
+        &mut t.notify_name_servers,
+    );
+    let mut signed = t.key.is_some();
+    if form
+        .check(ui, "Require TSIG on transfers", &mut signed)
+        .changed()
+    {
+        t.key = signed.then(TsigKey::default);
+    }
+    let Some(key) = &mut t.key else {
+        ui.label("");
+        forms::warning_text(ui, "Transfers are limited by address only");
+        ui.end_row();
+        return;
+    };
+    form.text(ui, "Key name:", "transfer.key.name", &mut key.name, None);
+    form.combo(ui, "Algorithm:", "", key.algorithm.name(), |ui| {
+        for algorithm in TsigAlgorithm::ALL {
+            ui.selectable_value(&mut key.algorithm, algorithm, algorithm.name());
+        }
+    });
+    form.secret(
+        ui,
+        "Secret (base64):",
+        "transfer.key.secret",
+        &mut key.secret,
+    );
+    ui.label("");
+    if ui
+        .button("Generate")
+        .on_hover_text("Make a new random secret; give the secondaries the same key")
+        .clicked()
+    {
+        key.secret = key.algorithm.generate_secret();
+    }
+    ui.end_row();
+}
+
 /// `ns1.example.com 192.0.2.1 2001:db8::1` per line; blank lines dropped.
 pub fn parse_name_servers(text: &str) -> Vec<ZoneNameServer> {
     text.lines()
@@ -157,6 +225,11 @@ fn trimmed(zone: &DnsZone) -> DnsZone {
     zone.name = zone.name.trim().to_string();
     zone.primary = zone.primary.trim().to_string();
     zone.contact = zone.contact.trim().to_string();
+    forms::clean_lines(&mut zone.transfer.allowed_from);
+    forms::clean_lines(&mut zone.transfer.notify);
+    if let Some(key) = &mut zone.transfer.key {
+        key.name = key.name.trim().to_string();
+    }
     zone
 }
 

@@ -150,7 +150,7 @@ mod tests {
             first_seen: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             set: set.into(),
             subject: "192.0.2.1".into(),
-            code,
+            code: code.into(),
             text: format!("text {code}"),
         }
     }

@@ -74,6 +74,8 @@ pub struct Peer {
     pub kind: Kind,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The zone it serves ([`ZONE`] unless a secondary of another).
+    pub zone: String,
     /// The script's options (before DIR) and arguments after DIR, to start it again.
     options: Vec<String>,
     args: Vec<String>,
@@ -91,7 +93,7 @@ impl Peer {
     /// signing, Knot's automatic signing); returns once it serves the zone's DNSKEY.
     pub async fn signed_primary(kind: Kind) -> Peer {
         let addr = free_addr(kind.address());
-        let peer = Peer::start_with(kind, addr, vec!["--dnssec".into()], Vec::new()).await;
+        let peer = Peer::start_with(kind, addr, vec!["--dnssec".into()], Vec::new(), ZONE).await;
         let until = Instant::now() + START_TIMEOUT;
         while peer.dig(ZONE, "DNSKEY").await.is_empty() {
             assert!(
@@ -113,7 +115,7 @@ impl Peer {
         let extra = secondary
             .map(|s| vec![s.ip().to_string(), s.port().to_string()])
             .unwrap_or_default();
-        Peer::start_with(Kind::Bind, addr, options.to_vec(), extra).await
+        Peer::start_with(Kind::Bind, addr, options.to_vec(), extra, ZONE).await
     }
 
     /// A BIND primary that NOTIFYs `secondary` after each change.
@@ -153,8 +155,36 @@ impl Peer {
         (primary, secondary)
     }
 
+    /// A BIND or Knot secondary at `addr` of `zone` from `primary` (NOTIFYs from loopback
+    /// accepted; with `key`, everything it asks the primary is signed); returns once it
+    /// serves the zone.
+    pub async fn secondary_of(
+        kind: Kind,
+        addr: SocketAddr,
+        zone: &str,
+        primary: SocketAddr,
+        key: Option<&TsigKey>,
+    ) -> Peer {
+        let (ip, port) = (primary.ip().to_string(), primary.port().to_string());
+        let mut extra = match kind {
+            Kind::Bind => vec!["secondary".into(), zone.into(), ip, port],
+            Kind::Knot => vec![ip, port, zone.into()],
+        };
+        if let Some(key) = key {
+            extra.push(key.algorithm.name().into());
+            extra.push(key.name.clone());
+            extra.push(key.secret.expose().into());
+        }
+        Peer::start_with(kind, addr, Vec::new(), extra, zone).await
+    }
+
+    /// A fresh address for a peer of `kind` (BIND: 127.0.0.1, Knot: its own 127.0.0.x).
+    pub fn free_addr_for(kind: Kind) -> SocketAddr {
+        free_addr(kind.address())
+    }
+
     async fn start(kind: Kind, addr: SocketAddr, extra: Vec<String>) -> Peer {
-        Peer::start_with(kind, addr, Vec::new(), extra).await
+        Peer::start_with(kind, addr, Vec::new(), extra, ZONE).await
     }
 
     async fn start_with(
@@ -162,6 +192,7 @@ impl Peer {
         addr: SocketAddr,
         options: Vec<String>,
         extra: Vec<String>,
+        zone: &str,
     ) -> Peer {
         let mut args = vec![addr.ip().to_string(), addr.port().to_string()];
         args.extend(extra);
@@ -169,6 +200,7 @@ impl Peer {
             kind,
             addr,
             dir: tempfile::tempdir().unwrap(),
+            zone: zone.to_string(),
             options,
             args,
             child: None,
@@ -211,7 +243,7 @@ impl Peer {
     async fn wait_ready(&mut self) {
         let until = Instant::now() + START_TIMEOUT;
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let query = soa_query();
+        let query = soa_query(&self.zone);
         let mut buffer = [0u8; 4096];
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
@@ -224,9 +256,10 @@ impl Peer {
             }
             assert!(
                 Instant::now() < until,
-                "{} at {} did not serve {ZONE} within {START_TIMEOUT:?}\n{}",
+                "{} at {} did not serve {} within {START_TIMEOUT:?}\n{}",
                 self.kind.program(),
                 self.addr,
+                self.zone,
                 self.log()
             );
             socket.send_to(&query, self.addr).await.unwrap();
@@ -309,10 +342,10 @@ impl Drop for Peer {
     }
 }
 
-/// A bare SOA question for the zone, RD off.
-fn soa_query() -> Vec<u8> {
+/// A bare SOA question for `zone`, RD off.
+fn soa_query(zone: &str) -> Vec<u8> {
     let mut query = vec![0x51, 0x1e, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in ZONE.split('.') {
+    for label in zone.split('.') {
         query.push(label.len() as u8);
         query.extend_from_slice(label.as_bytes());
     }

@@ -78,7 +78,7 @@ impl PowerDns {
     async fn wait_ready(&mut self) {
         let until = Instant::now() + START_TIMEOUT;
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let query = soa_query();
+        let query = soa_query(ZONE);
         let mut buffer = [0u8; 4096];
         let api: SocketAddr = self.api.trim_start_matches("http://").parse().unwrap();
         loop {
