@@ -896,12 +896,23 @@ impl Core {
             problem_code: sv.state.last_failure_kind.map(|f| f.code()),
             ..EventDetails::default()
         };
-        let pause = transition == Transition::Failed && sv.config.pause_set_on_failure;
+        // In maintenance: logged, but no failed/recovered notification and no pause.
+        let in_maintenance = matches!(sv.admin, Some(Admin::Maintenance(_)));
+        let pause =
+            transition == Transition::Failed && sv.config.pause_set_on_failure && !in_maintenance;
         let (kind, level, verb) = match transition {
             Transition::Failed => (EventKind::ServerFailed, Level::Warning, "failed"),
             Transition::Recovered => (EventKind::ServerRecovered, Level::Info, "recovered"),
         };
         let text = format!("server {subject} of {name:?} {verb}: {}", details.response);
+        if in_maintenance {
+            log(
+                out,
+                Level::Info,
+                format!("{text} (in maintenance: not notified)"),
+            );
+            return;
+        }
         log(out, level, text.clone());
         emit(out, kind, &name, &subject, text, details, now.wall);
         if pause {

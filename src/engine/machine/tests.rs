@@ -313,6 +313,51 @@ fn an_override_in_force_at_start_raises_no_event() {
     assert!(!h.kinds().contains(&EventKind::ServerOverridden));
 }
 
+/// During a maintenance window a server counts as disabled, and its failure is neither
+/// notified nor pauses the set; the window's start and end are events and wake the core.
+#[test]
+fn maintenance_windows_take_a_server_out_quietly() {
+    use crate::model::Maintenance;
+    let mut config = set("maint", 2, frequency(0, 1, false));
+    config.servers[0].pause_set_on_failure = true;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    config.servers[0].maintenance = vec![Maintenance::once(
+        start + Duration::from_secs(100),
+        Duration::from_secs(600),
+    )];
+    let mut h = Harness::new(vec![config]);
+    let published = |h: &Harness| h.core.sets()[0].decision.addresses();
+    let count = |h: &Harness, kind: EventKind| h.kinds().iter().filter(|k| **k == kind).count();
+    h.round("++");
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    // Working until the window begins (at 100 s), then failing inside it.
+    while h.at < Duration::from_secs(150) {
+        h.round("++");
+    }
+    assert_eq!(count(&h, EventKind::Maintenance), 1);
+    while h.at < Duration::from_secs(300) {
+        h.round("-+");
+    }
+    // In maintenance: the second is published, the first failed without an event or a pause.
+    assert_eq!(h.statuses(0), "FO");
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    assert_eq!(count(&h, EventKind::ServerFailed), 0);
+    assert_eq!(count(&h, EventKind::Maintenance), 1);
+    assert_eq!(h.saves, 0, "no pause");
+    let view = h.core.views()[0].clone();
+    assert_eq!(
+        view.servers[0].admin.maintenance_until,
+        Some(start + Duration::from_secs(700))
+    );
+    while h.at < Duration::from_secs(800) {
+        h.round("++");
+    }
+    // The window ended: the first (recovered meanwhile, quietly) is back.
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    assert_eq!(count(&h, EventKind::Maintenance), 2);
+    assert_eq!(count(&h, EventKind::ServerRecovered), 0);
+}
+
 #[test]
 fn pause_set_on_failure() {
     // (pausing servers, retries, rounds of health, paused after, events)
