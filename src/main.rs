@@ -19,6 +19,11 @@ struct Cli {
     /// Run the engine without a window (for a server)
     #[arg(long)]
     headless: bool,
+    /// The window with its own engine inside (the engine stops with the window), instead
+    /// of attaching to the engine of its settings file (started in the background when none
+    /// runs)
+    #[arg(long, conflicts_with = "headless")]
+    standalone: bool,
     #[command(subcommand)]
     command: Option<Action>,
 }
@@ -129,7 +134,8 @@ fn main() -> ExitCode {
         ),
         Some(Action::Service { action }) => service(action, cli.config),
         None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
-        None => run(cli.config, Mode::Window),
+        None if cli.standalone => run(cli.config, Mode::Window),
+        None => run_attached(cli.config),
     };
     match outcome {
         Ok(code) => code,
@@ -342,6 +348,54 @@ fn run_windows_service(_config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     )
 }
 
+/// The window, attached to the engine of its settings file (one is started, detached,
+/// when none runs). Where it cannot attach (no local channel on this platform, or an
+/// engine that does not start, e.g. on broken settings) it runs standalone and says why.
+fn run_attached(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use standby::attach::{AttachError, client};
+    let path = config.unwrap_or_else(file::default_path);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("standby-attach")
+        .enable_all()
+        .build()
+        .context("cannot start the attach runtime")?;
+    let program = std::env::current_exe().context("cannot find this program's path")?;
+    let attached = runtime.block_on(client::attach_or_start(
+        &program,
+        &path,
+        std::sync::Arc::new(|| {}),
+        std::time::Duration::from_secs(20),
+    ));
+    let attached = match attached {
+        Ok(attached) => attached,
+        Err(e @ (AttachError::Unsupported | AttachError::Start(_))) => {
+            tracing::warn!("running standalone (the engine inside this window): {e}");
+            drop(runtime);
+            return run(Some(path), Mode::Window);
+        }
+        Err(e) => return Err(e).context("cannot attach to the engine"),
+    };
+    tracing::info!(
+        "attached to the engine of {} (process {})",
+        path.display(),
+        attached.engine.pid
+    );
+    match standby::autostart::Autostart::for_this_user(&path) {
+        Some(autostart) => {
+            standby::autostart::spawn(attached.client.clone(), autostart)
+                .context("cannot start the autostart thread")?;
+        }
+        None => tracing::warn!("start at login: no home directory to register in"),
+    }
+    standby::ui::run(standby::ui::EngineLink::Attached {
+        client: attached.client,
+        runtime: Some(runtime),
+    })
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// With a window, or headless until the stop (a signal, or the Windows SCM's stop).
 enum Mode {
     Window,
@@ -421,7 +475,8 @@ fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
             }
             None => tracing::warn!("start at login: no home directory to register in"),
         }
-        standby::ui::run(engine).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+        standby::ui::run(standby::ui::EngineLink::Own(engine))
+            .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
         Ok(ExitCode::SUCCESS)
     }
 }

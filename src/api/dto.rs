@@ -97,6 +97,8 @@ pub struct ServerDto {
     pub drained: bool,
     /// The override in force: `{"state": "Down", "set_at": "...", "until": "..."}`.
     pub forced: Option<crate::model::Forced>,
+    /// In maintenance until then (RFC 3339).
+    pub maintenance_until: Option<String>,
 }
 
 /// `GET /serversets/{id}/status`.
@@ -171,6 +173,7 @@ impl From<&SetStatus> for SetStatusDto {
                     problem_code: v.problem_code,
                     drained: v.admin.drained,
                     forced: v.admin.forced.clone(),
+                    maintenance_until: time(v.admin.maintenance_until),
                 })
                 .collect(),
             dns: s

@@ -69,6 +69,27 @@ pub fn render(s: &Snapshot) -> String {
             }
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP standby_server_maintenance_seconds Time left of the server's maintenance (absent: none)."
+    );
+    let _ = writeln!(out, "# TYPE standby_server_maintenance_seconds gauge");
+    for set in &s.sets {
+        for v in &set.servers {
+            if let Some(until) = v.admin.maintenance_until {
+                let left = until
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "standby_server_maintenance_seconds{{set=\"{}\",server=\"{}\"}} {}",
+                    label(&set.name),
+                    label(&v.public_ip),
+                    left.as_secs()
+                );
+            }
+        }
+    }
     let _ = writeln!(out, "# HELP standby_server_polls_total Polls by result.");
     let _ = writeln!(out, "# TYPE standby_server_polls_total counter");
     for set in &s.sets {

@@ -138,6 +138,10 @@ pub fn router_with(state: ApiState) -> Router {
             "/serversets/{id}/servers/{server}/override",
             post(routes::override_server),
         )
+        .route(
+            "/serversets/{id}/maintenance",
+            post(routes::add_maintenance),
+        )
         .route("/metrics", get(routes::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), check_request))
         .with_state(state)

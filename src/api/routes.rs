@@ -350,3 +350,37 @@ pub async fn override_server(
     };
     edit(&state, edit_, &headers, StatusCode::NO_CONTENT, None).await
 }
+
+/// The body of `POST /serversets/{id}/maintenance`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceBody {
+    /// One server (its public address); absent = every server of the set.
+    #[serde(default)]
+    server: Option<String>,
+    /// How long it lasts from now (`30m`, `2h`).
+    #[serde(rename = "for")]
+    lasts: String,
+}
+
+/// Puts a server (or the whole set) in maintenance from now for a while: a one-off window
+/// added to the settings, so it survives a restart.
+pub async fn add_maintenance(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> ApiResult<Response> {
+    let bytes = body::read(request_body, state.limits.body_timeout).await?;
+    let request: MaintenanceBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let lasts =
+        crate::model::admin::parse_duration(&request.lasts).map_err(|e| field_error("for", e))?;
+    let window = crate::model::Maintenance::once(std::time::SystemTime::now(), lasts);
+    let edit_ = SettingsEdit::AddMaintenance {
+        set: id,
+        server: request.server,
+        window,
+    };
+    edit(&state, edit_, &headers, StatusCode::NO_CONTENT, None).await
+}

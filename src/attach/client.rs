@@ -4,6 +4,9 @@
 //! through a `watch` exactly like an in-process engine's, so that whatever follows the
 //! snapshots need not know where the engine runs.
 
+// The channel is a Unix socket for now: on Windows most of this is not built yet.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

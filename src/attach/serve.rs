@@ -4,6 +4,9 @@
 //! engine. Each window has its own task; a window that reads slowly only ever gets the
 //! newest snapshot (the watch keeps one), so nothing queues up behind it.
 
+// The channel is a Unix socket for now: on Windows most of this is not built yet.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

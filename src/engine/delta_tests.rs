@@ -74,6 +74,7 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
         admin: crate::engine::snapshot::AdminView {
             drained: world.chance(20),
             forced: None,
+            maintenance_until: None,
         },
     }
 }

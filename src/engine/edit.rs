@@ -6,7 +6,9 @@
 //! read (`if_revision`, the API's `If-Match`), and the edit is refused if the settings
 //! moved on since.
 
-use crate::model::{EmailDefaults, Forced, Options, ServerSet, Settings, ValidationError};
+use crate::model::{
+    EmailDefaults, Forced, Maintenance, Options, ServerSet, Settings, ValidationError,
+};
 
 /// One error per line, as `path: message`.
 fn lines(errors: &[ValidationError]) -> String {
@@ -43,6 +45,13 @@ pub enum SettingsEdit {
         set: String,
         server: String,
         forced: Option<Forced>,
+    },
+    /// Add a maintenance window to the set `set`, or to its server `server` (public
+    /// address): "Maintenance for 30 min" on a row, the API.
+    AddMaintenance {
+        set: String,
+        server: Option<String>,
+        window: Maintenance,
     },
 }
 
@@ -116,13 +125,17 @@ impl SettingsEdit {
                     let paused = slot.paused;
                     let old = std::mem::replace(slot, *set);
                     slot.paused = paused;
+                    // Maintenance windows are the rows' and the API's, not the dialog's.
+                    slot.maintenance = old.maintenance.clone();
                     // Overrides are the row menu's, not the dialog's: kept as in force.
                     for server in &mut slot.servers {
-                        server.forced = old
+                        let before = old
                             .servers
                             .iter()
-                            .find(|o| o.public_ip.trim() == server.public_ip.trim())
-                            .and_then(|o| o.forced.clone());
+                            .find(|o| o.public_ip.trim() == server.public_ip.trim());
+                        server.forced = before.and_then(|o| o.forced.clone());
+                        server.maintenance =
+                            before.map(|o| o.maintenance.clone()).unwrap_or_default();
                     }
                 }
                 None => return SettingsEdit::AddSet(set).apply_to(current),
@@ -143,6 +156,27 @@ impl SettingsEdit {
                     .find(|s| s.public_ip.trim() == server.trim())
                     .ok_or(EditError::NoSuchServer { set, server })?;
                 target.forced = forced;
+            }
+            SettingsEdit::AddMaintenance {
+                set,
+                server,
+                window,
+            } => {
+                let slot = settings
+                    .server_sets
+                    .iter_mut()
+                    .find(|s| s.name == set)
+                    .ok_or_else(|| EditError::NoSuchSet(set.clone()))?;
+                match server {
+                    None => slot.maintenance.push(window),
+                    Some(server) => slot
+                        .servers
+                        .iter_mut()
+                        .find(|s| s.public_ip.trim() == server.trim())
+                        .ok_or(EditError::NoSuchServer { set, server })?
+                        .maintenance
+                        .push(window),
+                }
             }
         }
         Ok(settings)

@@ -265,6 +265,10 @@ impl SetRuntime {
                             Some(Admin::Forced(_)) => s.config.forced.clone(),
                             _ => None,
                         },
+                        maintenance_until: match s.admin {
+                            Some(Admin::Maintenance(until)) => Some(until),
+                            _ => None,
+                        },
                     },
                 })
                 .collect(),

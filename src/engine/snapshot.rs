@@ -163,4 +163,7 @@ pub struct AdminView {
     /// The override in force: forced up or down, when, until when.
     #[serde(default)]
     pub forced: Option<crate::model::Forced>,
+    /// In maintenance until then (treated as disabled, no failed/recovered notifications).
+    #[serde(default)]
+    pub maintenance_until: Option<SystemTime>,
 }

@@ -20,7 +20,7 @@ pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use admin::{Forced, ForcedState};
+pub use admin::{Day, Forced, ForcedState, Maintenance};
 pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };

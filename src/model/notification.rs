@@ -20,11 +20,13 @@ pub enum EventKind {
     DnsServed,
     /// An operator forced a server up or down, or the override ended or was cleared.
     ServerOverridden,
+    /// A server's maintenance window began or ended.
+    Maintenance,
     Test,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::ServerFailed,
         EventKind::ServerRecovered,
         EventKind::AllServersFailed,
@@ -34,6 +36,7 @@ impl EventKind {
         EventKind::SetPausedAutomatically,
         EventKind::DnsServed,
         EventKind::ServerOverridden,
+        EventKind::Maintenance,
         EventKind::Test,
     ];
 
@@ -48,6 +51,7 @@ impl EventKind {
             EventKind::SetPausedAutomatically => "Set paused automatically",
             EventKind::DnsServed => "DNS serving changed",
             EventKind::ServerOverridden => "Server forced up/down by an operator",
+            EventKind::Maintenance => "Maintenance began or ended",
             EventKind::Test => "Test",
         }
     }
@@ -86,6 +90,7 @@ impl EventKind {
             EventKind::ServerRecovered
             | EventKind::DnsUpdated
             | EventKind::DnsServed
+            | EventKind::Maintenance
             | EventKind::Test => "info",
         }
     }
@@ -102,6 +107,7 @@ impl EventKind {
             | EventKind::DnsUpdated
             | EventKind::DnsServed
             | EventKind::ServerOverridden
+            | EventKind::Maintenance
             | EventKind::Test => false,
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::admin::Forced;
+use super::admin::{Forced, Maintenance};
 use super::dns_server::DnsServer;
 use super::notification::NotificationMethod;
 use super::polling::PollMethod;
@@ -27,6 +27,9 @@ pub struct ServerSet {
     pub update_dns: UpdateDns,
     /// Paused by an operator (or by a server marked *pause the set if this server fails*).
     pub paused: bool,
+    /// Maintenance windows of every server of the set: while one lasts a server is *in
+    /// maintenance* (treated as disabled, no failed/recovered notifications).
+    pub maintenance: Vec<Maintenance>,
     pub notes: String,
 }
 
@@ -41,6 +44,7 @@ impl Default for ServerSet {
             dns: DnsData::default(),
             update_dns: UpdateDns::default(),
             paused: false,
+            maintenance: Vec::new(),
             notes: String::new(),
         }
     }
@@ -66,6 +70,8 @@ pub struct Server {
     /// Forced up or down by an operator (the window, the API, `standby override`),
     /// optionally until a time; `None` = the polls decide.
     pub forced: Option<Forced>,
+    /// Maintenance windows of this server (see [`ServerSet::maintenance`]).
+    pub maintenance: Vec<Maintenance>,
     pub notes: String,
 }
 
@@ -79,6 +85,7 @@ impl Default for Server {
             pause_set_on_failure: false,
             disabled: false,
             forced: None,
+            maintenance: Vec::new(),
             notes: String::new(),
         }
     }

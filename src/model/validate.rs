@@ -231,6 +231,19 @@ fn join(path: &str, field: &str) -> String {
 }
 
 impl Validator {
+    fn maintenance(&mut self, path: &str, windows: &[super::Maintenance]) {
+        for (j, window) in windows.iter().enumerate() {
+            let variant = match window {
+                super::Maintenance::Once { .. } => "Once",
+                super::Maintenance::Weekly { .. } => "Weekly",
+            };
+            let wp = join(path, &format!("maintenance[{j}].{variant}"));
+            for (field, message) in window.errors() {
+                self.error(join(&wp, field), message);
+            }
+        }
+    }
+
     fn error(&mut self, path: String, message: String) {
         self.errors.push(ValidationError { path, message });
     }
@@ -433,6 +446,7 @@ impl Validator {
                 "a set needs at least one server".into(),
             );
         }
+        self.maintenance(path, &set.maintenance);
         let mut seen = HashSet::new();
         for (i, server) in set.servers.iter().enumerate() {
             let sp = join(path, &format!("servers[{i}]"));
@@ -449,6 +463,7 @@ impl Validator {
             if let Some(poll_ip) = server.poll_ip.as_deref().filter(|ip| !ip.is_empty()) {
                 self.check(&sp, "poll_ip", ip_address(poll_ip));
             }
+            self.maintenance(&sp, &server.maintenance);
             if let Some(forced) = &server.forced {
                 let fp = join(&sp, "forced");
                 let set_at = super::admin::parse_time(&forced.set_at);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
-use crate::engine::{Command, EngineHandle, Inbound, Snapshot};
+use crate::engine::{Command, EngineClient, EngineHandle, Inbound, Snapshot};
 use crate::ui::desktop::tray::{Tray, TrayAction};
 use crate::ui::dialogs::{DialogRequest, Dialogs};
 use crate::ui::tabs::log_tab::{self, LogView};
@@ -51,6 +51,8 @@ pub struct ViewState {
     pub send_error: Option<String>,
     /// Exit UI or Shut down was chosen: the window closes rather than hide in the tray.
     pub quitting: bool,
+    /// File → Shut down asks first: the question is open.
+    pub confirm_shutdown: bool,
 }
 
 /// Where File → Support file... writes: beside the settings file, else the temp dir.
@@ -69,8 +71,49 @@ fn support_path(snapshot: &Snapshot) -> std::path::PathBuf {
     dir.join(format!("standby-support-{secs}.txt"))
 }
 
+/// The engine a window shows: its own, in this process (`--standalone`), or one in
+/// another process reached over the local channel (`attach`).
+pub enum EngineLink {
+    Own(EngineHandle),
+    Attached {
+        client: EngineClient,
+        /// Runs the channel's tasks; lives as long as the window (always `Some` until
+        /// dropped).
+        runtime: Option<tokio::runtime::Runtime>,
+    },
+}
+
+impl EngineLink {
+    /// Whether the engine goes on when this window closes.
+    pub fn outlives_the_window(&self) -> bool {
+        matches!(self, EngineLink::Attached { .. })
+    }
+}
+
+impl std::ops::Deref for EngineLink {
+    type Target = EngineClient;
+
+    fn deref(&self) -> &EngineClient {
+        match self {
+            EngineLink::Own(handle) => handle,
+            EngineLink::Attached { client, .. } => client,
+        }
+    }
+}
+
+impl Drop for EngineLink {
+    fn drop(&mut self) {
+        // The channel's tasks end with the runtime; the window does not wait for them.
+        if let EngineLink::Attached { runtime, .. } = self
+            && let Some(runtime) = runtime.take()
+        {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct StandbyApp {
-    engine: EngineHandle,
+    engine: EngineLink,
     snapshot: Arc<Snapshot>,
     view: ViewState,
     /// The waker is handed over once; retried while the command queue is full.
@@ -85,6 +128,11 @@ pub struct StandbyApp {
 impl StandbyApp {
     /// A window on `engine`, repainting `ctx` when the engine publishes.
     pub fn new(engine: EngineHandle, ctx: &egui::Context) -> Self {
+        Self::with_link(EngineLink::Own(engine), ctx)
+    }
+
+    /// A window on its own engine or an attached one.
+    pub fn with_link(engine: EngineLink, ctx: &egui::Context) -> Self {
         let snapshot = engine.snapshot();
         let mut app = Self {
             engine,
@@ -189,7 +237,7 @@ impl StandbyApp {
     }
 
     /// The engine, for tests and for callers that wire more parts.
-    pub fn engine(&self) -> &EngineHandle {
+    pub fn engine(&self) -> &EngineClient {
         &self.engine
     }
 
@@ -242,6 +290,7 @@ impl StandbyApp {
         }
         self.view.dialogs.show(ui.ctx(), &snapshot, &mut outbox);
         self.about_window(ui.ctx());
+        self.confirm_shutdown_window(ui.ctx());
         self.send_all(outbox);
     }
 
@@ -272,7 +321,11 @@ impl StandbyApp {
                 ui.separator();
                 if ui
                     .button("Exit UI")
-                    .on_hover_text("Close the window (the engine stops with it in this version)")
+                    .on_hover_text(if self.engine.outlives_the_window() {
+                        "Close the window; the engine goes on polling"
+                    } else {
+                        "Close the window (standalone: the engine stops with it)"
+                    })
                     .clicked()
                 {
                     self.quit(ui.ctx(), false);
@@ -282,7 +335,7 @@ impl StandbyApp {
                     .on_hover_text("Stop polling and DNS updating, and close the window")
                     .clicked()
                 {
-                    self.quit(ui.ctx(), true);
+                    self.view.confirm_shutdown = true;
                 }
             });
             ui.menu_button("Help", |ui| {
@@ -379,6 +432,40 @@ impl StandbyApp {
                 ui.label(RichText::new(error).color(widgets::RED));
             }
         });
+    }
+
+    /// Shut down stops monitoring for every window and every host name: asked first.
+    fn confirm_shutdown_window(&mut self, ctx: &egui::Context) {
+        if !self.view.confirm_shutdown {
+            return;
+        }
+        let mut answer = None;
+        egui::Window::new("Shut down Standby?")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .show(ctx, |ui| {
+                ui.label(
+                    "Polling, DNS updating and notifications stop until Standby is started \
+                     again. To close only this window, use Exit UI.",
+                );
+                ui.horizontal(|ui| {
+                    if ui.button("Shut down").clicked() {
+                        answer = Some(true);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        answer = Some(false);
+                    }
+                });
+            });
+        match answer {
+            Some(true) => {
+                self.view.confirm_shutdown = false;
+                self.quit(ctx, true);
+            }
+            Some(false) => self.view.confirm_shutdown = false,
+            None => {}
+        }
     }
 
     fn about_window(&mut self, ctx: &egui::Context) {

@@ -21,10 +21,10 @@ pub mod list_editor;
 pub mod tabs;
 pub mod widgets;
 
-use crate::engine::EngineHandle;
+pub use app::EngineLink;
 
-/// Opens the main window; returns when it is closed.
-pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
+/// Opens the main window on its own engine or an attached one; returns when it is closed.
+pub fn run(engine: EngineLink) -> Result<(), eframe::Error> {
     let start_in_tray = engine
         .snapshot()
         .settings
@@ -53,11 +53,14 @@ pub fn run(engine: EngineHandle) -> Result<(), eframe::Error> {
                 cc.egui_ctx
                     .send_viewport_cmd(eframe::egui::ViewportCommand::Visible(tray.is_none()));
             }
+            // A window with its own engine holds the settings file's lock, so a second
+            // start reaches it; attached windows are many, and each starts on its own.
             let show_requests = settings_path
                 .as_deref()
+                .filter(|_| !engine.outlives_the_window())
                 .and_then(|path| desktop::second_start::listen(path, cc.egui_ctx.clone()));
             Ok(Box::new(
-                app::StandbyApp::new(engine, &cc.egui_ctx)
+                app::StandbyApp::with_link(engine, &cc.egui_ctx)
                     .with_tray(tray)
                     .with_show_requests(show_requests),
             ))

@@ -244,3 +244,85 @@ async fn an_override_from_the_command_line_is_in_force_and_survives_a_restart() 
     })
     .await;
 }
+
+/// `POST /serversets/{id}/maintenance` puts a server in maintenance from now: it counts as
+/// disabled (the other one is published), its failure raises no event, and the status and
+/// `/metrics` show the time left; a wrong duration names the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_from_the_api_takes_a_server_out_quietly() {
+    bounded(async {
+        let (a, b) = (ip("127.0.0.65"), ip("127.0.0.66"));
+        let port = ports::common_port(&[a, b]);
+        let first = TcpListener::bind((a, port)).unwrap();
+        let _b = TcpListener::bind((b, port)).unwrap();
+        let servers = [a, b]
+            .iter()
+            .map(|ip| Server {
+                public_ip: ip.to_string(),
+                ..Server::default()
+            })
+            .collect();
+        let settings = Settings {
+            server_sets: vec![tcp_set("web", servers, port)],
+            ..Settings::default()
+        };
+        let (engine, api) = start_with(settings, "web").await;
+        wait_until(&engine, "the first published", |s| {
+            published(s, "web") == Some(vec![a])
+        })
+        .await;
+        let auth = Some(PASSWORD);
+        let (status, body) = request(
+            api,
+            "POST",
+            "/serversets/web/maintenance",
+            auth,
+            r#"{"server": "127.0.0.65", "for": "half an hour"}"#,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("\"path\":\"for\""), "{body}");
+        let (status, body) = request(
+            api,
+            "POST",
+            "/serversets/web/maintenance",
+            auth,
+            r#"{"server": "127.0.0.65", "for": "30m"}"#,
+        )
+        .await;
+        assert_eq!(status, 204, "{body}");
+        wait_until(&engine, "in maintenance: the second published", |s| {
+            published(s, "web") == Some(vec![b])
+                && s.set("web").unwrap().servers[0]
+                    .admin
+                    .maintenance_until
+                    .is_some()
+        })
+        .await;
+        // It fails in maintenance: polled and shown failed, no event.
+        drop(first);
+        let s = wait_until(&engine, "failed in maintenance", |s| {
+            s.set("web").unwrap().servers[0].status
+                == standby::engine::server_state::ServerStatus::Failed
+        })
+        .await;
+        assert!(
+            !s.events.iter().any(|e| e.kind == EventKind::ServerFailed),
+            "{:?}",
+            s.events
+        );
+        assert!(s.events.iter().any(|e| e.kind == EventKind::Maintenance));
+        let (_, status) = request(api, "GET", "/serversets/web/status", auth, "").await;
+        assert!(status.contains("\"maintenance_until\":\""), "{status}");
+        let (_, metrics) = request(api, "GET", "/metrics", auth, "").await;
+        // About 1800 s left (1799 or 1800).
+        assert!(
+            metrics.contains(&format!(
+                "standby_server_maintenance_seconds{{set=\"web\",server=\"{a}\"}} 1"
+            )),
+            "{metrics}"
+        );
+        engine.shutdown();
+    })
+    .await;
+}

@@ -12,7 +12,9 @@ use std::time::Duration;
 use standby::attach::{self, AttachError, client};
 use standby::engine::{EngineClient, SettingsEdit, Snapshot};
 
+use crate::support::ui::Window;
 use crate::support::{bounded, poll_until};
+use egui_kittest::kittest::Queryable as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_standby");
 
@@ -201,4 +203,81 @@ async fn without_an_engine_the_window_starts_one_detached_and_attaches() {
         );
     })
     .await;
+}
+
+/// An egui window attached to the engine's own process over the local channel.
+fn window_on(settings: &Path) -> (Window, EngineClient) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let attached = runtime
+        .block_on(client::attach(settings, no_waker()))
+        .unwrap();
+    let client = attached.client.clone();
+    assert!(
+        poll_until(Duration::from_secs(20), || !client
+            .snapshot()
+            .sets
+            .is_empty()),
+        "the set never showed"
+    );
+    let window = Window::attached(standby::ui::EngineLink::Attached {
+        client: attached.client,
+        runtime: Some(runtime),
+    });
+    (window, client)
+}
+
+#[test]
+fn an_egui_window_attached_to_a_headless_engine_drives_it_exits_and_shuts_it_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("standby.ron");
+    write_settings(&settings);
+    let mut engine = Engine(headless(&settings));
+    let socket = attach::socket_path(&settings);
+    assert!(poll_until(Duration::from_secs(20), || socket.exists()));
+
+    let (mut w, client) = window_on(&settings);
+    w.steps();
+    w.harness.get_by_label("web");
+    w.click("Pause all polling");
+    assert!(
+        poll_until(Duration::from_secs(20), || client.snapshot().all_paused),
+        "Pause all did not reach the engine"
+    );
+    assert!(
+        poll_until(Duration::from_secs(20), || {
+            standby::model::file::load(&settings).is_ok_and(|s| s.options.polling.paused)
+        }),
+        "the engine's settings file was not saved paused"
+    );
+
+    // Exit UI: the window goes, the engine stays, and a new window shows the same state.
+    drop(w);
+    drop(client);
+    assert!(
+        engine.0.try_wait().unwrap().is_none(),
+        "the engine stopped with the window"
+    );
+    let (mut w, client) = window_on(&settings);
+    assert!(client.snapshot().all_paused);
+
+    // Shut down asks first, then stops the engine's process.
+    w.steps();
+    w.click("File");
+    w.click("Shut down");
+    assert!(
+        engine.0.try_wait().unwrap().is_none(),
+        "stopped without asking"
+    );
+    w.click_in("Shut down Standby?", "Shut down");
+    assert!(
+        poll_until(Duration::from_secs(20), || matches!(
+            engine.0.try_wait(),
+            Ok(Some(_))
+        )),
+        "the engine did not stop on Shut down"
+    );
 }

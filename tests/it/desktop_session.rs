@@ -120,7 +120,10 @@ impl Desktop {
     /// The program on this desktop's settings file, as a launcher would start it.
     fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_standby"));
+        // The window with its engine inside: these tests are about the window's own
+        // process (its lock, its second start, its tray).
         command
+            .arg("--standalone")
             .arg("--config")
             .arg(self.settings_file())
             .env("DISPLAY", &self.display)

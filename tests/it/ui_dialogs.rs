@@ -347,7 +347,7 @@ fn a_dialog_whose_settings_changed_meanwhile_says_so_and_ok_again_applies_it() {
     w.click("Properties");
     w.type_into("Set name:", "renamed");
     // Meanwhile the options change through the API's path (a typed edit of the engine).
-    let client = w.app().engine().client();
+    let client = w.app().engine().clone();
     let mut options = w.app().engine().snapshot().settings.options.clone();
     options.logging.memory_lines = 5;
     let runtime = tokio::runtime::Builder::new_current_thread()

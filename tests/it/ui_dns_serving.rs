@@ -91,7 +91,7 @@ fn a_zone_added_in_the_dialog_is_saved_and_served() {
     let (settings, server) = serving(vec![set("web", &["www.failover.example.test"])]);
     let mut w = window(settings);
     // As main.rs does: the DNS server follows the engine's settings.
-    standby::dnsserve::spawn(w.app().engine().client()).unwrap();
+    standby::dnsserve::spawn(w.app().engine().clone()).unwrap();
     w.click("Add zone...");
     assert!(w.has_window("Zone properties"));
     assert!(!w.ok_enabled("Zone properties"), "a new zone is incomplete");

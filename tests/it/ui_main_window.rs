@@ -254,3 +254,19 @@ fn a_server_forced_down_from_its_row_shows_since_when() {
         s.sets[0].servers[0].admin.forced.is_none()
     });
 }
+
+#[test]
+fn maintenance_for_30_min_from_a_row_shows_the_time_left() {
+    // Wide enough for every button of the expanded row.
+    let mut w = Window::in_memory(settings(), [1900.0, 700.0]);
+    w.wait_for("both sets", |s| s.sets.len() == 2);
+    w.click("+");
+    w.click("Maintenance for 30 min");
+    w.wait_for("in maintenance", |s| {
+        s.sets[0].servers[0].admin.maintenance_until.is_some()
+            && s.settings.server_sets[0].servers[0].maintenance.len() == 1
+    });
+    w.wait_until("the row says so", |w| {
+        w.shows("in maintenance, 30 min left")
+    });
+}

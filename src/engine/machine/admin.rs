@@ -12,22 +12,26 @@ use std::time::SystemTime;
 use super::{Core, Effect, Now, emit, log};
 use crate::engine::events::{EventDetails, Level};
 use crate::engine::server_state::ServerStatus;
-use crate::model::{EventKind, ForcedState, Server};
+use crate::model::admin::maintenance_at;
+use crate::model::{EventKind, ForcedState, Maintenance, Server};
 
 /// What an operator decided for a server, in force now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admin {
     /// The polls decide.
     Normal,
-    /// Forced up or down by an override.
+    /// Forced up or down by an override (it wins over maintenance: the later, more
+    /// particular word of an operator).
     Forced(ForcedState),
+    /// In a maintenance window until then: treated as disabled, no failed/recovered events.
+    Maintenance(SystemTime),
 }
 
 impl Admin {
     /// The status the address decision sees for a server whose polls say `status`.
     pub fn effective(self, status: ServerStatus) -> ServerStatus {
         match (self, status) {
-            (_, ServerStatus::Disabled) => ServerStatus::Disabled,
+            (_, ServerStatus::Disabled) | (Admin::Maintenance(_), _) => ServerStatus::Disabled,
             (Admin::Forced(ForcedState::Up), _) => ServerStatus::Ok,
             (Admin::Forced(ForcedState::Down), _) => ServerStatus::Failed,
             (Admin::Normal, status) => status,
@@ -35,21 +39,27 @@ impl Admin {
     }
 }
 
-/// The operator's decision for `server` at `now`.
-pub fn admin_at(server: &Server, now: SystemTime) -> Admin {
-    match &server.forced {
-        Some(forced) if forced.is_active(now) => Admin::Forced(forced.state),
-        _ => Admin::Normal,
-    }
-}
-
-/// When the operator's decision for `server` changes next after `now`, if ever.
-pub fn next_change(server: &Server, now: SystemTime) -> Option<SystemTime> {
-    server
+/// The operator's decision for `server` of a set with the maintenance windows `set` at
+/// `now`, and when it changes next, if ever.
+pub fn admin_at(
+    server: &Server,
+    set: &[Maintenance],
+    now: SystemTime,
+) -> (Admin, Option<SystemTime>) {
+    let windows: Vec<&Maintenance> = set.iter().chain(&server.maintenance).collect();
+    let (until, next) = maintenance_at(&windows, now);
+    let forced_end = server
         .forced
         .as_ref()
         .and_then(|f| f.until_time())
-        .filter(|until| *until > now)
+        .filter(|until| *until > now);
+    let next = [next, forced_end].into_iter().flatten().min();
+    let admin = match (&server.forced, until) {
+        (Some(forced), _) if forced.is_active(now) => Admin::Forced(forced.state),
+        (_, Some(until)) => Admin::Maintenance(until),
+        _ => Admin::Normal,
+    };
+    (admin, next)
 }
 
 impl Core {
@@ -63,17 +73,25 @@ impl Core {
             for k in 0..self.sets[i].servers.len() {
                 let set = &self.sets[i];
                 let server = &set.servers[k];
-                if let Some(at) = next_change(&server.config, now.wall) {
+                let (admin, at) = admin_at(&server.config, &set.config.maintenance, now.wall);
+                if let Some(at) = at {
                     next = Some(next.map_or(at, |n| n.min(at)));
                 }
-                let admin = admin_at(&server.config, now.wall);
                 if server.admin == Some(admin) {
                     continue;
                 }
                 let first = server.admin.is_none();
+                let server_admin_before = server.admin;
                 let subject = set.subject(k);
                 let name = set.config.name.clone();
                 let text = match (admin, &server.config.forced) {
+                    (Admin::Maintenance(until), _) => format!(
+                        "server {subject} of {name:?} in maintenance until {}",
+                        crate::model::admin::rfc3339(until)
+                    ),
+                    (_, _) if matches!(server.admin, Some(Admin::Maintenance(_))) => {
+                        format!("server {subject} of {name:?}: maintenance ended")
+                    }
                     (Admin::Forced(state), Some(forced)) => {
                         let until = forced
                             .until
@@ -101,7 +119,13 @@ impl Core {
                 if !first {
                     emit(
                         out,
-                        EventKind::ServerOverridden,
+                        match admin {
+                            Admin::Maintenance(_) => EventKind::Maintenance,
+                            _ if matches!(server_admin_before, Some(Admin::Maintenance(_))) => {
+                                EventKind::Maintenance
+                            }
+                            _ => EventKind::ServerOverridden,
+                        },
                         &name,
                         &subject,
                         text,

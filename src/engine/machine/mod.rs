@@ -41,7 +41,7 @@ use super::events::{Event, EventDetails, Level};
 pub use super::problems::SET_SUBJECT;
 use super::problems::{
     CERTIFICATE_SUFFIX, CERTIFICATE_WARNING, LocalChange, LocalFaults, MONITOR_SHORTAGE,
-    ProblemSubject, Problems,
+    POLLING_LATE, ProblemSubject, Problems,
 };
 use super::server_state::{ServerState, ServerStatus, Transition, next_poll_delay, observe};
 use super::sets::{Phase, SetRuntime};
@@ -201,6 +201,8 @@ pub struct Core {
     local_faults: LocalFaults<Instant>,
     /// History rows dropped, as last told.
     history_dropped: u64,
+    /// The lateness (whole seconds) the lateness problem shows, while it stands.
+    late_secs: u64,
     /// History rows stored when the last drop was told: the problem clears only once more
     /// are stored (a full disk empties the queue by refusing every row).
     history_stored_at_drop: u64,
@@ -228,6 +230,7 @@ impl Core {
             problems: Problems::default(),
             local_faults: LocalFaults::default(),
             history_dropped: 0,
+            late_secs: 0,
             history_stored_at_drop: 0,
             published,
             clock: None,
@@ -299,7 +302,53 @@ impl Core {
         }
         // Queued polls start as soon as there is room (after a result, a new limit).
         self.start_queued(&mut out);
+        self.note_lateness(now, &mut out);
         out
+    }
+
+    /// Polls that start more than their set's interval after they were due raise the
+    /// monitor's lateness problem (and a log line); it clears once nothing waits and a
+    /// poll starts within its interval again. The text changes only when the lateness
+    /// grows by a whole second, so that a late run does not republish at every poll.
+    fn note_lateness(&mut self, now: Now, out: &mut Vec<Effect>) {
+        let mut worst: Option<std::time::Duration> = None;
+        let mut on_time = false;
+        for effect in out.iter() {
+            let Effect::StartPoll(start) = effect else {
+                continue;
+            };
+            let Some(&i) = self.index.get(&start.id.set_id) else {
+                continue;
+            };
+            let late = now.at.saturating_duration_since(start.due);
+            if late > polling::interval_of(&self.sets[i]) {
+                worst = Some(worst.map_or(late, |w| w.max(late)));
+            } else {
+                on_time = true;
+            }
+        }
+        let subject = ProblemSubject::Lateness;
+        if let Some(late) = worst {
+            let secs = late.as_secs();
+            if self.problems.get("", &subject).is_none() || secs > self.late_secs {
+                self.late_secs = secs;
+                let text = format!(
+                    "polling is late by {secs} s: {} server(s) wait for one of the {} polls \
+                     in flight (raise most polls in flight, or the open-file limit)",
+                    self.polling.queued_len(),
+                    self.polling.limit()
+                );
+                if self
+                    .problems
+                    .raise_fixed("", subject, POLLING_LATE, &text, now.wall)
+                {
+                    log(out, Level::Warning, text);
+                }
+            }
+        } else if on_time && self.polling.queued_len() == 0 && self.problems.clear("", &subject) {
+            self.late_secs = 0;
+            log(out, Level::Info, "polling keeps its schedule again".into());
+        }
     }
 
     /// When the core wants a [`Input::Tick`] next, if ever.
@@ -847,12 +896,23 @@ impl Core {
             problem_code: sv.state.last_failure_kind.map(|f| f.code()),
             ..EventDetails::default()
         };
-        let pause = transition == Transition::Failed && sv.config.pause_set_on_failure;
+        // In maintenance: logged, but no failed/recovered notification and no pause.
+        let in_maintenance = matches!(sv.admin, Some(Admin::Maintenance(_)));
+        let pause =
+            transition == Transition::Failed && sv.config.pause_set_on_failure && !in_maintenance;
         let (kind, level, verb) = match transition {
             Transition::Failed => (EventKind::ServerFailed, Level::Warning, "failed"),
             Transition::Recovered => (EventKind::ServerRecovered, Level::Info, "recovered"),
         };
         let text = format!("server {subject} of {name:?} {verb}: {}", details.response);
+        if in_maintenance {
+            log(
+                out,
+                Level::Info,
+                format!("{text} (in maintenance: not notified)"),
+            );
+            return;
+        }
         log(out, level, text.clone());
         emit(out, kind, &name, &subject, text, details, now.wall);
         if pause {

@@ -748,6 +748,8 @@ impl World {
                     subjects.iter().find(|s| *s == text).cloned()
                 }),
                 ProblemSubject::PollingMethod => set.and(subject.fixed_text()),
+                // Polls started later than their interval (a small limit, slow answers).
+                ProblemSubject::Lateness if set_name.is_empty() => continue,
                 _ => None,
             };
             if shown.as_deref() != Some(p.subject.as_str()) {

@@ -313,6 +313,51 @@ fn an_override_in_force_at_start_raises_no_event() {
     assert!(!h.kinds().contains(&EventKind::ServerOverridden));
 }
 
+/// During a maintenance window a server counts as disabled, and its failure is neither
+/// notified nor pauses the set; the window's start and end are events and wake the core.
+#[test]
+fn maintenance_windows_take_a_server_out_quietly() {
+    use crate::model::Maintenance;
+    let mut config = set("maint", 2, frequency(0, 1, false));
+    config.servers[0].pause_set_on_failure = true;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    config.servers[0].maintenance = vec![Maintenance::once(
+        start + Duration::from_secs(100),
+        Duration::from_secs(600),
+    )];
+    let mut h = Harness::new(vec![config]);
+    let published = |h: &Harness| h.core.sets()[0].decision.addresses();
+    let count = |h: &Harness, kind: EventKind| h.kinds().iter().filter(|k| **k == kind).count();
+    h.round("++");
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    // Working until the window begins (at 100 s), then failing inside it.
+    while h.at < Duration::from_secs(150) {
+        h.round("++");
+    }
+    assert_eq!(count(&h, EventKind::Maintenance), 1);
+    while h.at < Duration::from_secs(300) {
+        h.round("-+");
+    }
+    // In maintenance: the second is published, the first failed without an event or a pause.
+    assert_eq!(h.statuses(0), "FO");
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    assert_eq!(count(&h, EventKind::ServerFailed), 0);
+    assert_eq!(count(&h, EventKind::Maintenance), 1);
+    assert_eq!(h.saves, 0, "no pause");
+    let view = h.core.views()[0].clone();
+    assert_eq!(
+        view.servers[0].admin.maintenance_until,
+        Some(start + Duration::from_secs(700))
+    );
+    while h.at < Duration::from_secs(800) {
+        h.round("++");
+    }
+    // The window ended: the first (recovered meanwhile, quietly) is back.
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    assert_eq!(count(&h, EventKind::Maintenance), 2);
+    assert_eq!(count(&h, EventKind::ServerRecovered), 0);
+}
+
 #[test]
 fn pause_set_on_failure() {
     // (pausing servers, retries, rounds of health, paused after, events)
@@ -613,4 +658,122 @@ fn the_history_problem_clears_only_when_rows_are_stored_again() {
         }
         assert_eq!(shown(&h), problem, "row {row}");
     }
+}
+
+/// Polls that start later than their interval raise the monitor's lateness problem with a
+/// log line; it clears, logged, once nothing waits and a poll starts on time again.
+#[test]
+fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
+    use crate::engine::problems::{POLLING_LATE, ProblemSubject};
+    let mut config = set("slow", 3, frequency(0, 1, false));
+    config.frequency.interval_secs = 1;
+    let mut settings = Settings {
+        server_sets: vec![config],
+        ..Settings::default()
+    };
+    settings.options.polling.max_concurrent_polls = 1;
+    let mut h = Harness::new(Vec::new());
+    let effects = h.core.step(
+        Input::Install {
+            settings: Arc::new(settings),
+            unavailable: BTreeMap::new(),
+        },
+        h.now(),
+    );
+    h.note(&effects);
+    let late = |h: &Harness| {
+        let p = h.core.problems().get("", &ProblemSubject::Lateness)?;
+        Some((p.code, p.text.clone()))
+    };
+    let logs = |effects: &[Effect]| -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Log(_, text) if text.contains("schedule") || text.contains("late") => {
+                    Some(text.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // (time of the step in ms, answer the running poll?, lateness problem's text, log line)
+    // One place for three servers due within 20 ms of each other, answers taking 2.5 s.
+    let table: &[(u64, bool, Option<&str>, Option<&str>)] = &[
+        (100, false, None, None), // the first poll starts on time, two wait
+        // Server 0 answers; server 1 starts 2.5 s after it was due (the interval is 1 s).
+        (
+            2_600,
+            true,
+            Some("late by 2 s: 1 server(s) wait"),
+            Some("polling is late by 2 s"),
+        ),
+        // Server 2 starts 5 s late: the text follows, no new log line.
+        (5_100, true, Some("late by 5 s"), None),
+    ];
+    let mut running: Vec<PollStart> = Vec::new();
+    for (row, (ms, answer, text, logged)) in table.iter().enumerate() {
+        h.at = Duration::from_millis(*ms);
+        let mut effects = h.core.step(Input::Tick, h.now());
+        if *answer && let Some(done) = running.pop() {
+            effects.extend(h.core.step(
+                Input::PollDone {
+                    id: done.id,
+                    outcome: outcome(true),
+                    started: h.now().at,
+                },
+                h.now(),
+            ));
+        }
+        running.extend(h.note(&effects));
+        assert!(h.core.polls_in_flight() <= 1, "row {row}");
+        let shown = late(&h);
+        match text {
+            Some(part) => {
+                let (code, shown) = shown.unwrap_or_else(|| panic!("row {row}: no problem"));
+                assert_eq!(code, POLLING_LATE, "row {row}");
+                assert!(shown.contains(part), "row {row}: {shown}");
+            }
+            None => assert_eq!(shown, None, "row {row}"),
+        }
+        let lines = logs(&effects);
+        match logged {
+            Some(part) => assert!(
+                lines.iter().any(|l| l.contains(part)),
+                "row {row}: {lines:?}"
+            ),
+            None => assert!(lines.is_empty(), "row {row}: {lines:?}"),
+        }
+    }
+    // From now on every poll is answered at once: polling catches up, the problem clears
+    // with its log line.
+    let mut cleared = Vec::new();
+    for _ in 0..1_000 {
+        h.at += Duration::from_millis(10);
+        let effects = h.core.step(Input::Tick, h.now());
+        running.extend(h.note(&effects));
+        cleared.extend(logs(&effects));
+        while let Some(done) = running.pop() {
+            let more = h.core.step(
+                Input::PollDone {
+                    id: done.id,
+                    outcome: outcome(true),
+                    started: h.now().at,
+                },
+                h.now(),
+            );
+            running.extend(h.note(&more));
+            cleared.extend(logs(&more));
+            assert!(h.core.polls_in_flight() <= 1);
+        }
+        if late(&h).is_none() {
+            break;
+        }
+    }
+    assert_eq!(late(&h), None, "polling never caught up");
+    assert!(
+        cleared
+            .iter()
+            .any(|l| l == "polling keeps its schedule again"),
+        "{cleared:?}"
+    );
 }

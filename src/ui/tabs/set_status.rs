@@ -138,6 +138,14 @@ pub fn admin_actions(
         requests.push(force(None));
         ui.close();
     }
+    if ui.button("Maintenance for 30 min").clicked() {
+        requests.push(DialogRequest::Admin(SettingsEdit::AddMaintenance {
+            set: set.to_string(),
+            server: Some(server.public_ip.clone()),
+            window: crate::model::Maintenance::once(now, std::time::Duration::from_secs(30 * 60)),
+        }));
+        ui.close();
+    }
 }
 
 /// One server's row; the response of its name (for the context menu).
@@ -179,6 +187,17 @@ pub fn admin_notes(admin: &AdminView) -> Vec<String> {
     let mut notes = Vec::new();
     if admin.drained {
         notes.push("drained (weight 0)".to_string());
+    }
+    if let Some(until) = admin.maintenance_until {
+        let left = until
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .as_secs();
+        notes.push(format!(
+            "in maintenance, {} min left (until {})",
+            left.div_ceil(60),
+            widgets::clock_or_dash(Some(until))
+        ));
     }
     if let Some(forced) = &admin.forced {
         let until = forced

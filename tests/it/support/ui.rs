@@ -46,9 +46,24 @@ impl Window {
         Window::build(EngineConfig::in_memory(settings), size, None)
     }
 
+    /// A window attached to an engine in another process (`standby::attach`).
+    pub fn attached(link: standby::ui::EngineLink) -> Window {
+        let mut harness = Window::harness(LARGE);
+        let ctx = harness.ctx.clone();
+        *harness.state_mut() = Some(StandbyApp::with_link(link, &ctx));
+        Window { harness, dir: None }
+    }
+
     fn build(config: EngineConfig, size: [f32; 2], dir: Option<tempfile::TempDir>) -> Window {
         let engine = EngineHandle::spawn(config).expect("engine starts");
-        let mut harness = Harness::builder()
+        let mut harness = Window::harness(size);
+        let ctx = harness.ctx.clone();
+        *harness.state_mut() = Some(StandbyApp::new(engine, &ctx));
+        Window { harness, dir }
+    }
+
+    fn harness(size: [f32; 2]) -> Harness<'static, App> {
+        Harness::builder()
             .with_size(size)
             .with_max_steps(50)
             .build_ui_state(
@@ -59,10 +74,7 @@ impl Window {
                     }
                 },
                 None,
-            );
-        let ctx = harness.ctx.clone();
-        *harness.state_mut() = Some(StandbyApp::new(engine, &ctx));
-        Window { harness, dir }
+            )
     }
 
     /// The temp dir of a window made by [`Window::saving`].
