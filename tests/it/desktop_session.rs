@@ -58,6 +58,14 @@ impl Desktop {
             .expect("Xvfb (scripts/install-deps.sh installs it)");
         let display = first_line(x.stdout.take().unwrap());
         let x = Reaped(x);
+        // The number comes when the display exists; wait until its socket takes a
+        // connection too, so that a program started at once finds the server (one that
+        // skipped the session bus opened its window that fast and found none, in CI).
+        let socket = format!("/tmp/.X11-unix/X{}", display.trim());
+        assert!(
+            until(|| std::os::unix::net::UnixStream::connect(&socket).is_ok()),
+            "Xvfb never listened on {socket}"
+        );
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
