@@ -200,19 +200,30 @@ fn support_file(dir: &Path) -> Option<PathBuf> {
 fn idle_window_requests_no_repaint() {
     let mut w = Window::saving(Settings::default());
     w.wait_for("the first snapshot", |s| s.generation > 0);
-    // egui's own start-up (fonts, layout passes) settles within the step limit.
-    w.harness.run();
-    let generation = w.app().snapshot().generation;
-    w.harness.step();
-    assert_eq!(
-        w.app().snapshot().generation,
-        generation,
-        "the engine is idle"
-    );
-    assert!(
-        !w.harness.ctx.has_requested_repaint(),
-        "a frame with nothing new asked for another"
-    );
+    // A frame during which the engine published nothing must ask for no other. The
+    // engine may still publish a start-up line (a follower's log) during a frame; its
+    // waker then rightly asks for a repaint, so such a frame proves nothing and the check
+    // is made on the next one. Bounded: the engine goes quiet within a few frames.
+    for _ in 0..50 {
+        // egui's own start-up (fonts, layout passes) settles within the step limit.
+        w.harness.run();
+        let generation = w.app().engine().snapshot().generation;
+        w.harness.step();
+        if w.app().engine().snapshot().generation != generation {
+            continue;
+        }
+        assert_eq!(
+            w.app().snapshot().generation,
+            generation,
+            "the frame showed it"
+        );
+        assert!(
+            !w.harness.ctx.has_requested_repaint(),
+            "a frame with nothing new asked for another"
+        );
+        return;
+    }
+    panic!("the engine kept publishing: it never went idle");
 }
 
 #[test]
