@@ -61,8 +61,11 @@ pub struct PollingOptions {
     pub paused: bool,
     /// Store only changes of status in the history, not every poll.
     pub history_only_changes: bool,
-    /// Days after which history is purged.
+    /// Days after which the history's rollups (uptime and response times per server per
+    /// 5 minutes) and events are purged.
     pub history_purge_days: u32,
+    /// Hours raw polls are kept; older ones are rolled up into 5-minute buckets.
+    pub history_raw_hours: u32,
 }
 
 impl Default for PollingOptions {
@@ -71,7 +74,8 @@ impl Default for PollingOptions {
             max_concurrent_polls: 100,
             paused: false,
             history_only_changes: false,
-            history_purge_days: 30,
+            history_purge_days: 366,
+            history_raw_hours: 48,
         }
     }
 }

@@ -360,6 +360,11 @@ impl Validator {
             "history_purge_days",
             at_least(o.polling.history_purge_days, 1),
         );
+        self.check(
+            "options.polling",
+            "history_raw_hours",
+            at_least(o.polling.history_raw_hours, 1),
+        );
         for (i, m) in o.notification.default_methods.iter().enumerate() {
             self.notification_method(&format!("options.notification.default_methods[{i}]"), m);
         }

@@ -1,5 +1,6 @@
 //! Polling history (SPEC §7): every poll result, or only changes of status, in SQLite;
-//! purged after N days; filtered by set, server, outcome and dates; saved as CSV.
+//! rolled up after the raw period (`rollup.rs`); filtered by set, server, outcome and dates;
+//! saved as CSV. The tables and their migration: `schema.rs`.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,15 +51,17 @@ pub struct HistoryError {
 pub struct History {
     pub(super) conn: Connection,
     path: String,
+    /// `history_subject` ids by (set, server), filled as rollups need them.
+    pub(super) subjects: std::collections::HashMap<(String, String), i64>,
 }
 
-fn to_millis(t: SystemTime) -> i64 {
+pub(super) fn to_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-fn from_millis(ms: i64) -> SystemTime {
+pub(super) fn from_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
@@ -73,23 +76,13 @@ impl History {
             source,
         };
         // The shared opener: owner-only file, WAL (the outbox shares it), busy time-out.
-        let conn = super::open(path).map_err(|e| err(e.source))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS poll_history (
-                 time_ms INTEGER NOT NULL,
-                 set_name TEXT NOT NULL,
-                 server TEXT NOT NULL,
-                 status TEXT NOT NULL,
-                 success INTEGER NOT NULL,
-                 response TEXT NOT NULL,
-                 response_ms REAL,
-                 code INTEGER,
-                 changed INTEGER NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS poll_history_set_time ON poll_history(set_name, time_ms);",
-        )
-        .map_err(err)?;
-        Ok(History { conn, path: label })
+        let mut conn = super::open(path).map_err(|e| err(e.source))?;
+        super::schema::migrate(&mut conn).map_err(err)?;
+        Ok(History {
+            conn,
+            path: label,
+            subjects: std::collections::HashMap::new(),
+        })
     }
 
     pub(super) fn err(&self, source: rusqlite::Error) -> HistoryError {
@@ -131,19 +124,6 @@ impl History {
             }
         }
         tx.commit().map_err(|e| self.err(e))
-    }
-
-    /// Deletes rows older than `days` before `now`; returns how many.
-    pub fn purge(&self, days: u32, now: SystemTime) -> Result<usize, HistoryError> {
-        let cutoff = now
-            .checked_sub(Duration::from_secs(u64::from(days) * 86_400))
-            .unwrap_or(UNIX_EPOCH);
-        self.conn
-            .execute(
-                "DELETE FROM poll_history WHERE time_ms < ?1",
-                params![to_millis(cutoff)],
-            )
-            .map_err(|e| self.err(e))
     }
 
     /// Rows matching the filter, oldest first.
@@ -216,7 +196,7 @@ pub fn to_csv(rows: &[HistoryRow]) -> String {
     out
 }
 
-fn csv_field(text: &str) -> String {
+pub(super) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -306,9 +286,8 @@ mod tests {
             newest.iter().map(|r| r.time).collect::<Vec<_>>(),
             [200, 300].map(|s| UNIX_EPOCH + Duration::from_secs(s))
         );
-        // Purge: keep one day before "now" = 300 s + 1 day.
-        let now = UNIX_EPOCH + Duration::from_secs(86_400 + 250);
-        assert_eq!(h.purge(1, now).unwrap(), 2);
+        // Rolled up: the polls before 250 s leave the raw rows (they count in rollups).
+        assert_eq!(h.roll_up_batch(250_000, 10).unwrap(), 2);
         assert_eq!(h.query(&HistoryFilter::default()).unwrap().len(), 1);
         // Survives reopening.
         drop(h);

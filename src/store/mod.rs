@@ -2,11 +2,17 @@
 //! the outbox of notifications, and what the notifications last announced.
 
 pub mod announced;
+pub mod events;
 pub mod history;
 pub mod instance;
 pub mod logfiles;
 pub mod outbox;
 pub mod published;
+pub mod report;
+pub mod rollup;
+mod schema;
+pub mod sketch;
+pub mod sla_export;
 pub mod writer;
 
 use std::path::Path;

@@ -14,8 +14,11 @@ use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
+use super::events::{EventFilter, HistoryEvent};
 use super::history::{History, HistoryFilter, HistoryRow};
 use super::published::Published;
+use super::report::{SlaReport, Subjects, UptimeReport};
+use super::rollup::{BUCKET_SECS, ROLLUP_BATCH_ROWS, bucket_of};
 
 /// Where a query's answer goes.
 pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, String>>;
@@ -26,8 +29,31 @@ enum Message {
         set: String,
         addresses: Published,
     },
+    /// Roll up raw polls older than `raw_hours`, delete rollups and events older than
+    /// `days`: in batches, between other messages.
     Purge {
+        raw_hours: u32,
         days: u32,
+    },
+    Events(Vec<HistoryEvent>),
+    QueryEvents {
+        filter: EventFilter,
+        reply: EventsReply,
+    },
+    SaveEventsCsv {
+        filter: EventFilter,
+        path: PathBuf,
+        reply: CsvReply,
+    },
+    Uptime {
+        subjects: Subjects,
+        reply: oneshot::Sender<Result<UptimeReport, String>>,
+    },
+    Sla {
+        subjects: Subjects,
+        from: i64,
+        to: i64,
+        reply: oneshot::Sender<Result<SlaReport, String>>,
     },
     Query {
         filter: HistoryFilter,
@@ -39,6 +65,9 @@ enum Message {
         reply: CsvReply,
     },
 }
+
+/// Where the answer to an event query goes.
+pub type EventsReply = oneshot::Sender<Result<Vec<HistoryEvent>, String>>;
 
 /// Where the outcome of a CSV save goes: rows written, or the error naming the file.
 pub type CsvReply = oneshot::Sender<Result<usize, String>>;
@@ -79,7 +108,7 @@ impl HistoryWriter {
         let stored = Arc::new(AtomicU64::new(0));
         let (thread_queued, thread_dropped) = (queued.clone(), dropped.clone());
         let thread_stored = stored.clone();
-        let mut history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
+        let history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
         let published = history.load_published().unwrap_or_else(|e| {
             tracing::error!("{e}: the last published addresses are not known");
             HashMap::new()
@@ -88,47 +117,14 @@ impl HistoryWriter {
         std::thread::Builder::new()
             .name("standby-history".into())
             .spawn(move || {
-                for message in rx {
-                    match message {
-                        Message::Rows(rows) => {
-                            match history.insert(&rows) {
-                                Ok(()) => {
-                                    thread_stored.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                                }
-                                Err(e) => {
-                                    tracing::error!(
-                                        "{e}: {} history row(s) not stored",
-                                        rows.len()
-                                    );
-                                    thread_dropped.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                                }
-                            }
-                            thread_queued.fetch_sub(rows.len(), Ordering::Relaxed);
-                        }
-                        Message::Published { set, addresses } => {
-                            if let Err(e) = history.save_published(&set, &addresses) {
-                                tracing::error!("{e}: what {set:?} publishes is not stored");
-                            }
-                        }
-                        Message::Purge { days } => match history.purge(days, SystemTime::now()) {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(
-                                "history: {n} row(s) older than {days} day(s) purged"
-                            ),
-                            Err(e) => tracing::error!("history purge failed: {e}"),
-                        },
-                        Message::Query { filter, reply } => {
-                            let _ = reply.send(history.query(&filter).map_err(|e| e.to_string()));
-                        }
-                        Message::SaveCsv {
-                            filter,
-                            path,
-                            reply,
-                        } => {
-                            let _ = reply.send(save_csv(&history, &filter, &path));
-                        }
-                    }
-                }
+                let mut worker = Worker {
+                    history,
+                    queued: thread_queued,
+                    dropped: thread_dropped,
+                    stored: thread_stored,
+                    work: None,
+                };
+                worker.run(&rx);
             })
             .map_err(|e| format!("cannot start the history thread: {e}"))?;
         Ok((
@@ -188,8 +184,65 @@ impl HistoryWriter {
         }
     }
 
-    pub fn purge(&self, days: u32) {
-        let _ = self.tx.send(Message::Purge { days });
+    /// Starts a maintenance pass: raw polls older than `raw_hours` rolled up, rollups and
+    /// events older than `days` deleted (a pass under way goes on with the new limits).
+    pub fn purge(&self, raw_hours: u32, days: u32) {
+        let _ = self.tx.send(Message::Purge { raw_hours, days });
+    }
+
+    /// Queues events for the disk (few: not counted against the rows' limit).
+    pub fn events(&self, events: Vec<HistoryEvent>) {
+        if !events.is_empty() && self.tx.send(Message::Events(events)).is_err() {
+            tracing::error!("the history thread has stopped: events not stored");
+        }
+    }
+
+    pub fn query_events(&self, filter: EventFilter, reply: EventsReply) {
+        if let Err(mpsc::SendError(Message::QueryEvents { reply, .. })) =
+            self.tx.send(Message::QueryEvents { filter, reply })
+        {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
+    }
+
+    /// Writes the events of `filter` as CSV to `path`, on the history thread.
+    pub fn save_events_csv(&self, filter: EventFilter, path: PathBuf, reply: CsvReply) {
+        if let Err(mpsc::SendError(Message::SaveEventsCsv { reply, .. })) =
+            self.tx.send(Message::SaveEventsCsv {
+                filter,
+                path,
+                reply,
+            })
+        {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
+    }
+
+    /// Uptime over 24 h / 7 d / 30 d of `subjects`, now.
+    pub fn uptime(&self, subjects: Subjects, reply: oneshot::Sender<Result<UptimeReport, String>>) {
+        if let Err(mpsc::SendError(Message::Uptime { reply, .. })) =
+            self.tx.send(Message::Uptime { subjects, reply })
+        {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
+    }
+
+    /// The SLA report of `subjects` over `[from, to)`, Unix seconds.
+    pub fn sla(
+        &self,
+        subjects: Subjects,
+        from: i64,
+        to: i64,
+        reply: oneshot::Sender<Result<SlaReport, String>>,
+    ) {
+        if let Err(mpsc::SendError(Message::Sla { reply, .. })) = self.tx.send(Message::Sla {
+            subjects,
+            from,
+            to,
+            reply,
+        }) {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
     }
 
     /// Writes the rows of `filter` as CSV to `path`, on the history thread.
@@ -211,6 +264,238 @@ impl HistoryWriter {
         {
             let _ = reply.send(Err("the history thread has stopped".into()));
         }
+    }
+}
+
+/// A maintenance pass under way: its stage and what it did so far.
+enum Work {
+    RollUp {
+        cutoff_ms: i64,
+        days: u32,
+        rolled: usize,
+    },
+    PurgeRollups {
+        cutoff_bucket: i64,
+        after: i64,
+        days: u32,
+        rolled: usize,
+        purged: usize,
+    },
+    PurgeEvents {
+        cutoff_ms: i64,
+        rolled: usize,
+        purged: usize,
+    },
+}
+
+/// Messages handled in a row before the next maintenance batch, so that a steady stream of
+/// rows never starves the maintenance.
+const MESSAGES_BETWEEN_BATCHES: usize = 16;
+
+/// The history thread's state.
+struct Worker {
+    history: History,
+    queued: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+    stored: Arc<AtomicU64>,
+    work: Option<Work>,
+}
+
+impl Worker {
+    /// Until the engine's side is dropped: messages first, one maintenance batch (bounded:
+    /// [`ROLLUP_BATCH_ROWS`]) whenever none waits or after [`MESSAGES_BETWEEN_BATCHES`].
+    fn run(&mut self, rx: &mpsc::Receiver<Message>) {
+        let mut in_a_row = 0;
+        loop {
+            let message = if self.work.is_none() {
+                match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => return,
+                }
+            } else if in_a_row >= MESSAGES_BETWEEN_BATCHES {
+                None
+            } else {
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(mpsc::TryRecvError::Empty) => None,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            };
+            match message {
+                Some(m) => {
+                    in_a_row += 1;
+                    self.handle(m);
+                }
+                None => {
+                    in_a_row = 0;
+                    self.step();
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, message: Message) {
+        let history = &mut self.history;
+        match message {
+            Message::Rows(rows) => {
+                match history.insert(&rows) {
+                    Ok(()) => {
+                        self.stored.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}: {} history row(s) not stored", rows.len());
+                        self.dropped.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                self.queued.fetch_sub(rows.len(), Ordering::Relaxed);
+            }
+            Message::Published { set, addresses } => {
+                if let Err(e) = history.save_published(&set, &addresses) {
+                    tracing::error!("{e}: what {set:?} publishes is not stored");
+                }
+            }
+            Message::Purge { raw_hours, days } => {
+                let now = super::history::to_millis(SystemTime::now());
+                let cutoff_ms = now - i64::from(raw_hours) * 3_600_000;
+                // Whole buckets only: a bucket is rolled up once its last poll is old enough.
+                let cutoff_ms = bucket_of(cutoff_ms) * 1000;
+                self.work = Some(Work::RollUp {
+                    cutoff_ms,
+                    days,
+                    rolled: 0,
+                });
+            }
+            Message::Events(events) => {
+                if let Err(e) = history.insert_events(&events) {
+                    tracing::error!("{e}: {} history event(s) not stored", events.len());
+                }
+            }
+            Message::Query { filter, reply } => {
+                let _ = reply.send(history.query(&filter).map_err(|e| e.to_string()));
+            }
+            Message::QueryEvents { filter, reply } => {
+                let _ = reply.send(history.query_events(&filter).map_err(|e| e.to_string()));
+            }
+            Message::SaveCsv {
+                filter,
+                path,
+                reply,
+            } => {
+                let _ = reply.send(save_csv(history, &filter, &path));
+            }
+            Message::SaveEventsCsv {
+                filter,
+                path,
+                reply,
+            } => {
+                let saved = history
+                    .query_events(&filter)
+                    .map_err(|e| e.to_string())
+                    .and_then(|events| {
+                        std::fs::write(&path, super::events::events_to_csv(&events))
+                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        Ok(events.len())
+                    });
+                let _ = reply.send(saved);
+            }
+            Message::Uptime { subjects, reply } => {
+                let report = history.uptime_report(&subjects, SystemTime::now());
+                let _ = reply.send(report.map_err(|e| e.to_string()));
+            }
+            Message::Sla {
+                subjects,
+                from,
+                to,
+                reply,
+            } => {
+                let report = history.sla_report(&subjects, from, to);
+                let _ = reply.send(report.map_err(|e| e.to_string()));
+            }
+        }
+    }
+
+    /// One maintenance batch; the pass ends (logged) after its last.
+    fn step(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let history = &mut self.history;
+        let days_ms = |days: u32| i64::from(days) * 86_400_000;
+        let now = super::history::to_millis(SystemTime::now());
+        self.work = match work {
+            Work::RollUp {
+                cutoff_ms,
+                days,
+                rolled,
+            } => match history.roll_up_batch(cutoff_ms, ROLLUP_BATCH_ROWS) {
+                Ok(n) if n == ROLLUP_BATCH_ROWS => Some(Work::RollUp {
+                    cutoff_ms,
+                    days,
+                    rolled: rolled + n,
+                }),
+                Ok(n) => Some(Work::PurgeRollups {
+                    cutoff_bucket: bucket_of(now - days_ms(days)),
+                    after: i64::MIN,
+                    days,
+                    rolled: rolled + n,
+                    purged: 0,
+                }),
+                Err(e) => {
+                    // The pass stops; the next one (in BUCKET_SECS) tries again.
+                    tracing::error!("history rollup failed: {e}");
+                    None
+                }
+            },
+            Work::PurgeRollups {
+                cutoff_bucket,
+                after,
+                days,
+                rolled,
+                purged,
+            } => match history.purge_rollups_batch(cutoff_bucket, after) {
+                Ok((n, Some(next))) => Some(Work::PurgeRollups {
+                    cutoff_bucket,
+                    after: next,
+                    days,
+                    rolled,
+                    purged: purged + n,
+                }),
+                Ok((n, None)) => Some(Work::PurgeEvents {
+                    cutoff_ms: now - days_ms(days),
+                    rolled,
+                    purged: purged + n,
+                }),
+                Err(e) => {
+                    tracing::error!("history purge failed: {e}");
+                    None
+                }
+            },
+            Work::PurgeEvents {
+                cutoff_ms,
+                rolled,
+                purged,
+            } => match history.purge_events_batch(cutoff_ms, ROLLUP_BATCH_ROWS) {
+                Ok(n) if n == ROLLUP_BATCH_ROWS => Some(Work::PurgeEvents {
+                    cutoff_ms,
+                    rolled,
+                    purged: purged + n,
+                }),
+                Ok(n) => {
+                    if rolled + purged + n > 0 {
+                        tracing::info!(
+                            "history: {rolled} poll(s) rolled up into {}-minute buckets, {} old bucket(s) and event(s) purged",
+                            BUCKET_SECS / 60,
+                            purged + n
+                        );
+                    }
+                    None
+                }
+                Err(e) => {
+                    tracing::error!("history event purge failed: {e}");
+                    None
+                }
+            },
+        };
     }
 }
 
@@ -277,5 +562,45 @@ mod tests {
         // Room again: nothing more is dropped.
         writer.write(vec![row(100)]);
         assert_eq!(writer.dropped_rows(), 3);
+    }
+
+    /// A pass rolls up in batches while the thread goes on answering: every old poll ends
+    /// in a bucket, the recent one stays raw, and the 24 h uptime counts them all.
+    #[test]
+    fn a_maintenance_pass_rolls_up_old_polls_and_keeps_answering() {
+        let (writer, _) = HistoryWriter::start(None).unwrap();
+        let now = SystemTime::now();
+        let old = now - std::time::Duration::from_secs(3 * 3600);
+        let n = 2 * ROLLUP_BATCH_ROWS + 7;
+        let mut rows: Vec<HistoryRow> = (0..n)
+            .map(|i| HistoryRow {
+                time: old + std::time::Duration::from_millis(i as u64 * 10),
+                success: i % 10 != 0,
+                ..row(0)
+            })
+            .collect();
+        rows.push(HistoryRow {
+            time: now,
+            ..row(0)
+        });
+        writer.write(rows);
+        writer.purge(1, 366);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let (reply, rows) = oneshot::channel();
+            writer.query(HistoryFilter::default(), reply);
+            if rows.blocking_recv().unwrap().unwrap().len() == 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the pass never ended");
+        }
+        let (reply, report) = oneshot::channel();
+        writer.uptime(vec![("web".into(), vec!["127.0.0.2".into()])], reply);
+        let report = report.blocking_recv().unwrap().unwrap();
+        let day = &report.sets[0].periods[0];
+        assert_eq!(
+            (day.polls, day.failures),
+            (n as u64 + 1, n.div_ceil(10) as u64)
+        );
     }
 }

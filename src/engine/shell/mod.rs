@@ -40,8 +40,9 @@ use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
 
 /// Settings edits held while an apply is being saved; more are refused (a client retries).
 const DEFERRED_EDITS: usize = 64;
-/// How often old history is purged (also once at start).
-const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often old raw polls are rolled up and old rollups purged (also once at start): one
+/// rollup bucket, so that a pass has at most a bucket's polls to do.
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::BUCKET_SECS as u64);
 
 /// The engine's ends of the channels to its handle.
 pub(super) struct Channels {
@@ -121,8 +122,9 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
             _ = sleep_until(wake) => shell.step(Input::Tick),
             _ = publish.tick() => shell.publish(false),
             _ = purge.tick() => {
-                let days = shell.core.settings().options.polling.history_purge_days;
-                shell.output.history().purge(days);
+                let polling = &shell.core.settings().options.polling;
+                let (hours, days) = (polling.history_raw_hours, polling.history_purge_days);
+                shell.output.history().purge(hours, days);
             }
         }
     }

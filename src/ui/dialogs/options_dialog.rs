@@ -400,6 +400,12 @@ fn server_polling(ui: &mut egui::Ui, form: &mut Form, p: &mut PollingOptions) {
             "options.polling.history_purge_days",
             &mut p.history_purge_days,
         );
+        form.number(
+            ui,
+            "Keep raw polls for (hours):",
+            "options.polling.history_raw_hours",
+            &mut p.history_raw_hours,
+        );
     });
 }
 

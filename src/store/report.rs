@@ -1,0 +1,363 @@
+//! Uptime and response-time percentiles, per server and per set, from the history:
+//! the rollups of the period (one key range per server, `poll_rollup`'s primary key) plus
+//! its raw polls not rolled up yet (`poll_history_server_time`). A poll is in exactly one
+//! of the two (`rollup.rs`), so nothing counts twice. Rollups count from their bucket's
+//! start: a period starts on a bucket boundary, to [`super::rollup::BUCKET_SECS`].
+//!
+//! Percentiles come from merged [`Sketch`]es: within 2 % of the exact value.
+
+use std::time::SystemTime;
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use super::history::{History, HistoryError, to_millis};
+use super::rollup::{Bucket, bucket_from_row};
+
+/// The periods of [`UptimeReport`]: name and length in seconds.
+pub const PERIODS: [(&str, i64); 3] = [("24h", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)];
+
+/// The figures of one server or set over one period.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Uptime {
+    pub polls: u64,
+    pub failures: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl Uptime {
+    /// Successful polls in %, `None` without polls.
+    pub fn percent(&self) -> Option<f64> {
+        (self.polls > 0).then(|| 100.0 * (self.polls - self.failures) as f64 / self.polls as f64)
+    }
+
+    fn of(b: &Bucket) -> Uptime {
+        Uptime {
+            polls: b.polls,
+            failures: b.failures,
+            p50_ms: b.sketch.quantile(0.50),
+            p95_ms: b.sketch.quantile(0.95),
+            p99_ms: b.sketch.quantile(0.99),
+        }
+    }
+}
+
+/// One server's figures, one per [`PERIODS`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUptime {
+    pub server: String,
+    pub periods: Vec<Uptime>,
+}
+
+/// A set's figures (all its servers' polls together) and its servers'.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SetUptime {
+    pub set: String,
+    pub periods: Vec<Uptime>,
+    pub servers: Vec<ServerUptime>,
+}
+
+/// Uptime over the last 24 h / 7 d / 30 d ([`PERIODS`]) before `at`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UptimeReport {
+    pub at: Option<SystemTime>,
+    pub sets: Vec<SetUptime>,
+}
+
+impl UptimeReport {
+    pub fn server(&self, set: &str, server: &str) -> Option<&ServerUptime> {
+        self.sets
+            .iter()
+            .find(|s| s.set == set)
+            .and_then(|s| s.servers.iter().find(|v| v.server == server))
+    }
+}
+
+/// Which servers a report covers: each set's name and its servers' public addresses.
+pub type Subjects = Vec<(String, Vec<String>)>;
+
+/// One slot of an SLA report's series.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The slot's start, Unix seconds.
+    pub start: i64,
+    pub polls: u64,
+    pub failures: u64,
+}
+
+/// An SLA report over a chosen period: per set its figures, a series (per hour or per
+/// day) for the chart, and its servers' figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaReport {
+    /// Unix seconds, `to` excluded.
+    pub from: i64,
+    pub to: i64,
+    pub slot_secs: i64,
+    pub sets: Vec<SlaSet>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaSet {
+    pub set: String,
+    pub total: Uptime,
+    pub series: Vec<Slot>,
+    pub servers: Vec<(String, Uptime)>,
+}
+
+impl History {
+    /// Calls `visit(time_ms, bucket)` for every rollup bucket and raw poll of (set,
+    /// server) in `[from_ms, to_ms)`: rollups by their primary key's range, raw polls by
+    /// the index on (set, server, time).
+    fn scan(
+        &self,
+        set: &str,
+        server: &str,
+        from_ms: i64,
+        to_ms: i64,
+        visit: &mut dyn FnMut(i64, &Bucket),
+    ) -> Result<(), HistoryError> {
+        let mut run = || -> Result<(), rusqlite::Error> {
+            let mut rollups = self.conn.prepare_cached(
+                "SELECT r.polls, r.failures, r.timed, r.min_us, r.max_us, r.sum_us, r.sketch, r.bucket
+                 FROM history_subject s JOIN poll_rollup r ON r.subject = s.id
+                 WHERE s.set_name = ?1 AND s.server = ?2 AND r.bucket >= ?3 AND r.bucket < ?4",
+            )?;
+            // Bucket starts in seconds: a bucket counts when it starts inside the period.
+            let (from_s, to_s) = (from_ms.div_euclid(1000), to_ms.div_euclid(1000));
+            let mut rows = rollups.query(params![set, server, from_s, to_s])?;
+            while let Some(row) = rows.next()? {
+                let bucket = bucket_from_row(row)?;
+                let start: i64 = row.get(7)?;
+                visit(start * 1000, &bucket);
+            }
+            let mut raw = self.conn.prepare_cached(
+                "SELECT time_ms, success, response_ms FROM poll_history
+                 INDEXED BY poll_history_server_time
+                 WHERE set_name = ?1 AND server = ?2 AND time_ms >= ?3 AND time_ms < ?4",
+            )?;
+            let mut rows = raw.query(params![set, server, from_ms, to_ms])?;
+            while let Some(row) = rows.next()? {
+                let mut one = Bucket::default();
+                one.add(row.get(1)?, row.get(2)?);
+                visit(row.get(0)?, &one);
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Uptime and percentiles of every server of `subjects` and of each set, over the
+    /// [`PERIODS`] before `at`: two indexed queries per server.
+    pub fn uptime_report(
+        &self,
+        subjects: &Subjects,
+        at: SystemTime,
+    ) -> Result<UptimeReport, HistoryError> {
+        let now_ms = to_millis(at);
+        let starts: Vec<i64> = PERIODS
+            .iter()
+            .map(|(_, secs)| now_ms - secs * 1000)
+            .collect();
+        let earliest = starts.iter().copied().min().unwrap_or(now_ms);
+        let mut sets = Vec::with_capacity(subjects.len());
+        for (set, servers) in subjects {
+            let mut set_buckets = vec![Bucket::default(); PERIODS.len()];
+            let mut rows = Vec::with_capacity(servers.len());
+            for server in servers {
+                let mut buckets = vec![Bucket::default(); PERIODS.len()];
+                self.scan(set, server, earliest, now_ms, &mut |time_ms, b| {
+                    for (i, start) in starts.iter().enumerate() {
+                        if time_ms >= *start {
+                            buckets[i].merge(b);
+                        }
+                    }
+                })?;
+                for (total, b) in set_buckets.iter_mut().zip(&buckets) {
+                    total.merge(b);
+                }
+                rows.push(ServerUptime {
+                    server: server.clone(),
+                    periods: buckets.iter().map(Uptime::of).collect(),
+                });
+            }
+            sets.push(SetUptime {
+                set: set.clone(),
+                periods: set_buckets.iter().map(Uptime::of).collect(),
+                servers: rows,
+            });
+        }
+        Ok(UptimeReport { at: Some(at), sets })
+    }
+
+    /// The SLA report of `subjects` over `[from, to)` (Unix seconds): per hour for a
+    /// period up to 2 days, else per day.
+    pub fn sla_report(
+        &self,
+        subjects: &Subjects,
+        from: i64,
+        to: i64,
+    ) -> Result<SlaReport, HistoryError> {
+        let slot_secs = if to - from <= 2 * 86_400 {
+            3_600
+        } else {
+            86_400
+        };
+        let slots = ((to - from).max(0) + slot_secs - 1) / slot_secs;
+        let mut sets = Vec::with_capacity(subjects.len());
+        for (set, servers) in subjects {
+            let mut series: Vec<Slot> = (0..slots)
+                .map(|i| Slot {
+                    start: from + i * slot_secs,
+                    ..Slot::default()
+                })
+                .collect();
+            let mut total = Bucket::default();
+            let mut rows = Vec::with_capacity(servers.len());
+            for server in servers {
+                let mut whole = Bucket::default();
+                self.scan(set, server, from * 1000, to * 1000, &mut |time_ms, b| {
+                    whole.merge(b);
+                    let i = (time_ms.div_euclid(1000) - from).div_euclid(slot_secs);
+                    if let Some(slot) = usize::try_from(i).ok().and_then(|i| series.get_mut(i)) {
+                        slot.polls += b.polls;
+                        slot.failures += b.failures;
+                    }
+                })?;
+                total.merge(&whole);
+                rows.push((server.clone(), Uptime::of(&whole)));
+            }
+            sets.push(SlaSet {
+                set: set.clone(),
+                total: Uptime::of(&total),
+                series,
+                servers: rows,
+            });
+        }
+        Ok(SlaReport {
+            from,
+            to,
+            slot_secs,
+            sets,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::store::history::HistoryRow;
+
+    fn poll(secs: i64, server: &str, success: bool, ms: f64) -> HistoryRow {
+        HistoryRow {
+            time: UNIX_EPOCH + Duration::from_secs(secs as u64),
+            set: "web".into(),
+            server: server.into(),
+            status: String::new(),
+            success,
+            response: String::new(),
+            response_ms: Some(ms),
+            code: None,
+            changed: false,
+        }
+    }
+
+    /// The periods count what lies in them, the set counts its servers together, and the
+    /// figures are the same once the old polls are rolled up.
+    #[test]
+    fn uptime_per_period_server_and_set_over_raw_and_rollups() {
+        let mut h = History::open(None).unwrap();
+        let now = 1_800_000_000i64;
+        let day = 86_400;
+        let mut rows = vec![
+            poll(now - 3_600, "a", false, 5.0),
+            poll(now - 3 * day, "a", true, 5.0),
+            poll(now - 20 * day, "a", true, 5.0),
+            poll(now - 40 * day, "a", false, 5.0),
+        ];
+        rows.extend((1..=100).map(|i| poll(now - 7_200 - i, "b", true, f64::from(i as i32))));
+        h.insert(&rows).unwrap();
+        let subjects = vec![("web".to_string(), vec!["a".to_string(), "b".to_string()])];
+        let at = UNIX_EPOCH + Duration::from_secs(now as u64);
+        let check = |r: &UptimeReport| {
+            let a = r.server("web", "a").unwrap();
+            let polls: Vec<u64> = a.periods.iter().map(|u| u.polls).collect();
+            let failures: Vec<u64> = a.periods.iter().map(|u| u.failures).collect();
+            assert_eq!((polls, failures), (vec![1, 2, 3], vec![1, 1, 1]));
+            assert_eq!(a.periods[2].percent().unwrap().round(), 67.0);
+            let b = &r.server("web", "b").unwrap().periods[0];
+            assert_eq!(b.polls, 100);
+            for (got, exact) in [(b.p50_ms, 50.0), (b.p95_ms, 95.0), (b.p99_ms, 99.0)] {
+                assert!(
+                    (got.unwrap() - exact).abs() / exact <= 0.021,
+                    "{got:?} vs {exact}"
+                );
+            }
+            let set = &r.sets[0].periods[0];
+            assert_eq!((set.polls, set.failures), (101, 1));
+        };
+        let raw = h.uptime_report(&subjects, at).unwrap();
+        check(&raw);
+        // Roll up everything older than 70 min (all but one poll); the report stays the same (the bucket of
+        // now − 24 h starts on a boundary: now is divisible by 300).
+        while h.roll_up_batch((now - 4_200) * 1000, 50).unwrap() == 50 {}
+        let rolled = h.uptime_report(&subjects, at).unwrap();
+        check(&rolled);
+        assert_eq!(raw.sets[0].servers[0], rolled.sets[0].servers[0]);
+        let raw_left: i64 = h
+            .conn
+            .query_row("SELECT count(*) FROM poll_history", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(raw_left, 1);
+    }
+
+    #[test]
+    fn sla_series_per_hour_and_exports() {
+        let mut h = History::open(None).unwrap();
+        let from = 1_800_000_000i64;
+        let rows: Vec<HistoryRow> = (0..24)
+            .map(|i| poll(from + i * 3_600 + 60, "a<b", i % 4 != 0, 10.0))
+            .collect();
+        h.insert(&rows).unwrap();
+        let subjects = vec![("web \"x\"".to_string(), vec!["a<b".to_string()])];
+        // The set in the rows is "web": a set name not in the history reports no polls.
+        let none = h.sla_report(&subjects, from, from + 86_400).unwrap();
+        assert_eq!(none.sets[0].total.polls, 0);
+        let subjects = vec![("web".to_string(), vec!["a<b".to_string()])];
+        let r = h.sla_report(&subjects, from, from + 86_400).unwrap();
+        assert_eq!(r.slot_secs, 3_600);
+        assert_eq!(r.sets[0].series.len(), 24);
+        assert!(r.sets[0].series.iter().all(|s| s.polls == 1));
+        assert_eq!(r.sets[0].series[4].failures, 1);
+        assert_eq!((r.sets[0].total.polls, r.sets[0].total.failures), (24, 6));
+        let csv = crate::store::sla_export::to_csv(&r);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        // 10 ms reads back as 9.92: the sketch's bin, within 2 %.
+        assert!(
+            lines[1].ends_with(",web,,24,6,75.000,9.92,9.92,9.92"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].contains(",web,a<b,24,6,75.000,"), "{}", lines[2]);
+        let html = crate::store::sla_export::to_html(&r);
+        assert!(html.contains("<svg") && html.contains("<polyline"));
+        assert_eq!(html.matches(" points=\"").count(), 1);
+        assert!(html.contains("a&lt;b") && !html.contains("a<b"));
+        // Self-contained: no script, no file or address to fetch.
+        for outside in ["<script", "src=", "href=", "url("] {
+            assert!(!html.contains(outside), "{outside}");
+        }
+        // A week: per day.
+        assert_eq!(
+            h.sla_report(&subjects, from, from + 7 * 86_400)
+                .unwrap()
+                .slot_secs,
+            86_400
+        );
+    }
+}
