@@ -57,6 +57,22 @@ enum Action {
         #[arg(long = "for", value_name = "DURATION")]
         lasts: Option<String>,
     },
+    /// Write the SLA report (uptime %, p50/p95/p99 per set and server, a chart in HTML)
+    /// of every set over a period, from the history database beside the settings file
+    Report {
+        /// The first day (YYYY-MM-DD, UTC) or Unix seconds
+        #[arg(long)]
+        from: String,
+        /// The last day, included (YYYY-MM-DD, UTC), or Unix seconds (excluded)
+        #[arg(long)]
+        to: String,
+        /// csv or html
+        #[arg(long, default_value = "csv", value_parser = ["csv", "html"])]
+        format: String,
+        /// Write the report here instead of to standard output
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
     /// The HTTP API
     Api {
         #[command(subcommand)]
@@ -133,6 +149,17 @@ fn main() -> ExitCode {
             lasts.as_deref(),
         ),
         Some(Action::Service { action }) => service(action, cli.config),
+        Some(Action::Report {
+            from,
+            to,
+            format,
+            output,
+        }) => report(
+            &cli.config.unwrap_or_else(file::default_path),
+            (&from, &to),
+            &format,
+            output.as_deref(),
+        ),
         None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
         None if cli.standalone => run(cli.config, Mode::Window),
         None => run_attached(cli.config),
@@ -219,6 +246,46 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn report(
+    settings: &std::path::Path,
+    (from, to): (&str, &str),
+    format: &str,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use standby::store::{report::parse_bound, sla_export};
+    let bounds = parse_bound(from, "--from", false)
+        .and_then(|from| Ok((from, parse_bound(to, "--to", true)?)));
+    let (from, to) = match bounds {
+        Ok((from, to)) if to > from => (from, to),
+        Ok(_) => {
+            eprintln!("standby report: --to must come after --from");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => {
+            eprintln!("standby report: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let format = if format == "html" {
+        sla_export::Format::Html
+    } else {
+        sla_export::Format::Csv
+    };
+    let text = match sla_export::export(settings, from, to, format) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("standby report: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn import_v1(path: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {

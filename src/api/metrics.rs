@@ -163,5 +163,6 @@ pub fn render(s: &Snapshot) -> String {
     let _ = writeln!(out, "# HELP standby_paused 1 if all polling is paused.");
     let _ = writeln!(out, "# TYPE standby_paused gauge");
     let _ = writeln!(out, "standby_paused {}", u8::from(s.all_paused));
+    super::report::metrics(&mut out, s);
     out
 }

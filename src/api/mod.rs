@@ -12,6 +12,7 @@ pub mod cli_client;
 pub mod dto;
 pub mod guard;
 pub mod metrics;
+pub mod report;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
@@ -143,6 +144,9 @@ pub fn router_with(state: ApiState) -> Router {
             post(routes::add_maintenance),
         )
         .route("/metrics", get(routes::metrics))
+        .route("/uptime", get(report::uptime))
+        .route("/report", get(report::report))
+        .route("/events", get(report::events))
         .layer(middleware::from_fn_with_state(state.clone(), check_request))
         .with_state(state)
 }

@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::edit::{EditError, SettingsEdit};
 use crate::model::{NotificationMethod, Settings};
 use crate::notify::Report;
+use crate::store::events::{EventFilter, HistoryEvent};
 use crate::store::history::{HistoryFilter, HistoryRow};
+use crate::store::report::{SlaReport, UptimeReport};
 
 /// Called by the engine when the snapshot changed; the GUI sets it to
 /// `ctx.request_repaint()`. The engine never names egui.
@@ -85,6 +87,25 @@ pub enum Request {
         filter: HistoryFilter,
         path: PathBuf,
     },
+    /// Uptime and response-time percentiles of every server and set over the last 24 h,
+    /// 7 d and 30 d, computed on the history thread. → [`Response::Uptime`].
+    Uptime,
+    /// The SLA report of every set over `[from, to)` (Unix seconds). → [`Response::Sla`].
+    SlaReport { from: i64, to: i64 },
+    /// Write the SLA report of every set over `[from, to)` to `path`, as an HTML page
+    /// (`html`) or CSV, on the history thread. → [`Response::CsvSaved`]: the sets written.
+    SaveSlaReport {
+        from: i64,
+        to: i64,
+        html: bool,
+        path: PathBuf,
+    },
+    /// Read the event history (DNS updates, notifications, pauses, overrides, settings
+    /// changes). → [`Response::Events`]: the events (oldest first) or the database error.
+    QueryEvents(EventFilter),
+    /// Read the events like [`Request::QueryEvents`] and write them as CSV to `path`.
+    /// → [`Response::CsvSaved`].
+    SaveEventsCsv { filter: EventFilter, path: PathBuf },
     /// Write a support file to the path (File → *Support file...*): the settings with
     /// every secret shown as `***`, the current problems and the live log, on a blocking
     /// thread. → [`Response::SupportFile`]: the path written or the exact error.
@@ -105,6 +126,9 @@ pub enum Response {
     CsvSaved(Result<usize, CallError>),
     SupportFile(Result<PathBuf, CallError>),
     TestSent(Result<String, CallError>),
+    Uptime(Result<UptimeReport, CallError>),
+    Sla(Result<SlaReport, CallError>),
+    Events(Result<Vec<HistoryEvent>, CallError>),
 }
 
 /// Why a request other than a settings change failed. Plain data, so that it crosses a
@@ -161,6 +185,13 @@ answer!(
 answer!(Result<usize, CallError>, CsvSaved, CallError::NoAnswer);
 answer!(Result<PathBuf, CallError>, SupportFile, CallError::NoAnswer);
 answer!(Result<String, CallError>, TestSent, CallError::NoAnswer);
+answer!(Result<UptimeReport, CallError>, Uptime, CallError::NoAnswer);
+answer!(Result<SlaReport, CallError>, Sla, CallError::NoAnswer);
+answer!(
+    Result<Vec<HistoryEvent>, CallError>,
+    Events,
+    CallError::NoAnswer
+);
 
 /// A [`Request`] on its way inside this process, with the place its response goes.
 pub struct Call {
@@ -205,6 +236,41 @@ impl Call {
         path: PathBuf,
     ) -> (Call, Pending<Result<usize, CallError>>) {
         Call::new(Request::SaveHistoryCsv { filter, path })
+    }
+
+    pub fn uptime() -> (Call, Pending<Result<UptimeReport, CallError>>) {
+        Call::new(Request::Uptime)
+    }
+
+    pub fn sla_report(from: i64, to: i64) -> (Call, Pending<Result<SlaReport, CallError>>) {
+        Call::new(Request::SlaReport { from, to })
+    }
+
+    pub fn save_sla_report(
+        from: i64,
+        to: i64,
+        html: bool,
+        path: PathBuf,
+    ) -> (Call, Pending<Result<usize, CallError>>) {
+        Call::new(Request::SaveSlaReport {
+            from,
+            to,
+            html,
+            path,
+        })
+    }
+
+    pub fn query_events(
+        filter: EventFilter,
+    ) -> (Call, Pending<Result<Vec<HistoryEvent>, CallError>>) {
+        Call::new(Request::QueryEvents(filter))
+    }
+
+    pub fn save_events_csv(
+        filter: EventFilter,
+        path: PathBuf,
+    ) -> (Call, Pending<Result<usize, CallError>>) {
+        Call::new(Request::SaveEventsCsv { filter, path })
     }
 
     pub fn write_support_file(path: PathBuf) -> (Call, Pending<Result<PathBuf, CallError>>) {
@@ -333,6 +399,11 @@ impl std::fmt::Debug for Inbound {
                 Request::QueryHistory(_) => "QueryHistory",
                 Request::SaveHistoryCsv { .. } => "SaveHistoryCsv",
                 Request::WriteSupportFile(_) => "WriteSupportFile",
+                Request::Uptime => "Uptime",
+                Request::SlaReport { .. } => "SlaReport",
+                Request::SaveSlaReport { .. } => "SaveSlaReport",
+                Request::QueryEvents(_) => "QueryEvents",
+                Request::SaveEventsCsv { .. } => "SaveEventsCsv",
                 Request::TestNotification(_) => "TestNotification",
             }),
             Inbound::Ping { address, .. } => write!(f, "Ping({address})"),

@@ -66,6 +66,7 @@ pub struct SnapshotDelta {
     pub log: RingPart<LogLine>,
     pub polls_in_flight: usize,
     pub stats: PollStats,
+    pub uptime: Part<Arc<crate::store::report::UptimeReport>>,
 }
 
 /// Why a delta cannot be applied; the receiver then asks for a full snapshot.
@@ -212,6 +213,7 @@ impl SnapshotDelta {
             log: ring(base.map(|b| &b.log), &next.log),
             polls_in_flight: next.polls_in_flight,
             stats: next.stats,
+            uptime: part(base.map(|b| &b.uptime), &next.uptime, same_arc),
         }
     }
 
@@ -254,6 +256,7 @@ impl SnapshotDelta {
             log: apply_ring(base.map(|b| &b.log), self.log)?,
             polls_in_flight: self.polls_in_flight,
             stats: self.stats,
+            uptime: taken(self.uptime, base.map(|b| b.uptime.clone())),
         })
     }
 }

@@ -273,6 +273,28 @@ impl EngineClient {
         self.ask(Call::query_history(filter)).await
     }
 
+    /// Uptime and percentiles of every server and set over 24 h / 7 d / 30 d.
+    pub async fn uptime(&self) -> Result<crate::store::report::UptimeReport, CallError> {
+        self.ask(Call::uptime()).await
+    }
+
+    /// The SLA report of every set over `[from, to)` (Unix seconds).
+    pub async fn sla_report(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<crate::store::report::SlaReport, CallError> {
+        self.ask(Call::sla_report(from, to)).await
+    }
+
+    /// Reads the event history (oldest first).
+    pub async fn query_events(
+        &self,
+        filter: crate::store::events::EventFilter,
+    ) -> Result<Vec<crate::store::events::HistoryEvent>, CallError> {
+        self.ask(Call::query_events(filter)).await
+    }
+
     /// Calls `waker` after each new snapshot (the GUI's repaint request).
     pub fn set_repaint_waker(&self, waker: RepaintWaker) -> Result<(), SendError> {
         self.try_send(Inbound::SetRepaintWaker(waker))

@@ -41,6 +41,9 @@ pub struct Snapshot {
     pub polls_in_flight: usize,
     /// Counters of the scheduler, for the status bar, metrics and benchmarks.
     pub stats: PollStats,
+    /// Uptime and response-time percentiles over 24 h / 7 d / 30 d, from the history
+    /// (recomputed every minute on the history thread; empty until the first).
+    pub uptime: Arc<crate::store::report::UptimeReport>,
 }
 
 /// How the scheduler keeps up.
@@ -69,6 +72,7 @@ impl Snapshot {
             log: Arc::default(),
             polls_in_flight: 0,
             stats: PollStats::default(),
+            uptime: Arc::default(),
         }
     }
 

@@ -78,6 +78,33 @@ impl UptimeReport {
 /// Which servers a report covers: each set's name and its servers' public addresses.
 pub type Subjects = Vec<(String, Vec<String>)>;
 
+/// Each set's name and its servers' public addresses, as the settings give them.
+pub fn subjects(settings: &crate::model::Settings) -> Subjects {
+    settings
+        .server_sets
+        .iter()
+        .map(|set| {
+            let servers = set.servers.iter().map(|s| s.public_ip.clone()).collect();
+            (set.name.clone(), servers)
+        })
+        .collect()
+}
+
+/// A report bound: `2026-11-25` (midnight UTC; a `to` date includes its day) or Unix
+/// seconds. The error names the field.
+pub fn parse_bound(text: &str, field: &str, is_to: bool) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<i64>() {
+        return Ok(secs);
+    }
+    let wrong = || format!("{field}: {text:?} is not a date like 2026-11-25 or Unix seconds");
+    // The civil date first, so that only a bare date is taken (not a time stamp).
+    let date: jiff::civil::Date = text.parse().map_err(|_| wrong())?;
+    let midnight: jiff::Timestamp = format!("{date}T00:00:00Z").parse().map_err(|_| wrong())?;
+    let midnight = midnight.as_second();
+    Ok(if is_to { midnight + 86_400 } else { midnight })
+}
+
 /// One slot of an SLA report's series.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
@@ -352,6 +379,23 @@ mod tests {
         for outside in ["<script", "src=", "href=", "url("] {
             assert!(!html.contains(outside), "{outside}");
         }
+        assert_eq!(
+            parse_bound("2027-01-15", "from", false).unwrap(),
+            1_800_000_000 - 28_800
+        );
+        assert_eq!(
+            parse_bound("2027-01-15", "to", true).unwrap(),
+            1_800_000_000 - 28_800 + 86_400
+        );
+        assert_eq!(
+            parse_bound(" 1800000000 ", "to", true).unwrap(),
+            1_800_000_000
+        );
+        assert!(
+            parse_bound("15/01/2027", "from", false)
+                .unwrap_err()
+                .starts_with("from: ")
+        );
         // A week: per day.
         assert_eq!(
             h.sla_report(&subjects, from, from + 7 * 86_400)

@@ -167,3 +167,45 @@ pub fn to_html(r: &SlaReport) -> String {
     out.push_str("</table></body></html>\n");
     out
 }
+
+/// The format of an exported report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Html,
+}
+
+/// Why `standby report` could not make its report; each names its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Settings(#[from] crate::model::file::SettingsError),
+    #[error("{path}: no history database (the engine makes it on its first start)")]
+    NoDatabase { path: String },
+    #[error("{0}")]
+    History(#[from] super::history::HistoryError),
+}
+
+/// The SLA report of every set of the settings file over `[from, to)`, read from the
+/// database beside it (`standby report`; a running engine may go on writing meanwhile:
+/// SQLite's WAL lets a reader in).
+pub fn export(
+    settings_path: &std::path::Path,
+    from: i64,
+    to: i64,
+    format: Format,
+) -> Result<String, ExportError> {
+    let settings = crate::model::file::load(settings_path)?;
+    let database = super::database_path(settings_path);
+    if !database.exists() {
+        return Err(ExportError::NoDatabase {
+            path: database.display().to_string(),
+        });
+    }
+    let history = super::history::History::open(Some(&database))?;
+    let report = history.sla_report(&super::report::subjects(&settings), from, to)?;
+    Ok(match format {
+        Format::Csv => to_csv(&report),
+        Format::Html => to_html(&report),
+    })
+}

@@ -45,6 +45,14 @@ enum Message {
         path: PathBuf,
         reply: CsvReply,
     },
+    SaveSla {
+        subjects: Subjects,
+        from: i64,
+        to: i64,
+        format: super::sla_export::Format,
+        path: PathBuf,
+        reply: CsvReply,
+    },
     Uptime {
         subjects: Subjects,
         reply: oneshot::Sender<Result<UptimeReport, String>>,
@@ -210,6 +218,30 @@ impl HistoryWriter {
         if let Err(mpsc::SendError(Message::SaveEventsCsv { reply, .. })) =
             self.tx.send(Message::SaveEventsCsv {
                 filter,
+                path,
+                reply,
+            })
+        {
+            let _ = reply.send(Err("the history thread has stopped".into()));
+        }
+    }
+
+    /// Writes the SLA report of `subjects` over `[from, to)` to `path`; the reply counts
+    /// the sets written.
+    pub fn save_sla(
+        &self,
+        subjects: Subjects,
+        (from, to): (i64, i64),
+        format: super::sla_export::Format,
+        path: PathBuf,
+        reply: CsvReply,
+    ) {
+        if let Err(mpsc::SendError(Message::SaveSla { reply, .. })) =
+            self.tx.send(Message::SaveSla {
+                subjects,
+                from,
+                to,
+                format,
                 path,
                 reply,
             })
@@ -395,6 +427,28 @@ impl Worker {
                         std::fs::write(&path, super::events::events_to_csv(&events))
                             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                         Ok(events.len())
+                    });
+                let _ = reply.send(saved);
+            }
+            Message::SaveSla {
+                subjects,
+                from,
+                to,
+                format,
+                path,
+                reply,
+            } => {
+                let saved = history
+                    .sla_report(&subjects, from, to)
+                    .map_err(|e| e.to_string())
+                    .and_then(|report| {
+                        let text = match format {
+                            super::sla_export::Format::Csv => super::sla_export::to_csv(&report),
+                            super::sla_export::Format::Html => super::sla_export::to_html(&report),
+                        };
+                        std::fs::write(&path, text)
+                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        Ok(report.sets.len())
                     });
                 let _ = reply.send(saved);
             }

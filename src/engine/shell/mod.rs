@@ -16,6 +16,7 @@
 //! task. Every channel into the loop is bounded, or says why it cannot grow.
 
 mod dns_runner;
+mod event_history;
 mod output;
 mod poller;
 mod settings_keeper;
@@ -32,12 +33,15 @@ use super::events::{Event, Level};
 use super::machine::{Core, Effect, Input, Now};
 use super::snapshot::Snapshot;
 use crate::model::{Settings, validate};
+use crate::store::events::EventKind;
 use crate::store::writer::HistoryWriter;
 use dns_runner::{DnsResult, DnsRunner};
 use output::{Output, PUBLISH_EVERY};
 use poller::{PollResult, Poller};
 use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
 
+/// How often the uptime report of the snapshot (server rows, `/metrics`) is recomputed.
+const UPTIME_EVERY: Duration = Duration::from_secs(60);
 /// Settings edits held while an apply is being saved; more are refused (a client retries).
 const DEFERRED_EDITS: usize = 64;
 /// How often old raw polls are rolled up and old rollups purged (also once at start): one
@@ -107,6 +111,10 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
     purge.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut uptime = tokio::time::interval(UPTIME_EVERY);
+    uptime.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // At most one uptime report under way: a slow one is never queued behind another.
+    let mut uptime_answer: Option<oneshot::Receiver<Result<_, String>>> = None;
     loop {
         let wake = shell.core.next_wakeup();
         tokio::select! {
@@ -121,6 +129,21 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
             Some(result) = dns_results.recv() => shell.on_dns(result),
             _ = sleep_until(wake) => shell.step(Input::Tick),
             _ = publish.tick() => shell.publish(false),
+            _ = uptime.tick(), if uptime_answer.is_none() => {
+                shell.output.flush_history();
+                let (reply, answer) = oneshot::channel();
+                let subjects = crate::store::report::subjects(shell.core.settings());
+                shell.output.history().uptime(subjects, reply);
+                uptime_answer = Some(answer);
+            }
+            report = answer(&mut uptime_answer) => {
+                uptime_answer = None;
+                match report {
+                    Ok(Ok(report)) => shell.output.set_uptime(report),
+                    Ok(Err(e)) => tracing::error!("uptime report: {e}"),
+                    Err(_) => tracing::error!("uptime report: the history thread has stopped"),
+                }
+            }
             _ = purge.tick() => {
                 let polling = &shell.core.settings().options.polling;
                 let (hours, days) = (polling.history_raw_hours, polling.history_purge_days);
@@ -149,6 +172,14 @@ fn start_history(
                 .map_err(|e| tracing::error!("no polling history: {e}"))
                 .ok()
         }
+    }
+}
+
+/// The answer of `rx`, when there is one to wait for (never, without).
+async fn answer<T>(rx: &mut Option<oneshot::Receiver<T>>) -> Result<T, oneshot::error::RecvError> {
+    match rx {
+        Some(rx) => rx.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -191,11 +222,22 @@ impl Shell {
                 Effect::CancelDns { run } => self.dns.cancel(run),
                 Effect::Save { settings, pause } => self.keeper.persist(settings, pause),
                 Effect::Log(level, text) => self.log(level, text),
-                Effect::Event(event) => self.output.emit(event),
+                Effect::Event(event) => {
+                    if let Some(row) = event_history::of_event(&event) {
+                        self.output.history().events(vec![row]);
+                    }
+                    self.output.emit(event)
+                }
                 Effect::History(row) => self.output.history_row(row),
                 Effect::Published { set, addresses } => self.output.published(&set, addresses),
             }
         }
+    }
+
+    /// A row of the event history for what an operator did.
+    fn operator_event(&self, kind: EventKind, set: &str, text: &str) {
+        let row = event_history::operator(kind, set, text);
+        self.output.history().events(vec![row]);
     }
 
     fn log(&mut self, level: Level, text: String) {
@@ -277,6 +319,7 @@ impl Shell {
             KeeperResult::Applied { settings, answer } => {
                 self.install(Arc::new(*settings));
                 self.log(Level::Info, "settings applied".into());
+                self.operator_event(EventKind::SettingsChanged, "", "settings applied");
                 // Published before the reply: whoever waited on it (a dialog that reopens,
                 // the API's next GET) reads the new settings, not the old.
                 self.publish(true);
@@ -293,10 +336,9 @@ impl Shell {
             KeeperResult::Reloaded { settings, path } => {
                 if *settings != **self.core.settings() {
                     self.install(Arc::new(*settings));
-                    self.log(
-                        Level::Info,
-                        format!("settings reloaded from {}", path.display()),
-                    );
+                    let text = format!("settings reloaded from {}", path.display());
+                    self.operator_event(EventKind::SettingsChanged, "", &text);
+                    self.log(Level::Info, text);
                 }
             }
             KeeperResult::Broken(text) => self.log(Level::Error, text),
@@ -319,7 +361,12 @@ impl Shell {
                 tokio::spawn(super::ping::ping_loop(address, replies));
             }
             Inbound::SetRepaintWaker(waker) => self.output.set_waker(waker),
-            Inbound::NotificationReport(report) => self.step(Input::NotificationReport(report)),
+            Inbound::NotificationReport(report) => {
+                self.output
+                    .history()
+                    .events(vec![event_history::of_report(&report)]);
+                self.step(Input::NotificationReport(report))
+            }
         }
     }
 
@@ -370,6 +417,51 @@ impl Shell {
                 });
                 self.output.history().save_csv(filter, path, reply);
             }
+            Request::Uptime => {
+                self.output.flush_history();
+                let reply = reply
+                    .typed(|r: Result<_, String>| Response::Uptime(r.map_err(CallError::History)));
+                let subjects = crate::store::report::subjects(self.core.settings());
+                self.output.history().uptime(subjects, reply);
+            }
+            Request::SlaReport { from, to } => {
+                self.output.flush_history();
+                let reply = reply
+                    .typed(|r: Result<_, String>| Response::Sla(r.map_err(CallError::History)));
+                let subjects = crate::store::report::subjects(self.core.settings());
+                self.output.history().sla(subjects, from, to, reply);
+            }
+            Request::SaveSlaReport {
+                from,
+                to,
+                html,
+                path,
+            } => {
+                self.output.flush_history();
+                let reply = reply.typed(|saved: Result<_, String>| {
+                    Response::CsvSaved(saved.map_err(CallError::File))
+                });
+                let subjects = crate::store::report::subjects(self.core.settings());
+                let format = if html {
+                    crate::store::sla_export::Format::Html
+                } else {
+                    crate::store::sla_export::Format::Csv
+                };
+                self.output
+                    .history()
+                    .save_sla(subjects, (from, to), format, path, reply);
+            }
+            Request::QueryEvents(filter) => {
+                let reply = reply
+                    .typed(|r: Result<_, String>| Response::Events(r.map_err(CallError::History)));
+                self.output.history().query_events(filter, reply);
+            }
+            Request::SaveEventsCsv { filter, path } => {
+                let reply = reply.typed(|saved: Result<_, String>| {
+                    Response::CsvSaved(saved.map_err(CallError::File))
+                });
+                self.output.history().save_events_csv(filter, path, reply);
+            }
             Request::WriteSupportFile(path) => {
                 let text = super::support::bundle(
                     self.core.settings(),
@@ -392,11 +484,23 @@ impl Shell {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::PauseAll => self.step(Input::PauseAll),
-            Command::ResumeAll => self.step(Input::ResumeAll),
+            Command::PauseAll => {
+                self.operator_event(EventKind::Pause, "", "all polling paused");
+                self.step(Input::PauseAll)
+            }
+            Command::ResumeAll => {
+                self.operator_event(EventKind::Pause, "", "all polling resumed");
+                self.step(Input::ResumeAll)
+            }
             Command::PollAll => self.step(Input::PollAll),
-            Command::PauseSet(name) => self.step(Input::PauseSet(name)),
-            Command::ResumeSet(name) => self.step(Input::ResumeSet(name)),
+            Command::PauseSet(name) => {
+                self.operator_event(EventKind::Pause, &name, "set paused");
+                self.step(Input::PauseSet(name))
+            }
+            Command::ResumeSet(name) => {
+                self.operator_event(EventKind::Pause, &name, "set resumed");
+                self.step(Input::ResumeSet(name))
+            }
             Command::PollSet(name) => self.step(Input::PollSet(name)),
             Command::ClearLog => self.output.clear_log(),
             Command::Log { level, text } => self.log(level, text),

@@ -54,6 +54,7 @@ pub struct Output {
     history: HistoryWriter,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
+    uptime: Arc<crate::store::report::UptimeReport>,
     /// The log-file thread; `None` when it could not start (logged).
     log_files: Option<LogFiles>,
 }
@@ -78,6 +79,7 @@ impl Output {
             stats_at: Instant::now(),
             history,
             history_batch: Vec::new(),
+            uptime: Arc::default(),
             log_files: match LogFiles::start() {
                 Ok(files) => Some(files),
                 Err(e) => {
@@ -179,6 +181,12 @@ impl Output {
         self.history.published(set, addresses);
     }
 
+    /// The last uptime report of the history thread, for the next snapshot.
+    pub fn set_uptime(&mut self, report: crate::store::report::UptimeReport) {
+        self.uptime = Arc::new(report);
+        self.dirty = true;
+    }
+
     pub fn history(&self) -> &HistoryWriter {
         &self.history
     }
@@ -234,6 +242,7 @@ impl Output {
             log: self.log.clone(),
             polls_in_flight: core.polls_in_flight(),
             stats: self.poll_stats(),
+            uptime: self.uptime.clone(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         if let Some(waker) = &self.waker {

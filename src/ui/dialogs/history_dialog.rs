@@ -1,15 +1,22 @@
-//! Polling history (SPEC §7): filters, a table, a response-time plot and *Save CSV...*.
+//! Polling history (SPEC §7): filters (set and server chosen from lists), the uptime and
+//! response-time percentiles of the chosen set or server, a table of polls or of events
+//! (DNS updates, notifications, pauses, overrides, settings changes), a response-time
+//! plot, *Save CSV...* and the SLA report (CSV or HTML) of the chosen dates.
 //!
-//! The rows come from the engine ([`crate::engine::Request::QueryHistory`]) and the CSV is written by it
-//! ([`crate::engine::Request::SaveHistoryCsv`]); both answers are polled with `try_recv` each frame, so
-//! the UI thread never waits for the database or the disk.
+//! The rows come from the engine ([`crate::engine::Request::QueryHistory`],
+//! [`crate::engine::Request::QueryEvents`]) and the files are written by it
+//! ([`crate::engine::Request::SaveHistoryCsv`], [`crate::engine::Request::SaveSlaReport`]);
+//! the answers are polled with `try_recv` each frame, so the UI thread never waits for the
+//! database or the disk. The uptime figures come with the snapshot.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use eframe::egui::{self, RichText};
 
-use crate::engine::{Call, CallError, Inbound, Pending};
+use crate::engine::{Call, CallError, Inbound, Pending, Snapshot};
+use crate::store::events::{EventFilter, EventKind, HistoryEvent};
+
 use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
 use crate::ui::widgets;
 
@@ -25,9 +32,20 @@ pub enum Outcomes {
     Failures,
 }
 
-/// The filter fields as typed.
+/// What the table shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Showing {
+    #[default]
+    Polls,
+    Events,
+}
+
+/// The filter fields as chosen and typed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FilterDraft {
+    pub showing: Showing,
+    /// Events of this kind only (`None` = every kind).
+    pub kind: Option<EventKind>,
     /// Blank = every set.
     pub set: String,
     /// Blank = every server.
@@ -58,6 +76,36 @@ impl FilterDraft {
             limit: MAX_ROWS,
         })
     }
+
+    /// The engine's filter of events, or which field is wrong.
+    pub fn event_filter(&self) -> Result<EventFilter, String> {
+        let f = self.filter()?;
+        Ok(EventFilter {
+            kind: self.kind,
+            set: f.set,
+            server: f.server,
+            from: f.from,
+            to: f.to,
+            limit: MAX_ROWS,
+        })
+    }
+
+    /// The SLA report's period, Unix seconds: the From and To dates, or the last 30 days
+    /// up to `now` where blank.
+    pub fn report_period(&self, now: SystemTime) -> Result<(i64, i64), String> {
+        let f = self.filter()?;
+        let secs = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        };
+        let to = f.to.map_or(secs(now), secs);
+        let from = f.from.map_or(to - 30 * 86_400, secs);
+        if to <= from {
+            return Err("To: must come after From".into());
+        }
+        Ok((from, to))
+    }
 }
 
 /// `2026-11-25` → its midnight UTC; blank → `None`.
@@ -78,13 +126,20 @@ pub struct HistoryDialog {
     pub draft: FilterDraft,
     /// Where *Save CSV...* writes (a path field: there is no native file dialog).
     pub csv_path: String,
+    /// Where the SLA report goes (its extension follows the format chosen).
+    pub report_path: String,
     pub rows: Vec<HistoryRow>,
+    pub events: Vec<HistoryEvent>,
     /// What the last query or save said, for the line under the filters.
     pub status: Option<Result<String, String>>,
     query: Option<Pending<Result<Vec<HistoryRow>, CallError>>>,
+    event_query: Option<Pending<Result<Vec<HistoryEvent>, CallError>>>,
     save: Option<Pending<Result<usize, CallError>>>,
+    /// What the save under way writes, for its line.
+    saving: String,
     /// The filter of the rows shown: *Save CSV* saves what is shown.
     shown: Option<HistoryFilter>,
+    shown_events: Option<EventFilter>,
     /// A query goes out on the first frame.
     wants_query: bool,
 }
@@ -95,6 +150,10 @@ impl HistoryDialog {
             .join("standby-history.csv")
             .display()
             .to_string();
+        let report_path = std::env::temp_dir()
+            .join("standby-sla-report.html")
+            .display()
+            .to_string();
         Self {
             draft: FilterDraft {
                 set,
@@ -102,18 +161,23 @@ impl HistoryDialog {
                 ..FilterDraft::default()
             },
             csv_path,
+            report_path,
             rows: Vec::new(),
+            events: Vec::new(),
             status: None,
             query: None,
+            event_query: None,
             save: None,
+            saving: String::new(),
             shown: None,
+            shown_events: None,
             wants_query: true,
         }
     }
 
     /// Whether an answer of the engine is awaited.
     pub fn busy(&self) -> bool {
-        self.query.is_some() || self.save.is_some()
+        self.query.is_some() || self.event_query.is_some() || self.save.is_some()
     }
 
     fn take_answers(&mut self) {
@@ -127,16 +191,39 @@ impl HistoryDialog {
                 Err(e) => self.status = Some(Err(e.to_string())),
             }
         }
+        if let Some(answer) = self.event_query.as_mut().and_then(Pending::try_take) {
+            self.event_query = None;
+            match answer {
+                Ok(events) => {
+                    self.status = Some(Ok(format!("{} event(s)", events.len())));
+                    self.events = events;
+                }
+                Err(e) => self.status = Some(Err(e.to_string())),
+            }
+        }
         if let Some(answer) = self.save.as_mut().and_then(Pending::try_take) {
             self.save = None;
             self.status = Some(match answer {
-                Ok(n) => Ok(format!("{n} row(s) saved to {}", self.csv_path)),
+                Ok(n) => Ok(format!("{n} {}", self.saving)),
                 Err(e) => Err(e.to_string()),
             });
         }
     }
 
     fn send_query(&mut self, outbox: &mut Vec<Inbound>) {
+        if self.draft.showing == Showing::Events {
+            match self.draft.event_filter() {
+                Ok(filter) => {
+                    self.shown_events = Some(filter.clone());
+                    let (call, rx) = Call::query_events(filter);
+                    outbox.push(call.into());
+                    self.event_query = Some(rx);
+                    self.status = Some(Ok("Reading...".into()));
+                }
+                Err(e) => self.status = Some(Err(e)),
+            }
+            return;
+        }
         match self.draft.filter() {
             Ok(filter) => {
                 self.shown = Some(filter.clone());
@@ -155,24 +242,76 @@ impl HistoryDialog {
             self.status = Some(Err("CSV file: give a path".into()));
             return;
         }
-        let filter = match &self.shown {
-            Some(f) => f.clone(),
-            None => match self.draft.filter() {
+        let path = PathBuf::from(path);
+        let (call, rx, what) = if self.draft.showing == Showing::Events {
+            let filter = match self
+                .shown_events
+                .clone()
+                .map(Ok)
+                .unwrap_or_else(|| self.draft.event_filter())
+            {
                 Ok(f) => f,
                 Err(e) => {
                     self.status = Some(Err(e));
                     return;
                 }
-            },
+            };
+            let (call, rx) = Call::save_events_csv(filter, path.clone());
+            (call, rx, "event(s)")
+        } else {
+            let filter = match self
+                .shown
+                .clone()
+                .map(Ok)
+                .unwrap_or_else(|| self.draft.filter())
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    self.status = Some(Err(e));
+                    return;
+                }
+            };
+            let (call, rx) = Call::save_history_csv(filter, path.clone());
+            (call, rx, "row(s)")
         };
-        let (call, rx) = Call::save_history_csv(filter, PathBuf::from(path));
+        outbox.push(call.into());
+        self.save = Some(rx);
+        self.saving = format!("{what} saved to {}", path.display());
+        self.status = Some(Ok("Saving...".into()));
+    }
+
+    fn send_report(&mut self, html: bool, outbox: &mut Vec<Inbound>) {
+        let (from, to) = match self.draft.report_period(SystemTime::now()) {
+            Ok(period) => period,
+            Err(e) => {
+                self.status = Some(Err(e));
+                return;
+            }
+        };
+        let path = PathBuf::from(self.report_path.trim()).with_extension(if html {
+            "html"
+        } else {
+            "csv"
+        });
+        if path.as_os_str().is_empty() || self.report_path.trim().is_empty() {
+            self.status = Some(Err("Report file: give a path".into()));
+            return;
+        }
+        self.report_path = path.display().to_string();
+        self.saving = format!("set(s) of the SLA report saved to {}", path.display());
+        let (call, rx) = Call::save_sla_report(from, to, html, path);
         outbox.push(call.into());
         self.save = Some(rx);
         self.status = Some(Ok("Saving...".into()));
     }
 
     /// Draws the dialog; `false` once it is closed.
-    pub fn show(&mut self, ctx: &egui::Context, outbox: &mut Vec<Inbound>) -> bool {
+    pub fn show(
+        &mut self,
+        ctx: &egui::Context,
+        snapshot: &Snapshot,
+        outbox: &mut Vec<Inbound>,
+    ) -> bool {
         self.take_answers();
         if self.wants_query {
             self.wants_query = false;
@@ -184,12 +323,42 @@ impl HistoryDialog {
             .id(egui::Id::unique("history dialog"))
             .open(&mut open)
             .collapsible(false)
-            .default_size([900.0, 600.0])
+            .default_size([900.0, 640.0])
             .show(ctx, |ui| {
-                self.filters(ui, outbox);
+                self.filters(ui, snapshot, outbox);
                 ui.separator();
-                plot(ui, &self.rows);
+                super::history_report::uptime(
+                    ui,
+                    &snapshot.uptime,
+                    &self.draft.set,
+                    &self.draft.server,
+                );
+                ui.horizontal(|ui| {
+                    let label = ui.label("Report file:");
+                    ui.add(egui::TextEdit::singleline(&mut self.report_path).desired_width(300.0))
+                        .labelled_by(label.id);
+                    let idle = self.save.is_none();
+                    if ui
+                        .add_enabled(idle, egui::Button::new("SLA report (HTML)"))
+                        .on_hover_text(
+                            "Every set over From–To (blank: the last 30 days), with a chart",
+                        )
+                        .clicked()
+                    {
+                        self.send_report(true, outbox);
+                    }
+                    if ui
+                        .add_enabled(idle, egui::Button::new("SLA report (CSV)"))
+                        .clicked()
+                    {
+                        self.send_report(false, outbox);
+                    }
+                });
                 ui.separator();
+                if self.draft.showing == Showing::Polls {
+                    plot(ui, &self.rows);
+                    ui.separator();
+                }
                 ui.horizontal(|ui| {
                     let label = ui.label("CSV file:");
                     ui.add(egui::TextEdit::singleline(&mut self.csv_path).desired_width(360.0))
@@ -205,7 +374,10 @@ impl HistoryDialog {
                     }
                 });
                 ui.separator();
-                table(ui, &self.rows);
+                match self.draft.showing {
+                    Showing::Polls => table(ui, &self.rows),
+                    Showing::Events => super::history_report::events_table(ui, &self.events),
+                }
             });
         if self.busy() {
             // The answer arrives without a new snapshot, so nothing else would wake us.
@@ -214,26 +386,57 @@ impl HistoryDialog {
         open && !close
     }
 
-    fn filters(&mut self, ui: &mut egui::Ui, outbox: &mut Vec<Inbound>) {
-        let query_idle = self.query.is_none();
+    fn filters(&mut self, ui: &mut egui::Ui, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
+        let query_idle = self.query.is_none() && self.event_query.is_none();
         let mut show = false;
         let d = &mut self.draft;
+        ui.horizontal(|ui| {
+            ui.label("Show:");
+            let before = d.showing;
+            ui.radio_value(&mut d.showing, Showing::Polls, "Polls");
+            ui.radio_value(&mut d.showing, Showing::Events, "Events");
+            show |= d.showing != before;
+        });
         egui::Grid::new("history filters")
             .num_columns(4)
             .spacing([8.0, 4.0])
             .show(ui, |ui| {
-                labelled(ui, "Set:", &mut d.set, 160.0);
-                labelled(ui, "Server:", &mut d.server, 160.0);
+                let sets: Vec<String> = snapshot.sets.iter().map(|s| s.name.clone()).collect();
+                show |= super::history_report::choose(ui, "Set:", "All sets", &sets, &mut d.set);
+                let servers: Vec<String> = snapshot
+                    .sets
+                    .iter()
+                    .filter(|s| d.set.is_empty() || s.name == d.set)
+                    .flat_map(|s| s.servers.iter().map(|v| v.public_ip.clone()))
+                    .collect();
+                if !d.server.is_empty() && !servers.contains(&d.server) && !d.set.is_empty() {
+                    // The set changed under a server of another set.
+                    d.server.clear();
+                }
+                show |= super::history_report::choose(
+                    ui,
+                    "Server:",
+                    "All servers",
+                    &servers,
+                    &mut d.server,
+                );
                 ui.end_row();
                 labelled(ui, "From (YYYY-MM-DD):", &mut d.from, 100.0);
                 labelled(ui, "To (YYYY-MM-DD):", &mut d.to, 100.0);
                 ui.end_row();
             });
         ui.horizontal(|ui| {
-            ui.radio_value(&mut d.outcomes, Outcomes::All, "All polls");
-            ui.radio_value(&mut d.outcomes, Outcomes::Successes, "Successes");
-            ui.radio_value(&mut d.outcomes, Outcomes::Failures, "Failures");
-            ui.checkbox(&mut d.changes_only, "Only changes of status");
+            match d.showing {
+                Showing::Polls => {
+                    ui.radio_value(&mut d.outcomes, Outcomes::All, "All polls");
+                    ui.radio_value(&mut d.outcomes, Outcomes::Successes, "Successes");
+                    ui.radio_value(&mut d.outcomes, Outcomes::Failures, "Failures");
+                    ui.checkbox(&mut d.changes_only, "Only changes of status");
+                }
+                Showing::Events => {
+                    show |= super::history_report::choose_kind(ui, &mut d.kind);
+                }
+            }
             if ui
                 .add_enabled(query_idle, egui::Button::new("Show"))
                 .clicked()
@@ -241,7 +444,7 @@ impl HistoryDialog {
                 show = true;
             }
         });
-        if show {
+        if show && query_idle {
             self.send_query(outbox);
         }
         match &self.status {

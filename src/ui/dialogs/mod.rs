@@ -13,6 +13,8 @@ pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
 pub mod history_dialog;
+mod history_report;
+pub use history_report::percent as history_percent;
 pub mod notification_dialog;
 pub mod options_dialog;
 pub mod ping_window;
@@ -203,7 +205,7 @@ impl Dialogs {
         }
         outbox.extend(self.test_commands());
         if let Some(history) = &mut self.history
-            && !history.show(ctx, outbox)
+            && !history.show(ctx, snapshot, outbox)
         {
             self.history = None;
         }

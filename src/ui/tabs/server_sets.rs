@@ -113,7 +113,7 @@ pub fn show(
             egui::Frame::new()
                 .inner_margin(margin)
                 .show(ui, |ui| match view.selected(snapshot) {
-                    Some(set) => show_set(ui, set, &mut view.expanded, requests),
+                    Some(set) => show_set(ui, set, &snapshot.uptime, &mut view.expanded, requests),
                     None => {
                         ui.label("Nothing to show: the settings have no server sets.");
                     }
@@ -124,6 +124,7 @@ pub fn show(
 fn show_set(
     ui: &mut egui::Ui,
     set: &SetStatus,
+    uptime: &crate::store::report::UptimeReport,
     expanded: &mut ExpandedRows,
     requests: &mut Vec<DialogRequest>,
 ) {
@@ -166,7 +167,7 @@ fn show_set(
         ui.label("This set has no servers.");
         return;
     }
-    set_status::servers(ui, set, expanded, requests);
+    set_status::servers(ui, set, uptime, expanded, requests);
     if !set.dns.is_empty() {
         ui.add_space(12.0);
         ui.separator();

@@ -36,11 +36,12 @@ impl ExpandedRows {
 pub fn servers(
     ui: &mut egui::Ui,
     set: &SetStatus,
+    uptime: &crate::store::report::UptimeReport,
     expanded: &mut ExpandedRows,
     requests: &mut Vec<DialogRequest>,
 ) {
     egui::Grid::new("servers")
-        .num_columns(11)
+        .num_columns(12)
         .striped(true)
         .spacing([14.0, 4.0])
         .show(ui, |ui| {
@@ -51,6 +52,7 @@ pub fn servers(
                 "Status",
                 "Last response",
                 "Time (ms)",
+                "Uptime 24 h",
                 "Recent",
                 "Successes",
                 "Failures",
@@ -71,7 +73,8 @@ pub fn servers(
                 {
                     expanded.toggle(&set.name, &server.public_ip);
                 }
-                server_row(ui, server).context_menu(|ui| {
+                let figures = uptime.server(&set.name, &server.public_ip);
+                server_row(ui, server, figures).context_menu(|ui| {
                     admin_actions(ui, &set.name, server, requests);
                 });
                 ui.end_row();
@@ -149,7 +152,11 @@ pub fn admin_actions(
 }
 
 /// One server's row; the response of its name (for the context menu).
-fn server_row(ui: &mut egui::Ui, server: &ServerView) -> egui::Response {
+fn server_row(
+    ui: &mut egui::Ui,
+    server: &ServerView,
+    uptime: Option<&crate::store::report::ServerUptime>,
+) -> egui::Response {
     let name = ui
         .add(egui::Label::new(&server.name).sense(egui::Sense::click()))
         .on_hover_text("Right-click: force up or down");
@@ -174,12 +181,40 @@ fn server_row(ui: &mut egui::Ui, server: &ServerView) -> egui::Response {
             .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
             .unwrap_or_else(|| "–".into()),
     );
+    uptime_cell(ui, uptime);
     sparkline(ui, &server.recent_times_ms);
     ui.label(server.successes.to_string());
     ui.label(server.failures.to_string());
     ui.label(widgets::clock_or_dash(server.last_success));
     ui.label(widgets::clock_or_dash(server.last_failure));
     name
+}
+
+/// The 24 h uptime from the history; 7 d, 30 d and the percentiles on hover.
+fn uptime_cell(ui: &mut egui::Ui, uptime: Option<&crate::store::report::ServerUptime>) {
+    use crate::store::report::PERIODS;
+    let Some(u) = uptime else {
+        ui.label("–");
+        return;
+    };
+    let day = u.periods.first().cloned().unwrap_or_default();
+    let hover: Vec<String> = PERIODS
+        .iter()
+        .zip(&u.periods)
+        .map(|((name, _), p)| {
+            let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
+            format!(
+                "{name}: {} of {} poll(s); p50 {} p95 {} p99 {} ms",
+                crate::ui::dialogs::history_percent(p),
+                p.polls,
+                ms(p.p50_ms),
+                ms(p.p95_ms),
+                ms(p.p99_ms)
+            )
+        })
+        .collect();
+    ui.label(crate::ui::dialogs::history_percent(&day))
+        .on_hover_text(hover.join("\n"));
 }
 
 /// What the operator decided for a server, in words beside its status.
