@@ -44,6 +44,7 @@ mod engine_scheduler;
 mod fault_peers;
 #[cfg(unix)]
 mod history_disk_full;
+mod history_reports;
 #[cfg(unix)]
 mod monitor_faults;
 mod notify_channels;

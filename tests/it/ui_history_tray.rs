@@ -109,6 +109,9 @@ fn history_dialog_lists_polls_and_saves_csv() {
             .is_some_and(|h| h.rows.len() >= 2)
     });
     assert!(w.shows("row(s)"));
+    // The uptime figures of the chosen server, per period, and the column on its row.
+    assert!(w.shows("p50/p95/p99 ms (24h)"));
+    assert!(w.shows("Uptime 24 h"));
     let rows = w
         .harness
         .get_by_role_and_label(Role::Window, "Polling history")

@@ -89,6 +89,8 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         poller,
         dns,
         output: Output::new(snapshot_tx, events_tx, history),
+        uptime_answer: None,
+        uptime_waiters: Vec::new(),
     };
     shell.install(settings);
     // The settings the engine starts on are those of the first (empty) snapshot: the same
@@ -113,8 +115,6 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     purge.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut uptime = tokio::time::interval(UPTIME_EVERY);
     uptime.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // At most one uptime report under way: a slow one is never queued behind another.
-    let mut uptime_answer: Option<oneshot::Receiver<Result<_, String>>> = None;
     loop {
         let wake = shell.core.next_wakeup();
         tokio::select! {
@@ -129,21 +129,8 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
             Some(result) = dns_results.recv() => shell.on_dns(result),
             _ = sleep_until(wake) => shell.step(Input::Tick),
             _ = publish.tick() => shell.publish(false),
-            _ = uptime.tick(), if uptime_answer.is_none() => {
-                shell.output.flush_history();
-                let (reply, answer) = oneshot::channel();
-                let subjects = crate::store::report::subjects(shell.core.settings());
-                shell.output.history().uptime(subjects, reply);
-                uptime_answer = Some(answer);
-            }
-            report = answer(&mut uptime_answer) => {
-                uptime_answer = None;
-                match report {
-                    Ok(Ok(report)) => shell.output.set_uptime(report),
-                    Ok(Err(e)) => tracing::error!("uptime report: {e}"),
-                    Err(_) => tracing::error!("uptime report: the history thread has stopped"),
-                }
-            }
+            _ = uptime.tick() => shell.start_uptime(),
+            report = answer(&mut shell.uptime_answer) => shell.on_uptime(report),
             _ = purge.tick() => {
                 let polling = &shell.core.settings().options.polling;
                 let (hours, days) = (polling.history_raw_hours, polling.history_purge_days);
@@ -200,6 +187,10 @@ struct Shell {
     poller: Poller,
     dns: DnsRunner,
     output: Output,
+    /// The uptime report under way, at most one: a slow one is never queued behind another.
+    uptime_answer: Option<oneshot::Receiver<Result<crate::store::report::UptimeReport, String>>>,
+    /// Who asked for the report under way ([`Request::Uptime`]).
+    uptime_waiters: Vec<Responder>,
 }
 
 impl Shell {
@@ -231,6 +222,37 @@ impl Shell {
                 Effect::History(row) => self.output.history_row(row),
                 Effect::Published { set, addresses } => self.output.published(&set, addresses),
             }
+        }
+    }
+
+    /// Starts an uptime report on the history thread, unless one is under way.
+    fn start_uptime(&mut self) {
+        if self.uptime_answer.is_some() {
+            return;
+        }
+        self.output.flush_history();
+        let (reply, answer) = oneshot::channel();
+        let subjects = crate::store::report::subjects(self.core.settings());
+        self.output.history().uptime(subjects, reply);
+        self.uptime_answer = Some(answer);
+    }
+
+    /// The report goes into the next snapshot and to whoever asked for it.
+    fn on_uptime(
+        &mut self,
+        report: Result<
+            Result<crate::store::report::UptimeReport, String>,
+            oneshot::error::RecvError,
+        >,
+    ) {
+        self.uptime_answer = None;
+        let report = report.unwrap_or_else(|_| Err("the history thread has stopped".into()));
+        match &report {
+            Ok(report) => self.output.set_uptime(report.clone()),
+            Err(e) => tracing::error!("uptime report: {e}"),
+        }
+        for waiter in std::mem::take(&mut self.uptime_waiters) {
+            waiter.send(Response::Uptime(report.clone().map_err(CallError::History)));
         }
     }
 

@@ -1,0 +1,239 @@
+//! The history's reports and events as an operator reaches them: through the engine and
+//! its API (`/uptime`, `/report`, `/events`, `/metrics`) and `standby report`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use standby::engine::Command;
+use standby::model::{PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll};
+use standby::store::events::{EventFilter, EventKind};
+use tokio::net::TcpListener;
+
+use crate::api::{PASSWORD, request, start_with};
+use crate::support::{bounded, wait_until};
+
+const ADDRESS: [u8; 4] = [127, 0, 0, 23];
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uptime_reports_and_events_through_the_engine_and_the_api() {
+    bounded(async {
+        let listener = TcpListener::bind(SocketAddr::from((ADDRESS, 0)))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { while listener.accept().await.is_ok() {} });
+        let mut settings = Settings::default();
+        settings.server_sets.push(ServerSet {
+            name: "h".into(),
+            servers: vec![Server {
+                public_ip: "127.0.0.23".into(),
+                ..Server::default()
+            }],
+            polling: PollMethod::Tcp(TcpPoll {
+                port: Some(port),
+                ..TcpPoll::default()
+            }),
+            frequency: PollFrequency {
+                interval_secs: 1,
+                ..PollFrequency::default()
+            },
+            ..ServerSet::default()
+        });
+        let (engine, api) = start_with(settings.clone(), "h").await;
+        wait_until(&engine, "three polls", |s| {
+            s.set("h").is_some_and(|h| h.servers[0].successes >= 3)
+        })
+        .await;
+        let auth = Some(PASSWORD);
+
+        // Uptime, computed now over the raw polls.
+        let (status, body) = request(api, "GET", "/uptime", auth, "").await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let day = &json["sets"][0]["servers"][0]["periods"]["24h"];
+        assert_eq!(json["sets"][0]["servers"][0]["server"], "127.0.0.23");
+        assert!(day["polls"].as_u64().unwrap() >= 3, "{body}");
+        assert_eq!(day["uptime_percent"].as_f64(), Some(100.0), "{body}");
+        assert!(day["p99_ms"].as_f64().is_some(), "{body}");
+        // ... and in /metrics, from the snapshot's report that the request refreshed.
+        let series =
+            "standby_server_uptime_ratio{set=\"h\",server=\"127.0.0.23\",period=\"24h\"} 1";
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, metrics) = request(api, "GET", "/metrics", auth, "").await;
+            if metrics.lines().any(|l| l == series) {
+                assert!(metrics.contains("# TYPE standby_server_response_p95_seconds gauge"));
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // The SLA report of the last hour, as CSV and as an HTML page.
+        let period = format!("from={}&to={}", now_secs() - 3_600, now_secs() + 60);
+        let (status, csv) = request(
+            api,
+            "GET",
+            &format!("/report?{period}&format=csv"),
+            auth,
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "{csv}");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(
+            lines[0].starts_with("from_utc,to_utc,set,server,polls"),
+            "{csv}"
+        );
+        assert!(
+            lines[1].contains(",h,,") && lines[1].contains(",100.000,"),
+            "{csv}"
+        );
+        assert!(lines[2].contains(",h,127.0.0.23,"), "{csv}");
+        let (status, html) = request(
+            api,
+            "GET",
+            &format!("/report?{period}&format=html"),
+            auth,
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains("<svg") && html.contains("127.0.0.23"),
+            "{html}"
+        );
+        let (status, error) = request(
+            api,
+            "GET",
+            &format!("/report?{period}&format=xml"),
+            auth,
+            "",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(error.contains("format"), "{error}");
+        let (status, error) =
+            request(api, "GET", "/report?from=yesterday&to=2026-12-01", auth, "").await;
+        assert_eq!(status, 400);
+        assert!(error.contains("from: \\\"yesterday\\\""), "{error}");
+
+        // Events: an operator's pause and a settings change become rows.
+        engine.send(Command::PauseSet("h".into())).await.unwrap();
+        // The settings in force (with the API on), applied again: a settings change.
+        let current = (*engine.snapshot().settings).clone();
+        engine.apply_settings(current).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let events = engine.query_events(EventFilter::default()).await.unwrap();
+            let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+            if kinds.contains(&EventKind::Pause) && kinds.contains(&EventKind::SettingsChanged) {
+                let pause = events.iter().find(|e| e.kind == EventKind::Pause).unwrap();
+                assert_eq!(
+                    (pause.set.as_str(), pause.text.as_str()),
+                    ("h", "set paused")
+                );
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{events:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (status, body) = request(api, "GET", "/events?kind=pause&set=h", auth, "").await;
+        assert_eq!(status, 200, "{body}");
+        let events: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(events.as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(events[0]["kind"], "pause");
+        let (status, body) = request(api, "GET", "/events?kind=settings_changed", auth, "").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("settings applied"), "{body}");
+        let (status, body) = request(api, "GET", "/events?kind=reboot", auth, "").await;
+        assert_eq!(status, 400);
+        assert!(
+            body.contains("kind: \\\"reboot\\\" is not one of dns_update"),
+            "{body}"
+        );
+        engine.shutdown();
+    })
+    .await;
+}
+
+/// `standby report` on a database of the first schema (the fixture of `store::schema`):
+/// migrated, read, written as CSV and as HTML; bad dates are refused by name.
+#[test]
+fn the_report_command_reads_the_history_beside_the_settings() {
+    const BIN: &str = env!("CARGO_BIN_EXE_standby");
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("standby.ron");
+    std::fs::write(
+        &settings,
+        r#"(server_sets: [
+            (name: "web", servers: [(public_ip: "127.0.0.2"), (public_ip: "127.0.0.3")]),
+            (name: "mail", servers: [(public_ip: "127.0.0.4")]),
+        ])"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("--config")
+            .arg(&settings)
+            .arg("report")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let none = run(&["--from", "2026-11-01", "--to", "2026-11-01"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no history database"));
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/history-5ed8d9c.db"
+        ),
+        dir.path().join("standby.db"),
+    )
+    .unwrap();
+    let out = run(&["--from", "2026-11-01", "--to", "2026-11-01"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 3 + 2, "{csv}");
+    // 120 polls per server, every 7th minute failed: (minute + 9) % 7 == 0 → 17 failures.
+    assert!(
+        lines[2]
+            .starts_with("2026-11-01 00:00 UTC,2026-11-02 00:00 UTC,web,127.0.0.2,120,17,85.833,"),
+        "{csv}"
+    );
+    assert!(lines[1].contains(",web,,240,34,85.833,"), "{csv}");
+    let page = dir.path().join("sla.html");
+    let out = run(&[
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-01",
+        "--format",
+        "html",
+        "--output",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("mail"), "{html}");
+    let bad = run(&["--from", "01/11/2026", "--to", "2026-11-01"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from: \"01/11/2026\""));
+}
