@@ -198,8 +198,12 @@ fn a_change_in_options_is_saved() {
     w.type_into("Max concurrent polls:", "abc");
     w.harness.get_by_label("\"abc\" is not a whole number");
     assert!(!w.ok_enabled("Options"));
+    // 0 is auto, shown with the limit it gives (no servers: the floor, 100).
     w.type_into("Max concurrent polls:", "0");
-    w.harness.get_by_label("must be at least 1");
+    w.harness.get_by_label("auto (100)");
+    assert!(w.ok_enabled("Options"));
+    w.type_into("Max concurrent polls:", "100001");
+    w.harness.get_by_label("must be at most 100000 (0 = auto)");
     assert!(!w.ok_enabled("Options"));
     w.type_into("Max concurrent polls:", "7");
     assert!(w.ok_enabled("Options"));
