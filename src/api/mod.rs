@@ -143,6 +143,10 @@ pub fn router_with(state: ApiState) -> Router {
             "/serversets/{id}/maintenance",
             post(routes::add_maintenance),
         )
+        .route(
+            "/serversets/{id}/maintenance/clear",
+            post(routes::clear_maintenance),
+        )
         .route("/metrics", get(routes::metrics))
         .route("/uptime", get(report::uptime))
         .route("/report", get(report::report))

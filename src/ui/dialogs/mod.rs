@@ -15,6 +15,7 @@ pub mod email_defaults_dialog;
 pub mod history_dialog;
 mod history_report;
 pub use history_report::percent as history_percent;
+pub mod maintenance_page;
 pub mod notification_dialog;
 pub mod options_dialog;
 pub mod ping_window;
@@ -172,6 +173,7 @@ impl Dialogs {
     /// Draws the open dialogs; changes for the engine go to `outbox`.
     pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
         if let Some(dialog) = &mut self.options {
+            dialog.auto_poll_limit = snapshot.stats.auto_poll_limit;
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
                     dialog.saving = true;
