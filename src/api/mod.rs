@@ -146,6 +146,10 @@ pub fn router_with(state: ApiState) -> Router {
             "/serversets/{id}/maintenance",
             post(routes::add_maintenance),
         )
+        .route(
+            "/serversets/{id}/maintenance/clear",
+            post(routes::clear_maintenance),
+        )
         .route("/metrics", get(routes::metrics))
         .route("/attach", get(attach_route::open))
         .route("/attach/{session}", post(attach_route::send))
