@@ -344,11 +344,17 @@ fn a_set_made_in_an_attached_window_is_polled_by_the_engine_after_exit_ui() {
     w.click_in("New server set", "OK");
     w.wait_for("the set in force", |s| s.set("made here").is_some());
     let on_disk = standby::model::file::load(&settings).unwrap();
-    assert_eq!(on_disk.server_sets[0].name, "made here", "saved by the engine");
+    assert_eq!(
+        on_disk.server_sets[0].name, "made here",
+        "saved by the engine"
+    );
     // The engine polls it; the window sees the polls counted.
     w.wait_for("its first poll", |s| {
-        s.set("made here")
-            .is_some_and(|set| set.servers.iter().any(|server| server.successes + server.failures > 0))
+        s.set("made here").is_some_and(|set| {
+            set.servers
+                .iter()
+                .any(|server| server.successes + server.failures > 0)
+        })
     });
 
     // Exit UI closes the window only.
@@ -357,7 +363,9 @@ fn a_set_made_in_an_attached_window_is_polled_by_the_engine_after_exit_ui() {
     let polls = w.app().engine().snapshot().stats.polls_completed;
     drop(w);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let again = runtime.block_on(client::attach(&settings, no_waker())).unwrap();
+    let again = runtime
+        .block_on(client::attach(&settings, no_waker()))
+        .unwrap();
     runtime.block_on(until(&again.client, "polls after Exit UI", |s| {
         s.stats.polls_completed > polls + 1
     }));
