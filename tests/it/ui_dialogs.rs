@@ -437,6 +437,7 @@ fn the_cluster_page_saves_this_instances_section() {
     w.click_in("Options", "OK");
     let saved = w.wait_for_file("no cluster section", |s| s.cluster.is_none());
     assert_eq!(saved, Settings::default());
+}
 
 /// The set dialog's Maintenance page adds a weekly window for one server: days ticked,
 /// times and time zone typed; a wrong time keeps OK disabled with its reason; OK saves it.
