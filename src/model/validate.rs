@@ -221,6 +221,17 @@ pub fn at_least(value: u32, min: u32) -> Result<(), String> {
     }
 }
 
+/// `value` is at most `max`; `hint` follows the message (what else the field accepts).
+pub fn at_most(value: u32, max: u32, hint: &str) -> Result<(), String> {
+    if value > max {
+        Err(format!("must be at most {max} {hint}")
+            .trim_end()
+            .to_string())
+    } else {
+        Ok(())
+    }
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().last().unwrap_or(text).trim()
 }
@@ -364,7 +375,11 @@ impl Validator {
         self.check(
             "options.polling",
             "max_concurrent_polls",
-            at_least(o.polling.max_concurrent_polls, 1),
+            at_most(
+                o.polling.max_concurrent_polls,
+                crate::model::options::MAX_CONCURRENT_POLLS,
+                "(0 = auto)",
+            ),
         );
         self.check(
             "options.polling",
