@@ -9,6 +9,7 @@
 //! over them.
 
 pub mod child;
+pub mod cluster_page;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
