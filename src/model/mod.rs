@@ -4,11 +4,14 @@
 //! default, a misspelt field is an error that names it.
 
 pub mod admin;
+pub mod cluster;
 pub mod criteria;
 pub mod dns_server;
+pub mod escapes;
 pub mod failure;
 pub mod file;
 pub mod import_v1;
+pub mod json_rule;
 pub mod notification;
 pub mod options;
 pub mod polling;
@@ -21,6 +24,7 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 pub use admin::{Day, Forced, ForcedState, Maintenance};
+pub use cluster::{Cluster, EtcdTls, Quorum};
 pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };
@@ -28,13 +32,15 @@ pub use dns_server::{
     BasicAuth, BodyType, CloudflareApi, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb,
     PowerDnsApi, Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
 };
+pub use json_rule::{JsonRule, JsonTest};
 pub use notification::{
     EmailDefaults, EmailMessage, EmailNotification, EventKind, NotificationKind,
     NotificationMethod, SmtpLogin, SmtpSecurity, SmtpServer,
 };
 pub use options::Options;
 pub use polling::{
-    AddressRecordType, DnsPoll, FtpLogin, HttpPoll, HttpPollMethod, PollMethod, TcpPoll, TcpService,
+    AddressRecordType, DnsPoll, FtpLogin, HttpAuth, HttpPoll, HttpPollMethod, PollMethod, TcpPoll,
+    TcpService,
 };
 pub use secret::Secret;
 pub use server_set::{
@@ -50,6 +56,10 @@ pub struct Settings {
     pub options: Options,
     pub email_defaults: EmailDefaults,
     pub server_sets: Vec<ServerSet>,
+    /// Cluster mode (issue 13): this instance's own part, never shared through etcd.
+    /// `None` (left out of the file) = Standby runs alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
 }
 
 /// The defaults shipped in `settings/default.ron`, used when there is no settings file.

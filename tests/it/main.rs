@@ -64,10 +64,12 @@ mod probe_cert;
 mod probe_command;
 mod probe_dns;
 mod probe_http;
+mod probe_http_checks;
 mod probe_peers;
 mod probe_ping;
 mod probe_tcp;
 #[cfg(target_os = "linux")]
+mod remote;
 mod service;
 mod settings_conflict;
 mod settings_files;
