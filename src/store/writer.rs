@@ -15,13 +15,29 @@ use std::time::SystemTime;
 use tokio::sync::oneshot;
 
 use super::events::{EventFilter, HistoryEvent};
-use super::history::{History, HistoryFilter, HistoryRow};
+use super::history::{History, HistoryError, HistoryFilter, HistoryRow};
 use super::published::Published;
 use super::report::{SlaReport, Subjects, UptimeReport};
 use super::rollup::{BUCKET_SECS, ROLLUP_BATCH_ROWS, bucket_of};
 
+/// Why the history thread could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error(transparent)]
+    Database(#[from] HistoryError),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the history thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the history thread has stopped")]
+    Stopped,
+}
+
 /// Where a query's answer goes.
-pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, String>>;
+pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, WriterError>>;
 
 enum Message {
     Rows(Vec<HistoryRow>),
@@ -55,13 +71,13 @@ enum Message {
     },
     Uptime {
         subjects: Subjects,
-        reply: oneshot::Sender<Result<UptimeReport, String>>,
+        reply: oneshot::Sender<Result<UptimeReport, WriterError>>,
     },
     Sla {
         subjects: Subjects,
         from: i64,
         to: i64,
-        reply: oneshot::Sender<Result<SlaReport, String>>,
+        reply: oneshot::Sender<Result<SlaReport, WriterError>>,
     },
     Query {
         filter: HistoryFilter,
@@ -75,10 +91,10 @@ enum Message {
 }
 
 /// Where the answer to an event query goes.
-pub type EventsReply = oneshot::Sender<Result<Vec<HistoryEvent>, String>>;
+pub type EventsReply = oneshot::Sender<Result<Vec<HistoryEvent>, WriterError>>;
 
 /// Where the outcome of a CSV save goes: rows written, or the error naming the file.
-pub type CsvReply = oneshot::Sender<Result<usize, String>>;
+pub type CsvReply = oneshot::Sender<Result<usize, WriterError>>;
 
 /// Rows that may wait for the disk at most: ~17 minutes of 100 polls/s, some 20 MB.
 pub const ROWS_QUEUED_AT_MOST: usize = 100_000;
@@ -102,7 +118,7 @@ impl HistoryWriter {
     /// its first snapshot).
     pub fn start(
         path: Option<PathBuf>,
-    ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
+    ) -> Result<(HistoryWriter, HashMap<String, Published>), WriterError> {
         Self::start_with_limit(path, ROWS_QUEUED_AT_MOST)
     }
 
@@ -110,13 +126,13 @@ impl HistoryWriter {
     pub fn start_with_limit(
         path: Option<PathBuf>,
         limit: usize,
-    ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
+    ) -> Result<(HistoryWriter, HashMap<String, Published>), WriterError> {
         let queued = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let stored = Arc::new(AtomicU64::new(0));
         let (thread_queued, thread_dropped) = (queued.clone(), dropped.clone());
         let thread_stored = stored.clone();
-        let history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
+        let history = History::open(path.as_deref())?;
         let published = history.load_published().unwrap_or_else(|e| {
             tracing::error!("{e}: the last published addresses are not known");
             HashMap::new()
@@ -134,7 +150,7 @@ impl HistoryWriter {
                 };
                 worker.run(&rx);
             })
-            .map_err(|e| format!("cannot start the history thread: {e}"))?;
+            .map_err(WriterError::Thread)?;
         Ok((
             HistoryWriter {
                 tx,
@@ -209,7 +225,7 @@ impl HistoryWriter {
         if let Err(mpsc::SendError(Message::QueryEvents { reply, .. })) =
             self.tx.send(Message::QueryEvents { filter, reply })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
@@ -222,7 +238,7 @@ impl HistoryWriter {
                 reply,
             })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
@@ -246,16 +262,20 @@ impl HistoryWriter {
                 reply,
             })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
     /// Uptime over 24 h / 7 d / 30 d of `subjects`, now.
-    pub fn uptime(&self, subjects: Subjects, reply: oneshot::Sender<Result<UptimeReport, String>>) {
+    pub fn uptime(
+        &self,
+        subjects: Subjects,
+        reply: oneshot::Sender<Result<UptimeReport, WriterError>>,
+    ) {
         if let Err(mpsc::SendError(Message::Uptime { reply, .. })) =
             self.tx.send(Message::Uptime { subjects, reply })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
@@ -265,7 +285,7 @@ impl HistoryWriter {
         subjects: Subjects,
         from: i64,
         to: i64,
-        reply: oneshot::Sender<Result<SlaReport, String>>,
+        reply: oneshot::Sender<Result<SlaReport, WriterError>>,
     ) {
         if let Err(mpsc::SendError(Message::Sla { reply, .. })) = self.tx.send(Message::Sla {
             subjects,
@@ -273,7 +293,7 @@ impl HistoryWriter {
             to,
             reply,
         }) {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
@@ -286,7 +306,7 @@ impl HistoryWriter {
                 reply,
             })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
@@ -294,7 +314,7 @@ impl HistoryWriter {
         if let Err(mpsc::SendError(Message::Query { reply, .. })) =
             self.tx.send(Message::Query { filter, reply })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 }
@@ -403,10 +423,10 @@ impl Worker {
                 }
             }
             Message::Query { filter, reply } => {
-                let _ = reply.send(history.query(&filter).map_err(|e| e.to_string()));
+                let _ = reply.send(history.query(&filter).map_err(WriterError::from));
             }
             Message::QueryEvents { filter, reply } => {
-                let _ = reply.send(history.query_events(&filter).map_err(|e| e.to_string()));
+                let _ = reply.send(history.query_events(&filter).map_err(WriterError::from));
             }
             Message::SaveCsv {
                 filter,
@@ -422,10 +442,14 @@ impl Worker {
             } => {
                 let saved = history
                     .query_events(&filter)
-                    .map_err(|e| e.to_string())
+                    .map_err(WriterError::from)
                     .and_then(|events| {
-                        std::fs::write(&path, super::events::events_to_csv(&events))
-                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        std::fs::write(&path, super::events::events_to_csv(&events)).map_err(
+                            |source| WriterError::Write {
+                                path: path.clone(),
+                                source,
+                            },
+                        )?;
                         Ok(events.len())
                     });
                 let _ = reply.send(saved);
@@ -440,21 +464,23 @@ impl Worker {
             } => {
                 let saved = history
                     .sla_report(&subjects, from, to)
-                    .map_err(|e| e.to_string())
+                    .map_err(WriterError::from)
                     .and_then(|report| {
                         let text = match format {
                             super::sla_export::Format::Csv => super::sla_export::to_csv(&report),
                             super::sla_export::Format::Html => super::sla_export::to_html(&report),
                         };
-                        std::fs::write(&path, text)
-                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        std::fs::write(&path, text).map_err(|source| WriterError::Write {
+                            path: path.clone(),
+                            source,
+                        })?;
                         Ok(report.sets.len())
                     });
                 let _ = reply.send(saved);
             }
             Message::Uptime { subjects, reply } => {
                 let report = history.uptime_report(&subjects, SystemTime::now());
-                let _ = reply.send(report.map_err(|e| e.to_string()));
+                let _ = reply.send(report.map_err(WriterError::from));
             }
             Message::Sla {
                 subjects,
@@ -463,7 +489,7 @@ impl Worker {
                 reply,
             } => {
                 let report = history.sla_report(&subjects, from, to);
-                let _ = reply.send(report.map_err(|e| e.to_string()));
+                let _ = reply.send(report.map_err(WriterError::from));
             }
         }
     }
@@ -558,10 +584,12 @@ fn save_csv(
     history: &History,
     filter: &HistoryFilter,
     path: &std::path::Path,
-) -> Result<usize, String> {
-    let rows = history.query(filter).map_err(|e| e.to_string())?;
-    std::fs::write(path, super::history::to_csv(&rows))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+) -> Result<usize, WriterError> {
+    let rows = history.query(filter)?;
+    std::fs::write(path, super::history::to_csv(&rows)).map_err(|source| WriterError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(rows.len())
 }
 

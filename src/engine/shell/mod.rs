@@ -34,7 +34,7 @@ use super::machine::{Core, Effect, Input, Now};
 use super::snapshot::Snapshot;
 use crate::model::{Settings, validate};
 use crate::store::events::EventKind;
-use crate::store::writer::HistoryWriter;
+use crate::store::writer::{HistoryWriter, WriterError};
 use dns_runner::{DnsResult, DnsRunner};
 use output::{Output, PUBLISH_EVERY};
 use poller::{PollResult, Poller};
@@ -189,7 +189,8 @@ struct Shell {
     dns: DnsRunner,
     output: Output,
     /// The uptime report under way, at most one: a slow one is never queued behind another.
-    uptime_answer: Option<oneshot::Receiver<Result<crate::store::report::UptimeReport, String>>>,
+    uptime_answer:
+        Option<oneshot::Receiver<Result<crate::store::report::UptimeReport, WriterError>>>,
     /// Who asked for the report under way ([`Request::Uptime`]).
     uptime_waiters: Vec<Responder>,
 }
@@ -242,12 +243,14 @@ impl Shell {
     fn on_uptime(
         &mut self,
         report: Result<
-            Result<crate::store::report::UptimeReport, String>,
+            Result<crate::store::report::UptimeReport, WriterError>,
             oneshot::error::RecvError,
         >,
     ) {
         self.uptime_answer = None;
-        let report = report.unwrap_or_else(|_| Err("the history thread has stopped".into()));
+        let report = report
+            .unwrap_or(Err(WriterError::Stopped))
+            .map_err(|e| e.to_string());
         match &report {
             Ok(report) => self.output.set_uptime(report.clone()),
             Err(e) => tracing::error!("uptime report: {e}"),
@@ -428,29 +431,28 @@ impl Shell {
             Request::QueryHistory(filter) => {
                 // Rows of the current batch first, so that a query sees every poll so far.
                 self.output.flush_history();
-                let reply = reply.typed(|rows: Result<_, String>| {
-                    Response::History(rows.map_err(CallError::History))
+                let reply = reply.typed(|rows: Result<_, WriterError>| {
+                    Response::History(rows.map_err(|e| CallError::History(e.to_string())))
                 });
                 self.output.history().query(filter, reply);
             }
             Request::SaveHistoryCsv { filter, path } => {
                 self.output.flush_history();
-                let reply = reply.typed(|saved: Result<_, String>| {
-                    Response::CsvSaved(saved.map_err(CallError::File))
+                let reply = reply.typed(|saved: Result<_, WriterError>| {
+                    Response::CsvSaved(saved.map_err(|e| CallError::File(e.to_string())))
                 });
                 self.output.history().save_csv(filter, path, reply);
             }
             Request::Uptime => {
-                self.output.flush_history();
-                let reply = reply
-                    .typed(|r: Result<_, String>| Response::Uptime(r.map_err(CallError::History)));
-                let subjects = crate::store::report::subjects(self.core.settings());
-                self.output.history().uptime(subjects, reply);
+                // Answered with the next report, which also refreshes the snapshot's.
+                self.uptime_waiters.push(reply);
+                self.start_uptime();
             }
             Request::SlaReport { from, to } => {
                 self.output.flush_history();
-                let reply = reply
-                    .typed(|r: Result<_, String>| Response::Sla(r.map_err(CallError::History)));
+                let reply = reply.typed(|r: Result<_, WriterError>| {
+                    Response::Sla(r.map_err(|e| CallError::History(e.to_string())))
+                });
                 let subjects = crate::store::report::subjects(self.core.settings());
                 self.output.history().sla(subjects, from, to, reply);
             }
@@ -461,8 +463,8 @@ impl Shell {
                 path,
             } => {
                 self.output.flush_history();
-                let reply = reply.typed(|saved: Result<_, String>| {
-                    Response::CsvSaved(saved.map_err(CallError::File))
+                let reply = reply.typed(|saved: Result<_, WriterError>| {
+                    Response::CsvSaved(saved.map_err(|e| CallError::File(e.to_string())))
                 });
                 let subjects = crate::store::report::subjects(self.core.settings());
                 let format = if html {
@@ -475,13 +477,14 @@ impl Shell {
                     .save_sla(subjects, (from, to), format, path, reply);
             }
             Request::QueryEvents(filter) => {
-                let reply = reply
-                    .typed(|r: Result<_, String>| Response::Events(r.map_err(CallError::History)));
+                let reply = reply.typed(|r: Result<_, WriterError>| {
+                    Response::Events(r.map_err(|e| CallError::History(e.to_string())))
+                });
                 self.output.history().query_events(filter, reply);
             }
             Request::SaveEventsCsv { filter, path } => {
-                let reply = reply.typed(|saved: Result<_, String>| {
-                    Response::CsvSaved(saved.map_err(CallError::File))
+                let reply = reply.typed(|saved: Result<_, WriterError>| {
+                    Response::CsvSaved(saved.map_err(|e| CallError::File(e.to_string())))
                 });
                 self.output.history().save_events_csv(filter, path, reply);
             }
