@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod criteria;
 pub mod dns_server;
+pub mod duration;
 pub mod failure;
 pub mod file;
 pub mod import_v1;

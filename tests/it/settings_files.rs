@@ -35,7 +35,7 @@ fn example_has_two_realistic_sets() {
     assert!(matches!(&web.polling, PollMethod::Http(h) if h.url.starts_with("https://")));
     assert_eq!(web.frequency.recover_after, 3);
     // Fields left out take their defaults.
-    assert_eq!(web.frequency.timeout_secs, 10);
+    assert_eq!(web.frequency.timeout.as_secs(), 10);
     let mail = &settings.server_sets[1];
     assert!(mail.frequency.sequential);
     let secret = &settings.options.dns_updating.default_dns_servers[0];

@@ -231,5 +231,8 @@ impl Polling {
 
 /// The set's normal interval.
 pub fn interval_of(set: &SetRuntime) -> Duration {
-    Duration::from_secs(u64::from(set.config.frequency.interval_secs.max(1)))
+    set.config
+        .frequency
+        .interval
+        .max(crate::engine::server_state::MIN_DELAY)
 }

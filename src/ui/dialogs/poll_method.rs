@@ -162,11 +162,11 @@ fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
         }
         ui.end_row();
     }
-    form.number(
+    form.duration(
         ui,
-        "Greeting time-out (s):",
-        &format!("{p}.greeting_timeout_secs"),
-        &mut t.greeting_timeout_secs,
+        "Greeting time-out:",
+        &format!("{p}.greeting_timeout"),
+        &mut t.greeting_timeout,
     );
     if t.service == TcpService::Ftp {
         let mut login = t.ftp_login.is_some();
