@@ -114,7 +114,9 @@ mod tests {
         settings.server_sets[0].frequency.interval = Duration::from_millis(250);
         crate::model::file::save(&path, &settings).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("_secs"), "{text}");
+        for old in ["interval_secs", "greeting_timeout_secs"] {
+            assert!(!text.contains(old), "{old} in {text}");
+        }
         for written in [
             r#"interval: "250ms""#,
             r#"failed_interval: "15s""#,

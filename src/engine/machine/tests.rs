@@ -824,6 +824,10 @@ fn sub_second_intervals_and_retries_keep_their_cadence() {
     assert_eq!(statuses, "OOORRFO");
     assert_eq!(
         h.kinds(),
-        [EventKind::ServerFailed, EventKind::ServerRecovered]
+        [
+            EventKind::ServerFailed,
+            EventKind::AllServersFailed,
+            EventKind::ServerRecovered
+        ]
     );
 }
