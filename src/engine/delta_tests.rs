@@ -220,6 +220,8 @@ fn evolve(world: &mut World, s: &Snapshot, step: u64) -> Snapshot {
         polls_completed: step * 7,
         lateness_p50_ms: world.below(1000) as f32 / 8.0,
         lateness_p99_ms: world.below(5000) as f32 / 3.0,
+        poll_limit: 1 + world.below(500),
+        auto_poll_limit: 100 + world.below(5000),
     };
     next
 }

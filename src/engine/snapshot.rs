@@ -52,6 +52,12 @@ pub struct PollStats {
     /// median and 99th percentile, in milliseconds.
     pub lateness_p50_ms: f32,
     pub lateness_p99_ms: f32,
+    /// The limit of polls in flight in force, and what `max_concurrent_polls: 0` (auto)
+    /// gives for the settings in force (the Options dialog shows "auto (N)").
+    #[serde(default)]
+    pub poll_limit: usize,
+    #[serde(default)]
+    pub auto_poll_limit: usize,
 }
 
 impl Snapshot {

@@ -171,6 +171,7 @@ impl Dialogs {
     /// Draws the open dialogs; changes for the engine go to `outbox`.
     pub fn show(&mut self, ctx: &egui::Context, snapshot: &Snapshot, outbox: &mut Vec<Inbound>) {
         if let Some(dialog) = &mut self.options {
+            dialog.auto_poll_limit = snapshot.stats.auto_poll_limit;
             match dialog.show(ctx, &mut self.help) {
                 Outcome::Ok => {
                     dialog.saving = true;

@@ -111,6 +111,9 @@ pub struct OptionsDialog {
     /// The settings revision the draft was copied from: OK is refused (and says so) if the
     /// settings changed meanwhile, through the API or by hand.
     pub revision: u64,
+    /// What *most polls in flight* 0 (auto) gives for the settings in force (0: not known
+    /// yet), from the snapshot.
+    pub auto_poll_limit: usize,
 }
 
 impl OptionsDialog {
@@ -129,6 +132,7 @@ impl OptionsDialog {
             apply_error: None,
             refused: None,
             revision: 0,
+            auto_poll_limit: 0,
         }
     }
 
@@ -181,6 +185,7 @@ impl OptionsDialog {
         let (draft, current, parse_errors) =
             (&mut self.draft, &mut self.section, &mut self.parse_errors);
         let sets = &self.base.server_sets;
+        let auto_poll_limit = self.auto_poll_limit;
         let (saving, apply_error) = (self.saving, &self.apply_error);
         let outcome = forms::window(ctx, "Options", "options dialog", 760.0, enabled, |ui| {
             let mut form = Form::new(errors, parse_errors);
@@ -205,7 +210,7 @@ impl OptionsDialog {
                 ui.vertical(|ui| {
                     ui.set_min_width(520.0);
                     forms::scroll_body(ui, |ui| {
-                        action = section(ui, &mut form, *current, draft, sets);
+                        action = section(ui, &mut form, *current, draft, sets, auto_poll_limit);
                     });
                 });
             });
@@ -332,11 +337,12 @@ fn section(
     section: OptionsSection,
     d: &mut OptionsDraft,
     sets: &[ServerSet],
+    auto_poll_limit: usize,
 ) -> Action {
     let o = &mut d.options;
     match section {
         OptionsSection::UserInterface => user_interface(ui, form, &mut o.user_interface),
-        OptionsSection::ServerPolling => server_polling(ui, form, &mut o.polling),
+        OptionsSection::ServerPolling => server_polling(ui, form, &mut o.polling, auto_poll_limit),
         OptionsSection::Notification => return notification(ui, form, &mut o.notification),
         OptionsSection::DnsUpdating => return dns_updating(ui, form, &mut o.dns_updating),
         OptionsSection::DnsServing => {
@@ -381,7 +387,7 @@ fn user_interface(ui: &mut egui::Ui, form: &mut Form, u: &mut UserInterfaceOptio
     });
 }
 
-fn server_polling(ui: &mut egui::Ui, form: &mut Form, p: &mut PollingOptions) {
+fn server_polling(ui: &mut egui::Ui, form: &mut Form, p: &mut PollingOptions, auto: usize) {
     forms::grid(ui, "options polling", |ui| {
         form.number(
             ui,
@@ -389,6 +395,9 @@ fn server_polling(ui: &mut egui::Ui, form: &mut Form, p: &mut PollingOptions) {
             "options.polling.max_concurrent_polls",
             &mut p.max_concurrent_polls,
         );
+        form.row(ui, "", "", |ui| {
+            ui.label(auto_limit_text(p.max_concurrent_polls, auto));
+        });
         form.check(
             ui,
             "History: store only changes of status",
@@ -401,6 +410,17 @@ fn server_polling(ui: &mut egui::Ui, form: &mut Form, p: &mut PollingOptions) {
             &mut p.history_purge_days,
         );
     });
+}
+
+/// What the field's value means: 0 is auto, shown with the limit it gives for the
+/// settings in force (the engine works it out: it knows the open-file limit).
+fn auto_limit_text(value: u32, auto: usize) -> String {
+    match (value, auto) {
+        (0, 0) => "auto".into(),
+        (0, n) => format!("auto ({n})"),
+        (_, 0) => "0 = auto".into(),
+        (_, n) => format!("0 = auto ({n})"),
+    }
 }
 
 fn logging(ui: &mut egui::Ui, form: &mut Form, l: &mut LoggingOptions) {
@@ -563,5 +583,18 @@ mod tests {
         assert!(dialog.errors().contains(&refused));
         dialog.draft.options.polling.max_concurrent_polls += 1;
         assert!(!dialog.errors().contains(&refused));
+    }
+
+    #[test]
+    fn zero_polls_in_flight_reads_auto_with_its_limit() {
+        let table = [
+            (0, 0, "auto"),
+            (0, 12_500, "auto (12500)"),
+            (7, 12_500, "0 = auto (12500)"),
+            (7, 0, "0 = auto"),
+        ];
+        for (value, auto, text) in table {
+            assert_eq!(auto_limit_text(value, auto), text);
+        }
     }
 }
