@@ -41,7 +41,7 @@ async fn uptime_reports_and_events_through_the_engine_and_the_api() {
                 ..TcpPoll::default()
             }),
             frequency: PollFrequency {
-                interval_secs: 1,
+                interval: Duration::from_secs(1),
                 ..PollFrequency::default()
             },
             ..ServerSet::default()

@@ -45,6 +45,7 @@ mod fault_peers;
 #[cfg(unix)]
 mod history_disk_full;
 mod history_reports;
+mod judgement;
 #[cfg(unix)]
 mod monitor_faults;
 mod notify_channels;
