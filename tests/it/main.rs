@@ -15,6 +15,7 @@ mod api_tls;
 #[cfg(unix)]
 mod attach;
 mod cli;
+mod cluster;
 #[cfg(unix)]
 mod crash_kill9;
 mod desktop_session;
