@@ -56,7 +56,10 @@ mod notify_flapping;
 mod notify_ids;
 mod notify_outbox;
 #[cfg(unix)]
+mod notify_reminders;
+#[cfg(unix)]
 mod notify_restart;
+mod notify_services;
 #[cfg(target_os = "linux")]
 mod package;
 mod probe_cert;
