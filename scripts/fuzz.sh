@@ -83,7 +83,10 @@ for target in "${targets[@]}"; do
     (cd fuzz && cargo +nightly fuzz run "${flags[@]}" "$target" "$work" "corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) \
         >"$log" 2>&1 || status=$?
-    runs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "$log" | tail -1)
+    # libFuzzer's final line "stat::number_of_executed_units: N"; without it (a crash stops
+    # the run before its stats) the last status line "#N ...".
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    [ -n "$runs" ] || runs=$(sed -n 's/^#\([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
     files=$(find "$work" -type f | wc -l)
     line="$target: ${runs:-?} executions in $seconds s, corpus $files files, exit $status"
     echo "$line" | tee -a "$figures"

@@ -30,6 +30,8 @@ packages=(
     # real peers of the probe tests (tests/peers/): FTP(S), POP3 + IMAP; the network
     # namespace of the ping test; the HTTP ceiling of the methods benchmark
     pure-ftpd openssl dovecot-pop3d dovecot-imapd iproute2 wrk
+    # the TCP send/expect presets against real servers (tests/peers/redis.sh, memcached.sh)
+    redis-server memcached
     # `standby service`: systemd-analyze checks the units (tests/it/service.rs); the .deb
     # of scripts/package.sh: dpkg-deb and dpkg-shlibdeps (tests/it/package.rs installs it)
     systemd dpkg-dev

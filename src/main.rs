@@ -57,6 +57,39 @@ enum Action {
         #[arg(long = "for", value_name = "DURATION")]
         lasts: Option<String>,
     },
+    /// Put a server (or every server of a set) in maintenance, or clear its windows, in the
+    /// running engine (through its HTTP API, like override): `SET [SERVER] --for 30m`,
+    /// `--from TIME --to TIME`, `--weekly Tue,Thu --start 22:00 --end 01:00 [--time-zone
+    /// Europe/Berlin]`, or `SET [SERVER] clear`
+    Maintenance {
+        /// The server set's name
+        set: String,
+        /// The server's public address (absent: every server of the set), then `clear` to
+        /// remove the windows instead of adding one
+        #[arg(num_args = 0..=2)]
+        rest: Vec<String>,
+        /// A one-off window from now lasting this long, e.g. 30m, 2h
+        #[arg(long = "for", value_name = "DURATION", group = "window")]
+        lasts: Option<String>,
+        /// A one-off window from this time (RFC 3339, e.g. 2026-12-01T22:00:00Z)
+        #[arg(long, value_name = "TIME", requires = "to", group = "window")]
+        from: Option<String>,
+        /// ... to this time
+        #[arg(long, value_name = "TIME", requires = "from")]
+        to: Option<String>,
+        /// A weekly window on these days, e.g. Tue,Thu
+        #[arg(long, value_name = "DAYS", requires_all = ["start", "end"], group = "window")]
+        weekly: Option<String>,
+        /// The weekly window's start, e.g. 22:00
+        #[arg(long, value_name = "HH:MM", requires = "weekly")]
+        start: Option<String>,
+        /// The weekly window's end, e.g. 01:00 (before the start: past midnight)
+        #[arg(long, value_name = "HH:MM", requires = "weekly")]
+        end: Option<String>,
+        /// The weekly window's time zone
+        #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "weekly")]
+        time_zone: String,
+    },
     /// The HTTP API
     Api {
         #[command(subcommand)]
@@ -132,6 +165,47 @@ fn main() -> ExitCode {
             &state,
             lasts.as_deref(),
         ),
+        Some(Action::Maintenance {
+            set,
+            rest,
+            lasts,
+            from,
+            to,
+            weekly,
+            start,
+            end,
+            time_zone,
+        }) => {
+            use standby::api::cli_client::MaintenanceRequest as M;
+            // `SET [SERVER] [clear]`: a second word after the server can only be `clear`.
+            let clear = rest.last().is_some_and(|r| r == "clear");
+            let server = if clear {
+                rest.len() == 2
+            } else {
+                !rest.is_empty()
+            };
+            let server = rest.first().filter(|_| server).cloned();
+            let stray = rest.len() == 2 && !clear;
+            let request = match (clear, lasts, from.zip(to), weekly.zip(start.zip(end))) {
+                _ if stray => None,
+                (true, None, None, None) => Some(M::Clear),
+                (false, Some(lasts), None, None) => Some(M::For(lasts)),
+                (false, None, Some((from, to)), None) => Some(M::Between { from, to }),
+                (false, None, None, Some((days, (start, end)))) => Some(M::Weekly {
+                    days,
+                    start,
+                    end,
+                    time_zone,
+                }),
+                _ => None,
+            };
+            maintenance(
+                &cli.config.unwrap_or_else(file::default_path),
+                &set,
+                server.as_deref(),
+                request,
+            )
+        }
         Some(Action::Service { action }) => service(action, cli.config),
         None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
         None if cli.standalone => run(cli.config, Mode::Window),
@@ -196,6 +270,44 @@ fn override_server(
         }
         Err(e) => {
             eprintln!("standby override: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn maintenance(
+    settings: &std::path::Path,
+    set: &str,
+    server: Option<&str>,
+    request: Option<standby::api::cli_client::MaintenanceRequest>,
+) -> anyhow::Result<ExitCode> {
+    use standby::api::cli_client::MaintenanceRequest as M;
+    let Some(request) = request else {
+        eprintln!(
+            "standby maintenance: give one of --for, --from with --to, --weekly with --start \
+             and --end, or clear (and no more than SET [SERVER] before it)"
+        );
+        return Ok(ExitCode::from(2));
+    };
+    match standby::api::cli_client::maintenance(settings, set, server, &request) {
+        Ok(()) => {
+            let who = server.unwrap_or("every server");
+            let what = match &request {
+                M::Clear => "maintenance windows cleared".to_string(),
+                M::For(lasts) => format!("in maintenance for {lasts}"),
+                M::Between { from, to } => format!("in maintenance from {from} to {to}"),
+                M::Weekly {
+                    days,
+                    start,
+                    end,
+                    time_zone,
+                } => format!("in maintenance every {days} {start}-{end} ({time_zone})"),
+            };
+            println!("{set}: {who} {what}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("standby maintenance: {e}");
             Ok(ExitCode::from(1))
         }
     }

@@ -61,6 +61,77 @@ pub fn override_server(
     post(&settings, settings_path, &path, &body.to_string())
 }
 
+/// What `standby maintenance` asks of the running engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MaintenanceRequest {
+    /// A one-off window from now, lasting this long (`30m`).
+    For(String),
+    /// A one-off window between two times (RFC 3339).
+    Between { from: String, to: String },
+    /// A recurring window on these days (`Tue,Wed`) from `start` to `end` (`22:00`) in the
+    /// time zone.
+    Weekly {
+        days: String,
+        start: String,
+        end: String,
+        time_zone: String,
+    },
+    /// Remove the windows (of the server, or of the set and all its servers).
+    Clear,
+}
+
+/// `POST /serversets/{set}/maintenance` (or `.../maintenance/clear`) for the set, or one
+/// server of it.
+pub fn maintenance(
+    settings_path: &Path,
+    set: &str,
+    server: Option<&str>,
+    request: &MaintenanceRequest,
+) -> Result<(), ClientError> {
+    let settings = crate::model::file::load(settings_path).map_err(|e| ClientError::Settings {
+        path: settings_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut body = serde_json::json!({});
+    if let Some(server) = server {
+        body["server"] = server.into();
+    }
+    let mut path = format!("/serversets/{}/maintenance", encode(set));
+    match request {
+        MaintenanceRequest::For(lasts) => body["for"] = lasts.as_str().into(),
+        MaintenanceRequest::Between { from, to } => {
+            body["from"] = from.as_str().into();
+            body["to"] = to.as_str().into();
+        }
+        MaintenanceRequest::Weekly {
+            days,
+            start,
+            end,
+            time_zone,
+        } => {
+            // Day names as the settings write them (`Tue`), whatever the case typed.
+            let days: Vec<String> = days
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(|d| {
+                    let mut chars = d.chars();
+                    chars.next().map_or_else(String::new, |c| {
+                        c.to_uppercase()
+                            .chain(chars.flat_map(char::to_lowercase))
+                            .collect()
+                    })
+                })
+                .collect();
+            body["weekly"] = serde_json::json!({
+                "days": days, "start": start, "end": end, "time_zone": time_zone
+            });
+        }
+        MaintenanceRequest::Clear => path.push_str("/clear"),
+    }
+    post(&settings, settings_path, &path, &body.to_string())
+}
+
 /// Percent-encodes a path segment.
 fn encode(segment: &str) -> String {
     segment

@@ -142,6 +142,10 @@ pub fn router_with(state: ApiState) -> Router {
             "/serversets/{id}/maintenance",
             post(routes::add_maintenance),
         )
+        .route(
+            "/serversets/{id}/maintenance/clear",
+            post(routes::clear_maintenance),
+        )
         .route("/metrics", get(routes::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), check_request))
         .with_state(state)

@@ -351,7 +351,7 @@ pub async fn override_server(
     edit(&state, edit_, &headers, StatusCode::NO_CONTENT, None).await
 }
 
-/// The body of `POST /serversets/{id}/maintenance`.
+/// The body of `POST /serversets/{id}/maintenance`: one of `for`, `from` + `to`, `weekly`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MaintenanceBody {
@@ -359,12 +359,73 @@ struct MaintenanceBody {
     #[serde(default)]
     server: Option<String>,
     /// How long it lasts from now (`30m`, `2h`).
-    #[serde(rename = "for")]
-    lasts: String,
+    #[serde(default, rename = "for")]
+    lasts: Option<String>,
+    /// A one-off window from this time (RFC 3339) ...
+    #[serde(default)]
+    from: Option<String>,
+    /// ... to this one.
+    #[serde(default)]
+    to: Option<String>,
+    /// A recurring window: `{"days": ["Tue"], "start": "22:00", "end": "01:00",
+    /// "time_zone": "Europe/Berlin"}`.
+    #[serde(default)]
+    weekly: Option<WeeklyBody>,
 }
 
-/// Puts a server (or the whole set) in maintenance from now for a while: a one-off window
-/// added to the settings, so it survives a restart.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeeklyBody {
+    days: Vec<crate::model::admin::Day>,
+    start: String,
+    end: String,
+    #[serde(default = "utc")]
+    time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// The window a maintenance body asks for, or the field that is wrong.
+fn maintenance_window(
+    request: MaintenanceBody,
+    now: std::time::SystemTime,
+) -> ApiResult<crate::model::Maintenance> {
+    use crate::model::Maintenance;
+    let window = match (request.lasts, request.from, request.to, request.weekly) {
+        (Some(lasts), None, None, None) => {
+            let lasts =
+                crate::model::admin::parse_duration(&lasts).map_err(|e| field_error("for", e))?;
+            Maintenance::once(now, lasts)
+        }
+        (None, Some(from), Some(to), None) => Maintenance::Once { from, to },
+        (None, None, None, Some(w)) => Maintenance::Weekly {
+            days: w.days,
+            start: w.start,
+            end: w.end,
+            time_zone: w.time_zone,
+        },
+        _ => {
+            return Err(field_error(
+                "for",
+                "give one of \"for\", \"from\" with \"to\", or \"weekly\"".into(),
+            ));
+        }
+    };
+    let prefix = if matches!(window, Maintenance::Weekly { .. }) {
+        "weekly."
+    } else {
+        ""
+    };
+    match window.errors().into_iter().next() {
+        Some((field, message)) => Err(field_error(&format!("{prefix}{field}"), message)),
+        None => Ok(window),
+    }
+}
+
+/// Puts a server (or the whole set) in maintenance: a one-off window from now for a while
+/// or between two times, or a weekly one, added to the settings, so it survives a restart.
 pub async fn add_maintenance(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -374,13 +435,42 @@ pub async fn add_maintenance(
     let bytes = body::read(request_body, state.limits.body_timeout).await?;
     let request: MaintenanceBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
-    let lasts =
-        crate::model::admin::parse_duration(&request.lasts).map_err(|e| field_error("for", e))?;
-    let window = crate::model::Maintenance::once(std::time::SystemTime::now(), lasts);
+    let server = request.server.clone();
+    let window = maintenance_window(request, std::time::SystemTime::now())?;
     let edit_ = SettingsEdit::AddMaintenance {
         set: id,
-        server: request.server,
+        server,
         window,
+    };
+    edit(&state, edit_, &headers, StatusCode::NO_CONTENT, None).await
+}
+
+/// The body of `POST /serversets/{id}/maintenance/clear`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClearMaintenanceBody {
+    /// One server (its public address); absent = the set and every server of it.
+    #[serde(default)]
+    server: Option<String>,
+}
+
+/// Removes maintenance windows (of one server, or of the set and all its servers).
+pub async fn clear_maintenance(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> ApiResult<Response> {
+    let bytes = body::read(request_body, state.limits.body_timeout).await?;
+    let request: ClearMaintenanceBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ClearMaintenanceBody { server: None }
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?
+    };
+    let edit_ = SettingsEdit::ClearMaintenance {
+        set: id,
+        server: request.server,
     };
     edit(&state, edit_, &headers, StatusCode::NO_CONTENT, None).await
 }

@@ -1,5 +1,5 @@
 //! No route gives a secret away. In JSON the API sends, every secret (a field named
-//! `password` or `secret`, each of `read_tokens`) is blank when unset and otherwise a
+//! `password`, `secret` or `token`, each of `read_tokens`) is blank when unset and otherwise a
 //! placeholder `(secret 0123456789abcdef)`. The hex is a keyed hash of the secret (HMAC-SHA256
 //! with a key made at each start of the API and never shown): it tells a client which
 //! stored secret it stands for, and nothing about the secret itself. A body that carries a
@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 /// The keys whose values are secrets, as the model's [`crate::model::Secret`] fields are named.
-const SECRET_KEYS: [&str; 3] = ["password", "secret", "read_tokens"];
+const SECRET_KEYS: [&str; 4] = ["password", "secret", "token", "read_tokens"];
 const PREFIX: &str = "(secret ";
 
 /// Turns secrets into placeholders and back.
@@ -157,6 +157,24 @@ mod tests {
             sent,
             json!({"b": [{"secret": "hunter2"}], "read_tokens": ["t2", "new"]})
         );
+    }
+
+    #[test]
+    fn an_http_polls_credentials_are_secrets() {
+        // As the settings of an HTTP poll with bearer or basic authentication serialise.
+        let redactor = Redactor::default();
+        let stored = json!({"polling": {"Http": {"auth": {"Bearer": {"token": "t0ken-123"}}}},
+            "other": {"auth": {"Basic": {"user": "monitor", "password": "s3cret"}}}});
+        let mut shown = stored.clone();
+        redactor.redact(&mut shown);
+        let text = shown.to_string();
+        assert!(
+            !text.contains("t0ken-123") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert!(text.contains("monitor"), "{text}");
+        redactor.restore(&mut shown, &stored).unwrap();
+        assert_eq!(shown, stored);
     }
 
     #[test]

@@ -247,3 +247,33 @@ fn keys_are_checked_and_secrets_stay_hidden() {
     );
     assert!(shown.contains("hmac-sha256"), "{shown}");
 }
+
+/// The fuzz finding of round 2 (`tsig_verify`): an answer whose header holds bits hickory
+/// does not model (the Z bit, opcode 15) was refused although correctly signed, because
+/// the header was digested as hickory wrote it again. And a flipped Z bit is still caught.
+#[test]
+fn header_bits_hickory_does_not_model_are_digested_as_received() {
+    let now = 1_700_000_000;
+    let signer = TsigSigner::new(&key(TsigAlgorithm::HmacSha256, b"fuzz secret")).unwrap();
+    let request = signer.sign(&update_message(5), now).unwrap();
+    let mut answer = update_message(5);
+    answer.metadata.message_type = MessageType::Response;
+    let mut bytes = answer.to_vec().unwrap();
+    bytes[2] |= 0x78; // opcode 15
+    bytes[3] |= 0x40; // Z
+    let mut digested = (request.mac.len() as u16).to_be_bytes().to_vec();
+    digested.extend_from_slice(&request.mac);
+    digested.extend_from_slice(&bytes);
+    signer.push_variables(&mut digested, now, 0, &[]);
+    let mac = compute_mac(signer.algorithm, &signer.secret, &[&digested]).unwrap();
+    signer.append_record(&mut bytes, now, &mac, 5, 0);
+    let parsed = Message::from_vec(&bytes).unwrap();
+    assert_eq!(signer.verify(&request, &bytes, &parsed, now), Ok(()));
+
+    bytes[3] ^= 0x40;
+    let parsed = Message::from_vec(&bytes).unwrap();
+    assert_eq!(
+        signer.verify(&request, &bytes, &parsed, now),
+        Err(TsigError::AnswerMac)
+    );
+}

@@ -53,6 +53,9 @@ pub enum SettingsEdit {
         server: Option<String>,
         window: Maintenance,
     },
+    /// Remove the maintenance windows of the server `server` of the set `set`, or (`None`)
+    /// of the set and every server of it: `standby maintenance SET [SERVER] clear`, the API.
+    ClearMaintenance { set: String, server: Option<String> },
 }
 
 /// Why an edit was not applied; nothing changed then.
@@ -125,17 +128,16 @@ impl SettingsEdit {
                     let paused = slot.paused;
                     let old = std::mem::replace(slot, *set);
                     slot.paused = paused;
-                    // Maintenance windows are the rows' and the API's, not the dialog's.
-                    slot.maintenance = old.maintenance.clone();
                     // Overrides are the row menu's, not the dialog's: kept as in force.
+                    // Maintenance windows are the dialog's (its Maintenance page): a window
+                    // added from a row meanwhile moved the revision on, so the dialog's OK
+                    // is refused first ("changed meanwhile") rather than dropping it unseen.
                     for server in &mut slot.servers {
                         let before = old
                             .servers
                             .iter()
                             .find(|o| o.public_ip.trim() == server.public_ip.trim());
                         server.forced = before.and_then(|o| o.forced.clone());
-                        server.maintenance =
-                            before.map(|o| o.maintenance.clone()).unwrap_or_default();
                     }
                 }
                 None => return SettingsEdit::AddSet(set).apply_to(current),
@@ -176,6 +178,28 @@ impl SettingsEdit {
                         .ok_or(EditError::NoSuchServer { set, server })?
                         .maintenance
                         .push(window),
+                }
+            }
+            SettingsEdit::ClearMaintenance { set, server } => {
+                let slot = settings
+                    .server_sets
+                    .iter_mut()
+                    .find(|s| s.name == set)
+                    .ok_or_else(|| EditError::NoSuchSet(set.clone()))?;
+                match server {
+                    None => {
+                        slot.maintenance.clear();
+                        for server in &mut slot.servers {
+                            server.maintenance.clear();
+                        }
+                    }
+                    Some(server) => slot
+                        .servers
+                        .iter_mut()
+                        .find(|s| s.public_ip.trim() == server.trim())
+                        .ok_or(EditError::NoSuchServer { set, server })?
+                        .maintenance
+                        .clear(),
                 }
             }
         }
@@ -317,6 +341,60 @@ mod tests {
         .unwrap();
         assert_eq!(after.server_sets[0].notes, "edited");
         assert_eq!(after.server_sets[0].servers[0].forced, Some(forced));
+    }
+
+    #[test]
+    fn maintenance_windows_are_the_dialogs_and_clear_removes_them() {
+        use crate::model::Server;
+        let mut current = two_sets();
+        current.server_sets[0].servers = vec![Server {
+            public_ip: "192.0.2.1".into(),
+            ..Server::default()
+        }];
+        let now = std::time::SystemTime::UNIX_EPOCH;
+        let window = Maintenance::once(now, std::time::Duration::from_secs(60));
+        let add = |server: Option<&str>| SettingsEdit::AddMaintenance {
+            set: "a".into(),
+            server: server.map(String::from),
+            window: window.clone(),
+        };
+        let both = add(Some("192.0.2.1"))
+            .apply_to(&add(None).apply_to(&current).unwrap())
+            .unwrap();
+        assert_eq!(both.server_sets[0].maintenance, vec![window.clone()]);
+        assert_eq!(
+            both.server_sets[0].servers[0].maintenance,
+            vec![window.clone()]
+        );
+        // The dialog's OK writes the windows of its Maintenance page.
+        let mut draft = both.server_sets[0].clone();
+        draft.servers[0].maintenance.clear();
+        let after = SettingsEdit::SetDialog {
+            original: Some("a".into()),
+            set: Box::new(draft),
+        }
+        .apply_to(&both)
+        .unwrap();
+        assert!(after.server_sets[0].servers[0].maintenance.is_empty());
+        assert_eq!(after.server_sets[0].maintenance, vec![window.clone()]);
+        // Clear: one server's, or the set's and all its servers'.
+        let clear = |server: Option<&str>| SettingsEdit::ClearMaintenance {
+            set: "a".into(),
+            server: server.map(String::from),
+        };
+        let one = clear(Some("192.0.2.1")).apply_to(&both).unwrap();
+        assert!(one.server_sets[0].servers[0].maintenance.is_empty());
+        assert_eq!(one.server_sets[0].maintenance, vec![window]);
+        let all = clear(None).apply_to(&both).unwrap();
+        assert!(all.server_sets[0].maintenance.is_empty());
+        assert!(all.server_sets[0].servers[0].maintenance.is_empty());
+        assert_eq!(
+            clear(Some("192.0.2.9")).apply_to(&both),
+            Err(EditError::NoSuchServer {
+                set: "a".into(),
+                server: "192.0.2.9".into()
+            })
+        );
     }
 
     #[test]

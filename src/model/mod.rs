@@ -6,9 +6,11 @@
 pub mod admin;
 pub mod criteria;
 pub mod dns_server;
+pub mod escapes;
 pub mod failure;
 pub mod file;
 pub mod import_v1;
+pub mod json_rule;
 pub mod notification;
 pub mod options;
 pub mod polling;
@@ -29,13 +31,15 @@ pub use dns_server::{
     BasicAuth, BodyType, CloudflareApi, DnsServer, DnscmdUpdate, HttpRequest, HttpVerb,
     PowerDnsApi, Rfc2136Update, Route53Api, TsigAlgorithm, TsigKey, UpdateMethod,
 };
+pub use json_rule::{JsonRule, JsonTest};
 pub use notification::{
     EmailDefaults, EmailMessage, EmailNotification, EventKind, NotificationKind,
     NotificationMethod, SmtpLogin, SmtpSecurity, SmtpServer,
 };
 pub use options::Options;
 pub use polling::{
-    AddressRecordType, DnsPoll, FtpLogin, HttpPoll, HttpPollMethod, PollMethod, TcpPoll, TcpService,
+    AddressRecordType, DnsPoll, FtpLogin, HttpAuth, HttpPoll, HttpPollMethod, PollMethod, TcpPoll,
+    TcpService,
 };
 pub use secret::Secret;
 pub use server_set::{

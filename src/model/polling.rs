@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::criteria::{CommandSpec, HttpCriteria, TextRule};
+use super::json_rule::JsonRule;
 use super::secret::Secret;
 
 /// The polling method of a server set, used for all its servers.
@@ -41,12 +42,50 @@ impl PollMethod {
     }
 }
 
-/// GET or HEAD.
+/// The request method of an HTTP poll.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HttpPollMethod {
     #[default]
     Get,
     Head,
+    /// Sends the poll's body.
+    Post,
+    /// Sends the poll's body.
+    Put,
+}
+
+impl HttpPollMethod {
+    pub const ALL: [HttpPollMethod; 4] = [
+        HttpPollMethod::Get,
+        HttpPollMethod::Head,
+        HttpPollMethod::Post,
+        HttpPollMethod::Put,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpPollMethod::Get => "GET",
+            HttpPollMethod::Head => "HEAD",
+            HttpPollMethod::Post => "POST",
+            HttpPollMethod::Put => "PUT",
+        }
+    }
+
+    /// POST and PUT send the poll's body.
+    pub fn has_body(self) -> bool {
+        matches!(self, HttpPollMethod::Post | HttpPollMethod::Put)
+    }
+}
+
+/// How an HTTP poll authenticates. The secrets are sent only to the URL's own host, never
+/// to another host a redirect leads to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum HttpAuth {
+    /// `Authorization: Basic` with user and password.
+    Basic { user: String, password: Secret },
+    /// `Authorization: Bearer` with a token.
+    Bearer { token: Secret },
 }
 
 /// An HTTP or HTTPS poll.
@@ -63,6 +102,23 @@ pub struct HttpPoll {
     pub verify_certificate: bool,
     /// Warn this many days before the certificate expires; 0 = never.
     pub certificate_warning_days: u32,
+    /// Extra request headers, name and value; the values take the poll tags. A header named
+    /// like one Standby sends (`Host`, `User-Agent`) replaces it.
+    pub headers: Vec<(String, String)>,
+    /// The body of a POST or PUT, with the poll tags (its type goes in `headers`).
+    pub body: String,
+    /// Authentication; `None` = none.
+    pub auth: Option<HttpAuth>,
+    /// Follow at most this many redirects (301, 302, 303, 307, 308); 0 = the redirect itself
+    /// is the response judged.
+    pub follow_redirects: u32,
+    /// Follow redirects only to the URL's own host: one to another host fails the poll.
+    pub redirect_same_host_only: bool,
+    /// A poll slower than this many milliseconds (connecting to the last byte judged, all
+    /// redirects included) fails with its own problem code (128); 0 = no limit.
+    pub max_response_ms: u32,
+    /// Conditions on the body as JSON, all of which must hold (not with HEAD).
+    pub json: Vec<JsonRule>,
 }
 
 impl Default for HttpPoll {
@@ -73,6 +129,13 @@ impl Default for HttpPoll {
             criteria: HttpCriteria::default(),
             verify_certificate: true,
             certificate_warning_days: 14,
+            headers: Vec::new(),
+            body: String::new(),
+            auth: None,
+            follow_redirects: 0,
+            redirect_same_host_only: true,
+            max_response_ms: 0,
+            json: Vec::new(),
         }
     }
 }
@@ -88,16 +151,22 @@ pub enum TcpService {
     Pop3,
     Imap,
     Nntp,
+    /// Sends `PING`, expects `+PONG`.
+    Redis,
+    /// memcached's text protocol: sends `version`, expects `VERSION `.
+    Memcached,
 }
 
 impl TcpService {
-    pub const ALL: [TcpService; 6] = [
+    pub const ALL: [TcpService; 8] = [
         TcpService::Custom,
         TcpService::Ftp,
         TcpService::Smtp,
         TcpService::Pop3,
         TcpService::Imap,
         TcpService::Nntp,
+        TcpService::Redis,
+        TcpService::Memcached,
     ];
 
     pub fn label(self) -> &'static str {
@@ -108,6 +177,8 @@ impl TcpService {
             TcpService::Pop3 => "POP3",
             TcpService::Imap => "IMAP",
             TcpService::Nntp => "NNTP",
+            TcpService::Redis => "Redis",
+            TcpService::Memcached => "Memcached",
         }
     }
 
@@ -120,6 +191,8 @@ impl TcpService {
             TcpService::Pop3 => Some(110),
             TcpService::Imap => Some(143),
             TcpService::Nntp => Some(119),
+            TcpService::Redis => Some(6379),
+            TcpService::Memcached => Some(11211),
         }
     }
 
@@ -131,6 +204,18 @@ impl TcpService {
             TcpService::Pop3 => Some(TextRule::StartsWith("+OK".into())),
             TcpService::Imap => Some(TextRule::StartsWith("* OK".into())),
             TcpService::Nntp => Some(TextRule::Matches("^20[01]".into())),
+            TcpService::Redis => Some(TextRule::StartsWith("+PONG".into())),
+            TcpService::Memcached => Some(TextRule::StartsWith("VERSION ".into())),
+        }
+    }
+
+    /// What the preset sends after connecting (escaped as in [`TcpPoll::send`]); its reply
+    /// is judged instead of a greeting.
+    pub fn default_send(self) -> Option<&'static str> {
+        match self {
+            TcpService::Redis => Some(r"PING\r\n"),
+            TcpService::Memcached => Some(r"version\r\n"),
+            _ => None,
         }
     }
 
@@ -139,6 +224,7 @@ impl TcpService {
         match self {
             TcpService::Custom => None,
             TcpService::Imap => Some(b"a1 LOGOUT\r\n"),
+            TcpService::Memcached => Some(b"quit\r\n"),
             _ => Some(b"QUIT\r\n"),
         }
     }
@@ -157,6 +243,11 @@ pub struct TcpPoll {
     pub greeting_timeout_secs: u32,
     /// FTP only: log in with this user and password, then QUIT.
     pub ftp_login: Option<FtpLogin>,
+    /// A text sent right after connecting, with the escapes `\r`, `\n`, `\t`, `\0`, `\\`
+    /// and `\xNN` (a byte); the reply (first line or 100 bytes) is then judged by the
+    /// greeting rule, or must merely arrive when there is none. `None` = the preset's (Redis
+    /// and Memcached send one), `Some("")` = send nothing.
+    pub send: Option<String>,
 }
 
 impl Default for TcpPoll {
@@ -167,6 +258,7 @@ impl Default for TcpPoll {
             greeting: None,
             greeting_timeout_secs: 10,
             ftp_login: None,
+            send: None,
         }
     }
 }
@@ -180,6 +272,15 @@ impl TcpPoll {
     /// The greeting rule actually used.
     pub fn effective_greeting(&self) -> Option<TextRule> {
         self.greeting.clone().or(self.service.default_greeting())
+    }
+
+    /// The text actually sent after connecting, still escaped; `None` = nothing.
+    pub fn effective_send(&self) -> Option<&str> {
+        match &self.send {
+            Some(text) if text.is_empty() => None,
+            Some(text) => Some(text),
+            None => self.service.default_send(),
+        }
     }
 }
 

@@ -33,6 +33,9 @@ impl std::fmt::Display for ValidationError {
     }
 }
 
+/// Most redirects an HTTP poll may follow: more is a loop, not a setup.
+pub const MOST_REDIRECTS: u32 = 20;
+
 /// Checks the whole settings tree and returns every error (empty = valid).
 pub fn validate(settings: &Settings) -> Vec<ValidationError> {
     let mut v = Validator::default();
@@ -535,6 +538,7 @@ impl Validator {
                 let p = join(path, "Http");
                 self.check(&p, "url", http_url(&h.url));
                 self.http_criteria(&join(&p, "criteria"), &h.criteria);
+                self.http_poll_extras(&p, h);
             }
             PollMethod::Tcp(t) => {
                 let p = join(path, "Tcp");
@@ -550,6 +554,7 @@ impl Validator {
                     "greeting_timeout_secs",
                     at_least(t.greeting_timeout_secs, 1),
                 );
+                self.tcp_send(&p, t);
             }
             PollMethod::Dns(d) => {
                 let p = join(path, "Dns");
@@ -601,9 +606,8 @@ impl Validator {
         }
     }
 
-    fn http_request(&mut self, path: &str, r: &HttpRequest) {
-        self.check(path, "url", http_url_with_tags(&r.url));
-        for (i, (name, _)) in r.headers.iter().enumerate() {
+    fn header_names(&mut self, path: &str, headers: &[(String, String)]) {
+        for (i, (name, _)) in headers.iter().enumerate() {
             let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
             if !valid {
                 self.error(
@@ -612,6 +616,67 @@ impl Validator {
                 );
             }
         }
+    }
+
+    /// An HTTP poll's request and JSON rules (issue 16).
+    fn http_poll_extras(&mut self, p: &str, h: &super::HttpPoll) {
+        use super::{HttpAuth, HttpPollMethod};
+        self.header_names(p, &h.headers);
+        match &h.auth {
+            Some(HttpAuth::Basic { user, .. }) if user.contains(':') => self.error(
+                join(p, "auth.Basic.user"),
+                "a basic-authentication user cannot contain ':'".into(),
+            ),
+            Some(HttpAuth::Bearer { token }) if token.is_empty() => self.error(
+                join(p, "auth.Bearer.token"),
+                "a bearer token is required".into(),
+            ),
+            Some(HttpAuth::Bearer { token })
+                if !token.expose().bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                self.error(
+                    join(p, "auth.Bearer.token"),
+                    "a bearer token is printable ASCII without spaces".into(),
+                )
+            }
+            _ => {}
+        }
+        if h.follow_redirects > MOST_REDIRECTS {
+            self.error(
+                join(p, "follow_redirects"),
+                format!("at most {MOST_REDIRECTS} redirects can be followed"),
+            );
+        }
+        if h.method == HttpPollMethod::Head && !h.json.is_empty() {
+            self.error(
+                join(p, "json"),
+                "a HEAD response has no body to judge as JSON".into(),
+            );
+        }
+        for (i, rule) in h.json.iter().enumerate() {
+            if let Err(e) = rule.compile() {
+                self.error(join(p, &format!("json[{i}]")), e.to_string());
+            }
+        }
+    }
+
+    /// A TCP poll's text to send: its escapes, and not beside an FTP login (issue 16).
+    fn tcp_send(&mut self, p: &str, t: &super::TcpPoll) {
+        if let Some(text) = &t.send {
+            if let Err(e) = super::escapes::unescape(text) {
+                self.error(join(p, "send"), e.to_string());
+            } else if !text.is_empty() && t.ftp_login.is_some() {
+                self.error(
+                    join(p, "send"),
+                    "an FTP login check sends its own commands: leave this empty".into(),
+                );
+            }
+        }
+    }
+
+    fn http_request(&mut self, path: &str, r: &HttpRequest) {
+        self.check(path, "url", http_url_with_tags(&r.url));
+        self.header_names(path, &r.headers);
         self.http_criteria(&join(path, "criteria"), &r.criteria);
         self.check(path, "timeout_secs", at_least(r.timeout_secs, 1));
     }
@@ -846,6 +911,62 @@ mod tests {
                 "server_sets[1].servers[1].poll_ip: \"x\" is not an IP address",
                 "server_sets[1].polling.Tcp.port: a port is required",
                 "server_sets[1].frequency.interval_secs: must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn http_and_tcp_check_fields_have_paths() {
+        use crate::model::{HttpAuth, HttpPoll, HttpPollMethod, JsonRule, JsonTest, Secret};
+        let set = |polling| ServerSet {
+            name: "s".into(),
+            servers: vec![Server {
+                public_ip: "192.0.2.1".into(),
+                ..Server::default()
+            }],
+            polling,
+            ..ServerSet::default()
+        };
+        let http = HttpPoll {
+            method: HttpPollMethod::Head,
+            headers: vec![("X Bad".into(), "v".into())],
+            auth: Some(HttpAuth::Bearer {
+                token: Secret::default(),
+            }),
+            follow_redirects: 21,
+            json: vec![JsonRule {
+                pointer: "status".into(),
+                test: JsonTest::Exists,
+            }],
+            ..HttpPoll::default()
+        };
+        let errors: Vec<String> = validate_set(&set(PollMethod::Http(http)))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "polling.Http.headers[0]: \"X Bad\" is not a header name",
+                "polling.Http.auth.Bearer.token: a bearer token is required",
+                "polling.Http.follow_redirects: at most 20 redirects can be followed",
+                "polling.Http.json: a HEAD response has no body to judge as JSON",
+                "polling.Http.json[0]: a JSON pointer is empty or starts with / (e.g. /status), not \"status\"",
+            ]
+        );
+        let tcp = TcpPoll {
+            port: Some(6379),
+            send: Some(r"PING\r\q".into()),
+            ..TcpPoll::default()
+        };
+        let errors: Vec<String> = validate_set(&set(PollMethod::Tcp(tcp)))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                r"polling.Tcp.send: character 7: \q is no escape (use \r, \n, \t, \0, \\ or \xNN)"
             ]
         );
     }

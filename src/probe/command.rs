@@ -30,16 +30,9 @@ impl CommandProbe {
 
 /// The values of the poll tags (`model::tags::POLL_TAGS`) for one server.
 pub fn tags(target: &PollTarget) -> TagValues {
-    TagValues::new()
-        .with("SERVERIP", target.address.to_string())
-        .with("PUBLICIP", target.public_address.to_string())
-        .with("SERVERNAME", target.name.clone())
-        // A command poll has no port of its own; the tag is known, so it expands to nothing
-        // rather than staying as written.
-        .with("PORT", "")
-        .with("HOST", target.host.clone())
-        .with("SETNAME", target.set_name.clone())
-        .with("TIMEOUT", target.timeout.as_secs().to_string())
+    // A command poll has no port of its own; the tag is known, so it expands to nothing
+    // rather than staying as written.
+    super::poll_tags(target, None)
 }
 
 impl Probe for CommandProbe {

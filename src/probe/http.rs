@@ -1,16 +1,23 @@
-//! HTTP/HTTPS polling (SPEC §1): GET or HEAD of the set's URL, sent to the server's poll
-//! address, with the URL's host as Host header and TLS SNI.
+//! HTTP/HTTPS polling (SPEC §1): GET, HEAD, POST or PUT of the set's URL, sent to the
+//! server's poll address, with the URL's host as Host header and TLS SNI; custom headers
+//! and body with the poll tags, basic or bearer authentication, redirects followed (at
+//! most N, optionally only on the URL's host), a response-time limit (code 128) and JSON
+//! body rules (issue 16).
 //!
 //! hyper's connection API is used directly rather than a high-level client, because the
 //! TCP connection must go to a given IP whatever the URL's host resolves to.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::header::{CONNECTION, CONTENT_LENGTH, HOST, HeaderValue, USER_AGENT};
+use hyper::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, LOCATION, USER_AGENT,
+};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -21,51 +28,53 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::{
-    BoxFuture, BuildError, FailureKind, PollOutcome, PollStage, PollTarget, Probe, StageError,
-    certificate, io_failure, seconds, stage, tls,
+    BoxFuture, BuildError, Failure, FailureKind, PollOutcome, PollStage, PollTarget, Probe,
+    StageError, certificate, io_failure, seconds, stage, tls,
 };
 use crate::model::criteria::CompiledHttpCriteria;
-use crate::model::{HttpPoll, HttpPollMethod};
+use crate::model::json_rule::{self, CompiledJsonRule};
+use crate::model::tags::{self, Encoding, TagValues};
+use crate::model::{HttpAuth, HttpPoll, HttpPollMethod};
 
 /// At most this much of the body is kept for the text rules.
 const BODY_TEXT_LIMIT: usize = 1 << 20;
 
 const USER_AGENT_VALUE: &str = concat!("Standby/", env!("CARGO_PKG_VERSION"));
 
-/// An HTTP(S) poll, ready to poll any server of its set.
-pub struct HttpProbe {
-    method: Method,
+/// Where one request goes: the URL's parts, parsed once.
+#[derive(Clone, Debug)]
+struct Hop {
+    /// The URL as written, to resolve a redirect's `Location` against.
+    url: String,
+    /// `Some` for HTTPS: the TLS server name.
+    tls_name: Option<ServerName<'static>>,
+    /// The URL's host as written (an IPv6 address in brackets).
+    host: String,
+    port: u16,
     /// The request target in origin form (`/path?query`).
     path: Uri,
     host_header: HeaderValue,
-    port: u16,
-    /// `Some` for HTTPS.
-    tls: Option<(TlsConnector, ServerName<'static>)>,
-    criteria: CompiledHttpCriteria,
-    /// HTTPS: warn this many days before the certificate expires (0 = never).
-    warning_days: u32,
 }
 
-impl HttpProbe {
-    pub fn new(settings: &HttpPoll) -> Result<Self, BuildError> {
-        let url: Uri = settings
-            .url
+impl Hop {
+    fn parse(text: &str) -> Result<Self, String> {
+        let url: Uri = text
             .trim()
             .parse()
-            .map_err(|e| BuildError::Invalid(format!("bad URL {:?}: {e}", settings.url)))?;
+            .map_err(|e| format!("bad URL {text:?}: {e}"))?;
         let https = match url.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") => false,
             Some(s) if s.eq_ignore_ascii_case("https") => true,
             _ => {
-                return Err(BuildError::Invalid(format!(
-                    "the URL {:?} must start with http:// or https://",
-                    settings.url
-                )));
+                return Err(format!(
+                    "the URL {text:?} must start with http:// or https://"
+                ));
             }
         };
-        let host = url.host().filter(|h| !h.is_empty()).ok_or_else(|| {
-            BuildError::Invalid(format!("the URL {:?} has no host", settings.url))
-        })?;
+        let host = url
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("the URL {text:?} has no host"))?;
         let default_port = if https { 443 } else { 80 };
         let port = url.port_u16().unwrap_or(default_port);
         // The Host header names the port only when the URL does (RFC 9110 §7.2).
@@ -74,43 +83,298 @@ impl HttpProbe {
         } else {
             format!("{host}:{port}")
         };
-        let host_header = HeaderValue::from_str(&host_header)
-            .map_err(|_| BuildError::Invalid(format!("bad host in URL {:?}", settings.url)))?;
+        let host_header =
+            HeaderValue::from_str(&host_header).map_err(|_| format!("bad host in URL {text:?}"))?;
         let path = url
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .parse()
-            .map_err(|e| BuildError::Invalid(format!("bad path in URL {:?}: {e}", settings.url)))?;
-        let tls = if https {
-            let config = tls::client_config(settings.verify_certificate)?;
-            Some((TlsConnector::from(config), tls::server_name(host)?))
+            .map_err(|e| format!("bad path in URL {text:?}: {e}"))?;
+        let tls_name = if https {
+            Some(tls::server_name(host).map_err(|e| e.to_string())?)
         } else {
             None
         };
         Ok(Self {
-            method: match settings.method {
-                HttpPollMethod::Get => Method::GET,
-                HttpPollMethod::Head => Method::HEAD,
-            },
+            url: text.trim().to_owned(),
+            tls_name,
+            host: host.to_owned(),
+            port,
             path,
             host_header,
-            port,
-            tls,
-            criteria: settings.criteria.compile()?,
-            warning_days: settings.certificate_warning_days,
         })
     }
 
-    /// Polls; an HTTPS handshake leaves the certificate's expiry warning in `warning`,
-    /// whatever happens after it.
+    fn same_host(&self, other: &Hop) -> bool {
+        self.host.eq_ignore_ascii_case(&other.host)
+    }
+
+    /// The hop a `Location` leads to (absolute, or relative to this hop's URL).
+    fn follow(&self, location: &str) -> Result<Hop, String> {
+        let base =
+            url::Url::parse(&self.url).map_err(|e| format!("bad URL {:?}: {e}", self.url))?;
+        let next = base
+            .join(location)
+            .map_err(|e| format!("bad redirect Location {location:?}: {e}"))?;
+        Hop::parse(next.as_str())
+    }
+}
+
+/// A request header: fixed, or with tags expanded per poll.
+#[derive(Clone, Debug)]
+enum HeaderText {
+    Fixed(HeaderValue),
+    Tagged(String),
+}
+
+/// An HTTP(S) poll, ready to poll any server of its set.
+pub struct HttpProbe {
+    method: Method,
+    first: Hop,
+    /// Built when the URL is HTTPS or redirects may lead to HTTPS.
+    tls: Option<TlsConnector>,
+    criteria: CompiledHttpCriteria,
+    /// HTTPS: warn this many days before the certificate expires (0 = never).
+    warning_days: u32,
+    headers: Vec<(HeaderName, HeaderText)>,
+    /// POST and PUT only, with tags.
+    body: Option<String>,
+    /// The `Authorization` value (marked sensitive), sent to the URL's own host only.
+    auth: Option<HeaderValue>,
+    follow_redirects: u32,
+    same_host_only: bool,
+    /// Slower polls fail with code 128.
+    limit: Option<Duration>,
+    json: Vec<CompiledJsonRule>,
+}
+
+impl HttpProbe {
+    pub fn new(settings: &HttpPoll) -> Result<Self, BuildError> {
+        let first = Hop::parse(&settings.url).map_err(BuildError::Invalid)?;
+        let tls = if first.tls_name.is_some() || settings.follow_redirects > 0 {
+            Some(TlsConnector::from(tls::client_config(
+                settings.verify_certificate,
+            )?))
+        } else {
+            None
+        };
+        let headers = settings
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.trim().as_bytes())
+                    .map_err(|_| BuildError::Invalid(format!("{name:?} is not a header name")))?;
+                let value = if value.contains('$') {
+                    HeaderText::Tagged(value.clone())
+                } else {
+                    HeaderText::Fixed(header_value(value))
+                };
+                Ok((name, value))
+            })
+            .collect::<Result<_, BuildError>>()?;
+        let auth = settings.auth.as_ref().map(authorization).transpose()?;
+        Ok(Self {
+            method: match settings.method {
+                HttpPollMethod::Get => Method::GET,
+                HttpPollMethod::Head => Method::HEAD,
+                HttpPollMethod::Post => Method::POST,
+                HttpPollMethod::Put => Method::PUT,
+            },
+            first,
+            tls,
+            criteria: settings.criteria.compile()?,
+            warning_days: settings.certificate_warning_days,
+            headers,
+            body: settings.method.has_body().then(|| settings.body.clone()),
+            auth,
+            follow_redirects: settings.follow_redirects,
+            same_host_only: settings.redirect_same_host_only,
+            limit: (settings.max_response_ms > 0)
+                .then(|| Duration::from_millis(u64::from(settings.max_response_ms))),
+            json: settings
+                .json
+                .iter()
+                .map(|rule| {
+                    rule.compile()
+                        .map_err(|e| BuildError::Invalid(format!("JSON rule: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Polls, following redirects; an HTTPS handshake leaves the certificate's expiry
+    /// warning in `warning`, whatever happens after it.
     async fn run(
         &self,
         target: &PollTarget,
         deadline: Instant,
+        after: &str,
         warning: &mut Option<String>,
     ) -> Result<String, StageError> {
-        let after = seconds(target.timeout);
-        let address = SocketAddr::new(target.address, self.port);
+        let tags = self
+            .has_tags()
+            .then(|| super::poll_tags(target, Some(self.first.port)));
+        let mut hop = self.first.clone();
+        let mut method = self.method.clone();
+        let mut body = self.body.as_ref().map(|b| match &tags {
+            Some(values) => tags::expand(b, values, Encoding::Plain),
+            None => b.clone(),
+        });
+        let mut redirects = 0;
+        loop {
+            let address = self.address_of(&hop, target, deadline, after).await?;
+            let request = self.request(&hop, &method, body.clone(), tags.as_ref())?;
+            let (response, connection) = self
+                .send(&hop, address, request, deadline, after, warning)
+                .await?;
+            let status = response.status();
+            if self.follow_redirects == 0 || !is_redirect(status) {
+                let text = self.judge(response, deadline, after).await?;
+                drop(connection);
+                return Ok(match redirects {
+                    0 => text,
+                    1 => format!("{text} (after 1 redirect)"),
+                    n => format!("{text} (after {n} redirects)"),
+                });
+            }
+            let wrong = |why: String| {
+                StageError::new(
+                    FailureKind::WrongAnswer,
+                    PollStage::Judging,
+                    format!("{}: {why}", status_text(status)),
+                )
+            };
+            if redirects == self.follow_redirects {
+                return Err(wrong(format!(
+                    "more than {} redirect{}",
+                    self.follow_redirects,
+                    if self.follow_redirects == 1 { "" } else { "s" }
+                )));
+            }
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| wrong("a redirect without a Location".into()))?;
+            let next = hop.follow(location).map_err(wrong)?;
+            if self.same_host_only && !next.same_host(&self.first) {
+                return Err(wrong(format!(
+                    "redirect to another host ({}) not followed",
+                    next.host
+                )));
+            }
+            // 303, and 301/302 after a POST, continue with GET, as browsers do (RFC 9110 §15.4).
+            if status == StatusCode::SEE_OTHER && method != Method::HEAD
+                || (status == StatusCode::MOVED_PERMANENTLY || status == StatusCode::FOUND)
+                    && method == Method::POST
+            {
+                method = Method::GET;
+                body = None;
+            }
+            hop = next;
+            redirects += 1;
+        }
+    }
+
+    fn has_tags(&self) -> bool {
+        self.body.as_ref().is_some_and(|b| b.contains('$'))
+            || self
+                .headers
+                .iter()
+                .any(|(_, v)| matches!(v, HeaderText::Tagged(_)))
+    }
+
+    /// The poll address on the URL's own host; elsewhere the redirect's IP, or its name
+    /// resolved by the system.
+    async fn address_of(
+        &self,
+        hop: &Hop,
+        target: &PollTarget,
+        deadline: Instant,
+        after: &str,
+    ) -> Result<SocketAddr, StageError> {
+        if hop.same_host(&self.first) {
+            return Ok(SocketAddr::new(target.address, hop.port));
+        }
+        let bare = hop.host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, hop.port));
+        }
+        let mut found = stage(
+            deadline,
+            PollStage::Connecting,
+            &format!("after {after} s resolving {bare}"),
+            tokio::net::lookup_host((bare, hop.port)),
+        )
+        .await?
+        .map_err(|e| {
+            let mut failure = io_failure(PollStage::Connecting, &e);
+            failure.text = format!("cannot resolve {bare} (redirect): {}", failure.text);
+            failure
+        })?;
+        found.next().ok_or_else(|| {
+            StageError::new(
+                FailureKind::Network,
+                PollStage::Connecting,
+                format!("{bare} (redirect) has no address"),
+            )
+        })
+    }
+
+    fn request(
+        &self,
+        hop: &Hop,
+        method: &Method,
+        body: Option<String>,
+        tags: Option<&TagValues>,
+    ) -> Result<Request<Full<Bytes>>, StageError> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(hop.path.clone())
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| {
+                StageError::new(FailureKind::Network, PollStage::Sending, e.to_string())
+            })?;
+        let headers = request.headers_mut();
+        headers.insert(HOST, hop.host_header.clone());
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        if let Some(auth) = &self.auth
+            && hop.same_host(&self.first)
+        {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        // The set's headers replace Standby's of the same name; repeats are all sent.
+        let mut named: Vec<&HeaderName> = Vec::new();
+        for (name, value) in &self.headers {
+            let value = match (value, tags) {
+                (HeaderText::Fixed(v), _) => v.clone(),
+                (HeaderText::Tagged(t), Some(values)) => {
+                    header_value(&tags::expand(t, values, Encoding::Plain))
+                }
+                (HeaderText::Tagged(t), None) => header_value(t),
+            };
+            if named.contains(&name) {
+                headers.append(name.clone(), value);
+            } else {
+                headers.insert(name.clone(), value);
+                named.push(name);
+            }
+        }
+        Ok(request)
+    }
+
+    /// Connects (TLS for HTTPS) and sends the request; the guard keeps the connection
+    /// until the response's body is read.
+    async fn send(
+        &self,
+        hop: &Hop,
+        address: SocketAddr,
+        request: Request<Full<Bytes>>,
+        deadline: Instant,
+        after: &str,
+        warning: &mut Option<String>,
+    ) -> Result<(Response<Incoming>, AbortOnDrop), StageError> {
         let tcp = stage(
             deadline,
             PollStage::Connecting,
@@ -121,79 +385,28 @@ impl HttpProbe {
         .map_err(|e| io_failure(PollStage::Connecting, &e))?;
         // Small requests: don't let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => self.exchange(tcp, deadline, &after).await,
-            Some((connector, name)) => {
-                let stream = stage(
-                    deadline,
-                    PollStage::Tls,
-                    &format!("after {after} s in TLS handshake"),
-                    connector.connect(name.clone(), tcp),
-                )
-                .await?
-                .map_err(|e| tls_failure(&e))?;
-                if let Some(leaf) = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                {
-                    *warning = certificate::expiry_warning(
-                        leaf,
-                        self.warning_days,
-                        std::time::SystemTime::now(),
-                    );
-                }
-                self.exchange(stream, deadline, &after).await
-            }
+        let (Some(name), Some(connector)) = (&hop.tls_name, &self.tls) else {
+            return exchange(tcp, request, deadline, after).await;
+        };
+        let stream = stage(
+            deadline,
+            PollStage::Tls,
+            &format!("after {after} s in TLS handshake"),
+            connector.connect(name.clone(), tcp),
+        )
+        .await?
+        .map_err(|e| tls_failure(&e))?;
+        if warning.is_none()
+            && let Some(leaf) = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+        {
+            *warning =
+                certificate::expiry_warning(leaf, self.warning_days, std::time::SystemTime::now());
         }
-    }
-
-    /// Sends the request over an open connection and judges the response.
-    async fn exchange<S>(&self, io: S, deadline: Instant, after: &str) -> Result<String, StageError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let (mut sender, connection) = stage(
-            deadline,
-            PollStage::Sending,
-            &format!("after {after} s sending request"),
-            http1::handshake::<_, Empty<Bytes>>(TokioIo::new(io)),
-        )
-        .await?
-        .map_err(|e| hyper_failure(PollStage::Sending, &e))?;
-        // The connection runs beside the request; the guard ends it when the poll ends or
-        // is dropped, so a time-out leaves nothing behind.
-        let _connection = AbortOnDrop(tokio::spawn(async move {
-            let _ = connection.await;
-        }));
-        stage(
-            deadline,
-            PollStage::Sending,
-            &format!("after {after} s sending request"),
-            sender.ready(),
-        )
-        .await?
-        .map_err(|e| hyper_failure(PollStage::Sending, &e))?;
-        let request = Request::builder()
-            .method(self.method.clone())
-            .uri(self.path.clone())
-            .header(HOST, self.host_header.clone())
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(CONNECTION, "close")
-            .body(Empty::new())
-            .map_err(|e| {
-                StageError::new(FailureKind::Network, PollStage::Sending, e.to_string())
-            })?;
-        let response = stage(
-            deadline,
-            PollStage::Waiting,
-            &format!("after {after} s waiting for response"),
-            sender.send_request(request),
-        )
-        .await?
-        .map_err(|e| hyper_failure(PollStage::Waiting, &e))?;
-        self.judge(response, deadline, after).await
+        exchange(stream, request, deadline, after).await
     }
 
     async fn judge(
@@ -222,37 +435,169 @@ impl HttpProbe {
             }
             return Ok(status);
         }
-        if !wants_length && self.criteria.body.is_empty() {
+        if !wants_length && self.criteria.body.is_empty() && self.json.is_empty() {
             // Nothing to judge in the body: the head is the answer.
             return Ok(status);
         }
-        let (length, text) = stage(
+        let (length, bytes) = stage(
             deadline,
             PollStage::ReadingBody,
             &format!("after {after} s reading body"),
             read_body(response.into_body(), wants_length),
         )
         .await??;
-        let text = String::from_utf8_lossy(&text);
+        let text = String::from_utf8_lossy(&bytes);
         self.criteria
             .judge_body(length, Some(&text))
             .map_err(wrong)?;
+        if !self.json.is_empty() {
+            if length > bytes.len() as u64 || bytes.len() >= BODY_TEXT_LIMIT {
+                return Err(wrong(format!(
+                    "the body is over {} MiB: not judged as JSON",
+                    BODY_TEXT_LIMIT >> 20
+                )));
+            }
+            json_rule::judge_body(&self.json, &bytes).map_err(wrong)?;
+        }
         Ok(status)
+    }
+
+    /// The outcome of one poll that started at `start`, under the response-time limit.
+    async fn outcome(&self, target: &PollTarget, start: Instant) -> PollOutcome {
+        let deadline = start + target.timeout;
+        // Past the limit the poll has failed anyway: stop waiting there.
+        let cut = match self.limit {
+            Some(limit) if start + limit < deadline => start + limit,
+            _ => deadline,
+        };
+        let after = seconds(cut - start);
+        let mut warning = None;
+        let result = self.run(target, cut, &after, &mut warning).await;
+        let elapsed = start.elapsed();
+        let slow = |text: String| {
+            PollOutcome::failure(
+                Failure::new(FailureKind::Timeout, PollStage::ResponseTime),
+                text,
+                elapsed,
+            )
+        };
+        let outcome = match (result, self.limit) {
+            (Ok(text), Some(limit)) if elapsed > limit => slow(format!(
+                "{text}, but after {}: slower than the limit of {}",
+                milliseconds(elapsed),
+                milliseconds(limit)
+            )),
+            (Err(e), Some(limit))
+                if e.failure.kind == FailureKind::Timeout && cut < deadline && elapsed >= limit =>
+            {
+                slow(format!(
+                    "slower than the limit of {}: {}",
+                    milliseconds(limit),
+                    e.text
+                ))
+            }
+            (Ok(text), _) => PollOutcome::success(text, elapsed),
+            (Err(e), _) => e.into_outcome(elapsed),
+        };
+        outcome.with_warning(warning)
     }
 }
 
 impl Probe for HttpProbe {
     fn poll<'a>(&'a self, target: &'a PollTarget) -> BoxFuture<'a, PollOutcome> {
-        Box::pin(async move {
-            let start = Instant::now();
-            let deadline = start + target.timeout;
-            let mut warning = None;
-            let outcome = match self.run(target, deadline, &mut warning).await {
-                Ok(text) => PollOutcome::success(text, start.elapsed()),
-                Err(e) => e.into_outcome(start.elapsed()),
-            };
-            outcome.with_warning(warning)
+        Box::pin(async move { self.outcome(target, Instant::now()).await })
+    }
+}
+
+/// Sends the request over an open connection.
+async fn exchange<S>(
+    io: S,
+    request: Request<Full<Bytes>>,
+    deadline: Instant,
+    after: &str,
+) -> Result<(Response<Incoming>, AbortOnDrop), StageError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = stage(
+        deadline,
+        PollStage::Sending,
+        &format!("after {after} s sending request"),
+        http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)),
+    )
+    .await?
+    .map_err(|e| hyper_failure(PollStage::Sending, &e))?;
+    // The connection runs beside the request; the guard ends it when the poll ends or is
+    // dropped, so a time-out leaves nothing behind.
+    let guard = AbortOnDrop(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    stage(
+        deadline,
+        PollStage::Sending,
+        &format!("after {after} s sending request"),
+        sender.ready(),
+    )
+    .await?
+    .map_err(|e| hyper_failure(PollStage::Sending, &e))?;
+    let response = stage(
+        deadline,
+        PollStage::Waiting,
+        &format!("after {after} s waiting for response"),
+        sender.send_request(request),
+    )
+    .await?
+    .map_err(|e| hyper_failure(PollStage::Waiting, &e))?;
+    Ok((response, guard))
+}
+
+/// The `Authorization` header of the set's authentication, marked sensitive.
+fn authorization(auth: &HttpAuth) -> Result<HeaderValue, BuildError> {
+    let text = match auth {
+        HttpAuth::Basic { user, password } => {
+            let pair = format!("{user}:{}", password.expose());
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        }
+        HttpAuth::Bearer { token } => format!("Bearer {}", token.expose()),
+    };
+    // Never name the secret in the error.
+    let mut value = HeaderValue::from_str(&text).map_err(|_| {
+        BuildError::Invalid("the authentication holds characters a header cannot carry".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// A header value from a setting or an expanded tag: control characters (a tag value with
+/// a line end) become spaces, so a value can never split the request.
+fn header_value(text: &str) -> HeaderValue {
+    let bytes: Vec<u8> = text
+        .trim()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_control() && b != b'\t' {
+                b' '
+            } else {
+                b
+            }
         })
+        .collect();
+    HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// A time as the response-time texts show it: `350 ms`, `1.2 s`.
+fn milliseconds(duration: Duration) -> String {
+    if duration < Duration::from_secs(10) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{} s", seconds(duration))
     }
 }
 
@@ -372,22 +717,81 @@ mod tests {
     #[test]
     fn url_parts() {
         let p = probe("http://www.example.com/a/b?c=d").unwrap();
-        assert_eq!(p.port, 80);
-        assert_eq!(p.host_header, "www.example.com");
-        assert_eq!(p.path, "/a/b?c=d");
+        assert_eq!(p.first.port, 80);
+        assert_eq!(p.first.host_header, "www.example.com");
+        assert_eq!(p.first.path, "/a/b?c=d");
+        assert!(p.first.tls_name.is_none());
         assert!(p.tls.is_none());
 
         let p = probe("https://www.example.com:8443").unwrap();
-        assert_eq!(p.port, 8443);
-        assert_eq!(p.host_header, "www.example.com:8443");
-        assert_eq!(p.path, "/");
-        assert!(matches!(p.tls, Some((_, ServerName::DnsName(_)))));
+        assert_eq!(p.first.port, 8443);
+        assert_eq!(p.first.host_header, "www.example.com:8443");
+        assert_eq!(p.first.path, "/");
+        assert!(matches!(p.first.tls_name, Some(ServerName::DnsName(_))));
 
         let p = probe("https://192.0.2.7/").unwrap();
-        assert!(matches!(p.tls, Some((_, ServerName::IpAddress(_)))));
+        assert!(matches!(p.first.tls_name, Some(ServerName::IpAddress(_))));
         let p = probe("https://[2001:db8::1]:444/").unwrap();
-        assert_eq!(p.host_header, "[2001:db8::1]:444");
-        assert!(matches!(p.tls, Some((_, ServerName::IpAddress(_)))));
+        assert_eq!(p.first.host_header, "[2001:db8::1]:444");
+        assert!(matches!(p.first.tls_name, Some(ServerName::IpAddress(_))));
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_url() {
+        let hop = Hop::parse("http://www.example.com:8080/a/b?c=d").unwrap();
+        let cases = [
+            ("/x", "www.example.com", 8080, "/x"),
+            ("y?z=1", "www.example.com", 8080, "/a/y?z=1"),
+            ("../up", "www.example.com", 8080, "/up"),
+            ("//other.example.com/p", "other.example.com", 80, "/p"),
+            ("https://WWW.example.com/s", "www.example.com", 443, "/s"),
+            ("http://192.0.2.9:81/", "192.0.2.9", 81, "/"),
+        ];
+        for (location, host, port, path) in cases {
+            let next = hop.follow(location).unwrap();
+            assert_eq!(
+                (
+                    next.host.as_str(),
+                    next.port,
+                    next.path.to_string().as_str()
+                ),
+                (host, port, path),
+                "{location}"
+            );
+        }
+        assert!(
+            hop.follow("https://WWW.EXAMPLE.com/")
+                .unwrap()
+                .same_host(&hop)
+        );
+        assert!(hop.follow("ftp://x/").is_err());
+    }
+
+    #[test]
+    fn authorization_headers() {
+        let basic = authorization(&HttpAuth::Basic {
+            user: "monitor".into(),
+            password: crate::model::Secret::new("s3cret"),
+        })
+        .unwrap();
+        assert_eq!(basic, "Basic bW9uaXRvcjpzM2NyZXQ=");
+        assert!(basic.is_sensitive());
+        let bearer = authorization(&HttpAuth::Bearer {
+            token: crate::model::Secret::new("t0ken"),
+        })
+        .unwrap();
+        assert_eq!(bearer, "Bearer t0ken");
+        let bad = authorization(&HttpAuth::Bearer {
+            token: crate::model::Secret::new("line\nbreak"),
+        })
+        .unwrap_err();
+        assert!(!bad.to_string().contains("break"), "{bad}");
+    }
+
+    #[test]
+    fn header_values_never_split_the_request() {
+        assert_eq!(header_value("a\r\nX-Evil: 1"), "a  X-Evil: 1");
+        assert_eq!(header_value(" tab\tkept "), "tab\tkept");
     }
 
     #[test]

@@ -43,6 +43,19 @@ pub struct PollTarget {
     pub timeout: Duration,
 }
 
+/// The values of the poll tags (`model::tags::POLL_TAGS`) for one server; `$PORT$` is
+/// blank for a method without a port.
+pub fn poll_tags(target: &PollTarget, port: Option<u16>) -> crate::model::tags::TagValues {
+    crate::model::tags::TagValues::new()
+        .with("SERVERIP", target.address.to_string())
+        .with("PUBLICIP", target.public_address.to_string())
+        .with("SERVERNAME", target.name.clone())
+        .with("PORT", port.map(|p| p.to_string()).unwrap_or_default())
+        .with("HOST", target.host.clone())
+        .with("SETNAME", target.set_name.clone())
+        .with("TIMEOUT", target.timeout.as_secs().to_string())
+}
+
 /// A polling method, ready to poll.
 pub trait Probe: Send + Sync {
     /// Polls one server. Must end by `target.timeout` (a time-out is a failure that says at
@@ -94,6 +107,8 @@ pub enum PollStage {
     ReadingBody = 6,
     /// 7: judging the response against the criteria.
     Judging = 7,
+    /// 8: the answer was slower than the set's response-time limit (HTTP): code 128.
+    ResponseTime = 8,
 }
 
 /// Why a poll failed, as kind + stage.

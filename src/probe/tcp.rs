@@ -1,5 +1,6 @@
-//! TCP polling (SPEC §1): connect to a port and optionally judge the greeting; FTP, SMTP,
-//! POP3, IMAP and NNTP are presets of it.
+//! TCP polling (SPEC §1): connect to a port, optionally send a text, and optionally judge
+//! the greeting (or the reply to the text); FTP, SMTP, POP3, IMAP, NNTP, Redis and
+//! Memcached are presets of it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use super::{
     io_failure, seconds, stage,
 };
 use crate::model::criteria::CompiledTextRule;
-use crate::model::{TcpPoll, TcpService};
+use crate::model::{TcpPoll, TcpService, TextRule};
 
 /// A greeting is its first line, or this many bytes if no line ends before.
 const GREETING_LIMIT: usize = 100;
@@ -28,6 +29,8 @@ pub struct TcpProbe {
     service: TcpService,
     /// FTP only: log in after the greeting.
     login: Option<LoginCheck>,
+    /// Sent right after connecting; its reply is judged instead of a greeting.
+    send: Option<Vec<u8>>,
 }
 
 impl TcpProbe {
@@ -35,8 +38,15 @@ impl TcpProbe {
         let port = settings
             .effective_port()
             .ok_or_else(|| BuildError::Invalid("a TCP poll needs a port".into()))?;
+        let send = settings
+            .effective_send()
+            .map(crate::model::escapes::unescape)
+            .transpose()
+            .map_err(|e| BuildError::Invalid(format!("text to send: {e}")))?;
+        // A text sent wants a reply, even without a rule to judge it.
         let greeting = settings
             .effective_greeting()
+            .or_else(|| send.as_ref().map(|_| TextRule::Any))
             .map(|rule| rule.compile())
             .transpose()?;
         let login = match (&settings.ftp_login, settings.service) {
@@ -45,6 +55,7 @@ impl TcpProbe {
         };
         Ok(Self {
             port,
+            send,
             greeting,
             greeting_timeout: Duration::from_secs(u64::from(settings.greeting_timeout_secs)),
             service: settings.service,
@@ -69,7 +80,13 @@ impl TcpProbe {
         } else {
             (deadline, target.timeout)
         };
-        let waiting = format!("after {} s waiting for greeting", seconds(waited));
+        // With a text sent, what comes back is its reply, not a greeting.
+        let noun = if self.send.is_some() {
+            "reply"
+        } else {
+            "greeting"
+        };
+        let waiting = format!("after {} s waiting for {noun}", seconds(waited));
         if let Some(login) = &self.login {
             let host = if target.host.trim().is_empty() {
                 target.address.to_string()
@@ -88,6 +105,16 @@ impl TcpProbe {
                 )
                 .await;
         }
+        if let Some(bytes) = &self.send {
+            stage(
+                deadline,
+                PollStage::Sending,
+                &format!("after {} s sending", seconds(target.timeout)),
+                stream.write_all(bytes),
+            )
+            .await?
+            .map_err(|e| io_failure(PollStage::Sending, &e))?;
+        }
         let Some(rule) = &self.greeting else {
             return Ok("connected".into());
         };
@@ -95,7 +122,7 @@ impl TcpProbe {
             wait_deadline,
             PollStage::Waiting,
             &waiting,
-            read_greeting(&mut stream),
+            read_greeting(&mut stream, noun),
         )
         .await??;
         rule.judge(&greeting).map_err(|why| {
@@ -132,7 +159,7 @@ impl Probe for TcpProbe {
 
 /// Reads the first line (without its line end) or the first [`GREETING_LIMIT`] bytes. A
 /// close after part of a greeting yields that part; a close before any byte is a failure.
-async fn read_greeting(stream: &mut TcpStream) -> Result<String, StageError> {
+async fn read_greeting(stream: &mut TcpStream, noun: &str) -> Result<String, StageError> {
     let mut buffer = [0u8; GREETING_LIMIT];
     let mut filled = 0;
     while filled < GREETING_LIMIT {
@@ -154,7 +181,7 @@ async fn read_greeting(stream: &mut TcpStream) -> Result<String, StageError> {
         return Err(StageError::new(
             FailureKind::ClosedEarly,
             PollStage::Waiting,
-            "connection closed before greeting",
+            format!("connection closed before {noun}"),
         ));
     }
     let line = String::from_utf8_lossy(&buffer[..filled]);
@@ -165,7 +192,6 @@ async fn read_greeting(stream: &mut TcpStream) -> Result<String, StageError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::model::TextRule;
 
     #[test]
     fn presets_and_ports() {
@@ -184,6 +210,49 @@ mod tests {
         .unwrap();
         assert_eq!(custom.port, 8080);
         assert!(custom.greeting.is_none());
+    }
+
+    #[test]
+    fn redis_and_memcached_send_and_expect() {
+        let redis = TcpProbe::new(&TcpPoll {
+            service: TcpService::Redis,
+            ..TcpPoll::default()
+        })
+        .unwrap();
+        assert_eq!(redis.port, 6379);
+        assert_eq!(redis.send.as_deref(), Some(&b"PING\r\n"[..]));
+        assert!(redis.greeting.as_ref().unwrap().judge("+PONG").is_ok());
+        let memcached = TcpProbe::new(&TcpPoll {
+            service: TcpService::Memcached,
+            ..TcpPoll::default()
+        })
+        .unwrap();
+        assert_eq!(memcached.port, 11211);
+        assert_eq!(memcached.send.as_deref(), Some(&b"version\r\n"[..]));
+        // Sending nothing on purpose, and a custom text that only needs a reply.
+        let quiet = TcpProbe::new(&TcpPoll {
+            service: TcpService::Redis,
+            send: Some(String::new()),
+            ..TcpPoll::default()
+        })
+        .unwrap();
+        assert!(quiet.send.is_none());
+        let custom = TcpProbe::new(&TcpPoll {
+            port: Some(7),
+            send: Some(r"\x01hi\r\n".into()),
+            ..TcpPoll::default()
+        })
+        .unwrap();
+        assert_eq!(custom.send.as_deref(), Some(&b"\x01hi\r\n"[..]));
+        assert!(custom.greeting.as_ref().unwrap().judge("anything").is_ok());
+        assert!(matches!(
+            TcpProbe::new(&TcpPoll {
+                port: Some(7),
+                send: Some(r"\q".into()),
+                ..TcpPoll::default()
+            }),
+            Err(BuildError::Invalid(_))
+        ));
     }
 
     #[test]

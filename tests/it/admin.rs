@@ -326,3 +326,161 @@ async fn maintenance_from_the_api_takes_a_server_out_quietly() {
     })
     .await;
 }
+
+/// `standby --config FILE maintenance ARGS...`: exit code, stdout, stderr.
+async fn standby_maintenance(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_standby"))
+        .arg("--config")
+        .arg(config)
+        .arg("maintenance")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn in_maintenance(s: &standby::engine::Snapshot, k: usize) -> bool {
+    s.set("web")
+        .is_some_and(|v| v.servers[k].admin.maintenance_until.is_some())
+}
+
+/// `standby maintenance` reaches the running engine: a one-off window for a server
+/// (`--for`), a weekly one for the whole set (`--weekly`, lasting now), and `clear`; bad
+/// input names its field; and the windows, kept in the settings file, are in force after a
+/// restart of the engine, which announces nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_from_the_command_line_survives_a_restart() {
+    bounded(async {
+        let (a, b) = (ip("127.0.0.67"), ip("127.0.0.68"));
+        let port = ports::common_port(&[a, b]);
+        let _a = TcpListener::bind((a, port)).unwrap();
+        let _b = TcpListener::bind((b, port)).unwrap();
+        let servers = [a, b]
+            .iter()
+            .map(|ip| Server {
+                public_ip: ip.to_string(),
+                ..Server::default()
+            })
+            .collect();
+        let mut settings = Settings {
+            server_sets: vec![tcp_set("web", servers, port)],
+            ..Settings::default()
+        };
+        let api = ports::free_addr(ip("127.0.0.1"));
+        settings.options.http_api.enabled = true;
+        settings.options.http_api.listen = api.to_string();
+        settings.options.http_api.password = Secret::new(PASSWORD);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("standby.ron");
+        file::save(&path, &settings).unwrap();
+        let spawn = |settings: Settings| {
+            EngineHandle::spawn(EngineConfig {
+                settings_path: Some(path.clone()),
+                ..EngineConfig::in_memory(settings)
+            })
+            .unwrap()
+        };
+        let engine = spawn(settings);
+        standby::api::spawn(engine.client()).unwrap();
+        wait_until(&engine, "the first server published", |s| {
+            published(s, "web") == Some(vec![a])
+        })
+        .await;
+
+        // Bad input: the field is named, nothing changes.
+        let (code, _, err) = standby_maintenance(
+            &path,
+            &[
+                "web", "--weekly", "Tue", "--start", "25:00", "--end", "01:00",
+            ],
+        )
+        .await;
+        assert_eq!(code, 1);
+        assert!(err.contains("weekly.start"), "{err}");
+        let (code, _, err) = standby_maintenance(&path, &["web"]).await;
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("give one of --for"), "{err}");
+
+        let (code, out, err) =
+            standby_maintenance(&path, &["web", "127.0.0.67", "--for", "30m"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("127.0.0.67 in maintenance for 30m"), "{out}");
+        wait_until(
+            &engine,
+            "the first in maintenance: the second published",
+            |s| {
+                published(s, "web") == Some(vec![b])
+                    && in_maintenance(s, 0)
+                    && !in_maintenance(s, 1)
+            },
+        )
+        .await;
+
+        // A weekly window of the whole set, every day, from an hour ago to an hour ahead
+        // (in UTC; past midnight it runs into the next day).
+        let now = jiff::Timestamp::now();
+        let hhmm = |t: jiff::Timestamp| t.strftime("%H:%M").to_string();
+        let start = hhmm(now - jiff::SignedDuration::from_hours(1));
+        let end = hhmm(now + jiff::SignedDuration::from_hours(1));
+        let days = "mon,tue,wed,thu,fri,sat,sun";
+        let (code, out, err) = standby_maintenance(
+            &path,
+            &[
+                "web",
+                "--weekly",
+                days,
+                "--start",
+                &start,
+                "--end",
+                &end,
+                "--time-zone",
+                "UTC",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}{err}");
+        wait_until(&engine, "both in maintenance", |s| {
+            in_maintenance(s, 0) && in_maintenance(s, 1)
+        })
+        .await;
+        assert!(crate::support::poll_until(
+            std::time::Duration::from_secs(10),
+            || file::load(&path).is_ok_and(|f| f.server_sets[0].maintenance.len() == 1
+                && f.server_sets[0].servers[0].maintenance.len() == 1)
+        ));
+        engine.shutdown();
+
+        // After a restart: both windows in force, no event announces them again.
+        let engine = spawn(file::load(&path).unwrap());
+        let s = wait_until(&engine, "after the restart: both in maintenance", |s| {
+            in_maintenance(s, 0) && in_maintenance(s, 1)
+        })
+        .await;
+        assert!(
+            !s.events.iter().any(|e| e.kind == EventKind::Maintenance),
+            "a restart announces nothing new: {:?}",
+            s.events
+        );
+        drop(s);
+        // The first engine's API stopped with it: this one takes its address.
+        standby::api::spawn(engine.client()).unwrap();
+        // Clear the set: the windows of the set and of its servers go.
+        let (code, out, err) = standby_maintenance(&path, &["web", "clear"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("every server maintenance windows cleared"),
+            "{out}"
+        );
+        wait_until(&engine, "no server in maintenance", |s| {
+            !in_maintenance(s, 0) && !in_maintenance(s, 1) && published(s, "web") == Some(vec![a])
+        })
+        .await;
+        engine.shutdown();
+    })
+    .await;
+}

@@ -67,6 +67,7 @@ mod probe_cert;
 mod probe_command;
 mod probe_dns;
 mod probe_http;
+mod probe_http_checks;
 mod probe_peers;
 mod probe_ping;
 mod probe_tcp;

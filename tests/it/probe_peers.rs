@@ -302,3 +302,88 @@ async fn nntp_with_a_minimal_listener() {
     })
     .await;
 }
+
+const REDIS_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 18));
+const MEMCACHED_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 19));
+
+/// A real redis-server (tests/peers/redis.sh: no persistence); `password` = requirepass.
+fn redis(password: Option<&str>) -> (Peer, u16) {
+    let port = free_port(REDIS_IP);
+    let mut args = vec![REDIS_IP.to_string(), port.to_string()];
+    args.extend(password.map(str::to_owned));
+    (Peer::start("redis.sh", &args, REDIS_IP, port), port)
+}
+
+#[tokio::test]
+async fn redis_preset_sends_ping_and_expects_pong() {
+    bounded(async {
+        let (_redis, port) = redis(None);
+        let outcome = poll(REDIS_IP, preset(TcpService::Redis, port)).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(outcome.response, "+PONG");
+        // The same command in RESP, written with the escapes (`\x2a` is `*`).
+        let mut resp = preset(TcpService::Redis, port);
+        resp.send = Some(r"\x2a1\r\n$4\r\nPING\r\n".into());
+        let outcome = poll(REDIS_IP, resp).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(outcome.response, "+PONG");
+        // Failing: a reply the preset's rule refuses.
+        let mut echo = preset(TcpService::Redis, port);
+        echo.send = Some(r"ECHO hello\r\n".into());
+        let outcome = poll(REDIS_IP, echo).await;
+        assert_eq!(code(&outcome), Some(147), "{outcome:?}");
+        assert_eq!(outcome.response, "$5: does not start with \"+PONG\"");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_that_wants_a_password_fails_the_preset() {
+    bounded(async {
+        let (_redis, port) = redis(Some("hunter2"));
+        let outcome = poll(REDIS_IP, preset(TcpService::Redis, port)).await;
+        assert_eq!(code(&outcome), Some(147), "{outcome:?}");
+        assert_eq!(
+            outcome.response,
+            "-NOAUTH Authentication required.: does not start with \"+PONG\""
+        );
+        // Logging in first: the first reply line is AUTH's.
+        let mut auth = preset(TcpService::Redis, port);
+        auth.send = Some(r"AUTH hunter2\r\nPING\r\n".into());
+        auth.greeting = Some(TextRule::StartsWith("+OK".into()));
+        let outcome = poll(REDIS_IP, auth).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn memcached_preset_speaks_the_text_protocol() {
+    bounded(async {
+        let port = free_port(MEMCACHED_IP);
+        let _memcached = Peer::start(
+            "memcached.sh",
+            &[MEMCACHED_IP.to_string(), port.to_string()],
+            MEMCACHED_IP,
+            port,
+        );
+        let outcome = poll(MEMCACHED_IP, preset(TcpService::Memcached, port)).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert!(
+            outcome.response.starts_with("VERSION 1."),
+            "{}",
+            outcome.response
+        );
+        // Failing: a command whose reply is no version.
+        let mut stats = preset(TcpService::Memcached, port);
+        stats.send = Some(r"stats\r\n".into());
+        let outcome = poll(MEMCACHED_IP, stats).await;
+        assert_eq!(code(&outcome), Some(147), "{outcome:?}");
+        assert!(
+            outcome.response.starts_with("STAT pid "),
+            "{}",
+            outcome.response
+        );
+    })
+    .await;
+}

@@ -26,10 +26,10 @@ fn default_ron_is_the_code_default() {
 }
 
 #[test]
-fn example_has_two_realistic_sets() {
+fn example_has_realistic_sets() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings/example.ron");
     let settings = file::load(&path).unwrap();
-    assert_eq!(settings.server_sets.len(), 2);
+    assert_eq!(settings.server_sets.len(), 4);
     let web = &settings.server_sets[0];
     assert_eq!(web.servers[1].poll_address(), "203.0.113.20");
     assert!(matches!(&web.polling, PollMethod::Http(h) if h.url.starts_with("https://")));
@@ -42,5 +42,27 @@ fn example_has_two_realistic_sets() {
     assert!(
         !format!("{secret:?}").contains("c3RhbmRieS"),
         "secrets must not print"
+    );
+}
+
+#[test]
+fn example_shows_the_http_and_tcp_checks() {
+    use standby::model::{HttpAuth, TcpService};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings/example.ron");
+    let settings = file::load(&path).unwrap();
+    let PollMethod::Http(api) = &settings.server_sets[2].polling else {
+        panic!("the third set polls HTTP");
+    };
+    assert!(matches!(&api.auth, Some(HttpAuth::Basic { user, .. }) if user == "monitor"));
+    assert_eq!((api.follow_redirects, api.max_response_ms), (3, 800));
+    assert_eq!(api.json.len(), 4);
+    assert!(api.json.iter().all(|rule| rule.compile().is_ok()));
+    let PollMethod::Tcp(cache) = &settings.server_sets[3].polling else {
+        panic!("the fourth set polls TCP");
+    };
+    assert_eq!(cache.service, TcpService::Redis);
+    assert_eq!(
+        standby::model::escapes::unescape(cache.effective_send().unwrap()).unwrap(),
+        b"PING\r\n"
     );
 }

@@ -387,3 +387,42 @@ fn weight_zero_is_valid_and_says_it_drains() {
     assert!(w.shows("0 drains the server: polled, but published only when no other works"));
     assert!(w.ok_enabled("Server properties"));
 }
+
+/// The set dialog's Maintenance page adds a weekly window for one server: days ticked,
+/// times and time zone typed; a wrong time keeps OK disabled with its reason; OK saves it.
+#[test]
+fn a_weekly_maintenance_window_is_added_in_the_set_dialog() {
+    use standby::model::{Day, Maintenance};
+    let settings = Settings {
+        server_sets: vec![tcp_set("web", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Maintenance");
+    w.click("Add weekly window for 127.0.0.1");
+    w.click("Tue");
+    w.click("Thu");
+    w.type_into("From (HH:MM):", "25:00");
+    assert!(w.shows("\"25:00\" is not a time of day like 22:00"));
+    assert!(!w.ok_enabled("Server set properties"));
+    w.type_into("From (HH:MM):", "22:30");
+    w.type_into("To (HH:MM):", "01:00");
+    w.type_into("Time zone:", "Europe/Berlin");
+    assert!(w.ok_enabled("Server set properties"));
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the weekly window", |s| {
+        s.set("web")
+            .is_some_and(|set| !set.servers[0].maintenance.is_empty())
+    });
+    assert_eq!(
+        saved.set("web").unwrap().servers[0].maintenance,
+        vec![Maintenance::Weekly {
+            days: vec![Day::Tue, Day::Thu],
+            start: "22:30".into(),
+            end: "01:00".into(),
+            time_zone: "Europe/Berlin".into(),
+        }]
+    );
+    assert!(saved.set("web").unwrap().maintenance.is_empty());
+}

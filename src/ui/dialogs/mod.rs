@@ -13,6 +13,7 @@ pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
 pub mod history_dialog;
+pub mod maintenance_page;
 pub mod notification_dialog;
 pub mod options_dialog;
 pub mod ping_window;

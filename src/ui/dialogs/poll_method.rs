@@ -5,14 +5,14 @@ use eframe::egui;
 
 use crate::model::tags::POLL_TAGS;
 use crate::model::{
-    AddressRecordType, CommandSpec, DnsPoll, FtpLogin, HttpPoll, HttpPollMethod, PollMethod,
-    TcpPoll, TcpService,
+    AddressRecordType, CommandSpec, DnsPoll, FtpLogin, HttpAuth, HttpPoll, HttpPollMethod,
+    JsonRule, JsonTest, PollMethod, Secret, TcpPoll, TcpService,
 };
 use crate::ui::dialogs::rules;
 use crate::ui::forms::{self, Form};
 
-/// The methods of the combo, in the order of the original.
-const CHOICES: [&str; 10] = [
+/// The methods of the combo, in the order of the original (then the later presets).
+const CHOICES: [&str; 12] = [
     "Ping",
     "HTTP/HTTPS",
     "TCP connect",
@@ -23,6 +23,8 @@ const CHOICES: [&str; 10] = [
     "NNTP",
     "DNS",
     "Command line",
+    "Redis",
+    "Memcached",
 ];
 
 fn choice_of(method: &PollMethod) -> usize {
@@ -36,6 +38,8 @@ fn choice_of(method: &PollMethod) -> usize {
             TcpService::Pop3 => 5,
             TcpService::Imap => 6,
             TcpService::Nntp => 7,
+            TcpService::Redis => 10,
+            TcpService::Memcached => 11,
         },
         PollMethod::Dns(_) => 8,
         PollMethod::Command(_) => 9,
@@ -59,6 +63,8 @@ fn method_of(choice: usize) -> PollMethod {
         7 => tcp(TcpService::Nntp),
         8 => PollMethod::Dns(DnsPoll::default()),
         9 => PollMethod::Command(CommandSpec::default()),
+        10 => tcp(TcpService::Redis),
+        11 => tcp(TcpService::Memcached),
         _ => PollMethod::Http(HttpPoll::default()),
     }
 }
@@ -92,15 +98,31 @@ pub fn show(form: &mut Form, ui: &mut egui::Ui, method: &mut PollMethod) {
 fn http(form: &mut Form, ui: &mut egui::Ui, h: &mut HttpPoll) {
     let p = "polling.Http";
     form.text(ui, "URL:", &format!("{p}.url"), &mut h.url, None);
-    let name = match h.method {
-        HttpPollMethod::Get => "GET",
-        HttpPollMethod::Head => "HEAD",
-    };
-    form.combo(ui, "Request:", "", name, |ui| {
-        ui.selectable_value(&mut h.method, HttpPollMethod::Get, "GET");
-        ui.selectable_value(&mut h.method, HttpPollMethod::Head, "HEAD");
+    form.combo(ui, "Request:", "", h.method.name(), |ui| {
+        for method in HttpPollMethod::ALL {
+            ui.selectable_value(&mut h.method, method, method.name());
+        }
     });
-    let get = h.method == HttpPollMethod::Get;
+    form.parsed(
+        ui,
+        "Headers (Name: value):",
+        &format!("{p}.headers"),
+        &mut h.headers,
+        |headers: &Vec<(String, String)>| rules::headers_text(headers),
+        rules::parse_headers,
+        true,
+    );
+    if h.method.has_body() {
+        form.multiline(
+            ui,
+            "Body:",
+            &format!("{p}.body"),
+            &mut h.body,
+            Some(POLL_TAGS),
+        );
+    }
+    auth(form, ui, p, &mut h.auth);
+    let get = h.method != HttpPollMethod::Head;
     rules::http_criteria(form, ui, &format!("{p}.criteria"), &mut h.criteria, get);
     if !get && !h.criteria.body.is_empty() {
         ui.label("");
@@ -110,6 +132,31 @@ fn http(form: &mut Form, ui: &mut egui::Ui, h: &mut HttpPoll) {
         );
         ui.end_row();
     }
+    if get {
+        json_rules(form, ui, &format!("{p}.json"), &mut h.json);
+    }
+    form.number(
+        ui,
+        "Follow redirects (at most):",
+        &format!("{p}.follow_redirects"),
+        &mut h.follow_redirects,
+    );
+    if h.follow_redirects > 0 {
+        form.check(
+            ui,
+            "Follow redirects only on the URL's host",
+            &mut h.redirect_same_host_only,
+        );
+    }
+    form.number(
+        ui,
+        "Response-time limit (ms):",
+        &format!("{p}.max_response_ms"),
+        &mut h.max_response_ms,
+    );
+    ui.label("");
+    forms::note(ui, "A slower poll fails with problem 128; 0 = no limit.");
+    ui.end_row();
     form.check(
         ui,
         "Verify the HTTPS certificate",
@@ -127,6 +174,128 @@ fn http(form: &mut Form, ui: &mut egui::Ui, h: &mut HttpPoll) {
         "Warn this many days before the certificate expires; 0 = never.",
     );
     ui.end_row();
+}
+
+const AUTH_KINDS: [&str; 3] = ["none", "basic", "bearer token"];
+
+fn auth(form: &mut Form, ui: &mut egui::Ui, p: &str, auth: &mut Option<HttpAuth>) {
+    let current = match auth {
+        None => 0,
+        Some(HttpAuth::Basic { .. }) => 1,
+        Some(HttpAuth::Bearer { .. }) => 2,
+    };
+    let mut chosen = current;
+    form.combo(ui, "Authentication:", "", AUTH_KINDS[current], |ui| {
+        for (i, name) in AUTH_KINDS.iter().enumerate() {
+            ui.selectable_value(&mut chosen, i, *name);
+        }
+    });
+    if chosen != current {
+        *auth = match chosen {
+            1 => Some(HttpAuth::Basic {
+                user: String::new(),
+                password: Secret::default(),
+            }),
+            2 => Some(HttpAuth::Bearer {
+                token: Secret::default(),
+            }),
+            _ => None,
+        };
+    }
+    match auth {
+        None => {}
+        Some(HttpAuth::Basic { user, password }) => {
+            form.text(ui, "User:", &format!("{p}.auth.Basic.user"), user, None);
+            form.secret(
+                ui,
+                "Password:",
+                &format!("{p}.auth.Basic.password"),
+                password,
+            );
+        }
+        Some(HttpAuth::Bearer { token }) => {
+            form.secret(ui, "Token:", &format!("{p}.auth.Bearer.token"), token);
+        }
+    }
+}
+
+const JSON_TESTS: [&str; 4] = ["exists", "equals", "does not equal", "contains"];
+
+fn json_test_kind(test: &JsonTest) -> usize {
+    match test {
+        JsonTest::Exists => 0,
+        JsonTest::Equals(_) => 1,
+        JsonTest::NotEquals(_) => 2,
+        JsonTest::Contains(_) => 3,
+    }
+}
+
+fn make_json_test(kind: usize, value: String) -> JsonTest {
+    match kind {
+        1 => JsonTest::Equals(value),
+        2 => JsonTest::NotEquals(value),
+        3 => JsonTest::Contains(value),
+        _ => JsonTest::Exists,
+    }
+}
+
+/// The JSON body rules: pointer, test and value (JSON text) per row; Add / Remove last.
+fn json_rules(form: &mut Form, ui: &mut egui::Ui, path: &str, rules: &mut Vec<JsonRule>) {
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let label = format!("JSON rule {}:", i + 1);
+        form.row(ui, &label, &format!("{path}[{i}]"), |ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut rule.pointer)
+                    .hint_text("/status")
+                    .desired_width(90.0),
+            );
+            let current = json_test_kind(&rule.test);
+            let mut chosen = current;
+            egui::ComboBox::from_id_salt(("json test", path, i))
+                .selected_text(JSON_TESTS[current])
+                .show_ui(ui, |ui| {
+                    for (k, name) in JSON_TESTS.iter().enumerate() {
+                        ui.selectable_value(&mut chosen, k, *name);
+                    }
+                });
+            if chosen != current {
+                let value = rule.test.value().unwrap_or_default().to_owned();
+                rule.test = make_json_test(chosen, value);
+            }
+            let value = match &mut rule.test {
+                JsonTest::Exists => None,
+                JsonTest::Equals(v) | JsonTest::NotEquals(v) | JsonTest::Contains(v) => Some(v),
+            };
+            if let Some(value) = value {
+                ui.add(
+                    egui::TextEdit::singleline(value)
+                        .hint_text("\"UP\"")
+                        .desired_width(90.0),
+                );
+            }
+        });
+    }
+    ui.label("");
+    ui.horizontal(|ui| {
+        if ui.button("Add JSON rule").clicked() {
+            rules.push(JsonRule {
+                pointer: String::new(),
+                test: JsonTest::Equals(String::new()),
+            });
+        }
+        if !rules.is_empty() && ui.button("Remove last JSON rule").clicked() {
+            rules.pop();
+        }
+    });
+    ui.end_row();
+    if !rules.is_empty() {
+        ui.label("");
+        forms::note(
+            ui,
+            "Values are JSON: a string in quotes (\"UP\"), a number, true, an object...",
+        );
+        ui.end_row();
+    }
 }
 
 fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
@@ -161,6 +330,9 @@ fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
             None => forms::note(ui, "(no rule) = connecting is enough"),
         }
         ui.end_row();
+    }
+    if t.ftp_login.is_none() {
+        send_text(form, ui, p, t);
     }
     form.number(
         ui,
@@ -200,6 +372,32 @@ fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
                 );
             }
         }
+    }
+}
+
+/// The text sent after connecting: blank = the preset's (or nothing).
+fn send_text(form: &mut Form, ui: &mut egui::Ui, p: &str, t: &mut TcpPoll) {
+    let preset = t.service.default_send();
+    let label = match preset {
+        Some(text) => format!("Send (blank = {text}):"),
+        None => "Send after connecting:".to_string(),
+    };
+    form.parsed(
+        ui,
+        &label,
+        &format!("{p}.send"),
+        &mut t.send,
+        |send| send.clone().unwrap_or_default(),
+        |text| Ok((!text.is_empty()).then(|| text.to_string())),
+        false,
+    );
+    if t.send.is_some() || preset.is_some() {
+        ui.label("");
+        forms::note(
+            ui,
+            r"Escapes: \r \n \t \0 \\ \xNN; the reply is judged by the greeting rule.",
+        );
+        ui.end_row();
     }
 }
 

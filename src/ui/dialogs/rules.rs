@@ -392,7 +392,7 @@ pub fn http_request(
     );
 }
 
-fn headers_text(headers: &[(String, String)]) -> String {
+pub fn headers_text(headers: &[(String, String)]) -> String {
     headers
         .iter()
         .map(|(n, v)| format!("{n}: {v}"))
@@ -400,7 +400,7 @@ fn headers_text(headers: &[(String, String)]) -> String {
         .join("\n")
 }
 
-fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| match line.split_once(':') {

@@ -26,11 +26,12 @@ pub enum SetSection {
     Notification,
     DnsData,
     UpdateDns,
+    Maintenance,
     Notes,
 }
 
 impl SetSection {
-    pub const ALL: [SetSection; 8] = [
+    pub const ALL: [SetSection; 9] = [
         SetSection::Name,
         SetSection::Servers,
         SetSection::PollingMethod,
@@ -38,6 +39,7 @@ impl SetSection {
         SetSection::Notification,
         SetSection::DnsData,
         SetSection::UpdateDns,
+        SetSection::Maintenance,
         SetSection::Notes,
     ];
 
@@ -50,6 +52,7 @@ impl SetSection {
             SetSection::Notification => "Notification",
             SetSection::DnsData => "DNS data",
             SetSection::UpdateDns => "Update DNS",
+            SetSection::Maintenance => "Maintenance",
             SetSection::Notes => "Notes",
         }
     }
@@ -63,6 +66,7 @@ impl SetSection {
             SetSection::Notification => "notification",
             SetSection::DnsData => "dns",
             SetSection::UpdateDns => "update_dns",
+            SetSection::Maintenance => "maintenance",
             SetSection::Notes => "notes",
         }
     }
@@ -474,6 +478,9 @@ fn section(
                 SetList::DnsServers,
                 forms::list_editor(ui, "DNS server", &rows, &errors, false),
             );
+        }
+        SetSection::Maintenance => {
+            crate::ui::dialogs::maintenance_page::show(ui, form, d);
         }
         SetSection::Notes => forms::grid(ui, "set notes", |ui| {
             form.multiline(ui, "Notes:", "notes", &mut d.notes, None);

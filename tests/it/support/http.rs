@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -39,6 +39,21 @@ pub struct Seen {
     pub connection: Option<String>,
     /// The TLS server name the client sent (HTTPS only).
     pub sni: Option<String>,
+    pub path: String,
+    /// Every header, names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    /// The values of one header (lower-case name).
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 pub type Log = Arc<Mutex<Vec<Seen>>>;
@@ -77,21 +92,42 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request: Request<Incoming>| {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_owned())
-        };
-        log.lock().unwrap().push(Seen {
-            method: request.method().to_string(),
-            host: header("host"),
-            user_agent: header("user-agent"),
-            connection: header("connection"),
-            sni: sni.clone(),
-        });
-        let response = respond(request.uri().path());
-        async move { Ok::<_, Infallible>(response) }
+        let log = log.clone();
+        let sni = sni.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            let seen = Seen {
+                method: parts.method.to_string(),
+                host: header("host"),
+                user_agent: header("user-agent"),
+                connection: header("connection"),
+                sni,
+                path: parts.uri.path().to_owned(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("?").to_owned()))
+                    .collect(),
+                body: body.to_vec(),
+            };
+            log.lock().unwrap().push(seen.clone());
+            let response = match checks_response(&seen).await {
+                Some(response) => response,
+                None => respond(parts.uri.path()),
+            };
+            Ok::<_, Infallible>(response)
+        }
     });
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
@@ -116,6 +152,93 @@ pub fn respond(path: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
+}
+
+/// The basic-authentication pair and bearer token `/auth/...` accept.
+pub const BASIC_USER: &str = "monitor";
+pub const BASIC_PASSWORD: &str = "s3cret";
+pub const BEARER_TOKEN: &str = "t0ken-123";
+/// `/json/up`; `/json/down` is the same with `"status":"DOWN"`.
+pub const HEALTH_UP: &str =
+    r#"{"status":"UP","components":{"db":{"status":"UP"}},"tags":["eu","primary"],"version":3}"#;
+/// `/header` wants this header (the poll tags `$SERVERNAME$@$SETNAME$` of the tests' target).
+pub const CHECK_HEADER: (&str, &str) = ("x-check", "test@set");
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+}
+
+fn redirect(status: StatusCode, location: String) -> Response<Full<Bytes>> {
+    let mut response = reply(status, Bytes::new());
+    response
+        .headers_mut()
+        .insert("location", location.parse().unwrap());
+    response
+}
+
+/// The pages of the HTTP check criteria (issue 16): headers, authentication, methods,
+/// redirects, slow answers and JSON health documents. `None`: not one of them.
+async fn checks_response(seen: &Seen) -> Option<Response<Full<Bytes>>> {
+    let path = seen.path.as_str();
+    let auth = seen.header("authorization").first().map(|a| a.to_string());
+    let response = if path == "/header" {
+        if seen.header(CHECK_HEADER.0) == [CHECK_HEADER.1] {
+            reply(StatusCode::OK, "header seen")
+        } else {
+            reply(StatusCode::PRECONDITION_FAILED, "no X-Check header")
+        }
+    } else if path == "/auth/basic" {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD
+            .encode(format!("{BASIC_USER}:{BASIC_PASSWORD}"));
+        if auth == Some(format!("Basic {pair}")) {
+            reply(StatusCode::OK, "welcome")
+        } else {
+            reply(StatusCode::UNAUTHORIZED, "who are you")
+        }
+    } else if path == "/auth/bearer" {
+        if auth == Some(format!("Bearer {BEARER_TOKEN}")) {
+            reply(StatusCode::OK, "welcome")
+        } else {
+            reply(StatusCode::UNAUTHORIZED, "who are you")
+        }
+    } else if let Some(method) = path.strip_prefix("/method/") {
+        if seen.method == method {
+            let body = format!(
+                "got {} {}",
+                seen.method,
+                String::from_utf8_lossy(&seen.body)
+            );
+            reply(StatusCode::OK, body)
+        } else {
+            reply(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        }
+    } else if let Some(n) = path.strip_prefix("/hop/") {
+        // `/hop/N` redirects (relative Location) N times, then welcomes.
+        match n.parse::<u32>().unwrap() {
+            0 => reply(StatusCode::OK, WELCOME),
+            n => redirect(StatusCode::FOUND, format!("{}", n - 1)),
+        }
+    } else if path == "/see-other" {
+        redirect(StatusCode::SEE_OTHER, "/method/GET".into())
+    } else if let Some(port) = path.strip_prefix("/away/") {
+        // To the same page on another host: 127.0.0.3.
+        redirect(StatusCode::FOUND, format!("http://127.0.0.3:{port}/"))
+    } else if let Some(ms) = path.strip_prefix("/slow/") {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.parse().unwrap())).await;
+        reply(StatusCode::OK, WELCOME)
+    } else if path == "/json/up" {
+        reply(StatusCode::OK, HEALTH_UP)
+    } else if path == "/json/down" {
+        reply(StatusCode::OK, HEALTH_UP.replacen("\"UP\"", "\"DOWN\"", 1))
+    } else if path == "/json/broken" {
+        reply(StatusCode::OK, "<html>not json</html>")
+    } else {
+        return None;
+    };
+    Some(response)
 }
 
 pub fn url(port: u16, path: &str) -> String {
