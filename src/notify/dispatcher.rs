@@ -403,11 +403,13 @@ impl Dispatcher {
             .unwrap_or_default();
         self.lanes.insert(pending.id, lane);
         self.waiting.insert(pending.id, pending);
+        self.config.outbox.set_depth(self.waiting.len());
     }
 
     fn unwait(&mut self, id: i64) {
         self.waiting.remove(&id);
         self.lanes.remove(&id);
+        self.config.outbox.set_depth(self.waiting.len());
     }
 
     fn start(&mut self, id: i64) {
@@ -462,6 +464,7 @@ impl Dispatcher {
     }
 
     fn drop_job(&mut self, id: i64, set: &str, subject: &str, code: u16, text: &str) {
+        self.config.outbox.failed();
         self.unwait(id);
         if let Err(e) = self.outbox.remove(id) {
             self.store_error(&e);
@@ -481,6 +484,7 @@ impl Dispatcher {
         };
         match done.outcome {
             Ok(text) => {
+                self.config.outbox.delivered();
                 self.unwait(done.id);
                 if let Err(e) = self.outbox.remove(done.id) {
                     self.store_error(&e);
@@ -488,6 +492,7 @@ impl Dispatcher {
                 let _ = self.reports.send(Report::Delivered { set, subject, text });
             }
             Err(e) => {
+                self.config.outbox.failed();
                 let now = self.now_ms();
                 let Some(pending) = self.waiting.get_mut(&done.id) else {
                     return;

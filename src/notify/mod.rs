@@ -117,6 +117,54 @@ pub struct NotifyConfig {
     pub send_timeout: Duration,
     /// Where the dispatcher reads the time (reminders, retries, coalescing windows).
     pub clock: NotifyClock,
+    /// The dispatcher counts its outbox here; the engine shows it in the snapshot.
+    pub outbox: std::sync::Arc<OutboxCounters>,
+}
+
+/// The dispatcher's counters, shared with the engine without a lock.
+#[derive(Debug, Default)]
+pub struct OutboxCounters {
+    depth: std::sync::atomic::AtomicU64,
+    delivered: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+/// [`OutboxCounters`] as read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxStats {
+    /// Messages waiting in the outbox (being sent, or retried later).
+    pub depth: u64,
+    /// Deliveries since the start.
+    pub delivered: u64,
+    /// Failed tries (each retry counts) and dropped messages since the start.
+    pub failed: u64,
+}
+
+impl OutboxCounters {
+    pub fn stats(&self) -> OutboxStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        OutboxStats {
+            depth: self.depth.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn set_depth(&self, depth: usize) {
+        let depth = u64::try_from(depth).unwrap_or(u64::MAX);
+        self.depth
+            .store(depth, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn delivered(&self) {
+        self.delivered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self) {
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The dispatcher's clock: the system's, or one the caller moves (tests: a reminder due in
@@ -164,6 +212,7 @@ impl Default for NotifyConfig {
             retry_max: Duration::from_secs(3600),
             send_timeout: Duration::from_secs(60),
             clock: NotifyClock::System,
+            outbox: std::sync::Arc::default(),
         }
     }
 }

@@ -11,6 +11,8 @@ mod support;
 mod admin;
 mod api;
 mod api_hardening;
+#[cfg(unix)]
+mod api_metrics;
 mod api_tls;
 #[cfg(unix)]
 mod attach;
