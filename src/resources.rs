@@ -61,6 +61,18 @@ pub fn raise_fd_limit() -> std::io::Result<FdLimit> {
     Err(last_error.unwrap_or_else(|| std::io::Error::other("no higher limit allowed")))
 }
 
+/// The soft open-file limit in force (`None`: unlimited, or no such limit on this OS).
+#[cfg(unix)]
+pub fn fd_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+/// Windows counts sockets and handles against no small per-process limit.
+#[cfg(not(unix))]
+pub fn fd_limit() -> Option<u64> {
+    None
+}
+
 /// Windows needs nothing: there is no small per-process soft limit on sockets or handles.
 #[cfg(not(unix))]
 pub fn raise_fd_limit() -> std::io::Result<FdLimit> {

@@ -1,5 +1,6 @@
 //! No route gives a secret away. In JSON the API sends, every secret (a field named
-//! `password`, `secret` or `token`, each of `read_tokens`) is blank when unset and otherwise a
+//! `password`, `secret`, `token`, `api_token`, `api_key` or `secret_access_key`, each of
+//! `read_tokens`) is blank when unset and otherwise a
 //! placeholder `(secret 0123456789abcdef)`. The hex is a keyed hash of the secret (HMAC-SHA256
 //! with a key made at each start of the API and never shown): it tells a client which
 //! stored secret it stands for, and nothing about the secret itself. A body that carries a
@@ -11,7 +12,15 @@ use serde_json::Value;
 use sha2::Sha256;
 
 /// The keys whose values are secrets, as the model's [`crate::model::Secret`] fields are named.
-const SECRET_KEYS: [&str; 4] = ["password", "secret", "token", "read_tokens"];
+const SECRET_KEYS: [&str; 7] = [
+    "password",
+    "secret",
+    "token",
+    "api_token",
+    "api_key",
+    "secret_access_key",
+    "read_tokens",
+];
 const PREFIX: &str = "(secret ";
 
 /// Turns secrets into placeholders and back.
@@ -175,6 +184,48 @@ mod tests {
         assert!(text.contains("monitor"), "{text}");
         redactor.restore(&mut shown, &stored).unwrap();
         assert_eq!(shown, stored);
+    }
+
+    #[test]
+    fn every_secret_field_of_the_model_is_redacted() {
+        // Serialise settings with every `Secret` field set and look for the values: a new
+        // secret field whose name is not a secret key shows up here.
+        use crate::model::{
+            CloudflareApi, DnsServer, HttpAuth, HttpPoll, PollMethod, PowerDnsApi, Route53Api,
+            Secret, ServerSet, Settings, UpdateMethod,
+        };
+        let mut settings = Settings::default();
+        let server = |update| DnsServer {
+            update,
+            ..DnsServer::default()
+        };
+        settings.server_sets.push(ServerSet {
+            polling: PollMethod::Http(HttpPoll {
+                auth: Some(HttpAuth::Bearer {
+                    token: Secret::new("leak-bearer"),
+                }),
+                ..HttpPoll::default()
+            }),
+            ..ServerSet::default()
+        });
+        settings.server_sets[0].update_dns.dns_servers = vec![
+            server(UpdateMethod::Cloudflare(CloudflareApi {
+                api_token: Secret::new("leak-cloudflare"),
+                ..CloudflareApi::default()
+            })),
+            server(UpdateMethod::PowerDns(PowerDnsApi {
+                api_key: Secret::new("leak-powerdns"),
+                ..PowerDnsApi::default()
+            })),
+            server(UpdateMethod::Route53(Route53Api {
+                secret_access_key: Secret::new("leak-route53"),
+                ..Route53Api::default()
+            })),
+        ];
+        let mut value = serde_json::to_value(&settings).unwrap();
+        Redactor::default().redact(&mut value);
+        let text = value.to_string();
+        assert!(!text.contains("leak-"), "{text}");
     }
 
     #[test]

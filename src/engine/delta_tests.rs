@@ -230,6 +230,8 @@ fn evolve(world: &mut World, s: &Snapshot, step: u64) -> Snapshot {
         lateness_p99_ms: world.below(5000) as f32 / 3.0,
         lateness_sum_secs: step as f64 * 0.5,
         lateness_count: step * 7,
+        poll_limit: 1 + world.below(500),
+        auto_poll_limit: 100 + world.below(5000),
     };
     next.outbox = crate::notify::OutboxStats {
         depth: world.below(5) as u64,

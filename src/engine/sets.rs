@@ -31,6 +31,8 @@ pub struct ServerRuntime {
     pub arming: u64,
     /// Where the server's next poll stands.
     pub phase: Phase,
+    /// Its last poll timed out: its next one goes to the slow lane (`machine/polling.rs`).
+    pub timed_out: bool,
     pub recent_times_ms: VecDeque<Option<f32>>,
     /// The operator's decision in force (`machine/admin.rs`); `None` until first seen.
     pub admin: Option<Admin>,
@@ -115,6 +117,7 @@ impl SetRuntime {
                     state,
                     arming: 0,
                     phase: Phase::Idle,
+                    timed_out: kept.is_some_and(|o| o.timed_out),
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
                     admin: same_server.and_then(|o| o.admin),
                 })

@@ -61,6 +61,12 @@ pub struct PollStats {
     pub lateness_sum_secs: f64,
     #[serde(default)]
     pub lateness_count: u64,
+    /// The limit of polls in flight in force, and what `max_concurrent_polls: 0` (auto)
+    /// gives for the settings in force (the Options dialog shows "auto (N)").
+    #[serde(default)]
+    pub poll_limit: usize,
+    #[serde(default)]
+    pub auto_poll_limit: usize,
 }
 
 impl Snapshot {

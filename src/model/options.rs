@@ -52,10 +52,15 @@ impl Default for UserInterfaceOptions {
     }
 }
 
+/// The most an explicit `max_concurrent_polls` may be (and the most auto gives).
+pub const MAX_CONCURRENT_POLLS: u32 = 100_000;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PollingOptions {
-    /// The most polls in flight at once, over all sets.
+    /// The most polls in flight at once, over all sets; 0 = auto: room for every server's
+    /// poll to run to its time-out, and a quarter more, at least 100, at most half the
+    /// open-file limit (`engine::machine::auto_limit`).
     pub max_concurrent_polls: u32,
     /// All polling paused (the tool bar's toggle).
     pub paused: bool,
@@ -68,7 +73,7 @@ pub struct PollingOptions {
 impl Default for PollingOptions {
     fn default() -> Self {
         Self {
-            max_concurrent_polls: 100,
+            max_concurrent_polls: 0,
             paused: false,
             history_only_changes: false,
             history_purge_days: 30,

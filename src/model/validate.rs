@@ -53,6 +53,10 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
         v.server_set(&path, set);
     }
     v.host_names_claimed_once(settings);
+    if let Some(cluster) = &settings.cluster {
+        v.errors
+            .extend(super::cluster::validate_cluster("cluster", cluster));
+    }
     v.errors
 }
 
@@ -64,6 +68,10 @@ pub fn warnings(settings: &Settings) -> Vec<ValidationError> {
     v.email_defaults("email_defaults", &settings.email_defaults);
     for (i, set) in settings.server_sets.iter().enumerate() {
         v.server_set(&format!("server_sets[{i}]"), set);
+    }
+    if let Some(cluster) = &settings.cluster {
+        v.warnings
+            .extend(super::cluster::cluster_warnings("cluster", cluster));
     }
     v.warnings
 }
@@ -213,6 +221,17 @@ pub fn at_least(value: u32, min: u32) -> Result<(), String> {
     }
 }
 
+/// `value` is at most `max`; `hint` follows the message (what else the field accepts).
+pub fn at_most(value: u32, max: u32, hint: &str) -> Result<(), String> {
+    if value > max {
+        Err(format!("must be at most {max} {hint}")
+            .trim_end()
+            .to_string())
+    } else {
+        Ok(())
+    }
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().last().unwrap_or(text).trim()
 }
@@ -356,7 +375,11 @@ impl Validator {
         self.check(
             "options.polling",
             "max_concurrent_polls",
-            at_least(o.polling.max_concurrent_polls, 1),
+            at_most(
+                o.polling.max_concurrent_polls,
+                crate::model::options::MAX_CONCURRENT_POLLS,
+                "(0 = auto)",
+            ),
         );
         self.check(
             "options.polling",

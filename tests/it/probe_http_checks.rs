@@ -12,7 +12,8 @@ use standby::probe::{PollOutcome, PollTarget, Probe};
 
 use crate::support::bounded;
 use crate::support::http::{
-    BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, CHECK_HEADER, HOST, http_server, seen, url,
+    BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, CHECK_HEADER, HOST, http_server, seen, self_signed,
+    url,
 };
 
 const IP2: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -228,6 +229,28 @@ async fn a_redirect_to_another_host_fails_when_only_the_same_host_is_allowed() {
         assert_eq!(seen3.len(), 1);
         assert_eq!(seen3[0].host, Some(format!("127.0.0.3:{port3}")));
         assert!(seen3[0].header("authorization").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_redirect_to_https_on_the_same_host_takes_tls_to_the_poll_address() {
+    bounded(async {
+        let (plain, _log) = http_server(IP2, None).await;
+        let (tls, tls_log) = http_server(IP2, Some(self_signed())).await;
+        let mut settings = at(plain, &format!("/to-https/{tls}"));
+        settings.follow_redirects = 1;
+        settings.verify_certificate = false;
+        let outcome = poll(&settings).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(outcome.response, "200 OK (after 1 redirect)");
+        let seen = seen(&tls_log);
+        assert_eq!(seen[0].sni.as_deref(), Some(HOST));
+        assert_eq!(seen[0].host, Some(format!("{HOST}:{tls}")));
+        // Failing: verified, the self-signed certificate is refused in the TLS stage.
+        settings.verify_certificate = true;
+        let outcome = poll(&settings).await;
+        assert_eq!(code(&outcome), Some(112), "{outcome:?}");
     })
     .await;
 }

@@ -198,8 +198,12 @@ fn a_change_in_options_is_saved() {
     w.type_into("Max concurrent polls:", "abc");
     w.harness.get_by_label("\"abc\" is not a whole number");
     assert!(!w.ok_enabled("Options"));
+    // 0 is auto, shown with the limit it gives (no servers: the floor, 100).
     w.type_into("Max concurrent polls:", "0");
-    w.harness.get_by_label("must be at least 1");
+    w.harness.get_by_label("auto (100)");
+    assert!(w.ok_enabled("Options"));
+    w.type_into("Max concurrent polls:", "100001");
+    w.harness.get_by_label("must be at most 100000 (0 = auto)");
     assert!(!w.ok_enabled("Options"));
     w.type_into("Max concurrent polls:", "7");
     assert!(w.ok_enabled("Options"));
@@ -388,6 +392,57 @@ fn weight_zero_is_valid_and_says_it_drains() {
     assert!(w.ok_enabled("Server properties"));
 }
 
+#[test]
+fn the_cluster_page_saves_this_instances_section() {
+    let mut w = window(Settings::default());
+    w.click("Options");
+    w.click("Cluster");
+    assert!(w.shows(standby::ui::dialogs::cluster_page::ALONE));
+    w.click("Run as one instance of a cluster (coordinated through etcd)");
+    // The instance's name is required: OK waits for it, and says why at the field.
+    w.harness.get_by_label("a name is required");
+    assert!(!w.ok_enabled("Options"));
+    w.type_into("This instance's name:", "berlin");
+    w.type_into(
+        "etcd endpoints (one per line):",
+        "http://127.0.0.58:2379\nftp://x",
+    );
+    w.harness
+        .get_by_label_contains("must start with http:// or https://");
+    assert!(!w.ok_enabled("Options"));
+    w.type_into(
+        "etcd endpoints (one per line):",
+        "http://127.0.0.58:2379\nhttp://127.0.0.59:2379\n",
+    );
+    w.choose("Quorum of instances:", "at least N");
+    w.type_into("Instances needed (N):", "0");
+    w.harness
+        .get_by_label("at least 1 instance must see a change");
+    w.type_into("Instances needed (N):", "2");
+    w.type_into("Lease (s):", "7");
+    assert!(w.ok_enabled("Options"));
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("the cluster section", |s| s.cluster.is_some());
+    let cluster = saved.cluster.unwrap();
+    assert_eq!(cluster.instance, "berlin");
+    assert_eq!(
+        cluster.endpoints,
+        ["http://127.0.0.58:2379", "http://127.0.0.59:2379"],
+        "blank lines dropped"
+    );
+    assert_eq!(cluster.quorum, standby::model::Quorum::AtLeast(2));
+    assert_eq!(cluster.lease_secs, 7);
+    w.wait_until_closed("Options");
+
+    // Unticked: the section leaves the file, and nothing else changes.
+    w.click("Options");
+    w.click("Cluster");
+    w.click("Run as one instance of a cluster (coordinated through etcd)");
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("no cluster section", |s| s.cluster.is_none());
+    assert_eq!(saved, Settings::default());
+}
+
 /// The set dialog's Maintenance page adds a weekly window for one server: days ticked,
 /// times and time zone typed; a wrong time keeps OK disabled with its reason; OK saves it.
 #[test]
@@ -425,4 +480,96 @@ fn a_weekly_maintenance_window_is_added_in_the_set_dialog() {
         }]
     );
     assert!(saved.set("web").unwrap().maintenance.is_empty());
+}
+
+/// Picks `choice` in the set dialog's combo `label` (the main window may show the same
+/// label beside the set).
+fn choose_in_set_dialog(w: &mut Window, label: &str, choice: &str) {
+    w.click_in("Server set properties", label);
+    w.harness
+        .get_all_by_label(choice)
+        .last()
+        .expect("the choice is shown")
+        .click();
+    w.steps();
+}
+
+/// The HTTP check fields of the Polling method page (issue 16): method with a body,
+/// headers, bearer token, redirects, the response-time limit; a JSON rule without a value
+/// keeps OK disabled until it is removed; OK saves them all.
+#[test]
+fn http_check_fields_are_edited_in_the_set_dialog() {
+    use standby::model::{HttpAuth, HttpPollMethod};
+    let settings = Settings {
+        server_sets: vec![tcp_set("api", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling method");
+    choose_in_set_dialog(&mut w, "Polling method:", "HTTP/HTTPS");
+    // Port 1: nothing listens, the engine's polls fail fast.
+    w.type_into("URL:", "http://api.example.test:1/health");
+    choose_in_set_dialog(&mut w, "Request:", "POST");
+    w.type_into("Body:", r#"{"from":"$SERVERNAME$"}"#);
+    w.type_into("Headers (Name: value):", "Content-Type: application/json");
+    choose_in_set_dialog(&mut w, "Authentication:", "bearer token");
+    w.type_into("Token:", "t0ken-123");
+    w.type_into("Follow redirects (at most):", "2");
+    w.type_into("Response-time limit (ms):", "500");
+    w.click("Add JSON rule");
+    assert!(
+        !w.ok_enabled("Server set properties"),
+        "a JSON rule without a value is refused"
+    );
+    w.click("Remove last JSON rule");
+    assert!(w.ok_enabled("Server set properties"));
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the HTTP checks", |s| {
+        s.set("api")
+            .is_some_and(|set| matches!(set.polling, PollMethod::Http(_)))
+    });
+    let PollMethod::Http(h) = &saved.set("api").unwrap().polling else {
+        unreachable!()
+    };
+    assert_eq!(h.method, HttpPollMethod::Post);
+    assert_eq!(h.body, r#"{"from":"$SERVERNAME$"}"#);
+    assert_eq!(
+        h.headers,
+        [("Content-Type".to_string(), "application/json".to_string())]
+    );
+    assert!(matches!(&h.auth, Some(HttpAuth::Bearer { token }) if token.expose() == "t0ken-123"));
+    assert_eq!((h.follow_redirects, h.max_response_ms), (2, 500));
+    assert!(h.redirect_same_host_only);
+    assert!(h.json.is_empty());
+}
+
+/// The Redis preset with a text to send: a bad escape keeps OK disabled with its reason.
+#[test]
+fn the_redis_preset_and_its_text_to_send() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("cache", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling method");
+    choose_in_set_dialog(&mut w, "Polling method:", "Redis");
+    w.type_into("Port (blank = 6379):", "1");
+    w.type_into(r"Send (blank = PING\r\n):", r"PING\q");
+    assert!(w.shows(r"character 5: \q is no escape (use \r, \n, \t, \0, \\ or \xNN)"));
+    assert!(!w.ok_enabled("Server set properties"));
+    w.type_into(r"Send (blank = PING\r\n):", r"\x2a1\r\n$4\r\nPING\r\n");
+    assert!(w.ok_enabled("Server set properties"));
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the Redis preset", |s| {
+        s.set("cache").is_some_and(
+            |set| matches!(&set.polling, PollMethod::Tcp(t) if t.service == TcpService::Redis),
+        )
+    });
+    let PollMethod::Tcp(t) = &saved.set("cache").unwrap().polling else {
+        unreachable!()
+    };
+    assert_eq!(t.send.as_deref(), Some(r"\x2a1\r\n$4\r\nPING\r\n"));
+    assert_eq!(t.port, Some(1));
 }

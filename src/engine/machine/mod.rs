@@ -17,6 +17,8 @@
 
 mod admin;
 mod dns;
+#[cfg(test)]
+mod overload;
 mod polling;
 #[cfg(test)]
 mod sim;
@@ -33,7 +35,7 @@ pub use admin::Admin;
 use dns::DnsSync;
 pub use dns::{DnsRunId, DnsStart};
 use polling::Polling;
-pub use polling::{PollId, PollStart};
+pub use polling::{AUTO_MIN, Lane, PollId, PollStart, auto_limit, limit_for};
 
 use super::decision::{Decision, all_failed};
 use super::dns_sync::{Outcome, SetDns};
@@ -203,6 +205,10 @@ pub struct Core {
     history_dropped: u64,
     /// The lateness (whole seconds) the lateness problem shows, while it stands.
     late_secs: u64,
+    /// The process's open-file limit, as the shell read it at start (for the auto limit).
+    fd_limit: Option<u64>,
+    /// What `max_concurrent_polls: 0` gives for the settings in force.
+    auto_poll_limit: usize,
     /// History rows stored when the last drop was told: the problem clears only once more
     /// are stored (a full disk empties the queue by refusing every row).
     history_stored_at_drop: u64,
@@ -220,7 +226,9 @@ impl Core {
     pub fn new(published: HashMap<String, Published>) -> Core {
         let settings = Arc::new(Settings::default());
         Core {
-            polling: Polling::new(settings.options.polling.max_concurrent_polls),
+            polling: Polling::new(limit_for(&settings, None)),
+            auto_poll_limit: auto_limit(&settings, None),
+            fd_limit: None,
             settings,
             settings_revision: 0,
             sets: Vec::new(),
@@ -236,6 +244,21 @@ impl Core {
             clock: None,
             admin_next: None,
         }
+    }
+
+    /// The same core, its auto limit bounded by the process's open-file limit (what the
+    /// shell read after raising it; `None`: no such limit). Input data like any other:
+    /// the core reads no limit itself.
+    pub fn with_fd_limit(mut self, fd_limit: Option<u64>) -> Core {
+        self.fd_limit = fd_limit;
+        let settings = self.settings.clone();
+        self.set_poll_limit(&settings);
+        self
+    }
+
+    fn set_poll_limit(&mut self, settings: &Settings) {
+        self.auto_poll_limit = auto_limit(settings, self.fd_limit);
+        self.polling.set_limit(limit_for(settings, self.fd_limit));
     }
 
     /// One step: applies `input` at `now` and returns what the shell must do.
@@ -403,6 +426,11 @@ impl Core {
         self.polling.limit()
     }
 
+    /// The limit `max_concurrent_polls: 0` (auto) gives for the settings in force.
+    pub fn auto_poll_limit(&self) -> usize {
+        self.auto_poll_limit
+    }
+
     /// The sets' pictures for a snapshot; only sets that changed are rebuilt.
     pub fn views(&mut self) -> Vec<Arc<SetStatus>> {
         let problems = &self.problems;
@@ -429,8 +457,7 @@ impl Core {
         now: Now,
         out: &mut Vec<Effect>,
     ) {
-        self.polling
-            .set_limit(settings.options.polling.max_concurrent_polls);
+        self.set_poll_limit(&settings);
         let dns_options = &settings.options.dns_updating;
         let mut old: Vec<SetRuntime> = std::mem::take(&mut self.sets);
         let mut sets = Vec::with_capacity(settings.server_sets.len());
@@ -670,7 +697,7 @@ impl Core {
     }
 
     fn start_queued(&mut self, out: &mut Vec<Effect>) {
-        while let Some((key, due)) = self.polling.next_queued() {
+        while let Some((key, due, lane)) = self.polling.next_queued() {
             let Some(&set) = self.index.get(&key.set_id) else {
                 continue;
             };
@@ -687,7 +714,7 @@ impl Core {
                 continue;
             }
             self.polling
-                .start_queued(&mut self.sets[set], key, due, out);
+                .start_queued(&mut self.sets[set], key, due, lane, out);
         }
     }
 
@@ -718,7 +745,7 @@ impl Core {
         now: Now,
         out: &mut Vec<Effect>,
     ) {
-        self.polling.finished();
+        self.polling.finished(id.lane);
         // Whatever set it was for, a result tells whether the monitor itself can poll.
         let local = outcome.is_local_fault();
         self.note_local_fault(
@@ -755,6 +782,11 @@ impl Core {
             }
             return;
         }
+        // A poll that timed out held its permit for the whole time-out: the next one goes
+        // to the slow lane, so that black holes hold at most half the permits.
+        server.timed_out = outcome
+            .failure
+            .is_some_and(|f| f.kind == crate::model::failure::FailureKind::Timeout);
         let frequency = &set.config.frequency;
         let (state, transition) = observe(&server.state, outcome, frequency, now.wall);
         let changed = state.status != server.state.status;

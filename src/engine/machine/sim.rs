@@ -107,8 +107,9 @@ struct World {
     records: HashMap<(String, String), Records>,
     /// Runs the core cancelled (their results still arrive sometimes).
     cancelled: std::collections::HashSet<u64>,
-    /// Polls started and not answered yet.
+    /// Polls started and not answered yet, and those of them in the slow lane.
     outstanding: usize,
+    outstanding_slow: usize,
     /// Servers whose failure was told and whose recovery was not yet: set name → public
     /// addresses. Small vectors searched in order: a handful of sets and servers, and no
     /// hashing (this runs after every step).
@@ -139,6 +140,7 @@ impl World {
             records: HashMap::new(),
             cancelled: Default::default(),
             outstanding: 0,
+            outstanding_slow: 0,
             announced: Vec::new(),
             pair_subjects: Vec::new(),
             polls: 0,
@@ -219,6 +221,9 @@ impl World {
         match happening {
             Happening::PollReply(id, outcome, started) => {
                 self.outstanding -= 1;
+                if id.lane == super::Lane::Slow {
+                    self.outstanding_slow -= 1;
+                }
                 self.polls += 1;
                 let started = self.base + started;
                 let local = outcome.is_local_fault();
@@ -366,7 +371,21 @@ impl World {
                             "sequential: a server below a working one is polled: {start:?}"
                         ));
                     }
+                    // The slow lane (servers whose last poll timed out) holds at most
+                    // half the permits.
+                    let slow = start.id.lane == super::Lane::Slow;
+                    if slow != set.servers[start.id.server].timed_out {
+                        self.fail(format!("a poll in the wrong lane: {start:?}"));
+                    }
+                    if slow && self.outstanding_slow >= self.core.polling.slow_limit() {
+                        self.fail(format!(
+                            "a slow poll started with {} slow ones in flight, limit {}",
+                            self.outstanding_slow,
+                            self.core.polling.slow_limit()
+                        ));
+                    }
                     self.outstanding += 1;
+                    self.outstanding_slow += usize::from(slow);
                     let health = *self.health.entry(start.id.public_ip).or_insert(Health::Up);
                     let ok = match health {
                         Health::Up => true,
@@ -871,7 +890,8 @@ fn random_settings(rng: &mut Rng) -> Settings {
             .collect(),
         ..Settings::default()
     };
-    settings.options.polling.max_concurrent_polls = 1 + rng.below(8) as u32;
+    // 0: auto (at least 100, more than these worlds ever poll at once).
+    settings.options.polling.max_concurrent_polls = rng.below(9) as u32;
     settings
 }
 

@@ -80,7 +80,8 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     let (poller, mut poll_results) = Poller::new();
     let (dns, mut dns_results) = DnsRunner::new();
     let mut shell = Shell {
-        core: Core::new(published),
+        // The auto limit of polls in flight keeps within half the open-file limit.
+        core: Core::new(published).with_fd_limit(crate::resources::fd_limit()),
         deferred: std::collections::VecDeque::new(),
         tests,
         keeper,

@@ -243,7 +243,11 @@ impl Output {
             events: self.events.clone(),
             log: self.log.clone(),
             polls_in_flight: core.polls_in_flight(),
-            stats: self.poll_stats(),
+            stats: PollStats {
+                poll_limit: core.poll_limit(),
+                auto_poll_limit: core.auto_poll_limit(),
+                ..self.poll_stats()
+            },
             outbox: self.outbox.stats(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));

@@ -11,7 +11,8 @@ use crate::model::{
 use crate::ui::dialogs::rules;
 use crate::ui::forms::{self, Form};
 
-/// The methods of the combo, in the order of the original (then the later presets).
+/// The methods of the combo, in the order of the original, with the later TCP presets
+/// beside the others.
 const CHOICES: [&str; 12] = [
     "Ping",
     "HTTP/HTTPS",
@@ -21,10 +22,10 @@ const CHOICES: [&str; 12] = [
     "POP3",
     "IMAP",
     "NNTP",
-    "DNS",
-    "Command line",
     "Redis",
     "Memcached",
+    "DNS",
+    "Command line",
 ];
 
 fn choice_of(method: &PollMethod) -> usize {
@@ -38,11 +39,11 @@ fn choice_of(method: &PollMethod) -> usize {
             TcpService::Pop3 => 5,
             TcpService::Imap => 6,
             TcpService::Nntp => 7,
-            TcpService::Redis => 10,
-            TcpService::Memcached => 11,
+            TcpService::Redis => 8,
+            TcpService::Memcached => 9,
         },
-        PollMethod::Dns(_) => 8,
-        PollMethod::Command(_) => 9,
+        PollMethod::Dns(_) => 10,
+        PollMethod::Command(_) => 11,
     }
 }
 
@@ -61,10 +62,10 @@ fn method_of(choice: usize) -> PollMethod {
         5 => tcp(TcpService::Pop3),
         6 => tcp(TcpService::Imap),
         7 => tcp(TcpService::Nntp),
-        8 => PollMethod::Dns(DnsPoll::default()),
-        9 => PollMethod::Command(CommandSpec::default()),
-        10 => tcp(TcpService::Redis),
-        11 => tcp(TcpService::Memcached),
+        8 => tcp(TcpService::Redis),
+        9 => tcp(TcpService::Memcached),
+        10 => PollMethod::Dns(DnsPoll::default()),
+        11 => PollMethod::Command(CommandSpec::default()),
         _ => PollMethod::Http(HttpPoll::default()),
     }
 }

@@ -226,6 +226,12 @@ async fn checks_response(seen: &Seen) -> Option<Response<Full<Bytes>>> {
     } else if let Some(port) = path.strip_prefix("/away/") {
         // To the same page on another host: 127.0.0.3.
         redirect(StatusCode::FOUND, format!("http://127.0.0.3:{port}/"))
+    } else if let Some(port) = path.strip_prefix("/to-https/") {
+        // To HTTPS on the same host name, another port.
+        redirect(
+            StatusCode::MOVED_PERMANENTLY,
+            format!("https://{HOST}:{port}/"),
+        )
     } else if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(std::time::Duration::from_millis(ms.parse().unwrap())).await;
         reply(StatusCode::OK, WELCOME)
