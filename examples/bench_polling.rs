@@ -3,8 +3,9 @@
 //! start (p50/p99), and the engine process's CPU and RSS. The listeners run in a child
 //! process, so the figures are the engine's own.
 //!
-//! cargo run --release --example bench_polling -- [SERVERS...] [--interval S] [--seconds S]
-//! e.g. `-- 1000 10000 --interval 10 --seconds 30`. Linux only (reads /proc).
+//! cargo run --release --example bench_polling -- [SERVERS...] [--interval D] [--seconds S]
+//! e.g. `-- 1000 10000 --interval 10 --seconds 30` (D: seconds, or `250ms`, `1s`). Linux only
+//! (reads /proc).
 
 mod common;
 
@@ -28,13 +29,23 @@ fn main() {
         return;
     }
     let mut counts = Vec::new();
-    let mut interval = 10u32;
+    let mut interval = Duration::from_secs(10);
     let mut seconds = 30u64;
     let mut on_disk = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--interval" => interval = it.next().and_then(|v| v.parse().ok()).unwrap_or(interval),
+            "--interval" => {
+                interval = it
+                    .next()
+                    .and_then(|v| {
+                        v.parse()
+                            .map(Duration::from_secs)
+                            .ok()
+                            .or_else(|| standby::model::duration::parse(v).ok())
+                    })
+                    .unwrap_or(interval)
+            }
             "--seconds" => seconds = it.next().and_then(|v| v.parse().ok()).unwrap_or(seconds),
             // The history in a database file (as the program keeps it), not in memory.
             "--on-disk" => on_disk = true,
@@ -70,7 +81,7 @@ fn main() {
     let _ = child.wait();
 }
 
-fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16], on_disk: bool) {
+fn run(servers: usize, interval: Duration, seconds: u64, ports: &[u16], on_disk: bool) {
     let settings = Settings {
         server_sets: loopback_sets(servers, SERVERS_PER_SET, interval, |set_index| {
             PollMethod::Tcp(TcpPoll {
@@ -90,7 +101,7 @@ fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16], on_disk: bool
     })
     .unwrap_or_else(|e| fail(&format!("engine: {e}")));
     // Warm up for one interval so every server is in its steady cadence.
-    std::thread::sleep(Duration::from_secs(u64::from(interval)));
+    std::thread::sleep(interval);
     let (cpu0, t0, polls0) = (
         cpu_seconds(),
         Instant::now(),
@@ -107,8 +118,9 @@ fn run(servers: usize, interval: u32, seconds: u64, ports: &[u16], on_disk: bool
         .map(|s| s.failures)
         .sum();
     println!(
-        "| {servers} | {interval} s | {:.0} | {achieved:.0} | {:.2} ms | {:.2} ms | {:.1} % of one core | {} MiB |",
-        servers as f64 / f64::from(interval),
+        "| {servers} | {} | {:.0} | {achieved:.0} | {:.2} ms | {:.2} ms | {:.1} % of one core | {} MiB |",
+        standby::model::duration::format(interval),
+        servers as f64 / interval.as_secs_f64(),
         snapshot.stats.lateness_p50_ms,
         snapshot.stats.lateness_p99_ms,
         (cpu1 - cpu0) / elapsed * 100.0,

@@ -462,7 +462,7 @@ fn run_windows_service(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         };
         run(Some(path), Mode::Headless(Box::new(wait)))
             .map(|_| ())
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| format!("{e:#}").into())
     }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -204,7 +204,9 @@ impl Gate for RemoteGate {
             .map_err(|e| e.to_string())
             .and_then(|mut value| {
                 let stored = serde_json::to_value(&*now.settings).map_err(|e| e.to_string())?;
-                self.redactor.restore(&mut value, &stored)?;
+                self.redactor
+                    .restore(&mut value, &stored)
+                    .map_err(|e| e.to_string())?;
                 serde_json::from_value::<Request>(value).map_err(|e| e.to_string())
             });
         restored.map_err(|why| refuse(&request, why))
