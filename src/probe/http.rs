@@ -192,8 +192,8 @@ impl HttpProbe {
             auth,
             follow_redirects: settings.follow_redirects,
             same_host_only: settings.redirect_same_host_only,
-            limit: (settings.max_response_ms > 0)
-                .then(|| Duration::from_millis(u64::from(settings.max_response_ms))),
+            limit: (!settings.response_time_limit.is_zero())
+                .then_some(settings.response_time_limit),
             json: settings
                 .json
                 .iter()
