@@ -37,6 +37,8 @@ packages=(
     # `standby service`: systemd-analyze checks the units (tests/it/service.rs); the .deb
     # of scripts/package.sh: dpkg-deb and dpkg-shlibdeps (tests/it/package.rs installs it)
     systemd dpkg-dev
+    # promtool checks /metrics (tests/it/api_metrics.rs runs `promtool check metrics`)
+    prometheus
 )
 
 missing=()
