@@ -67,6 +67,8 @@ pub struct SnapshotDelta {
     pub polls_in_flight: usize,
     pub stats: PollStats,
     pub uptime: Part<Arc<crate::store::report::UptimeReport>>,
+    #[serde(default)]
+    pub outbox: crate::notify::OutboxStats,
 }
 
 /// Why a delta cannot be applied; the receiver then asks for a full snapshot.
@@ -214,6 +216,7 @@ impl SnapshotDelta {
             polls_in_flight: next.polls_in_flight,
             stats: next.stats,
             uptime: part(base.map(|b| &b.uptime), &next.uptime, same_arc),
+            outbox: next.outbox,
         }
     }
 
@@ -257,6 +260,7 @@ impl SnapshotDelta {
             polls_in_flight: self.polls_in_flight,
             stats: self.stats,
             uptime: taken(self.uptime, base.map(|b| b.uptime.clone())),
+            outbox: self.outbox,
         })
     }
 }
