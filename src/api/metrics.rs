@@ -137,6 +137,16 @@ pub fn render(s: &Snapshot) -> String {
     let _ = writeln!(out, "standby_problems {}", s.problems.len());
     let _ = writeln!(
         out,
+        "# HELP standby_monitor_network_down 1 while the connectivity guard's references fail too: no server is judged failed."
+    );
+    let _ = writeln!(out, "# TYPE standby_monitor_network_down gauge");
+    let down = s
+        .problems
+        .iter()
+        .any(|p| p.set.is_empty() && p.subject == crate::engine::problems::NETWORK_SUBJECT);
+    let _ = writeln!(out, "standby_monitor_network_down {}", u8::from(down));
+    let _ = writeln!(
+        out,
         "# HELP standby_polls_completed_total Polls finished since start."
     );
     let _ = writeln!(out, "# TYPE standby_polls_completed_total counter");

@@ -831,3 +831,115 @@ fn sub_second_intervals_and_retries_keep_their_cadence() {
         ]
     );
 }
+
+/// The connectivity guard through the core: while most references fail too, the servers'
+/// failed polls are recorded but not judged (no state moves, no event, the decision
+/// stays) and one problem says the network is down; when the references answer, it
+/// clears, and a server that fails then is judged as always.
+#[test]
+fn the_connectivity_guard_holds_judgement_while_the_monitor_is_cut_off() {
+    use crate::engine::problems::{NETWORK_DOWN, ProblemSubject};
+    use crate::model::guard::{ConnectivityGuard, GUARD_SET};
+    let mut settings = Settings {
+        server_sets: vec![set("web", 2, frequency(1, 1, false))],
+        ..Settings::default()
+    };
+    settings.options.connectivity_guard = ConnectivityGuard {
+        references: vec!["198.51.100.1".into(), "198.51.100.2".into()],
+        interval: Duration::from_secs(60),
+        ..ConnectivityGuard::default()
+    };
+    let mut h = Harness::new(Vec::new());
+    let effects = h.core.step(
+        Input::Install {
+            settings: Arc::new(settings),
+            unavailable: BTreeMap::new(),
+        },
+        h.now(),
+    );
+    h.note(&effects);
+    let mut history = Vec::new();
+    // One round: every due poll answered, `ok(set, server)` saying how.
+    let round =
+        |h: &mut Harness, history: &mut Vec<HistoryRow>, ok: &dyn Fn(&str, usize) -> bool| {
+            let next = h.core.next_wakeup().unwrap();
+            h.at =
+                h.at.max(next.saturating_duration_since(h.base) + Duration::from_millis(50));
+            let effects = h.core.step(Input::Tick, h.now());
+            for start in h.note(&effects) {
+                let good = ok(&start.target.set_name, start.id.server);
+                let effects = h.core.step(
+                    Input::PollDone {
+                        id: start.id,
+                        outcome: outcome(good),
+                        started: h.now().at,
+                    },
+                    h.now(),
+                );
+                h.note(&effects);
+                history.extend(effects.into_iter().filter_map(|e| match e {
+                    Effect::History(row) => Some(row),
+                    _ => None,
+                }));
+            }
+        };
+    let network = |h: &Harness| h.core.problems().get("", &ProblemSubject::Network).cloned();
+    let web = |h: &Harness| {
+        h.core
+            .sets()
+            .iter()
+            .position(|s| s.config.name == "web")
+            .unwrap()
+    };
+    round(&mut h, &mut history, &|_, _| true);
+    let before = h.core.sets()[web(&h)].decision.clone();
+    assert!(before.addresses().is_some(), "{before:?}");
+    assert!(h.core.sets().iter().any(|s| s.config.name == GUARD_SET));
+
+    // Cut off: everything fails, for more rounds than the servers' retries.
+    for _ in 0..4 {
+        round(&mut h, &mut history, &|_, _| false);
+    }
+    let problem = network(&h).expect("the network-down problem");
+    assert_eq!(problem.code, NETWORK_DOWN);
+    assert!(
+        problem.text.contains("2 of 2 reference targets"),
+        "{}",
+        problem.text
+    );
+    // Polled before the references in the first failed round, the servers went on to
+    // retry; from then on their failures are not judged: neither fails.
+    assert_eq!(h.statuses(web(&h)), "RR", "the servers are not judged");
+    assert_eq!(h.core.sets()[web(&h)].decision, before);
+    assert!(
+        !h.kinds().contains(&EventKind::ServerFailed),
+        "{:?}",
+        h.kinds()
+    );
+    assert!(
+        history
+            .iter()
+            .any(|r| r.set == "web" && !r.success && r.response.contains("not judged")),
+        "the unjudged polls are recorded: {history:?}"
+    );
+
+    // The references answer: judgement is normal again.
+    for _ in 0..10 {
+        if network(&h).is_none() {
+            break;
+        }
+        round(&mut h, &mut history, &|_, _| true);
+    }
+    assert_eq!(network(&h), None);
+    for _ in 0..3 {
+        round(&mut h, &mut history, &|set, k| set == GUARD_SET || k == 1);
+    }
+    assert_eq!(h.statuses(web(&h)), "FO");
+    assert!(h.kinds().contains(&EventKind::ServerFailed));
+    // References' own changes are never events.
+    assert!(
+        h.events.iter().all(|e| e.set != GUARD_SET),
+        "{:?}",
+        h.events
+    );
+}
