@@ -44,6 +44,8 @@ fn server(set: usize, i: usize) -> ServerView {
         problem_code: None,
         recent_times_ms: recent,
         admin: Default::default(),
+        response_times: Default::default(),
+        certificate_not_after: None,
     }
 }
 
@@ -63,6 +65,8 @@ fn set(n: usize, servers: usize) -> Arc<SetStatus> {
             error_code: (k == 3).then_some(211),
             propagation: Some(standby::dnsupdate::propagation::Propagation::known(2, 3)),
             in_flight: false,
+            updates: 0,
+            update_failures: 0,
         })
         .collect();
     Arc::new(SetStatus {

@@ -264,6 +264,8 @@ impl SetRuntime {
                     last_failure: s.state.last_failure,
                     problem_code: s.state.last_failure_kind.map(|f| f.code()),
                     recent_times_ms: s.recent_times_ms.iter().copied().collect(),
+                    response_times: s.state.response_times,
+                    certificate_not_after: s.state.certificate_not_after,
                     admin: AdminView {
                         drained: s.config.weight == 0,
                         forced: match s.admin {
