@@ -71,6 +71,9 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
         recent_times_ms: (0..world.below(20))
             .map(|i| (i % 3 != 0).then_some(i as f32 * 1.5))
             .collect(),
+        last_lateness: world
+            .chance(50)
+            .then(|| Duration::from_millis(world.next() % 5_000)),
         admin: crate::engine::snapshot::AdminView {
             drained: world.chance(20),
             forced: None,
