@@ -4,6 +4,8 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! `ui`, `api`, `attach`, `dnsserve`, `autostart` (clients of the engine: snapshots in, commands out)
 //! → `engine` → `probe`, `dnsupdate`, `notify` → `exec`, `httpclient`, `store` → `model`.
+//! Among the clients, `attach` is the windows' protocol: `ui` runs on an `attach::Link`
+//! and `api` carries `attach::session` to remote windows; `attach` names neither.
 //! `service` (registration with the OS's service manager) names only `model`.
 //! Only `main` wires concrete parts together.
 

@@ -24,6 +24,18 @@ struct Cli {
     /// runs)
     #[arg(long, conflicts_with = "headless")]
     standalone: bool,
+    /// Attach the window to a remote engine over its HTTP API (TLS), e.g.
+    /// https://standby.example:8100. Its certificate is pinned on the first connection
+    #[arg(long, value_name = "URL", conflicts_with_all = ["headless", "standalone"])]
+    connect: Option<String>,
+    /// With --connect: a file whose first line is the API's password (user admin); else
+    /// the environment variable STANDBY_PASSWORD, else none
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    password_file: Option<PathBuf>,
+    /// With --connect: where the pinned certificate fingerprints are kept
+    /// [default: standby/known_hosts in the OS configuration directory]
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    known_hosts: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Action>,
 }
@@ -209,7 +221,10 @@ fn main() -> ExitCode {
         Some(Action::Service { action }) => service(action, cli.config),
         None if cli.headless => run(cli.config, Mode::Headless(Box::new(wait_for_stop_signal))),
         None if cli.standalone => run(cli.config, Mode::Window),
-        None => run_attached(cli.config),
+        None => match cli.connect {
+            Some(url) => run_remote(&url, cli.password_file, cli.known_hosts),
+            None => run_attached(cli.config),
+        },
     };
     match outcome {
         Ok(code) => code,
@@ -447,7 +462,7 @@ fn run_windows_service(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         };
         run(Some(path), Mode::Headless(Box::new(wait)))
             .map(|_| ())
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| format!("{e:#}").into())
     }))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -479,8 +494,8 @@ fn run_attached(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         std::sync::Arc::new(|| {}),
         std::time::Duration::from_secs(20),
     ));
-    let attached = match attached {
-        Ok(attached) => attached,
+    let link = match attached {
+        Ok(link) => link,
         Err(e @ (AttachError::Unsupported | AttachError::Start(_))) => {
             tracing::warn!("running standalone (the engine inside this window): {e}");
             drop(runtime);
@@ -491,17 +506,66 @@ fn run_attached(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     tracing::info!(
         "attached to the engine of {} (process {})",
         path.display(),
-        attached.engine.pid
+        link.engine.pid
     );
     match standby::autostart::Autostart::for_this_user(&path) {
         Some(autostart) => {
-            standby::autostart::spawn(attached.client.clone(), autostart)
+            standby::autostart::spawn(link.client.clone(), autostart)
                 .context("cannot start the autostart thread")?;
         }
         None => tracing::warn!("start at login: no home directory to register in"),
     }
     standby::ui::run(standby::ui::EngineLink::Attached {
-        client: attached.client,
+        link,
+        runtime: Some(runtime),
+    })
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The window on a remote engine (`--connect`), over its HTTP API.
+fn run_remote(
+    url: &str,
+    password_file: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use standby::attach::known_hosts::KnownHosts;
+    use standby::attach::remote::Remote;
+    let password = match password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the password file {}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        None => std::env::var("STANDBY_PASSWORD").ok(),
+    }
+    .filter(|p| !p.is_empty())
+    .map(standby::model::Secret::new);
+    let known_hosts = match known_hosts {
+        Some(path) => KnownHosts::at(&path),
+        None => KnownHosts::for_this_user().context(
+            "no configuration directory to keep the pinned certificates in (give --known-hosts)",
+        )?,
+    };
+    let remote = Remote::new(url, password, known_hosts)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("standby-remote")
+        .enable_all()
+        .build()
+        .context("cannot start the remote runtime")?;
+    let link = runtime
+        .block_on(standby::attach::Link::open(
+            std::sync::Arc::new(remote),
+            std::sync::Arc::new(|| {}),
+        ))
+        .with_context(|| format!("cannot attach to {url}"))?;
+    tracing::info!(
+        "attached to the engine at {url} (process {})",
+        link.engine.pid
+    );
+    standby::ui::run(standby::ui::EngineLink::Attached {
+        link,
         runtime: Some(runtime),
     })
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;

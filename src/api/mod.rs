@@ -7,6 +7,7 @@
 //! (host, origin, content type, password, login throttle), `body.rs` takes only complete
 //! bodies, `secrets.rs` keeps secrets out of every answer, `routes.rs` has the routes.
 
+pub mod attach_route;
 mod body;
 pub mod cli_client;
 pub mod dto;
@@ -80,6 +81,8 @@ pub struct ApiState {
     redactor: Arc<secrets::Redactor>,
     throttle: Arc<Mutex<Throttle>>,
     limits: Limits,
+    /// Remote windows' sessions (`attach_route.rs`).
+    sessions: attach_route::Sessions,
 }
 
 impl ApiState {
@@ -89,6 +92,7 @@ impl ApiState {
             redactor: Arc::default(),
             throttle: Arc::default(),
             limits,
+            sessions: Default::default(),
         }
     }
 }
@@ -147,6 +151,8 @@ pub fn router_with(state: ApiState) -> Router {
             post(routes::clear_maintenance),
         )
         .route("/metrics", get(routes::metrics))
+        .route("/attach", get(attach_route::open))
+        .route("/attach/{session}", post(attach_route::send))
         .layer(middleware::from_fn_with_state(state.clone(), check_request))
         .with_state(state)
 }
@@ -202,7 +208,11 @@ async fn authorize(
             return response;
         }
     }
-    match guard::caller(options, request.headers()) {
+    let mut request = request;
+    let caller = guard::caller(options, request.headers());
+    // The routes that serve a caller differently (a remote window's session) read it.
+    request.extensions_mut().insert(caller);
+    match caller {
         Caller::Admin => {
             if !options.password.is_empty()
                 && let Ok(mut throttle) = state.throttle.lock()

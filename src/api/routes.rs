@@ -131,9 +131,19 @@ pub fn decode_settings_body<T: Serialize + serde::de::DeserializeOwned>(
         },
         _ => false,
     };
-    redactor
-        .restore(&mut value, stored)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    redactor.restore(&mut value, stored).map_err(|e| {
+        let field = crate::model::ValidationError {
+            path: e.path.clone(),
+            message: format!(
+                "the placeholder {} stands for no stored secret",
+                e.placeholder
+            ),
+        };
+        ApiError {
+            fields: vec![field],
+            ..ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+        }
+    })?;
     Ok((body::complete(value)?, confirmed))
 }
 

@@ -63,7 +63,7 @@ impl Redactor {
     /// Puts the stored secrets back where `sent` carries their placeholders. `stored` is
     /// the settings in force, as JSON. A placeholder that stands for no stored secret is an
     /// error naming its field.
-    pub fn restore(&self, sent: &mut Value, stored: &Value) -> Result<(), String> {
+    pub fn restore(&self, sent: &mut Value, stored: &Value) -> Result<(), UnknownPlaceholder> {
         let mut known = Vec::new();
         let mut stored = stored.clone();
         walk_secrets(&mut stored, "", &mut |_, secret| {
@@ -81,18 +81,33 @@ impl Redactor {
                     *secret = value.clone();
                     Ok(())
                 }
-                None => Err(format!(
-                    "{path}: the placeholder {secret} stands for no stored secret (read the settings again, or send the secret itself)"
-                )),
+                None => Err(UnknownPlaceholder {
+                    path: path.to_string(),
+                    placeholder: secret.clone(),
+                }),
             }
         })
     }
 }
 
-type Visit<'a> = dyn FnMut(&str, &mut String) -> Result<(), String> + 'a;
+/// A placeholder in a body that stands for no stored secret; names the field.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path}: the placeholder {placeholder} stands for no stored secret (read the settings again, or send the secret itself)"
+)]
+pub struct UnknownPlaceholder {
+    pub path: String,
+    pub placeholder: String,
+}
+
+type Visit<'a> = dyn FnMut(&str, &mut String) -> Result<(), UnknownPlaceholder> + 'a;
 
 /// Calls `visit` with the path and value of every secret string in `value`.
-fn walk_secrets(value: &mut Value, path: &str, visit: &mut Visit<'_>) -> Result<(), String> {
+fn walk_secrets(
+    value: &mut Value,
+    path: &str,
+    visit: &mut Visit<'_>,
+) -> Result<(), UnknownPlaceholder> {
     match value {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
@@ -120,7 +135,11 @@ fn walk_secrets(value: &mut Value, path: &str, visit: &mut Visit<'_>) -> Result<
 }
 
 /// A secret field: a string, or a list of them (`read_tokens`).
-fn visit_strings(value: &mut Value, path: &str, visit: &mut Visit<'_>) -> Result<(), String> {
+fn visit_strings(
+    value: &mut Value,
+    path: &str,
+    visit: &mut Visit<'_>,
+) -> Result<(), UnknownPlaceholder> {
     match value {
         Value::String(text) => visit(path, text),
         Value::Array(items) => {
@@ -236,8 +255,11 @@ mod tests {
         let error = redactor
             .restore(&mut sent, &json!({"password": "hunter2"}))
             .unwrap_err();
+        assert_eq!(error.path, "servers[0].login.password");
         assert!(
-            error.starts_with("servers[0].login.password: the placeholder"),
+            error
+                .to_string()
+                .starts_with("servers[0].login.password: the placeholder"),
             "{error}"
         );
     }

@@ -1,120 +1,54 @@
 //! The window's side of the local channel: attach to the engine that serves a settings
 //! file, or start one (the same program, `--headless`, detached) and attach to it. The
-//! snapshots arrive as deltas, are applied to the snapshot held here, and are published
-//! through a `watch` exactly like an in-process engine's, so that whatever follows the
-//! snapshots need not know where the engine runs.
-
-// The channel is a Unix socket for now: on Windows most of this is not built yet.
-#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+//! channel is the owner-only Unix socket beside the settings file, or on Windows its
+//! named pipe; [`Local`] is its [`Connector`], so the window's [`Link`] reattaches by
+//! itself when the engine comes back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::AttachError;
-use super::wire::{FrameError, ToEngine, ToWindow, read_frame, write_frame};
-use crate::engine::command::Responder;
-use crate::engine::delta::WIRE_VERSION;
-use crate::engine::{EngineClient, Inbound, Snapshot};
+use super::link::{Channel, Connecting, Connector, Link, Place};
+use super::wire::{ToEngine, ToWindow, read_frame, write_frame};
 
-/// How long the engine has to say hello and send its first snapshot.
-pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+pub use super::link::{ANSWER_WITHIN, EngineInfo};
 
-/// Who answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineInfo {
-    pub pid: u32,
-    pub program_version: String,
+/// The engine of a settings file on this machine.
+pub struct Local {
     pub settings_path: PathBuf,
+    /// This program, to start an engine with (`None`: the window cannot start one).
+    pub program: Option<PathBuf>,
 }
 
-/// A window attached to an engine.
-pub struct Attached {
-    pub engine: EngineInfo,
-    /// The engine as an in-process one looks: commands and requests in (carried across
-    /// the channel; a request's answer comes back by its id), snapshots out. When the
-    /// channel ends its snapshots stop (`changed()` fails) and sends fail.
-    pub client: EngineClient,
-    /// Why the channel ended, once it has.
-    pub ended: tokio::sync::oneshot::Receiver<String>,
+impl Connector for Local {
+    fn connect(&self) -> Connecting<'_> {
+        Box::pin(connect(&self.settings_path))
+    }
+
+    fn place(&self) -> Place {
+        Place::Local(self.settings_path.clone())
+    }
+
+    fn start_engine(&self) -> Option<Result<(), AttachError>> {
+        let program = self.program.as_deref()?;
+        Some(start_detached(program, &self.settings_path).map(|_| ()))
+    }
+
+    fn can_start(&self) -> bool {
+        self.program.is_some()
+    }
 }
 
-/// Attaches to the engine of `settings_path`. Call inside a tokio runtime: the snapshots
-/// are read by a task of it, which `waker` is called by after each new snapshot.
-#[cfg(unix)]
-pub async fn attach(
-    settings_path: &Path,
-    waker: Arc<dyn Fn() + Send + Sync>,
-) -> Result<Attached, AttachError> {
-    let socket = super::socket_path(settings_path);
-    let stream = match tokio::net::UnixStream::connect(&socket).await {
-        Ok(stream) => stream,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Err(AttachError::NoEngine {
-                settings: settings_path.to_path_buf(),
-                socket,
-            });
-        }
-        Err(source) => return Err(AttachError::Io { socket, source }),
-    };
-    let (mut read, write) = stream.into_split();
-    let first = async {
-        let engine = match read_frame(&mut read).await? {
-            ToWindow::Hello {
-                wire_version,
-                program_version,
-                pid,
-                settings_path,
-            } => {
-                if wire_version != WIRE_VERSION {
-                    return Err(AttachError::Version {
-                        got: wire_version,
-                        want: WIRE_VERSION,
-                    });
-                }
-                EngineInfo {
-                    pid,
-                    program_version,
-                    settings_path,
-                }
-            }
-            other => return Err(AttachError::Protocol(format!("{other:?} before hello"))),
-        };
-        let snapshot = match read_frame(&mut read).await? {
-            ToWindow::Delta(delta) => delta
-                .apply(None)
-                .map_err(|e| AttachError::Protocol(e.to_string()))?,
-            other => {
-                return Err(AttachError::Protocol(format!(
-                    "{other:?} before the first snapshot"
-                )));
-            }
-        };
-        Ok::<_, AttachError>((engine, snapshot))
-    };
-    let (engine, snapshot) = tokio::time::timeout(ANSWER_WITHIN, first)
-        .await
-        .map_err(|_| AttachError::Timeout(ANSWER_WITHIN))?
-        .map_err(|e| match e {
-            AttachError::Io { source, .. } => AttachError::Io {
-                socket: super::socket_path(settings_path),
-                source,
-            },
-            other => other,
-        })?;
-    let (publish, snapshots) = watch::channel(Arc::new(snapshot));
-    let (inbound, inbound_rx) = tokio::sync::mpsc::channel(64);
-    let (end, ended) = tokio::sync::oneshot::channel();
-    // Frames are read on a task of their own: a read cut off half-way by the select of
-    // the proxy would lose its bytes.
-    let (frames_tx, frames) = tokio::sync::mpsc::channel(64);
+/// A channel over a connected byte stream: a task reads frames (a read cut off half-way
+/// by a select would lose its bytes), one writes them.
+pub(crate) fn frames_channel<S>(stream: S) -> Channel
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut read, mut write) = tokio::io::split(stream);
+    let (frames_tx, incoming) = tokio::sync::mpsc::channel(64);
+    let (outgoing, mut to_write) = tokio::sync::mpsc::channel::<ToEngine>(64);
     let reader = tokio::spawn(async move {
         loop {
             let frame = read_frame::<_, ToWindow>(&mut read).await;
@@ -124,104 +58,90 @@ pub async fn attach(
             }
         }
     });
-    tokio::spawn(async move {
-        let why = proxy(write, frames, inbound_rx, &publish, waker).await;
-        reader.abort();
-        let _ = end.send(why);
-    });
-    Ok(Attached {
-        engine,
-        client: EngineClient::proxy(inbound, snapshots),
-        ended,
-    })
-}
-
-/// Carries the window's commands and requests to the engine and the engine's snapshots
-/// and answers back, until the channel ends; returns why it ended.
-#[cfg(unix)]
-async fn proxy(
-    mut write: tokio::net::unix::OwnedWriteHalf,
-    mut frames: tokio::sync::mpsc::Receiver<Result<ToWindow, FrameError>>,
-    mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
-    publish: &watch::Sender<Arc<Snapshot>>,
-    mut waker: Arc<dyn Fn() + Send + Sync>,
-) -> String {
-    let mut waiting: std::collections::HashMap<u64, Responder> = Default::default();
-    let mut next_id = 0u64;
-    let why = loop {
-        tokio::select! {
-            frame = frames.recv() => match frame {
-                Some(Ok(ToWindow::Delta(delta))) => {
-                    let base = publish.borrow().clone();
-                    match delta.apply(Some(&base)) {
-                        Ok(next) => {
-                            publish.send_replace(Arc::new(next));
-                            waker();
-                        }
-                        Err(e) => break format!("a snapshot that does not fit: {e}"),
-                    }
-                }
-                Some(Ok(ToWindow::Response { id, response })) => {
-                    if let Some(responder) = waiting.remove(&id) {
-                        responder.send(*response);
-                    }
-                }
-                Some(Ok(ToWindow::Hello { .. })) => break "the engine said hello twice".into(),
-                Some(Err(FrameError::Closed)) | None => {
-                    break "the engine closed the channel".into();
-                }
-                Some(Err(e)) => break format!("the channel broke: {e}"),
-            },
-            message = inbound.recv() => {
-                let frame = match message {
-                    Some(Inbound::Command(command)) => ToEngine::Command(command),
-                    Some(Inbound::Call(call)) => {
-                        let (request, responder) = call.into_parts();
-                        next_id += 1;
-                        waiting.insert(next_id, responder);
-                        ToEngine::Request { id: next_id, request: Box::new(request) }
-                    }
-                    Some(Inbound::SetRepaintWaker(new)) => {
-                        waker = new;
-                        continue;
-                    }
-                    // The Ping window's stream of replies does not cross the channel yet:
-                    // dropping its sender ends that window's pings at once.
-                    Some(Inbound::Ping { .. }) | Some(Inbound::NotificationReport(_)) => continue,
-                    // The window dropped its last client: detach.
-                    None => break "the window detached".into(),
-                };
-                if let Err(e) = write_frame(&mut write, &frame).await {
-                    break format!("the channel broke: {e}");
-                }
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = to_write.recv().await {
+            if let Err(e) = write_frame(&mut write, &frame).await {
+                tracing::debug!("writing to the engine: {e}");
+                return;
             }
         }
-    };
-    // Pending requests get "no answer" as their responders drop; the window repaints to
-    // show the engine gone.
-    drop(waiting);
-    waker();
-    why
+    });
+    Channel {
+        incoming,
+        outgoing,
+        tasks: vec![reader.abort_handle(), writer.abort_handle()],
+    }
 }
 
-#[cfg(not(unix))]
-pub async fn attach(
-    _settings_path: &Path,
-    _waker: Arc<dyn Fn() + Send + Sync>,
-) -> Result<Attached, AttachError> {
+#[cfg(unix)]
+async fn connect(settings_path: &Path) -> Result<Channel, AttachError> {
+    let socket = super::socket_path(settings_path);
+    match tokio::net::UnixStream::connect(&socket).await {
+        Ok(stream) => Ok(frames_channel(stream)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Err(AttachError::NoEngine {
+                settings: settings_path.to_path_buf(),
+                socket,
+            })
+        }
+        Err(source) => Err(AttachError::Io { socket, source }),
+    }
+}
+
+#[cfg(windows)]
+async fn connect(settings_path: &Path) -> Result<Channel, AttachError> {
+    use tokio::net::windows::named_pipe::ClientOptions;
+    let name = super::pipe_name(settings_path);
+    // ERROR_PIPE_BUSY: every instance is taken for a moment (another window attaching).
+    const PIPE_BUSY: i32 = 231;
+    let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
+    loop {
+        match ClientOptions::new().open(&name) {
+            Ok(pipe) => return Ok(frames_channel(pipe)),
+            Err(e)
+                if e.raw_os_error() == Some(PIPE_BUSY)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AttachError::NoEngine {
+                    settings: settings_path.to_path_buf(),
+                    socket: PathBuf::from(name),
+                });
+            }
+            Err(source) => {
+                return Err(AttachError::Io {
+                    socket: PathBuf::from(name),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+async fn connect(_settings_path: &Path) -> Result<Channel, AttachError> {
     Err(AttachError::Unsupported)
 }
 
-impl From<FrameError> for AttachError {
-    fn from(e: FrameError) -> Self {
-        match e {
-            FrameError::Io(source) => AttachError::Io {
-                socket: PathBuf::new(),
-                source,
-            },
-            other => AttachError::Protocol(other.to_string()),
-        }
-    }
+/// Attaches to the engine of `settings_path` (the window cannot start one when it is
+/// lost). Call inside a tokio runtime: the link is kept by a task of it, which calls
+/// `waker` after each new snapshot.
+pub async fn attach(
+    settings_path: &Path,
+    waker: Arc<dyn Fn() + Send + Sync>,
+) -> Result<Link, AttachError> {
+    let local = Local {
+        settings_path: settings_path.to_path_buf(),
+        program: None,
+    };
+    Link::open(Arc::new(local), waker).await
 }
 
 /// Starts the engine of `settings_path` as a background process of its own (this
@@ -268,14 +188,19 @@ pub fn start_detached(
 }
 
 /// Attaches to the engine of `settings_path`, starting one first when none runs, and
-/// waits (up to `within`) for a started one to listen.
+/// waits (up to `within`) for a started one to listen. The link can start one again
+/// when it is lost (the banner offers it).
 pub async fn attach_or_start(
     program: &Path,
     settings_path: &Path,
     waker: Arc<dyn Fn() + Send + Sync>,
     within: Duration,
-) -> Result<Attached, AttachError> {
-    match attach(settings_path, waker.clone()).await {
+) -> Result<Link, AttachError> {
+    let local = Arc::new(Local {
+        settings_path: settings_path.to_path_buf(),
+        program: Some(program.to_path_buf()),
+    });
+    match Link::open(local.clone(), waker.clone()).await {
         Err(AttachError::NoEngine { .. }) => {}
         other => return other,
     }
@@ -288,7 +213,7 @@ pub async fn attach_or_start(
                 settings_path.with_file_name("standby-engine.log").display()
             )));
         }
-        match attach(settings_path, waker.clone()).await {
+        match Link::open(local.clone(), waker.clone()).await {
             Err(AttachError::NoEngine { .. }) if tokio::time::Instant::now() < deadline => {
                 // Waiting for the new engine to bind its socket.
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -4,16 +4,13 @@
 //! engine. Each window has its own task; a window that reads slowly only ever gets the
 //! newest snapshot (the watch keeps one), so nothing queues up behind it.
 
-// The channel is a Unix socket for now: on Windows most of this is not built yet.
-#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::wire::{FrameError, ToEngine, ToWindow, read_frame, write_frame};
-use crate::engine::delta::{SnapshotDelta, WIRE_VERSION};
-use crate::engine::{EngineClient, Level, Response, Snapshot};
+use super::wire::{ToEngine, ToWindow, read_frame, write_frame};
+use crate::engine::delta::WIRE_VERSION;
+use crate::engine::{EngineClient, Level};
 
 /// Serves the windows of `settings_path`'s engine on a thread of its own, until the
 /// engine stops (then the socket is removed).
@@ -73,11 +70,7 @@ async fn serve(client: EngineClient, settings_path: PathBuf) {
                     }
                     let client = client.clone();
                     let hello = hello.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = stream_to(stream, client, hello).await {
-                            tracing::debug!("a window left: {e}");
-                        }
-                    });
+                    tokio::spawn(frames_session(stream, client, hello));
                 }
                 // Out of descriptors, say: the engine's own problem, not a reason to stop.
                 Err(e) => {
@@ -93,33 +86,72 @@ async fn serve(client: EngineClient, settings_path: PathBuf) {
     let _ = std::fs::remove_file(&path);
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+async fn serve(client: EngineClient, settings_path: PathBuf) {
+    let name = super::pipe_name(&settings_path);
+    let hello = hello(&settings_path);
+    let mut engine = client.watch();
+    let mut first = true;
+    tracing::info!("windows attach on {name}");
+    loop {
+        // One instance per window: a new one waits while the last is taken.
+        let server = match super::windows_pipe::create(&name, first) {
+            Ok(server) => server,
+            Err(e) if first => {
+                client
+                    .log(
+                        Level::Warning,
+                        format!("windows cannot attach: {name}: {e}"),
+                    )
+                    .await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("a new instance of {name}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        first = false;
+        tokio::select! {
+            connected = server.connect() => match connected {
+                Ok(()) => {
+                    tokio::spawn(frames_session(server, client.clone(), hello.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("a window on {name}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            changed = engine.changed() => if changed.is_err() {
+                break;
+            },
+        }
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 async fn serve(client: EngineClient, _settings_path: PathBuf) {
     client
         .log(
             Level::Warning,
-            "windows cannot attach to this engine: the local channel (a named pipe) is not \
-             built for Windows yet"
-                .into(),
+            "windows cannot attach to this engine: no local channel on this platform".into(),
         )
         .await;
 }
 
-/// Streams snapshots to one window and carries out its commands and requests, until it
-/// leaves or the engine stops.
-#[cfg(unix)]
-async fn stream_to(
-    stream: tokio::net::UnixStream,
-    client: EngineClient,
-    hello: ToWindow,
-) -> Result<(), FrameError> {
-    let (mut read, mut write) = stream.into_split();
-    let mut watch = client.watch();
-    // Answers of requests in flight, written between snapshots.
-    let (answers, mut answered) = tokio::sync::mpsc::channel::<(u64, Response)>(64);
-    // Frames are read on a task of their own: a read cut off half-way by the select below
-    // would lose its bytes.
-    let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel::<ToEngine>(64);
+/// Carries one window's session over a byte stream (the socket, the named pipe) as
+/// frames: a task reads the window's frames, one writes the session's.
+pub(crate) async fn frames_session<S>(stream: S, client: EngineClient, hello: ToWindow)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut read, mut write) = tokio::io::split(stream);
+    let (incoming_tx, incoming) = tokio::sync::mpsc::channel::<ToEngine>(64);
+    // Two frames in the pipe at most: a slow window gets the newest snapshot, not a queue.
+    let (outgoing, mut to_write) = tokio::sync::mpsc::channel::<ToWindow>(2);
+    // Frames are read on a task of their own: a read cut off half-way by a select would
+    // lose its bytes.
     let reader = tokio::spawn(async move {
         loop {
             match read_frame::<_, ToEngine>(&mut read).await {
@@ -135,51 +167,23 @@ async fn stream_to(
             }
         }
     });
-    write_frame(&mut write, &hello).await?;
-    let mut sent: Option<Arc<Snapshot>> = None;
-    let mut changed = true;
-    let result = loop {
-        if changed {
-            let now = watch.borrow_and_update().clone();
-            let delta = SnapshotDelta::between(sent.as_deref(), &now);
-            if let Err(e) = write_frame(&mut write, &ToWindow::Delta(Box::new(delta))).await {
-                break Err(e);
-            }
-            sent = Some(now);
-        }
-        changed = false;
-        tokio::select! {
-            next = watch.changed() => match next {
-                Ok(()) => changed = true,
-                Err(_) => break Ok(()),
-            },
-            message = incoming.recv() => match message {
-                Some(ToEngine::Command(command)) => {
-                    if client.send(command).await.is_err() {
-                        break Ok(());
-                    }
-                }
-                Some(ToEngine::Request { id, request }) => {
-                    let client = client.clone();
-                    let answers = answers.clone();
-                    tokio::spawn(async move {
-                        // No answer when the engine stopped: the channel ends then, and
-                        // the window's pending requests learn it from that.
-                        if let Ok(response) = client.call(*request).await {
-                            let _ = answers.send((id, response)).await;
-                        }
-                    });
-                }
-                None => break Err(FrameError::Closed),
-            },
-            Some((id, response)) = answered.recv() => {
-                let answer = ToWindow::Response { id, response: Box::new(response) };
-                if let Err(e) = write_frame(&mut write, &answer).await {
-                    break Err(e);
-                }
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = to_write.recv().await {
+            if let Err(e) = write_frame(&mut write, &frame).await {
+                tracing::debug!("a window left: {e}");
+                return;
             }
         }
-    };
+    });
+    super::session::run(
+        client,
+        hello,
+        incoming,
+        outgoing,
+        Arc::new(super::session::Open),
+    )
+    .await;
     reader.abort();
-    result
+    // The writer ends once the session's last frame is written (its sender is gone).
+    let _ = writer.await;
 }

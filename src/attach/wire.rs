@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::engine::delta::SnapshotDelta;
+use crate::engine::ping::PingReply;
 use crate::engine::{Command, Request, Response};
 
 /// The largest frame either side accepts: a full snapshot of thousands of sets with a
@@ -33,6 +34,8 @@ pub enum ToWindow {
     Delta(Box<SnapshotDelta>),
     /// The answer to the window's request `id`.
     Response { id: u64, response: Box<Response> },
+    /// A reply of the pings the window started as `id` ([`ToEngine::Ping`]).
+    PingReply { id: u64, reply: PingReply },
 }
 
 /// What a window sends the engine.
@@ -43,6 +46,16 @@ pub enum ToEngine {
     Request {
         id: u64,
         request: Box<Request>,
+    },
+    /// Ping `address` once a second from the engine's host (the Ping window); the replies
+    /// come back as [`ToWindow::PingReply`] with this `id` until [`ToEngine::StopPing`].
+    Ping {
+        id: u64,
+        address: std::net::IpAddr,
+    },
+    /// The Ping window `id` closed.
+    StopPing {
+        id: u64,
     },
 }
 

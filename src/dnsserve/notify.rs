@@ -180,6 +180,26 @@ fn message(soa: &Record, id: u16) -> Message {
     message
 }
 
+/// Why a secondary did not acknowledge a NOTIFY (logged with its address).
+#[derive(Debug, thiserror::Error)]
+enum NotifyFailure {
+    #[error("cannot open a UDP socket on {local}: {source}")]
+    Socket {
+        local: IpAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot sign: {0}")]
+    Sign(#[from] crate::dnsupdate::tsig::TsigError),
+    #[error("cannot encode: {0}")]
+    Encode(#[from] hickory_proto::ProtoError),
+    #[error("cannot send: {0}")]
+    Send(std::io::Error),
+    #[error("answered {0}")]
+    Refused(ResponseCode),
+    #[error("no answer after {TRIES} tries")]
+    Silent,
+}
+
 /// NOTIFYs one secondary until it answers NOERROR (acknowledged) or another code (it
 /// refuses: no use repeating), or the tries run out.
 async fn notify_one(
@@ -187,7 +207,7 @@ async fn notify_one(
     target: SocketAddr,
     signer: Option<&TsigSigner>,
     source: IpAddr,
-) -> Result<(), String> {
+) -> Result<(), NotifyFailure> {
     let local = match (source, target) {
         (IpAddr::V4(_), SocketAddr::V4(_)) | (IpAddr::V6(_), SocketAddr::V6(_)) => source,
         (_, SocketAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -195,15 +215,12 @@ async fn notify_one(
     };
     let socket = UdpSocket::bind(SocketAddr::new(local, 0))
         .await
-        .map_err(|e| format!("cannot open a UDP socket on {local}: {e}"))?;
+        .map_err(|source| NotifyFailure::Socket { local, source })?;
     let id: u16 = rand::random();
     let unsigned = message(soa, id);
     let bytes = match signer {
-        Some(signer) => signer
-            .sign(&unsigned, now_unix())
-            .map(|s| s.bytes)
-            .map_err(|e| e.to_string())?,
-        None => unsigned.to_vec().map_err(|e| e.to_string())?,
+        Some(signer) => signer.sign(&unsigned, now_unix()).map(|s| s.bytes)?,
+        None => unsigned.to_vec()?,
     };
     let mut wait = FIRST_WAIT;
     let mut buffer = vec![0u8; 4096];
@@ -211,7 +228,7 @@ async fn notify_one(
         socket
             .send_to(&bytes, target)
             .await
-            .map_err(|e| format!("cannot send: {e}"))?;
+            .map_err(NotifyFailure::Send)?;
         let deadline = tokio::time::Instant::now() + wait;
         // Answers with another id (a late one, a stray) are skipped until the deadline.
         while let Ok(Ok((n, from))) =
@@ -229,12 +246,12 @@ async fn notify_one(
             }
             return match answer.metadata.response_code {
                 ResponseCode::NoError => Ok(()),
-                code => Err(format!("answered {code}")),
+                code => Err(NotifyFailure::Refused(code)),
             };
         }
         wait *= 2;
     }
-    Err(format!("no answer after {TRIES} tries"))
+    Err(NotifyFailure::Silent)
 }
 
 #[cfg(test)]

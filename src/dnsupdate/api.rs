@@ -37,11 +37,16 @@ pub fn client(timeout_secs: u32) -> Result<ApiClient, super::BuildError> {
         .map_err(|e| super::BuildError::Invalid(e.to_string()))
 }
 
+/// A key or token that cannot be a header value (a line break, a control character).
+#[derive(Debug, thiserror::Error)]
+#[error("the key or token holds characters a header cannot carry")]
+pub struct UnfitHeader;
+
 /// A secret as a header value, marked sensitive so that no debug print of the request
 /// shows it. A secret with a line break cannot be sent.
-pub fn secret_header(secret: &Secret, prefix: &str) -> Result<HeaderValue, String> {
-    let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose()))
-        .map_err(|_| "the key or token holds characters a header cannot carry".to_string())?;
+pub fn secret_header(secret: &Secret, prefix: &str) -> Result<HeaderValue, UnfitHeader> {
+    let mut value =
+        HeaderValue::from_str(&format!("{prefix}{}", secret.expose())).map_err(|_| UnfitHeader)?;
     value.set_sensitive(true);
     Ok(value)
 }

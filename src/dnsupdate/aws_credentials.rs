@@ -9,8 +9,30 @@ use std::path::PathBuf;
 use super::sigv4::Credentials;
 use crate::model::{Route53Api, Secret};
 
+/// No credentials found; the text says where the chain looked.
+#[derive(Debug, thiserror::Error)]
+pub enum NoCredentials {
+    #[error(
+        "no credentials: no access key given, none in the environment, and no home directory for ~/.aws/credentials"
+    )]
+    NoHome,
+    #[error(
+        "no credentials: no access key given, none in the environment, and {} cannot be read ({source})",
+        file.display()
+    )]
+    Unreadable {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no credentials: profile [{profile}] of {} has no aws_access_key_id and aws_secret_access_key",
+        file.display()
+    )]
+    NoProfile { file: PathBuf, profile: String },
+}
+
 /// Finds the credentials; the error says where it looked.
-pub fn resolve(settings: &Route53Api) -> Result<Credentials, String> {
+pub fn resolve(settings: &Route53Api) -> Result<Credentials, NoCredentials> {
     resolve_with(settings, &|name| std::env::var(name).ok(), dirs::home_dir())
 }
 
@@ -19,7 +41,7 @@ pub fn resolve_with(
     settings: &Route53Api,
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<PathBuf>,
-) -> Result<Credentials, String> {
+) -> Result<Credentials, NoCredentials> {
     let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     if !settings.access_key_id.trim().is_empty() {
         return Ok(Credentials {
@@ -47,20 +69,13 @@ pub fn resolve_with(
         settings.profile.trim().to_string()
     };
     let Some(file) = file else {
-        return Err("no credentials: no access key given, none in the environment, and no home directory for ~/.aws/credentials".into());
+        return Err(NoCredentials::NoHome);
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        format!(
-            "no credentials: no access key given, none in the environment, and {} cannot be read ({e})",
-            file.display()
-        )
-    })?;
-    from_file(&text, &profile).ok_or_else(|| {
-        format!(
-            "no credentials: profile [{profile}] of {} has no aws_access_key_id and aws_secret_access_key",
-            file.display()
-        )
-    })
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(source) => return Err(NoCredentials::Unreadable { file, source }),
+    };
+    from_file(&text, &profile).ok_or(NoCredentials::NoProfile { file, profile })
 }
 
 /// The profile's keys in an INI-style credentials file.
@@ -142,9 +157,13 @@ mod tests {
         );
 
         settings.profile = "missing".into();
-        let error = resolve_with(&settings, &none, home).unwrap_err();
+        let error = resolve_with(&settings, &none, home)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("[missing]"), "{error}");
-        let error = resolve_with(&settings, &none, Some(dir.path().join("nowhere"))).unwrap_err();
+        let error = resolve_with(&settings, &none, Some(dir.path().join("nowhere")))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("cannot be read"), "{error}");
     }
 }

@@ -88,7 +88,8 @@ impl CloudflareUpdater {
         }
         Ok(Self {
             base,
-            token: api::secret_header(&settings.api_token, "Bearer ").map_err(invalid)?,
+            token: api::secret_header(&settings.api_token, "Bearer ")
+                .map_err(|e| invalid(e.to_string()))?,
             timeout: Duration::from_secs(u64::from(settings.timeout_secs.max(1))),
             client: api::client(settings.timeout_secs)?,
         })

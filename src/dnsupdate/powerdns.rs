@@ -93,7 +93,7 @@ impl PowerDnsUpdater {
         Ok(Self {
             base,
             root,
-            key: api::secret_header(&settings.api_key, "").map_err(invalid)?,
+            key: api::secret_header(&settings.api_key, "").map_err(|e| invalid(e.to_string()))?,
             timeout: Duration::from_secs(u64::from(settings.timeout_secs.max(1))),
             client: api::client(settings.timeout_secs)?,
         })

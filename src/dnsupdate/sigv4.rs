@@ -26,6 +26,11 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The AWS signer refused the request (a bad URL or header; never the secret in the text).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign the request: {0}")]
+pub struct SignError(String);
+
 /// Signs a request (`url` with its query, encoded; `headers` to sign, with `host`) for
 /// `(region, service)` at `time`. Returns the headers to add: `x-amz-date`,
 /// `authorization` (and `x-amz-security-token`).
@@ -37,7 +42,7 @@ pub fn sign(
     credentials: &Credentials,
     (region, service): (&str, &str),
     time: SystemTime,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, SignError> {
     let identity = aws_credential_types::Credentials::new(
         credentials.access_key_id.clone(),
         credentials.secret_access_key.expose().to_string(),
@@ -56,7 +61,7 @@ pub fn sign(
         .time(time)
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .map_err(|e| SignError(e.to_string()))?
         .into();
     let request = SignableRequest::new(
         method,
@@ -64,9 +69,9 @@ pub fn sign(
         headers.iter().copied(),
         SignableBody::Bytes(body),
     )
-    .map_err(|e| format!("cannot sign the request: {e}"))?;
+    .map_err(|e| SignError(e.to_string()))?;
     let (instructions, _signature) = aws_sign(request, &params)
-        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .map_err(|e| SignError(e.to_string()))?
         .into_parts();
     Ok(instructions
         .headers()

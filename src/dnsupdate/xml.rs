@@ -1,6 +1,35 @@
 //! The little XML that Route 53 speaks: elements, text and the five entities (plus
 //! numeric references), read into a tree. No DTDs, no CDATA (Route 53 sends neither).
 
+/// Why a document is not the XML this reader takes; the text says where it went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("an unclosed end tag")]
+    UnclosedEndTag,
+    #[error("an end tag too many")]
+    EndTagTooMany,
+    #[error("</{found}> closes <{open}>")]
+    Mismatched { found: String, open: String },
+    #[error("an unclosed tag")]
+    UnclosedTag,
+    #[error("a tag without a name")]
+    NoName,
+    #[error("<{0}> is not closed")]
+    NotClosed(String),
+    #[error("no element")]
+    NoElement,
+    #[error("more than one root element")]
+    SeveralRoots,
+    #[error("no closing {0}")]
+    NoClosing(&'static str),
+    #[error("text outside the root element")]
+    TextOutside,
+    #[error("an unterminated entity")]
+    UnterminatedEntity,
+    #[error("unknown entity &{0};")]
+    UnknownEntity(String),
+}
+
 /// One element: its local name (prefix dropped), its text and its children.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
@@ -11,7 +40,7 @@ pub struct Element {
 
 impl Element {
     /// Parses a document into its root element.
-    pub fn parse(text: &str) -> Result<Element, String> {
+    pub fn parse(text: &str) -> Result<Element, XmlError> {
         let mut stack: Vec<Element> = vec![Element::default()];
         let mut rest = text;
         while !rest.is_empty() {
@@ -26,18 +55,21 @@ impl Element {
             } else if let Some(after) = rest.strip_prefix("<!--") {
                 rest = skip_past(after, "-->")?;
             } else if let Some(after) = rest.strip_prefix("</") {
-                let end = after.find('>').ok_or("an unclosed end tag")?;
+                let end = after.find('>').ok_or(XmlError::UnclosedEndTag)?;
                 let name = local(after[..end].trim());
-                let element = stack.pop().ok_or("an end tag too many")?;
+                let element = stack.pop().ok_or(XmlError::EndTagTooMany)?;
                 if element.name != name || stack.is_empty() {
-                    return Err(format!("</{name}> closes <{}>", element.name));
+                    return Err(XmlError::Mismatched {
+                        found: name.to_string(),
+                        open: element.name,
+                    });
                 }
                 if let Some(parent) = stack.last_mut() {
                     parent.children.push(element);
                 }
                 rest = &after[end + 1..];
             } else {
-                let end = rest.find('>').ok_or("an unclosed tag")?;
+                let end = rest.find('>').ok_or(XmlError::UnclosedTag)?;
                 let inner = &rest[1..end];
                 let (inner, closed) = match inner.strip_suffix('/') {
                     Some(inner) => (inner, true),
@@ -45,7 +77,7 @@ impl Element {
                 };
                 let name = local(inner.split_whitespace().next().unwrap_or(""));
                 if name.is_empty() {
-                    return Err("a tag without a name".into());
+                    return Err(XmlError::NoName);
                 }
                 let element = Element {
                     name: name.to_string(),
@@ -61,14 +93,14 @@ impl Element {
                 rest = &rest[end + 1..];
             }
         }
-        let mut document = stack.pop().ok_or("no document")?;
+        let mut document = stack.pop().ok_or(XmlError::NoElement)?;
         if !stack.is_empty() {
-            return Err(format!("<{}> is not closed", document.name));
+            return Err(XmlError::NotClosed(document.name));
         }
         match document.children.len() {
             1 => Ok(document.children.remove(0)),
-            0 => Err("no element".into()),
-            _ => Err("more than one root element".into()),
+            0 => Err(XmlError::NoElement),
+            _ => Err(XmlError::SeveralRoots),
         }
     }
 
@@ -101,13 +133,13 @@ fn local(name: &str) -> &str {
     name.rsplit(':').next().unwrap_or(name)
 }
 
-fn skip_past<'a>(text: &'a str, end: &str) -> Result<&'a str, String> {
+fn skip_past<'a>(text: &'a str, end: &'static str) -> Result<&'a str, XmlError> {
     text.find(end)
         .map(|i| &text[i + end.len()..])
-        .ok_or_else(|| format!("no closing {end}"))
+        .ok_or(XmlError::NoClosing(end))
 }
 
-fn push_text(stack: &mut [Element], raw: &str) -> Result<(), String> {
+fn push_text(stack: &mut [Element], raw: &str) -> Result<(), XmlError> {
     if raw.trim().is_empty() {
         return Ok(());
     }
@@ -117,17 +149,17 @@ fn push_text(stack: &mut [Element], raw: &str) -> Result<(), String> {
             element.text.push_str(text.trim());
             Ok(())
         }
-        _ => Err("text outside the root element".into()),
+        _ => Err(XmlError::TextOutside),
     }
 }
 
-fn unescape(raw: &str) -> Result<String, String> {
+fn unescape(raw: &str) -> Result<String, XmlError> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp + 1..];
-        let end = after.find(';').ok_or("an unterminated entity")?;
+        let end = after.find(';').ok_or(XmlError::UnterminatedEntity)?;
         let entity = &after[..end];
         let c = match entity {
             "amp" => '&',
@@ -144,7 +176,7 @@ fn unescape(raw: &str) -> Result<String, String> {
                     None
                 };
                 code.and_then(char::from_u32)
-                    .ok_or_else(|| format!("unknown entity &{entity};"))?
+                    .ok_or_else(|| XmlError::UnknownEntity(entity.to_string()))?
             }
         };
         out.push(c);

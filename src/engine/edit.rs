@@ -7,7 +7,7 @@
 //! moved on since.
 
 use crate::model::{
-    EmailDefaults, Forced, Maintenance, Options, ServerSet, Settings, ValidationError,
+    Cluster, EmailDefaults, Forced, Maintenance, Options, ServerSet, Settings, ValidationError,
 };
 
 /// One error per line, as `path: message`.
@@ -27,11 +27,13 @@ pub enum SettingsEdit {
     ReplaceSet { name: String, set: Box<ServerSet> },
     /// Remove the set named so.
     DeleteSet(String),
-    /// The Options dialog's OK: the options and the e-mail defaults. *Pause all* stays as
-    /// it is in force: it is the tool bar's toggle, not the dialog's.
+    /// The Options dialog's OK: the options, the e-mail defaults and this instance's
+    /// cluster section. *Pause all* stays as it is in force: it is the tool bar's toggle,
+    /// not the dialog's.
     OptionsDialog {
         options: Box<Options>,
         email_defaults: Box<EmailDefaults>,
+        cluster: Option<Box<Cluster>>,
     },
     /// The set dialog's OK: `set` replaces the set named `original`, or is added when
     /// `original` is `None`. The set's *paused* stays as it is in force (the buttons').
@@ -113,10 +115,12 @@ impl SettingsEdit {
             SettingsEdit::OptionsDialog {
                 options,
                 email_defaults,
+                cluster,
             } => {
                 settings.options = *options;
                 settings.options.polling.paused = current.options.polling.paused;
                 settings.email_defaults = *email_defaults;
+                settings.cluster = cluster.map(|c| *c);
             }
             SettingsEdit::SetDialog { original, set } => match original {
                 Some(name) => {
@@ -278,6 +282,7 @@ mod tests {
         let edited = SettingsEdit::OptionsDialog {
             options: Box::new(options),
             email_defaults: Box::default(),
+            cluster: None,
         }
         .apply_to(&current)
         .unwrap();

@@ -22,7 +22,7 @@ pub mod server_state;
 mod sets;
 mod shell;
 pub mod snapshot;
-mod support;
+pub mod support;
 pub mod what_if;
 
 use std::path::PathBuf;

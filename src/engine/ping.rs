@@ -10,7 +10,7 @@ use crate::model::PollMethod;
 use crate::probe::{self, PollTarget};
 
 /// One line of the Ping window.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PingReply {
     pub time: SystemTime,
     pub success: bool,

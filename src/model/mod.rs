@@ -4,6 +4,7 @@
 //! default, a misspelt field is an error that names it.
 
 pub mod admin;
+pub mod cluster;
 pub mod criteria;
 pub mod dns_server;
 pub mod escapes;
@@ -23,6 +24,7 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 pub use admin::{Day, Forced, ForcedState, Maintenance};
+pub use cluster::{Cluster, EtcdTls, Quorum};
 pub use criteria::{
     CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria, LengthRule, TextRule,
 };
@@ -54,6 +56,10 @@ pub struct Settings {
     pub options: Options,
     pub email_defaults: EmailDefaults,
     pub server_sets: Vec<ServerSet>,
+    /// Cluster mode (issue 13): this instance's own part, never shared through etcd.
+    /// `None` (left out of the file) = Standby runs alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
 }
 
 /// The defaults shipped in `settings/default.ron`, used when there is no settings file.

@@ -105,7 +105,8 @@ pub struct HttpPoll {
     /// Extra request headers, name and value; the values take the poll tags. A header named
     /// like one Standby sends (`Host`, `User-Agent`) replaces it.
     pub headers: Vec<(String, String)>,
-    /// The body of a POST or PUT, with the poll tags (its type goes in `headers`).
+    /// The body of a POST or PUT, with the poll tags (its type goes in `headers`: with a JSON
+    /// `Content-Type` the tag values are JSON-escaped, with a form type URL-encoded).
     pub body: String,
     /// Authentication; `None` = none.
     pub auth: Option<HttpAuth>,

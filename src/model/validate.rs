@@ -53,6 +53,10 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
         v.server_set(&path, set);
     }
     v.host_names_claimed_once(settings);
+    if let Some(cluster) = &settings.cluster {
+        v.errors
+            .extend(super::cluster::validate_cluster("cluster", cluster));
+    }
     v.errors
 }
 
@@ -64,6 +68,10 @@ pub fn warnings(settings: &Settings) -> Vec<ValidationError> {
     v.email_defaults("email_defaults", &settings.email_defaults);
     for (i, set) in settings.server_sets.iter().enumerate() {
         v.server_set(&format!("server_sets[{i}]"), set);
+    }
+    if let Some(cluster) = &settings.cluster {
+        v.warnings
+            .extend(super::cluster::cluster_warnings("cluster", cluster));
     }
     v.warnings
 }

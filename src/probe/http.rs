@@ -139,6 +139,8 @@ pub struct HttpProbe {
     headers: Vec<(HeaderName, HeaderText)>,
     /// POST and PUT only, with tags.
     body: Option<String>,
+    /// How tag values go into the body: by the `Content-Type` header the set gives.
+    body_encoding: Encoding,
     /// The `Authorization` value (marked sensitive), sent to the URL's own host only.
     auth: Option<HeaderValue>,
     follow_redirects: u32,
@@ -186,6 +188,7 @@ impl HttpProbe {
             warning_days: settings.certificate_warning_days,
             headers,
             body: settings.method.has_body().then(|| settings.body.clone()),
+            body_encoding: body_encoding(&settings.headers),
             auth,
             follow_redirects: settings.follow_redirects,
             same_host_only: settings.redirect_same_host_only,
@@ -217,7 +220,7 @@ impl HttpProbe {
         let mut hop = self.first.clone();
         let mut method = self.method.clone();
         let mut body = self.body.as_ref().map(|b| match &tags {
-            Some(values) => tags::expand(b, values, Encoding::Plain),
+            Some(values) => tags::expand(b, values, self.body_encoding),
             None => b.clone(),
         });
         let mut redirects = 0;
@@ -588,6 +591,20 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Tag values in a JSON body are JSON-escaped, in a form body URL-encoded (so a server name
+/// with a quote cannot break the document); other bodies take them as they are.
+fn body_encoding(headers: &[(String, String)]) -> Encoding {
+    let content_type = headers
+        .iter()
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.to_ascii_lowercase());
+    match content_type {
+        Some(t) if t.contains("json") => Encoding::Json,
+        Some(t) if t.contains("x-www-form-urlencoded") => Encoding::Form,
+        _ => Encoding::Plain,
+    }
+}
+
 fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
@@ -786,6 +803,22 @@ mod tests {
         })
         .unwrap_err();
         assert!(!bad.to_string().contains("break"), "{bad}");
+    }
+
+    #[test]
+    fn body_tags_are_encoded_by_the_content_type() {
+        let with = |value: &str| vec![("content-TYPE".to_string(), value.to_string())];
+        assert_eq!(body_encoding(&with("application/json")), Encoding::Json);
+        assert_eq!(
+            body_encoding(&with("application/vnd.api+json; charset=utf-8")),
+            Encoding::Json
+        );
+        assert_eq!(
+            body_encoding(&with("application/x-www-form-urlencoded")),
+            Encoding::Form
+        );
+        assert_eq!(body_encoding(&with("text/plain")), Encoding::Plain);
+        assert_eq!(body_encoding(&[]), Encoding::Plain);
     }
 
     #[test]

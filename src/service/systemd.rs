@@ -173,18 +173,27 @@ pub fn plan(action: Action, spec: &Spec) -> Result<Vec<Step>, ServiceError> {
 
 const STATUS_PROPERTIES: &str = "--property=LoadState,ActiveState,SubState,UnitFileState,Result";
 
+/// `systemctl show` printed what this reader does not know.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UnreadableStatus {
+    #[error("systemctl show printed no {0}")]
+    Missing(&'static str),
+    #[error("unknown ActiveState {0}")]
+    UnknownState(String),
+}
+
 /// Reads `systemctl show`'s `Key=value` lines.
-pub fn parse_status(show: &str) -> Result<Status, String> {
+pub fn parse_status(show: &str) -> Result<Status, UnreadableStatus> {
     let value = |key: &str| {
         show.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
             .map(str::trim)
     };
-    let load = value("LoadState").ok_or("no LoadState")?;
+    let load = value("LoadState").ok_or(UnreadableStatus::Missing("LoadState"))?;
     if load == "not-found" {
         return Ok(Status::NotInstalled);
     }
-    let active = value("ActiveState").ok_or("no ActiveState")?;
+    let active = value("ActiveState").ok_or(UnreadableStatus::Missing("ActiveState"))?;
     let enabled = matches!(
         value("UnitFileState"),
         Some("enabled" | "enabled-runtime" | "linked" | "alias")
@@ -201,7 +210,7 @@ pub fn parse_status(show: &str) -> Result<Status, String> {
                 value("SubState").unwrap_or("unknown")
             ),
         },
-        other => return Err(format!("unknown ActiveState {other}")),
+        other => return Err(UnreadableStatus::UnknownState(other.to_string())),
     })
 }
 
@@ -214,9 +223,9 @@ pub fn perform(action: Action, spec: &Spec, os: &dyn Os) -> Result<Report, Servi
         }
         return parse_status(&output.stdout)
             .map(Report::Status)
-            .map_err(|detail| ServiceError::Unreadable {
+            .map_err(|e| ServiceError::Unreadable {
                 command: super::command_line(&program, &args),
-                detail,
+                detail: e.to_string(),
             });
     }
     let steps = plan(action, spec)?;

@@ -178,8 +178,9 @@ fn wait_until_stopped(service: &windows_service::service::Service) -> Result<boo
     Ok(false)
 }
 
-/// What the service runs: the headless engine until the stop signal.
-pub type Body = Box<dyn FnOnce(StopSignal) -> Result<(), String> + Send>;
+/// What the service runs: the headless engine until the stop signal. Its error is logged
+/// and becomes the service's specific exit code.
+pub type Body = Box<dyn FnOnce(StopSignal) -> Result<(), Box<dyn std::error::Error>> + Send>;
 
 /// The SCM's stop (or the machine's shutdown), for the body to wait on.
 pub struct StopSignal {

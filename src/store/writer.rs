@@ -14,11 +14,27 @@ use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
-use super::history::{History, HistoryFilter, HistoryRow};
+use super::history::{History, HistoryError, HistoryFilter, HistoryRow};
 use super::published::Published;
 
+/// Why the history thread could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error(transparent)]
+    Database(#[from] HistoryError),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the history thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the history thread has stopped")]
+    Stopped,
+}
+
 /// Where a query's answer goes.
-pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, String>>;
+pub type QueryReply = oneshot::Sender<Result<Vec<HistoryRow>, WriterError>>;
 
 enum Message {
     Rows(Vec<HistoryRow>),
@@ -41,7 +57,7 @@ enum Message {
 }
 
 /// Where the outcome of a CSV save goes: rows written, or the error naming the file.
-pub type CsvReply = oneshot::Sender<Result<usize, String>>;
+pub type CsvReply = oneshot::Sender<Result<usize, WriterError>>;
 
 /// Rows that may wait for the disk at most: ~17 minutes of 100 polls/s, some 20 MB.
 pub const ROWS_QUEUED_AT_MOST: usize = 100_000;
@@ -65,7 +81,7 @@ impl HistoryWriter {
     /// its first snapshot).
     pub fn start(
         path: Option<PathBuf>,
-    ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
+    ) -> Result<(HistoryWriter, HashMap<String, Published>), WriterError> {
         Self::start_with_limit(path, ROWS_QUEUED_AT_MOST)
     }
 
@@ -73,13 +89,13 @@ impl HistoryWriter {
     pub fn start_with_limit(
         path: Option<PathBuf>,
         limit: usize,
-    ) -> Result<(HistoryWriter, HashMap<String, Published>), String> {
+    ) -> Result<(HistoryWriter, HashMap<String, Published>), WriterError> {
         let queued = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let stored = Arc::new(AtomicU64::new(0));
         let (thread_queued, thread_dropped) = (queued.clone(), dropped.clone());
         let thread_stored = stored.clone();
-        let mut history = History::open(path.as_deref()).map_err(|e| e.to_string())?;
+        let mut history = History::open(path.as_deref())?;
         let published = history.load_published().unwrap_or_else(|e| {
             tracing::error!("{e}: the last published addresses are not known");
             HashMap::new()
@@ -118,7 +134,7 @@ impl HistoryWriter {
                             Err(e) => tracing::error!("history purge failed: {e}"),
                         },
                         Message::Query { filter, reply } => {
-                            let _ = reply.send(history.query(&filter).map_err(|e| e.to_string()));
+                            let _ = reply.send(history.query(&filter).map_err(WriterError::from));
                         }
                         Message::SaveCsv {
                             filter,
@@ -130,7 +146,7 @@ impl HistoryWriter {
                     }
                 }
             })
-            .map_err(|e| format!("cannot start the history thread: {e}"))?;
+            .map_err(WriterError::Thread)?;
         Ok((
             HistoryWriter {
                 tx,
@@ -201,7 +217,7 @@ impl HistoryWriter {
                 reply,
             })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 
@@ -209,7 +225,7 @@ impl HistoryWriter {
         if let Err(mpsc::SendError(Message::Query { reply, .. })) =
             self.tx.send(Message::Query { filter, reply })
         {
-            let _ = reply.send(Err("the history thread has stopped".into()));
+            let _ = reply.send(Err(WriterError::Stopped));
         }
     }
 }
@@ -219,10 +235,12 @@ fn save_csv(
     history: &History,
     filter: &HistoryFilter,
     path: &std::path::Path,
-) -> Result<usize, String> {
-    let rows = history.query(filter).map_err(|e| e.to_string())?;
-    std::fs::write(path, super::history::to_csv(&rows))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+) -> Result<usize, WriterError> {
+    let rows = history.query(filter)?;
+    std::fs::write(path, super::history::to_csv(&rows)).map_err(|source| WriterError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(rows.len())
 }
 

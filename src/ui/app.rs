@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
+use crate::attach::{Link, LinkControl, LinkStatus, Place};
 use crate::engine::{Command, EngineClient, EngineHandle, Inbound, Snapshot};
 use crate::ui::desktop::tray::{Tray, TrayAction};
 use crate::ui::dialogs::{DialogRequest, Dialogs};
@@ -72,12 +73,13 @@ fn support_path(snapshot: &Snapshot) -> std::path::PathBuf {
 }
 
 /// The engine a window shows: its own, in this process (`--standalone`), or one in
-/// another process reached over the local channel (`attach`).
+/// another process reached over the local channel or the network (`attach::Link`: the
+/// window does not know which, beyond the place's name).
 pub enum EngineLink {
     Own(EngineHandle),
     Attached {
-        client: EngineClient,
-        /// Runs the channel's tasks; lives as long as the window (always `Some` until
+        link: Link,
+        /// Runs the link's tasks; lives as long as the window (always `Some` until
         /// dropped).
         runtime: Option<tokio::runtime::Runtime>,
     },
@@ -88,6 +90,25 @@ impl EngineLink {
     pub fn outlives_the_window(&self) -> bool {
         matches!(self, EngineLink::Attached { .. })
     }
+
+    /// Whether the engine is reachable, and since when it is not.
+    pub fn status(&self) -> Option<LinkStatus> {
+        match self {
+            EngineLink::Own(_) => None,
+            EngineLink::Attached { link, .. } => Some(link.status.borrow().clone()),
+        }
+    }
+
+    /// The remote engine's host, for a remote window.
+    pub fn remote_host(&self) -> Option<String> {
+        match self {
+            EngineLink::Attached { link, .. } => match &link.place {
+                Place::Remote(host) => Some(host.clone()),
+                Place::Local(_) => None,
+            },
+            EngineLink::Own(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for EngineLink {
@@ -96,7 +117,7 @@ impl std::ops::Deref for EngineLink {
     fn deref(&self) -> &EngineClient {
         match self {
             EngineLink::Own(handle) => handle,
-            EngineLink::Attached { client, .. } => client,
+            EngineLink::Attached { link, .. } => &link.client,
         }
     }
 }
@@ -134,10 +155,12 @@ impl StandbyApp {
     /// A window on its own engine or an attached one.
     pub fn with_link(engine: EngineLink, ctx: &egui::Context) -> Self {
         let snapshot = engine.snapshot();
+        let mut view = ViewState::default();
+        view.dialogs.engine_host = engine.remote_host();
         let mut app = Self {
             engine,
             snapshot,
-            view: ViewState::default(),
+            view,
             waker_set: false,
             ctx: ctx.clone(),
             tray: None,
@@ -241,6 +264,11 @@ impl StandbyApp {
         &self.engine
     }
 
+    /// Whether the engine is reachable (`None`: the window's own engine).
+    pub fn engine_status(&self) -> Option<LinkStatus> {
+        self.engine.status()
+    }
+
     /// The number of log lines the Log tab shows (frozen or live).
     pub fn log_lines_shown(&self) -> usize {
         self.view.log.lines(&self.snapshot.log).len()
@@ -270,18 +298,42 @@ impl StandbyApp {
         let snapshot = self.snapshot.clone();
         let mut outbox = Vec::new();
         let mut requests = Vec::new();
+        let status = self.engine.status();
+        // The engine is away: its last state stays on screen, greyed, and nothing that
+        // would be sent to it can be clicked (open dialogs keep what was typed in them).
+        let lost = matches!(status, Some(LinkStatus::Lost { .. }));
         egui::Panel::top("menu_bar").show(ui, |ui| self.menu_bar(ui, &snapshot, &mut requests));
+        if let Some(LinkStatus::Lost {
+            since,
+            why,
+            retry_error,
+        }) = &status
+        {
+            egui::Panel::top("engine_lost").show(ui, |ui| {
+                self.lost_banner(ui, &snapshot, *since, why, retry_error.as_deref());
+            });
+        }
         egui::Panel::top("tool_bar").show(ui, |ui| {
+            if lost {
+                ui.disable();
+            }
             ui.add_space(2.0);
             self.tool_bar(ui, &snapshot, &mut outbox, &mut requests);
             ui.add_space(2.0);
         });
         egui::Panel::top("tabs").show(ui, |ui| self.tab_strip(ui, &snapshot));
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui, &snapshot));
-        egui::CentralPanel::default().show(ui, |ui| match self.view.tab {
-            Tab::ServerSets => server_sets::show(ui, &snapshot, &mut self.view.sets, &mut requests),
-            Tab::Log => log_tab::show(ui, &snapshot, &self.view.log),
-            Tab::Problems => problems::show(ui, &snapshot, &mut self.view.problems),
+        egui::CentralPanel::default().show(ui, |ui| {
+            if lost {
+                ui.disable();
+            }
+            match self.view.tab {
+                Tab::ServerSets => {
+                    server_sets::show(ui, &snapshot, &mut self.view.sets, &mut requests)
+                }
+                Tab::Log => log_tab::show(ui, &snapshot, &self.view.log),
+                Tab::Problems => problems::show(ui, &snapshot, &mut self.view.problems),
+            }
         });
         for request in requests {
             self.view
@@ -292,6 +344,57 @@ impl StandbyApp {
         self.about_window(ui.ctx());
         self.confirm_shutdown_window(ui.ctx());
         self.send_all(outbox);
+    }
+
+    /// The engine under this window went: says so, with the age of the state shown, and
+    /// offers to start one where the window can.
+    fn lost_banner(
+        &mut self,
+        ui: &mut egui::Ui,
+        snapshot: &Snapshot,
+        since: std::time::SystemTime,
+        why: &str,
+        retry_error: Option<&str>,
+    ) {
+        let age = std::time::SystemTime::now()
+            .duration_since(since)
+            .map_or(0, |d| d.as_secs());
+        let place = match self.engine.remote_host() {
+            Some(host) => format!("the engine at {host}"),
+            None => "the engine".to_string(),
+        };
+        ui.add_space(2.0);
+        ui.label(
+            RichText::new(format!(
+                "Lost {place} at {} ({age} s ago): {why}. Reconnecting by itself...",
+                widgets::clock_utc(since)
+            ))
+            .color(widgets::RED)
+            .strong(),
+        );
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "The state shown is its last, {age} s old (snapshot {}).",
+                snapshot.generation
+            ));
+            if let Some(error) = retry_error {
+                ui.label(RichText::new(format!("Last try: {error}")).color(widgets::ORANGE));
+            }
+            if let EngineLink::Attached { link, .. } = &self.engine
+                && link.can_start
+                && ui
+                    .button("Start the engine")
+                    .on_hover_text("Start the engine of this settings file in the background")
+                    .clicked()
+                && link.control.try_send(LinkControl::StartEngine).is_err()
+            {
+                self.view.send_error = Some("the link is busy: try again".into());
+            }
+        });
+        ui.add_space(2.0);
+        // The age goes up by itself.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs(1));
     }
 
     /// Exit UI / Shut down: closes for real (not to the tray); `shutdown` also stops the
@@ -412,6 +515,10 @@ impl StandbyApp {
 
     fn status_bar(&self, ui: &mut egui::Ui, snapshot: &Snapshot) {
         ui.horizontal(|ui| {
+            if let Some(host) = self.engine.remote_host() {
+                ui.label(format!("engine at {host}"));
+                ui.separator();
+            }
             ui.label(format!("{} server set(s)", snapshot.sets.len()));
             ui.separator();
             ui.label(format!("{} poll(s) in flight", snapshot.polls_in_flight));

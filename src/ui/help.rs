@@ -48,7 +48,10 @@ impl HelpTopic {
                  and the resolver for name servers the updated server does not know \
                  (propagation; blank = the system's).\n\
                  DNS serving: Standby answers DNS itself for the sets' host names.\n\
-                 HTTP API: a REST API for scripts (user admin).\n\n\
+                 HTTP API: a REST API for scripts (user admin).\n\
+                 Cluster: this instance as one of several that decide together through \
+                 etcd (its endpoints, the cluster's and this instance's names, the quorum \
+                 rule, the lease).\n\n\
                  Every field is checked as you type; OK stays disabled while one is wrong, \
                  and the reason is shown beside it. Nothing changes until you press OK."
             }

@@ -466,6 +466,33 @@ async fn silent_connections_are_closed_and_their_number_is_capped() {
     engine.shutdown();
 }
 
+/// The start of a remote window's session stream, up to the end of its first snapshot.
+async fn attach_stream_head(api: SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(api).await.unwrap();
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{PASSWORD}"));
+    let head =
+        format!("GET /attach HTTP/1.1\r\nHost: {api}\r\nAuthorization: Basic {token}\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 65536];
+        loop {
+            let n = tcp.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the stream ended: {text}");
+            text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            if text
+                .find("\"Delta\"")
+                .is_some_and(|at| text[at..].contains("\n\n"))
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no first snapshot within 10 s: {text}");
+    text
+}
+
 /// Settings with a secret in every place one can be.
 fn with_every_secret(s: &mut Settings) {
     s.options.http_api.read_tokens = vec![Secret::new("read-token-1"), Secret::new("read-token-2")];
@@ -594,6 +621,15 @@ async fn no_route_ever_returns_a_secret_and_placeholders_keep_them() {
                 answer.body
             );
         }
+    }
+    // A remote window's stream (`GET /attach`): the hello and the whole first snapshot.
+    let stream = attach_stream_head(api).await;
+    assert!(stream.contains("\"Delta\""), "{stream}");
+    for secret in &secrets {
+        assert!(
+            !stream.contains(secret.as_str()),
+            "/attach gives away {secret:?}: {stream}"
+        );
     }
     let options = req("GET", "/options").auth(PASSWORD).send(api).await.json();
     assert!(

@@ -9,12 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use standby::attach::{self, AttachError, client};
+use standby::attach::{self, AttachError, LinkStatus, client};
 use standby::engine::{EngineClient, SettingsEdit, Snapshot};
 
 use crate::support::ui::Window;
 use crate::support::{bounded, poll_until};
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
 const BIN: &str = env!("CARGO_BIN_EXE_standby");
 
@@ -86,6 +86,21 @@ fn no_waker() -> Arc<dyn Fn() + Send + Sync> {
     Arc::new(|| {})
 }
 
+/// Waits for the link to say that its engine went; returns why.
+async fn lost(link: &standby::attach::Link) -> String {
+    let mut status = link.status.clone();
+    let why = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let LinkStatus::Lost { why, .. } = &*status.borrow_and_update() {
+                return why.clone();
+            }
+            status.changed().await.unwrap();
+        }
+    })
+    .await;
+    why.expect("the window never saw the engine go")
+}
+
 #[tokio::test]
 async fn a_window_attaches_to_a_headless_engine_sees_it_poll_and_drives_it() {
     bounded(async {
@@ -150,10 +165,7 @@ async fn a_window_attaches_to_a_headless_engine_sees_it_poll_and_drives_it() {
             .client
             .try_send(standby::engine::Command::Shutdown)
             .unwrap();
-        let ended = tokio::time::timeout(Duration::from_secs(20), again.ended)
-            .await
-            .expect("the window never saw the engine go")
-            .unwrap();
+        let ended = lost(&again).await;
         assert!(ended.contains("closed"), "{ended}");
         let exited = poll_until(Duration::from_secs(20), || {
             matches!(engine.0.try_wait(), Ok(Some(_)))
@@ -189,12 +201,12 @@ async fn without_an_engine_the_window_starts_one_detached_and_attaches() {
         let pid = attached.engine.pid;
         assert_ne!(pid, std::process::id());
         let _guard = Detached(pid);
-        let window = attached.client;
+        let window = attached.client.clone();
         until(&window, "a poll", |s| s.stats.polls_completed >= 1).await;
         // Its log went beside the settings.
         assert!(dir.path().join("standby-engine.log").exists());
         window.try_send(standby::engine::Command::Shutdown).unwrap();
-        let _ = tokio::time::timeout(Duration::from_secs(20), attached.ended).await;
+        lost(&attached).await;
         // It is not our child to wait for once detached: its socket going is the sign.
         let socket = attach::socket_path(&settings);
         assert!(
@@ -224,7 +236,7 @@ fn window_on(settings: &Path) -> (Window, EngineClient) {
         "the set never showed"
     );
     let window = Window::attached(standby::ui::EngineLink::Attached {
-        client: attached.client,
+        link: attached,
         runtime: Some(runtime),
     });
     (window, client)
@@ -280,4 +292,135 @@ fn an_egui_window_attached_to_a_headless_engine_drives_it_exits_and_shuts_it_dow
         )),
         "the engine did not stop on Shut down"
     );
+}
+
+/// An egui window attached to `settings`'s engine, its link kept by a runtime of its own;
+/// `program` lets the window start an engine when it finds none (the banner's offer).
+fn window_linked(settings: &Path, program: Option<&Path>) -> Window {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let link = runtime
+        .block_on(standby::attach::Link::open(
+            Arc::new(client::Local {
+                settings_path: settings.to_path_buf(),
+                program: program.map(Path::to_path_buf),
+            }),
+            no_waker(),
+        ))
+        .unwrap();
+    Window::attached(standby::ui::EngineLink::Attached {
+        link,
+        runtime: Some(runtime),
+    })
+}
+
+fn engine_pid(w: &Window) -> Option<u32> {
+    match w.app().engine_status() {
+        Some(LinkStatus::Attached { engine, .. }) => Some(engine.pid),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_set_made_in_an_attached_window_is_polled_by_the_engine_after_exit_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("standby.ron");
+    std::fs::write(&settings, "()").unwrap();
+    let _engine = Engine(headless(&settings));
+    let socket = attach::socket_path(&settings);
+    assert!(poll_until(Duration::from_secs(20), || socket.exists()));
+
+    let mut w = window_linked(&settings, None);
+    w.steps();
+    w.click("New server set");
+    w.type_into("Set name:", "made here");
+    w.click("Servers");
+    w.click("Add server...");
+    w.type_into("Public IP address:", "127.0.0.1");
+    w.click_in("Server properties", "OK");
+    w.click_in("New server set", "OK");
+    w.wait_for("the set in force", |s| s.set("made here").is_some());
+    let on_disk = standby::model::file::load(&settings).unwrap();
+    assert_eq!(
+        on_disk.server_sets[0].name, "made here",
+        "saved by the engine"
+    );
+    // The engine polls it; the window sees the polls counted.
+    w.wait_for("its first poll", |s| {
+        s.set("made here").is_some_and(|set| {
+            set.servers
+                .iter()
+                .any(|server| server.successes + server.failures > 0)
+        })
+    });
+
+    // Exit UI closes the window only.
+    w.click("File");
+    w.click("Exit UI");
+    let polls = w.app().engine().snapshot().stats.polls_completed;
+    drop(w);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let again = runtime
+        .block_on(client::attach(&settings, no_waker()))
+        .unwrap();
+    runtime.block_on(until(&again.client, "polls after Exit UI", |s| {
+        s.stats.polls_completed > polls + 1
+    }));
+    // A new window shows the same state.
+    let mut w = window_linked(&settings, None);
+    w.steps();
+    w.harness.get_by_label("made here");
+}
+
+#[test]
+fn a_window_whose_engine_is_killed_says_so_greys_its_state_and_reattaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("standby.ron");
+    write_settings(&settings);
+    let engine = Engine(headless(&settings));
+    let first_pid = engine.0.id();
+    let socket = attach::socket_path(&settings);
+    assert!(poll_until(Duration::from_secs(20), || socket.exists()));
+    let mut w = window_linked(&settings, Some(Path::new(BIN)));
+    w.wait_for("the set", |s| s.set("web").is_some());
+    assert_eq!(engine_pid(&w), Some(first_pid));
+    assert!(!w.shows("Lost the engine"));
+
+    // Killed: the window says so at once, keeps the last state, greyed.
+    drop(engine);
+    w.wait_until("the banner", |w| w.shows("Lost the engine"));
+    assert!(w.shows("s old"), "the state's age is shown");
+    w.harness.get_by_label("web");
+    assert!(
+        w.harness
+            .get_by_label("Pause all polling")
+            .accesskit_node()
+            .is_disabled(),
+        "nothing that would go to the engine can be clicked"
+    );
+
+    // An engine comes back (started by hand, or a service manager): reattached by itself.
+    let engine = Engine(headless(&settings));
+    let second_pid = engine.0.id();
+    w.wait_until("reattached", |w| engine_pid(w) == Some(second_pid));
+    assert!(!w.shows("Lost the engine"));
+    assert!(
+        !w.harness
+            .get_by_label("Pause all polling")
+            .accesskit_node()
+            .is_disabled()
+    );
+
+    // Killed again: the banner offers to start one, and the window attaches to it.
+    drop(engine);
+    w.wait_until("the banner", |w| w.shows("Lost the engine"));
+    w.click("Start the engine");
+    w.wait_until("attached to the engine it started", |w| {
+        engine_pid(w).is_some_and(|pid| pid != second_pid)
+    });
+    let _started = Detached(engine_pid(&w).unwrap());
+    w.wait_for("the set", |s| s.set("web").is_some());
 }

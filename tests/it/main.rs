@@ -69,6 +69,7 @@ mod probe_peers;
 mod probe_ping;
 mod probe_tcp;
 #[cfg(target_os = "linux")]
+mod remote;
 mod service;
 mod settings_conflict;
 mod settings_files;

@@ -44,6 +44,8 @@ enum Behaviour {
     Silent,
     /// Closes at once.
     Close,
+    /// Reads up to a line end, then sends these bytes and reads until the client closes.
+    Reply(&'static [u8]),
 }
 
 /// A one-connection server; the receiver gets what the client sent before closing.
@@ -57,6 +59,20 @@ async fn server(behaviour: Behaviour) -> (u16, oneshot::Receiver<Vec<u8>>) {
             Behaviour::Close => return,
             Behaviour::Silent => None,
             Behaviour::Greet(g) => Some(g),
+            Behaviour::Reply(reply) => {
+                let mut received = Vec::new();
+                let mut byte = [0u8; 1];
+                while !received.ends_with(b"\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    received.push(byte[0]);
+                }
+                stream.write_all(reply).await.unwrap();
+                let _ = stream.read_to_end(&mut received).await;
+                let _ = tx.send(received);
+                return;
+            }
         };
         if let Some(g) = greeting {
             stream.write_all(g).await.unwrap();
@@ -279,6 +295,56 @@ async fn custom_rule_and_port_override_preset() {
         assert!(outcome.is_success(), "{outcome:?}");
         assert_eq!(outcome.response, "250 custom hello");
         assert_eq!(received.await.unwrap(), b"QUIT\r\n");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_with_escapes_is_sent_and_its_reply_judged() {
+    bounded(async {
+        let (port, received) = server(Behaviour::Reply(b"OK ready\r\n")).await;
+        let settings = TcpPoll {
+            port: Some(port),
+            send: Some(r"HELLO\t\x00\xff\\\r\n".into()),
+            greeting: Some(TextRule::StartsWith("OK".into())),
+            ..TcpPoll::default()
+        };
+        let outcome = poll(settings, Duration::from_secs(5)).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(outcome.response, "OK ready");
+        assert_eq!(received.await.unwrap(), b"HELLO\t\x00\xff\\\r\n");
+        // Failing: the reply the rule refuses.
+        let (port, _received) = server(Behaviour::Reply(b"ERR unknown command\r\n")).await;
+        let settings = TcpPoll {
+            port: Some(port),
+            send: Some(r"HELLO\r\n".into()),
+            greeting: Some(TextRule::StartsWith("OK".into())),
+            ..TcpPoll::default()
+        };
+        let outcome = poll(settings, Duration::from_secs(5)).await;
+        assert_eq!(code(&outcome), Some(147), "{outcome:?}");
+        assert_eq!(
+            outcome.response,
+            "ERR unknown command: does not start with \"OK\""
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_sent_without_a_rule_needs_a_reply() {
+    bounded(async {
+        // The server reads the line and closes without a word.
+        let (port, _received) = server(Behaviour::Reply(b"")).await;
+        let settings = TcpPoll {
+            port: Some(port),
+            send: Some(r"PING\r\n".into()),
+            ..TcpPoll::default()
+        };
+        let outcome = poll(settings, Duration::from_secs(1)).await;
+        // The server keeps reading until we close: no reply comes, the wait runs out.
+        assert_eq!(code(&outcome), Some(124), "{outcome:?}");
+        assert_eq!(outcome.response, "timeout after 1 s waiting for reply");
     })
     .await;
 }

@@ -38,6 +38,10 @@ fn example_has_realistic_sets() {
     assert_eq!(web.frequency.timeout_secs, 10);
     let mail = &settings.server_sets[1];
     assert!(mail.frequency.sequential);
+    let cluster = settings.cluster.as_ref().unwrap();
+    assert_eq!(cluster.instance, "berlin");
+    assert_eq!(cluster.key_prefix(), "/standby/web/");
+    assert!(!format!("{cluster:?}").contains("etcd-password"));
     let secret = &settings.options.dns_updating.default_dns_servers[0];
     assert!(
         !format!("{secret:?}").contains("c3RhbmRieS"),

@@ -392,6 +392,57 @@ fn weight_zero_is_valid_and_says_it_drains() {
     assert!(w.ok_enabled("Server properties"));
 }
 
+#[test]
+fn the_cluster_page_saves_this_instances_section() {
+    let mut w = window(Settings::default());
+    w.click("Options");
+    w.click("Cluster");
+    assert!(w.shows(standby::ui::dialogs::cluster_page::ALONE));
+    w.click("Run as one instance of a cluster (coordinated through etcd)");
+    // The instance's name is required: OK waits for it, and says why at the field.
+    w.harness.get_by_label("a name is required");
+    assert!(!w.ok_enabled("Options"));
+    w.type_into("This instance's name:", "berlin");
+    w.type_into(
+        "etcd endpoints (one per line):",
+        "http://127.0.0.58:2379\nftp://x",
+    );
+    w.harness
+        .get_by_label_contains("must start with http:// or https://");
+    assert!(!w.ok_enabled("Options"));
+    w.type_into(
+        "etcd endpoints (one per line):",
+        "http://127.0.0.58:2379\nhttp://127.0.0.59:2379\n",
+    );
+    w.choose("Quorum of instances:", "at least N");
+    w.type_into("Instances needed (N):", "0");
+    w.harness
+        .get_by_label("at least 1 instance must see a change");
+    w.type_into("Instances needed (N):", "2");
+    w.type_into("Lease (s):", "7");
+    assert!(w.ok_enabled("Options"));
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("the cluster section", |s| s.cluster.is_some());
+    let cluster = saved.cluster.unwrap();
+    assert_eq!(cluster.instance, "berlin");
+    assert_eq!(
+        cluster.endpoints,
+        ["http://127.0.0.58:2379", "http://127.0.0.59:2379"],
+        "blank lines dropped"
+    );
+    assert_eq!(cluster.quorum, standby::model::Quorum::AtLeast(2));
+    assert_eq!(cluster.lease_secs, 7);
+    w.wait_until_closed("Options");
+
+    // Unticked: the section leaves the file, and nothing else changes.
+    w.click("Options");
+    w.click("Cluster");
+    w.click("Run as one instance of a cluster (coordinated through etcd)");
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("no cluster section", |s| s.cluster.is_none());
+    assert_eq!(saved, Settings::default());
+}
+
 /// The set dialog's Maintenance page adds a weekly window for one server: days ticked,
 /// times and time zone typed; a wrong time keeps OK disabled with its reason; OK saves it.
 #[test]

@@ -20,6 +20,7 @@ mod dns;
 #[cfg(test)]
 mod overload;
 mod polling;
+pub mod quorum;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

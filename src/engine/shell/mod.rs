@@ -32,7 +32,7 @@ use super::events::{Event, Level};
 use super::machine::{Core, Effect, Input, Now};
 use super::snapshot::Snapshot;
 use crate::model::{Settings, validate};
-use crate::store::writer::HistoryWriter;
+use crate::store::writer::{HistoryWriter, WriterError};
 use dns_runner::{DnsResult, DnsRunner};
 use output::{Output, PUBLISH_EVERY};
 use poller::{PollResult, Poller};
@@ -357,15 +357,15 @@ impl Shell {
             Request::QueryHistory(filter) => {
                 // Rows of the current batch first, so that a query sees every poll so far.
                 self.output.flush_history();
-                let reply = reply.typed(|rows: Result<_, String>| {
-                    Response::History(rows.map_err(CallError::History))
+                let reply = reply.typed(|rows: Result<_, WriterError>| {
+                    Response::History(rows.map_err(|e| CallError::History(e.to_string())))
                 });
                 self.output.history().query(filter, reply);
             }
             Request::SaveHistoryCsv { filter, path } => {
                 self.output.flush_history();
-                let reply = reply.typed(|saved: Result<_, String>| {
-                    Response::CsvSaved(saved.map_err(CallError::File))
+                let reply = reply.typed(|saved: Result<_, WriterError>| {
+                    Response::CsvSaved(saved.map_err(|e| CallError::File(e.to_string())))
                 });
                 self.output.history().save_csv(filter, path, reply);
             }

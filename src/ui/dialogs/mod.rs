@@ -9,6 +9,7 @@
 //! over them.
 
 pub mod child;
+pub mod cluster_page;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
@@ -105,6 +106,9 @@ pub struct Dialogs {
     pub support: Option<SupportFile>,
     /// Row actions waiting to go to the engine.
     admin: Vec<SettingsEdit>,
+    /// The engine's host when it is not this machine (a remote window): the Ping window
+    /// says that it pings from there.
+    pub engine_host: Option<String>,
 }
 
 /// File → Support file...: the path, then the engine's answer.
@@ -146,7 +150,7 @@ impl Dialogs {
             }
             DialogRequest::Ping(address) => {
                 if self.ping.as_ref().is_none_or(|p| p.address != address) {
-                    self.ping = Some(PingWindow::new(address));
+                    self.ping = Some(PingWindow::new(address).from_host(self.engine_host.clone()));
                 }
             }
             DialogRequest::WhatIf { set, server } => {

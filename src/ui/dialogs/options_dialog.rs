@@ -7,6 +7,7 @@ use std::sync::Arc;
 use eframe::egui;
 
 use crate::engine::SettingsEdit;
+use crate::model::Cluster;
 use crate::model::options::DnsZone;
 use crate::model::options::{
     DnsUpdatingOptions, HttpApiOptions, LogRotation, LoggingOptions, NotificationOptions,
@@ -17,6 +18,7 @@ use crate::model::{
     validate,
 };
 use crate::ui::dialogs::child;
+use crate::ui::dialogs::cluster_page;
 use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
 use crate::ui::dialogs::dns_serving_page;
 use crate::ui::dialogs::email_defaults_dialog::EmailDefaultsDialog;
@@ -40,10 +42,11 @@ pub enum OptionsSection {
     Logging,
     HttpApi,
     SystemLog,
+    Cluster,
 }
 
 impl OptionsSection {
-    pub const ALL: [OptionsSection; 8] = [
+    pub const ALL: [OptionsSection; 9] = [
         OptionsSection::UserInterface,
         OptionsSection::ServerPolling,
         OptionsSection::Notification,
@@ -52,6 +55,7 @@ impl OptionsSection {
         OptionsSection::Logging,
         OptionsSection::HttpApi,
         OptionsSection::SystemLog,
+        OptionsSection::Cluster,
     ];
 
     pub fn title(self) -> &'static str {
@@ -64,6 +68,7 @@ impl OptionsSection {
             OptionsSection::Logging => "Logging",
             OptionsSection::HttpApi => "HTTP API",
             OptionsSection::SystemLog => "System log",
+            OptionsSection::Cluster => "Cluster",
         }
     }
 
@@ -78,6 +83,7 @@ impl OptionsSection {
             OptionsSection::Logging => &["options.logging"],
             OptionsSection::HttpApi => &["options.http_api"],
             OptionsSection::SystemLog => &["options.system_log"],
+            OptionsSection::Cluster => &["cluster"],
         }
     }
 }
@@ -87,6 +93,8 @@ impl OptionsSection {
 pub struct OptionsDraft {
     pub options: Options,
     pub email_defaults: EmailDefaults,
+    /// This instance's cluster section (`None` = it runs alone).
+    pub cluster: Option<Cluster>,
 }
 
 pub enum OptionsChild {
@@ -111,6 +119,8 @@ pub struct OptionsDialog {
     /// The settings revision the draft was copied from: OK is refused (and says so) if the
     /// settings changed meanwhile, through the API or by hand.
     pub revision: u64,
+    /// The cluster section while the Cluster page's box is unticked.
+    cluster_stash: Option<Cluster>,
     /// What *most polls in flight* 0 (auto) gives for the settings in force (0: not known
     /// yet), from the snapshot.
     pub auto_poll_limit: usize,
@@ -122,6 +132,7 @@ impl OptionsDialog {
             draft: OptionsDraft {
                 options: base.options.clone(),
                 email_defaults: base.email_defaults.clone(),
+                cluster: base.cluster.clone(),
             },
             base,
             section: OptionsSection::UserInterface,
@@ -132,6 +143,7 @@ impl OptionsDialog {
             apply_error: None,
             refused: None,
             revision: 0,
+            cluster_stash: None,
             auto_poll_limit: 0,
         }
     }
@@ -141,13 +153,16 @@ impl OptionsDialog {
         SettingsEdit::OptionsDialog {
             options: Box::new(cleaned(&self.draft).options),
             email_defaults: Box::new(self.draft.email_defaults.clone()),
+            cluster: cleaned(&self.draft).cluster.map(Box::new),
         }
     }
 
     fn errors(&mut self) -> Vec<ValidationError> {
         let base = &self.base;
         let ours = |e: &ValidationError| {
-            e.path.starts_with("options") || e.path.starts_with("email_defaults")
+            e.path.starts_with("options")
+                || e.path.starts_with("email_defaults")
+                || e.path.starts_with("cluster")
         };
         let mut errors = self.validated.errors(&self.draft, |draft| {
             validate(&merge(base, &cleaned(draft)))
@@ -182,8 +197,12 @@ impl OptionsDialog {
         let errors = self.errors();
         let enabled = self.child.is_none() && !self.saving;
         let mut action = Action::None;
-        let (draft, current, parse_errors) =
-            (&mut self.draft, &mut self.section, &mut self.parse_errors);
+        let (draft, current, parse_errors, stash) = (
+            &mut self.draft,
+            &mut self.section,
+            &mut self.parse_errors,
+            &mut self.cluster_stash,
+        );
         let sets = &self.base.server_sets;
         let auto_poll_limit = self.auto_poll_limit;
         let (saving, apply_error) = (self.saving, &self.apply_error);
@@ -210,7 +229,8 @@ impl OptionsDialog {
                 ui.vertical(|ui| {
                     ui.set_min_width(520.0);
                     forms::scroll_body(ui, |ui| {
-                        action = section(ui, &mut form, *current, draft, sets, auto_poll_limit);
+                        action =
+                            section(ui, &mut form, *current, draft, sets, auto_poll_limit, stash);
                     });
                 });
             });
@@ -298,6 +318,9 @@ impl OptionsDialog {
 fn cleaned(draft: &OptionsDraft) -> OptionsDraft {
     let mut draft = draft.clone();
     forms::clean_lines(&mut draft.options.dns_serving.forward_allowed_from);
+    if let Some(c) = &mut draft.cluster {
+        forms::clean_lines(&mut c.endpoints);
+    }
     draft
 }
 
@@ -307,6 +330,7 @@ fn merge(current: &Settings, draft: &OptionsDraft) -> Settings {
     settings.options = draft.options.clone();
     settings.options.polling.paused = paused;
     settings.email_defaults = draft.email_defaults.clone();
+    settings.cluster = draft.cluster.clone();
     settings
 }
 
@@ -338,6 +362,7 @@ fn section(
     d: &mut OptionsDraft,
     sets: &[ServerSet],
     auto_poll_limit: usize,
+    cluster_stash: &mut Option<Cluster>,
 ) -> Action {
     let o = &mut d.options;
     match section {
@@ -354,6 +379,7 @@ fn section(
         OptionsSection::Logging => logging(ui, form, &mut o.logging),
         OptionsSection::HttpApi => http_api(ui, form, &mut o.http_api),
         OptionsSection::SystemLog => system_log(ui, form, &mut o.system_log),
+        OptionsSection::Cluster => cluster_page::page(ui, form, &mut d.cluster, cluster_stash),
     }
     Action::None
 }

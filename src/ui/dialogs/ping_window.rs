@@ -17,6 +17,8 @@ pub struct PingWindow {
     replies: Option<mpsc::Receiver<PingReply>>,
     lines: Vec<PingReply>,
     error: Option<String>,
+    /// The remote engine's host the pings go from (`None`: this machine).
+    pub from: Option<String>,
 }
 
 impl PingWindow {
@@ -26,7 +28,14 @@ impl PingWindow {
             replies: None,
             lines: Vec::new(),
             error: None,
+            from: None,
         }
+    }
+
+    /// Pings sent by a remote engine, from its host: the window says so.
+    pub fn from_host(mut self, host: Option<String>) -> Self {
+        self.from = host;
+        self
     }
 
     /// Draws the window; the first call asks the engine to start pinging. Returns whether
@@ -60,6 +69,9 @@ impl PingWindow {
             .collapsible(false)
             .default_width(420.0)
             .show(ctx, |ui| {
+                if let Some(host) = &self.from {
+                    ui.label(format!("Pinging from the engine's host, {host}"));
+                }
                 if let Some(error) = &self.error {
                     ui.colored_label(egui::Color32::RED, error);
                 }

@@ -1,0 +1,229 @@
+//! Remote windows (issue 12): the real program runs headless with its API on HTTPS (a
+//! self-signed certificate), and a window attaches to it with `--connect`'s link — the
+//! session streamed as server-sent events, its frames POSTed back. Trust on first use:
+//! the first accepted connection pins the fingerprint `standby api fingerprint` prints;
+//! another certificate is refused. A wrong password is a clear error; no secret crosses;
+//! a dialog's change lands in the engine's file with the secrets it did not see kept.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use standby::attach::known_hosts::KnownHosts;
+use standby::attach::remote::Remote;
+use standby::attach::{AttachError, Link, LinkStatus};
+use standby::engine::{Call, EditError, Inbound, SettingsEdit};
+use standby::model::options::ApiTls;
+use standby::model::{Secret, Settings, file};
+
+use crate::support::poll_until;
+use crate::support::ports::free_addr;
+use crate::support::process::Standby;
+use crate::support::ui::Window;
+
+const BIN: &str = env!("CARGO_BIN_EXE_standby");
+const PASSWORD: &str = "remote-admin-pw";
+const TOKEN: &str = "remote-read-token";
+
+fn link(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    password: &str,
+    known: &Path,
+) -> Result<Link, AttachError> {
+    let remote = Remote::new(url, Some(Secret::new(password)), KnownHosts::at(known))?;
+    runtime.block_on(Link::open(Arc::new(remote), Arc::new(|| {})))
+}
+
+fn api_up(engine: &Standby) -> bool {
+    poll_until(Duration::from_secs(30), || {
+        engine.log().contains("HTTP API listening on https://")
+    })
+}
+
+#[test]
+fn a_remote_window_pins_the_certificate_streams_without_secrets_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("standby.ron");
+    let api = free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut settings = Settings::from_ron(
+        r#"(server_sets: [(
+            name: "web",
+            servers: [(public_ip: "127.0.0.1")],
+            polling: Tcp(port: 9),
+            frequency: (retries: 0, interval_secs: 1, failed_interval_secs: 1),
+        )])"#,
+    )
+    .unwrap();
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = api.to_string();
+    settings.options.http_api.password = Secret::new(PASSWORD);
+    settings.options.http_api.read_tokens = vec![Secret::new(TOKEN)];
+    settings.options.http_api.tls = ApiTls::SelfSigned;
+    file::save(&path, &settings).unwrap();
+    let engine = Standby::start(&path, 1);
+    assert!(api_up(&engine), "the API never listened: {}", engine.log());
+    let printed = std::process::Command::new(BIN)
+        .args(["api", "fingerprint", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(printed.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{fingerprint:?}");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("https://{api}");
+    let known = dir.path().join("config/known_hosts");
+
+    // A wrong password: a clear error, and nothing pinned.
+    let refused = link(&runtime, &url, "not-the-password", &known)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(refused.contains("refused the password"), "{refused}");
+    assert!(!known.exists(), "pinned although refused");
+
+    // The first accepted connection pins the certificate it showed.
+    let remote = link(&runtime, &url, PASSWORD, &known).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        format!("{api} {fingerprint}\n")
+    );
+    let client = remote.client.clone();
+    assert!(poll_until(Duration::from_secs(20), || client
+        .snapshot()
+        .set("web")
+        .is_some()));
+    // Streamed, not polled: the engine's polls show up as deltas.
+    let polls = client.snapshot().stats.polls_completed;
+    assert!(
+        poll_until(Duration::from_secs(20), || client
+            .snapshot()
+            .stats
+            .polls_completed
+            >= polls + 2),
+        "no new polls streamed"
+    );
+    // No secret crosses: the settings carry placeholders.
+    let shown = serde_json::to_string(&*client.snapshot()).unwrap();
+    for secret in [PASSWORD, TOKEN] {
+        assert!(!shown.contains(secret), "the stream gives away {secret:?}");
+    }
+    assert!(
+        client
+            .snapshot()
+            .settings
+            .options
+            .http_api
+            .password
+            .expose()
+            .starts_with("(secret ")
+    );
+
+    // A change made from an older revision is reported, not applied.
+    let stale = client.snapshot().settings_revision;
+    runtime
+        .block_on(client.edit_settings(SettingsEdit::DeleteSet("nothing".into()), None))
+        .unwrap_err();
+    let refused = runtime.block_on(client.edit_settings(
+        SettingsEdit::DeleteSet("web".into()),
+        Some(stale.wrapping_sub(1)),
+    ));
+    assert!(
+        matches!(refused, Err(EditError::Conflict { .. })),
+        "{refused:?}"
+    );
+
+    // Ping goes from the engine's host; the replies come back over the stream.
+    let (replies, mut received) = tokio::sync::mpsc::channel(4);
+    runtime
+        .block_on(client.send(Inbound::Ping {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            replies,
+        }))
+        .unwrap();
+    let reply = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), received.recv()).await });
+    assert!(matches!(reply, Ok(Some(_))), "no ping reply: {reply:?}");
+    drop(received);
+
+    // Save CSV and the support file are written here, not on the engine's host.
+    let local = tempfile::tempdir().unwrap();
+    let csv = local.path().join("history.csv");
+    let (call, pending) = Call::save_history_csv(Default::default(), csv.clone());
+    runtime.block_on(client.send(call)).unwrap();
+    let saved = runtime.block_on(pending.wait());
+    assert!(saved.is_ok(), "{saved:?}");
+    assert!(
+        std::fs::read_to_string(&csv).unwrap().starts_with("time"),
+        "a CSV with its header"
+    );
+    let (call, pending) =
+        Call::write_support_file("/on/the/engine/host/standby-support-7.txt".into());
+    runtime.block_on(client.send(call)).unwrap();
+    let support = runtime.block_on(pending.wait()).unwrap();
+    assert_eq!(support.file_name().unwrap(), "standby-support-7.txt");
+    let text = std::fs::read_to_string(&support).unwrap();
+    let _ = std::fs::remove_file(&support);
+    assert!(text.contains("web") && !text.contains(PASSWORD), "{text}");
+
+    // The window: a dialog's change lands in the engine's file, the secrets it only saw
+    // as placeholders kept.
+    let mut w = Window::attached(standby::ui::EngineLink::Attached {
+        link: remote,
+        runtime: Some(runtime),
+    });
+    w.steps();
+    assert!(w.shows(&format!("engine at {api}")));
+    w.click("Options");
+    w.click("Server polling");
+    w.type_into("Max concurrent polls:", "7");
+    w.click_in("Options", "OK");
+    w.wait_until_closed("Options");
+    assert!(
+        poll_until(Duration::from_secs(20), || file::load(&path)
+            .is_ok_and(|s| s.options.polling.max_concurrent_polls == 7)),
+        "the change did not land in the engine's file"
+    );
+    let on_disk = file::load(&path).unwrap();
+    assert_eq!(on_disk.options.http_api.password.expose(), PASSWORD);
+    assert_eq!(on_disk.options.http_api.read_tokens[0].expose(), TOKEN);
+
+    // The engine goes: the window says so at once; it reconnects when the engine is back.
+    engine.kill_9();
+    w.wait_until("the banner", |w| {
+        w.shows(&format!("Lost the engine at {api}"))
+    });
+    let engine = Standby::start(&path, 2);
+    w.wait_until("reattached", |w| {
+        matches!(w.app().engine_status(), Some(LinkStatus::Attached { .. }))
+    });
+    assert!(!w.shows("Lost the engine"));
+    drop(w);
+
+    // Another certificate under the same address is refused, with both fingerprints.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let other = dir.path().join("other_known_hosts");
+    let wrong = vec!["AB"; 32].join(":");
+    std::fs::write(&other, format!("{api} {wrong}\n")).unwrap();
+    match link(&runtime, &url, PASSWORD, &other) {
+        Err(e @ AttachError::FingerprintChanged { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&wrong) && text.contains(&fingerprint),
+                "{text}"
+            );
+        }
+        Err(e) => panic!("refused, but not for the certificate: {e}"),
+        Ok(_) => panic!("a changed certificate was accepted"),
+    }
+    drop(engine);
+}
