@@ -3,8 +3,9 @@
 //! start (p50/p99), and the engine process's CPU and RSS. The listeners run in a child
 //! process, so the figures are the engine's own.
 //!
-//! cargo run --release --example bench_polling -- [SERVERS...] [--interval S] [--seconds S]
-//! e.g. `-- 1000 10000 --interval 10 --seconds 30`. Linux only (reads /proc).
+//! cargo run --release --example bench_polling -- [SERVERS...] [--interval D] [--seconds S]
+//! e.g. `-- 1000 10000 --interval 10 --seconds 30` (D: seconds, or `250ms`, `1s`). Linux only
+//! (reads /proc).
 //!
 //! `--black-hole P` (issue 11's overload run): P % of every set are black holes, polled at
 //! 127.0.0.2 where the child's listeners accept and never greet, so each of their polls
@@ -36,7 +37,7 @@ const BLACK_HOLE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// How a run is set up.
 #[derive(Clone, Copy)]
 struct Run {
-    interval: u32,
+    interval: Duration,
     seconds: u64,
     warm_up: Option<u64>,
     on_disk: bool,
@@ -56,7 +57,7 @@ fn main() {
     raise_fd_limit();
     let mut counts = Vec::new();
     let mut run = Run {
-        interval: 10,
+        interval: Duration::from_secs(10),
         seconds: 30,
         warm_up: None,
         on_disk: false,
@@ -71,7 +72,17 @@ fn main() {
     };
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--interval" => run.interval = value(&mut it, "--interval") as u32,
+            "--interval" => {
+                run.interval = it
+                    .next()
+                    .and_then(|v| {
+                        v.parse()
+                            .map(Duration::from_secs)
+                            .ok()
+                            .or_else(|| standby::model::duration::parse(v).ok())
+                    })
+                    .unwrap_or_else(|| fail("--interval needs seconds or a duration"))
+            }
             "--seconds" => run.seconds = value(&mut it, "--seconds"),
             "--warm-up" => run.warm_up = Some(value(&mut it, "--warm-up")),
             "--black-hole" => run.black_hole = value(&mut it, "--black-hole").min(100) as usize,
@@ -165,9 +176,7 @@ fn measure(servers: usize, run: Run, ports: &[u16]) {
     })
     .unwrap_or_else(|e| fail(&format!("engine: {e}")));
     // Warm up for one interval so every server is in its steady cadence.
-    std::thread::sleep(Duration::from_secs(
-        run.warm_up.unwrap_or(u64::from(interval)),
-    ));
+    std::thread::sleep(run.warm_up.map_or(interval, Duration::from_secs));
     let (cpu0, t0, polls0) = (
         cpu_seconds(),
         Instant::now(),
@@ -184,8 +193,9 @@ fn measure(servers: usize, run: Run, ports: &[u16]) {
         .map(|s| s.failures)
         .sum();
     println!(
-        "| {servers} | {interval} s | {:.0} | {achieved:.0} | {:.2} ms | {:.2} ms | {:.1} % of one core | {} MiB |",
-        servers as f64 / f64::from(interval),
+        "| {servers} | {} | {:.0} | {achieved:.0} | {:.2} ms | {:.2} ms | {:.1} % of one core | {} MiB |",
+        standby::model::duration::format(interval),
+        servers as f64 / interval.as_secs_f64(),
         snapshot.stats.lateness_p50_ms,
         snapshot.stats.lateness_p99_ms,
         (cpu1 - cpu0) / elapsed * 100.0,
@@ -205,8 +215,8 @@ fn measure(servers: usize, run: Run, ports: &[u16]) {
 
 /// The overload run: the healthy servers' lateness and polls while the black holes time out.
 fn measure_black_holes(servers: usize, run: Run, settings: Settings) {
-    let interval = Duration::from_secs(u64::from(run.interval));
-    let timeout = Duration::from_secs(u64::from(PollFrequency::default().timeout_secs));
+    let interval = run.interval;
+    let timeout = PollFrequency::default().timeout;
     let black_holes = (0..servers)
         .filter(|i| is_black_hole(*i, run.black_hole))
         .count();

@@ -126,16 +126,20 @@ pub fn observe(
     (next, transition)
 }
 
+/// The shortest delay between polls of a server (validation refuses less).
+pub const MIN_DELAY: Duration = Duration::from_millis(10);
+
 /// How long until the next poll of this server.
 pub fn next_poll_delay(state: &ServerState, set_has_failure: bool, f: &PollFrequency) -> Duration {
-    let secs = if state.status == ServerStatus::Retrying {
-        f.retry_interval_secs
+    let delay = if state.status == ServerStatus::Retrying {
+        f.retry_interval
     } else if set_has_failure {
-        f.failed_interval_secs
+        f.failed_interval
     } else {
-        f.interval_secs
+        f.interval
     };
-    Duration::from_secs(u64::from(secs.max(1)))
+    // Never a busy loop, whatever a hand-made (unvalidated) setting says.
+    delay.max(MIN_DELAY)
 }
 
 #[cfg(test)]

@@ -204,9 +204,11 @@ impl SetRuntime {
             name: s.config.display_name().to_string(),
             host: self.config.dns.main_host().to_string(),
             set_name: self.config.name.clone(),
-            timeout: std::time::Duration::from_secs(u64::from(
-                self.config.frequency.timeout_secs.max(1),
-            )),
+            timeout: self
+                .config
+                .frequency
+                .timeout
+                .max(crate::engine::server_state::MIN_DELAY),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cluster;
 pub mod criteria;
 pub mod dns_server;
+pub mod duration;
 pub mod escapes;
 pub mod failure;
 pub mod file;

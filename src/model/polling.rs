@@ -240,8 +240,9 @@ pub struct TcpPoll {
     pub port: Option<u16>,
     /// The greeting rule; `None` = the preset's rule (a custom poll then does not wait).
     pub greeting: Option<TextRule>,
-    /// Seconds to wait for the greeting (first line or 100 bytes).
-    pub greeting_timeout_secs: u32,
+    /// How long to wait for the greeting (first line or 100 bytes): `500ms`, `10s`.
+    #[serde(with = "super::duration::text", alias = "greeting_timeout_secs")]
+    pub greeting_timeout: std::time::Duration,
     /// FTP only: log in with this user and password, then QUIT.
     pub ftp_login: Option<FtpLogin>,
     /// A text sent right after connecting, with the escapes `\r`, `\n`, `\t`, `\0`, `\\`
@@ -257,7 +258,7 @@ impl Default for TcpPoll {
             service: TcpService::Custom,
             port: None,
             greeting: None,
-            greeting_timeout_secs: 10,
+            greeting_timeout: std::time::Duration::from_secs(10),
             ftp_login: None,
             send: None,
         }

@@ -44,6 +44,7 @@ mod engine_scheduler;
 mod fault_peers;
 #[cfg(unix)]
 mod history_disk_full;
+mod judgement;
 #[cfg(unix)]
 mod monitor_faults;
 mod notify_channels;

@@ -95,8 +95,8 @@ fn settings(port: u16, warning_days: u32) -> Settings {
         }],
         polling: PollMethod::Http(https(port, warning_days)),
         frequency: PollFrequency {
-            interval_secs: 1,
-            timeout_secs: 2,
+            interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             ..PollFrequency::default()
         },
         dns: DnsData {

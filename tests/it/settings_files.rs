@@ -35,7 +35,7 @@ fn example_has_realistic_sets() {
     assert!(matches!(&web.polling, PollMethod::Http(h) if h.url.starts_with("https://")));
     assert_eq!(web.frequency.recover_after, 3);
     // Fields left out take their defaults.
-    assert_eq!(web.frequency.timeout_secs, 10);
+    assert_eq!(web.frequency.timeout.as_secs(), 10);
     let mail = &settings.server_sets[1];
     assert!(mail.frequency.sequential);
     let cluster = settings.cluster.as_ref().unwrap();

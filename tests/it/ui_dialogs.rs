@@ -573,3 +573,42 @@ fn the_redis_preset_and_its_text_to_send() {
     assert_eq!(t.send.as_deref(), Some(r"\x2a1\r\n$4\r\nPING\r\n"));
     assert_eq!(t.port, Some(1));
 }
+
+/// The frequency page takes durations to the millisecond (`250ms`), refuses a text that is
+/// none with its reason, and OK saves them in the new form.
+#[test]
+fn the_frequency_page_takes_millisecond_durations() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("web", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling frequency");
+    w.type_into("Poll every:", "soon");
+    // Beside the field and above the buttons.
+    assert!(
+        w.harness
+            .query_all_by_label_contains("\"soon\" is not a duration like 250ms")
+            .next()
+            .is_some()
+    );
+    assert!(!w.ok_enabled("Server set properties"));
+    w.type_into("Poll every:", "250ms");
+    w.type_into("Retry every:", "100ms");
+    w.type_into("Response time-out:", "5ms");
+    assert!(w.shows("must be at least 10ms"));
+    w.type_into("Response time-out:", "1500ms");
+    w.click_in("Server set properties", "OK");
+    let ms = std::time::Duration::from_millis;
+    w.wait_for_file("the durations", |s| {
+        s.set("web").is_some_and(|set| {
+            set.frequency.interval == ms(250)
+                && set.frequency.retry_interval == ms(100)
+                && set.frequency.timeout == ms(1500)
+        })
+    });
+    let text = std::fs::read_to_string(w.settings_path()).unwrap();
+    assert!(text.contains(r#"interval: "250ms""#), "{text}");
+    assert!(text.contains(r#"timeout: "1500ms""#), "{text}");
+}

@@ -782,9 +782,13 @@ impl Core {
         if local {
             // No observation of the server (its state, counts and DNS stay): poll it
             // again at the retry interval, to see it as soon as the monitor can.
-            let retry = u64::from(set.config.frequency.retry_interval_secs.max(1));
+            let retry = set
+                .config
+                .frequency
+                .retry_interval
+                .max(crate::engine::server_state::MIN_DELAY);
             if self.polling_allowed(i) && self.sets[i].is_needed(id.server) {
-                let due = (due + std::time::Duration::from_secs(retry)).max(now.at);
+                let due = (due + retry).max(now.at);
                 self.arm(i, id.server, due);
             }
             return;

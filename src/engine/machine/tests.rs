@@ -570,7 +570,7 @@ fn the_problem_a_server_state_calls_for() {
 #[test]
 fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
     let mut config = set("many", 5, frequency(0, 1, false));
-    config.frequency.interval_secs = 1;
+    config.frequency.interval = std::time::Duration::from_secs(1);
     let mut settings = Settings {
         server_sets: vec![config],
         ..Settings::default()
@@ -667,7 +667,7 @@ fn the_history_problem_clears_only_when_rows_are_stored_again() {
 fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
     use crate::engine::problems::{POLLING_LATE, ProblemSubject};
     let mut config = set("slow", 3, frequency(0, 1, false));
-    config.frequency.interval_secs = 1;
+    config.frequency.interval = std::time::Duration::from_secs(1);
     let mut settings = Settings {
         server_sets: vec![config],
         ..Settings::default()
@@ -786,7 +786,7 @@ fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
 #[test]
 fn a_poll_result_also_starts_the_polls_that_fell_due() {
     let mut config = set("busy", 2, frequency(0, 1, false));
-    config.frequency.interval_secs = 10;
+    config.frequency.interval = Duration::from_secs(10);
     let mut h = Harness::new(vec![config]);
     let servers = |starts: &[PollStart]| starts.iter().map(|s| s.id.server).collect::<Vec<_>>();
     // First polls are spread: server 0 at 0 ms, server 1 at 10 ms.
@@ -804,4 +804,58 @@ fn a_poll_result_also_starts_the_polls_that_fell_due() {
         h.now(),
     );
     assert_eq!(servers(&h.note(&effects)), [1]);
+}
+
+/// A 200 ms interval and retries 100 ms apart are kept to the millisecond: the core arms
+/// each poll at its due time on the virtual clock, and the server fails after the third
+/// failed poll, 200 ms after the first one.
+#[test]
+fn sub_second_intervals_and_retries_keep_their_cadence() {
+    let ms = Duration::from_millis;
+    let frequency = PollFrequency {
+        interval: ms(200),
+        failed_interval: ms(300),
+        retries: 2,
+        retry_interval: ms(100),
+        timeout: ms(100),
+        ..PollFrequency::default()
+    };
+    let mut h = Harness::new(vec![set("web", 1, frequency)]);
+    // '+' works, '-' fails; each poll answered the moment it starts.
+    let health = "+++---+";
+    let mut starts = Vec::new();
+    let mut statuses = String::new();
+    for ok in health.bytes().map(|c| c == b'+') {
+        let due = h.core.next_wakeup().expect("a poll is armed");
+        h.at = due.saturating_duration_since(h.base);
+        let effects = h.core.step(Input::Tick, h.now());
+        let started = h.note(&effects);
+        assert_eq!(started.len(), 1, "one poll at {:?}", h.at);
+        starts.push(h.at);
+        let effects = h.core.step(
+            Input::PollDone {
+                id: started[0].id,
+                outcome: outcome(ok),
+                started: h.now().at,
+            },
+            h.now(),
+        );
+        h.note(&effects);
+        statuses.push_str(&h.statuses(0));
+    }
+    let gaps: Vec<u128> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    // OK, OK, OK (200 ms apart); fails: retried after 100 ms twice; failed: 300 ms.
+    assert_eq!(gaps, [200, 200, 200, 100, 100, 300]);
+    assert_eq!(statuses, "OOORRFO");
+    assert_eq!(
+        h.kinds(),
+        [
+            EventKind::ServerFailed,
+            EventKind::AllServersFailed,
+            EventKind::ServerRecovered
+        ]
+    );
 }

@@ -335,11 +335,11 @@ fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
     if t.ftp_login.is_none() {
         send_text(form, ui, p, t);
     }
-    form.number(
+    form.duration(
         ui,
-        "Greeting time-out (s):",
-        &format!("{p}.greeting_timeout_secs"),
-        &mut t.greeting_timeout_secs,
+        "Greeting time-out:",
+        &format!("{p}.greeting_timeout"),
+        &mut t.greeting_timeout,
     );
     if t.service == TcpService::Ftp {
         let mut login = t.ftp_login.is_some();
