@@ -268,6 +268,8 @@ impl SetRuntime {
                     problem_code: s.state.last_failure_kind.map(|f| f.code()),
                     recent_times_ms: s.recent_times_ms.iter().copied().collect(),
                     last_lateness: s.last_lateness,
+                    response_times: s.state.response_times,
+                    certificate_not_after: s.state.certificate_not_after,
                     admin: AdminView {
                         drained: s.config.weight == 0,
                         forced: match s.admin {

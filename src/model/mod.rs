@@ -19,6 +19,7 @@ pub mod polling;
 pub mod redact;
 pub mod secret;
 pub mod server_set;
+pub mod services;
 pub mod tags;
 pub mod validate;
 

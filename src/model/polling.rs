@@ -115,9 +115,10 @@ pub struct HttpPoll {
     pub follow_redirects: u32,
     /// Follow redirects only to the URL's own host: one to another host fails the poll.
     pub redirect_same_host_only: bool,
-    /// A poll slower than this many milliseconds (connecting to the last byte judged, all
-    /// redirects included) fails with its own problem code (128); 0 = no limit.
-    pub max_response_ms: u32,
+    /// A poll slower than this (connecting to the last byte judged, all redirects included)
+    /// fails with its own problem code (128): `800ms`, `2s`; `0s` = no limit.
+    #[serde(with = "super::duration::text")]
+    pub response_time_limit: std::time::Duration,
     /// Conditions on the body as JSON, all of which must hold (not with HEAD).
     pub json: Vec<JsonRule>,
 }
@@ -135,7 +136,7 @@ impl Default for HttpPoll {
             auth: None,
             follow_redirects: 0,
             redirect_same_host_only: true,
-            max_response_ms: 0,
+            response_time_limit: std::time::Duration::ZERO,
             json: Vec::new(),
         }
     }

@@ -788,6 +788,12 @@ impl Validator {
             NotificationKind::Http(r) => self.http_request(&join(path, "kind.Http"), r),
             NotificationKind::Command(c) => self.command(&join(path, "kind.Command"), c),
             NotificationKind::SystemLog => {}
+            NotificationKind::Service(s) => {
+                let p = join(path, "kind.Service");
+                for (field, message) in s.problems() {
+                    self.error(join(&p, field), message);
+                }
+            }
         }
     }
 }

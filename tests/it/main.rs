@@ -11,10 +11,13 @@ mod support;
 mod admin;
 mod api;
 mod api_hardening;
+#[cfg(unix)]
+mod api_metrics;
 mod api_tls;
 #[cfg(unix)]
 mod attach;
 mod cli;
+mod cluster;
 #[cfg(unix)]
 mod crash_kill9;
 mod desktop_session;
@@ -57,7 +60,10 @@ mod notify_flapping;
 mod notify_ids;
 mod notify_outbox;
 #[cfg(unix)]
+mod notify_reminders;
+#[cfg(unix)]
 mod notify_restart;
+mod notify_services;
 #[cfg(target_os = "linux")]
 mod package;
 mod probe_cert;

@@ -516,7 +516,7 @@ fn http_check_fields_are_edited_in_the_set_dialog() {
     choose_in_set_dialog(&mut w, "Authentication:", "bearer token");
     w.type_into("Token:", "t0ken-123");
     w.type_into("Follow redirects (at most):", "2");
-    w.type_into("Response-time limit (ms):", "500");
+    w.type_into("Response-time limit:", "500ms");
     w.click("Add JSON rule");
     assert!(
         !w.ok_enabled("Server set properties"),
@@ -539,7 +539,10 @@ fn http_check_fields_are_edited_in_the_set_dialog() {
         [("Content-Type".to_string(), "application/json".to_string())]
     );
     assert!(matches!(&h.auth, Some(HttpAuth::Bearer { token }) if token.expose() == "t0ken-123"));
-    assert_eq!((h.follow_redirects, h.max_response_ms), (2, 500));
+    assert_eq!(
+        (h.follow_redirects, h.response_time_limit),
+        (2, std::time::Duration::from_millis(500))
+    );
     assert!(h.redirect_same_host_only);
     assert!(h.json.is_empty());
 }

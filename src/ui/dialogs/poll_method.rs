@@ -149,14 +149,17 @@ fn http(form: &mut Form, ui: &mut egui::Ui, h: &mut HttpPoll) {
             &mut h.redirect_same_host_only,
         );
     }
-    form.number(
+    form.duration(
         ui,
-        "Response-time limit (ms):",
-        &format!("{p}.max_response_ms"),
-        &mut h.max_response_ms,
+        "Response-time limit:",
+        &format!("{p}.response_time_limit"),
+        &mut h.response_time_limit,
     );
     ui.label("");
-    forms::note(ui, "A slower poll fails with problem 128; 0 = no limit.");
+    forms::note(
+        ui,
+        "e.g. 800ms or 2s: a slower poll fails with problem 128; 0s = no limit.",
+    );
     ui.end_row();
     form.check(
         ui,

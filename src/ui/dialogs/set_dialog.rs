@@ -589,6 +589,7 @@ pub fn notification_row(m: &NotificationMethod) -> String {
         NotificationKind::Http(r) => r.url.clone(),
         NotificationKind::Command(c) => c.program.clone(),
         NotificationKind::SystemLog => String::new(),
+        NotificationKind::Service(s) => s.service.label().to_string(),
     };
     let mut row = m.kind.label().to_string();
     if !detail.is_empty() {
