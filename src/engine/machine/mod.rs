@@ -273,6 +273,7 @@ impl Core {
         if self.admin_next.is_some_and(|at| at <= now.wall) {
             self.refresh_admin(now, &mut out);
         }
+        let result = matches!(input, Input::PollDone { .. } | Input::DnsDone { .. });
         match input {
             Input::Tick => {
                 self.dispatch_due(now, &mut out);
@@ -327,6 +328,11 @@ impl Core {
             } => {
                 self.on_history_status(dropped, stored, queued, now, &mut out);
             }
+        }
+        // Due polls start after a result too, not only at a tick: the shell takes results
+        // before ticks, and a loop busy with results must not hold timers back.
+        if result {
+            self.dispatch_due(now, &mut out);
         }
         // Queued polls start as soon as there is room (after a result, a new limit).
         self.start_queued(&mut out);
@@ -819,6 +825,7 @@ impl Core {
             }
             return;
         }
+        server.last_lateness = Some(started.saturating_duration_since(due));
         // A poll that timed out held its permit for the whole time-out: the next one goes
         // to the slow lane, so that black holes hold at most half the permits.
         server.timed_out = outcome

@@ -71,7 +71,8 @@ impl Harness {
     }
 
     /// One round: the clock jumps 50 ms past the next due poll (first polls are spread
-    /// over less than that); every poll that starts then is answered at once,
+    /// over less than that); every poll that starts then (at the tick or after a result)
+    /// is answered at once,
     /// `health[server]` saying how ('+' works, '-' fails). Returns the servers polled, in
     /// order, as digits.
     pub fn round(&mut self, health: &str) -> String {
@@ -83,11 +84,11 @@ impl Harness {
         let mut polled = String::new();
         loop {
             let effects = self.core.step(Input::Tick, self.now());
-            let starts = self.note(&effects);
+            let mut starts: std::collections::VecDeque<PollStart> = self.note(&effects).into();
             if starts.is_empty() {
                 return polled;
             }
-            for start in starts {
+            while let Some(start) = starts.pop_front() {
                 polled.push(char::from(b'0' + start.id.server as u8));
                 let ok = health.as_bytes()[start.id.server] == b'+';
                 let effects = self.core.step(
@@ -98,7 +99,7 @@ impl Harness {
                     },
                     self.now(),
                 );
-                self.note(&effects);
+                starts.extend(self.note(&effects));
             }
         }
     }
@@ -700,11 +701,12 @@ fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
     // One place for three servers due within 20 ms of each other, answers taking 2.5 s.
     let table: &[(u64, bool, Option<&str>, Option<&str>)] = &[
         (100, false, None, None), // the first poll starts on time, two wait
-        // Server 0 answers; server 1 starts 2.5 s after it was due (the interval is 1 s).
+        // Server 0 answers (and is due again: it waits behind server 2); server 1 starts
+        // 2.5 s after it was due (the interval is 1 s).
         (
             2_600,
             true,
-            Some("late by 2 s: 1 server(s) wait"),
+            Some("late by 2 s: 2 server(s) wait"),
             Some("polling is late by 2 s"),
         ),
         // Server 2 starts 5 s late: the text follows, no new log line.
@@ -776,6 +778,32 @@ fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
             .any(|l| l == "polling keeps its schedule again"),
         "{cleared:?}"
     );
+}
+
+/// Due polls start after a poll result too, not only at a tick: the shell takes results
+/// before ticks, so a loop busy with results must not hold timers back (with 1,000 black
+/// holes answering, healthy polls were seconds late in `bench_polling --black-hole`).
+#[test]
+fn a_poll_result_also_starts_the_polls_that_fell_due() {
+    let mut config = set("busy", 2, frequency(0, 1, false));
+    config.frequency.interval = Duration::from_secs(10);
+    let mut h = Harness::new(vec![config]);
+    let servers = |starts: &[PollStart]| starts.iter().map(|s| s.id.server).collect::<Vec<_>>();
+    // First polls are spread: server 0 at 0 ms, server 1 at 10 ms.
+    let effects = h.core.step(Input::Tick, h.now());
+    let first = h.note(&effects);
+    assert_eq!(servers(&first), [0]);
+    // Server 1 fell due; server 0's result comes before any tick.
+    h.at = Duration::from_millis(20);
+    let effects = h.core.step(
+        Input::PollDone {
+            id: first[0].id,
+            outcome: outcome(true),
+            started: h.now().at,
+        },
+        h.now(),
+    );
+    assert_eq!(servers(&h.note(&effects)), [1]);
 }
 
 /// A 200 ms interval and retries 100 ms apart are kept to the millisecond: the core arms
