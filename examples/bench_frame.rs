@@ -43,6 +43,7 @@ fn server(set: usize, i: usize) -> ServerView {
         last_failure: None,
         problem_code: None,
         recent_times_ms: recent,
+        last_lateness: Some(Duration::from_millis(3)),
         admin: Default::default(),
         response_times: Default::default(),
         certificate_not_after: None,

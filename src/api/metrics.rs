@@ -374,6 +374,17 @@ fn engine(out: &mut String, s: &Snapshot) {
     let _ = writeln!(out, "standby_problems {}", s.problems.len());
     family(
         out,
+        "standby_monitor_network_down",
+        "gauge",
+        "1 while the connectivity guard's references fail too: no server is judged failed.",
+    );
+    let down = s
+        .problems
+        .iter()
+        .any(|p| p.set.is_empty() && p.subject == crate::engine::problems::NETWORK_SUBJECT);
+    let _ = writeln!(out, "standby_monitor_network_down {}", u8::from(down));
+    family(
+        out,
         "standby_polls_completed_total",
         "counter",
         "Polls finished since the start.",

@@ -71,6 +71,9 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
         recent_times_ms: (0..world.below(20))
             .map(|i| (i % 3 != 0).then_some(i as f32 * 1.5))
             .collect(),
+        last_lateness: world
+            .chance(50)
+            .then(|| Duration::from_millis(world.next() % 5_000)),
         response_times: {
             let mut h = crate::engine::server_state::ResponseHistogram::default();
             h.observe(Duration::from_micros(world.next() % 1_000_000));

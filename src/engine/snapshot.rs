@@ -176,6 +176,9 @@ pub struct ServerView {
     pub problem_code: Option<u16>,
     /// Recent response times in milliseconds (failed polls as `None`), oldest first.
     pub recent_times_ms: Vec<Option<f32>>,
+    /// How long after it was due the last poll started (waiting for a permit included).
+    #[serde(default)]
+    pub last_lateness: Option<Duration>,
     /// What the operator decided for the server beside its polls.
     #[serde(default)]
     pub admin: AdminView,

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod escapes;
 pub mod failure;
 pub mod file;
+pub mod guard;
 pub mod import_v1;
 pub mod json_rule;
 pub mod notification;

@@ -57,6 +57,7 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
         v.errors
             .extend(super::cluster::validate_cluster("cluster", cluster));
     }
+    v.connectivity_guard(settings);
     v.errors
 }
 
@@ -367,6 +368,32 @@ impl Validator {
                 &format!("notify[{i}]"),
                 crate::model::options::parse_notify_target(target),
             );
+        }
+    }
+
+    /// The guard's references, method and times; no set may take the guard's name.
+    fn connectivity_guard(&mut self, settings: &Settings) {
+        let g = &settings.options.connectivity_guard;
+        let path = "options.connectivity_guard";
+        if g.as_set().is_none() {
+            return;
+        }
+        for (i, r) in g.references.iter().enumerate() {
+            if !r.trim().is_empty() {
+                self.check(path, &format!("references[{i}]"), ip_address(r).map(|_| ()));
+            }
+        }
+        self.poll_method(&join(path, "method"), &g.method);
+        let min = std::time::Duration::from_millis(10);
+        self.check(path, "interval", super::duration::at_least(g.interval, min));
+        self.check(path, "timeout", super::duration::at_least(g.timeout, min));
+        for (i, set) in settings.server_sets.iter().enumerate() {
+            if set.name == super::guard::GUARD_SET {
+                self.error(
+                    format!("server_sets[{i}].name"),
+                    "is the connectivity guard's name while it has references".into(),
+                );
+            }
         }
     }
 
