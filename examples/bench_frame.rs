@@ -43,7 +43,10 @@ fn server(set: usize, i: usize) -> ServerView {
         last_failure: None,
         problem_code: None,
         recent_times_ms: recent,
+        last_lateness: Some(Duration::from_millis(3)),
         admin: Default::default(),
+        response_times: Default::default(),
+        certificate_not_after: None,
     }
 }
 
@@ -63,6 +66,8 @@ fn set(n: usize, servers: usize) -> Arc<SetStatus> {
             error_code: (k == 3).then_some(211),
             propagation: Some(standby::dnsupdate::propagation::Propagation::known(2, 3)),
             in_flight: false,
+            updates: 0,
+            update_failures: 0,
         })
         .collect();
     Arc::new(SetStatus {

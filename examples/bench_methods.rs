@@ -135,7 +135,7 @@ fn method_settings(method: &str, peers: &Peers) -> PollMethod {
 /// Runs one method; returns its achieved polls/s.
 fn run(method: &str, servers: usize, seconds: u64, peers: &Peers) -> f64 {
     let mut settings = Settings {
-        server_sets: loopback_sets(servers, SERVERS_PER_SET, 1, |_| {
+        server_sets: loopback_sets(servers, SERVERS_PER_SET, Duration::from_secs(1), |_| {
             method_settings(method, peers)
         }),
         ..Settings::default()

@@ -32,9 +32,13 @@ packages=(
     pure-ftpd openssl dovecot-pop3d dovecot-imapd iproute2 wrk
     # the TCP send/expect presets against real servers (tests/peers/redis.sh, memcached.sh)
     redis-server memcached
+    # cluster mode's coordinator (tests/peers/etcd.sh, tests/it/cluster.rs): etcd 3.4 and etcdctl
+    etcd-server etcd-client
     # `standby service`: systemd-analyze checks the units (tests/it/service.rs); the .deb
     # of scripts/package.sh: dpkg-deb and dpkg-shlibdeps (tests/it/package.rs installs it)
     systemd dpkg-dev
+    # promtool checks /metrics (tests/it/api_metrics.rs runs `promtool check metrics`)
+    prometheus
 )
 
 missing=()

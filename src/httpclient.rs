@@ -116,13 +116,16 @@ impl PreparedRequest {
         if !verb.has_body() || (verb == HttpVerb::Delete && self.settings.body.is_empty()) {
             return None;
         }
-        // A text body sent with a JSON `Content-Type` header is JSON too: a tag value with
-        // quotes must not break it.
+        // A text body sent with a JSON `Content-Type` header, or one that is JSON with its
+        // tags in it (a Slack-style `{"text": "$EVENT$: $RESPONSE$"}` with no header), is
+        // JSON too: a tag value with quotes must not break it.
         let json_header = self.headers.iter().any(|(name, value)| {
             *name == CONTENT_TYPE && value.to_ascii_lowercase().contains("json")
         });
         let encoding = match self.settings.body_type {
-            BodyType::Text if json_header => Encoding::Json,
+            BodyType::Text if json_header || is_json_template(&self.settings.body) => {
+                Encoding::Json
+            }
             BodyType::Text => Encoding::Plain,
             BodyType::Json => Encoding::Json,
             BodyType::Form => Encoding::Form,
@@ -327,6 +330,38 @@ impl ApiClient {
     }
 }
 
+/// `template` is a JSON object or array once each `$TAG$` stands for a value: a tag
+/// inside a string stays a string, one outside it (`"count": $COUNT$`) a number.
+fn is_json_template(template: &str) -> bool {
+    let trimmed = template.trim();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return false;
+    }
+    let mut filled = String::with_capacity(trimmed.len());
+    let mut rest = trimmed;
+    while let Some(start) = rest.find('$') {
+        filled.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('$') {
+            Some(end)
+                if end > 0
+                    && after[..end]
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                filled.push('0');
+                rest = &after[end + 1..];
+            }
+            _ => {
+                filled.push('$');
+                rest = after;
+            }
+        }
+    }
+    filled.push_str(rest);
+    serde_json::from_str::<serde_json::Value>(&filled).is_ok_and(|v| v.is_object() || v.is_array())
+}
+
 /// The most of an API answer that is read.
 const API_BODY_LIMIT: usize = 16 << 20;
 
@@ -431,6 +466,26 @@ mod tests {
             url,
             "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1"
         );
+    }
+
+    #[test]
+    fn a_text_body_that_is_json_is_json_escaped_without_a_header() {
+        let nasty = "HTTP 500 \"bad\" \\ gateway\r\nZürich ✓";
+        let tags = TagValues::new().with("RESPONSE", nasty).with("COUNT", "3");
+        let mut s = settings("http://x/");
+        s.verb = HttpVerb::Post;
+        s.body = r#"{"text": "failed: $RESPONSE$", "count": $COUNT$, "$": "$5"}"#.into();
+        let body = PreparedRequest::new(&s).unwrap().body(&tags).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&body).expect(&body);
+        assert_eq!(parsed["text"], format!("failed: {nasty}"));
+        assert_eq!(parsed["count"], 3);
+        assert_eq!(parsed["$"], "$5");
+        // Plain text stays as it is.
+        s.body = "failed: $RESPONSE$".into();
+        let body = PreparedRequest::new(&s).unwrap().body(&tags).unwrap();
+        assert_eq!(body, format!("failed: {nasty}"));
+        assert!(!is_json_template("{not json $A$"));
+        assert!(is_json_template("[$A$, \"$B$\"]"));
     }
 
     #[test]

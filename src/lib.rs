@@ -3,7 +3,7 @@
 //!
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! `ui`, `api`, `attach`, `dnsserve`, `autostart` (clients of the engine: snapshots in, commands out)
-//! → `engine` → `probe`, `dnsupdate`, `notify` → `exec`, `httpclient`, `store` → `model`.
+//! → `engine` → `probe`, `dnsupdate`, `notify`, `cluster` → `exec`, `httpclient`, `store` → `model`.
 //! Among the clients, `attach` is the windows' protocol: `ui` runs on an `attach::Link`
 //! and `api` carries `attach::session` to remote windows; `attach` names neither.
 //! `service` (registration with the OS's service manager) names only `model`.
@@ -12,6 +12,7 @@
 pub mod api;
 pub mod attach;
 pub mod autostart;
+pub mod cluster;
 pub mod dnsserve;
 pub mod dnsupdate;
 pub mod engine;

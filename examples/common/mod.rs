@@ -2,6 +2,8 @@
 //! a clean exit on set-up errors.
 #![allow(dead_code)] // each benchmark uses its own subset
 
+pub mod bind;
+
 /// User + system CPU seconds of this process.
 pub fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -51,12 +53,12 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// `servers` servers in sets of `per_set`, each with a distinct public address (never
-/// contacted) and polled at 127.0.0.1 every `interval_secs` (failed or not); `polling`
+/// contacted) and polled at 127.0.0.1 every `interval` (failed or not); `polling`
 /// gives each set's method from its index.
 pub fn loopback_sets(
     servers: usize,
     per_set: usize,
-    interval_secs: u32,
+    interval: std::time::Duration,
     polling: impl Fn(usize) -> standby::model::PollMethod,
 ) -> Vec<standby::model::ServerSet> {
     use standby::model::{PollFrequency, Server, ServerSet};
@@ -76,8 +78,8 @@ pub fn loopback_sets(
                 .collect(),
             polling: polling(set_index),
             frequency: PollFrequency {
-                interval_secs,
-                failed_interval_secs: interval_secs,
+                interval,
+                failed_interval: interval,
                 ..PollFrequency::default()
             },
             ..ServerSet::default()

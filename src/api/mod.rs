@@ -338,6 +338,43 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
     }
 }
 
+/// The file beside the settings that keeps the key of the secrets' placeholders.
+pub const PLACEHOLDER_KEY_FILE: &str = "api-placeholder.key";
+
+/// The placeholders' key, kept beside the settings file (owner-only, made at the first
+/// start): the same secret gets the same placeholder after a restart of the API or the
+/// engine, so a remote window's draft made before still names the stored secret. The file
+/// is no more secret than the settings file beside it, which holds the secrets themselves.
+fn placeholder_key(settings_path: &std::path::Path) -> Result<[u8; 32], String> {
+    let path = settings_path.with_file_name(PLACEHOLDER_KEY_FILE);
+    let parse = |text: &str| -> Option<[u8; 32]> {
+        let text = text.trim();
+        let mut key = [0u8; 32];
+        if text.len() != 64 {
+            return None;
+        }
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(key)
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text).ok_or_else(|| {
+            format!(
+                "{}: not a key of 64 hex digits (remove it to make a new one)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            tls::write_private(&path, format!("{text}\n").as_bytes()).map_err(|e| e.to_string())?;
+            Ok(key)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// Serves until `changed`, over HTTPS with `tls` (its config and fingerprint).
 async fn serve_until(
     client: &EngineClient,
@@ -356,7 +393,15 @@ async fn serve_until(
     };
     client.log(Level::Info, text).await;
     let tls = tls.map(|(config, _)| tokio_rustls::TlsAcceptor::from(config));
-    let state = ApiState::new(client.clone(), limits);
+    let mut state = ApiState::new(client.clone(), limits);
+    if let Some(path) = client.snapshot().settings_path.as_deref() {
+        match placeholder_key(path) {
+            Ok(key) => state.redactor = Arc::new(secrets::Redactor::with_key(key)),
+            // Placeholders of this run only: a remote window's open dialog may have to
+            // be reopened after a restart. Said, and not a reason to serve no API.
+            Err(e) => client.log(Level::Warning, format!("HTTP API: {e}")).await,
+        }
+    }
     let logger = client.clone();
     serve::serve(
         listener,
@@ -371,4 +416,26 @@ async fn serve_until(
         },
     )
     .await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod placeholder_tests {
+    #[test]
+    fn the_placeholder_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = dir.path().join("standby.ron");
+        let made = super::placeholder_key(&settings).unwrap();
+        assert_eq!(super::placeholder_key(&settings).unwrap(), made);
+        let file = dir.path().join(super::PLACEHOLDER_KEY_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&file, "short").unwrap();
+        let e = super::placeholder_key(&settings).unwrap_err();
+        assert!(e.contains("64 hex digits"), "{e}");
+    }
 }

@@ -37,6 +37,13 @@ impl Default for Redactor {
 }
 
 impl Redactor {
+    /// A redactor with this key: the same key gives the same placeholders (kept across
+    /// restarts beside the settings file, so that a remote window's open dialog still
+    /// names the stored secrets after the engine came back).
+    pub fn with_key(key: [u8; 32]) -> Self {
+        Redactor { key }
+    }
+
     /// The placeholder of a (non-empty) secret.
     pub fn placeholder(&self, secret: &str) -> String {
         let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key) else {

@@ -109,7 +109,7 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<Identity, TlsError> {
 
 /// Writes a new owner-only file (the key must never be readable by others, not even for
 /// a moment).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     let error = |source| TlsError::Write {
         path: path.to_path_buf(),
         source,

@@ -66,6 +66,8 @@ pub struct SnapshotDelta {
     pub log: RingPart<LogLine>,
     pub polls_in_flight: usize,
     pub stats: PollStats,
+    #[serde(default)]
+    pub outbox: crate::notify::OutboxStats,
 }
 
 /// Why a delta cannot be applied; the receiver then asks for a full snapshot.
@@ -212,6 +214,7 @@ impl SnapshotDelta {
             log: ring(base.map(|b| &b.log), &next.log),
             polls_in_flight: next.polls_in_flight,
             stats: next.stats,
+            outbox: next.outbox,
         }
     }
 
@@ -254,6 +257,7 @@ impl SnapshotDelta {
             log: apply_ring(base.map(|b| &b.log), self.log)?,
             polls_in_flight: self.polls_in_flight,
             stats: self.stats,
+            outbox: self.outbox,
         })
     }
 }

@@ -71,6 +71,15 @@ fn server(world: &mut World, k: usize, step: u64) -> ServerView {
         recent_times_ms: (0..world.below(20))
             .map(|i| (i % 3 != 0).then_some(i as f32 * 1.5))
             .collect(),
+        last_lateness: world
+            .chance(50)
+            .then(|| Duration::from_millis(world.next() % 5_000)),
+        response_times: {
+            let mut h = crate::engine::server_state::ResponseHistogram::default();
+            h.observe(Duration::from_micros(world.next() % 1_000_000));
+            h
+        },
+        certificate_not_after: world.chance(50).then_some(1_800_000_000),
         admin: crate::engine::snapshot::AdminView {
             drained: world.chance(20),
             forced: None,
@@ -122,6 +131,8 @@ fn set(world: &mut World, name: &str, step: u64) -> Arc<SetStatus> {
                 unknown: world.below(2),
             }),
             in_flight: world.chance(50),
+            updates: step,
+            update_failures: world.below(3) as u64,
         }],
         published: world
             .chance(50)
@@ -220,8 +231,15 @@ fn evolve(world: &mut World, s: &Snapshot, step: u64) -> Snapshot {
         polls_completed: step * 7,
         lateness_p50_ms: world.below(1000) as f32 / 8.0,
         lateness_p99_ms: world.below(5000) as f32 / 3.0,
+        lateness_sum_secs: step as f64 * 0.5,
+        lateness_count: step * 7,
         poll_limit: 1 + world.below(500),
         auto_poll_limit: 100 + world.below(5000),
+    };
+    next.outbox = crate::notify::OutboxStats {
+        depth: world.below(5) as u64,
+        delivered: step,
+        failed: world.below(3) as u64,
     };
     next
 }

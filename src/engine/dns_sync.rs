@@ -202,6 +202,9 @@ pub struct DnsPair {
     pub propagation: Option<Propagation>,
     /// The number of the run in flight, if any (the shell holds its task).
     pub running: Option<u64>,
+    /// Updates made and runs failed since the start (`/metrics`).
+    pub updates: u64,
+    pub update_failures: u64,
 }
 
 /// The DNS side of one set.
@@ -256,6 +259,8 @@ impl SetDns {
                     error: None,
                     propagation: None,
                     running: None,
+                    updates: 0,
+                    update_failures: 0,
                 });
             }
         }
@@ -295,6 +300,8 @@ impl SetDns {
                 error_code: p.error.as_ref().map(DnsError::code),
                 propagation: p.propagation,
                 in_flight: p.running.is_some(),
+                updates: p.updates,
+                update_failures: p.update_failures,
             })
             .collect()
     }

@@ -229,7 +229,7 @@ mod tests {
             name: name.into(),
             ..ServerSet::default()
         };
-        set.frequency.interval_secs = interval;
+        set.frequency.interval = std::time::Duration::from_secs(interval.into());
         set
     }
 
@@ -253,8 +253,8 @@ mod tests {
         let ab = b().apply_to(&a().apply_to(&two_sets()).unwrap()).unwrap();
         let ba = a().apply_to(&b().apply_to(&two_sets()).unwrap()).unwrap();
         assert_eq!(ab, ba);
-        assert_eq!(ab.set("a").unwrap().frequency.interval_secs, 11);
-        assert_eq!(ab.set("b").unwrap().frequency.interval_secs, 12);
+        assert_eq!(ab.set("a").unwrap().frequency.interval.as_secs(), 11);
+        assert_eq!(ab.set("b").unwrap().frequency.interval.as_secs(), 12);
     }
 
     #[test]

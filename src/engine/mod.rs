@@ -136,6 +136,7 @@ impl EngineHandle {
                     snapshot_tx,
                     events_tx: engine_events,
                     tests,
+                    outbox: config.notify.outbox.clone(),
                 };
                 runtime.block_on(async move {
                     notifications::start(

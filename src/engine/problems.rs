@@ -102,6 +102,9 @@ pub enum ProblemSubject {
     History,
     /// Polling runs late (see `machine/polling.rs`; [`LATE_SUBJECT`], set `""`).
     Lateness,
+    /// This monitor's network is down: most reference targets of the connectivity guard
+    /// fail ([`NETWORK_SUBJECT`], set `""`).
+    Network,
 }
 
 impl ProblemSubject {
@@ -118,6 +121,7 @@ impl ProblemSubject {
             ProblemSubject::Monitor => Some(MONITOR_SUBJECT.into()),
             ProblemSubject::History => Some(HISTORY_SUBJECT.into()),
             ProblemSubject::Lateness => Some(LATE_SUBJECT.into()),
+            ProblemSubject::Network => Some(NETWORK_SUBJECT.into()),
             ProblemSubject::Server(_) | ProblemSubject::Certificate(_) => None,
         }
     }
@@ -131,6 +135,7 @@ impl ProblemSubject {
                 | ProblemSubject::Monitor
                 | ProblemSubject::History
                 | ProblemSubject::Lateness
+                | ProblemSubject::Network
         )
     }
 }
@@ -149,6 +154,14 @@ pub const LATE_SUBJECT: &str = "polling schedule";
 /// small for the servers): 1 polling, 2 time (the schedule could not be kept), 0 no stage.
 /// A problem of the monitor: no server's state moves for it.
 pub const POLLING_LATE: ProblemCode = ProblemCode::new(Area::Polling, FailureKind::Timeout, 0);
+
+/// The subject of the connectivity guard's problem (code [`NETWORK_DOWN`]).
+pub const NETWORK_SUBJECT: &str = "this monitor's network";
+
+/// Most reference targets of the connectivity guard fail: this monitor is cut off. 1
+/// polling, 5 the monitor's own (not the servers'), 1 its network. High severity: while
+/// it stands, no server's failure is judged.
+pub const NETWORK_DOWN: ProblemCode = ProblemCode::new(Area::Polling, FailureKind::Local, 1);
 
 /// Low-severity codes: shown in the list, but the set is not in trouble.
 pub fn is_warning(code: ProblemCode) -> bool {

@@ -67,6 +67,54 @@ pub struct ServerState {
     pub last_response_time: Option<Duration>,
     /// The failure of the last poll, if it failed.
     pub last_failure_kind: Option<Failure>,
+    /// Response times of the successful polls since the start (`/metrics`).
+    pub response_times: ResponseHistogram,
+    /// HTTPS: notAfter of the certificate last seen (Unix seconds).
+    pub certificate_not_after: Option<i64>,
+}
+
+/// Upper bounds of the response-time buckets, in seconds (Prometheus `le`), from 1 ms to 10 s.
+pub const RESPONSE_BUCKETS_SECS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A response-time histogram: how many polls fell into each bucket (not cumulative; the
+/// last count is above the largest bound), their sum and count. Integers only, so that a
+/// state stays `Eq` and sums never drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResponseHistogram {
+    pub buckets: [u64; RESPONSE_BUCKETS_SECS.len() + 1],
+    pub sum_micros: u64,
+    pub count: u64,
+}
+
+impl ResponseHistogram {
+    pub fn observe(&mut self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let i = RESPONSE_BUCKETS_SECS
+            .iter()
+            .position(|&bound| secs <= bound)
+            .unwrap_or(RESPONSE_BUCKETS_SECS.len());
+        self.buckets[i] += 1;
+        self.sum_micros = self
+            .sum_micros
+            .saturating_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        self.count += 1;
+    }
+
+    /// `(le, cumulative count)` for each bound, then `+Inf` (= `count`).
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        RESPONSE_BUCKETS_SECS
+            .iter()
+            .zip(self.buckets)
+            .map(|(&bound, n)| {
+                total += n;
+                (bound, total)
+            })
+            .chain(std::iter::once((f64::INFINITY, self.count)))
+            .collect()
+    }
 }
 
 impl ServerState {
@@ -94,9 +142,13 @@ pub fn observe(
     next.last_response = outcome.response.clone();
     next.last_response_time = Some(outcome.elapsed);
     next.last_failure_kind = outcome.failure;
+    if outcome.certificate_not_after.is_some() {
+        next.certificate_not_after = outcome.certificate_not_after;
+    }
     let mut transition = None;
     if outcome.is_success() {
         next.successes += 1;
+        next.response_times.observe(outcome.elapsed);
         next.last_success = Some(now);
         next.failures_in_a_row = 0;
         if state.status == ServerStatus::Failed {
@@ -126,22 +178,41 @@ pub fn observe(
     (next, transition)
 }
 
+/// The shortest delay between polls of a server (validation refuses less).
+pub const MIN_DELAY: Duration = Duration::from_millis(10);
+
 /// How long until the next poll of this server.
 pub fn next_poll_delay(state: &ServerState, set_has_failure: bool, f: &PollFrequency) -> Duration {
-    let secs = if state.status == ServerStatus::Retrying {
-        f.retry_interval_secs
+    let delay = if state.status == ServerStatus::Retrying {
+        f.retry_interval
     } else if set_has_failure {
-        f.failed_interval_secs
+        f.failed_interval
     } else {
-        f.interval_secs
+        f.interval
     };
-    Duration::from_secs(u64::from(secs.max(1)))
+    // Never a busy loop, whatever a hand-made (unvalidated) setting says.
+    delay.max(MIN_DELAY)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_response_histogram_is_cumulative_and_ends_with_the_count() {
+        let mut h = ResponseHistogram::default();
+        for ms in [0, 1, 3, 40, 40, 20_000] {
+            h.observe(Duration::from_millis(ms));
+        }
+        let c = h.cumulative();
+        assert_eq!(c[0], (0.001, 2)); // 0 ms and exactly 1 ms: `le` is inclusive
+        assert_eq!(c[2], (0.005, 3));
+        assert_eq!(c[5], (0.05, 5));
+        assert_eq!(c[11], (10.0, 5));
+        assert_eq!(c[12], (f64::INFINITY, 6));
+        assert_eq!(h.sum_micros, 20_084_000);
+    }
     use crate::probe::{FailureKind, PollStage};
 
     fn ok() -> PollOutcome {

@@ -33,6 +33,8 @@ pub struct ServerRuntime {
     pub phase: Phase,
     /// Its last poll timed out: its next one goes to the slow lane (`machine/polling.rs`).
     pub timed_out: bool,
+    /// How long after it was due its last poll started.
+    pub last_lateness: Option<std::time::Duration>,
     pub recent_times_ms: VecDeque<Option<f32>>,
     /// The operator's decision in force (`machine/admin.rs`); `None` until first seen.
     pub admin: Option<Admin>,
@@ -118,6 +120,7 @@ impl SetRuntime {
                     arming: 0,
                     phase: Phase::Idle,
                     timed_out: kept.is_some_and(|o| o.timed_out),
+                    last_lateness: kept.and_then(|o| o.last_lateness),
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
                     admin: same_server.and_then(|o| o.admin),
                 })
@@ -201,9 +204,11 @@ impl SetRuntime {
             name: s.config.display_name().to_string(),
             host: self.config.dns.main_host().to_string(),
             set_name: self.config.name.clone(),
-            timeout: std::time::Duration::from_secs(u64::from(
-                self.config.frequency.timeout_secs.max(1),
-            )),
+            timeout: self
+                .config
+                .frequency
+                .timeout
+                .max(crate::engine::server_state::MIN_DELAY),
         }
     }
 
@@ -262,6 +267,9 @@ impl SetRuntime {
                     last_failure: s.state.last_failure,
                     problem_code: s.state.last_failure_kind.map(|f| f.code()),
                     recent_times_ms: s.recent_times_ms.iter().copied().collect(),
+                    last_lateness: s.last_lateness,
+                    response_times: s.state.response_times,
+                    certificate_not_after: s.state.certificate_not_after,
                     admin: AdminView {
                         drained: s.config.weight == 0,
                         forced: match s.admin {

@@ -41,6 +41,9 @@ pub struct Snapshot {
     pub polls_in_flight: usize,
     /// Counters of the scheduler, for the status bar, metrics and benchmarks.
     pub stats: PollStats,
+    /// The notification outbox, as of this snapshot (`/metrics`).
+    #[serde(default)]
+    pub outbox: crate::notify::OutboxStats,
 }
 
 /// How the scheduler keeps up.
@@ -52,6 +55,12 @@ pub struct PollStats {
     /// median and 99th percentile, in milliseconds.
     pub lateness_p50_ms: f32,
     pub lateness_p99_ms: f32,
+    /// Every poll's lateness since the start: sum (seconds) and count, for the summary's
+    /// `_sum` and `_count`.
+    #[serde(default)]
+    pub lateness_sum_secs: f64,
+    #[serde(default)]
+    pub lateness_count: u64,
     /// The limit of polls in flight in force, and what `max_concurrent_polls: 0` (auto)
     /// gives for the settings in force (the Options dialog shows "auto (N)").
     #[serde(default)]
@@ -75,6 +84,7 @@ impl Snapshot {
             log: Arc::default(),
             polls_in_flight: 0,
             stats: PollStats::default(),
+            outbox: crate::notify::OutboxStats::default(),
         }
     }
 
@@ -137,6 +147,12 @@ pub struct DnsPairView {
     pub propagation: Option<Propagation>,
     /// A check or update is running now.
     pub in_flight: bool,
+    /// Updates that Standby made and checked, and checks or updates that failed, since the
+    /// start (`/metrics`).
+    #[serde(default)]
+    pub updates: u64,
+    #[serde(default)]
+    pub update_failures: u64,
 }
 
 /// One server of a set.
@@ -156,9 +172,18 @@ pub struct ServerView {
     pub problem_code: Option<u16>,
     /// Recent response times in milliseconds (failed polls as `None`), oldest first.
     pub recent_times_ms: Vec<Option<f32>>,
+    /// How long after it was due the last poll started (waiting for a permit included).
+    #[serde(default)]
+    pub last_lateness: Option<Duration>,
     /// What the operator decided for the server beside its polls.
     #[serde(default)]
     pub admin: AdminView,
+    /// Response times of the successful polls since the start (`/metrics`).
+    #[serde(default)]
+    pub response_times: super::server_state::ResponseHistogram,
+    /// HTTPS: notAfter of the certificate last seen (Unix seconds).
+    #[serde(default)]
+    pub certificate_not_after: Option<i64>,
 }
 
 /// A server's administrative state: what an operator decided beside its polls.

@@ -29,7 +29,7 @@ pub struct WhatIf {
     pub host_names: Vec<String>,
     /// The longest a failure can take to be noticed: the wait for the next poll, then the
     /// poll and its retries timing out.
-    pub detect_within_secs: u64,
+    pub detect_within: std::time::Duration,
     /// How long resolvers may keep giving the old records after the change.
     pub ttl: u32,
 }
@@ -128,7 +128,7 @@ pub fn failure_of(
         pausing,
         dns_servers: Vec::new(),
         host_names: set.dns.host_names.clone(),
-        detect_within_secs: detection_secs(set),
+        detect_within: detection(set),
         ttl: set.dns.ttl,
     };
     if what_if.changes_dns() {
@@ -142,13 +142,10 @@ pub fn failure_of(
 
 /// Worst case: the server stops just after a good poll; the next poll comes an interval
 /// later and times out, and so does every retry.
-fn detection_secs(set: &ServerSet) -> u64 {
+fn detection(set: &ServerSet) -> std::time::Duration {
     let f = &set.frequency;
-    let timeout = u64::from(f.timeout_secs.max(1));
-    let retries = u64::from(f.retries);
-    u64::from(f.interval_secs)
-        + (retries + 1) * timeout
-        + retries * u64::from(f.retry_interval_secs)
+    let timeout = f.timeout.max(crate::engine::server_state::MIN_DELAY);
+    f.interval + (f.retries + 1) * timeout + f.retries * f.retry_interval
 }
 
 #[cfg(test)]
@@ -266,12 +263,13 @@ mod tests {
     #[test]
     fn detection_time_counts_the_interval_timeouts_and_retries() {
         let mut set = set(AddressSelection::FirstFunctional);
-        set.frequency.interval_secs = 60;
-        set.frequency.timeout_secs = 10;
+        let ms = std::time::Duration::from_millis;
+        set.frequency.interval = ms(200);
+        set.frequency.timeout = ms(100);
         set.frequency.retries = 2;
-        set.frequency.retry_interval_secs = 5;
+        set.frequency.retry_interval = ms(100);
         let w = all_ok_but(&set, [true, false, false]);
-        assert_eq!(w.detect_within_secs, 60 + 3 * 10 + 2 * 5);
+        assert_eq!(w.detect_within, ms(200 + 3 * 100 + 2 * 100));
     }
 
     #[test]

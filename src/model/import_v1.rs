@@ -99,15 +99,17 @@ fn server_set(tag: &Tag, warnings: &mut Vec<String>) -> Result<ServerSet, Import
         .unwrap_or_else(|| "HTTP".into());
     let port: Option<u16> = number(tag, "Port")?;
     let mut frequency = PollFrequency::default();
+    // v1 wrote whole seconds.
+    let secs = |v: u64| std::time::Duration::from_secs(v);
     if let Some(v) = number(tag, "PollingIV")? {
-        frequency.interval_secs = v;
-        frequency.failed_interval_secs = v.min(frequency.failed_interval_secs).max(1);
+        frequency.interval = secs(v);
+        frequency.failed_interval = secs(v).min(frequency.failed_interval).max(secs(1));
     }
     if let Some(v) = number(tag, "RetryIV")? {
-        frequency.retry_interval_secs = v;
+        frequency.retry_interval = secs(v);
     }
     if let Some(v) = number(tag, "ResponseTimeout")? {
-        frequency.timeout_secs = v;
+        frequency.timeout = secs(v);
     }
     // v1 counted the failed polls it accepted before failing over: our retries.
     if let Some(v) = number(tag, "AcceptFailed")? {
@@ -440,9 +442,9 @@ mod tests {
         }
         assert_eq!(
             (
-                web.frequency.interval_secs,
-                web.frequency.retry_interval_secs,
-                web.frequency.timeout_secs,
+                web.frequency.interval.as_secs(),
+                web.frequency.retry_interval.as_secs(),
+                web.frequency.timeout.as_secs(),
                 web.frequency.retries
             ),
             (120, 15, 20, 3)

@@ -145,6 +145,8 @@ pub enum NotificationKind {
     Command(CommandSpec),
     /// The Windows Event Log on Windows; syslog / the journal elsewhere.
     SystemLog,
+    /// A chat or paging service (Slack, Teams, PagerDuty...): its documented JSON request.
+    Service(super::services::ServiceNotification),
 }
 
 impl Default for NotificationKind {
@@ -160,6 +162,7 @@ impl NotificationKind {
             NotificationKind::Http(_) => "HTTP",
             NotificationKind::Command(_) => "Command line",
             NotificationKind::SystemLog => "System log",
+            NotificationKind::Service(_) => "Chat or paging service",
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Options {
     pub logging: LoggingOptions,
     pub http_api: HttpApiOptions,
     pub system_log: SystemLogOptions,
+    /// Reference targets that tell whether this monitor's own network works (issue 16).
+    pub connectivity_guard: super::guard::ConnectivityGuard,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

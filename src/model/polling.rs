@@ -115,9 +115,10 @@ pub struct HttpPoll {
     pub follow_redirects: u32,
     /// Follow redirects only to the URL's own host: one to another host fails the poll.
     pub redirect_same_host_only: bool,
-    /// A poll slower than this many milliseconds (connecting to the last byte judged, all
-    /// redirects included) fails with its own problem code (128); 0 = no limit.
-    pub max_response_ms: u32,
+    /// A poll slower than this (connecting to the last byte judged, all redirects included)
+    /// fails with its own problem code (128): `800ms`, `2s`; `0s` = no limit.
+    #[serde(with = "super::duration::text")]
+    pub response_time_limit: std::time::Duration,
     /// Conditions on the body as JSON, all of which must hold (not with HEAD).
     pub json: Vec<JsonRule>,
 }
@@ -135,7 +136,7 @@ impl Default for HttpPoll {
             auth: None,
             follow_redirects: 0,
             redirect_same_host_only: true,
-            max_response_ms: 0,
+            response_time_limit: std::time::Duration::ZERO,
             json: Vec::new(),
         }
     }
@@ -240,8 +241,9 @@ pub struct TcpPoll {
     pub port: Option<u16>,
     /// The greeting rule; `None` = the preset's rule (a custom poll then does not wait).
     pub greeting: Option<TextRule>,
-    /// Seconds to wait for the greeting (first line or 100 bytes).
-    pub greeting_timeout_secs: u32,
+    /// How long to wait for the greeting (first line or 100 bytes): `500ms`, `10s`.
+    #[serde(with = "super::duration::text", alias = "greeting_timeout_secs")]
+    pub greeting_timeout: std::time::Duration,
     /// FTP only: log in with this user and password, then QUIT.
     pub ftp_login: Option<FtpLogin>,
     /// A text sent right after connecting, with the escapes `\r`, `\n`, `\t`, `\0`, `\\`
@@ -257,7 +259,7 @@ impl Default for TcpPoll {
             service: TcpService::Custom,
             port: None,
             greeting: None,
-            greeting_timeout_secs: 10,
+            greeting_timeout: std::time::Duration::from_secs(10),
             ftp_login: None,
             send: None,
         }

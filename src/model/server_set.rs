@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::time::Duration;
+
 use super::admin::{Forced, Maintenance};
 use super::dns_server::DnsServer;
 use super::notification::NotificationMethod;
@@ -110,20 +112,25 @@ impl Server {
     }
 }
 
-/// How often and how patiently the servers are polled.
+/// How often and how patiently the servers are polled. Durations are written `250ms`,
+/// `10s`, `5m` (millisecond precision); the old `*_secs` fields (whole seconds) still load.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PollFrequency {
-    /// Seconds between polls while every server is OK.
-    pub interval_secs: u32,
-    /// Seconds between polls once any server of the set has failed.
-    pub failed_interval_secs: u32,
+    /// Time between polls while every server is OK.
+    #[serde(with = "super::duration::text", alias = "interval_secs")]
+    pub interval: Duration,
+    /// Time between polls once any server of the set has failed.
+    #[serde(with = "super::duration::text", alias = "failed_interval_secs")]
+    pub failed_interval: Duration,
     /// Failed polls retried this many times before the server counts as failed.
     pub retries: u32,
-    /// Seconds between those retries.
-    pub retry_interval_secs: u32,
-    /// Seconds a poll may take.
-    pub timeout_secs: u32,
+    /// Time between those retries.
+    #[serde(with = "super::duration::text", alias = "retry_interval_secs")]
+    pub retry_interval: Duration,
+    /// How long a poll may take.
+    #[serde(with = "super::duration::text", alias = "timeout_secs")]
+    pub timeout: Duration,
     /// Successful polls in a row before a failed server counts as recovered.
     pub recover_after: u32,
     /// Poll in priority order and stop at the first server that succeeds.
@@ -133,11 +140,11 @@ pub struct PollFrequency {
 impl Default for PollFrequency {
     fn default() -> Self {
         Self {
-            interval_secs: 60,
-            failed_interval_secs: 30,
+            interval: Duration::from_secs(60),
+            failed_interval: Duration::from_secs(30),
             retries: 2,
-            retry_interval_secs: 10,
-            timeout_secs: 10,
+            retry_interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
             recover_after: 1,
             sequential: false,
         }

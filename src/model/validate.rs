@@ -57,6 +57,7 @@ pub fn validate(settings: &Settings) -> Vec<ValidationError> {
         v.errors
             .extend(super::cluster::validate_cluster("cluster", cluster));
     }
+    v.connectivity_guard(settings);
     v.errors
 }
 
@@ -370,6 +371,32 @@ impl Validator {
         }
     }
 
+    /// The guard's references, method and times; no set may take the guard's name.
+    fn connectivity_guard(&mut self, settings: &Settings) {
+        let g = &settings.options.connectivity_guard;
+        let path = "options.connectivity_guard";
+        if g.as_set().is_none() {
+            return;
+        }
+        for (i, r) in g.references.iter().enumerate() {
+            if !r.trim().is_empty() {
+                self.check(path, &format!("references[{i}]"), ip_address(r).map(|_| ()));
+            }
+        }
+        self.poll_method(&join(path, "method"), &g.method);
+        let min = std::time::Duration::from_millis(10);
+        self.check(path, "interval", super::duration::at_least(g.interval, min));
+        self.check(path, "timeout", super::duration::at_least(g.timeout, min));
+        for (i, set) in settings.server_sets.iter().enumerate() {
+            if set.name == super::guard::GUARD_SET {
+                self.error(
+                    format!("server_sets[{i}].name"),
+                    "is the connectivity guard's name while it has references".into(),
+                );
+            }
+        }
+    }
+
     fn options(&mut self, settings: &Settings) {
         let o = &settings.options;
         self.check(
@@ -508,18 +535,13 @@ impl Validator {
         self.poll_method(&join(path, "polling"), &set.polling);
         let f = &set.frequency;
         let fp = join(path, "frequency");
-        self.check(&fp, "interval_secs", at_least(f.interval_secs, 1));
-        self.check(
-            &fp,
-            "failed_interval_secs",
-            at_least(f.failed_interval_secs, 1),
-        );
-        self.check(
-            &fp,
-            "retry_interval_secs",
-            at_least(f.retry_interval_secs, 1),
-        );
-        self.check(&fp, "timeout_secs", at_least(f.timeout_secs, 1));
+        // 10 ms: below it a poll could not even be started and judged in time.
+        let min = std::time::Duration::from_millis(10);
+        let at_least_min = |d| super::duration::at_least(d, min);
+        self.check(&fp, "interval", at_least_min(f.interval));
+        self.check(&fp, "failed_interval", at_least_min(f.failed_interval));
+        self.check(&fp, "retry_interval", at_least_min(f.retry_interval));
+        self.check(&fp, "timeout", at_least_min(f.timeout));
         self.check(&fp, "recover_after", at_least(f.recover_after, 1));
         for (i, m) in set.notification.methods.iter().enumerate() {
             self.notification_method(&join(path, &format!("notification.methods[{i}]")), m);
@@ -574,8 +596,11 @@ impl Validator {
                 }
                 self.check(
                     &p,
-                    "greeting_timeout_secs",
-                    at_least(t.greeting_timeout_secs, 1),
+                    "greeting_timeout",
+                    super::duration::at_least(
+                        t.greeting_timeout,
+                        std::time::Duration::from_millis(10),
+                    ),
                 );
                 self.tcp_send(&p, t);
             }
@@ -790,6 +815,12 @@ impl Validator {
             NotificationKind::Http(r) => self.http_request(&join(path, "kind.Http"), r),
             NotificationKind::Command(c) => self.command(&join(path, "kind.Command"), c),
             NotificationKind::SystemLog => {}
+            NotificationKind::Service(s) => {
+                let p = join(path, "kind.Service");
+                for (field, message) in s.problems() {
+                    self.error(join(&p, field), message);
+                }
+            }
         }
     }
 }
@@ -915,7 +946,7 @@ mod tests {
             polling: PollMethod::Tcp(TcpPoll::default()),
             ..ServerSet::default()
         });
-        settings.server_sets[1].frequency.interval_secs = 0;
+        settings.server_sets[1].frequency.interval = std::time::Duration::ZERO;
         let errors: Vec<String> = validate(&settings)
             .iter()
             .map(ToString::to_string)
@@ -927,7 +958,7 @@ mod tests {
                 "server_sets[1].servers[0].public_ip: \"10.0.0.300\" is not an IP address",
                 "server_sets[1].servers[1].poll_ip: \"x\" is not an IP address",
                 "server_sets[1].polling.Tcp.port: a port is required",
-                "server_sets[1].frequency.interval_secs: must be at least 1",
+                "server_sets[1].frequency.interval: must be at least 10ms",
             ]
         );
     }

@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -232,7 +232,7 @@ impl Dispatcher {
 
     /// What the last run left: messages, open windows, announced problems.
     fn load(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         match self.outbox.pending() {
             Ok(pending) => {
                 for mut p in pending {
@@ -317,7 +317,7 @@ impl Dispatcher {
         if jobs.is_empty() && release.is_none() {
             return;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let stored = match &release {
             Some(key) => self.outbox.release(key, &jobs, now),
             None => jobs
@@ -384,7 +384,7 @@ impl Dispatcher {
     }
 
     fn start_due(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         let due: Vec<i64> = self
             .heads()
             .into_iter()
@@ -403,11 +403,13 @@ impl Dispatcher {
             .unwrap_or_default();
         self.lanes.insert(pending.id, lane);
         self.waiting.insert(pending.id, pending);
+        self.config.outbox.set_depth(self.waiting.len());
     }
 
     fn unwait(&mut self, id: i64) {
         self.waiting.remove(&id);
         self.lanes.remove(&id);
+        self.config.outbox.set_depth(self.waiting.len());
     }
 
     fn start(&mut self, id: i64) {
@@ -462,6 +464,7 @@ impl Dispatcher {
     }
 
     fn drop_job(&mut self, id: i64, set: &str, subject: &str, code: u16, text: &str) {
+        self.config.outbox.failed();
         self.unwait(id);
         if let Err(e) = self.outbox.remove(id) {
             self.store_error(&e);
@@ -481,6 +484,7 @@ impl Dispatcher {
         };
         match done.outcome {
             Ok(text) => {
+                self.config.outbox.delivered();
                 self.unwait(done.id);
                 if let Err(e) = self.outbox.remove(done.id) {
                     self.store_error(&e);
@@ -488,6 +492,8 @@ impl Dispatcher {
                 let _ = self.reports.send(Report::Delivered { set, subject, text });
             }
             Err(e) => {
+                self.config.outbox.failed();
+                let now = self.now_ms();
                 let Some(pending) = self.waiting.get_mut(&done.id) else {
                     return;
                 };
@@ -497,7 +503,7 @@ impl Dispatcher {
                     self.config.retry_first,
                     self.config.retry_max,
                 );
-                pending.next_try_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(0);
+                pending.next_try_ms = now + i64::try_from(delay.as_millis()).unwrap_or(0);
                 let (attempts, next) = (pending.attempts, pending.next_try_ms);
                 if let Err(store) = self.outbox.failed(done.id, attempts, next, &e.text) {
                     self.store_error(&store);
@@ -519,7 +525,7 @@ impl Dispatcher {
 
     fn next_wake(&self) -> Option<Instant> {
         let now = Instant::now();
-        let now_ms = now_ms();
+        let now_ms = self.now_ms();
         let retry = self
             .heads()
             .into_iter()
@@ -532,6 +538,11 @@ impl Dispatcher {
             .next_reminder()
             .map(|at| now + Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)));
         [retry, window, remind].into_iter().flatten().min()
+    }
+
+    /// Milliseconds since the epoch on the dispatcher's clock.
+    pub(super) fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
     }
 
     fn store_error(&self, e: &StoreError) {
@@ -590,11 +601,4 @@ fn lane(job: &Job) -> String {
 /// Minutes between reminders as milliseconds; `None` = no reminders.
 fn reminder_ms(minutes: u32) -> Option<i64> {
     (minutes > 0).then(|| i64::from(minutes) * 60_000)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

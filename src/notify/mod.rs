@@ -24,6 +24,7 @@ pub mod email;
 #[cfg(windows)]
 pub mod eventlog;
 pub mod http;
+pub mod service;
 #[cfg(unix)]
 pub mod syslog;
 
@@ -114,6 +115,90 @@ pub struct NotifyConfig {
     pub retry_max: Duration,
     /// A send that takes longer is abandoned (and retried).
     pub send_timeout: Duration,
+    /// Where the dispatcher reads the time (reminders, retries, coalescing windows).
+    pub clock: NotifyClock,
+    /// The dispatcher counts its outbox here; the engine shows it in the snapshot.
+    pub outbox: std::sync::Arc<OutboxCounters>,
+}
+
+/// The dispatcher's counters, shared with the engine without a lock.
+#[derive(Debug, Default)]
+pub struct OutboxCounters {
+    depth: std::sync::atomic::AtomicU64,
+    delivered: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+/// [`OutboxCounters`] as read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxStats {
+    /// Messages waiting in the outbox (being sent, or retried later).
+    pub depth: u64,
+    /// Deliveries since the start.
+    pub delivered: u64,
+    /// Failed tries (each retry counts) and dropped messages since the start.
+    pub failed: u64,
+}
+
+impl OutboxCounters {
+    pub fn stats(&self) -> OutboxStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        OutboxStats {
+            depth: self.depth.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn set_depth(&self, depth: usize) {
+        let depth = u64::try_from(depth).unwrap_or(u64::MAX);
+        self.depth
+            .store(depth, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn delivered(&self) {
+        self.delivered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self) {
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The dispatcher's clock: the system's, or one the caller moves (tests: a reminder due in
+/// 10 minutes is checked without waiting 10 minutes). The dispatcher looks at it whenever an
+/// input arrives or a timer it set fires.
+#[derive(Clone, Default)]
+pub enum NotifyClock {
+    #[default]
+    System,
+    /// Milliseconds since the Unix epoch, as the owner sets them.
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl NotifyClock {
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            NotifyClock::System => announcements::ms_of(std::time::SystemTime::now()),
+            NotifyClock::Manual(ms) => ms.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+}
+
+impl std::fmt::Debug for NotifyClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotifyClock::System => f.write_str("System"),
+            NotifyClock::Manual(ms) => write!(
+                f,
+                "Manual({})",
+                ms.load(std::sync::atomic::Ordering::SeqCst)
+            ),
+        }
+    }
 }
 
 impl Default for NotifyConfig {
@@ -126,6 +211,8 @@ impl Default for NotifyConfig {
             retry_first: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
             send_timeout: Duration::from_secs(60),
+            clock: NotifyClock::System,
+            outbox: std::sync::Arc::default(),
         }
     }
 }
@@ -141,6 +228,7 @@ pub fn build(
         NotificationKind::Http(request) => Box::new(http::HttpNotifier::new(request, config)?),
         NotificationKind::Command(spec) => Box::new(command::CommandNotifier::new(spec)?),
         NotificationKind::SystemLog => system_log(config),
+        NotificationKind::Service(s) => Box::new(service::ServiceNotifier::new(s)?),
     })
 }
 
@@ -183,6 +271,10 @@ pub fn describe(kind: &NotificationKind) -> String {
         }
         NotificationKind::Command(spec) => format!("command {}", spec.program),
         NotificationKind::SystemLog => "system log".into(),
+        // The service and its channel or topic only: the URLs of web hooks (and the API
+        // paths of some) hold the secrets.
+        NotificationKind::Service(s) if s.target.trim().is_empty() => s.service.label().into(),
+        NotificationKind::Service(s) => format!("{} {}", s.service.label(), s.target.trim()),
     }
 }
 

@@ -192,8 +192,8 @@ impl HttpProbe {
             auth,
             follow_redirects: settings.follow_redirects,
             same_host_only: settings.redirect_same_host_only,
-            limit: (settings.max_response_ms > 0)
-                .then(|| Duration::from_millis(u64::from(settings.max_response_ms))),
+            limit: (!settings.response_time_limit.is_zero())
+                .then_some(settings.response_time_limit),
             json: settings
                 .json
                 .iter()
@@ -212,7 +212,7 @@ impl HttpProbe {
         target: &PollTarget,
         deadline: Instant,
         after: &str,
-        warning: &mut Option<String>,
+        warning: &mut CertificateSeen,
     ) -> Result<String, StageError> {
         let tags = self
             .has_tags()
@@ -376,7 +376,7 @@ impl HttpProbe {
         request: Request<Full<Bytes>>,
         deadline: Instant,
         after: &str,
-        warning: &mut Option<String>,
+        warning: &mut CertificateSeen,
     ) -> Result<(Response<Incoming>, AbortOnDrop), StageError> {
         let tcp = stage(
             deadline,
@@ -399,15 +399,16 @@ impl HttpProbe {
         )
         .await?
         .map_err(|e| tls_failure(&e))?;
-        if warning.is_none()
+        if warning.not_after.is_none()
             && let Some(leaf) = stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
         {
-            *warning =
+            warning.text =
                 certificate::expiry_warning(leaf, self.warning_days, std::time::SystemTime::now());
+            warning.not_after = certificate::not_after(leaf).map(|end| end.unix);
         }
         exchange(stream, request, deadline, after).await
     }
@@ -474,7 +475,7 @@ impl HttpProbe {
             _ => deadline,
         };
         let after = seconds(cut - start);
-        let mut warning = None;
+        let mut warning = CertificateSeen::default();
         let result = self.run(target, cut, &after, &mut warning).await;
         let elapsed = start.elapsed();
         let slow = |text: String| {
@@ -502,8 +503,19 @@ impl HttpProbe {
             (Ok(text), _) => PollOutcome::success(text, elapsed),
             (Err(e), _) => e.into_outcome(elapsed),
         };
-        outcome.with_warning(warning)
+        outcome
+            .with_warning(warning.text)
+            .with_certificate(warning.not_after)
     }
+}
+
+/// What the first HTTPS handshake of a poll saw of the server's certificate.
+#[derive(Default)]
+struct CertificateSeen {
+    /// The expiry warning, if it expires within the warning days.
+    text: Option<String>,
+    /// notAfter, Unix seconds.
+    not_after: Option<i64>,
 }
 
 impl Probe for HttpProbe {

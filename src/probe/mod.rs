@@ -146,6 +146,9 @@ pub struct PollOutcome {
     /// Something to warn about that does not fail the poll, e.g. `certificate expires in
     /// 5 days (2026-11-30)`. The engine shows it as a low-severity problem of its own.
     pub warning: Option<String>,
+    /// HTTPS: the server certificate's notAfter (Unix seconds), when the handshake got
+    /// that far (`/metrics` shows the days left).
+    pub certificate_not_after: Option<i64>,
 }
 
 impl PollOutcome {
@@ -155,6 +158,7 @@ impl PollOutcome {
             response: response.into(),
             elapsed,
             warning: None,
+            certificate_not_after: None,
         }
     }
 
@@ -164,7 +168,14 @@ impl PollOutcome {
             response: response.into(),
             elapsed,
             warning: None,
+            certificate_not_after: None,
         }
+    }
+
+    /// Adds the certificate's notAfter (kept on success and failure alike).
+    pub fn with_certificate(mut self, not_after: Option<i64>) -> Self {
+        self.certificate_not_after = not_after;
+        self
     }
 
     /// Adds a warning (kept on success and failure alike).

@@ -57,7 +57,7 @@ impl TcpProbe {
             port,
             send,
             greeting,
-            greeting_timeout: Duration::from_secs(u64::from(settings.greeting_timeout_secs)),
+            greeting_timeout: settings.greeting_timeout,
             service: settings.service,
             login,
         })

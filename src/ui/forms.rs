@@ -305,6 +305,19 @@ impl<'p> Form<'p> {
         self.parsed(ui, label, path, value, u32::to_string, parse_u32, false);
     }
 
+    /// A duration written `250ms`, `10s`, `5m`.
+    pub fn duration(
+        &mut self,
+        ui: &mut egui::Ui,
+        label: &str,
+        path: &str,
+        value: &mut std::time::Duration,
+    ) {
+        use crate::model::duration;
+        let to_text = |d: &std::time::Duration| duration::format(*d);
+        self.parsed(ui, label, path, value, to_text, duration::parse, false);
+    }
+
     /// A port, 1–65535.
     pub fn port(&mut self, ui: &mut egui::Ui, label: &str, path: &str, value: &mut u16) {
         self.parsed(ui, label, path, value, u16::to_string, parse_port, false);

@@ -28,11 +28,11 @@ fn tcp_set(name: &str, servers: Vec<Server>, port: u16) -> ServerSet {
             ..TcpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 0,
-            retry_interval_secs: 1,
-            timeout_secs: 2,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             ..PollFrequency::default()
         },
         ..ServerSet::default()

@@ -248,7 +248,7 @@ async fn switching_the_api_off_through_it_needs_a_confirmation() {
     engine.shutdown();
 }
 
-/// `GET /serversets/{name}/config` with `interval_secs` set to `value`, as a PUT body.
+/// `GET /serversets/{name}/config` with `interval` set to `value` seconds, as a PUT body.
 async fn changed_config(api: SocketAddr, name: &str, value: u32) -> String {
     let got = req("GET", &format!("/serversets/{name}/config"))
         .auth(PASSWORD)
@@ -256,7 +256,7 @@ async fn changed_config(api: SocketAddr, name: &str, value: u32) -> String {
         .await;
     assert_eq!(got.status, 200, "{}", got.body);
     let mut config = got.json();
-    config["frequency"]["interval_secs"] = value.into();
+    config["frequency"]["interval"] = format!("{value}s").into();
     config.to_string()
 }
 
@@ -284,8 +284,8 @@ async fn two_hundred_pairs_of_simultaneous_set_changes_all_survive() {
         let settings = engine.snapshot().settings.clone();
         for name in ["a", "b"] {
             assert_eq!(
-                settings.set(name).unwrap().frequency.interval_secs,
-                value,
+                settings.set(name).unwrap().frequency.interval.as_secs(),
+                u64::from(value),
                 "pair {i}: the change of {name} was lost"
             );
         }
@@ -302,7 +302,7 @@ async fn a_change_made_from_an_old_revision_is_refused_with_412() {
         .await;
     let etag = got.header("etag").expect("an ETag");
     let mut config = got.json();
-    config["frequency"]["interval_secs"] = 77.into();
+    config["frequency"]["interval"] = "77s".into();
     // Two clients that read the same revision: exactly one wins, the other is told.
     let (first, second) = tokio::join!(
         req("PUT", "/serversets/a/config")

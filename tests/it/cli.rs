@@ -221,7 +221,7 @@ fn import_v1_converts_and_the_result_checks() {
     assert!(check.status.success());
     let settings = standby::model::file::load(&out).unwrap();
     assert_eq!(settings.server_sets[0].servers.len(), 2);
-    assert_eq!(settings.server_sets[0].frequency.interval_secs, 30);
+    assert_eq!(settings.server_sets[0].frequency.interval.as_secs(), 30);
     // Never overwrites.
     let again = Command::new(BIN)
         .arg("import-v1")

@@ -200,11 +200,11 @@ fn settings(primary: &Peer, ips: [IpAddr; 2], port: u16) -> Settings {
             ..HttpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 1,
-            retry_interval_secs: 1,
-            timeout_secs: 2,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             recover_after: 1,
             sequential: false,
         },

@@ -159,10 +159,10 @@ async fn bind_and_knot_secondaries_follow_a_failover() {
             );
             web.dns.addresses_of = standby::model::AddressSelection::FirstFunctional;
             web.servers[1].poll_ip = Some("127.0.0.2".into());
-            web.frequency.interval_secs = 1;
-            web.frequency.failed_interval_secs = 1;
+            web.frequency.interval = std::time::Duration::from_secs(1);
+            web.frequency.failed_interval = std::time::Duration::from_secs(1);
             web.frequency.retries = 0;
-            web.frequency.timeout_secs = 1;
+            web.frequency.timeout = std::time::Duration::from_secs(1);
             s.server_sets = vec![web];
         })
         .await;
@@ -386,10 +386,10 @@ async fn a_change_of_what_is_served_is_notified() {
             );
             web.dns.addresses_of = standby::model::AddressSelection::FirstFunctional;
             web.servers[1].poll_ip = Some("127.0.0.2".into());
-            web.frequency.interval_secs = 1;
-            web.frequency.failed_interval_secs = 1;
+            web.frequency.interval = std::time::Duration::from_secs(1);
+            web.frequency.failed_interval = std::time::Duration::from_secs(1);
             web.frequency.retries = 0;
-            web.frequency.timeout_secs = 1;
+            web.frequency.timeout = std::time::Duration::from_secs(1);
             s.server_sets = vec![web];
         })
         .await;

@@ -224,10 +224,10 @@ async fn a_failover_raises_the_serial_and_is_an_event() {
         );
         web.dns.addresses_of = standby::model::AddressSelection::FirstFunctional;
         web.servers[1].poll_ip = Some("127.0.0.2".into());
-        web.frequency.interval_secs = 1;
-        web.frequency.failed_interval_secs = 1;
+        web.frequency.interval = std::time::Duration::from_secs(1);
+        web.frequency.failed_interval = std::time::Duration::from_secs(1);
         web.frequency.retries = 0;
-        web.frequency.timeout_secs = 1;
+        web.frequency.timeout = std::time::Duration::from_secs(1);
         s.server_sets = vec![web];
     })
     .await;
@@ -490,10 +490,10 @@ async fn unbound_resolves_through_a_stub_zone() {
         web.dns.addresses_of = standby::model::AddressSelection::FirstFunctional;
         web.dns.ttl = 1;
         web.servers[1].poll_ip = Some("127.0.0.2".into());
-        web.frequency.interval_secs = 1;
-        web.frequency.failed_interval_secs = 1;
+        web.frequency.interval = std::time::Duration::from_secs(1);
+        web.frequency.failed_interval = std::time::Duration::from_secs(1);
         web.frequency.retries = 0;
-        web.frequency.timeout_secs = 1;
+        web.frequency.timeout = std::time::Duration::from_secs(1);
         s.server_sets = vec![web];
     })
     .await;

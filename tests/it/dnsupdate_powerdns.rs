@@ -60,11 +60,11 @@ fn web_set(a: IpAddr, b: IpAddr, port: u16, servers: Vec<DnsServer>, hosts: &[&s
             ..HttpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 1,
-            retry_interval_secs: 1,
-            timeout_secs: 2,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             recover_after: 1,
             sequential: false,
         },

@@ -47,11 +47,11 @@ async fn failover_and_failback() {
             ..HttpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 2,
-            retry_interval_secs: 1,
-            timeout_secs: 2,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             recover_after: 2,
             sequential: false,
         },
@@ -158,10 +158,10 @@ async fn every_server_failing_raises_all_servers_failed_once() {
             ..HttpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 0,
-            timeout_secs: 2,
+            timeout: std::time::Duration::from_secs(2),
             ..PollFrequency::default()
         },
         dns: DnsData {

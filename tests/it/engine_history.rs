@@ -32,7 +32,7 @@ async fn run(only_changes: bool) -> (Vec<HistoryRow>, u64) {
             ..TcpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
             ..PollFrequency::default()
         },
         ..ServerSet::default()

@@ -46,15 +46,15 @@ fn tcp_set(name: &str, ips: &[IpAddr], port: u16) -> ServerSet {
         polling: PollMethod::Tcp(TcpPoll {
             port: Some(port),
             greeting: Some(TextRule::StartsWith("220".into())),
-            greeting_timeout_secs: 2,
+            greeting_timeout: std::time::Duration::from_secs(2),
             ..TcpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 0,
-            retry_interval_secs: 1,
-            timeout_secs: 3,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(3),
             recover_after: 1,
             sequential: false,
         },

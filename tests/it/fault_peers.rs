@@ -133,11 +133,11 @@ async fn misbehaving_peers_get_their_own_problem_and_never_hang_the_engine() {
                 ..HttpPoll::default()
             }),
             frequency: PollFrequency {
-                interval_secs: 1,
-                failed_interval_secs: 1,
+                interval: std::time::Duration::from_secs(1),
+                failed_interval: std::time::Duration::from_secs(1),
                 retries: 0,
-                retry_interval_secs: 1,
-                timeout_secs: TIMEOUT.as_secs() as u32,
+                retry_interval: std::time::Duration::from_secs(1),
+                timeout: TIMEOUT,
                 recover_after: 1,
                 sequential: false,
             },

@@ -11,10 +11,13 @@ mod support;
 mod admin;
 mod api;
 mod api_hardening;
+#[cfg(unix)]
+mod api_metrics;
 mod api_tls;
 #[cfg(unix)]
 mod attach;
 mod cli;
+mod cluster;
 #[cfg(unix)]
 mod crash_kill9;
 mod desktop_session;
@@ -44,6 +47,7 @@ mod engine_scheduler;
 mod fault_peers;
 #[cfg(unix)]
 mod history_disk_full;
+mod judgement;
 #[cfg(unix)]
 mod monitor_faults;
 mod notify_channels;
@@ -56,7 +60,10 @@ mod notify_flapping;
 mod notify_ids;
 mod notify_outbox;
 #[cfg(unix)]
+mod notify_reminders;
+#[cfg(unix)]
 mod notify_restart;
+mod notify_services;
 #[cfg(target_os = "linux")]
 mod package;
 mod probe_cert;

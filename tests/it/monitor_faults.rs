@@ -196,11 +196,11 @@ async fn exhaust_and_recover() {
         }),
         // No retries: a single poll counted against a server would fail it.
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 0,
-            retry_interval_secs: 1,
-            timeout_secs: 2,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             recover_after: 1,
             sequential: false,
         },

@@ -57,8 +57,8 @@ async fn a_flapping_server_does_not_flood_anyone() {
         }),
         // Only "Poll now" polls, so the test sets the pace.
         frequency: PollFrequency {
-            interval_secs: 3600,
-            failed_interval_secs: 3600,
+            interval: std::time::Duration::from_secs(3600),
+            failed_interval: std::time::Duration::from_secs(3600),
             retries: 0,
             recover_after: 1,
             ..PollFrequency::default()

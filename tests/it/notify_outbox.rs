@@ -49,11 +49,11 @@ fn settings(smtp_ip: IpAddr, smtp_port: u16, paused: bool) -> Settings {
             ..HttpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 0,
-            retry_interval_secs: 1,
-            timeout_secs: 2,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             recover_after: 2,
             sequential: false,
         },

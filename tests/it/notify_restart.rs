@@ -58,11 +58,11 @@ fn settings(ips: &[IpAddr], port: u16, method: NotificationMethod, coalesce: u32
             ..TcpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 1,
-            failed_interval_secs: 1,
+            interval: std::time::Duration::from_secs(1),
+            failed_interval: std::time::Duration::from_secs(1),
             retries: 0,
-            retry_interval_secs: 1,
-            timeout_secs: 1,
+            retry_interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(1),
             recover_after: 1,
             sequential: false,
         },

@@ -74,14 +74,25 @@ async fn the_probe_warns_within_the_setting() {
             outcome.warning.as_deref(),
             Some(format!("certificate expires in 5 days ({date})").as_str())
         );
+        // notAfter is told whether or not it warns (`/metrics` shows the days left).
+        let days_left = |o: &PollOutcome| (o.certificate_not_after.unwrap() - unix_now()) / 86_400;
+        assert_eq!(days_left(&outcome), 5);
         assert_eq!(poll(&https(port, 3)).await.warning, None);
-        assert_eq!(poll(&https(port, 0)).await.warning, None, "0 = never warn");
+        let never = poll(&https(port, 0)).await;
+        assert_eq!(never.warning, None, "0 = never warn");
+        assert_eq!(days_left(&never), 5);
 
         let (config, _) = expiring_in(400);
         let (far, _) = http::http_server(IP.parse().unwrap(), Some(config)).await;
-        assert_eq!(poll(&https(far, 14)).await.warning, None);
+        let far = poll(&https(far, 14)).await;
+        assert_eq!(far.warning, None);
+        assert_eq!(days_left(&far), 400);
     })
     .await;
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn settings(port: u16, warning_days: u32) -> Settings {
@@ -95,8 +106,8 @@ fn settings(port: u16, warning_days: u32) -> Settings {
         }],
         polling: PollMethod::Http(https(port, warning_days)),
         frequency: PollFrequency {
-            interval_secs: 1,
-            timeout_secs: 2,
+            interval: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(2),
             ..PollFrequency::default()
         },
         dns: DnsData {
@@ -125,6 +136,16 @@ async fn the_engine_shows_a_warning_not_a_failure() {
     );
     let web = s.set("web").unwrap();
     assert_eq!(web.servers[0].status, ServerStatus::Ok);
+    // `/metrics` gives the days left: 5 days and an hour.
+    let metrics = standby::api::metrics::render(&s);
+    let series = format!("standby_server_certificate_days_left{{set=\"web\",server=\"{IP}\"}} ");
+    let days: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!((5.0..5.05).contains(&days), "{days}");
     assert_ne!(
         web.health,
         SetHealth::Problem,

@@ -276,12 +276,12 @@ async fn a_response_slower_than_the_limit_fails_with_128() {
     bounded(async {
         let (port, _log) = http_server(IP2, None).await;
         let mut settings = at(port, "/slow/20");
-        settings.max_response_ms = 5_000;
+        settings.response_time_limit = Duration::from_secs(5);
         let outcome = poll(&settings).await;
         assert!(outcome.is_success(), "{outcome:?}");
         // Failing: the server answers after 3 s, the limit is 300 ms (the time-out 10 s).
         let mut settings = at(port, "/slow/3000");
-        settings.max_response_ms = 300;
+        settings.response_time_limit = Duration::from_millis(300);
         let outcome = poll(&settings).await;
         assert_eq!(code(&outcome), Some(128), "{outcome:?}");
         assert!(

@@ -189,7 +189,7 @@ async fn no_greeting_is_124_after_greeting_timeout() {
     bounded(async {
         let (port, _received) = server(Behaviour::Silent).await;
         let settings = TcpPoll {
-            greeting_timeout_secs: 1,
+            greeting_timeout: std::time::Duration::from_secs(1),
             ..preset(TcpService::Smtp, port)
         };
         let outcome = poll(settings, Duration::from_secs(10)).await;

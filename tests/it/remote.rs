@@ -13,7 +13,7 @@ use std::time::Duration;
 use standby::attach::known_hosts::KnownHosts;
 use standby::attach::remote::Remote;
 use standby::attach::{AttachError, Link, LinkStatus};
-use standby::engine::{Call, EditError, Inbound, SettingsEdit};
+use standby::engine::{Call, CallError, EditError, Inbound, SettingsEdit};
 use standby::model::options::ApiTls;
 use standby::model::{Secret, Settings, file};
 
@@ -21,6 +21,7 @@ use crate::support::poll_until;
 use crate::support::ports::free_addr;
 use crate::support::process::Standby;
 use crate::support::ui::Window;
+use egui_kittest::kittest::Queryable as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_standby");
 const PASSWORD: &str = "remote-admin-pw";
@@ -142,6 +143,15 @@ fn a_remote_window_pins_the_certificate_streams_without_secrets_and_survives_a_r
         "{refused:?}"
     );
 
+    // Test... runs on the engine's dispatcher and its outcome comes back (a method without
+    // a receiver fails there with its 3xx code: the engine's answer, not the link's).
+    let tested =
+        runtime.block_on(client.test_notification(standby::model::NotificationMethod::default()));
+    assert!(
+        matches!(tested, Ok(_) | Err(CallError::Notification { .. })),
+        "{tested:?}"
+    );
+
     // Ping goes from the engine's host; the replies come back over the stream.
     let (replies, mut received) = tokio::sync::mpsc::channel(4);
     runtime
@@ -197,16 +207,54 @@ fn a_remote_window_pins_the_certificate_streams_without_secrets_and_survives_a_r
     assert_eq!(on_disk.options.http_api.password.expose(), PASSWORD);
     assert_eq!(on_disk.options.http_api.read_tokens[0].expose(), TOKEN);
 
-    // The engine goes: the window says so at once; it reconnects when the engine is back.
+    // The engine goes while a dialog is open: the window says so at once, the dialog keeps
+    // what was typed, the window reconnects when the engine is back, and OK applies it.
+    w.click("Options");
+    w.click("Server polling");
+    w.type_into("Max concurrent polls:", "9");
     engine.kill_9();
     w.wait_until("the banner", |w| {
         w.shows(&format!("Lost the engine at {api}"))
     });
+    assert!(w.has_window("Options"));
+    let typed = |w: &Window| w.harness.get_by_label("Max concurrent polls:").value();
+    assert_eq!(typed(&w).as_deref(), Some("9"));
     let engine = Standby::start(&path, 2);
     w.wait_until("reattached", |w| {
         matches!(w.app().engine_status(), Some(LinkStatus::Attached { .. }))
     });
     assert!(!w.shows("Lost the engine"));
+    assert_eq!(typed(&w).as_deref(), Some("9"), "the draft survived");
+    w.click_in("Options", "OK");
+    // A new engine may count revisions anew: then OK says the settings changed meanwhile,
+    // and OK again applies the draft.
+    let applied = poll_until(Duration::from_secs(20), || {
+        w.harness.step();
+        if w.has_window("Options") && w.shows("changed elsewhere") {
+            w.click_in("Options", "OK");
+        }
+        file::load(&path).is_ok_and(|s| s.options.polling.max_concurrent_polls == 9)
+    });
+    let said = w
+        .app()
+        .view()
+        .dialogs
+        .options
+        .as_ref()
+        .map(|d| (d.apply_error.clone(), d.saving));
+    assert!(
+        applied,
+        "the kept draft did not land in the engine's file: {said:?}"
+    );
+    assert_eq!(
+        file::load(&path)
+            .unwrap()
+            .options
+            .http_api
+            .password
+            .expose(),
+        PASSWORD
+    );
     drop(w);
 
     // Another certificate under the same address is refused, with both fingerprints.

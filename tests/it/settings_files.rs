@@ -35,7 +35,7 @@ fn example_has_realistic_sets() {
     assert!(matches!(&web.polling, PollMethod::Http(h) if h.url.starts_with("https://")));
     assert_eq!(web.frequency.recover_after, 3);
     // Fields left out take their defaults.
-    assert_eq!(web.frequency.timeout_secs, 10);
+    assert_eq!(web.frequency.timeout.as_secs(), 10);
     let mail = &settings.server_sets[1];
     assert!(mail.frequency.sequential);
     let cluster = settings.cluster.as_ref().unwrap();
@@ -58,7 +58,10 @@ fn example_shows_the_http_and_tcp_checks() {
         panic!("the third set polls HTTP");
     };
     assert!(matches!(&api.auth, Some(HttpAuth::Basic { user, .. }) if user == "monitor"));
-    assert_eq!((api.follow_redirects, api.max_response_ms), (3, 800));
+    assert_eq!(
+        (api.follow_redirects, api.response_time_limit),
+        (3, std::time::Duration::from_millis(800))
+    );
     assert_eq!(api.json.len(), 4);
     assert!(api.json.iter().all(|rule| rule.compile().is_ok()));
     let PollMethod::Tcp(cache) = &settings.server_sets[3].polling else {

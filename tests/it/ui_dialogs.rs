@@ -516,7 +516,7 @@ fn http_check_fields_are_edited_in_the_set_dialog() {
     choose_in_set_dialog(&mut w, "Authentication:", "bearer token");
     w.type_into("Token:", "t0ken-123");
     w.type_into("Follow redirects (at most):", "2");
-    w.type_into("Response-time limit (ms):", "500");
+    w.type_into("Response-time limit:", "500ms");
     w.click("Add JSON rule");
     assert!(
         !w.ok_enabled("Server set properties"),
@@ -539,7 +539,10 @@ fn http_check_fields_are_edited_in_the_set_dialog() {
         [("Content-Type".to_string(), "application/json".to_string())]
     );
     assert!(matches!(&h.auth, Some(HttpAuth::Bearer { token }) if token.expose() == "t0ken-123"));
-    assert_eq!((h.follow_redirects, h.max_response_ms), (2, 500));
+    assert_eq!(
+        (h.follow_redirects, h.response_time_limit),
+        (2, std::time::Duration::from_millis(500))
+    );
     assert!(h.redirect_same_host_only);
     assert!(h.json.is_empty());
 }
@@ -572,4 +575,43 @@ fn the_redis_preset_and_its_text_to_send() {
     };
     assert_eq!(t.send.as_deref(), Some(r"\x2a1\r\n$4\r\nPING\r\n"));
     assert_eq!(t.port, Some(1));
+}
+
+/// The frequency page takes durations to the millisecond (`250ms`), refuses a text that is
+/// none with its reason, and OK saves them in the new form.
+#[test]
+fn the_frequency_page_takes_millisecond_durations() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("web", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("Polling frequency");
+    w.type_into("Poll every:", "soon");
+    // Beside the field and above the buttons.
+    assert!(
+        w.harness
+            .query_all_by_label_contains("\"soon\" is not a duration like 250ms")
+            .next()
+            .is_some()
+    );
+    assert!(!w.ok_enabled("Server set properties"));
+    w.type_into("Poll every:", "250ms");
+    w.type_into("Retry every:", "100ms");
+    w.type_into("Response time-out:", "5ms");
+    assert!(w.shows("must be at least 10ms"));
+    w.type_into("Response time-out:", "1500ms");
+    w.click_in("Server set properties", "OK");
+    let ms = std::time::Duration::from_millis;
+    w.wait_for_file("the durations", |s| {
+        s.set("web").is_some_and(|set| {
+            set.frequency.interval == ms(250)
+                && set.frequency.retry_interval == ms(100)
+                && set.frequency.timeout == ms(1500)
+        })
+    });
+    let text = std::fs::read_to_string(w.settings_path()).unwrap();
+    assert!(text.contains(r#"interval: "250ms""#), "{text}");
+    assert!(text.contains(r#"timeout: "1500ms""#), "{text}");
 }

@@ -35,8 +35,8 @@ fn settings(tcp_port: u16, dns: Option<DnsServer>) -> Settings {
             ..TcpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 60,
-            timeout_secs: 5,
+            interval: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(5),
             ..PollFrequency::default()
         },
         dns: DnsData {

@@ -32,10 +32,10 @@ fn settings(tcp_port: u16, dns_port: u16) -> Settings {
             ..TcpPoll::default()
         }),
         frequency: PollFrequency {
-            interval_secs: 60,
-            timeout_secs: 5,
+            interval: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(5),
             retries: 2,
-            retry_interval_secs: 10,
+            retry_interval: std::time::Duration::from_secs(10),
             ..PollFrequency::default()
         },
         dns: DnsData {
@@ -87,7 +87,7 @@ fn what_if_shows_the_dns_change_a_failure_would_cause() {
         "Updated on 127.0.0.1:{dns_port} for www.example.test."
     )));
     // 60 s to the next poll, then it and 2 retries time out (5 s) 10 s apart.
-    assert!(w.shows("Noticed within about 95 s"));
+    assert!(w.shows("Noticed within about 95s"));
     assert!(w.shows("up to 300 s (the TTL)"));
 
     // Both failing: the default policy assumes a local fault and leaves the address.

@@ -180,8 +180,10 @@ impl DnsSync {
                 p.error = None;
                 p.propagation = *propagation;
                 p.last_change = Some(wall);
+                p.updates += 1;
             }
             Outcome::Failed { error, served } => {
+                p.update_failures += 1;
                 if served.is_some() {
                     p.served = served.clone();
                 }

@@ -17,6 +17,7 @@
 
 mod admin;
 mod dns;
+mod guard;
 #[cfg(test)]
 mod overload;
 mod polling;
@@ -219,6 +220,8 @@ pub struct Core {
     clock: Option<Now>,
     /// When an operator's decision (an override) changes next.
     admin_next: Option<SystemTime>,
+    /// The connectivity guard's verdict: this monitor's network is down (`guard.rs`).
+    cut_off: bool,
 }
 
 impl Core {
@@ -244,6 +247,7 @@ impl Core {
             published,
             clock: None,
             admin_next: None,
+            cut_off: false,
         }
     }
 
@@ -269,6 +273,7 @@ impl Core {
         if self.admin_next.is_some_and(|at| at <= now.wall) {
             self.refresh_admin(now, &mut out);
         }
+        let result = matches!(input, Input::PollDone { .. } | Input::DnsDone { .. });
         match input {
             Input::Tick => {
                 self.dispatch_due(now, &mut out);
@@ -323,6 +328,11 @@ impl Core {
             } => {
                 self.on_history_status(dropped, stored, queued, now, &mut out);
             }
+        }
+        // Due polls start after a result too, not only at a tick: the shell takes results
+        // before ticks, and a loop busy with results must not hold timers back.
+        if result {
+            self.dispatch_due(now, &mut out);
         }
         // Queued polls start as soon as there is room (after a result, a new limit).
         self.start_queued(&mut out);
@@ -462,7 +472,9 @@ impl Core {
         let dns_options = &settings.options.dns_updating;
         let mut old: Vec<SetRuntime> = std::mem::take(&mut self.sets);
         let mut sets = Vec::with_capacity(settings.server_sets.len());
-        for config in &settings.server_sets {
+        // The connectivity guard's references are polled as a set of their own.
+        let guard = settings.options.connectivity_guard.as_set();
+        for config in settings.server_sets.iter().chain(guard.as_ref()) {
             let previous = old
                 .iter()
                 .position(|s| s.config.name == config.name)
@@ -535,6 +547,9 @@ impl Core {
         self.published
             .retain(|set, _| names.iter().any(|name| name == set));
         for i in 0..self.sets.len() {
+            if self.is_guard(i) {
+                continue;
+            }
             if self.sets[i].published.is_none() {
                 self.sets[i].published = self.published.get(&self.sets[i].config.name).cloned();
             }
@@ -544,6 +559,7 @@ impl Core {
         self.refresh_set_problems(now.wall);
         self.reschedule_all(now.at);
         self.refresh_admin(now, out);
+        self.update_guard(now, out);
     }
 
     /// Raises or clears the set-level problem of sets that cannot poll.
@@ -773,16 +789,43 @@ impl Core {
         if server.config.disabled {
             return;
         }
-        if local {
+        // While the guard says this monitor is cut off, a failed poll of a server says
+        // nothing about the server (`guard.rs`): recorded, not judged.
+        let unjudged = !local && self.cut_off && !outcome.is_success() && !self.is_guard(i);
+        if unjudged {
+            let set = &self.sets[i];
+            out.push(Effect::History(HistoryRow {
+                time: now.wall,
+                set: set.config.name.clone(),
+                server: id.public_ip.to_string(),
+                status: set.servers[id.server].state.status.label().to_string(),
+                success: false,
+                response: format!(
+                    "{} (not judged: this monitor's network is down)",
+                    outcome.response
+                ),
+                response_ms: Some(outcome.elapsed.as_secs_f64() * 1000.0),
+                code: outcome.failure.map(|f| f.code()),
+                changed: false,
+            }));
+        }
+        let set = &mut self.sets[i];
+        let server = &mut set.servers[id.server];
+        if local || unjudged {
             // No observation of the server (its state, counts and DNS stay): poll it
             // again at the retry interval, to see it as soon as the monitor can.
-            let retry = u64::from(set.config.frequency.retry_interval_secs.max(1));
+            let retry = set
+                .config
+                .frequency
+                .retry_interval
+                .max(crate::engine::server_state::MIN_DELAY);
             if self.polling_allowed(i) && self.sets[i].is_needed(id.server) {
-                let due = (due + std::time::Duration::from_secs(retry)).max(now.at);
+                let due = (due + retry).max(now.at);
                 self.arm(i, id.server, due);
             }
             return;
         }
+        server.last_lateness = Some(started.saturating_duration_since(due));
         // A poll that timed out held its permit for the whole time-out: the next one goes
         // to the slow lane, so that black holes hold at most half the permits.
         server.timed_out = outcome
@@ -915,6 +958,19 @@ impl Core {
         let s = &self.sets[set];
         let name = s.config.name.clone();
         let subject = s.subject(server);
+        if self.is_guard(set) {
+            // A reference is no server: its changes are logged, never notified.
+            let verb = match transition {
+                Transition::Failed => "fails",
+                Transition::Recovered => "answers again",
+            };
+            log(
+                out,
+                Level::Info,
+                format!("reference target {subject} {verb}"),
+            );
+            return;
+        }
         let sv = &s.servers[server];
         let details = EventDetails {
             server_ip: sv.public_ip.to_string(),
@@ -969,6 +1025,11 @@ impl Core {
     /// Recomputes what depends on the servers' states: sequential skipping, the address
     /// decision (and DNS following it), the all-failed event.
     fn after_change(&mut self, set: usize, now: Now, out: &mut Vec<Effect>) {
+        if self.is_guard(set) {
+            // The references decide no addresses: only the guard's verdict.
+            self.update_guard(now, out);
+            return;
+        }
         if self.sets[set].config.frequency.sequential {
             for k in 0..self.sets[set].servers.len() {
                 let needed = self.sets[set].is_needed(k);

@@ -25,8 +25,8 @@ use crate::probe::{Failure, FailureKind, PollOutcome, PollStage};
 
 const SETS: u16 = 100;
 const PER_SET: u16 = 100;
-const INTERVAL: u32 = 10;
-const TIMEOUT: u32 = 10;
+const INTERVAL: u64 = 10;
+const TIMEOUT: u64 = 10;
 /// The open-file limit the simulated process runs with (after raising it at start).
 const FD_LIMIT: u64 = 65_536;
 
@@ -37,10 +37,10 @@ fn black_hole(server: usize) -> bool {
 
 fn settings(max_concurrent_polls: u32) -> Settings {
     let frequency = PollFrequency {
-        interval_secs: INTERVAL,
-        failed_interval_secs: INTERVAL,
-        retry_interval_secs: INTERVAL,
-        timeout_secs: TIMEOUT,
+        interval: Duration::from_secs(INTERVAL),
+        failed_interval: Duration::from_secs(INTERVAL),
+        retry_interval: Duration::from_secs(INTERVAL),
+        timeout: Duration::from_secs(TIMEOUT),
         ..PollFrequency::default()
     };
     let server_sets = (0..SETS)
@@ -164,7 +164,7 @@ fn run(max_concurrent_polls: u32, seconds: u64, from: Duration) -> (Core, Seen) 
                         let ms = Duration::from_millis(1 + (rng >> 33) % 20);
                         (ms, PollOutcome::success("reply", ms))
                     } else {
-                        let t = Duration::from_secs(u64::from(TIMEOUT));
+                        let t = Duration::from_secs(TIMEOUT);
                         let failure = Failure::new(FailureKind::Timeout, PollStage::Waiting);
                         (t, PollOutcome::failure(failure, "timeout after 10 s", t))
                     };

@@ -370,7 +370,10 @@ impl Polling {
 
 /// The set's normal interval.
 pub fn interval_of(set: &SetRuntime) -> Duration {
-    Duration::from_secs(u64::from(set.config.frequency.interval_secs.max(1)))
+    set.config
+        .frequency
+        .interval
+        .max(crate::engine::server_state::MIN_DELAY)
 }
 
 /// The limit that `max_concurrent_polls: 0` (auto) stands for: room for every enabled
@@ -385,12 +388,13 @@ pub fn auto_limit(settings: &Settings, fd_limit: Option<u64>) -> usize {
         .iter()
         .map(|set| {
             let f = &set.frequency;
-            let mut cadence = f.interval_secs.min(f.failed_interval_secs);
+            let mut cadence = f.interval.min(f.failed_interval);
             if f.retries > 0 {
-                cadence = cadence.min(f.retry_interval_secs);
+                cadence = cadence.min(f.retry_interval);
             }
+            let cadence = cadence.max(crate::engine::server_state::MIN_DELAY);
             // A server has at most one poll in flight.
-            let share = (f64::from(f.timeout_secs) / f64::from(cadence.max(1))).min(1.0);
+            let share = (f.timeout.as_secs_f64() / cadence.as_secs_f64()).min(1.0);
             let servers = set.servers.iter().filter(|s| !s.disabled).count();
             share * servers as f64
         })
@@ -415,7 +419,7 @@ mod tests {
     use super::*;
     use crate::model::{PollFrequency, Server, ServerSet};
 
-    fn settings(sets: &[(usize, u32, u32)]) -> Settings {
+    fn settings(sets: &[(usize, u64, u64)]) -> Settings {
         let server_sets = sets
             .iter()
             .enumerate()
@@ -423,10 +427,10 @@ mod tests {
                 name: format!("s{i}"),
                 servers: (0..servers).map(|_| Server::default()).collect(),
                 frequency: PollFrequency {
-                    interval_secs: interval,
-                    failed_interval_secs: interval,
-                    retry_interval_secs: interval,
-                    timeout_secs: timeout,
+                    interval: std::time::Duration::from_secs(interval),
+                    failed_interval: std::time::Duration::from_secs(interval),
+                    retry_interval: std::time::Duration::from_secs(interval),
+                    timeout: std::time::Duration::from_secs(timeout),
                     ..PollFrequency::default()
                 },
                 ..ServerSet::default()
@@ -563,7 +567,7 @@ mod tests {
     }
 
     /// Sets as (servers, interval, time-out).
-    type Sets = &'static [(usize, u32, u32)];
+    type Sets = &'static [(usize, u64, u64)];
 
     /// (sets, open-file limit, auto limit)
     #[test]
@@ -586,7 +590,7 @@ mod tests {
         let mut s = settings(&[(1_000, 60, 10)]);
         assert_eq!(auto_limit(&s, None), 209); // 1,000 × 10/60 × 1.25
         s.server_sets[0].frequency.retries = 2;
-        s.server_sets[0].frequency.retry_interval_secs = 10;
+        s.server_sets[0].frequency.retry_interval = std::time::Duration::from_secs(10);
         assert_eq!(auto_limit(&s, None), 1_250);
         for server in &mut s.server_sets[0].servers[..600] {
             server.disabled = true;

@@ -824,11 +824,11 @@ fn needed_not_polled(set: &crate::engine::sets::SetRuntime) -> Option<String> {
 
 fn random_frequency(rng: &mut Rng) -> PollFrequency {
     PollFrequency {
-        interval_secs: 1 + rng.below(30) as u32,
-        failed_interval_secs: 1 + rng.below(15) as u32,
+        interval: std::time::Duration::from_secs(1 + rng.below(30)),
+        failed_interval: std::time::Duration::from_secs(1 + rng.below(15)),
         retries: rng.below(3) as u32,
-        retry_interval_secs: 1 + rng.below(5) as u32,
-        timeout_secs: 3,
+        retry_interval: std::time::Duration::from_secs(1 + rng.below(5)),
+        timeout: std::time::Duration::from_secs(3),
         recover_after: 1 + rng.below(3) as u32,
         sequential: rng.chance(30),
     }

@@ -71,7 +71,8 @@ impl Harness {
     }
 
     /// One round: the clock jumps 50 ms past the next due poll (first polls are spread
-    /// over less than that); every poll that starts then is answered at once,
+    /// over less than that); every poll that starts then (at the tick or after a result)
+    /// is answered at once,
     /// `health[server]` saying how ('+' works, '-' fails). Returns the servers polled, in
     /// order, as digits.
     pub fn round(&mut self, health: &str) -> String {
@@ -83,11 +84,11 @@ impl Harness {
         let mut polled = String::new();
         loop {
             let effects = self.core.step(Input::Tick, self.now());
-            let starts = self.note(&effects);
+            let mut starts: std::collections::VecDeque<PollStart> = self.note(&effects).into();
             if starts.is_empty() {
                 return polled;
             }
-            for start in starts {
+            while let Some(start) = starts.pop_front() {
                 polled.push(char::from(b'0' + start.id.server as u8));
                 let ok = health.as_bytes()[start.id.server] == b'+';
                 let effects = self.core.step(
@@ -98,7 +99,7 @@ impl Harness {
                     },
                     self.now(),
                 );
-                self.note(&effects);
+                starts.extend(self.note(&effects));
             }
         }
     }
@@ -569,7 +570,7 @@ fn the_problem_a_server_state_calls_for() {
 #[test]
 fn at_most_the_limit_in_flight_and_queued_polls_start_in_order() {
     let mut config = set("many", 5, frequency(0, 1, false));
-    config.frequency.interval_secs = 1;
+    config.frequency.interval = std::time::Duration::from_secs(1);
     let mut settings = Settings {
         server_sets: vec![config],
         ..Settings::default()
@@ -666,7 +667,7 @@ fn the_history_problem_clears_only_when_rows_are_stored_again() {
 fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
     use crate::engine::problems::{POLLING_LATE, ProblemSubject};
     let mut config = set("slow", 3, frequency(0, 1, false));
-    config.frequency.interval_secs = 1;
+    config.frequency.interval = std::time::Duration::from_secs(1);
     let mut settings = Settings {
         server_sets: vec![config],
         ..Settings::default()
@@ -700,11 +701,12 @@ fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
     // One place for three servers due within 20 ms of each other, answers taking 2.5 s.
     let table: &[(u64, bool, Option<&str>, Option<&str>)] = &[
         (100, false, None, None), // the first poll starts on time, two wait
-        // Server 0 answers; server 1 starts 2.5 s after it was due (the interval is 1 s).
+        // Server 0 answers (and is due again: it waits behind server 2); server 1 starts
+        // 2.5 s after it was due (the interval is 1 s).
         (
             2_600,
             true,
-            Some("late by 2 s: 1 server(s) wait"),
+            Some("late by 2 s: 2 server(s) wait"),
             Some("polling is late by 2 s"),
         ),
         // Server 2 starts 5 s late: the text follows, no new log line.
@@ -775,5 +777,197 @@ fn late_polls_raise_the_lateness_problem_until_polling_catches_up() {
             .iter()
             .any(|l| l == "polling keeps its schedule again"),
         "{cleared:?}"
+    );
+}
+
+/// Due polls start after a poll result too, not only at a tick: the shell takes results
+/// before ticks, so a loop busy with results must not hold timers back (with 1,000 black
+/// holes answering, healthy polls were seconds late in `bench_polling --black-hole`).
+#[test]
+fn a_poll_result_also_starts_the_polls_that_fell_due() {
+    let mut config = set("busy", 2, frequency(0, 1, false));
+    config.frequency.interval = Duration::from_secs(10);
+    let mut h = Harness::new(vec![config]);
+    let servers = |starts: &[PollStart]| starts.iter().map(|s| s.id.server).collect::<Vec<_>>();
+    // First polls are spread: server 0 at 0 ms, server 1 at 10 ms.
+    let effects = h.core.step(Input::Tick, h.now());
+    let first = h.note(&effects);
+    assert_eq!(servers(&first), [0]);
+    // Server 1 fell due; server 0's result comes before any tick.
+    h.at = Duration::from_millis(20);
+    let effects = h.core.step(
+        Input::PollDone {
+            id: first[0].id,
+            outcome: outcome(true),
+            started: h.now().at,
+        },
+        h.now(),
+    );
+    assert_eq!(servers(&h.note(&effects)), [1]);
+}
+
+/// A 200 ms interval and retries 100 ms apart are kept to the millisecond: the core arms
+/// each poll at its due time on the virtual clock, and the server fails after the third
+/// failed poll, 200 ms after the first one.
+#[test]
+fn sub_second_intervals_and_retries_keep_their_cadence() {
+    let ms = Duration::from_millis;
+    let frequency = PollFrequency {
+        interval: ms(200),
+        failed_interval: ms(300),
+        retries: 2,
+        retry_interval: ms(100),
+        timeout: ms(100),
+        ..PollFrequency::default()
+    };
+    let mut h = Harness::new(vec![set("web", 1, frequency)]);
+    // '+' works, '-' fails; each poll answered the moment it starts.
+    let health = "+++---+";
+    let mut starts = Vec::new();
+    let mut statuses = String::new();
+    for ok in health.bytes().map(|c| c == b'+') {
+        let due = h.core.next_wakeup().expect("a poll is armed");
+        h.at = due.saturating_duration_since(h.base);
+        let effects = h.core.step(Input::Tick, h.now());
+        let started = h.note(&effects);
+        assert_eq!(started.len(), 1, "one poll at {:?}", h.at);
+        starts.push(h.at);
+        let effects = h.core.step(
+            Input::PollDone {
+                id: started[0].id,
+                outcome: outcome(ok),
+                started: h.now().at,
+            },
+            h.now(),
+        );
+        h.note(&effects);
+        statuses.push_str(&h.statuses(0));
+    }
+    let gaps: Vec<u128> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    // OK, OK, OK (200 ms apart); fails: retried after 100 ms twice; failed: 300 ms.
+    assert_eq!(gaps, [200, 200, 200, 100, 100, 300]);
+    assert_eq!(statuses, "OOORRFO");
+    assert_eq!(
+        h.kinds(),
+        [
+            EventKind::ServerFailed,
+            EventKind::AllServersFailed,
+            EventKind::ServerRecovered
+        ]
+    );
+}
+
+/// The connectivity guard through the core: while most references fail too, the servers'
+/// failed polls are recorded but not judged (no state moves, no event, the decision
+/// stays) and one problem says the network is down; when the references answer, it
+/// clears, and a server that fails then is judged as always.
+#[test]
+fn the_connectivity_guard_holds_judgement_while_the_monitor_is_cut_off() {
+    use crate::engine::problems::{NETWORK_DOWN, ProblemSubject};
+    use crate::model::guard::{ConnectivityGuard, GUARD_SET};
+    let mut settings = Settings {
+        server_sets: vec![set("web", 2, frequency(1, 1, false))],
+        ..Settings::default()
+    };
+    settings.options.connectivity_guard = ConnectivityGuard {
+        references: vec!["198.51.100.1".into(), "198.51.100.2".into()],
+        interval: Duration::from_secs(60),
+        ..ConnectivityGuard::default()
+    };
+    let mut h = Harness::new(Vec::new());
+    let effects = h.core.step(
+        Input::Install {
+            settings: Arc::new(settings),
+            unavailable: BTreeMap::new(),
+        },
+        h.now(),
+    );
+    h.note(&effects);
+    let mut history = Vec::new();
+    // One round: every due poll answered, `ok(set, server)` saying how.
+    let round =
+        |h: &mut Harness, history: &mut Vec<HistoryRow>, ok: &dyn Fn(&str, usize) -> bool| {
+            let next = h.core.next_wakeup().unwrap();
+            h.at =
+                h.at.max(next.saturating_duration_since(h.base) + Duration::from_millis(50));
+            let effects = h.core.step(Input::Tick, h.now());
+            for start in h.note(&effects) {
+                let good = ok(&start.target.set_name, start.id.server);
+                let effects = h.core.step(
+                    Input::PollDone {
+                        id: start.id,
+                        outcome: outcome(good),
+                        started: h.now().at,
+                    },
+                    h.now(),
+                );
+                h.note(&effects);
+                history.extend(effects.into_iter().filter_map(|e| match e {
+                    Effect::History(row) => Some(row),
+                    _ => None,
+                }));
+            }
+        };
+    let network = |h: &Harness| h.core.problems().get("", &ProblemSubject::Network).cloned();
+    let web = |h: &Harness| {
+        h.core
+            .sets()
+            .iter()
+            .position(|s| s.config.name == "web")
+            .unwrap()
+    };
+    round(&mut h, &mut history, &|_, _| true);
+    let before = h.core.sets()[web(&h)].decision.clone();
+    assert!(before.addresses().is_some(), "{before:?}");
+    assert!(h.core.sets().iter().any(|s| s.config.name == GUARD_SET));
+
+    // Cut off: everything fails, for more rounds than the servers' retries.
+    for _ in 0..4 {
+        round(&mut h, &mut history, &|_, _| false);
+    }
+    let problem = network(&h).expect("the network-down problem");
+    assert_eq!(problem.code, NETWORK_DOWN);
+    assert!(
+        problem.text.contains("2 of 2 reference targets"),
+        "{}",
+        problem.text
+    );
+    // Polled before the references in the first failed round, the servers went on to
+    // retry; from then on their failures are not judged: neither fails.
+    assert_eq!(h.statuses(web(&h)), "RR", "the servers are not judged");
+    assert_eq!(h.core.sets()[web(&h)].decision, before);
+    assert!(
+        !h.kinds().contains(&EventKind::ServerFailed),
+        "{:?}",
+        h.kinds()
+    );
+    assert!(
+        history
+            .iter()
+            .any(|r| r.set == "web" && !r.success && r.response.contains("not judged")),
+        "the unjudged polls are recorded: {history:?}"
+    );
+
+    // The references answer: judgement is normal again.
+    for _ in 0..10 {
+        if network(&h).is_none() {
+            break;
+        }
+        round(&mut h, &mut history, &|_, _| true);
+    }
+    assert_eq!(network(&h), None);
+    for _ in 0..3 {
+        round(&mut h, &mut history, &|set, k| set == GUARD_SET || k == 1);
+    }
+    assert_eq!(h.statuses(web(&h)), "FO");
+    assert!(h.kinds().contains(&EventKind::ServerFailed));
+    // References' own changes are never events.
+    assert!(
+        h.events.iter().all(|e| e.set != GUARD_SET),
+        "{:?}",
+        h.events
     );
 }

@@ -51,6 +51,8 @@ pub(super) struct Channels {
     pub events_tx: broadcast::Sender<Event>,
     /// Test notifications go on to the dispatcher, so a slow server never holds up the loop.
     pub tests: super::notifications::TestSender,
+    /// The dispatcher's outbox counters, shown in each snapshot.
+    pub outbox: Arc<crate::notify::OutboxCounters>,
 }
 
 pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: Channels) {
@@ -65,6 +67,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         snapshot_tx,
         events_tx,
         tests,
+        outbox,
     } = channels;
     // SQLite opens on a blocking thread, not on the loop.
     let started = tokio::task::spawn_blocking(move || start_history(database)).await;
@@ -86,6 +89,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         dns,
         output: Output::new(snapshot_tx, events_tx, history),
     };
+    shell.output.set_outbox(outbox);
     shell.install(settings);
     // The settings the engine starts on are those of the first (empty) snapshot: the same
     // revision, so a dialog opened before the first publish is not out of date.

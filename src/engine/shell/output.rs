@@ -51,6 +51,8 @@ pub struct Output {
     lateness_ms: VecDeque<f32>,
     stats: PollStats,
     stats_at: Instant,
+    /// The dispatcher's outbox counters, read at each publish.
+    outbox: Arc<crate::notify::OutboxCounters>,
     history: HistoryWriter,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
@@ -76,6 +78,7 @@ impl Output {
             lateness_ms: VecDeque::new(),
             stats: PollStats::default(),
             stats_at: Instant::now(),
+            outbox: Arc::default(),
             history,
             history_batch: Vec::new(),
             log_files: match LogFiles::start() {
@@ -155,6 +158,11 @@ impl Output {
         &self.log
     }
 
+    /// The dispatcher's counters (the engine starts both).
+    pub fn set_outbox(&mut self, counters: Arc<crate::notify::OutboxCounters>) {
+        self.outbox = counters;
+    }
+
     pub fn set_waker(&mut self, waker: RepaintWaker) {
         self.waker = Some(waker);
         self.dirty = true;
@@ -163,6 +171,8 @@ impl Output {
     /// A poll ended `lateness` after it was due.
     pub fn poll_done(&mut self, lateness: Duration) {
         self.polls_completed += 1;
+        self.stats.lateness_sum_secs += lateness.as_secs_f64();
+        self.stats.lateness_count += 1;
         push_bounded(
             &mut self.lateness_ms,
             lateness.as_secs_f32() * 1000.0,
@@ -238,6 +248,7 @@ impl Output {
                 auto_poll_limit: core.auto_poll_limit(),
                 ..self.poll_stats()
             },
+            outbox: self.outbox.stats(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         if let Some(waker) = &self.waker {

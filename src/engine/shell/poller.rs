@@ -51,7 +51,9 @@ impl Poller {
     pub fn prepare(&mut self, settings: &Settings) -> BTreeMap<String, String> {
         let mut probes = HashMap::with_capacity(settings.server_sets.len());
         let mut unavailable = BTreeMap::new();
-        for set in &settings.server_sets {
+        // The connectivity guard's references are polled as a set of their own.
+        let guard = settings.options.connectivity_guard.as_set();
+        for set in settings.server_sets.iter().chain(guard.as_ref()) {
             let entry = match self.probes.remove(&set.name) {
                 Some((method, built)) if method == set.polling => (method, built),
                 _ => (

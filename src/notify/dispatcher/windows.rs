@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Dispatcher, Notice, Window, job_text, now_ms, reminder_ms};
+use super::{Dispatcher, Notice, Window, job_text, reminder_ms};
 use crate::model::EventKind;
 use crate::notify::announcements::{
     Key, OpenProblem, StoredNotice, key_text, new_id, opens_problem, reminder, resolution,
@@ -19,7 +19,7 @@ use crate::store::Held;
 
 impl Dispatcher {
     pub(super) fn on_notice(&mut self, mut notice: Notice, first_check: bool) {
-        let now = now_ms();
+        let now = self.now_ms();
         // What it resolves.
         if let Some(problem) = notice.kind.resolves() {
             let key = (notice.set.clone(), notice.subject.clone(), problem);
@@ -139,7 +139,7 @@ impl Dispatcher {
     }
 
     pub(super) fn open_window(&mut self, key: Key, notice: Notice, window: Duration) {
-        let until_ms = now_ms() + i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let until_ms = self.now_ms() + i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let held = Held {
             key: key_text(&key),
             notice: ron::to_string(&StoredNotice::of(&notice)).unwrap_or_default(),
@@ -199,7 +199,7 @@ impl Dispatcher {
             return;
         };
         let settings = (self.settings)();
-        let now = now_ms();
+        let now = self.now_ms();
         let mut due = Vec::new();
         for (key, open) in &self.problems {
             if !current.contains(&(key.0.clone(), key.1.clone())) {

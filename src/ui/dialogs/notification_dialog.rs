@@ -2,6 +2,7 @@
 
 use eframe::egui;
 
+use crate::model::services::{Service, ServiceNotification};
 use crate::model::tags::NOTIFY_TAGS;
 use crate::model::validate::validate_set;
 use crate::model::{
@@ -94,6 +95,12 @@ impl NotificationDialog {
                         );
                     }
                     forms::grid(ui, "notification notes", |ui| {
+                        form.number(
+                            ui,
+                            "Remind every N minutes while a problem lasts (0 = never):",
+                            "remind_every_mins",
+                            &mut draft.remind_every_mins,
+                        );
                         form.multiline(ui, "Notes:", "notes", &mut draft.notes, None);
                     });
                 });
@@ -119,6 +126,7 @@ fn kind(form: &mut Form, ui: &mut egui::Ui, kind: &mut NotificationKind) {
             NotificationKind::Http(HttpRequest::default()),
             NotificationKind::Command(CommandSpec::default()),
             NotificationKind::SystemLog,
+            NotificationKind::Service(ServiceNotification::default()),
         ];
         for choice in choices {
             let same = std::mem::discriminant(&choice) == std::mem::discriminant(kind);
@@ -135,6 +143,7 @@ fn kind(form: &mut Form, ui: &mut egui::Ui, kind: &mut NotificationKind) {
         NotificationKind::Email(e) => email_fields(form, ui, e),
         NotificationKind::Http(r) => rules::http_request(form, ui, "kind.Http", r, NOTIFY_TAGS),
         NotificationKind::Command(c) => rules::command(form, ui, "kind.Command", c, NOTIFY_TAGS),
+        NotificationKind::Service(s) => service_fields(form, ui, s),
         NotificationKind::SystemLog => {
             ui.label("");
             forms::note(
@@ -204,5 +213,94 @@ impl ChildDialog for NotificationDialog {
 
     fn result(&self) -> NotificationMethod {
         NotificationDialog::result(self)
+    }
+}
+
+/// The page of a chat or paging service: the service, its URL or token, channel/topic
+/// where it has one, its priority, and the message.
+fn service_fields(form: &mut Form, ui: &mut egui::Ui, s: &mut ServiceNotification) {
+    let p = "kind.Service";
+    let mut chosen = None;
+    form.combo(
+        ui,
+        "Service:",
+        &format!("{p}.service"),
+        s.service.label(),
+        |ui| {
+            for service in Service::ALL {
+                if ui
+                    .selectable_label(service == s.service, service.label())
+                    .clicked()
+                {
+                    chosen = Some(service);
+                }
+            }
+        },
+    );
+    if let Some(service) = chosen
+        && service != s.service
+    {
+        // A new service starts from its own defaults, keeping the message.
+        let (title, text) = (s.title.clone(), s.text.clone());
+        *s = ServiceNotification::new(service);
+        s.title = title;
+        s.text = text;
+    }
+    if !s.service.is_web_hook() {
+        form.text(ui, "Server URL:", &format!("{p}.url"), &mut s.url, None);
+    }
+    let (label, _) = s.service.secret_label();
+    form.secret(ui, label, &format!("{p}.secret"), &mut s.secret);
+    if let Some((label, _)) = s.service.target_label() {
+        form.text(ui, label, &format!("{p}.target"), &mut s.target, None);
+    }
+    if let Some((low, high)) = s.service.priorities() {
+        let shown = |p: Option<i32>| match (s.service, p) {
+            (_, None) => "From the event's severity".to_string(),
+            (Service::Opsgenie, Some(n)) => format!("P{n}"),
+            (_, Some(n)) => n.to_string(),
+        };
+        let mut picked = None;
+        form.combo(
+            ui,
+            "Priority:",
+            &format!("{p}.priority"),
+            &shown(s.priority),
+            |ui| {
+                for choice in std::iter::once(None).chain((low..=high).map(Some)) {
+                    if ui
+                        .selectable_label(choice == s.priority, shown(choice))
+                        .clicked()
+                    {
+                        picked = Some(choice);
+                    }
+                }
+            },
+        );
+        if let Some(choice) = picked {
+            s.priority = choice;
+        }
+    }
+    form.text(
+        ui,
+        "Title:",
+        &format!("{p}.title"),
+        &mut s.title,
+        Some(NOTIFY_TAGS),
+    );
+    form.multiline(
+        ui,
+        "Text:",
+        &format!("{p}.text"),
+        &mut s.text,
+        Some(NOTIFY_TAGS),
+    );
+    if matches!(s.service, Service::PagerDuty | Service::Opsgenie) {
+        ui.label("");
+        forms::note(
+            ui,
+            "A failure opens an alert keyed by $PROBLEMID$; its recovery resolves it.",
+        );
+        ui.end_row();
     }
 }

@@ -149,14 +149,17 @@ fn http(form: &mut Form, ui: &mut egui::Ui, h: &mut HttpPoll) {
             &mut h.redirect_same_host_only,
         );
     }
-    form.number(
+    form.duration(
         ui,
-        "Response-time limit (ms):",
-        &format!("{p}.max_response_ms"),
-        &mut h.max_response_ms,
+        "Response-time limit:",
+        &format!("{p}.response_time_limit"),
+        &mut h.response_time_limit,
     );
     ui.label("");
-    forms::note(ui, "A slower poll fails with problem 128; 0 = no limit.");
+    forms::note(
+        ui,
+        "e.g. 800ms or 2s: a slower poll fails with problem 128; 0s = no limit.",
+    );
     ui.end_row();
     form.check(
         ui,
@@ -335,11 +338,11 @@ fn tcp(form: &mut Form, ui: &mut egui::Ui, t: &mut TcpPoll) {
     if t.ftp_login.is_none() {
         send_text(form, ui, p, t);
     }
-    form.number(
+    form.duration(
         ui,
-        "Greeting time-out (s):",
-        &format!("{p}.greeting_timeout_secs"),
-        &mut t.greeting_timeout_secs,
+        "Greeting time-out:",
+        &format!("{p}.greeting_timeout"),
+        &mut t.greeting_timeout,
     );
     if t.service == TcpService::Ftp {
         let mut login = t.ftp_login.is_some();

@@ -390,17 +390,12 @@ fn section(
         SetSection::PollingFrequency => forms::grid(ui, "polling frequency", |ui| {
             let f = &mut d.frequency;
             let p = "frequency";
-            form.number(
+            form.duration(ui, "Poll every:", &format!("{p}.interval"), &mut f.interval);
+            form.duration(
                 ui,
-                "Poll every (s):",
-                &format!("{p}.interval_secs"),
-                &mut f.interval_secs,
-            );
-            form.number(
-                ui,
-                "Once a server failed, every (s):",
-                &format!("{p}.failed_interval_secs"),
-                &mut f.failed_interval_secs,
+                "Once a server failed, every:",
+                &format!("{p}.failed_interval"),
+                &mut f.failed_interval,
             );
             form.number(
                 ui,
@@ -408,17 +403,17 @@ fn section(
                 &format!("{p}.retries"),
                 &mut f.retries,
             );
-            form.number(
+            form.duration(
                 ui,
-                "Retry every (s):",
-                &format!("{p}.retry_interval_secs"),
-                &mut f.retry_interval_secs,
+                "Retry every:",
+                &format!("{p}.retry_interval"),
+                &mut f.retry_interval,
             );
-            form.number(
+            form.duration(
                 ui,
-                "Response time-out (s):",
-                &format!("{p}.timeout_secs"),
-                &mut f.timeout_secs,
+                "Response time-out:",
+                &format!("{p}.timeout"),
+                &mut f.timeout,
             );
             form.number(
                 ui,
@@ -594,6 +589,7 @@ pub fn notification_row(m: &NotificationMethod) -> String {
         NotificationKind::Http(r) => r.url.clone(),
         NotificationKind::Command(c) => c.program.clone(),
         NotificationKind::SystemLog => String::new(),
+        NotificationKind::Service(s) => s.service.label().to_string(),
     };
     let mut row = m.kind.label().to_string();
     if !detail.is_empty() {

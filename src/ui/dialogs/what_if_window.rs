@@ -124,9 +124,10 @@ fn consequences(ui: &mut egui::Ui, w: &WhatIf) {
             ));
         }
         ui.label(format!(
-            "Noticed within about {} s of the failure (the next poll, then it and its retries \
+            "Noticed within about {} of the failure (the next poll, then it and its retries \
              timing out); resolvers may give the old records for up to {} s (the TTL) after.",
-            w.detect_within_secs, w.ttl
+            crate::model::duration::format(w.detect_within),
+            w.ttl
         ));
     } else {
         ui.label(RichText::new(format!("DNS would not change ({}).", w.then.describe())).strong());

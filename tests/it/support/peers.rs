@@ -5,6 +5,7 @@
 //! A peer is killed when dropped.
 #![allow(dead_code)] // each area uses a part
 
+pub mod etcd;
 pub mod moto;
 pub mod pdns;
 pub mod unbound;

@@ -1,0 +1,83 @@
+//! A real etcd member on loopback (tests/peers/etcd.sh), killed when dropped.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub struct Etcd {
+    /// The client address (`http://ADDR:PORT`).
+    pub client: SocketAddr,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Etcd {
+    /// Starts a single-member etcd on 127.0.0.`host`; returns once it answers `/health`.
+    pub async fn start(host: u8) -> Etcd {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, host));
+        let client = crate::support::ports::free_addr(ip);
+        let peer = crate::support::ports::free_port(ip);
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+        let child = Command::new("bash")
+            .arg(crate::support::peer_script("etcd.sh"))
+            .arg(dir.path())
+            .args(["e1".to_string(), ip.to_string()])
+            .args([client.port().to_string(), peer.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut etcd = Etcd { client, dir, child };
+        etcd.wait_ready().await;
+        etcd
+    }
+
+    /// The client URL, as the cluster section lists it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.client)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+
+    /// A client of this member alone.
+    pub fn client(&self) -> standby::cluster::Etcd {
+        let section = standby::model::Cluster {
+            endpoints: vec![self.url()],
+            instance: "test".into(),
+            ..Default::default()
+        };
+        standby::cluster::Etcd::new(&section, Duration::from_secs(2)).unwrap()
+    }
+
+    async fn wait_ready(&mut self) {
+        let until = Instant::now() + Duration::from_secs(20);
+        let client = self.client();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "etcd exited ({status}); is etcd-server installed (scripts/install-deps.sh)?\n{}",
+                    self.log()
+                );
+            }
+            assert!(Instant::now() < until, "etcd did not start\n{}", self.log());
+            if client.get("/ready").await.is_ok() {
+                return;
+            }
+            // Refused at once while etcd starts: a short pause between tries, bounded above.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
