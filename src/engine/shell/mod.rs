@@ -42,6 +42,10 @@ use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
 
 /// How often the uptime report of the snapshot (server rows, `/metrics`) is recomputed.
 const UPTIME_EVERY: Duration = Duration::from_secs(60);
+/// The periodic report may keep the history thread busy a tenth of the time at most: after
+/// a report that took T, the next periodic one waits 9 T (with many servers and months of
+/// rollups a report takes long, and rows and queries wait behind it).
+const UPTIME_IDLE_FACTOR: u32 = 9;
 /// Settings edits held while an apply is being saved; more are refused (a client retries).
 const DEFERRED_EDITS: usize = 64;
 /// How often old raw polls are rolled up and old rollups purged (also once at start): one
@@ -95,6 +99,8 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         output: Output::new(snapshot_tx, events_tx, history),
         uptime_answer: None,
         uptime_waiters: Vec::new(),
+        uptime_started: None,
+        uptime_rest_until: None,
     };
     shell.output.set_outbox(outbox);
     shell.install(settings);
@@ -134,7 +140,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
             Some(result) = dns_results.recv() => shell.on_dns(result),
             _ = sleep_until(wake) => shell.step(Input::Tick),
             _ = publish.tick() => shell.publish(false),
-            _ = uptime.tick() => shell.start_uptime(),
+            _ = uptime.tick() => shell.start_periodic_uptime(),
             report = answer(&mut shell.uptime_answer) => shell.on_uptime(report),
             _ = purge.tick() => {
                 let polling = &shell.core.settings().options.polling;
@@ -197,6 +203,9 @@ struct Shell {
         Option<oneshot::Receiver<Result<crate::store::report::UptimeReport, WriterError>>>,
     /// Who asked for the report under way ([`Request::Uptime`]).
     uptime_waiters: Vec<Responder>,
+    /// When the report under way started, and before when no periodic one starts.
+    uptime_started: Option<Instant>,
+    uptime_rest_until: Option<Instant>,
 }
 
 impl Shell {
@@ -231,11 +240,24 @@ impl Shell {
         }
     }
 
+    /// The minute's report, unless the last one was so slow that the history thread
+    /// needs the time ([`UPTIME_IDLE_FACTOR`]).
+    fn start_periodic_uptime(&mut self) {
+        if self
+            .uptime_rest_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return;
+        }
+        self.start_uptime();
+    }
+
     /// Starts an uptime report on the history thread, unless one is under way.
     fn start_uptime(&mut self) {
         if self.uptime_answer.is_some() {
             return;
         }
+        self.uptime_started = Some(Instant::now());
         self.output.flush_history();
         let (reply, answer) = oneshot::channel();
         let subjects = crate::store::report::subjects(self.core.settings());
@@ -252,6 +274,9 @@ impl Shell {
         >,
     ) {
         self.uptime_answer = None;
+        if let Some(started) = self.uptime_started.take() {
+            self.uptime_rest_until = Some(Instant::now() + started.elapsed() * UPTIME_IDLE_FACTOR);
+        }
         let report = report
             .unwrap_or(Err(WriterError::Stopped))
             .map_err(|e| e.to_string());
