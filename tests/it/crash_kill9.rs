@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::{RngExt as _, SeedableRng};
@@ -88,12 +88,19 @@ fn integrity(db: &Path) -> String {
 
 /// Changes the set's notes through the API, one change after the other, from the config
 /// `GET` returns; records the last change answered 204. Ends when the process is gone.
-async fn write_settings(api_address: SocketAddr, next: Arc<AtomicI64>, acked: Arc<AtomicI64>) {
+async fn write_settings(
+    api_address: SocketAddr,
+    next: Arc<AtomicI64>,
+    acked: Arc<AtomicI64>,
+    killed: Arc<AtomicBool>,
+) {
     let config = loop {
         match api(api_address, "GET", "/serversets/web/config", "").await {
             Some((200, body)) => break body,
             Some((status, body)) => panic!("GET config: {status} {body}"),
-            // Not listening yet, or killed already.
+            // Killed before its API listened (a slow start): nothing was written.
+            None if killed.load(Ordering::SeqCst) => return,
+            // Not listening yet.
             None => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     };
@@ -150,7 +157,13 @@ async fn kill_9_during_settings_and_history_writes_loses_nothing_acknowledged() 
             let acked_before = acked.load(Ordering::SeqCst);
             let rows_before = seen_rows.load(Ordering::SeqCst);
             let mut standby = Standby::start(&file, run);
-            let writer = tokio::spawn(write_settings(api_address, next.clone(), acked.clone()));
+            let killed = Arc::new(AtomicBool::new(false));
+            let writer = tokio::spawn(write_settings(
+                api_address,
+                next.clone(),
+                acked.clone(),
+                killed.clone(),
+            ));
             let reader = {
                 let (db, seen_rows) = (db.clone(), seen_rows.clone());
                 tokio::spawn(async move {
@@ -175,6 +188,7 @@ async fn kill_9_during_settings_and_history_writes_loses_nothing_acknowledged() 
                 standby.log()
             );
             standby.kill_9();
+            killed.store(true, Ordering::SeqCst);
             // The writer sees its connection fail and ends; its last 204 is in `acked`.
             writer.await.unwrap();
 

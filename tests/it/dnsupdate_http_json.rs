@@ -130,14 +130,28 @@ async fn a_patch_with_a_json_body_stays_valid_json_whatever_the_tag_values() {
     assert_eq!(body["v6"], serde_json::json!(["2001:db8::1"]));
     assert_eq!(body["ttl"], 60);
 
-    // The same template as plain text breaks the JSON: the server refuses it, and the
-    // failure says so. (The JSON setting is what keeps it valid.)
+    // The same template as plain text with no JSON header: it is a JSON template, so its
+    // tags are JSON-escaped too (a Slack-style body must not break when a value holds
+    // quotes, issue 17) and the server takes it.
     let plain = HttpRequest {
         body_type: BodyType::Text,
+        ..settings.clone()
+    };
+    assert_eq!(send(plain, NASTY).await.unwrap(), "HTTP 200 OK");
+    let seen = log.lock().unwrap()[1].clone();
+    let body: serde_json::Value = serde_json::from_str(&seen.body).expect(&seen.body);
+    assert_eq!(body["comment"], NASTY);
+
+    // A text body that is not JSON keeps the value as it is: this server wants JSON and
+    // refuses it, and the failure says so.
+    let text = HttpRequest {
+        body_type: BodyType::Text,
+        body: "set $SETNAME$".into(),
         ..settings
     };
-    let error = send(plain, NASTY).await.unwrap_err();
+    let error = send(text, NASTY).await.unwrap_err();
     assert!(error.starts_with("HTTP 400"), "{error}");
+    assert_eq!(log.lock().unwrap()[2].body, format!("set {NASTY}"));
 }
 
 #[tokio::test]

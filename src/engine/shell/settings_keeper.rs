@@ -288,6 +288,8 @@ fn keep(
         stamp,
         error,
         installs: 0,
+        last_apply: 0,
+        last_hand_edit: 0,
         results,
     };
     let mut next_check = std::time::Instant::now();
@@ -321,6 +323,9 @@ struct File<'a> {
     error: Option<String>,
     /// Installs handed to the loop (applies and reloads), counted as the loop counts them.
     installs: u64,
+    /// The install of the last apply, and of the last hand edit loaded by [`File::check`].
+    last_apply: u64,
+    last_hand_edit: u64,
     results: &'a mpsc::Sender<KeeperResult>,
 }
 
@@ -343,6 +348,7 @@ impl File<'_> {
             Ok(stamp) => {
                 self.stamp = stamp;
                 self.installs += 1;
+                self.last_apply = self.installs;
                 self.send(KeeperResult::Applied { settings, answer })
             }
             Err(e @ file::SettingsError::Conflict { .. }) => {
@@ -360,12 +366,25 @@ impl File<'_> {
     }
 
     fn persist(&mut self, settings: &Settings, pause: &Pause, tag: u64) -> Result<(), Stopped> {
-        if tag < self.installs {
-            // Newer settings were installed since: saving these would undo them.
-            return self.send(KeeperResult::Persisted(Ok(())));
-        }
         let mut settings = settings.clone();
         let mut edited = false;
+        if tag < self.installs {
+            // Newer settings were installed since. An apply's were made on the paused ones
+            // (the loop is sequential): saving these would undo it. A hand edit loaded by
+            // the check lacks the pause: make the pause on it, as when a save finds it.
+            if self.last_apply > tag || self.last_hand_edit <= tag {
+                return self.send(KeeperResult::Persisted(Ok(())));
+            }
+            match file::load(self.path) {
+                Ok(on_disk) => {
+                    settings = on_disk;
+                    pause.apply_to(&mut settings);
+                    edited = true;
+                }
+                // Broken since: the check says so; the pause stays in memory.
+                Err(_) => return self.send(KeeperResult::Persisted(Ok(()))),
+            }
+        }
         for attempt in 0..2 {
             if self.error.is_some() {
                 let text = "change kept in memory only: the settings file is broken";
@@ -416,6 +435,7 @@ impl File<'_> {
         match self.load() {
             Some(Ok(settings)) => {
                 self.installs += 1;
+                self.last_hand_edit = self.installs;
                 self.send(KeeperResult::Reloaded {
                     settings: Box::new(settings),
                     path: self.path.to_path_buf(),
@@ -446,5 +466,95 @@ impl File<'_> {
                 Err(KeeperResult::Broken(text))
             }
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::model::{Server, ServerSet};
+
+    fn settings(names: &[(&str, bool)]) -> Settings {
+        let mut settings = Settings::default();
+        for (i, (name, paused)) in names.iter().enumerate() {
+            settings.server_sets.push(ServerSet {
+                name: (*name).into(),
+                paused: *paused,
+                servers: vec![Server {
+                    public_ip: format!("127.0.0.{}", i + 2),
+                    ..Server::default()
+                }],
+                ..ServerSet::default()
+            });
+        }
+        settings
+    }
+
+    fn paused_on_disk(path: &Path) -> Vec<(String, bool)> {
+        let on_disk = file::load(path).unwrap();
+        on_disk
+            .server_sets
+            .iter()
+            .map(|s| (s.name.clone(), s.paused))
+            .collect()
+    }
+
+    /// The race of `settings_conflict::a_pause_right_after_a_hand_edit_is_applied_to_the_edit`
+    /// (seen once in CI): the check loads a hand edit before the persist of a resume made
+    /// just before it arrives. The resume used to be skipped as stale, and was lost.
+    #[test]
+    fn a_pause_made_before_a_hand_edit_was_loaded_is_made_on_the_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("standby.ron");
+        file::save(&path, &settings(&[("web", true)])).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut keeper = File {
+            path: &path,
+            stamp: FileStamp::of(&path),
+            error: None,
+            installs: 0,
+            last_apply: 0,
+            last_hand_edit: 0,
+            results: &tx,
+        };
+        // The loop resumes web (its persist is tagged 0), then the hand edit lands and the
+        // thread's check loads it first.
+        let resumed = settings(&[("web", false)]);
+        file::save(&path, &settings(&[("web", true), ("hand", true)])).unwrap();
+        assert!(keeper.check().is_ok());
+        assert!(matches!(rx.try_recv(), Ok(KeeperResult::Reloaded { .. })));
+        assert!(
+            keeper
+                .persist(&resumed, &Pause::Set("web".into(), false), 0)
+                .is_ok()
+        );
+        assert_eq!(
+            paused_on_disk(&path),
+            [("web".to_string(), false), ("hand".to_string(), true)]
+        );
+        // The loop is handed the edit with the resume made on it.
+        match rx.try_recv() {
+            Ok(KeeperResult::Reloaded { settings, .. }) => {
+                assert!(!settings.server_sets[0].paused);
+                assert_eq!(settings.server_sets.len(), 2);
+            }
+            _ => panic!("no reload with the resume"),
+        }
+        assert!(matches!(rx.try_recv(), Ok(KeeperResult::Persisted(Ok(())))));
+
+        // An apply installed since a pause was asked for is not undone by it.
+        let applied = settings(&[("web", true), ("hand", false)]);
+        assert!(keeper.apply(Box::new(applied), Answer::Apply(None)).is_ok());
+        let tag = keeper.installs - 1;
+        assert!(
+            keeper
+                .persist(&resumed, &Pause::Set("web".into(), false), tag)
+                .is_ok()
+        );
+        assert_eq!(
+            paused_on_disk(&path),
+            [("web".to_string(), true), ("hand".to_string(), false)]
+        );
     }
 }
