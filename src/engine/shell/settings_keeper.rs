@@ -6,8 +6,9 @@
 //!
 //! **Invariant:** the file on disk ends up as the settings the core runs on. Saves run in
 //! order on one thread; a save of the engine's own change (a pause, [`SettingsKeeper::persist`])
-//! that was made on settings which an apply or a reload has replaced since is skipped, so
-//! that it cannot overwrite the newer file. Each persist is tagged with the number of
+//! that was made on settings which an apply has replaced since is skipped, so that it cannot
+//! overwrite the newer file (the apply was made on the paused settings); one overtaken by a
+//! hand edit that the check loaded is made on that edit instead. Each persist is tagged with the number of
 //! installs the loop had made when it was asked; the thread counts the installs it has
 //! handed out in the same order.
 //!
