@@ -47,6 +47,10 @@ pub struct Snapshot {
     /// The notification outbox, as of this snapshot (`/metrics`).
     #[serde(default)]
     pub outbox: crate::notify::OutboxStats,
+    /// Cluster mode: the instances, the leader, etcd's health and each server's cluster
+    /// view; `None` when this instance runs alone.
+    #[serde(default)]
+    pub cluster: Option<Arc<super::ClusterStatus>>,
 }
 
 /// How the scheduler keeps up.
@@ -89,6 +93,7 @@ impl Snapshot {
             stats: PollStats::default(),
             uptime: Arc::default(),
             outbox: crate::notify::OutboxStats::default(),
+            cluster: None,
         }
     }
 
