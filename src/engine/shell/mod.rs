@@ -50,7 +50,7 @@ const UPTIME_IDLE_FACTOR: u32 = 9;
 const DEFERRED_EDITS: usize = 64;
 /// How often old raw polls are rolled up and old rollups purged (also once at start): one
 /// rollup bucket, so that a pass has at most a bucket's polls to do.
-const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::BUCKET_SECS as u64);
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::PASS_SECS as u64);
 
 /// The engine's ends of the channels to its handle.
 pub(super) struct Channels {
