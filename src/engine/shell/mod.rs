@@ -234,6 +234,11 @@ impl Shell {
                     }
                     self.output.emit(event)
                 }
+                Effect::Recorded(event) => {
+                    if let Some(row) = event_history::of_event(&event) {
+                        self.output.history().events(vec![row]);
+                    }
+                }
                 Effect::History(row) => self.output.history_row(row),
                 Effect::Published { set, addresses } => self.output.published(&set, addresses),
             }
