@@ -69,6 +69,8 @@ pub struct SnapshotDelta {
     pub uptime: Part<Arc<crate::store::report::UptimeReport>>,
     #[serde(default)]
     pub outbox: crate::notify::OutboxStats,
+    #[serde(default = "unchanged")]
+    pub cluster: Part<Option<Arc<crate::engine::ClusterStatus>>>,
 }
 
 /// Why a delta cannot be applied; the receiver then asks for a full snapshot.
@@ -96,6 +98,11 @@ fn part<T: PartialEq + Clone>(
         Some(base) if same(base, next) => Part::Same,
         _ => Part::New(next.clone()),
     }
+}
+
+/// A part left out of the wire form is unchanged.
+fn unchanged<T>() -> Part<T> {
+    Part::Same
 }
 
 fn same_arc<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
@@ -217,6 +224,7 @@ impl SnapshotDelta {
             stats: next.stats,
             uptime: part(base.map(|b| &b.uptime), &next.uptime, same_arc),
             outbox: next.outbox,
+            cluster: part(base.map(|b| &b.cluster), &next.cluster, PartialEq::eq),
         }
     }
 
@@ -261,6 +269,7 @@ impl SnapshotDelta {
             stats: self.stats,
             uptime: taken(self.uptime, base.map(|b| b.uptime.clone())),
             outbox: self.outbox,
+            cluster: taken(self.cluster, base.map(|b| b.cluster.clone())),
         })
     }
 }

@@ -59,6 +59,8 @@ pub struct Output {
     uptime: Arc<crate::store::report::UptimeReport>,
     /// The log-file thread; `None` when it could not start (logged).
     log_files: Option<LogFiles>,
+    /// Cluster mode's status, as the cluster task last reported it.
+    cluster: Option<Arc<crate::engine::ClusterStatus>>,
 }
 
 impl Output {
@@ -80,6 +82,7 @@ impl Output {
             stats: PollStats::default(),
             stats_at: Instant::now(),
             outbox: Arc::default(),
+            cluster: None,
             history,
             history_batch: Vec::new(),
             uptime: Arc::default(),
@@ -201,6 +204,18 @@ impl Output {
         &self.history
     }
 
+    /// The cluster's status for the next snapshots (`None`: this instance runs alone).
+    #[expect(
+        dead_code,
+        reason = "the cluster task (issue 13 item 3) reports through it"
+    )]
+    pub fn set_cluster(&mut self, status: Option<Arc<crate::engine::ClusterStatus>>) {
+        if self.cluster != status {
+            self.cluster = status;
+            self.dirty = true;
+        }
+    }
+
     pub fn flush_history(&mut self) {
         if !self.history_batch.is_empty() {
             self.history.write(std::mem::take(&mut self.history_batch));
@@ -258,6 +273,7 @@ impl Output {
             },
             uptime: self.uptime.clone(),
             outbox: self.outbox.stats(),
+            cluster: self.cluster.clone(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         if let Some(waker) = &self.waker {
