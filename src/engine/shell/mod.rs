@@ -52,7 +52,7 @@ const UPTIME_IDLE_FACTOR: u32 = 9;
 const DEFERRED_EDITS: usize = 64;
 /// How often old raw polls are rolled up and old rollups purged (also once at start): one
 /// rollup bucket, so that a pass has at most a bucket's polls to do.
-const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::BUCKET_SECS as u64);
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::PASS_SECS as u64);
 
 /// The engine's ends of the channels to its handle.
 pub(super) struct Channels {
@@ -243,6 +243,11 @@ impl Shell {
                         self.output.history().events(vec![row]);
                     }
                     self.output.emit(event)
+                }
+                Effect::Recorded(event) => {
+                    if let Some(row) = event_history::of_event(&event) {
+                        self.output.history().events(vec![row]);
+                    }
                 }
                 Effect::History(row) => self.output.history_row(row),
                 Effect::Published { set, addresses } => self.output.published(&set, addresses),
