@@ -184,6 +184,10 @@ const FIELDS: &[(&str, &str)] = &[
         "Which servers DNS gives: the first functional one, all functional ones, or all by weighted round robin.",
     ),
     (
+        "Give the lower TTL while a server has failed",
+        "While any server of the set has failed, DNS gets the lower TTL, so that clients come back soon after it recovers.",
+    ),
+    (
         "Greeting time-out",
         "How long to wait for the greeting (first line or 100 bytes): 500ms, 10s.",
     ),
@@ -248,6 +252,14 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "Log in to the SMTP server",
         "Authenticate to the SMTP server with a user and password.",
+    ),
+    (
+        "Lower TTL (s), 0 = off",
+        "A lower TTL while the set is unsettled (a failure, a recent change), so that clients follow the next change soon; 0 = always the normal TTL.",
+    ),
+    (
+        "Lower TTL after a change for",
+        "How long after the addresses changed DNS keeps the lower TTL: 5m, 1h.",
     ),
     (
         "Max concurrent polls",
