@@ -205,7 +205,7 @@ impl<'p> Form<'p> {
         path: &str,
         add: impl FnOnce(&mut egui::Ui) -> R,
     ) -> R {
-        let label_response = ui.label(label);
+        let label_response = with_help(ui.label(label), label);
         let message = if path.is_empty() {
             None
         } else {
@@ -267,7 +267,7 @@ impl<'p> Form<'p> {
     /// A checkbox in the field column (its own text names it).
     pub fn check(&mut self, ui: &mut egui::Ui, text: &str, value: &mut bool) -> Response {
         ui.label("");
-        let response = ui.checkbox(value, text);
+        let response = with_help(ui.checkbox(value, text), text);
         ui.end_row();
         response
     }
@@ -419,7 +419,7 @@ impl<'p> Form<'p> {
         selected: &str,
         choose: impl FnOnce(&mut egui::Ui),
     ) {
-        let label_response = ui.label(label);
+        let label_response = with_help(ui.label(label), label);
         let message = self.take(path);
         ui.horizontal(|ui| {
             egui::ComboBox::from_id_salt(("combo", label, path))
@@ -457,6 +457,14 @@ impl<'p> Form<'p> {
         for line in lines {
             error_text(ui, &line);
         }
+    }
+}
+
+/// The field's line of help ([`crate::ui::help::field_help`]) on hover of its label.
+fn with_help(response: Response, label: &str) -> Response {
+    match crate::ui::help::field_help(label) {
+        Some(text) => response.on_hover_text(text),
+        None => response,
     }
 }
 

@@ -239,7 +239,9 @@ impl OptionsDialog {
                     });
                 });
             });
-            forms::save_footer(ui, &mut form, apply_error, saving, HelpTopic::Options, help)
+            // F1 opens the help at the section shown.
+            let topic = HelpTopic::Options.at(current.title());
+            forms::save_footer(ui, &mut form, apply_error, saving, topic, help)
         });
         self.act(action);
         self.show_child(ctx, help);
