@@ -118,24 +118,6 @@ impl From<&SharedStatus> for SharedDto {
     }
 }
 
-/// What the window and the API say without a cluster view.
-pub fn no_view_note(snapshot: &Snapshot) -> String {
-    let shared = &snapshot.shared_settings;
-    if snapshot.settings.cluster.is_none() {
-        return "This instance runs alone (no cluster section: Options > Cluster).".into();
-    }
-    match &shared.etcd {
-        Reach::Unreachable { why, .. } => format!(
-            "etcd is unreachable ({why}): no cluster view. This instance runs on its local \
-             copy of the shared settings."
-        ),
-        Reach::NotYet => "etcd has not answered yet: no cluster view.".into(),
-        Reach::Reachable => "etcd answers, but this version does not publish or read the \
-             instances' views yet: no cluster view."
-            .into(),
-    }
-}
-
 impl ClusterDto {
     pub fn of(snapshot: &Snapshot, now: SystemTime) -> ClusterDto {
         let shared_settings = SharedDto::from(&snapshot.shared_settings);
@@ -148,7 +130,7 @@ impl ClusterDto {
             let section = snapshot.settings.cluster.as_ref();
             return ClusterDto {
                 mode,
-                note: Some(no_view_note(snapshot)),
+                note: Some(crate::engine::cluster_status::no_view_note(snapshot)),
                 cluster: section.map(|c| c.name.clone()),
                 instance: section.map(|c| c.instance.clone()),
                 quorum: section.map(|c| c.quorum.describe()),

@@ -101,6 +101,25 @@ impl ClusterStatus {
     }
 }
 
+/// What the window and the API say without a cluster view.
+pub fn no_view_note(snapshot: &super::Snapshot) -> String {
+    use crate::cluster::shared_settings::Reach;
+    let shared = &snapshot.shared_settings;
+    if snapshot.settings.cluster.is_none() {
+        return "This instance runs alone (no cluster section: Options > Cluster).".into();
+    }
+    match &shared.etcd {
+        Reach::Unreachable { why, .. } => format!(
+            "etcd is unreachable ({why}): no cluster view. This instance runs on its local \
+             copy of the shared settings."
+        ),
+        Reach::NotYet => "etcd has not answered yet: no cluster view.".into(),
+        Reach::Reachable => "etcd answers, but this version does not publish or read the \
+             instances' views yet: no cluster view."
+            .into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

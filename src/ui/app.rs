@@ -419,6 +419,9 @@ impl StandbyApp {
                 if ui.button("Options...").clicked() {
                     requests.push(DialogRequest::Options);
                 }
+                if ui.button("Cluster...").clicked() {
+                    requests.push(DialogRequest::Cluster);
+                }
                 if ui.button("Support file...").clicked() {
                     requests.push(DialogRequest::SupportFile(support_path(snapshot)));
                 }

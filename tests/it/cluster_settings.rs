@@ -362,3 +362,36 @@ async fn without_etcd_an_instance_starts_from_its_file_polls_and_catches_up_late
     })
     .await;
 }
+
+/// The Cluster window (File > Cluster...) on a real engine in cluster mode with a real
+/// etcd: the shared settings' revision in force and why there is no cluster view; with etcd
+/// killed, that etcd is unreachable and the instance runs on its local copy.
+#[test]
+fn the_cluster_window_says_what_etcd_gives_and_when_it_is_gone() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut etcd = runtime.block_on(EtcdPeer::start(67));
+    let settings = Settings {
+        cluster: Some(Cluster {
+            endpoints: vec![etcd.url()],
+            name: "ui".into(),
+            instance: "berlin".into(),
+            ..Cluster::default()
+        }),
+        ..Settings::default()
+    };
+    let mut w = crate::support::ui::Window::saving(settings);
+    w.steps();
+    w.click("File");
+    w.click("Cluster...");
+    assert!(w.has_window("Cluster"));
+    w.wait_until("the revision in force", |w| {
+        w.shows("Shared settings: etcd revision")
+    });
+    assert!(w.shows("This instance: berlin in cluster \"ui\""));
+    assert!(w.shows("does not publish or read the instances' views yet"));
+    etcd.kill();
+    w.wait_until("etcd unreachable", |w| w.shows("etcd is unreachable"));
+    assert!(w.shows("running on the local copy"));
+    w.click_in("Cluster", "Close");
+    w.wait_until_closed("Cluster");
+}

@@ -17,6 +17,7 @@ pub mod guard_page;
 pub mod history_dialog;
 mod history_report;
 pub use history_report::percent as history_percent;
+pub mod cluster_window;
 pub mod maintenance_page;
 pub mod notification_dialog;
 pub mod options_dialog;
@@ -66,6 +67,8 @@ pub enum DialogRequest {
     },
     /// Write a support file to this path.
     SupportFile(std::path::PathBuf),
+    /// The Cluster window (instances, leader, etcd, shared settings).
+    Cluster,
     /// An operator's decision from a server row (force up/down, clear, maintenance):
     /// sent to the engine as it is.
     Admin(SettingsEdit),
@@ -112,6 +115,8 @@ pub struct Dialogs {
     pub ping: Option<PingWindow>,
     /// The What if... window, if open.
     pub what_if: Option<WhatIfWindow>,
+    /// The Cluster window is open.
+    pub cluster: bool,
     /// The support file being written, or what came of it.
     pub support: Option<SupportFile>,
     /// Row actions waiting to go to the engine.
@@ -181,6 +186,7 @@ impl Dialogs {
                 self.what_if = Some(WhatIfWindow::new(set, server));
             }
             DialogRequest::Admin(change) => self.admin.push(change),
+            DialogRequest::Cluster => self.cluster = true,
             DialogRequest::SupportFile(path) => {
                 self.support = Some(SupportFile {
                     path,
@@ -246,6 +252,9 @@ impl Dialogs {
             && !what_if.show(ctx, snapshot)
         {
             self.what_if = None;
+        }
+        if self.cluster && !cluster_window::show(ctx, snapshot) {
+            self.cluster = false;
         }
         self.support_window(ctx, outbox);
         if ctx.input(|i| i.key_pressed(egui::Key::F1)) {

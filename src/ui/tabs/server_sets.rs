@@ -113,7 +113,7 @@ pub fn show(
             egui::Frame::new()
                 .inner_margin(margin)
                 .show(ui, |ui| match view.selected(snapshot) {
-                    Some(set) => show_set(ui, set, &snapshot.uptime, &mut view.expanded, requests),
+                    Some(set) => show_set(ui, set, snapshot, &mut view.expanded, requests),
                     None => {
                         ui.label("Nothing to show: the settings have no server sets.");
                     }
@@ -132,7 +132,7 @@ fn ttl_text(set: &SetStatus) -> String {
 fn show_set(
     ui: &mut egui::Ui,
     set: &SetStatus,
-    uptime: &crate::store::report::UptimeReport,
+    snapshot: &crate::engine::Snapshot,
     expanded: &mut ExpandedRows,
     requests: &mut Vec<DialogRequest>,
 ) {
@@ -180,7 +180,8 @@ fn show_set(
         ui.label("This set has no servers.");
         return;
     }
-    set_status::servers(ui, set, uptime, expanded, requests);
+    let cluster = snapshot.cluster.as_deref();
+    set_status::servers(ui, set, &snapshot.uptime, cluster, expanded, requests);
     if !set.dns.is_empty() {
         ui.add_space(12.0);
         ui.separator();

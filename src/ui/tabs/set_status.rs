@@ -37,6 +37,7 @@ pub fn servers(
     ui: &mut egui::Ui,
     set: &SetStatus,
     uptime: &crate::store::report::UptimeReport,
+    cluster: Option<&crate::engine::ClusterStatus>,
     expanded: &mut ExpandedRows,
     requests: &mut Vec<DialogRequest>,
 ) {
@@ -74,7 +75,9 @@ pub fn servers(
                     expanded.toggle(&set.name, &server.public_ip);
                 }
                 let figures = uptime.server(&set.name, &server.public_ip);
-                server_row(ui, server, figures).context_menu(|ui| {
+                // Cluster mode: what the instances see of it ("failed at 2 of 3: berlin, paris").
+                let view = cluster.and_then(|c| c.server(&set.name, &server.public_ip));
+                server_row(ui, server, figures, view).context_menu(|ui| {
                     admin_actions(ui, &set.name, server, requests);
                 });
                 ui.end_row();
@@ -156,6 +159,7 @@ fn server_row(
     ui: &mut egui::Ui,
     server: &ServerView,
     uptime: Option<&crate::store::report::ServerUptime>,
+    cluster: Option<&crate::engine::cluster_status::ServerClusterView>,
 ) -> egui::Response {
     let name = ui
         .add(egui::Label::new(&server.name).sense(egui::Sense::click()))
@@ -172,6 +176,9 @@ fn server_row(
         ui.label(widgets::status_text(server.status));
         for note in admin_notes(&server.admin) {
             ui.label(RichText::new(note).italics());
+        }
+        if let Some(view) = cluster {
+            ui.label(RichText::new(format!("cluster: {}", view.describe())).italics());
         }
     });
     widgets::clipped_label(ui, &server.last_response, 60);
