@@ -31,6 +31,10 @@ pub enum EtcdError {
     /// The lease is gone (expired or revoked): what was bound to it has vanished.
     #[error("etcd lease {0:x} has expired")]
     LeaseExpired(i64),
+    /// A watch asked for revisions that etcd has compacted away: re-read the keys (their
+    /// state at the current revision) and watch again from there.
+    #[error("etcd has compacted the revisions before {compact_revision}: re-read and watch again")]
+    Compacted { compact_revision: i64 },
     /// An answer that is not what the API documents.
     #[error("etcd answered something unexpected: {0}")]
     BadAnswer(String),
@@ -81,11 +85,14 @@ pub enum TxnOutcome {
 /// The client. Cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct Etcd {
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
+    /// For watches: the same TLS and connect time-out but no total time-out, since a
+    /// watch's answer streams for as long as it runs.
+    pub(super) stream_client: reqwest::Client,
     /// `http://host:port` of each member, in the settings' order.
-    endpoints: Arc<Vec<String>>,
+    pub(super) endpoints: Arc<Vec<String>>,
     /// The endpoint that answered last.
-    current: Arc<AtomicUsize>,
+    pub(super) current: Arc<AtomicUsize>,
     login: Option<(String, Secret)>,
     token: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -99,7 +106,7 @@ impl std::fmt::Debug for Etcd {
 }
 
 /// etcd's gRPC code for a request without a valid token.
-const UNAUTHENTICATED: i64 = 16;
+pub(super) const UNAUTHENTICATED: i64 = 16;
 
 impl Etcd {
     /// A client for the section's endpoints; `timeout` bounds each request to one member.
@@ -112,9 +119,15 @@ impl Etcd {
         if endpoints.is_empty() {
             return Err(EtcdError::Setup("no etcd endpoint".into()));
         }
+        let tls = tls_config(cluster.tls.as_ref())?;
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(cluster.tls.as_ref())?)
+            .tls_backend_preconfigured(tls.clone())
             .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| EtcdError::Setup(format!("cannot build the HTTP client: {e}")))?;
+        let stream_client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(timeout)
             .build()
             .map_err(|e| EtcdError::Setup(format!("cannot build the HTTP client: {e}")))?;
@@ -122,6 +135,7 @@ impl Etcd {
             .then(|| (cluster.user.trim().to_string(), cluster.password.clone()));
         Ok(Etcd {
             client,
+            stream_client,
             endpoints: Arc::new(endpoints),
             current: Arc::new(AtomicUsize::new(0)),
             login,
@@ -231,11 +245,17 @@ impl Etcd {
         }
     }
 
-    async fn call_once(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
+    pub(super) async fn call_once(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
+        self.ensure_token().await?;
+        self.post(path, body, self.token()).await
+    }
+
+    /// Logs in first when etcd wants a user and no token is held.
+    pub(super) async fn ensure_token(&self) -> Result<(), EtcdError> {
         if self.login.is_some() && self.token().is_none() {
             self.authenticate().await?;
         }
-        self.post(path, body, self.token()).await
+        Ok(())
     }
 
     async fn authenticate(&self) -> Result<(), EtcdError> {
@@ -253,11 +273,11 @@ impl Etcd {
         }
     }
 
-    fn token(&self) -> Option<String> {
+    pub(super) fn token(&self) -> Option<String> {
         self.token.lock().ok().and_then(|t| t.clone())
     }
 
-    fn set_token(&self, token: Option<String>) {
+    pub(super) fn set_token(&self, token: Option<String>) {
         if let Ok(mut slot) = self.token.lock() {
             *slot = token;
         }
@@ -305,7 +325,7 @@ impl Etcd {
 }
 
 /// The JSON of an answer, or etcd's error in it.
-fn answer(text: &str) -> Result<Value, EtcdError> {
+pub(super) fn answer(text: &str) -> Result<Value, EtcdError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|_| EtcdError::BadAnswer(text.chars().take(200).collect()))?;
     let error = value.get("error").or_else(|| value.get("message"));
@@ -326,7 +346,7 @@ fn answer(text: &str) -> Result<Value, EtcdError> {
 }
 
 /// The short reason of a failed exchange (the innermost error, without reqwest's wording).
-fn reason(e: &reqwest::Error) -> String {
+pub(super) fn reason(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "time-out".into();
     }
@@ -337,12 +357,12 @@ fn reason(e: &reqwest::Error) -> String {
     source.to_string()
 }
 
-fn b64(text: &str) -> String {
+pub(super) fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
 /// 64-bit numbers come as strings; a field left out is 0.
-fn int(value: &Value) -> i64 {
+pub(super) fn int(value: &Value) -> i64 {
     match value {
         Value::String(s) => s.parse().unwrap_or(0),
         Value::Number(n) => n.as_i64().unwrap_or(0),
@@ -350,12 +370,12 @@ fn int(value: &Value) -> i64 {
     }
 }
 
-fn revision(answer: &Value) -> i64 {
+pub(super) fn revision(answer: &Value) -> i64 {
     int(&answer["header"]["revision"])
 }
 
 /// The key just past every key that starts with `prefix` (etcd's range end).
-fn prefix_end(prefix: &str) -> String {
+pub(super) fn prefix_end(prefix: &str) -> String {
     let mut bytes = prefix.as_bytes().to_vec();
     while let Some(last) = bytes.pop() {
         if last < 0xff {
@@ -393,7 +413,7 @@ fn compare(condition: &Compare) -> Value {
     }
 }
 
-fn kvs(answer: &Value) -> Result<Vec<KeyValue>, EtcdError> {
+pub(super) fn kvs(answer: &Value) -> Result<Vec<KeyValue>, EtcdError> {
     let Some(list) = answer.get("kvs").and_then(Value::as_array) else {
         return Ok(Vec::new());
     };

@@ -69,6 +69,10 @@ pub struct SnapshotDelta {
     pub uptime: Part<Arc<crate::store::report::UptimeReport>>,
     #[serde(default)]
     pub outbox: crate::notify::OutboxStats,
+    #[serde(default = "unchanged")]
+    pub cluster: Part<Option<Arc<crate::engine::ClusterStatus>>>,
+    #[serde(default)]
+    pub shared_settings: crate::cluster::shared_settings::SharedStatus,
 }
 
 /// Why a delta cannot be applied; the receiver then asks for a full snapshot.
@@ -96,6 +100,11 @@ fn part<T: PartialEq + Clone>(
         Some(base) if same(base, next) => Part::Same,
         _ => Part::New(next.clone()),
     }
+}
+
+/// A part left out of the wire form is unchanged.
+fn unchanged<T>() -> Part<T> {
+    Part::Same
 }
 
 fn same_arc<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
@@ -217,6 +226,8 @@ impl SnapshotDelta {
             stats: next.stats,
             uptime: part(base.map(|b| &b.uptime), &next.uptime, same_arc),
             outbox: next.outbox,
+            cluster: part(base.map(|b| &b.cluster), &next.cluster, PartialEq::eq),
+            shared_settings: next.shared_settings.clone(),
         }
     }
 
@@ -261,6 +272,8 @@ impl SnapshotDelta {
             stats: self.stats,
             uptime: taken(self.uptime, base.map(|b| b.uptime.clone())),
             outbox: self.outbox,
+            cluster: taken(self.cluster, base.map(|b| b.cluster.clone())),
+            shared_settings: self.shared_settings,
         })
     }
 }

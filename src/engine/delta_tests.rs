@@ -137,6 +137,10 @@ fn set(world: &mut World, name: &str, step: u64) -> Arc<SetStatus> {
         published: world
             .chance(50)
             .then(|| vec![(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 1)]),
+        ttl: [60, 10][world.below(2)],
+        low_ttl: world
+            .chance(50)
+            .then_some(crate::engine::machine::LowTtlReason::Failed),
     })
 }
 
@@ -241,7 +245,53 @@ fn evolve(world: &mut World, s: &Snapshot, step: u64) -> Snapshot {
         delivered: step,
         failed: world.below(3) as u64,
     };
+    // Cluster mode comes and goes; its status changes now and then.
+    if world.chance(10) {
+        next.cluster = if world.chance(20) {
+            None
+        } else {
+            Some(Arc::new(cluster(world, step)))
+        };
+    }
     next
+}
+
+fn cluster(world: &mut World, step: u64) -> crate::engine::ClusterStatus {
+    use crate::engine::cluster_status::{EtcdHealth, InstanceStatus, ServerClusterView};
+    use crate::engine::machine::quorum::Verdict;
+    let names = ["berlin", "paris", "london"];
+    let leader = names[world.below(3)];
+    crate::engine::ClusterStatus {
+        cluster: "standby".into(),
+        instance: "berlin".into(),
+        quorum: crate::model::Quorum::Majority,
+        lease_secs: 5,
+        etcd: EtcdHealth {
+            reachable: world.chance(80),
+            error: world.chance(20).then(|| "etcd unreachable".into()),
+            since: Some(time(step)),
+        },
+        instances: names
+            .iter()
+            .map(|name| InstanceStatus {
+                name: (*name).into(),
+                live: world.chance(80),
+                last_heartbeat: Some(time(step)),
+                is_leader: *name == leader,
+            })
+            .collect(),
+        leader: Some(leader.into()),
+        leader_since: Some(time(step)),
+        is_leader: leader == "berlin",
+        servers: vec![ServerClusterView {
+            set: "web".into(),
+            server: "127.0.0.1".into(),
+            verdict: [Verdict::Undecided, Verdict::Up, Verdict::Down][world.below(3)],
+            down_at: vec!["paris".into()],
+            up_at: vec!["berlin".into(), "london".into()],
+            needed: 2,
+        }],
+    }
 }
 
 /// The delta as it crosses a process.

@@ -11,7 +11,7 @@ mod api;
 use super::dns_sync::Outcome;
 use crate::dnsupdate::propagation::{self, Propagation, Resolver, Wanted};
 use crate::dnsupdate::{
-    DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
+    BuildError, DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
 };
 use crate::model::DnsServer;
 
@@ -49,7 +49,7 @@ pub fn run_limit() -> Duration {
 /// propagation.
 pub async fn run(
     job: &Job,
-    updater: &Result<Arc<dyn DnsUpdater>, String>,
+    updater: &Result<Arc<dyn DnsUpdater>, Arc<BuildError>>,
     resolver: &Resolver,
 ) -> Outcome {
     if let Ok(updater) = updater
@@ -108,7 +108,7 @@ pub async fn run(
     let updater = match updater {
         Ok(updater) => updater,
         Err(why) => {
-            let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.clone());
+            let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.to_string());
             return failed(error, &served);
         }
     };

@@ -5,6 +5,7 @@
 //! bounded channel, an immutable [`Snapshot`] out through `tokio::sync::watch`, and a
 //! repaint waker that the engine calls after each new snapshot. The engine never names egui.
 
+pub mod cluster_status;
 pub mod command;
 pub mod decision;
 pub mod delta;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+pub use cluster_status::ClusterStatus;
 pub use command::{Call, CallError, Command, Inbound, Pending, RepaintWaker, Request, Response};
 pub use delta::SnapshotDelta;
 pub use dns_sync::PairState;

@@ -47,6 +47,13 @@ pub struct Snapshot {
     /// The notification outbox, as of this snapshot (`/metrics`).
     #[serde(default)]
     pub outbox: crate::notify::OutboxStats,
+    /// Cluster mode: the instances, the leader, etcd's health and each server's cluster
+    /// view; `None` when this instance runs alone.
+    #[serde(default)]
+    pub cluster: Option<Arc<super::ClusterStatus>>,
+    /// Cluster mode's shared settings: on or off, the etcd revision in force, etcd's reach.
+    #[serde(default)]
+    pub shared_settings: crate::cluster::shared_settings::SharedStatus,
 }
 
 /// How the scheduler keeps up.
@@ -89,6 +96,8 @@ impl Snapshot {
             stats: PollStats::default(),
             uptime: Arc::default(),
             outbox: crate::notify::OutboxStats::default(),
+            cluster: None,
+            shared_settings: Default::default(),
         }
     }
 
@@ -130,6 +139,12 @@ pub struct SetStatus {
     /// What the set last published, kept across restarts: DNS serving gives it while the
     /// decision waits or says to leave DNS as it is. `None` = never yet.
     pub published: Option<Vec<(std::net::IpAddr, u32)>>,
+    /// The TTL DNS gives now: the set's, or its lower one while it is unsettled.
+    #[serde(default)]
+    pub ttl: u32,
+    /// Why the lower TTL is given; `None` = the normal one.
+    #[serde(default)]
+    pub low_ttl: Option<crate::engine::machine::LowTtlReason>,
 }
 
 /// One DNS server × host name of a set.

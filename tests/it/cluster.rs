@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use standby::cluster::{Compare, Etcd, EtcdError, TxnOutcome};
+use standby::cluster::{Compare, Etcd, EtcdError, EventKind, TxnOutcome};
 use standby::model::Cluster;
 
 use crate::support::bounded;
@@ -148,6 +148,71 @@ async fn a_dead_member_is_skipped_and_no_member_is_an_error_that_names_one() {
             Err(EtcdError::Unreachable { endpoint, .. }) => assert_eq!(endpoint, dead),
             other => panic!("a dead member must be unreachable: {other:?}"),
         }
+    })
+    .await;
+}
+
+/// The next `n` events of the watch, in order.
+async fn events(watch: &mut standby::cluster::Watcher, n: usize) -> Vec<(EventKind, String, i64)> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        for event in watch.next().await.unwrap() {
+            seen.push((event.kind, event.kv.key.clone(), event.revision()));
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_watch_follows_a_prefix_resumes_after_a_restart_and_reports_compaction() {
+    bounded(async {
+        let mut peer = EtcdPeer::start(61).await;
+        let etcd = peer.client();
+        let first = etcd.put("/standby/w/a", b"up", None).await.unwrap();
+        // From the revision after a read: the changes after it, nothing before it, and
+        // nothing outside the prefix.
+        let mut watch = etcd.watch("/standby/w/", first + 1);
+        let b = etcd.put("/standby/w/b", b"down", None).await.unwrap();
+        etcd.put("/standby/x/other", b"no", None).await.unwrap();
+        let _ = etcd.delete("/standby/w/a").await.unwrap();
+        let seen = events(&mut watch, 2).await;
+        assert_eq!(seen[0], (EventKind::Put, "/standby/w/b".into(), b));
+        assert_eq!(seen[1].0, EventKind::Delete);
+        assert_eq!(seen[1].1, "/standby/w/a");
+        assert!(seen[1].2 > b + 1, "{seen:?}");
+        assert_eq!(watch.next_revision(), seen[1].2 + 1);
+
+        // etcd restarts: the stream breaks, a change is made while the watcher is away,
+        // and the watcher resumes from the last revision seen + 1 (the change, once).
+        peer.restart().await;
+        let etcd = peer.client();
+        let c = etcd.put("/standby/w/c", b"up", None).await.unwrap();
+        let mut resumed = Vec::new();
+        while resumed.is_empty() {
+            match watch.next().await {
+                Ok(batch) => resumed.extend(batch),
+                Err(EtcdError::Unreachable { .. }) => {}
+                Err(other) => panic!("a broken stream is unreachable, then resumes: {other:?}"),
+            }
+        }
+        assert_eq!(resumed.len(), 1, "{resumed:?}");
+        assert_eq!((resumed[0].kv.key.as_str(), resumed[0].revision()), ("/standby/w/c", c));
+
+        // Revisions compacted away: a clear error, and it stays until a new watch.
+        peer.compact(c);
+        let mut stale = etcd.watch("/standby/w/", first);
+        let compacted = stale.next().await;
+        assert!(
+            matches!(compacted, Err(EtcdError::Compacted { compact_revision }) if compact_revision == c),
+            "{compacted:?}"
+        );
+        assert!(matches!(stale.next().await, Err(EtcdError::Compacted { .. })));
+        // The caller re-reads and watches from there.
+        let (kvs, at) = etcd.get_prefix("/standby/w/").await.unwrap();
+        assert_eq!(kvs.len(), 2);
+        let mut fresh = etcd.watch("/standby/w/", at + 1);
+        let d = etcd.put("/standby/w/d", b"up", None).await.unwrap();
+        assert_eq!(events(&mut fresh, 1).await[0].2, d);
     })
     .await;
 }

@@ -26,6 +26,7 @@ pub mod quorum;
 mod sim;
 #[cfg(test)]
 mod tests;
+mod ttl;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use dns::DnsSync;
 pub use dns::{DnsRunId, DnsStart};
 use polling::Polling;
 pub use polling::{AUTO_MIN, Lane, PollId, PollStart, auto_limit, limit_for};
+pub use ttl::{LowTtlReason, Ttl};
 
 use super::decision::{Decision, all_failed};
 use super::dns_sync::{Outcome, SetDns};
@@ -121,6 +123,9 @@ pub enum Effect {
     },
     Log(Level, String),
     Event(Event),
+    /// An event for the event history only, never notified: a server's transition while
+    /// in maintenance.
+    Recorded(Event),
     History(HistoryRow),
     /// Keep what the set publishes now (across restarts, for DNS serving).
     Published {
@@ -276,6 +281,7 @@ impl Core {
         let result = matches!(input, Input::PollDone { .. } | Input::DnsDone { .. });
         match input {
             Input::Tick => {
+                self.end_ttl_windows(now, &mut out);
                 self.dispatch_due(now, &mut out);
                 for set in &mut self.sets {
                     self.dns.dispatch_due(set, now.at, &mut out);
@@ -395,7 +401,8 @@ impl Core {
             }
             _ => None,
         };
-        [self.polling.next_due(), dns, admin]
+        let ttl = self.sets.iter().filter_map(|s| s.ttl.window_ends).min();
+        [self.polling.next_due(), dns, admin, ttl]
             .into_iter()
             .flatten()
             .min()
@@ -554,6 +561,7 @@ impl Core {
                 self.sets[i].published = self.published.get(&self.sets[i].config.name).cloned();
             }
             self.note_published(i, out);
+            self.refresh_ttl(i, now, out);
             DnsSync::follow_decision(&mut self.sets[i], now.at, now.wall, out);
         }
         self.refresh_set_problems(now.wall);
@@ -995,11 +1003,16 @@ impl Core {
         };
         let text = format!("server {subject} of {name:?} {verb}: {}", details.response);
         if in_maintenance {
-            log(
-                out,
-                Level::Info,
-                format!("{text} (in maintenance: not notified)"),
-            );
+            let text = format!("{text} (in maintenance: not notified)");
+            log(out, Level::Info, text.clone());
+            out.push(Effect::Recorded(Event {
+                time: now.wall,
+                kind,
+                set: name.to_string(),
+                subject: subject.to_string(),
+                text,
+                details,
+            }));
             return;
         }
         log(out, level, text.clone());
@@ -1050,7 +1063,8 @@ impl Core {
         }
         let s = &mut self.sets[set];
         let decision = s.decide();
-        if decision != s.decision {
+        let decided = decision != s.decision;
+        if decided {
             if !matches!(decision, Decision::Waiting) {
                 let text = format!(
                     "{:?}: DNS should give {}",
@@ -1059,9 +1073,20 @@ impl Core {
                 );
                 log(out, Level::Info, text);
             }
+            // Other addresses than those published before: the lower TTL's window starts.
+            // (The first ever published, e.g. after a restart, is no change.)
+            if let Decision::Publish { addresses, .. } = &decision
+                && s.published.as_ref().is_some_and(|p| p != addresses)
+            {
+                s.dns_changed_at = Some(now.at);
+            }
             s.decision = decision;
             s.dirty = true;
             self.note_published(set, out);
+        }
+        // The TTL follows the servers' states too, not only the decision.
+        let ttl_changed = self.refresh_ttl(set, now, out);
+        if decided || ttl_changed {
             DnsSync::follow_decision(&mut self.sets[set], now.at, now.wall, out);
         }
         let s = &mut self.sets[set];

@@ -53,12 +53,16 @@ pub struct Output {
     stats_at: Instant,
     /// The dispatcher's outbox counters, read at each publish.
     outbox: Arc<crate::notify::OutboxCounters>,
+    /// Cluster mode's shared settings, as the share part last said.
+    shared: crate::cluster::shared_settings::SharedStatus,
     history: HistoryWriter,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
     uptime: Arc<crate::store::report::UptimeReport>,
     /// The log-file thread; `None` when it could not start (logged).
     log_files: Option<LogFiles>,
+    /// Cluster mode's status, as the cluster task last reported it.
+    cluster: Option<Arc<crate::engine::ClusterStatus>>,
 }
 
 impl Output {
@@ -80,6 +84,8 @@ impl Output {
             stats: PollStats::default(),
             stats_at: Instant::now(),
             outbox: Arc::default(),
+            cluster: None,
+            shared: Default::default(),
             history,
             history_batch: Vec::new(),
             uptime: Arc::default(),
@@ -165,6 +171,13 @@ impl Output {
         self.outbox = counters;
     }
 
+    pub fn set_shared_status(&mut self, status: crate::cluster::shared_settings::SharedStatus) {
+        if status != self.shared {
+            self.shared = status;
+            self.dirty = true;
+        }
+    }
+
     pub fn set_waker(&mut self, waker: RepaintWaker) {
         self.waker = Some(waker);
         self.dirty = true;
@@ -199,6 +212,18 @@ impl Output {
 
     pub fn history(&self) -> &HistoryWriter {
         &self.history
+    }
+
+    /// The cluster's status for the next snapshots (`None`: this instance runs alone).
+    #[expect(
+        dead_code,
+        reason = "the cluster task (issue 13 item 3) reports through it"
+    )]
+    pub fn set_cluster(&mut self, status: Option<Arc<crate::engine::ClusterStatus>>) {
+        if self.cluster != status {
+            self.cluster = status;
+            self.dirty = true;
+        }
     }
 
     pub fn flush_history(&mut self) {
@@ -258,6 +283,8 @@ impl Output {
             },
             uptime: self.uptime.clone(),
             outbox: self.outbox.stats(),
+            cluster: self.cluster.clone(),
+            shared_settings: self.shared.clone(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         if let Some(waker) = &self.waker {

@@ -11,6 +11,7 @@ pub struct Etcd {
     pub client: SocketAddr,
     pub dir: tempfile::TempDir,
     child: Child,
+    peer_port: u16,
 }
 
 impl Etcd {
@@ -20,20 +21,48 @@ impl Etcd {
         let client = crate::support::ports::free_addr(ip);
         let peer = crate::support::ports::free_port(ip);
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-        let child = Command::new("bash")
-            .arg(crate::support::peer_script("etcd.sh"))
-            .arg(dir.path())
-            .args(["e1".to_string(), ip.to_string()])
-            .args([client.port().to_string(), peer.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut etcd = Etcd { client, dir, child };
+        let child = spawn(dir.path(), client, peer);
+        let mut etcd = Etcd {
+            client,
+            dir,
+            child,
+            peer_port: peer,
+        };
         etcd.wait_ready().await;
         etcd
+    }
+
+    /// Kills the member and starts it again on its data (same addresses, same keys); returns
+    /// once it answers again.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.dir.path(), self.client, self.peer_port);
+        self.wait_ready().await;
+    }
+
+    /// Kills the member; its data stays for [`Etcd::start_again`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the killed member again on its data; returns once it answers.
+    pub async fn start_again(&mut self) {
+        self.child = spawn(self.dir.path(), self.client, self.peer_port);
+        self.wait_ready().await;
+    }
+
+    /// Compacts the store's history up to `revision` (etcdctl), as an operator or etcd's
+    /// auto-compaction would.
+    pub fn compact(&self, revision: i64) {
+        let status = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.url(), "compact", &revision.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "etcdctl compact failed");
     }
 
     /// The client URL, as the cluster section lists it.
@@ -73,6 +102,24 @@ impl Etcd {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+fn spawn(dir: &std::path::Path, client: SocketAddr, peer: u16) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("etcd.log"))
+        .unwrap();
+    Command::new("bash")
+        .arg(crate::support::peer_script("etcd.sh"))
+        .arg(dir)
+        .args(["e1".to_string(), client.ip().to_string()])
+        .args([client.port().to_string(), peer.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Etcd {
