@@ -143,6 +143,38 @@ impl<'p> Form<'p> {
         })
     }
 
+    /// Runs `draw` with the errors at `from` (and below) seen at `to` instead, so that a
+    /// part drawn for one place (the polling-method editor's `polling`) shows the errors of
+    /// another (`options.connectivity_guard.method`); the rest keep their paths.
+    pub fn with_errors_moved<R>(
+        &mut self,
+        from: &str,
+        to: &str,
+        draw: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let moved = |path: &str, a: &str, b: &str| {
+            path.strip_prefix(a)
+                .filter(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+                .map(|rest| format!("{b}{rest}"))
+        };
+        let mut renamed = vec![false; self.errors.len()];
+        for (i, e) in self.errors.iter_mut().enumerate() {
+            if let Some(path) = moved(&e.path, from, to) {
+                e.path = path;
+                renamed[i] = true;
+            }
+        }
+        let result = draw(self);
+        for (i, e) in self.errors.iter_mut().enumerate() {
+            if renamed[i]
+                && let Some(path) = moved(&e.path, to, from)
+            {
+                e.path = path;
+            }
+        }
+        result
+    }
+
     /// Records (or clears) a wrong text of a field drawn by hand, keyed by `key`.
     pub fn flag(&mut self, key: &str, label: &str, error: Option<String>) {
         let id = Id::unique(("flagged field", key));

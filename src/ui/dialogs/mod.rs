@@ -13,6 +13,7 @@ pub mod cluster_page;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
+pub mod guard_page;
 pub mod history_dialog;
 mod history_report;
 pub use history_report::percent as history_percent;
