@@ -206,8 +206,16 @@ pub fn validate_cluster(path: &str, c: &Cluster) -> Vec<ValidationError> {
 
 /// Said while the engine does not run cluster mode yet (issue 13 is being built in slices:
 /// the settings first): the section is kept, and the instance still decides alone.
-pub const NOT_RUN_YET: &str = "this version keeps the cluster section but does not run \
-     cluster mode yet: this instance polls, decides and writes DNS alone";
+pub const NOT_RUN_YET: &str = "this version shares the settings through etcd but does not \
+     run the cluster's decision yet: this instance polls, decides and writes DNS alone";
+
+/// What cluster mode shares through etcd and what stays this instance's own
+/// (`cluster::shared_settings` is the rule; the Cluster page and README say it so).
+pub const SHARED_THROUGH_ETCD: &str = "Shared with the cluster through etcd: the server \
+     sets, the e-mail defaults and the Polling, Notification and DNS updating pages. This \
+     instance's own: this Cluster page, HTTP API, DNS serving, Logging, System log, User \
+     interface and the Connectivity guard. An instance that joins takes the cluster's \
+     server sets in place of its own.";
 
 /// What is allowed but risky in the cluster section.
 pub fn cluster_warnings(path: &str, c: &Cluster) -> Vec<ValidationError> {

@@ -20,6 +20,7 @@ mod event_history;
 mod output;
 mod poller;
 mod settings_keeper;
+mod settings_share;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -39,6 +40,7 @@ use dns_runner::{DnsResult, DnsRunner};
 use output::{Output, PUBLISH_EVERY};
 use poller::{PollResult, Poller};
 use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
+use settings_share::SettingsShare;
 
 /// How often the uptime report of the snapshot (server rows, `/metrics`) is recomputed.
 const UPTIME_EVERY: Duration = Duration::from_secs(60);
@@ -88,12 +90,14 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         SettingsKeeper::start(settings_path, settings_error.clone(), settings.clone());
     let (poller, mut poll_results) = Poller::new();
     let (dns, mut dns_results) = DnsRunner::new();
+    let (share, mut share_results) = SettingsShare::new();
     let mut shell = Shell {
         // The auto limit of polls in flight keeps within half the open-file limit.
         core: Core::new(published).with_fd_limit(crate::resources::fd_limit()),
         deferred: std::collections::VecDeque::new(),
         tests,
         keeper,
+        share,
         poller,
         dns,
         output: Output::new(snapshot_tx, events_tx, history),
@@ -136,6 +140,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
                 Some(message) => shell.handle(message),
             },
             Some(result) = keeper_results.recv() => shell.on_keeper(result),
+            Some(result) = share_results.recv() => shell.on_share(result),
             Some(result) = poll_results.recv() => shell.on_poll(result),
             Some(result) = dns_results.recv() => shell.on_dns(result),
             _ = sleep_until(wake) => shell.step(Input::Tick),
@@ -195,6 +200,8 @@ struct Shell {
     deferred: std::collections::VecDeque<Call>,
     tests: super::notifications::TestSender,
     keeper: SettingsKeeper,
+    /// Cluster mode's shared settings (etcd).
+    share: SettingsShare,
     poller: Poller,
     dns: DnsRunner,
     output: Output,
@@ -226,7 +233,10 @@ impl Shell {
                 Effect::StartPoll(start) => self.poller.start(start),
                 Effect::StartDns(start) => self.dns.start(start),
                 Effect::CancelDns { run } => self.dns.cancel(run),
-                Effect::Save { settings, pause } => self.keeper.persist(settings, pause),
+                Effect::Save { settings, pause } => {
+                    self.share_pause(&settings, pause.clone());
+                    self.keeper.persist(settings, pause)
+                }
                 Effect::Log(level, text) => self.log(level, text),
                 Effect::Event(event) => {
                     if let Some(row) = event_history::of_event(&event) {
@@ -326,6 +336,7 @@ impl Shell {
     /// Runs on new settings: the parts that build things from them first (probes,
     /// updaters), then the core.
     fn install(&mut self, settings: Arc<Settings>) {
+        self.share_follow_section(&settings);
         let unavailable = self.poller.prepare(&settings);
         self.dns.prepare(&settings);
         self.step(Input::Install {
@@ -356,6 +367,11 @@ impl Shell {
     fn apply(&mut self, settings: Box<Settings>, answer: Answer) {
         let errors = validate(&settings);
         let result = if errors.is_empty() {
+            // In cluster mode a change of the shared part goes to etcd first.
+            let (settings, answer) = match self.share_edit(settings, answer) {
+                Some(local) => local,
+                None => return,
+            };
             self.keeper.apply(settings, answer)
         } else {
             Some(KeeperResult::Refused {
@@ -385,6 +401,10 @@ impl Shell {
                 self.publish(true);
                 answer.send(Ok(self.core.settings_revision()));
             }
+            KeeperResult::Refused {
+                why,
+                answer: answer @ Answer::Shared { .. },
+            } => self.adopt_unsaved(&why, answer),
             KeeperResult::Refused { why, answer } => {
                 self.log(Level::Error, format!("settings not applied: {why}"));
                 answer.send(Err(why));
@@ -399,17 +419,13 @@ impl Shell {
                     let text = format!("settings reloaded from {}", path.display());
                     self.operator_event(EventKind::SettingsChanged, "", &text);
                     self.log(Level::Info, text);
+                    self.share_after_reload();
                 }
             }
             KeeperResult::Broken(text) => self.log(Level::Error, text),
         }
-        if answered && self.keeper.applies_pending() == 0 {
-            while let Some(call) = self.deferred.pop_front() {
-                self.handle(Inbound::Call(call));
-                if self.keeper.applies_pending() > 0 {
-                    break;
-                }
-            }
+        if answered {
+            self.after_settings_work();
         }
     }
 
@@ -432,8 +448,7 @@ impl Shell {
 
     /// Answers one request, exactly once (now, or when the work it started is done).
     fn call(&mut self, call: Call) {
-        if matches!(call.request, Request::EditSettings { .. }) && self.keeper.applies_pending() > 0
-        {
+        if matches!(call.request, Request::EditSettings { .. }) && self.settings_busy() {
             // An edit is made on the settings in force: wait for those being saved.
             if self.deferred.len() < DEFERRED_EDITS {
                 self.deferred.push_back(call);

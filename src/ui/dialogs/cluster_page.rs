@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use crate::model::cluster::{Cluster, EtcdTls, NOT_RUN_YET, Quorum};
+use crate::model::cluster::{Cluster, EtcdTls, NOT_RUN_YET, Quorum, SHARED_THROUGH_ETCD};
 use crate::ui::forms::{self, Form};
 
 /// Shown while the page is off.
@@ -42,6 +42,7 @@ pub fn page(
         return;
     };
     forms::warning_text(ui, &format!("Not running yet: {NOT_RUN_YET}."));
+    forms::note(ui, SHARED_THROUGH_ETCD);
     let p = "cluster";
     forms::grid(ui, "options cluster", |ui| {
         form.lines(
