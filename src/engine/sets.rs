@@ -38,6 +38,12 @@ pub struct ServerRuntime {
     pub recent_times_ms: VecDeque<Option<f32>>,
     /// The operator's decision in force (`machine/admin.rs`); `None` until first seen.
     pub admin: Option<Admin>,
+    /// When the last judged poll started (for the guard's references: how recent their
+    /// verdict is, `machine/guard.rs`).
+    pub last_started: Option<Instant>,
+    /// When the first failed poll of the current run of failures started; `None` while
+    /// polls succeed.
+    pub failing_since: Option<Instant>,
 }
 
 /// Where a server's poll stands. Only `Idle` servers are armed; a server has at most one
@@ -128,6 +134,8 @@ impl SetRuntime {
                     last_lateness: kept.and_then(|o| o.last_lateness),
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
                     admin: same_server.and_then(|o| o.admin),
+                    last_started: kept.and_then(|o| o.last_started),
+                    failing_since: kept.and_then(|o| o.failing_since),
                 })
             })
             .collect();
