@@ -204,17 +204,9 @@ pub fn validate_cluster(path: &str, c: &Cluster) -> Vec<ValidationError> {
     errors
 }
 
-/// Said while the engine does not run cluster mode yet (issue 13 is being built in slices:
-/// the settings first): the section is kept, and the instance still decides alone.
-pub const NOT_RUN_YET: &str = "this version keeps the cluster section but does not run \
-     cluster mode yet: this instance polls, decides and writes DNS alone";
-
 /// What is allowed but risky in the cluster section.
 pub fn cluster_warnings(path: &str, c: &Cluster) -> Vec<ValidationError> {
-    let mut warnings = vec![ValidationError {
-        path: path.to_string(),
-        message: NOT_RUN_YET.into(),
-    }];
+    let mut warnings = Vec::new();
     let plain = c
         .endpoints
         .iter()

@@ -18,6 +18,7 @@ mod api_tls;
 mod attach;
 mod cli;
 mod cluster;
+mod cluster_faults;
 #[cfg(unix)]
 mod crash_kill9;
 mod desktop_session;
