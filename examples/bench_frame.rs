@@ -84,6 +84,8 @@ fn set(n: usize, servers: usize) -> Arc<SetStatus> {
         error: None,
         dns,
         published: None,
+        ttl: 60,
+        low_ttl: None,
     })
 }
 

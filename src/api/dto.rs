@@ -111,6 +111,9 @@ pub struct SetStatusDto {
     /// What DNS should give, in words.
     pub dns_should_give: String,
     pub addresses: Option<Vec<String>>,
+    /// The TTL the records get now, and why it is the lower one (`null`: the normal one).
+    pub ttl: u32,
+    pub low_ttl: Option<&'static str>,
     pub servers: Vec<ServerDto>,
     /// Each DNS server × host name (SPEC §8: "detailed status of servers and DNS servers").
     pub dns: Vec<DnsPairDto>,
@@ -156,6 +159,8 @@ impl From<&SetStatus> for SetStatusDto {
                 .decision
                 .addresses()
                 .map(|list| list.iter().map(ToString::to_string).collect()),
+            ttl: s.ttl,
+            low_ttl: s.low_ttl.map(|r| r.label()),
             servers: s
                 .servers
                 .iter()

@@ -287,6 +287,34 @@ fn servers(out: &mut String, s: &Snapshot) {
     }
     family(
         out,
+        "standby_set_dns_ttl_seconds",
+        "gauge",
+        "The TTL the set's records get now (lower while the set is unsettled, if so set).",
+    );
+    for set in &s.sets {
+        let _ = writeln!(
+            out,
+            "standby_set_dns_ttl_seconds{{set=\"{}\"}} {}",
+            label(&set.name),
+            set.ttl
+        );
+    }
+    family(
+        out,
+        "standby_set_dns_ttl_low",
+        "gauge",
+        "1 while the set's records get its lower TTL.",
+    );
+    for set in &s.sets {
+        let _ = writeln!(
+            out,
+            "standby_set_dns_ttl_low{{set=\"{}\"}} {}",
+            label(&set.name),
+            u8::from(set.low_ttl.is_some())
+        );
+    }
+    family(
+        out,
         "standby_set_published_addresses",
         "gauge",
         "How many addresses the set publishes now.",

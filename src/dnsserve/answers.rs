@@ -54,8 +54,9 @@ struct Zone {
     names: Vec<String>,
 }
 
-/// What a zone answers, for its serial: name → addresses (`None`: not decided yet).
-type ZoneContent = BTreeMap<String, Option<Vec<(IpAddr, u32)>>>;
+/// What a zone answers, for its serial: name → addresses (`None`: not decided yet) and
+/// their TTL (a new TTL is a new version for the secondaries too).
+type ZoneContent = BTreeMap<String, (Option<Vec<(IpAddr, u32)>>, u32)>;
 
 /// The names Standby is authoritative for, and their addresses.
 #[derive(Debug, Default)]
@@ -188,13 +189,17 @@ impl Table {
         // From the settings, not from the set statuses: a set the engine has not reported
         // yet is still ours (SERVFAIL), never "not ours" (REFUSED).
         for config in &snapshot.settings.server_sets {
-            let addresses = match snapshot.set(&config.name) {
+            let status = snapshot.set(&config.name);
+            let addresses = match status {
                 Some(status) => match &status.decision {
                     Decision::Publish { addresses, .. } => Some(addresses.clone()),
                     Decision::Waiting | Decision::LeaveAsIs => status.published.clone(),
                 },
                 None => None,
             };
+            // The TTL the engine decided (the lower one while the set is unsettled); the
+            // set's own before the engine reported it.
+            let ttl = status.map_or(config.dns.ttl, |s| s.ttl);
             let index = table.entries.len();
             for host in &config.dns.host_names {
                 let host = lower(host);
@@ -202,7 +207,7 @@ impl Table {
                     .zone_of(&host)
                     .and_then(|z| options.zones.iter().position(|x| std::ptr::eq(x, z)))
                 {
-                    contents[z].insert(host.clone(), addresses.clone());
+                    contents[z].insert(host.clone(), (addresses.clone(), ttl));
                 }
                 match host.strip_prefix("*.") {
                     Some(base) => table.wildcards.insert(base.to_string(), index),
@@ -211,7 +216,7 @@ impl Table {
             }
             table.entries.push(Entry {
                 set: config.name.clone(),
-                ttl: config.dns.ttl,
+                ttl,
                 addresses,
                 weighted: config.dns.addresses_of == AddressSelection::WeightedRoundRobin,
                 turn: turns.entry(config.name.clone()).or_default().clone(),

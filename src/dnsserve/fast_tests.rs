@@ -27,6 +27,8 @@ fn status(name: &str, published: Option<Vec<(IpAddr, u32)>>) -> Arc<SetStatus> {
         error: None,
         dns: Vec::new(),
         published,
+        ttl: 30,
+        low_ttl: None,
     })
 }
 
@@ -44,6 +46,11 @@ fn set(name: &str, host: &str, selection: AddressSelection) -> ServerSet {
 }
 
 fn table() -> Table {
+    table_with(30, &mut Memory::default())
+}
+
+/// The table with `web`'s TTL as the engine decided it (the set's own is 30).
+fn table_with(web_ttl: u32, memory: &mut Memory) -> Table {
     let mut settings = Settings::default();
     settings.options.dns_serving.zones = vec![DnsZone {
         name: "failover.test".into(),
@@ -88,13 +95,15 @@ fn table() -> Table {
         ("192.0.2.8".parse().unwrap(), 3),
     ];
     let mut snapshot = Snapshot::empty(Arc::new(settings), None);
+    let mut web = status("web", Some(two.clone()));
+    Arc::make_mut(&mut web).ttl = web_ttl;
     snapshot.sets = vec![
-        status("web", Some(two.clone())),
+        web,
         status("rr", Some(weighted)),
         status("lone", Some(two)),
         status("new", None),
     ];
-    Table::build(&snapshot, &mut Memory::default(), 1_700_000_000)
+    Table::build(&snapshot, memory, 1_700_000_000)
 }
 
 fn request(
@@ -286,4 +295,22 @@ fn an_answer_too_big_for_the_client_takes_the_full_path() {
     let mut out = Vec::new();
     assert!(table.fast().answer(&question, 65535, &mut out));
     assert!(!table.fast().answer(&question, out.len() - 1, &mut out));
+}
+
+/// DNS serving answers the TTL the engine decided (the lower one while a set is unsettled),
+/// on both paths, and a new TTL is a new version of the zone (its serial moves).
+#[test]
+fn the_ttl_the_engine_decided_is_answered_and_is_a_new_zone_version() {
+    let mut memory = Memory::default();
+    let serial = |t: &Table| t.serial("failover.test").unwrap();
+    let normal = table_with(30, &mut memory);
+    let low = table_with(10, &mut memory);
+    let bytes = request("www.failover.test.", RecordType::A, false, false, None);
+    for (table, ttl) in [(&normal, 30), (&low, 10)] {
+        let answer = Message::from_vec(&full(table, &bytes).unwrap()).unwrap();
+        assert_eq!(answer.answers.len(), 1);
+        assert_eq!(answer.answers[0].ttl, ttl);
+        assert_eq!(fast(table, &bytes), full(table, &bytes));
+    }
+    assert!(serial(&low) > serial(&normal));
 }

@@ -64,6 +64,8 @@ fn snapshot(zone: &DnsZone, ips: Option<&[&str]>) -> Snapshot {
         error: None,
         dns: vec![],
         published: None,
+        ttl: 60,
+        low_ttl: None,
     })];
     snapshot
 }

@@ -137,6 +137,10 @@ fn set(world: &mut World, name: &str, step: u64) -> Arc<SetStatus> {
         published: world
             .chance(50)
             .then(|| vec![(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 1)]),
+        ttl: [60, 10][world.below(2)],
+        low_ttl: world
+            .chance(50)
+            .then_some(crate::engine::machine::LowTtlReason::Failed),
     })
 }
 

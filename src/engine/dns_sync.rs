@@ -140,20 +140,26 @@ pub fn on_outcome(
             },
             vec![Effect::ClearProblem],
         ),
-        Outcome::Updated { .. } => {
+        Outcome::Updated { before, after, .. } => {
             // Right before and wrong at the re-check: someone else changed the records.
             let event = if was_right {
-                EventKind::DnsChangedExternally
+                Some(EventKind::DnsChangedExternally)
+            } else if before.addresses == after.addresses {
+                // Only the TTL changed (the lower TTL given or taken back): logged, but
+                // nobody is told "DNS updated" for the same addresses.
+                None
             } else {
-                EventKind::DnsUpdated
+                Some(EventKind::DnsUpdated)
             };
+            let mut effects = vec![Effect::ClearProblem];
+            effects.extend(event.map(Effect::Event));
             (
                 PairCore {
                     state: PairState::Updated,
                     failures: 0,
                     next: Some(now + recheck),
                 },
-                vec![Effect::ClearProblem, Effect::Event(event)],
+                effects,
             )
         }
         Outcome::Failed { .. } => {
@@ -370,6 +376,16 @@ mod tests {
         }
     }
 
+    /// Only the TTL changed (the lower TTL given or taken back).
+    fn ttl_only() -> Outcome {
+        Outcome::Updated {
+            before: records(&["192.0.2.1"]),
+            after: Records::new(vec!["192.0.2.1".parse().unwrap()], Some(10)),
+            text: "NOERROR".into(),
+            propagation: None,
+        }
+    }
+
     fn failed() -> Outcome {
         Outcome::Failed {
             error: DnsError::new(FailureKind::Timeout, DnsStage::Asking, "timeout after 5 s"),
@@ -436,6 +452,16 @@ mod tests {
                 0,
                 RECHECK,
                 vec![ClearProblem, Event(DnsUpdated)],
+            ),
+            // Only the TTL changed: no "DNS updated" for the same addresses.
+            (
+                Pending,
+                0,
+                ttl_only(),
+                Updated,
+                0,
+                RECHECK,
+                vec![ClearProblem],
             ),
             // A re-check found the records changed behind Standby's back and put them back.
             (

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::decision::{Candidate, Decision, all_failed, decide};
 use super::dns_sync::SetDns;
-use super::machine::Admin;
+use super::machine::{Admin, Ttl};
 use super::server_state::{ServerState, ServerStatus};
 use super::snapshot::{AdminView, ServerView, SetHealth, SetStatus};
 use crate::model::options::DnsUpdatingOptions;
@@ -79,6 +79,11 @@ pub struct SetRuntime {
     pub dns: SetDns,
     /// What the set last published (kept across restarts); `None` = never yet.
     pub published: Option<Published>,
+    /// When what the set publishes last changed (not across restarts): the window of
+    /// the lower TTL starts then (`machine/ttl.rs`).
+    pub dns_changed_at: Option<Instant>,
+    /// The TTL in force (`machine/ttl.rs`).
+    pub ttl: Ttl,
     /// The view needs rebuilding.
     pub dirty: bool,
     pub view: Arc<SetStatus>,
@@ -137,6 +142,7 @@ impl SetRuntime {
             _ => Vec::new(),
         };
         let dns = SetDns::build(&config, dns_options);
+        let config_ttl = config.dns.ttl;
         let mut set = SetRuntime {
             id,
             config,
@@ -147,6 +153,12 @@ impl SetRuntime {
             all_failed: false,
             dns,
             published: previous.and_then(|p| p.published.clone()),
+            dns_changed_at: previous.and_then(|p| p.dns_changed_at),
+            ttl: Ttl {
+                ttl: config_ttl,
+                low: None,
+                window_ends: None,
+            },
             dirty: true,
             view: Arc::new(SetStatus {
                 name: String::new(),
@@ -159,6 +171,8 @@ impl SetRuntime {
                 error: None,
                 dns: Vec::new(),
                 published: None,
+                ttl: config_ttl,
+                low_ttl: None,
             }),
         };
         set.decision = set.decide();
@@ -292,6 +306,8 @@ impl SetRuntime {
             error: self.probe_error.clone(),
             dns: self.dns.views(),
             published: self.published.clone(),
+            ttl: self.ttl.ttl,
+            low_ttl: self.ttl.low,
         }
     }
 }

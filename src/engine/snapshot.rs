@@ -135,6 +135,12 @@ pub struct SetStatus {
     /// What the set last published, kept across restarts: DNS serving gives it while the
     /// decision waits or says to leave DNS as it is. `None` = never yet.
     pub published: Option<Vec<(std::net::IpAddr, u32)>>,
+    /// The TTL DNS gives now: the set's, or its lower one while it is unsettled.
+    #[serde(default)]
+    pub ttl: u32,
+    /// Why the lower TTL is given; `None` = the normal one.
+    #[serde(default)]
+    pub low_ttl: Option<crate::engine::machine::LowTtlReason>,
 }
 
 /// One DNS server × host name of a set.

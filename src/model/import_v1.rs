@@ -1,17 +1,48 @@
-//! Converts a first-generation XML configuration into settings:
-//! `<SimpleFailover><ServerSet Domain ServerType Port URLPath PollingIV RetryIV
-//! ResponseTimeout AcceptFailed StatusCodes SkipLow Paused><Server IP/>…`.
+//! Converts a first-generation XML configuration (`sfo.config.xml`) into settings.
 //!
-//! The format is a handful of elements with attributes, so a small reader does (no XML
-//! crate): elements, attributes in single or double quotes, the five predefined entities,
-//! comments and the XML declaration. Anything it does not know is reported, not guessed.
+//! Every element and attribute is either converted or named, with its line, in exactly one
+//! warning: nothing is dropped silently. An element that is not understood is one warning
+//! (its attributes and what it contains are not warned about again).
+//!
+//! What is understood (the v1 help documents `<ServerSet>` and `<Server>`; the names of the
+//! other elements and attributes follow the v1 dialogs' wording):
+//!
+//! ```text
+//! <SimpleFailover Version SMTPServer SMTPPort SMTPUser SMTPPassword EmailFrom
+//!                 APIPort APIPassword EventLog BalloonTips WinService>
+//!   <DefaultDNSServers> <DNSServer …/>… </DefaultDNSServers>   the Options' DNS servers
+//!   <ServerSet Domain ServerType Port URLPath HTTPMethod PollingIV RetryIV ResponseTimeout
+//!              AcceptFailed StatusCodes SkipLow Paused Custom>
+//!     <Server IP Custom/>…
+//!     <DNSUpdate Enabled UseDefault RoundRobin TTL>
+//!       <DNSServer IP Port UpdateMethod Custom       UpdateMethod: DNS, DNSTSIG, HTTP,
+//!                  TSIGKeyName TSIGKey TSIGAlgorithm             MSWMI, SCRIPT
+//!                  URL UserID Password SuccessText/>…
+//!       <Alias Domain/>…
+//!     </DNSUpdate>
+//!     <EmailNotify To/>
+//!     <Notes>text</Notes>
+//!   </ServerSet>…
+//! </SimpleFailover>
+//! ```
+//!
+//! `ServerType` is HTTP, HTTPS, HEAD (an HTTP HEAD poll), FTP, SMTP, POP3, IMAP, NNTP, TCP or
+//! PING. `StatusCodes` is the accepted status list of an HTTP poll and the greeting that a
+//! TCP type's reply must start with (one of them, when several are given).
 
-use std::collections::BTreeMap;
+mod xml;
 
 use super::Settings;
-use super::criteria::HttpCriteria;
-use super::polling::{HttpPoll, PollMethod, TcpPoll, TcpService};
-use super::server_set::{DnsData, PollFrequency, Server, ServerSet};
+use super::criteria::{HttpCriteria, TextRule};
+use super::dns_server::{
+    BasicAuth, DnsServer, DnscmdUpdate, HttpRequest, Rfc2136Update, TsigAlgorithm, TsigKey,
+    UpdateMethod,
+};
+use super::notification::{EmailNotification, NotificationKind, NotificationMethod, SmtpLogin};
+use super::polling::{HttpPoll, HttpPollMethod, PollMethod, TcpPoll, TcpService};
+use super::secret::Secret;
+use super::server_set::{AddressSelection, DnsData, PollFrequency, Server, ServerSet};
+use xml::{Document, Node, error};
 
 /// Why a v1 file cannot be converted; names the line.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,56 +56,31 @@ pub struct ImportError {
 #[derive(Debug)]
 pub struct Imported {
     pub settings: Settings,
+    /// One line per element or attribute not converted (or converted only in part), each
+    /// starting with `line N:`.
     pub warnings: Vec<String>,
 }
 
-/// One start or empty tag.
-#[derive(Debug)]
-struct Tag {
-    name: String,
-    attributes: BTreeMap<String, String>,
-    line: usize,
-    closing: bool,
-    self_closing: bool,
-}
-
 /// Converts the text of a v1 configuration.
-pub fn import(xml: &str) -> Result<Imported, ImportError> {
-    let tags = read_tags(xml)?;
-    let mut settings = Settings::default();
+pub fn import(text: &str) -> Result<Imported, ImportError> {
+    let mut doc = xml::read(text)?;
     let mut warnings = Vec::new();
-    let mut current: Option<ServerSet> = None;
+    for &open in &doc.unclosed {
+        let node = &doc.nodes[open];
+        warnings.push(format!(
+            "line {}: <{}> is not closed: the file may be cut short",
+            node.line, node.name
+        ));
+    }
+    let mut settings = Settings::default();
     let mut seen_root = false;
-    for tag in tags {
-        match (tag.name.as_str(), tag.closing) {
-            ("SimpleFailover", false) => seen_root = true,
-            ("SimpleFailover", true) => {}
-            ("ServerSet", false) => {
-                let set = server_set(&tag, &mut warnings)?;
-                if tag.self_closing {
-                    settings.server_sets.push(set);
-                } else {
-                    current = Some(set);
-                }
-            }
-            ("ServerSet", true) => {
-                if let Some(set) = current.take() {
-                    settings.server_sets.push(set);
-                }
-            }
-            ("Server", false) => {
-                let Some(set) = current.as_mut() else {
-                    return Err(error(tag.line, "<Server> outside a <ServerSet>"));
-                };
-                let ip = required(&tag, "IP")?;
-                set.servers.push(Server {
-                    public_ip: ip.to_string(),
-                    ..Server::default()
-                });
-            }
-            ("Server", true) => {}
-            (other, false) => warnings.push(format!("line {}: <{other}> ignored", tag.line)),
-            (_, true) => {}
+    for root in doc.roots.clone() {
+        if doc.nodes[root].name == "SimpleFailover" && !seen_root {
+            seen_root = true;
+            convert_root(&mut doc, root, &mut settings, &mut warnings)?;
+        } else {
+            let node = &doc.nodes[root];
+            warnings.push(format!("line {}: <{}> ignored", node.line, node.name));
         }
     }
     if !seen_root {
@@ -83,69 +89,323 @@ pub fn import(xml: &str) -> Result<Imported, ImportError> {
             "not a first-generation configuration: no <SimpleFailover> element",
         ));
     }
-    if let Some(set) = current {
-        settings.server_sets.push(set);
-    }
     Ok(Imported { settings, warnings })
 }
 
-fn server_set(tag: &Tag, warnings: &mut Vec<String>) -> Result<ServerSet, ImportError> {
-    let line = tag.line;
-    let domain = required(tag, "Domain")?.to_string();
-    let kind = tag
-        .attributes
-        .get("ServerType")
-        .map(|s| s.to_ascii_uppercase())
-        .unwrap_or_else(|| "HTTP".into());
-    let port: Option<u16> = number(tag, "Port")?;
+/// The attributes of one element, taken one by one as they are converted; what is left
+/// at the end is warned about.
+struct Attributes {
+    element: String,
+    line: usize,
+    map: std::collections::BTreeMap<String, String>,
+}
+
+impl Attributes {
+    fn of(node: &mut Node) -> Self {
+        Self {
+            element: node.name.clone(),
+            line: node.line,
+            map: std::mem::take(&mut node.attributes),
+        }
+    }
+
+    /// The value, if given and not blank.
+    fn take(&mut self, name: &str) -> Option<String> {
+        self.map
+            .remove(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().to_string())
+    }
+
+    fn required(&mut self, name: &str) -> Result<String, ImportError> {
+        self.take(name).ok_or_else(|| {
+            error(
+                self.line,
+                &format!("<{}> needs the attribute {name}", self.element),
+            )
+        })
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, ImportError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| error(self.line, &format!("{name}: {v:?} is not a valid number"))),
+        }
+    }
+
+    fn flag(&mut self, name: &str) -> Result<Option<bool>, ImportError> {
+        match self.take(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(None),
+            Some(v) => match v.as_str() {
+                "1" | "true" | "yes" | "on" | "-1" => Ok(Some(true)),
+                "0" | "false" | "no" | "off" => Ok(Some(false)),
+                _ => Err(error(
+                    self.line,
+                    &format!("{name}: {v:?} is not a yes/no value"),
+                )),
+            },
+        }
+    }
+
+    /// Warns about every attribute not taken.
+    fn finish(self, warnings: &mut Vec<String>) {
+        for name in self.map.keys() {
+            warnings.push(format!(
+                "line {}: attribute {name} of <{}> ignored",
+                self.line, self.element
+            ));
+        }
+    }
+}
+
+/// Warns about text inside an element that has none of its own.
+fn no_text(node: &Node, warnings: &mut Vec<String>) {
+    if node.text_line != 0 {
+        warnings.push(format!(
+            "line {}: text inside <{}> ignored",
+            node.text_line, node.name
+        ));
+    }
+}
+
+fn unknown(node: &Node, warnings: &mut Vec<String>) {
+    warnings.push(format!("line {}: <{}> ignored", node.line, node.name));
+}
+
+fn convert_root(
+    doc: &mut Document,
+    root: usize,
+    settings: &mut Settings,
+    warnings: &mut Vec<String>,
+) -> Result<(), ImportError> {
+    let mut a = Attributes::of(&mut doc.nodes[root]);
+    // The file format's version: nothing to convert.
+    a.take("Version");
+    let smtp = &mut settings.email_defaults.smtp;
+    if let Some(host) = a.take("SMTPServer") {
+        smtp.host = host;
+    }
+    if let Some(port) = a.number("SMTPPort")? {
+        smtp.port = port;
+    }
+    let user = a.take("SMTPUser");
+    let password = a.take("SMTPPassword");
+    if user.is_some() || password.is_some() {
+        smtp.login = Some(SmtpLogin {
+            user: user.unwrap_or_default(),
+            password: Secret::new(password.unwrap_or_default()),
+        });
+    }
+    if let Some(from) = a.take("EmailFrom") {
+        settings.email_defaults.from = from;
+    }
+    if let Some(port) = a.number::<u16>("APIPort")? {
+        // v1 answered on every interface; loopback is the safe start, and the listen
+        // address is one field to change in the Options.
+        settings.options.http_api.enabled = true;
+        settings.options.http_api.listen = format!("127.0.0.1:{port}");
+    }
+    if let Some(password) = a.take("APIPassword") {
+        settings.options.http_api.password = Secret::new(password);
+    }
+    if let Some(on) = a.flag("EventLog")? {
+        settings.options.system_log.enabled = on;
+    }
+    if let Some(on) = a.flag("BalloonTips")? {
+        settings.options.user_interface.desktop_notification = on;
+    }
+    let line = a.line;
+    if a.flag("WinService")? == Some(true) {
+        warnings.push(format!(
+            "line {line}: WinService: v1 ran as a Windows service; run `standby service install` \
+             to register Standby's headless engine with the service manager"
+        ));
+    }
+    a.finish(warnings);
+    no_text(&doc.nodes[root], warnings);
+    for child in std::mem::take(&mut doc.nodes[root].children) {
+        match doc.nodes[child].name.as_str() {
+            "ServerSet" => {
+                let set = convert_set(doc, child, warnings)?;
+                settings.server_sets.push(set);
+            }
+            "DefaultDNSServers" => {
+                let node = &mut doc.nodes[child];
+                Attributes::of(node).finish(warnings);
+                no_text(node, warnings);
+                for server in std::mem::take(&mut node.children) {
+                    if doc.nodes[server].name == "DNSServer" {
+                        if let Some(s) = convert_dns_server(doc, server, warnings)? {
+                            settings.options.dns_updating.default_dns_servers.push(s);
+                        }
+                    } else {
+                        unknown(&doc.nodes[server], warnings);
+                    }
+                }
+            }
+            _ => unknown(&doc.nodes[child], warnings),
+        }
+    }
+    Ok(())
+}
+
+fn convert_set(
+    doc: &mut Document,
+    index: usize,
+    warnings: &mut Vec<String>,
+) -> Result<ServerSet, ImportError> {
+    let mut a = Attributes::of(&mut doc.nodes[index]);
+    let domain = a.required("Domain")?;
+    let mut set = ServerSet {
+        name: domain.clone(),
+        polling: polling(&mut a, &domain)?,
+        frequency: frequency(&mut a)?,
+        dns: DnsData {
+            host_names: vec![domain],
+            ..DnsData::default()
+        },
+        paused: a.flag("Paused")?.unwrap_or(false),
+        ..ServerSet::default()
+    };
+    let mut notes = Vec::new();
+    let custom = a.take("Custom");
+    a.finish(warnings);
+    no_text(&doc.nodes[index], warnings);
+    for child in std::mem::take(&mut doc.nodes[index].children) {
+        let node = &mut doc.nodes[child];
+        match node.name.as_str() {
+            "Server" => {
+                let mut a = Attributes::of(node);
+                let server = Server {
+                    public_ip: a.required("IP")?,
+                    notes: a.take("Custom").map(custom_note).unwrap_or_default(),
+                    ..Server::default()
+                };
+                a.finish(warnings);
+                no_text(node, warnings);
+                set.servers.push(server);
+            }
+            "Notes" => {
+                Attributes::of(node).finish(warnings);
+                let text = node.text.trim();
+                if !text.is_empty() {
+                    notes.push(text.to_string());
+                }
+                for inner in std::mem::take(&mut node.children) {
+                    unknown(&doc.nodes[inner], warnings);
+                }
+            }
+            "EmailNotify" => {
+                let mut a = Attributes::of(node);
+                let to: Vec<String> = a
+                    .required("To")?
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .collect();
+                a.finish(warnings);
+                no_text(node, warnings);
+                for inner in std::mem::take(&mut node.children) {
+                    unknown(&doc.nodes[inner], warnings);
+                }
+                set.notification.methods.push(NotificationMethod {
+                    kind: NotificationKind::Email(EmailNotification {
+                        to,
+                        ..EmailNotification::default()
+                    }),
+                    notes: "imported from a first-generation configuration".into(),
+                    ..NotificationMethod::default()
+                });
+            }
+            "DNSUpdate" => convert_dns_update(doc, child, &mut set, warnings)?,
+            _ => unknown(node, warnings),
+        }
+    }
+    if let Some(custom) = custom {
+        notes.push(custom_note(custom));
+    }
+    set.notes = if notes.is_empty() {
+        "imported from a first-generation configuration".into()
+    } else {
+        notes.join("\n")
+    };
+    Ok(set)
+}
+
+/// v1's `Custom` attribute (free data such as a client account number) becomes a line of
+/// the notes.
+fn custom_note(custom: String) -> String {
+    format!("v1 Custom: {custom}")
+}
+
+fn frequency(a: &mut Attributes) -> Result<PollFrequency, ImportError> {
     let mut frequency = PollFrequency::default();
     // v1 wrote whole seconds.
-    let secs = |v: u64| std::time::Duration::from_secs(v);
-    if let Some(v) = number(tag, "PollingIV")? {
+    let secs = std::time::Duration::from_secs;
+    if let Some(v) = a.number("PollingIV")? {
         frequency.interval = secs(v);
         frequency.failed_interval = secs(v).min(frequency.failed_interval).max(secs(1));
     }
-    if let Some(v) = number(tag, "RetryIV")? {
+    if let Some(v) = a.number("RetryIV")? {
         frequency.retry_interval = secs(v);
     }
-    if let Some(v) = number(tag, "ResponseTimeout")? {
+    if let Some(v) = a.number("ResponseTimeout")? {
         frequency.timeout = secs(v);
     }
     // v1 counted the failed polls it accepted before failing over: our retries.
-    if let Some(v) = number(tag, "AcceptFailed")? {
+    if let Some(v) = a.number("AcceptFailed")? {
         frequency.retries = v;
     }
-    frequency.sequential = flag(tag, "SkipLow")?;
+    frequency.sequential = a.flag("SkipLow")?.unwrap_or(false);
+    Ok(frequency)
+}
+
+/// The polling method from `ServerType` and the attributes that go with it; attributes the
+/// type does not use are left for the warning.
+fn polling(a: &mut Attributes, domain: &str) -> Result<PollMethod, ImportError> {
+    let line = a.line;
+    let kind = a
+        .take("ServerType")
+        .map(|s| s.to_ascii_uppercase())
+        .unwrap_or_else(|| "HTTP".into());
     let polling = match kind.as_str() {
-        "HTTP" | "HTTPS" => {
-            let scheme = kind.to_ascii_lowercase();
-            let path = tag
-                .attributes
-                .get("URLPath")
-                .map(String::as_str)
-                .unwrap_or("/");
+        "HTTP" | "HTTPS" | "HEAD" => {
+            let scheme = if kind == "HTTPS" { "https" } else { "http" };
+            let method = match a.take("HTTPMethod").map(|m| m.to_ascii_uppercase()) {
+                None if kind == "HEAD" => HttpPollMethod::Head,
+                None => HttpPollMethod::Get,
+                Some(m) if m == "GET" => HttpPollMethod::Get,
+                Some(m) if m == "HEAD" => HttpPollMethod::Head,
+                Some(m) => {
+                    return Err(error(
+                        line,
+                        &format!("HTTPMethod: {m:?} is not GET or HEAD"),
+                    ));
+                }
+            };
+            let path = a.take("URLPath").unwrap_or_else(|| "/".into());
             let path = if path.starts_with('/') {
-                path.to_string()
+                path
             } else {
                 format!("/{path}")
             };
-            let port = match port {
+            let port = match a.number::<u16>("Port")? {
                 Some(p) if !(scheme == "http" && p == 80 || scheme == "https" && p == 443) => {
                     format!(":{p}")
                 }
                 _ => String::new(),
             };
             let mut criteria = HttpCriteria::default();
-            if let Some(codes) = tag
-                .attributes
-                .get("StatusCodes")
-                .filter(|c| !c.trim().is_empty())
-            {
+            if let Some(codes) = a.take("StatusCodes") {
                 criteria.status_codes = codes
                     .split([',', ';', ' '])
                     .filter(|c| !c.is_empty())
                     .map(|c| {
-                        c.trim().parse().map_err(|_| {
+                        c.parse().map_err(|_| {
                             error(line, &format!("StatusCodes: {c:?} is not a status code"))
                         })
                     })
@@ -153,6 +413,7 @@ fn server_set(tag: &Tag, warnings: &mut Vec<String>) -> Result<ServerSet, Import
             }
             PollMethod::Http(HttpPoll {
                 url: format!("{scheme}://{domain}{port}{path}"),
+                method,
                 criteria,
                 ..HttpPoll::default()
             })
@@ -166,326 +427,178 @@ fn server_set(tag: &Tag, warnings: &mut Vec<String>) -> Result<ServerSet, Import
                 "NNTP" => TcpService::Nntp,
                 _ => TcpService::Custom,
             };
+            let port = a.number::<u16>("Port")?;
             if service == TcpService::Custom && port.is_none() {
                 return Err(error(line, "ServerType TCP needs a Port"));
             }
             PollMethod::Tcp(TcpPoll {
                 service,
                 port: port.filter(|p| Some(*p) != service.default_port()),
+                greeting: a.take("StatusCodes").map(|codes| greeting(&codes)),
                 ..TcpPoll::default()
             })
         }
         "PING" | "ICMP" => PollMethod::Ping,
         other => return Err(error(line, &format!("ServerType {other:?} is not known"))),
     };
-    let known = [
-        "Domain",
-        "ServerType",
-        "Port",
-        "URLPath",
-        "PollingIV",
-        "RetryIV",
-        "ResponseTimeout",
-        "AcceptFailed",
-        "StatusCodes",
-        "SkipLow",
-        "Paused",
-    ];
-    for name in tag
-        .attributes
-        .keys()
-        .filter(|k| !known.contains(&k.as_str()))
-    {
-        warnings.push(format!(
-            "line {line}: attribute {name} of <ServerSet> ignored"
-        ));
-    }
-    Ok(ServerSet {
-        name: domain.clone(),
-        polling,
-        frequency,
-        dns: DnsData {
-            host_names: vec![domain],
-            ..DnsData::default()
-        },
-        paused: flag(tag, "Paused")?,
-        notes: "imported from a first-generation configuration".into(),
-        ..ServerSet::default()
-    })
+    Ok(polling)
 }
 
-fn error(line: usize, message: &str) -> ImportError {
-    ImportError {
-        line,
-        message: message.to_string(),
+/// v1's alternate status codes of a TCP type: the greeting starts with one of them.
+fn greeting(codes: &str) -> TextRule {
+    let codes: Vec<&str> = codes
+        .split([',', ';', ' '])
+        .filter(|c| !c.is_empty())
+        .collect();
+    match codes.as_slice() {
+        [one] => TextRule::StartsWith((*one).to_string()),
+        many => {
+            let alternatives: Vec<String> = many.iter().map(|c| regex::escape(c)).collect();
+            TextRule::Matches(format!("^(?:{})", alternatives.join("|")))
+        }
     }
 }
 
-fn required<'a>(tag: &'a Tag, name: &str) -> Result<&'a str, ImportError> {
-    tag.attributes
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            error(
-                tag.line,
-                &format!("<{}> needs the attribute {name}", tag.name),
-            )
-        })
-}
-
-fn number<T: std::str::FromStr>(tag: &Tag, name: &str) -> Result<Option<T>, ImportError> {
-    match tag
-        .attributes
-        .get(name)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| error(tag.line, &format!("{name}: {v:?} is not a valid number"))),
+fn convert_dns_update(
+    doc: &mut Document,
+    index: usize,
+    set: &mut ServerSet,
+    warnings: &mut Vec<String>,
+) -> Result<(), ImportError> {
+    let mut a = Attributes::of(&mut doc.nodes[index]);
+    // The element is there when the set updates DNS.
+    set.update_dns.enabled = a.flag("Enabled")?.unwrap_or(true);
+    set.update_dns.use_default_servers = a.flag("UseDefault")?.unwrap_or(false);
+    if a.flag("RoundRobin")? == Some(true) {
+        set.dns.addresses_of = AddressSelection::AllFunctional;
     }
-}
-
-fn flag(tag: &Tag, name: &str) -> Result<bool, ImportError> {
-    match tag
-        .attributes
-        .get(name)
-        .map(|v| v.trim().to_ascii_lowercase())
-    {
-        None => Ok(false),
-        Some(v) => match v.as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" | "" => Ok(false),
-            _ => Err(error(
-                tag.line,
-                &format!("{name}: {v:?} is not a yes/no value"),
-            )),
-        },
+    if let Some(ttl) = a.number("TTL")? {
+        set.dns.ttl = ttl;
     }
+    a.finish(warnings);
+    no_text(&doc.nodes[index], warnings);
+    for child in std::mem::take(&mut doc.nodes[index].children) {
+        if doc.nodes[child].name == "DNSServer" {
+            if let Some(server) = convert_dns_server(doc, child, warnings)? {
+                set.update_dns.dns_servers.push(server);
+            }
+            continue;
+        }
+        let node = &mut doc.nodes[child];
+        match node.name.as_str() {
+            "Alias" => {
+                let mut a = Attributes::of(node);
+                let alias = a.required("Domain")?;
+                a.finish(warnings);
+                no_text(node, warnings);
+                if !set.dns.host_names.contains(&alias) {
+                    set.dns.host_names.push(alias);
+                }
+            }
+            _ => unknown(node, warnings),
+        }
+    }
+    Ok(())
 }
 
-// ---- a reader for the XML subset ----------------------------------------------------------
-
-fn read_tags(xml: &str) -> Result<Vec<Tag>, ImportError> {
-    let mut tags = Vec::new();
-    let mut rest = xml;
-    // Lines are counted from where the last tag was, not from the start: linear in the
-    // file's size (counting from the start for every tag took 36 s for 2.7 MB).
-    let mut line = 1;
-    let mut counted = 0;
-    let mut line_of = |rest: &str| {
-        let at = xml.len() - rest.len();
-        line += xml[counted..at].matches('\n').count();
-        counted = at;
-        line
+/// One DNS server; `None` (with a warning) for a method that cannot run here.
+fn convert_dns_server(
+    doc: &mut Document,
+    index: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Option<DnsServer>, ImportError> {
+    let mut a = Attributes::of(&mut doc.nodes[index]);
+    let line = a.line;
+    let address = a.required("IP")?;
+    let port = a.number("Port")?.unwrap_or(53);
+    let custom = a.take("Custom");
+    let method = a
+        .take("UpdateMethod")
+        .map(|m| m.to_ascii_uppercase())
+        .unwrap_or_else(|| "DNS".into());
+    let update = match method.as_str() {
+        "DNS" => Some(UpdateMethod::Rfc2136(Rfc2136Update { tsig: None })),
+        "DNSTSIG" => {
+            let name = a.required("TSIGKeyName")?;
+            let secret = Secret::new(a.required("TSIGKey")?);
+            // v1 signed with HMAC-MD5 unless told otherwise.
+            let algorithm = match a.take("TSIGAlgorithm") {
+                None => TsigAlgorithm::HmacMd5,
+                Some(text) => tsig_algorithm(&text)
+                    .ok_or_else(|| error(line, &format!("TSIGAlgorithm: {text:?} is not known")))?,
+            };
+            Some(UpdateMethod::Rfc2136(Rfc2136Update {
+                tsig: Some(TsigKey {
+                    name,
+                    algorithm,
+                    secret,
+                }),
+            }))
+        }
+        "HTTP" => {
+            let url = a.required("URL")?;
+            let user = a.take("UserID");
+            let password = a.take("Password");
+            let basic_auth = (user.is_some() || password.is_some()).then(|| BasicAuth {
+                user: user.unwrap_or_default(),
+                password: Secret::new(password.unwrap_or_default()),
+            });
+            let mut criteria = HttpCriteria::default();
+            if let Some(text) = a.take("SuccessText") {
+                criteria.body.push(TextRule::Contains(text));
+            }
+            Some(UpdateMethod::Http(HttpRequest {
+                url,
+                basic_auth,
+                criteria,
+                ..HttpRequest::default()
+            }))
+        }
+        "MSWMI" if cfg!(windows) => Some(UpdateMethod::Dnscmd(DnscmdUpdate::default())),
+        "MSWMI" => {
+            warnings.push(format!(
+                "line {line}: <DNSServer> {address} not converted: UpdateMethod MSWMI \
+                 (Microsoft DNS) works only on Windows; import there, or use dynamic updates"
+            ));
+            None
+        }
+        "SCRIPT" => {
+            warnings.push(format!(
+                "line {line}: <DNSServer> {address} not converted: UpdateMethod SCRIPT called \
+                 the v1 script's SFOUpdateDNS; make it a program and add a Command-line update \
+                 with the arguments $DNSSERVER$ $ZONE$ $HOST$ $IP$"
+            ));
+            None
+        }
+        other => {
+            return Err(error(line, &format!("UpdateMethod {other:?} is not known")));
+        }
     };
-    while let Some(start) = rest.find('<') {
-        rest = &rest[start..];
-        let line = line_of(rest);
-        if let Some(after) = rest.strip_prefix("<!--") {
-            let end = after
-                .find("-->")
-                .ok_or_else(|| error(line, "unterminated comment"))?;
-            rest = &after[end + 3..];
-            continue;
-        }
-        if rest.starts_with("<?") || rest.starts_with("<!") {
-            let end = rest
-                .find('>')
-                .ok_or_else(|| error(line, "unterminated declaration"))?;
-            rest = &rest[end + 1..];
-            continue;
-        }
-        let (tag, consumed) = read_tag(&rest[1..], line)?;
-        rest = &rest[1 + consumed..];
-        tags.push(tag);
+    // Of a server not converted, the rest is covered by its one warning.
+    let Some(update) = update else {
+        return Ok(None);
+    };
+    a.finish(warnings);
+    no_text(&doc.nodes[index], warnings);
+    for &inner in &doc.nodes[index].children {
+        unknown(&doc.nodes[inner], warnings);
     }
-    Ok(tags)
+    Ok(Some(DnsServer {
+        address,
+        port,
+        update,
+        notes: custom.map(custom_note).unwrap_or_default(),
+        ..DnsServer::default()
+    }))
 }
 
-/// Reads one tag after its `<`; returns it and how many bytes it took (up to its `>`).
-fn read_tag(text: &str, line: usize) -> Result<(Tag, usize), ImportError> {
-    let closing = text.starts_with('/');
-    let mut i = usize::from(closing);
-    let bytes = text.as_bytes();
-    let name_start = i;
-    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' && bytes[i] != b'/'
-    {
-        i += 1;
-    }
-    let name = text[name_start..i].to_string();
-    if name.is_empty() {
-        return Err(error(line, "a tag without a name"));
-    }
-    let mut attributes = BTreeMap::new();
-    loop {
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        match bytes.get(i) {
-            None => return Err(error(line, &format!("<{name}> is not closed with >"))),
-            Some(b'>') => {
-                let tag = Tag {
-                    name,
-                    attributes,
-                    line,
-                    closing,
-                    self_closing: false,
-                };
-                return Ok((tag, i + 1));
-            }
-            Some(b'/') if bytes.get(i + 1) == Some(&b'>') => {
-                let tag = Tag {
-                    name,
-                    attributes,
-                    line,
-                    closing,
-                    self_closing: true,
-                };
-                return Ok((tag, i + 2));
-            }
-            Some(_) => {
-                let key_start = i;
-                while i < bytes.len()
-                    && bytes[i] != b'='
-                    && !bytes[i].is_ascii_whitespace()
-                    && bytes[i] != b'>'
-                {
-                    i += 1;
-                }
-                let key = text[key_start..i].to_string();
-                while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                if bytes.get(i) != Some(&b'=') {
-                    return Err(error(
-                        line,
-                        &format!("attribute {key} of <{name}> has no value"),
-                    ));
-                }
-                i += 1;
-                while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                let quote = match bytes.get(i) {
-                    Some(q @ (b'"' | b'\'')) => *q,
-                    _ => {
-                        return Err(error(
-                            line,
-                            &format!("the value of {key} must be in quotes"),
-                        ));
-                    }
-                };
-                let value_start = i + 1;
-                let end = text[value_start..]
-                    .find(quote as char)
-                    .ok_or_else(|| error(line, &format!("the value of {key} is not closed")))?;
-                attributes.insert(key, unescape(&text[value_start..value_start + end]));
-                i = value_start + end + 1;
-            }
-        }
-    }
-}
-
-fn unescape(value: &str) -> String {
-    value
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+fn tsig_algorithm(text: &str) -> Option<TsigAlgorithm> {
+    let wanted = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let wanted = wanted.strip_suffix(".sig-alg.reg.int").unwrap_or(&wanted);
+    TsigAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.name() == wanted || a.name().replace('-', "") == wanted)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use crate::model::validate;
-
-    const V1: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<!-- exported by Simple Failover 1.x -->
-<SimpleFailover>
-  <ServerSet Domain="www.example.com" ServerType="HTTP" Port="8080" URLPath="status?full=1&amp;x=2"
-             PollingIV="120" RetryIV="15" ResponseTimeout="20" AcceptFailed="3" StatusCodes="200,301"
-             SkipLow="1" Paused="0">
-    <Server IP="192.0.2.1"/>
-    <Server IP='192.0.2.2' />
-  </ServerSet>
-  <ServerSet Domain="mail.example.com" ServerType="SMTP" Paused="true" Colour="red">
-    <Server IP="2001:db8::25"/>
-  </ServerSet>
-</SimpleFailover>"#;
-
-    #[test]
-    fn converts_sets_servers_and_frequencies() {
-        let imported = import(V1).unwrap();
-        let s = &imported.settings;
-        assert_eq!(s.server_sets.len(), 2);
-        let web = &s.server_sets[0];
-        assert_eq!(web.name, "www.example.com");
-        assert_eq!(
-            web.servers
-                .iter()
-                .map(|x| x.public_ip.as_str())
-                .collect::<Vec<_>>(),
-            ["192.0.2.1", "192.0.2.2"]
-        );
-        match &web.polling {
-            PollMethod::Http(h) => {
-                assert_eq!(h.url, "http://www.example.com:8080/status?full=1&x=2");
-                assert_eq!(h.criteria.status_codes, vec![200, 301]);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            (
-                web.frequency.interval.as_secs(),
-                web.frequency.retry_interval.as_secs(),
-                web.frequency.timeout.as_secs(),
-                web.frequency.retries
-            ),
-            (120, 15, 20, 3)
-        );
-        assert!(web.frequency.sequential);
-        assert!(!web.paused);
-        let mail = &s.server_sets[1];
-        assert!(mail.paused);
-        assert!(
-            matches!(&mail.polling, PollMethod::Tcp(t) if t.service == TcpService::Smtp && t.port.is_none())
-        );
-        assert_eq!(
-            imported.warnings,
-            vec!["line 10: attribute Colour of <ServerSet> ignored".to_string()]
-        );
-        assert_eq!(validate(s), vec![], "the converted settings are valid");
-    }
-
-    #[test]
-    fn errors_name_the_line() {
-        let err = import(
-            "<SimpleFailover>\n<ServerSet ServerType=\"HTTP\">\n</ServerSet></SimpleFailover>",
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "line 2: <ServerSet> needs the attribute Domain"
-        );
-        let err =
-            import("<SimpleFailover>\n\n<ServerSet Domain=\"a.example\" PollingIV=\"often\"/>")
-                .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "line 3: PollingIV: \"often\" is not a valid number"
-        );
-        let err = import("<Other/>").unwrap_err();
-        assert!(err.to_string().contains("no <SimpleFailover>"));
-        let err = import("<SimpleFailover>\n<ServerSet Domain=a/>").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "line 2: the value of Domain must be in quotes"
-        );
-    }
-}
+mod tests;

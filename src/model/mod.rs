@@ -47,8 +47,8 @@ pub use polling::{
 };
 pub use secret::Secret;
 pub use server_set::{
-    AddressSelection, AllFailedPolicy, DnsData, PollFrequency, Server, ServerSet, SetNotification,
-    UpdateDns,
+    AddressSelection, AllFailedPolicy, DnsData, LowTtl, PollFrequency, Server, ServerSet,
+    SetNotification, UpdateDns,
 };
 pub use validate::{ValidationError, validate};
 

@@ -187,6 +187,34 @@ pub struct DnsData {
     pub ttl: u32,
     pub addresses_of: AddressSelection,
     pub if_all_fail: AllFailedPolicy,
+    /// A lower TTL while the set is unsettled, so that clients come back soon after a
+    /// failback (off by default).
+    pub low_ttl: LowTtl,
+}
+
+/// The TTL that follows the set's state (issue 16 item 7): `ttl` instead of the normal
+/// one while a server has failed and/or for `after_change` after what DNS gives changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LowTtl {
+    /// The lower TTL in seconds; 0 = off (the normal TTL always).
+    pub ttl: u32,
+    /// Give the lower TTL while any server of the set has failed.
+    pub while_failed: bool,
+    /// Give the lower TTL for this long after the addresses DNS gives changed (`5m`;
+    /// `0s` = not after a change).
+    #[serde(with = "super::duration::text")]
+    pub after_change: Duration,
+}
+
+impl Default for LowTtl {
+    fn default() -> Self {
+        Self {
+            ttl: 0,
+            while_failed: true,
+            after_change: Duration::from_secs(300),
+        }
+    }
 }
 
 impl Default for DnsData {
@@ -196,6 +224,7 @@ impl Default for DnsData {
             ttl: 60,
             addresses_of: AddressSelection::FirstFunctional,
             if_all_fail: AllFailedPolicy::AssumeLocalFault,
+            low_ttl: LowTtl::default(),
         }
     }
 }

@@ -558,6 +558,28 @@ impl Validator {
         if set.dns.ttl > i32::MAX as u32 {
             self.error(join(&dp, "ttl"), format!("must be at most {}", i32::MAX));
         }
+        let low = &set.dns.low_ttl;
+        if low.ttl > 0 {
+            let lp = join(&dp, "low_ttl");
+            if low.ttl > set.dns.ttl {
+                self.error(
+                    join(&lp, "ttl"),
+                    format!("must be at most the TTL ({} s)", set.dns.ttl),
+                );
+            } else if !low.while_failed && low.after_change.is_zero() {
+                self.error(
+                    join(&lp, "ttl"),
+                    "is never given: turn on \"while a server has failed\" or give a time \
+                     after a change (or set 0)"
+                        .into(),
+                );
+            }
+            // A day: longer is no longer "just after a change", and a typo of `5d` for `5m`
+            // would keep the low TTL for days.
+            if low.after_change > std::time::Duration::from_secs(86_400) {
+                self.error(join(&lp, "after_change"), "must be at most 1d".into());
+            }
+        }
         if let AllFailedPolicy::Fallback(addresses) = &set.dns.if_all_fail {
             if addresses.is_empty() {
                 self.error(
@@ -903,6 +925,43 @@ mod tests {
         );
         settings.server_sets[2].dns.host_names[1] = "www2.example.test".into();
         assert!(validate(&settings).is_empty());
+    }
+
+    #[test]
+    fn the_low_ttl_is_checked_by_field() {
+        use crate::model::LowTtl;
+        use std::time::Duration;
+        let mut settings = Settings {
+            server_sets: vec![set_with_names("web", "192.0.2.1", &["www.example.test"])],
+            ..Settings::default()
+        };
+        let errors_with = |settings: &mut Settings, low: LowTtl| {
+            settings.server_sets[0].dns.low_ttl = low;
+            validate(settings)
+                .into_iter()
+                .map(|e| (e.path, e.message))
+                .collect::<Vec<_>>()
+        };
+        let low = |ttl, while_failed, after_change| LowTtl {
+            ttl,
+            while_failed,
+            after_change: Duration::from_secs(after_change),
+        };
+        // Off (0) is never an error; 10 ≤ 60 with either condition is fine.
+        assert!(errors_with(&mut settings, low(0, false, 0)).is_empty());
+        assert!(errors_with(&mut settings, low(10, true, 0)).is_empty());
+        assert!(errors_with(&mut settings, low(60, false, 300)).is_empty());
+        let path = "server_sets[0].dns.low_ttl.ttl";
+        let e = errors_with(&mut settings, low(61, true, 300));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, path);
+        assert!(e[0].1.contains("at most the TTL (60 s)"), "{e:?}");
+        let e = errors_with(&mut settings, low(10, false, 0));
+        assert_eq!((e.len(), e[0].0.as_str()), (1, path), "{e:?}");
+        assert!(e[0].1.contains("never given"), "{e:?}");
+        let e = errors_with(&mut settings, low(10, true, 2 * 86_400));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "server_sets[0].dns.low_ttl.after_change");
     }
 
     #[test]

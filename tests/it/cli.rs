@@ -247,6 +247,30 @@ fn import_v1_converts_and_the_result_checks() {
 }
 
 #[test]
+fn import_v1_of_the_complete_sample_saves_a_file_that_checks_and_warns_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("standby.ron");
+    let run = Command::new(BIN)
+        .arg("import-v1")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/v1-complete.xml"
+        ))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(stderr.contains("standby service install"), "{stderr}");
+    assert!(check_config(&out).status.success());
+    let settings = standby::model::file::load(&out).unwrap();
+    assert_eq!(settings.server_sets.len(), 6);
+    assert_eq!(settings.server_sets[0].update_dns.dns_servers.len(), 3);
+}
+
+#[test]
 fn import_v1_of_bad_input_exits_1_and_names_where() {
     let dir = tempfile::tempdir().unwrap();
     let xml = dir.path().join("v1.xml");

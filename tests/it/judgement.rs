@@ -328,3 +328,184 @@ async fn a_cut_link_moves_no_dns_while_the_references_fail_too() {
     })
     .await;
 }
+
+/// The A records `server` gives for `name`, each with its TTL, asked over UDP without
+/// recursion (bounded: no answer in 2 s is none).
+async fn a_records(server: std::net::SocketAddr, name: &str) -> Vec<(IpAddr, u32)> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let mut m = Message::new(0x5157, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(&m.to_vec().unwrap(), server).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf)).await
+    else {
+        return Vec::new();
+    };
+    let answer = Message::from_vec(&buf[..n]).unwrap();
+    let mut records: Vec<(IpAddr, u32)> = answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some((IpAddr::V4(a.0), r.ttl)),
+            _ => None,
+        })
+        .collect();
+    records.sort();
+    records
+}
+
+/// Asks `server` until it gives exactly `want` (address, TTL) for www (bounded by the
+/// test's time-out).
+async fn answers(server: std::net::SocketAddr, name: &str, want: &[(IpAddr, u32)]) {
+    while a_records(server, name).await != want {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The TTL that follows the state on a real BIND: all well, www has the normal TTL (30);
+/// the first server stops, and BIND gives the second with the lower TTL (5) written by
+/// the failover's update; the 2 s window after the change ends, and BIND gives the same
+/// address with the normal TTL again — an update made for the TTL alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_gets_the_lower_ttl_after_a_failover_and_the_normal_one_after_the_window() {
+    use standby::model::LowTtl;
+    bounded(async {
+        let (a, b): (IpAddr, IpAddr) =
+            ("127.0.0.73".parse().unwrap(), "127.0.0.74".parse().unwrap());
+        let port = common_port(&[a, b]);
+        let server_a = http::stoppable_http_server(a, port).await;
+        let _server_b = http::stoppable_http_server(b, port).await;
+        let bind = peers::Peer::primary(peers::Kind::Bind).await;
+        let ms = Duration::from_millis;
+        let frequency = PollFrequency {
+            interval: ms(200),
+            failed_interval: ms(200),
+            retries: 1,
+            retry_interval: ms(100),
+            timeout: ms(1000),
+            ..PollFrequency::default()
+        };
+        let mut set = web_set([a, b], port, &bind, frequency);
+        set.dns.low_ttl = LowTtl {
+            ttl: 5,
+            // The window alone: a failed server would hold the lower TTL on.
+            while_failed: false,
+            // Short, but long enough to see the failover's TTL on a loaded machine.
+            after_change: Duration::from_secs(3),
+        };
+        let settings = Settings {
+            server_sets: vec![set],
+            ..Settings::default()
+        };
+        let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+        let www = "www.example.test.";
+        answers(bind.addr, www, &[(a, 30)]).await;
+        server_a.abort();
+        let _ = server_a.await;
+        answers(bind.addr, www, &[(b, 5)]).await;
+        answers(bind.addr, www, &[(b, 30)]).await;
+        // The TTL alone changed: logged, not told as "DNS updated" (for the same address).
+        // Waited for in the snapshot (it follows at most every 100 ms): the third update
+        // (first run, failover, the TTL) done and the TTL's return logged.
+        wait_until(&engine, "the TTL's update done and logged", |s| {
+            s.set("web").is_some_and(|w| w.dns[0].updates >= 3)
+                && s.log
+                    .iter()
+                    .any(|l| l.text.contains("DNS gives TTL 30 s now"))
+        })
+        .await;
+        let s = engine.snapshot();
+        let updated: Vec<_> = s
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::DnsUpdated)
+            .collect();
+        assert!(
+            updated
+                .iter()
+                .all(|e| e.details.old_ips != e.details.new_ips),
+            "{updated:?}"
+        );
+        engine.shutdown();
+    })
+    .await;
+}
+
+/// A listener that takes every connection and closes it (a TCP poll's server).
+async fn accepting(ip: IpAddr, port: u16) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind((ip, port)).await.unwrap();
+    tokio::spawn(async move { while listener.accept().await.is_ok() {} })
+}
+
+/// DNS serving answers the lower TTL while a server of the set has failed, and the
+/// normal one once it works again (no address changed: the failed one is the backup).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_serving_answers_the_lower_ttl_while_a_server_is_failed() {
+    use standby::model::{LowTtl, TcpPoll};
+    bounded(async {
+        let (up, down): (IpAddr, IpAddr) =
+            ("127.0.0.75".parse().unwrap(), "127.0.0.76".parse().unwrap());
+        let port = common_port(&[up, down]);
+        let _listener = accepting(up, port).await;
+        let dns = crate::support::ports::free_addr("127.0.0.1".parse().unwrap());
+        let ms = Duration::from_millis;
+        let mut settings = Settings::default();
+        settings.options.dns_serving.enabled = true;
+        settings.options.dns_serving.listen_address = dns.ip().to_string();
+        settings.options.dns_serving.port = dns.port();
+        settings.server_sets = vec![ServerSet {
+            name: "web".into(),
+            servers: [up, down]
+                .iter()
+                .map(|ip| Server {
+                    public_ip: ip.to_string(),
+                    ..Server::default()
+                })
+                .collect(),
+            polling: PollMethod::Tcp(TcpPoll {
+                port: Some(port),
+                ..TcpPoll::default()
+            }),
+            frequency: PollFrequency {
+                interval: ms(200),
+                failed_interval: ms(200),
+                retries: 0,
+                timeout: ms(2000),
+                ..PollFrequency::default()
+            },
+            dns: DnsData {
+                host_names: vec!["www.served.test".into()],
+                ttl: 42,
+                low_ttl: LowTtl {
+                    ttl: 7,
+                    while_failed: true,
+                    after_change: Duration::ZERO,
+                },
+                ..DnsData::default()
+            },
+            ..ServerSet::default()
+        }];
+        let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+        standby::dnsserve::spawn(engine.client()).unwrap();
+        let www = "www.served.test.";
+        // The backup refuses: failed, and the answer (the first server) has the lower TTL.
+        answers(dns, www, &[(up, 7)]).await;
+        let s = engine.snapshot();
+        let web = s.set("web").unwrap();
+        assert_eq!(web.servers[1].status, ServerStatus::Failed);
+        assert_eq!(web.ttl, 7);
+        let metrics = standby::api::metrics::render(&s);
+        assert!(
+            metrics.contains("standby_set_dns_ttl_seconds{set=\"web\"} 7")
+                && metrics.contains("standby_set_dns_ttl_low{set=\"web\"} 1"),
+            "{metrics}"
+        );
+        // The backup answers again: the normal TTL.
+        let _backup = accepting(down, port).await;
+        answers(dns, www, &[(up, 42)]).await;
+        engine.shutdown();
+    })
+    .await;
+}

@@ -615,3 +615,42 @@ fn the_frequency_page_takes_millisecond_durations() {
     assert!(text.contains(r#"interval: "250ms""#), "{text}");
     assert!(text.contains(r#"timeout: "1500ms""#), "{text}");
 }
+
+#[test]
+fn the_lower_ttl_is_edited_on_the_dns_data_page() {
+    let settings = Settings {
+        server_sets: vec![tcp_set("web", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    w.click("Properties");
+    w.click("DNS data");
+    assert!(
+        !w.shows("Lower TTL after a change for:"),
+        "its conditions are hidden while it is off"
+    );
+    w.type_into("Lower TTL (s), 0 = off:", "90");
+    assert!(w.shows("must be at most the TTL (60 s)"));
+    assert!(!w.ok_enabled("Server set properties"));
+    w.type_into("Lower TTL (s), 0 = off:", "10");
+    w.type_into("Lower TTL after a change for:", "soon");
+    // Beside the field and above the buttons.
+    assert!(
+        w.harness
+            .query_all_by_label_contains("\"soon\" is not a duration like 250ms")
+            .next()
+            .is_some()
+    );
+    assert!(!w.ok_enabled("Server set properties"));
+    w.type_into("Lower TTL after a change for:", "2m");
+    assert!(w.ok_enabled("Server set properties"));
+    w.click_in("Server set properties", "OK");
+    w.wait_for_file("the lower TTL", |s| {
+        s.set("web").is_some_and(|set| {
+            let low = &set.dns.low_ttl;
+            low.ttl == 10 && low.while_failed && low.after_change.as_secs() == 120
+        })
+    });
+    let text = std::fs::read_to_string(w.settings_path()).unwrap();
+    assert!(text.contains(r#"after_change: "2m""#), "{text}");
+}

@@ -53,7 +53,7 @@ impl DnsSync {
         wall: SystemTime,
         out: &mut Vec<Effect>,
     ) {
-        let wanted = wanted_records(&set.decision, set.config.dns.ttl);
+        let wanted = wanted_records(&set.decision, set.ttl.ttl);
         // The same records in another priority order are a change too: `$IP$` follows it.
         let first = |r: &Option<Records>| r.as_ref().and_then(|r| r.first);
         if wanted == set.dns.wanted && first(&wanted) == first(&set.dns.wanted) {
@@ -111,13 +111,24 @@ impl DnsSync {
             return;
         };
         let target = &set.dns.targets[set.dns.pairs[pair].target];
+        // A DNS server whose TTL is not compared (it sets its own) is never given the
+        // lower TTL: nothing would ever write the normal one back.
+        let ttl = if target.config.ignore_ttl {
+            set.config.dns.ttl
+        } else {
+            set.ttl.ttl
+        };
+        let wanted = Records {
+            ttl: wanted.ttl.map(|_| ttl),
+            ..wanted
+        };
         let job = Job {
             set_name: set.config.name.clone(),
             server: target.config.clone(),
             server_label: target.label.clone(),
             host: set.dns.pairs[pair].host.clone(),
             wanted,
-            ttl: set.config.dns.ttl,
+            ttl,
         };
         self.runs += 1;
         let run = self.runs;

@@ -27,6 +27,7 @@ pub mod quorum;
 mod sim;
 #[cfg(test)]
 mod tests;
+mod ttl;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use dns::DnsSync;
 pub use dns::{DnsRunId, DnsStart};
 use polling::Polling;
 pub use polling::{AUTO_MIN, Lane, PollId, PollStart, auto_limit, limit_for};
+pub use ttl::{LowTtlReason, Ttl};
 
 use super::decision::{Decision, all_failed};
 use super::dns_sync::{Outcome, SetDns};
@@ -285,6 +287,7 @@ impl Core {
         let result = matches!(input, Input::PollDone { .. } | Input::DnsDone { .. });
         match input {
             Input::Tick => {
+                self.end_ttl_windows(now, &mut out);
                 self.dispatch_due(now, &mut out);
                 // In a cluster only the leader writes DNS; the pairs wait meanwhile.
                 if self.may_write_dns() {
@@ -413,7 +416,8 @@ impl Core {
             }
             _ => None,
         };
-        [self.polling.next_due(), dns, admin]
+        let ttl = self.sets.iter().filter_map(|s| s.ttl.window_ends).min();
+        [self.polling.next_due(), dns, admin, ttl]
             .into_iter()
             .flatten()
             .min()
@@ -576,6 +580,7 @@ impl Core {
                 self.sets[i].published = self.published.get(&self.sets[i].config.name).cloned();
             }
             self.note_published(i, out);
+            self.refresh_ttl(i, now, out);
             DnsSync::follow_decision(&mut self.sets[i], now.at, now.wall, out);
         }
         self.refresh_set_problems(now.wall);
@@ -1074,7 +1079,8 @@ impl Core {
         }
         let s = &mut self.sets[set];
         let decision = s.decide();
-        if decision != s.decision {
+        let decided = decision != s.decision;
+        if decided {
             if !matches!(decision, Decision::Waiting) {
                 let text = format!(
                     "{:?}: DNS should give {}",
@@ -1083,9 +1089,20 @@ impl Core {
                 );
                 log(out, Level::Info, text);
             }
+            // Other addresses than those published before: the lower TTL's window starts.
+            // (The first ever published, e.g. after a restart, is no change.)
+            if let Decision::Publish { addresses, .. } = &decision
+                && s.published.as_ref().is_some_and(|p| p != addresses)
+            {
+                s.dns_changed_at = Some(now.at);
+            }
             s.decision = decision;
             s.dirty = true;
             self.note_published(set, out);
+        }
+        // The TTL follows the servers' states too, not only the decision.
+        let ttl_changed = self.refresh_ttl(set, now, out);
+        if decided || ttl_changed {
             DnsSync::follow_decision(&mut self.sets[set], now.at, now.wall, out);
         }
         let s = &mut self.sets[set];

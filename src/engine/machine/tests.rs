@@ -971,3 +971,127 @@ fn the_connectivity_guard_holds_judgement_while_the_monitor_is_cut_off() {
         h.events
     );
 }
+
+/// The TTL that follows the state through the core: the lower TTL once a server failed
+/// (the failover's records carry it), still after the failback for the window, and the
+/// normal one again when the window ends (the core wakes for it). A DNS server that
+/// ignores TTLs is always given the normal one.
+#[test]
+fn the_ttl_follows_the_state_and_dns_follows_the_ttl() {
+    use crate::model::{DnsServer, LowTtl};
+    let mut web = set("web", 2, frequency(0, 1, false));
+    web.dns.ttl = 60;
+    web.dns.low_ttl = LowTtl {
+        ttl: 10,
+        while_failed: true,
+        after_change: Duration::from_secs(2),
+    };
+    web.update_dns.enabled = true;
+    web.update_dns.use_default_servers = false;
+    web.update_dns.dns_servers = vec![
+        DnsServer {
+            address: "127.0.0.1".into(),
+            ..DnsServer::default()
+        },
+        DnsServer {
+            address: "127.0.0.2".into(),
+            ignore_ttl: true,
+            ..DnsServer::default()
+        },
+    ];
+    let mut h = Harness::new(vec![web]);
+    // One round: every due poll answered by `health`; the DNS runs started, as (server,
+    // TTL of the job, TTL of its wanted records).
+    let round = |h: &mut Harness, health: &str| -> Vec<(String, u32, Option<u32>)> {
+        let next = h.core.next_wakeup().unwrap();
+        h.at = h.at.max(next.saturating_duration_since(h.base));
+        let mut jobs = Vec::new();
+        let mut pending = h.core.step(Input::Tick, h.now());
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            for effect in pending {
+                match effect {
+                    Effect::StartPoll(start) => {
+                        let ok = health.as_bytes()[start.id.server] == b'+';
+                        next.extend(h.core.step(
+                            Input::PollDone {
+                                id: start.id,
+                                outcome: outcome(ok),
+                                started: h.now().at,
+                            },
+                            h.now(),
+                        ));
+                    }
+                    Effect::StartDns(start) => jobs.push((
+                        start.job.server.address.clone(),
+                        start.job.ttl,
+                        start.job.wanted.ttl,
+                    )),
+                    Effect::Event(event) => h.events.push(event),
+                    _ => {}
+                }
+            }
+            pending = next;
+        }
+        jobs
+    };
+    let ttl = |h: &Harness| (h.core.sets()[0].ttl.ttl, h.core.sets()[0].ttl.low);
+    let view_ttl = |h: &mut Harness| h.core.views()[0].ttl;
+    let normal = vec![
+        ("127.0.0.1".to_string(), 60, Some(60)),
+        ("127.0.0.2".to_string(), 60, Some(60)),
+    ];
+    let low = vec![
+        ("127.0.0.1".to_string(), 10, Some(10)),
+        ("127.0.0.2".to_string(), 60, Some(60)),
+    ];
+
+    // All well: the normal TTL.
+    round(&mut h, "++");
+    assert_eq!(ttl(&h), (60, None));
+    assert_eq!(round(&mut h, "++"), normal, "the first DNS runs");
+    // The first server fails: failover, with the lower TTL.
+    while h.statuses(0) != "FO" {
+        round(&mut h, "-+");
+    }
+    assert_eq!(ttl(&h), (10, Some(LowTtlReason::FailedAndJustChanged)));
+    assert_eq!(view_ttl(&mut h), 10);
+    let mut jobs = Vec::new();
+    while jobs.is_empty() {
+        jobs = round(&mut h, "-+");
+    }
+    assert_eq!(jobs, low, "the failover's records carry the lower TTL");
+    // Failed for longer than the window: still the lower TTL (a server has failed).
+    h.at += Duration::from_secs(5);
+    round(&mut h, "-+");
+    assert_eq!(ttl(&h), (10, Some(LowTtlReason::Failed)));
+    // It recovers: failback, the window starts again.
+    while h.statuses(0) != "OO" {
+        round(&mut h, "++");
+    }
+    assert_eq!(ttl(&h), (10, Some(LowTtlReason::JustChanged)));
+    let end = h.core.sets()[0].ttl.window_ends.expect("the window's end");
+    assert!(
+        h.core.next_wakeup().unwrap() <= end,
+        "the core wakes at the end"
+    );
+    // The window ends: the normal TTL, and DNS writes it (no address changed).
+    let jobs = loop {
+        let jobs = round(&mut h, "++");
+        if h.base + h.at >= end && !jobs.is_empty() {
+            break jobs;
+        }
+        assert!(
+            h.at < Duration::from_secs(600),
+            "no DNS run after the window"
+        );
+    };
+    assert_eq!(ttl(&h), (60, None));
+    assert_eq!(view_ttl(&mut h), 60);
+    assert_eq!(jobs, normal, "the normal TTL written back");
+    assert_eq!(
+        h.core.sets()[0].ttl.window_ends,
+        None,
+        "no wake-up left behind"
+    );
+}

@@ -494,6 +494,26 @@ fn dns_data(form: &mut Form, ui: &mut egui::Ui, d: &mut ServerSet) {
         None,
     );
     form.number(ui, "TTL (s):", "dns.ttl", &mut dns.ttl);
+    // The TTL that follows the state: lower while unsettled, so clients come back soon.
+    form.number(
+        ui,
+        "Lower TTL (s), 0 = off:",
+        "dns.low_ttl.ttl",
+        &mut dns.low_ttl.ttl,
+    );
+    if dns.low_ttl.ttl > 0 {
+        form.check(
+            ui,
+            "Give the lower TTL while a server has failed",
+            &mut dns.low_ttl.while_failed,
+        );
+        form.duration(
+            ui,
+            "Lower TTL after a change for:",
+            "dns.low_ttl.after_change",
+            &mut dns.low_ttl.after_change,
+        );
+    }
     let selections = [
         (
             AddressSelection::FirstFunctional,

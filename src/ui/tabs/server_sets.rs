@@ -121,6 +121,14 @@ pub fn show(
         });
 }
 
+/// `60 s`, or `10 s (lower: a server has failed)` while the lower TTL is given.
+fn ttl_text(set: &SetStatus) -> String {
+    match set.low_ttl {
+        Some(reason) => format!("{} s (lower: {})", set.ttl, reason.label()),
+        None => format!("{} s", set.ttl),
+    }
+}
+
 fn show_set(
     ui: &mut egui::Ui,
     set: &SetStatus,
@@ -150,6 +158,11 @@ fn show_set(
             ui.label("DNS should give:");
             ui.label(set.decision.describe());
             ui.end_row();
+            if !set.host_names.is_empty() {
+                ui.label("TTL:");
+                ui.label(ttl_text(set));
+                ui.end_row();
+            }
             if set.paused {
                 ui.label("State:");
                 ui.label("paused");
