@@ -529,3 +529,94 @@ async fn a_killed_leader_is_replaced_and_dns_keeps_following() {
     })
     .await;
 }
+
+/// The times (ISO, milliseconds: they sort as text) of an instance's log lines that
+/// contain `text`.
+async fn log_times(instance: &Instance, text: &str) -> Vec<String> {
+    let Some((200, body)) = api(instance.api, "GET", "/log", "").await else {
+        return Vec::new();
+    };
+    let lines: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    lines
+        .iter()
+        .filter(|l| l["text"].as_str().is_some_and(|t| t.contains(text)))
+        .filter_map(|l| l["time"].as_str().map(String::from))
+        .collect()
+}
+
+/// BIND's log lines of updates sent from `from`.
+fn updates_from(bind: &Peer, from: IpAddr) -> usize {
+    bind.log()
+        .lines()
+        .filter(|l| l.contains("updating zone") && l.contains(&format!("{from}#")))
+        .count()
+}
+
+/// (iv) The leader cut off from etcd but not from BIND: by its own clock it stops leading
+/// before another instance can lead (its log line "does not lead" comes before the new
+/// leader's "leads"), the new leader moves DNS when the servers call for it, and BIND gets
+/// no update from the old leader after the cut. Back on etcd, it follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_etcd_stops_writing_before_another_leads() {
+    in_world(3, |world| async move {
+        let w = world.lock().await;
+        let (a, b, etcd) = (w.lab.shared(10), w.lab.shared(11), w.lab.shared(2));
+        w.bind_gives(a).await;
+        let serial = w.serial().await;
+        let old = w.leader().await.expect("a leader");
+        let li = NAMES.iter().position(|n| *n == old).unwrap();
+        let old_address = w.lab.own(li);
+        let before = updates_from(&w.bind, old_address);
+        w.lab.cut(li, etcd, true);
+        let new = loop {
+            match w.leader().await {
+                Some(name) if name != old => break name,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let ni = NAMES.iter().position(|n| *n == new).unwrap();
+        let stopped = loop {
+            match log_times(&w.instances[li], "does not lead").await.pop() {
+                Some(at) => break at,
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let started = loop {
+            match log_times(&w.instances[ni], "leads the cluster").await.pop() {
+                Some(at) => break at,
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        eprintln!("cluster: {old} cut off from etcd stopped leading at {stopped}, {new} leads from {started}");
+        assert!(stopped < started, "two leaders: {old} stopped at {stopped}, {new} started at {started}");
+
+        // The two instances still on etcd lose the primary: the new leader moves DNS. The
+        // old one still reaches the primary and BIND, and writes nothing.
+        for i in (0..3).filter(|i| *i != li) {
+            w.lab.cut(i, a, true);
+        }
+        w.bind_gives(b).await;
+        assert_eq!(w.serial().await, serial + 1);
+        // BIND's log names the sender of each update: the new leader's is there.
+        assert!(updates_from(&w.bind, w.lab.own(ni)) >= 1, "{}", w.bind.log());
+        assert_eq!(updates_from(&w.bind, old_address), before, "the old leader wrote DNS");
+
+        // Back on etcd it joins again as a follower (a new lease: its heartbeat reappears).
+        let key = format!("/standby/faults/instances/{old}");
+        let gone_at = loop {
+            match w.client.get(&key).await.unwrap() {
+                None => break w.client.get_prefix("/standby/").await.unwrap().1,
+                Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        w.lab.cut(li, etcd, false);
+        while w.client.get(&key).await.unwrap().is_none_or(|kv| kv.mod_revision <= gone_at) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(w.leader().await.as_deref(), Some(new.as_str()));
+        assert_eq!(w.serial().await, serial + 1);
+        assert_eq!(w.www().await, [b.to_string()]);
+        assert_eq!(updates_from(&w.bind, old_address), before, "the old leader wrote DNS");
+    })
+    .await;
+}
