@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
-use crate::model::criteria::{CommandSpec, CompiledTextRule, ExitCodeRule};
+use crate::model::criteria::{CommandSpec, CompiledTextRule, ExitCodeRule, Mismatch};
 use crate::model::tags::{Encoding, TagValues, expand};
 
 /// Standard output kept for judging; the rest is read and dropped.
@@ -107,7 +107,7 @@ pub enum CommandFailure {
     #[error(transparent)]
     Exec(ExecError),
     #[error("{why}")]
-    Judged { finished: Finished, why: String },
+    Judged { finished: Finished, why: Mismatch },
 }
 
 /// `exit code 0: first line of output`.
@@ -127,16 +127,16 @@ pub fn judge(
     finished: &Finished,
     exit_code: Option<&ExitCodeRule>,
     stdout: Option<&CompiledTextRule>,
-) -> Result<(), String> {
+) -> Result<(), Mismatch> {
     if let Some(rule) = exit_code {
         match finished.exit_code {
             Some(code) => rule.judge(code)?,
-            None => return Err("ended by a signal".into()),
+            None => return Err(Mismatch::Signal),
         }
     }
     if let Some(rule) = stdout {
         rule.judge(&finished.stdout)
-            .map_err(|why| format!("output {why}"))?;
+            .map_err(|why| Mismatch::Output(Box::new(why)))?;
     }
     Ok(())
 }

@@ -65,10 +65,10 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 fn edit_error(e: EditError) -> ApiError {
     let status = match &e {
         EditError::NoSuchSet(_) | EditError::NoSuchServer { .. } => StatusCode::NOT_FOUND,
-        EditError::SetExists(_) => StatusCode::CONFLICT,
+        EditError::SetExists(_) | EditError::SharedConflict { .. } => StatusCode::CONFLICT,
         EditError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
         EditError::Invalid(_) | EditError::NotSaved(_) => StatusCode::BAD_REQUEST,
-        EditError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        EditError::Stopped | EditError::SharedUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut error = ApiError::new(status, e.to_string());
     if let EditError::Invalid(fields) = e {

@@ -4,6 +4,7 @@
 use super::{BoxFuture, BuildError, DnsError, DnsStage, DnsUpdater, FailureKind, UpdateRequest};
 use crate::exec::{CommandFailure, ExecError, PreparedCommand, describe};
 use crate::model::CommandSpec;
+use crate::model::criteria::Mismatch;
 
 /// A command-line update method, ready to update.
 #[derive(Debug)]
@@ -43,7 +44,10 @@ pub(super) fn error_of(failure: &CommandFailure) -> DnsError {
         ),
         CommandFailure::Exec(e) => (FailureKind::Network, e.to_string()),
         // The exit code with the program's first line of output says more than the rule.
-        CommandFailure::Judged { finished, why } if why.starts_with("output") => (
+        CommandFailure::Judged {
+            finished,
+            why: why @ Mismatch::Output(_),
+        } => (
             FailureKind::WrongAnswer,
             format!("{}: {why}", describe_code(finished)),
         ),

@@ -71,6 +71,8 @@ pub struct SnapshotDelta {
     pub outbox: crate::notify::OutboxStats,
     #[serde(default = "unchanged")]
     pub cluster: Part<Option<Arc<crate::engine::ClusterStatus>>>,
+    #[serde(default)]
+    pub shared_settings: crate::cluster::shared_settings::SharedStatus,
 }
 
 /// Why a delta cannot be applied; the receiver then asks for a full snapshot.
@@ -225,6 +227,7 @@ impl SnapshotDelta {
             uptime: part(base.map(|b| &b.uptime), &next.uptime, same_arc),
             outbox: next.outbox,
             cluster: part(base.map(|b| &b.cluster), &next.cluster, PartialEq::eq),
+            shared_settings: next.shared_settings.clone(),
         }
     }
 
@@ -270,6 +273,7 @@ impl SnapshotDelta {
             uptime: taken(self.uptime, base.map(|b| b.uptime.clone())),
             outbox: self.outbox,
             cluster: taken(self.cluster, base.map(|b| b.cluster.clone())),
+            shared_settings: self.shared_settings,
         })
     }
 }

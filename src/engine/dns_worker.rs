@@ -12,7 +12,7 @@ use super::dns_sync::Outcome;
 use crate::cluster::Fence;
 use crate::dnsupdate::propagation::{self, Propagation, Resolver, Wanted};
 use crate::dnsupdate::{
-    DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
+    BuildError, DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
 };
 use crate::model::DnsServer;
 
@@ -51,7 +51,7 @@ pub fn run_limit() -> Duration {
 /// `fence`: in cluster mode, what each write must pass first (`cluster/election.rs`).
 pub async fn run(
     job: &Job,
-    updater: &Result<Arc<dyn DnsUpdater>, String>,
+    updater: &Result<Arc<dyn DnsUpdater>, Arc<BuildError>>,
     resolver: &Resolver,
     fence: Option<&Fence>,
 ) -> Outcome {
@@ -111,7 +111,7 @@ pub async fn run(
     let updater = match updater {
         Ok(updater) => updater,
         Err(why) => {
-            let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.clone());
+            let error = DnsError::new(FailureKind::Network, DnsStage::Updating, why.to_string());
             return failed(error, &served);
         }
     };

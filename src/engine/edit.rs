@@ -83,6 +83,16 @@ pub enum EditError {
     NotSaved(String),
     #[error("the engine has stopped")]
     Stopped,
+    /// Cluster mode: another instance changed the cluster's shared settings first (etcd's
+    /// compare-and-swap refused this change); theirs are in force here now, at `current`.
+    #[error(
+        "another instance of the cluster changed the shared settings first (etcd revision {etcd_revision}); this change was not made. Their settings are in force now: read them again and redo the change"
+    )]
+    SharedConflict { etcd_revision: i64, current: u64 },
+    /// Cluster mode: the shared settings cannot be changed now (etcd unreachable, or its
+    /// newest document not in force here); nothing changed.
+    #[error("{0}")]
+    SharedUnavailable(String),
 }
 
 impl SettingsEdit {

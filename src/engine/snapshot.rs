@@ -51,6 +51,9 @@ pub struct Snapshot {
     /// view; `None` when this instance runs alone.
     #[serde(default)]
     pub cluster: Option<Arc<super::ClusterStatus>>,
+    /// Cluster mode's shared settings: on or off, the etcd revision in force, etcd's reach.
+    #[serde(default)]
+    pub shared_settings: crate::cluster::shared_settings::SharedStatus,
 }
 
 /// How the scheduler keeps up.
@@ -94,6 +97,7 @@ impl Snapshot {
             uptime: Arc::default(),
             outbox: crate::notify::OutboxStats::default(),
             cluster: None,
+            shared_settings: Default::default(),
         }
     }
 

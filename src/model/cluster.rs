@@ -204,6 +204,14 @@ pub fn validate_cluster(path: &str, c: &Cluster) -> Vec<ValidationError> {
     errors
 }
 
+/// What cluster mode shares through etcd and what stays this instance's own
+/// (`cluster::shared_settings` is the rule; the Cluster page and README say it so).
+pub const SHARED_THROUGH_ETCD: &str = "Shared with the cluster through etcd: the server \
+     sets, the e-mail defaults and the Polling, Notification and DNS updating pages. This \
+     instance's own: this Cluster page, HTTP API, DNS serving, Logging, System log, User \
+     interface and the Connectivity guard. An instance that joins takes the cluster's \
+     server sets in place of its own.";
+
 /// What is allowed but risky in the cluster section.
 pub fn cluster_warnings(path: &str, c: &Cluster) -> Vec<ValidationError> {
     let mut warnings = Vec::new();

@@ -42,6 +42,48 @@ impl TextRule {
     }
 }
 
+/// Why a text, a number or a response failed its rule: a type, so that callers can tell the
+/// kinds apart; its text is the poll's or the delivery's detail, e.g. `status 503 is not 200`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Mismatch {
+    /// A text rule that did not hold; the text says which way, e.g. `does not start with "220"`.
+    #[error("{}", text_reason(.0))]
+    Text(TextRule),
+    #[error("length {length} is not {} {}", .rule.comparison.symbol(), .rule.bytes)]
+    Length { length: u64, rule: LengthRule },
+    #[error("exit code {code} is not {} {}", .rule.comparison.symbol(), .rule.code)]
+    ExitCode { code: i32, rule: ExitCodeRule },
+    #[error("ended by a signal")]
+    Signal,
+    #[error("status {status} is not {}", or_list(.wanted))]
+    Status { status: u16, wanted: Vec<u16> },
+    /// The body's text failed a text rule.
+    #[error("body {0}")]
+    Body(Box<Mismatch>),
+    /// A program's standard output failed its text rule.
+    #[error("output {0}")]
+    Output(Box<Mismatch>),
+    #[error(transparent)]
+    Json(#[from] crate::model::json_rule::JsonMismatch),
+}
+
+fn text_reason(rule: &TextRule) -> String {
+    match rule {
+        TextRule::Any => "matches nothing".into(),
+        TextRule::StartsWith(s) => format!("does not start with {s:?}"),
+        TextRule::NotStartsWith(s) => format!("starts with {s:?}"),
+        TextRule::Contains(s) => format!("does not contain {s:?}"),
+        TextRule::NotContains(s) => format!("contains {s:?}"),
+        TextRule::Matches(p) => format!("does not match /{p}/"),
+        TextRule::NotMatches(p) => format!("matches /{p}/"),
+    }
+}
+
+fn or_list(codes: &[u16]) -> String {
+    let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+    codes.join(" or ")
+}
+
 /// A [`TextRule`] ready to judge.
 #[derive(Clone, Debug)]
 pub struct CompiledTextRule {
@@ -50,24 +92,23 @@ pub struct CompiledTextRule {
 }
 
 impl CompiledTextRule {
-    /// `Ok` when `text` passes; otherwise the reason, e.g. `does not start with "220"`.
-    pub fn judge(&self, text: &str) -> Result<(), String> {
+    /// `Ok` when `text` passes; otherwise the rule that failed.
+    pub fn judge(&self, text: &str) -> Result<(), Mismatch> {
         let matches = || self.regex.as_ref().is_some_and(|r| r.is_match(text));
-        let (ok, reason) = match &self.rule {
-            TextRule::Any => (true, String::new()),
-            TextRule::StartsWith(s) => (
-                text.starts_with(s.as_str()),
-                format!("does not start with {s:?}"),
-            ),
-            TextRule::NotStartsWith(s) => {
-                (!text.starts_with(s.as_str()), format!("starts with {s:?}"))
-            }
-            TextRule::Contains(s) => (text.contains(s.as_str()), format!("does not contain {s:?}")),
-            TextRule::NotContains(s) => (!text.contains(s.as_str()), format!("contains {s:?}")),
-            TextRule::Matches(p) => (matches(), format!("does not match /{p}/")),
-            TextRule::NotMatches(p) => (!matches(), format!("matches /{p}/")),
+        let ok = match &self.rule {
+            TextRule::Any => true,
+            TextRule::StartsWith(s) => text.starts_with(s.as_str()),
+            TextRule::NotStartsWith(s) => !text.starts_with(s.as_str()),
+            TextRule::Contains(s) => text.contains(s.as_str()),
+            TextRule::NotContains(s) => !text.contains(s.as_str()),
+            TextRule::Matches(_) => matches(),
+            TextRule::NotMatches(_) => !matches(),
         };
-        if ok { Ok(()) } else { Err(reason) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Mismatch::Text(self.rule.clone()))
+        }
     }
 }
 
@@ -110,15 +151,14 @@ pub struct LengthRule {
 }
 
 impl LengthRule {
-    pub fn judge(&self, length: u64) -> Result<(), String> {
+    pub fn judge(&self, length: u64) -> Result<(), Mismatch> {
         if self.comparison.holds(length, self.bytes) {
             Ok(())
         } else {
-            Err(format!(
-                "length {length} is not {} {}",
-                self.comparison.symbol(),
-                self.bytes
-            ))
+            Err(Mismatch::Length {
+                length,
+                rule: *self,
+            })
         }
     }
 }
@@ -141,15 +181,11 @@ impl Default for ExitCodeRule {
 }
 
 impl ExitCodeRule {
-    pub fn judge(&self, code: i32) -> Result<(), String> {
+    pub fn judge(&self, code: i32) -> Result<(), Mismatch> {
         if self.comparison.holds(code, self.code) {
             Ok(())
         } else {
-            Err(format!(
-                "exit code {code} is not {} {}",
-                self.comparison.symbol(),
-                self.code
-            ))
+            Err(Mismatch::ExitCode { code, rule: *self })
         }
     }
 }
@@ -204,23 +240,26 @@ impl HttpCriteria {
 
 impl CompiledHttpCriteria {
     /// Judges a status code; a separate step because it is known before the body is read.
-    pub fn judge_status(&self, status: u16) -> Result<(), String> {
+    pub fn judge_status(&self, status: u16) -> Result<(), Mismatch> {
         if self.status_codes.is_empty() || self.status_codes.contains(&status) {
             Ok(())
         } else {
-            let wanted: Vec<String> = self.status_codes.iter().map(u16::to_string).collect();
-            Err(format!("status {status} is not {}", wanted.join(" or ")))
+            Err(Mismatch::Status {
+                status,
+                wanted: self.status_codes.clone(),
+            })
         }
     }
 
     /// Judges the body (`None` for a HEAD request, whose length comes from the header).
-    pub fn judge_body(&self, length: u64, body: Option<&str>) -> Result<(), String> {
+    pub fn judge_body(&self, length: u64, body: Option<&str>) -> Result<(), Mismatch> {
         if let Some(rule) = &self.content_length {
             rule.judge(length)?;
         }
         if let Some(body) = body {
             for rule in &self.body {
-                rule.judge(body).map_err(|why| format!("body {why}"))?;
+                rule.judge(body)
+                    .map_err(|why| Mismatch::Body(Box::new(why)))?;
             }
         }
         Ok(())
@@ -277,7 +316,10 @@ mod tests {
     use super::*;
 
     fn judge(rule: TextRule, text: &str) -> Result<(), String> {
-        rule.compile().unwrap().judge(text)
+        rule.compile()
+            .unwrap()
+            .judge(text)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -308,7 +350,10 @@ mod tests {
             code: 2,
         };
         assert!(rule.judge(1).is_ok());
-        assert_eq!(rule.judge(2), Err("exit code 2 is not < 2".into()));
+        assert_eq!(
+            rule.judge(2).unwrap_err().to_string(),
+            "exit code 2 is not < 2"
+        );
         let length = LengthRule {
             comparison: Comparison::Greater,
             bytes: 10,
@@ -332,13 +377,16 @@ mod tests {
         .unwrap();
         assert!(criteria.judge_status(204).is_ok());
         assert_eq!(
-            criteria.judge_status(503),
-            Err("status 503 is not 200 or 204".into())
+            criteria.judge_status(503).unwrap_err().to_string(),
+            "status 503 is not 200 or 204"
         );
         assert!(criteria.judge_body(7, Some("Welcome")).is_ok());
         assert_eq!(
-            criteria.judge_body(5, Some("Hello")),
-            Err("body does not contain \"Welcome\"".into())
+            criteria
+                .judge_body(5, Some("Hello"))
+                .unwrap_err()
+                .to_string(),
+            "body does not contain \"Welcome\""
         );
         assert!(criteria.judge_body(500, None).is_err());
         assert!(criteria.judge_body(5, None).is_ok());

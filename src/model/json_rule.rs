@@ -93,6 +93,29 @@ enum Compiled {
     Contains(Value),
 }
 
+/// Why a JSON body failed a rule; its text names the pointer, e.g. `/status is "DOWN", not "UP"`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum JsonMismatch {
+    #[error("the body is not JSON ({0})")]
+    NotJson(String),
+    #[error("{place} is missing")]
+    Missing { place: String },
+    #[error("{place} is {}, not {wanted}", short(.found))]
+    NotEqual {
+        place: String,
+        found: Value,
+        wanted: Value,
+    },
+    #[error("{place} is {unwanted}")]
+    Equal { place: String, unwanted: Value },
+    #[error("{place} ({}) does not contain {part}", short(.found))]
+    NotContained {
+        place: String,
+        found: Value,
+        part: Value,
+    },
+}
+
 /// A [`JsonRule`] ready to judge.
 #[derive(Clone, Debug)]
 pub struct CompiledJsonRule {
@@ -101,39 +124,48 @@ pub struct CompiledJsonRule {
 }
 
 impl CompiledJsonRule {
-    /// `Ok` when the rule holds for `document`; else the reason, e.g.
-    /// `/status is "DOWN", not "UP"`.
-    pub fn judge(&self, document: &Value) -> Result<(), String> {
-        let place = if self.pointer.is_empty() {
-            "the document"
-        } else {
-            &self.pointer
+    /// `Ok` when the rule holds for `document`; else why not.
+    pub fn judge(&self, document: &Value) -> Result<(), JsonMismatch> {
+        let place = || {
+            if self.pointer.is_empty() {
+                "the document".to_string()
+            } else {
+                self.pointer.clone()
+            }
         };
         let Some(found) = document.pointer(&self.pointer) else {
-            return Err(format!("{place} is missing"));
+            return Err(JsonMismatch::Missing { place: place() });
         };
         match &self.test {
             Compiled::Exists => Ok(()),
             Compiled::Equals(wanted) if same(found, wanted) => Ok(()),
-            Compiled::Equals(wanted) => Err(format!("{place} is {}, not {wanted}", short(found))),
-            Compiled::NotEquals(unwanted) if same(found, unwanted) => {
-                Err(format!("{place} is {unwanted}"))
-            }
+            Compiled::Equals(wanted) => Err(JsonMismatch::NotEqual {
+                place: place(),
+                found: found.clone(),
+                wanted: wanted.clone(),
+            }),
+            Compiled::NotEquals(unwanted) if same(found, unwanted) => Err(JsonMismatch::Equal {
+                place: place(),
+                unwanted: unwanted.clone(),
+            }),
             Compiled::NotEquals(_) => Ok(()),
-            Compiled::Contains(part) => contains(found, part)
-                .then_some(())
-                .ok_or_else(|| format!("{place} ({}) does not contain {part}", short(found))),
+            Compiled::Contains(part) if contains(found, part) => Ok(()),
+            Compiled::Contains(part) => Err(JsonMismatch::NotContained {
+                place: place(),
+                found: found.clone(),
+                part: part.clone(),
+            }),
         }
     }
 }
 
 /// Judges a body against every rule (parsing it once); `Ok` when there are none.
-pub fn judge_body(rules: &[CompiledJsonRule], body: &[u8]) -> Result<(), String> {
+pub fn judge_body(rules: &[CompiledJsonRule], body: &[u8]) -> Result<(), JsonMismatch> {
     if rules.is_empty() {
         return Ok(());
     }
     let document: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+        serde_json::from_slice(body).map_err(|e| JsonMismatch::NotJson(e.to_string()))?;
     rules.iter().try_for_each(|rule| rule.judge(&document))
 }
 
@@ -190,7 +222,7 @@ mod tests {
         }
         .compile()
         .unwrap();
-        judge_body(&[rule], DOC.as_bytes())
+        judge_body(&[rule], DOC.as_bytes()).map_err(|e| e.to_string())
     }
 
     use JsonTest::*;
@@ -254,7 +286,11 @@ mod tests {
         .compile()
         .unwrap();
         let why = judge_body(&[rule], b"<html>").unwrap_err();
-        assert!(why.starts_with("the body is not JSON ("), "{why}");
+        assert!(matches!(why, JsonMismatch::NotJson(_)), "{why:?}");
+        assert!(
+            why.to_string().starts_with("the body is not JSON ("),
+            "{why}"
+        );
         assert_eq!(judge_body(&[], b"<html>"), Ok(()));
     }
 

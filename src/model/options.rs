@@ -69,9 +69,10 @@ pub struct PollingOptions {
     /// Store only changes of status in the history, not every poll.
     pub history_only_changes: bool,
     /// Days after which the history's rollups (uptime and response times per server per
-    /// 5 minutes) and events are purged.
+    /// hour and per day) and events are purged.
     pub history_purge_days: u32,
-    /// Hours raw polls are kept; older ones are rolled up into 5-minute buckets.
+    /// Hours raw polls are kept (for the History dialog); each poll counts in the hourly and
+    /// daily rollups from a minute after it, whatever this is.
     pub history_raw_hours: u32,
 }
 

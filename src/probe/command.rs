@@ -7,7 +7,7 @@ use super::{
     BoxFuture, BuildError, Failure, FailureKind, PollOutcome, PollStage, PollTarget, Probe,
 };
 use crate::exec::{CommandFailure, ExecError, PreparedCommand, describe};
-use crate::model::criteria::CommandSpec;
+use crate::model::criteria::{CommandSpec, Mismatch};
 use crate::model::tags::TagValues;
 
 /// A command-line poll, ready to poll any server of its set.
@@ -77,8 +77,8 @@ fn classify(failure: CommandFailure) -> (FailureKind, PollStage, String) {
         }
         CommandFailure::Judged { finished, why } => {
             // An exit-code reason already names the code; an output reason gets it added.
-            let text = if why.starts_with("exit code") || why.starts_with("ended by") {
-                why
+            let text = if matches!(why, Mismatch::ExitCode { .. } | Mismatch::Signal) {
+                why.to_string()
             } else {
                 format!("{}: {why}", describe(&finished))
             };

@@ -420,7 +420,7 @@ impl HttpProbe {
         after: &str,
     ) -> Result<String, StageError> {
         let status = status_text(response.status());
-        let wrong = |why: String| {
+        let wrong = |why: &dyn std::fmt::Display| {
             StageError::new(
                 FailureKind::WrongAnswer,
                 PollStage::Judging,
@@ -429,13 +429,15 @@ impl HttpProbe {
         };
         self.criteria
             .judge_status(response.status().as_u16())
-            .map_err(wrong)?;
+            .map_err(|why| wrong(&why))?;
         let wants_length = self.criteria.content_length.is_some();
         if self.method == Method::HEAD {
             if wants_length {
                 let length = content_length(&response)
-                    .ok_or_else(|| wrong("no Content-Length in the HEAD response".into()))?;
-                self.criteria.judge_body(length, None).map_err(wrong)?;
+                    .ok_or_else(|| wrong(&"no Content-Length in the HEAD response"))?;
+                self.criteria
+                    .judge_body(length, None)
+                    .map_err(|why| wrong(&why))?;
             }
             return Ok(status);
         }
@@ -453,15 +455,15 @@ impl HttpProbe {
         let text = String::from_utf8_lossy(&bytes);
         self.criteria
             .judge_body(length, Some(&text))
-            .map_err(wrong)?;
+            .map_err(|why| wrong(&why))?;
         if !self.json.is_empty() {
             if length > bytes.len() as u64 || bytes.len() >= BODY_TEXT_LIMIT {
-                return Err(wrong(format!(
+                return Err(wrong(&format!(
                     "the body is over {} MiB: not judged as JSON",
                     BODY_TEXT_LIMIT >> 20
                 )));
             }
-            json_rule::judge_body(&self.json, &bytes).map_err(wrong)?;
+            json_rule::judge_body(&self.json, &bytes).map_err(|why| wrong(&why))?;
         }
         Ok(status)
     }

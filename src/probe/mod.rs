@@ -73,6 +73,9 @@ pub enum BuildError {
     Invalid(String),
     #[error("{0} polling is not available in this build")]
     Unsupported(&'static str),
+    /// A poll of a set whose probe was never built (the core should not ask for one).
+    #[error("the set's polling method is not built")]
+    NotBuilt,
 }
 
 /// Builds the probe for a set's polling method: the one `match` over the methods.

@@ -1,5 +1,6 @@
-//! The event history: what happened besides polls — DNS updates (old → new records),
-//! notifications sent and failed, pauses, overrides, settings changes — as rows of
+//! The event history: what happened besides polls — servers failed and recovered (also in
+//! maintenance, when nothing is notified), DNS updates (old → new records), notifications
+//! sent and failed, pauses, maintenance, overrides, settings changes — as rows of
 //! `history_event`, beside the polls, purged with the rollups.
 
 use std::time::SystemTime;
@@ -12,33 +13,48 @@ use super::history::{History, HistoryError, csv_field, from_millis, iso_utc, to_
 /// What kind of event a row is; stored by [`EventKind::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventKind {
+    /// A server's status became failed (the text says why, and whether it was notified).
+    ServerFailed,
+    ServerRecovered,
+    /// Every server of a set failed.
+    AllServersFailed,
     /// A DNS update: the text says which name, old → new records, and the outcome.
     DnsUpdate,
     NotificationSent,
     NotificationFailed,
     /// Polling paused or resumed (a set, a server or all).
     Pause,
+    /// A maintenance window began or ended (a set's or a server's).
+    Maintenance,
     /// A server forced up or down, or its override cleared.
     Override,
     SettingsChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 10] = [
+        EventKind::ServerFailed,
+        EventKind::ServerRecovered,
+        EventKind::AllServersFailed,
         EventKind::DnsUpdate,
         EventKind::NotificationSent,
         EventKind::NotificationFailed,
         EventKind::Pause,
+        EventKind::Maintenance,
         EventKind::Override,
         EventKind::SettingsChanged,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
+            EventKind::ServerFailed => "server_failed",
+            EventKind::ServerRecovered => "server_recovered",
+            EventKind::AllServersFailed => "all_servers_failed",
             EventKind::DnsUpdate => "dns_update",
             EventKind::NotificationSent => "notification_sent",
             EventKind::NotificationFailed => "notification_failed",
             EventKind::Pause => "pause",
+            EventKind::Maintenance => "maintenance",
             EventKind::Override => "override",
             EventKind::SettingsChanged => "settings_changed",
         }
@@ -47,10 +63,14 @@ impl EventKind {
     /// As shown in the History dialog.
     pub fn label(self) -> &'static str {
         match self {
+            EventKind::ServerFailed => "Server failed",
+            EventKind::ServerRecovered => "Server recovered",
+            EventKind::AllServersFailed => "All servers failed",
             EventKind::DnsUpdate => "DNS update",
             EventKind::NotificationSent => "Notification sent",
             EventKind::NotificationFailed => "Notification failed",
             EventKind::Pause => "Pause / resume",
+            EventKind::Maintenance => "Maintenance",
             EventKind::Override => "Override",
             EventKind::SettingsChanged => "Settings changed",
         }
@@ -124,7 +144,7 @@ impl History {
                      AND (?3 IS NULL OR server = ?3)
                      AND time_ms >= ?4 AND time_ms <= ?5
                    ORDER BY time_ms DESC, id DESC LIMIT ?6
-                 ) ORDER BY time_ms ASC",
+                 ) ORDER BY time_ms ASC, id ASC",
             )?;
             let rows = stmt.query_map(
                 params![

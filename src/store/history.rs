@@ -1,5 +1,5 @@
 //! Polling history (SPEC §7): every poll result, or only changes of status, in SQLite;
-//! rolled up after the raw period (`rollup.rs`); filtered by set, server, outcome and dates;
+//! rolled up as it ages and deleted after the raw period (`rollup.rs`); filtered by set, server, outcome and dates;
 //! saved as CSV. The tables and their migration: `schema.rs`.
 
 use std::path::Path;
@@ -53,6 +53,10 @@ pub struct History {
     path: String,
     /// `history_subject` ids by (set, server), filled as rollups need them.
     pub(super) subjects: std::collections::HashMap<(String, String), i64>,
+    /// Raw polls before this time are in the rollups (`rollup.rs`, the frontier).
+    pub(super) frontier_ms: i64,
+    /// Rows the reports read (`report.rs`).
+    pub(super) scanned: std::cell::Cell<u64>,
 }
 
 pub(super) fn to_millis(t: SystemTime) -> i64 {
@@ -78,10 +82,15 @@ impl History {
         // The shared opener: owner-only file, WAL (the outbox shares it), busy time-out.
         let mut conn = super::open(path).map_err(|e| err(e.source))?;
         super::schema::migrate(&mut conn).map_err(err)?;
+        let frontier_ms = conn
+            .query_row("SELECT frontier_ms FROM rollup_state", [], |r| r.get(0))
+            .map_err(err)?;
         Ok(History {
             conn,
             path: label,
             subjects: std::collections::HashMap::new(),
+            frontier_ms,
+            scanned: std::cell::Cell::new(0),
         })
     }
 
@@ -92,38 +101,56 @@ impl History {
         }
     }
 
-    /// Stores rows in one transaction.
+    /// Stores rows in one transaction; a row behind the rollups' frontier (stored late) is
+    /// added to the rollups in the same transaction, so that it counts once.
     pub fn insert(&mut self, rows: &[HistoryRow]) -> Result<(), HistoryError> {
-        let tx = self.conn.transaction().map_err(|e| HistoryError {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
+        let mut cache = std::mem::take(&mut self.subjects);
+        let frontier_ms = self.frontier_ms;
+        let mut run = || -> Result<(), rusqlite::Error> {
+            let tx = self.conn.transaction()?;
+            let mut late = Vec::new();
+            {
+                let mut stmt = tx.prepare_cached(
                     "INSERT INTO poll_history (time_ms, set_name, server, status, success, response, response_ms, code, changed)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(|e| HistoryError { path: self.path.clone(), source: e })?;
-            for r in rows {
-                stmt.execute(params![
-                    to_millis(r.time),
-                    r.set,
-                    r.server,
-                    r.status,
-                    r.success,
-                    r.response,
-                    r.response_ms,
-                    r.code,
-                    r.changed
-                ])
-                .map_err(|e| HistoryError {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                )?;
+                for r in rows {
+                    let time_ms = to_millis(r.time);
+                    stmt.execute(params![
+                        time_ms,
+                        r.set,
+                        r.server,
+                        r.status,
+                        r.success,
+                        r.response,
+                        r.response_ms,
+                        r.code,
+                        r.changed
+                    ])?;
+                    if time_ms < frontier_ms {
+                        late.push(super::rollup::RawPoll {
+                            time_ms,
+                            set: r.set.clone(),
+                            server: r.server.clone(),
+                            success: r.success,
+                            response_ms: r.response_ms,
+                        });
+                    }
+                }
             }
+            if !late.is_empty() {
+                super::rollup::add_to_tiers(&tx, &mut cache, &late)?;
+            }
+            tx.commit()
+        };
+        match run() {
+            Ok(()) => {
+                self.subjects = cache;
+                Ok(())
+            }
+            // Ids made in a transaction that rolled back are not in the file: forget them.
+            Err(e) => Err(self.err(e)),
         }
-        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Rows matching the filter, oldest first.
@@ -286,8 +313,10 @@ mod tests {
             newest.iter().map(|r| r.time).collect::<Vec<_>>(),
             [200, 300].map(|s| UNIX_EPOCH + Duration::from_secs(s))
         );
-        // Rolled up: the polls before 250 s leave the raw rows (they count in rollups).
-        assert_eq!(h.roll_up_batch(250_000, 10).unwrap(), 2);
+        // Rolled up, then purged: the polls before 250 s leave the raw rows (they count in
+        // rollups).
+        assert_eq!(h.roll_up_batch(250_000, 10).unwrap(), (2, true));
+        assert_eq!(h.purge_raw_batch(i64::MAX, 10).unwrap(), 2);
         assert_eq!(h.query(&HistoryFilter::default()).unwrap().len(), 1);
         // Survives reopening.
         drop(h);

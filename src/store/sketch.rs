@@ -5,7 +5,8 @@
 //! sketches without the raw polls. (The idea of DDSketch, Masson et al., VLDB 2019.)
 //!
 //! Stored as a blob: per non-empty bin the zigzag varint of its distance from the previous
-//! bin, then the varint count. 30 polls of one server in 5 minutes take a few bytes.
+//! bin, then the varint count: one bin in 2 bytes or so (an hour of polls spread over
+//! 2-42 ms, 78 bins, takes some 170 bytes).
 
 use std::collections::BTreeMap;
 

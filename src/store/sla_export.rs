@@ -130,7 +130,7 @@ pub fn to_html(r: &SlaReport) -> String {
     );
     let _ = writeln!(
         out,
-        "<h1>SLA report</h1><p>From {} to {} (polls counted in rollups from their 5-minute bucket's start; percentiles within 2 %).</p>",
+        "<h1>SLA report</h1><p>From {} to {} (polls counted in rollups from their hour's start; percentiles within 2 %).</p>",
         iso(r.from),
         iso(r.to)
     );

@@ -18,7 +18,7 @@ use super::events::{EventFilter, HistoryEvent};
 use super::history::{History, HistoryError, HistoryFilter, HistoryRow};
 use super::published::Published;
 use super::report::{SlaReport, Subjects, UptimeReport};
-use super::rollup::{BUCKET_SECS, ROLLUP_BATCH_ROWS, bucket_of};
+use super::rollup::{ROLLUP_BATCH_ROWS, ROLLUP_LAG_SECS, Tier};
 
 /// Why the history thread could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,8 @@ enum Message {
         set: String,
         addresses: Published,
     },
-    /// Roll up raw polls older than `raw_hours`, delete rollups and events older than
-    /// `days`: in batches, between other messages.
+    /// Roll up raw polls older than a minute, delete raw polls older than `raw_hours`,
+    /// rollups and events older than `days`: in batches, between other messages.
     Purge {
         raw_hours: u32,
         days: u32,
@@ -208,8 +208,9 @@ impl HistoryWriter {
         }
     }
 
-    /// Starts a maintenance pass: raw polls older than `raw_hours` rolled up, rollups and
-    /// events older than `days` deleted (a pass under way goes on with the new limits).
+    /// Starts a maintenance pass: raw polls older than [`ROLLUP_LAG_SECS`] rolled up, raw
+    /// polls older than `raw_hours` deleted, rollups and events older than `days` deleted
+    /// (a pass under way goes on with the new limits).
     pub fn purge(&self, raw_hours: u32, days: u32) {
         let _ = self.tx.send(Message::Purge { raw_hours, days });
     }
@@ -319,25 +320,21 @@ impl HistoryWriter {
     }
 }
 
-/// A maintenance pass under way: its stage and what it did so far.
+/// A maintenance pass under way: its stage, its limits and what it did so far.
 enum Work {
-    RollUp {
-        cutoff_ms: i64,
-        days: u32,
-        rolled: usize,
-    },
-    PurgeRollups {
-        cutoff_bucket: i64,
-        after: i64,
-        days: u32,
-        rolled: usize,
-        purged: usize,
-    },
-    PurgeEvents {
-        cutoff_ms: i64,
-        rolled: usize,
-        purged: usize,
-    },
+    RollUp { cutoff_ms: i64 },
+    PurgeRaw { cutoff_ms: i64 },
+    PurgeRollups { tier: Tier, after: i64 },
+    PurgeEvents,
+}
+
+/// A pass: its stage, its limits, what it did so far.
+struct Pass {
+    stage: Work,
+    raw_hours: u32,
+    days: u32,
+    rolled: usize,
+    purged: usize,
 }
 
 /// Messages handled in a row before the next maintenance batch, so that a steady stream of
@@ -350,7 +347,7 @@ struct Worker {
     queued: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
     stored: Arc<AtomicU64>,
-    work: Option<Work>,
+    work: Option<Pass>,
 }
 
 impl Worker {
@@ -408,13 +405,15 @@ impl Worker {
             }
             Message::Purge { raw_hours, days } => {
                 let now = super::history::to_millis(SystemTime::now());
-                let cutoff_ms = now - i64::from(raw_hours) * 3_600_000;
-                // Whole buckets only: a bucket is rolled up once its last poll is old enough.
-                let cutoff_ms = bucket_of(cutoff_ms) * 1000;
-                self.work = Some(Work::RollUp {
-                    cutoff_ms,
+                let (rolled, purged) = self.work.as_ref().map_or((0, 0), |p| (p.rolled, p.purged));
+                self.work = Some(Pass {
+                    stage: Work::RollUp {
+                        cutoff_ms: now - ROLLUP_LAG_SECS * 1000,
+                    },
+                    raw_hours,
                     days,
-                    rolled: 0,
+                    rolled,
+                    purged,
                 });
             }
             Message::Events(events) => {
@@ -494,88 +493,80 @@ impl Worker {
         }
     }
 
-    /// One maintenance batch; the pass ends (logged) after its last.
+    /// One maintenance batch; the pass ends (logged) after its last. A failed batch ends
+    /// the pass; the next one (in [`super::rollup::PASS_SECS`]) tries again.
     fn step(&mut self) {
-        let Some(work) = self.work.take() else {
+        let Some(mut pass) = self.work.take() else {
             return;
         };
         let history = &mut self.history;
-        let days_ms = |days: u32| i64::from(days) * 86_400_000;
         let now = super::history::to_millis(SystemTime::now());
-        self.work = match work {
-            Work::RollUp {
-                cutoff_ms,
-                days,
-                rolled,
-            } => match history.roll_up_batch(cutoff_ms, ROLLUP_BATCH_ROWS) {
-                Ok(n) if n == ROLLUP_BATCH_ROWS => Some(Work::RollUp {
-                    cutoff_ms,
-                    days,
-                    rolled: rolled + n,
-                }),
-                Ok(n) => Some(Work::PurgeRollups {
-                    cutoff_bucket: bucket_of(now - days_ms(days)),
-                    after: i64::MIN,
-                    days,
-                    rolled: rolled + n,
-                    purged: 0,
-                }),
-                Err(e) => {
-                    // The pass stops; the next one (in BUCKET_SECS) tries again.
-                    tracing::error!("history rollup failed: {e}");
-                    None
-                }
-            },
-            Work::PurgeRollups {
-                cutoff_bucket,
-                after,
-                days,
-                rolled,
-                purged,
-            } => match history.purge_rollups_batch(cutoff_bucket, after) {
-                Ok((n, Some(next))) => Some(Work::PurgeRollups {
-                    cutoff_bucket,
-                    after: next,
-                    days,
-                    rolled,
-                    purged: purged + n,
-                }),
-                Ok((n, None)) => Some(Work::PurgeEvents {
-                    cutoff_ms: now - days_ms(days),
-                    rolled,
-                    purged: purged + n,
-                }),
-                Err(e) => {
-                    tracing::error!("history purge failed: {e}");
-                    None
-                }
-            },
-            Work::PurgeEvents {
-                cutoff_ms,
-                rolled,
-                purged,
-            } => match history.purge_events_batch(cutoff_ms, ROLLUP_BATCH_ROWS) {
-                Ok(n) if n == ROLLUP_BATCH_ROWS => Some(Work::PurgeEvents {
-                    cutoff_ms,
-                    rolled,
-                    purged: purged + n,
-                }),
-                Ok(n) => {
-                    if rolled + purged + n > 0 {
-                        tracing::info!(
-                            "history: {rolled} poll(s) rolled up into {}-minute buckets, {} old bucket(s) and event(s) purged",
-                            BUCKET_SECS / 60,
-                            purged + n
-                        );
+        let days_ago = now - i64::from(pass.days) * 86_400_000;
+        let next = match pass.stage {
+            Work::RollUp { cutoff_ms } => history
+                .roll_up_batch(cutoff_ms, ROLLUP_BATCH_ROWS)
+                .map(|(n, done)| {
+                    pass.rolled += n;
+                    if done {
+                        Some(Work::PurgeRaw {
+                            cutoff_ms: now - i64::from(pass.raw_hours) * 3_600_000,
+                        })
+                    } else {
+                        Some(Work::RollUp { cutoff_ms })
                     }
-                    None
-                }
-                Err(e) => {
-                    tracing::error!("history event purge failed: {e}");
-                    None
-                }
-            },
+                }),
+            Work::PurgeRaw { cutoff_ms } => history
+                .purge_raw_batch(cutoff_ms, ROLLUP_BATCH_ROWS)
+                .map(|n| {
+                    pass.purged += n;
+                    if n == ROLLUP_BATCH_ROWS {
+                        Some(Work::PurgeRaw { cutoff_ms })
+                    } else {
+                        Some(Work::PurgeRollups {
+                            tier: Tier::Hour,
+                            after: i64::MIN,
+                        })
+                    }
+                }),
+            Work::PurgeRollups { tier, after } => history
+                .purge_rollups_batch(tier, tier.bucket_of(days_ago), after)
+                .map(|(n, next)| {
+                    pass.purged += n;
+                    Some(match (next, tier) {
+                        (Some(after), _) => Work::PurgeRollups { tier, after },
+                        (None, Tier::Hour) => Work::PurgeRollups {
+                            tier: Tier::Day,
+                            after: i64::MIN,
+                        },
+                        (None, Tier::Day) => Work::PurgeEvents,
+                    })
+                }),
+            Work::PurgeEvents => history
+                .purge_events_batch(days_ago, ROLLUP_BATCH_ROWS)
+                .map(|n| {
+                    pass.purged += n;
+                    if n == ROLLUP_BATCH_ROWS {
+                        Some(Work::PurgeEvents)
+                    } else {
+                        if pass.rolled + pass.purged > 0 {
+                            tracing::info!(
+                                "history: {} poll(s) rolled up into hours and days, {} old poll(s), rollup(s) and event(s) purged",
+                                pass.rolled,
+                                pass.purged
+                            );
+                        }
+                        None
+                    }
+                }),
         };
+        match next {
+            Ok(None) => {}
+            Ok(Some(stage)) => {
+                pass.stage = stage;
+                self.work = Some(pass);
+            }
+            Err(e) => tracing::error!("history maintenance failed: {e}"),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use standby::store::events::{EventFilter, EventKind};
 use tokio::net::TcpListener;
 
 use crate::api::{PASSWORD, request, start_with};
-use crate::support::{bounded, wait_until};
+use crate::support::{bounded, http, notify, peers, ports, wait_until};
 
 const ADDRESS: [u8; 4] = [127, 0, 0, 23];
 
@@ -156,9 +156,201 @@ async fn uptime_reports_and_events_through_the_engine_and_the_api() {
         let (status, body) = request(api, "GET", "/events?kind=reboot", auth, "").await;
         assert_eq!(status, 400);
         assert!(
-            body.contains("kind: \\\"reboot\\\" is not one of dns_update"),
+            body.contains("kind: \\\"reboot\\\" is not one of server_failed"),
             "{body}"
         );
+        engine.shutdown();
+    })
+    .await;
+}
+
+/// Waits (bounded) until the event history holds events of every kind of `kinds`.
+async fn events_with(
+    engine: &standby::engine::EngineHandle,
+    kinds: &[EventKind],
+) -> Vec<standby::store::events::HistoryEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = engine.query_events(EventFilter::default()).await.unwrap();
+        if kinds.iter().all(|k| events.iter().any(|e| e.kind == *k)) {
+            return events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{kinds:?}: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A real failover (two HTTP servers, BIND updated by RFC 2136, a notification by a
+/// program): the server's failure, the DNS update it causes and the notification sent
+/// are rows of the event history, in that order, each with its set and server; then the
+/// recovery and the update back. The dialog's filters (kind, set, server) find them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_leaves_its_transition_dns_update_and_notification_in_order() {
+    bounded(async {
+        use standby::model::{
+            DnsData, DnsServer, HttpPoll, NotificationMethod, Rfc2136Update, TsigAlgorithm,
+            UpdateDns, UpdateMethod,
+        };
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) =
+            ("127.0.0.26".parse().unwrap(), "127.0.0.27".parse().unwrap());
+        let port = ports::common_port(&[a, b]);
+        let server_a = http::stoppable_http_server(a, port).await;
+        let _server_b = http::stoppable_http_server(b, port).await;
+        let bind = peers::Peer::primary(peers::Kind::Bind).await;
+        let key = bind.key(TsigAlgorithm::HmacSha256);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("notified.txt");
+        let mut settings = Settings::default();
+        settings.options.notification.default_methods = vec![NotificationMethod {
+            kind: notify::appending_command(&out),
+            events: vec![standby::model::EventKind::ServerFailed],
+            ..NotificationMethod::default()
+        }];
+        settings.server_sets.push(ServerSet {
+            name: "web".into(),
+            servers: vec![
+                Server {
+                    public_ip: a.to_string(),
+                    ..Server::default()
+                },
+                Server {
+                    public_ip: b.to_string(),
+                    ..Server::default()
+                },
+            ],
+            polling: PollMethod::Http(HttpPoll {
+                url: format!("http://www.example.test:{port}/"),
+                ..HttpPoll::default()
+            }),
+            frequency: PollFrequency {
+                interval: Duration::from_secs(1),
+                failed_interval: Duration::from_secs(1),
+                retries: 1,
+                retry_interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(2),
+                recover_after: 1,
+                sequential: false,
+            },
+            dns: DnsData {
+                host_names: vec!["www.example.test".into()],
+                ttl: 30,
+                ..DnsData::default()
+            },
+            update_dns: UpdateDns {
+                enabled: true,
+                use_default_servers: false,
+                dns_servers: vec![DnsServer {
+                    address: bind.addr.ip().to_string(),
+                    port: bind.addr.port(),
+                    update: UpdateMethod::Rfc2136(Rfc2136Update {
+                        tsig: Some(key.clone()),
+                    }),
+                    ..DnsServer::default()
+                }],
+            },
+            ..ServerSet::default()
+        });
+        let engine = standby::engine::EngineHandle::spawn(
+            standby::engine::EngineConfig::in_memory(settings),
+        )
+        .unwrap();
+        // The first update puts the first server in the zone.
+        events_with(&engine, &[EventKind::DnsUpdate]).await;
+        let start = engine
+            .query_events(EventFilter::default())
+            .await
+            .unwrap()
+            .len();
+
+        server_a.abort();
+        let _ = server_a.await;
+        let events = events_with(
+            &engine,
+            &[EventKind::ServerFailed, EventKind::NotificationSent],
+        )
+        .await;
+        // The update that follows the failure: to the second server's address.
+        let moved = |e: &standby::store::events::HistoryEvent| {
+            e.kind == EventKind::DnsUpdate && e.text.contains("→ 127.0.0.27]")
+        };
+        let events = if events[start..].iter().any(moved) {
+            events
+        } else {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let events = engine.query_events(EventFilter::default()).await.unwrap();
+                if events[start..].iter().any(moved) {
+                    break events;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{events:#?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        assert_eq!(bind.dig("www.example.test", "A").await, ["127.0.0.27"]);
+        let at = |f: &dyn Fn(&standby::store::events::HistoryEvent) -> bool| {
+            events
+                .iter()
+                .position(f)
+                .unwrap_or_else(|| panic!("{events:#?}"))
+        };
+        let failed = at(&|e| e.kind == EventKind::ServerFailed);
+        let update = start + events[start..].iter().position(moved).unwrap();
+        let sent = at(&|e| e.kind == EventKind::NotificationSent);
+        assert!(
+            failed >= start && failed < update && failed < sent,
+            "{events:#?}"
+        );
+        let row = &events[failed];
+        assert_eq!(
+            (row.set.as_str(), row.server.as_str()),
+            ("web", "127.0.0.26")
+        );
+        assert!(row.text.contains("failed"), "{row:?}");
+        assert!(
+            events[update].text.contains("[127.0.0.26 → 127.0.0.27]"),
+            "{:?}",
+            events[update]
+        );
+        assert_eq!(events[sent].set, "web");
+        assert!(
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("127.0.0.26")
+        );
+        // The History dialog's filters: kind, set and server chosen from lists.
+        let only = engine
+            .query_events(EventFilter {
+                kind: Some(EventKind::ServerFailed),
+                set: Some("web".into()),
+                server: Some("127.0.0.26".into()),
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(only, vec![events[failed].clone()]);
+
+        // It comes back: recovered, then the update back, after everything before.
+        let _server_a = http::stoppable_http_server(a, port).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let events = engine.query_events(EventFilter::default()).await.unwrap();
+            let recovered = events
+                .iter()
+                .position(|e| e.kind == EventKind::ServerRecovered);
+            let back = events
+                .iter()
+                .rposition(|e| e.kind == EventKind::DnsUpdate && e.text.contains("→ 127.0.0.26]"));
+            if let (Some(recovered), Some(back)) = (recovered, back) {
+                assert!(recovered > update && back > recovered, "{events:#?}");
+                assert_eq!(events[recovered].server, "127.0.0.26");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{events:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         engine.shutdown();
     })
     .await;

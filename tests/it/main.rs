@@ -19,6 +19,7 @@ mod attach;
 mod cli;
 mod cluster;
 mod cluster_faults;
+mod cluster_settings;
 #[cfg(unix)]
 mod crash_kill9;
 mod desktop_session;

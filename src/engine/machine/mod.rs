@@ -129,6 +129,9 @@ pub enum Effect {
     },
     Log(Level, String),
     Event(Event),
+    /// An event for the event history only, never notified: a server's transition while
+    /// in maintenance.
+    Recorded(Event),
     History(HistoryRow),
     /// Keep what the set publishes now (across restarts, for DNS serving).
     Published {
@@ -1024,11 +1027,16 @@ impl Core {
         };
         let text = format!("server {subject} of {name:?} {verb}: {}", details.response);
         if in_maintenance {
-            log(
-                out,
-                Level::Info,
-                format!("{text} (in maintenance: not notified)"),
-            );
+            let text = format!("{text} (in maintenance: not notified)");
+            log(out, Level::Info, text.clone());
+            out.push(Effect::Recorded(Event {
+                time: now.wall,
+                kind,
+                set: name.to_string(),
+                subject: subject.to_string(),
+                text,
+                details,
+            }));
             return;
         }
         log(out, level, text.clone());

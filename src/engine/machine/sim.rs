@@ -434,6 +434,7 @@ impl World {
                 }
                 Effect::Save { .. }
                 | Effect::Log(..)
+                | Effect::Recorded(_)
                 | Effect::History(_)
                 | Effect::Published { .. } => {}
             }

@@ -17,6 +17,8 @@ pub(super) struct Harness {
     pub base: Instant,
     pub at: Duration,
     pub events: Vec<Event>,
+    /// Events for the event history only (never notified).
+    pub recorded: Vec<Event>,
     pub saves: usize,
 }
 
@@ -31,6 +33,7 @@ impl Harness {
             base: Instant::now(),
             at: Duration::ZERO,
             events: Vec::new(),
+            recorded: Vec::new(),
             saves: 0,
         };
         let effects = h.core.step(
@@ -57,6 +60,7 @@ impl Harness {
             match effect {
                 Effect::StartPoll(start) => starts.push(start.clone()),
                 Effect::Event(event) => self.events.push(event.clone()),
+                Effect::Recorded(event) => self.recorded.push(event.clone()),
                 Effect::Save { .. } => self.saves += 1,
                 _ => {}
             }
@@ -345,6 +349,15 @@ fn maintenance_windows_take_a_server_out_quietly() {
     assert_eq!(count(&h, EventKind::ServerFailed), 0);
     assert_eq!(count(&h, EventKind::Maintenance), 1);
     assert_eq!(h.saves, 0, "no pause");
+    // ... but the event history keeps the failure.
+    let recorded: Vec<EventKind> = h.recorded.iter().map(|e| e.kind).collect();
+    assert_eq!(recorded, [EventKind::ServerFailed]);
+    assert!(
+        h.recorded[0]
+            .text
+            .ends_with("(in maintenance: not notified)")
+    );
+    assert_eq!(h.recorded[0].details.server_ip, address(0).to_string());
     let view = h.core.views()[0].clone();
     assert_eq!(
         view.servers[0].admin.maintenance_until,
@@ -357,6 +370,11 @@ fn maintenance_windows_take_a_server_out_quietly() {
     assert_eq!(published(&h), Some(vec![address(0)]));
     assert_eq!(count(&h, EventKind::Maintenance), 2);
     assert_eq!(count(&h, EventKind::ServerRecovered), 0);
+    let recorded: Vec<EventKind> = h.recorded.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        recorded,
+        [EventKind::ServerFailed, EventKind::ServerRecovered]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::dnsupdate::propagation::Resolver;
-use crate::dnsupdate::{self, DnsError, DnsStage, DnsUpdater, FailureKind};
+use crate::dnsupdate::{self, BuildError, DnsError, DnsStage, DnsUpdater, FailureKind};
 use crate::engine::dns_sync::Outcome;
 use crate::engine::dns_worker;
 use crate::engine::machine::{DnsRunId, DnsStart};
@@ -26,7 +26,8 @@ pub struct DnsResult {
     pub outcome: Outcome,
 }
 
-type Built = Result<Arc<dyn DnsUpdater>, String>;
+/// A built updater, or why not; shared by every run on that method (hence the `Arc`).
+type Built = Result<Arc<dyn DnsUpdater>, Arc<BuildError>>;
 
 pub struct DnsRunner {
     permits: Arc<Semaphore>,
@@ -85,7 +86,7 @@ impl DnsRunner {
         if let Some((_, built)) = self.updaters.iter().find(|(m, _)| m == method) {
             return built.clone();
         }
-        let built = dnsupdate::build(method).map_err(|e| e.to_string());
+        let built = dnsupdate::build(method).map_err(Arc::new);
         self.updaters.push((method.clone(), built.clone()));
         built
     }

@@ -1,6 +1,7 @@
-//! What of the engine's doings goes into the event history (`store::events`): DNS
-//! updates with their old → new records, notifications sent and failed, pauses and
-//! maintenance, overrides, settings changes. Pure mappings; the shell stores the rows.
+//! What of the engine's doings goes into the event history (`store::events`): servers
+//! failed and recovered (also those in maintenance, which are not notified), DNS updates
+//! with their old → new records, notifications sent and failed, pauses, maintenance,
+//! overrides, settings changes. Pure mappings; the shell stores the rows.
 
 use std::time::SystemTime;
 
@@ -9,18 +10,20 @@ use crate::model::EventKind as Kind;
 use crate::notify::Report;
 use crate::store::events::{EventKind, HistoryEvent};
 
-/// The history row of an engine event, if it is one the event history keeps (a server's
-/// failure or recovery is a poll that changed its status: in the polls already).
+/// The history row of an engine event, if it is one the event history keeps (a test
+/// message is not).
 pub fn of_event(e: &Event) -> Option<HistoryEvent> {
     let kind = match e.kind {
+        Kind::ServerFailed => EventKind::ServerFailed,
+        Kind::ServerRecovered => EventKind::ServerRecovered,
+        Kind::AllServersFailed => EventKind::AllServersFailed,
         Kind::DnsUpdated | Kind::DnsUpdateFailed | Kind::DnsChangedExternally | Kind::DnsServed => {
             EventKind::DnsUpdate
         }
-        Kind::SetPausedAutomatically | Kind::Maintenance => EventKind::Pause,
+        Kind::SetPausedAutomatically => EventKind::Pause,
+        Kind::Maintenance => EventKind::Maintenance,
         Kind::ServerOverridden => EventKind::Override,
-        Kind::ServerFailed | Kind::ServerRecovered | Kind::AllServersFailed | Kind::Test => {
-            return None;
-        }
+        Kind::Test => return None,
     };
     let d = &e.details;
     let mut text = e.text.clone();
@@ -104,7 +107,7 @@ mod tests {
     use crate::engine::events::EventDetails;
 
     #[test]
-    fn dns_updates_keep_old_and_new_records_and_failures_are_not_events() {
+    fn dns_updates_keep_old_and_new_records_and_transitions_are_events() {
         let mut e = Event {
             time: SystemTime::UNIX_EPOCH,
             kind: Kind::DnsUpdated,
@@ -126,6 +129,19 @@ mod tests {
         );
         assert_eq!(row.server, "www.example.test");
         e.kind = Kind::ServerFailed;
+        e.details.server_ip = "192.0.2.1".into();
+        let failed = of_event(&e).unwrap();
+        assert_eq!(
+            (failed.kind, failed.set.as_str()),
+            (EventKind::ServerFailed, "web")
+        );
+        assert_eq!(
+            failed.server, "192.0.2.1",
+            "the server, for the dialog's filter"
+        );
+        e.kind = Kind::Maintenance;
+        assert_eq!(of_event(&e).unwrap().kind, EventKind::Maintenance);
+        e.kind = Kind::Test;
         assert_eq!(of_event(&e), None);
         e.kind = Kind::ServerOverridden;
         assert_eq!(of_event(&e).unwrap().kind, EventKind::Override);

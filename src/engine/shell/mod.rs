@@ -22,6 +22,7 @@ mod event_history;
 mod output;
 mod poller;
 mod settings_keeper;
+mod settings_share;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,6 +42,7 @@ use dns_runner::{DnsResult, DnsRunner};
 use output::{Output, PUBLISH_EVERY};
 use poller::{PollResult, Poller};
 use settings_keeper::{Answer, KeeperResult, SettingsKeeper};
+use settings_share::SettingsShare;
 
 /// How often the uptime report of the snapshot (server rows, `/metrics`) is recomputed.
 const UPTIME_EVERY: Duration = Duration::from_secs(60);
@@ -54,7 +56,7 @@ const CLUSTER_NEWS: usize = 64;
 const DEFERRED_EDITS: usize = 64;
 /// How often old raw polls are rolled up and old rollups purged (also once at start): one
 /// rollup bucket, so that a pass has at most a bucket's polls to do.
-const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::BUCKET_SECS as u64);
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(crate::store::rollup::PASS_SECS as u64);
 
 /// The engine's ends of the channels to its handle.
 pub(super) struct Channels {
@@ -93,12 +95,14 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
     let (poller, mut poll_results) = Poller::new();
     let (dns, mut dns_results) = DnsRunner::new();
     let (cluster_news, mut cluster_results) = mpsc::channel(CLUSTER_NEWS);
+    let (share, mut share_results) = SettingsShare::new();
     let mut shell = Shell {
         // The auto limit of polls in flight keeps within half the open-file limit.
         core: Core::new(published).with_fd_limit(crate::resources::fd_limit()),
         deferred: std::collections::VecDeque::new(),
         tests,
         keeper,
+        share,
         poller,
         dns,
         output: Output::new(snapshot_tx, events_tx, history),
@@ -142,6 +146,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
                 Some(message) => shell.handle(message),
             },
             Some(result) = keeper_results.recv() => shell.on_keeper(result),
+            Some(result) = share_results.recv() => shell.on_share(result),
             Some(result) = poll_results.recv() => shell.on_poll(result),
             Some(result) = dns_results.recv() => shell.on_dns(result),
             Some(news) = cluster_results.recv() => shell.on_cluster(news),
@@ -202,6 +207,8 @@ struct Shell {
     deferred: std::collections::VecDeque<Call>,
     tests: super::notifications::TestSender,
     keeper: SettingsKeeper,
+    /// Cluster mode's shared settings (etcd).
+    share: SettingsShare,
     poller: Poller,
     dns: DnsRunner,
     output: Output,
@@ -235,13 +242,21 @@ impl Shell {
                 Effect::StartPoll(start) => self.poller.start(start),
                 Effect::StartDns(start) => self.dns.start(start),
                 Effect::CancelDns { run } => self.dns.cancel(run),
-                Effect::Save { settings, pause } => self.keeper.persist(settings, pause),
+                Effect::Save { settings, pause } => {
+                    self.share_pause(&settings, pause.clone());
+                    self.keeper.persist(settings, pause)
+                }
                 Effect::Log(level, text) => self.log(level, text),
                 Effect::Event(event) => {
                     if let Some(row) = event_history::of_event(&event) {
                         self.output.history().events(vec![row]);
                     }
                     self.output.emit(event)
+                }
+                Effect::Recorded(event) => {
+                    if let Some(row) = event_history::of_event(&event) {
+                        self.output.history().events(vec![row]);
+                    }
                 }
                 Effect::History(row) => self.output.history_row(row),
                 Effect::Published { set, addresses } => self.output.published(&set, addresses),
@@ -332,6 +347,7 @@ impl Shell {
     /// Runs on new settings: the parts that build things from them first (probes,
     /// updaters), then the core.
     fn install(&mut self, settings: Arc<Settings>) {
+        self.share_follow_section(&settings);
         let unavailable = self.poller.prepare(&settings);
         self.dns.prepare(&settings);
         if let Some(text) = self
@@ -368,6 +384,11 @@ impl Shell {
     fn apply(&mut self, settings: Box<Settings>, answer: Answer) {
         let errors = validate(&settings);
         let result = if errors.is_empty() {
+            // In cluster mode a change of the shared part goes to etcd first.
+            let (settings, answer) = match self.share_edit(settings, answer) {
+                Some(local) => local,
+                None => return,
+            };
             self.keeper.apply(settings, answer)
         } else {
             Some(KeeperResult::Refused {
@@ -397,6 +418,10 @@ impl Shell {
                 self.publish(true);
                 answer.send(Ok(self.core.settings_revision()));
             }
+            KeeperResult::Refused {
+                why,
+                answer: answer @ Answer::Shared { .. },
+            } => self.adopt_unsaved(&why, answer),
             KeeperResult::Refused { why, answer } => {
                 self.log(Level::Error, format!("settings not applied: {why}"));
                 answer.send(Err(why));
@@ -411,17 +436,13 @@ impl Shell {
                     let text = format!("settings reloaded from {}", path.display());
                     self.operator_event(EventKind::SettingsChanged, "", &text);
                     self.log(Level::Info, text);
+                    self.share_after_reload();
                 }
             }
             KeeperResult::Broken(text) => self.log(Level::Error, text),
         }
-        if answered && self.keeper.applies_pending() == 0 {
-            while let Some(call) = self.deferred.pop_front() {
-                self.handle(Inbound::Call(call));
-                if self.keeper.applies_pending() > 0 {
-                    break;
-                }
-            }
+        if answered {
+            self.after_settings_work();
         }
     }
 
@@ -444,8 +465,7 @@ impl Shell {
 
     /// Answers one request, exactly once (now, or when the work it started is done).
     fn call(&mut self, call: Call) {
-        if matches!(call.request, Request::EditSettings { .. }) && self.keeper.applies_pending() > 0
-        {
+        if matches!(call.request, Request::EditSettings { .. }) && self.settings_busy() {
             // An edit is made on the settings in force: wait for those being saved.
             if self.deferred.len() < DEFERRED_EDITS {
                 self.deferred.push_back(call);

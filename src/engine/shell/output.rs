@@ -53,6 +53,8 @@ pub struct Output {
     stats_at: Instant,
     /// The dispatcher's outbox counters, read at each publish.
     outbox: Arc<crate::notify::OutboxCounters>,
+    /// Cluster mode's shared settings, as the share part last said.
+    shared: crate::cluster::shared_settings::SharedStatus,
     history: HistoryWriter,
     /// Rows waiting for the next flush (every publish tick).
     history_batch: Vec<HistoryRow>,
@@ -83,6 +85,7 @@ impl Output {
             stats_at: Instant::now(),
             outbox: Arc::default(),
             cluster: None,
+            shared: Default::default(),
             history,
             history_batch: Vec::new(),
             uptime: Arc::default(),
@@ -166,6 +169,13 @@ impl Output {
     /// The dispatcher's counters (the engine starts both).
     pub fn set_outbox(&mut self, counters: Arc<crate::notify::OutboxCounters>) {
         self.outbox = counters;
+    }
+
+    pub fn set_shared_status(&mut self, status: crate::cluster::shared_settings::SharedStatus) {
+        if status != self.shared {
+            self.shared = status;
+            self.dirty = true;
+        }
     }
 
     pub fn set_waker(&mut self, waker: RepaintWaker) {
@@ -270,6 +280,7 @@ impl Output {
             uptime: self.uptime.clone(),
             outbox: self.outbox.stats(),
             cluster: self.cluster.clone(),
+            shared_settings: self.shared.clone(),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         if let Some(waker) = &self.waker {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::engine::machine::{PollId, PollStart};
 use crate::model::{PollMethod, Settings};
-use crate::probe::{self, Failure, FailureKind, PollOutcome, PollStage, Probe};
+use crate::probe::{self, BuildError, Failure, FailureKind, PollOutcome, PollStage, Probe};
 
 /// Results waiting for the loop. Cannot grow past the polls in flight (the core's limit),
 /// since each poll sends once; a task waits rather than drop a result.
@@ -29,7 +29,8 @@ pub struct PollResult {
     pub outcome: PollOutcome,
 }
 
-type Built = Result<Arc<dyn Probe>, String>;
+/// A built probe, or why not; shared by every poll of the set (hence the `Arc`).
+type Built = Result<Arc<dyn Probe>, Arc<BuildError>>;
 
 pub struct Poller {
     probes: HashMap<String, (PollMethod, Built)>,
@@ -58,11 +59,11 @@ impl Poller {
                 Some((method, built)) if method == set.polling => (method, built),
                 _ => (
                     set.polling.clone(),
-                    probe::build(&set.polling).map_err(|e| e.to_string()),
+                    probe::build(&set.polling).map_err(Arc::new),
                 ),
             };
             if let Err(why) = &entry.1 {
-                unavailable.insert(set.name.clone(), why.clone());
+                unavailable.insert(set.name.clone(), why.to_string());
             }
             probes.insert(set.name.clone(), entry);
         }
@@ -75,7 +76,7 @@ impl Poller {
         let probe = match self.probes.get(&start.target.set_name) {
             Some((_, Ok(probe))) => Ok(probe.clone()),
             Some((_, Err(why))) => Err(why.clone()),
-            None => Err("the set's polling method is not built".to_string()),
+            None => Err(Arc::new(BuildError::NotBuilt)),
         };
         let results = self.results.clone();
         let PollStart { id, target, due } = start;
@@ -99,7 +100,7 @@ impl Poller {
                 // poll still reports, so that it is counted back.
                 Err(why) => PollOutcome::failure(
                     Failure::new(FailureKind::Network, PollStage::Connecting),
-                    why,
+                    why.to_string(),
                     Duration::ZERO,
                 ),
             };

@@ -58,6 +58,15 @@ pub enum Answer {
     Apply(Option<Reply>),
     /// [`crate::engine::Request::EditSettings`]: gets the new revision.
     Edit(oneshot::Sender<Result<u64, EditError>>),
+    /// Cluster mode: the shared settings of etcd revision `revision` put in force here.
+    /// `winner`: the edit that wrote them (told as usual); `losers`: the edits that etcd
+    /// refused because these came first, each told so once they are in force (so that its
+    /// sender finds them when it reads again).
+    Shared {
+        revision: i64,
+        winner: Option<Box<Answer>>,
+        losers: Vec<Answer>,
+    },
 }
 
 impl Answer {
@@ -70,6 +79,25 @@ impl Answer {
             Answer::Apply(None) => {}
             Answer::Edit(reply) => {
                 let _ = reply.send(outcome);
+            }
+            Answer::Shared {
+                revision,
+                winner,
+                losers,
+            } => {
+                if let Some(winner) = winner {
+                    winner.send(outcome.clone());
+                }
+                for loser in losers {
+                    let lost = match &outcome {
+                        Ok(current) => Err(EditError::SharedConflict {
+                            etcd_revision: revision,
+                            current: *current,
+                        }),
+                        Err(e) => Err(e.clone()),
+                    };
+                    loser.send(lost);
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use crate::model::cluster::{Cluster, EtcdTls, Quorum};
+use crate::model::cluster::{Cluster, EtcdTls, Quorum, SHARED_THROUGH_ETCD};
 use crate::ui::forms::{self, Form};
 
 /// Shown while the page is off.
@@ -41,6 +41,7 @@ pub fn page(
         forms::note(ui, ALONE);
         return;
     };
+    forms::note(ui, SHARED_THROUGH_ETCD);
     let p = "cluster";
     forms::grid(ui, "options cluster", |ui| {
         form.lines(

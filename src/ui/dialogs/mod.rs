@@ -89,6 +89,11 @@ pub const CHANGED_MEANWHILE: &str = "The settings were changed elsewhere (throug
      or in the file) since this dialog opened. OK again applies this dialog's changes over \
      them; Cancel keeps them as they are.";
 
+/// Shown when another instance of the cluster changed the shared settings first.
+pub const CHANGED_IN_CLUSTER: &str = "Another instance of the cluster changed the shared \
+     settings first, so this dialog's changes were not made. Theirs are in force now. OK \
+     again applies this dialog's changes over them; Cancel keeps them as they are.";
+
 #[derive(Default)]
 pub struct Dialogs {
     pub options: Option<OptionsDialog>,
@@ -321,6 +326,10 @@ impl Dialogs {
             EditError::Conflict { current, .. } => {
                 *revision = current;
                 CHANGED_MEANWHILE.to_string()
+            }
+            EditError::SharedConflict { current, .. } => {
+                *revision = current;
+                CHANGED_IN_CLUSTER.to_string()
             }
             other => other.to_string(),
         };

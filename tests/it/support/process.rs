@@ -79,11 +79,28 @@ pub async fn api(
     path: &str,
     body: &str,
 ) -> Option<(u16, String)> {
+    api_with(address, method, path, &[], body)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
+/// [`api`] with extra request headers (`If-Match`); gives the response head too (`ETag`).
+pub async fn api_with(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String, String)> {
     let exchange = async {
         let mut stream = TcpStream::connect(address).await.ok()?;
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
+             Content-Length: {}\r\n{extra}Connection: close\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await.ok()?;
@@ -93,7 +110,7 @@ pub async fn api(
         let text = String::from_utf8_lossy(&response).to_string();
         let (head, body) = text.split_once("\r\n\r\n")?;
         let status = head.get(9..12)?.parse().ok()?;
-        Some((status, body.to_string()))
+        Some((status, head.to_string(), body.to_string()))
     };
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await

@@ -45,6 +45,18 @@ impl Etcd {
         self.wait_ready().await;
     }
 
+    /// Kills the member; its data stays for [`Etcd::start_again`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the killed member again on its data; returns once it answers.
+    pub async fn start_again(&mut self) {
+        self.child = spawn(self.dir.path(), self.client, self.peer_port);
+        self.wait_ready().await;
+    }
+
     /// Compacts the store's history up to `revision` (etcdctl), as an operator or etcd's
     /// auto-compaction would.
     pub fn compact(&self, revision: i64) {
