@@ -7,8 +7,8 @@
 
 pub mod election;
 pub mod etcd;
-pub mod views;
 pub mod shared_settings;
+pub mod views;
 pub mod watch;
 
 pub use election::Fence;
