@@ -10,7 +10,6 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest, Sha256};
 
 use crate::model::options::{ApiTls, HttpApiOptions};
 
@@ -68,13 +67,7 @@ impl Identity {
 }
 
 /// SHA-256 of DER bytes, as upper-case hex pairs joined by `:` (as browsers show it).
-pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use crate::probe::tls::fingerprint;
 
 /// A chain and key from PEM files.
 pub fn load(certificate: &Path, key: &Path) -> Result<Identity, TlsError> {

@@ -15,10 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use sha2::Digest as _;
+use rustls::pki_types::ServerName;
 use tokio::sync::mpsc;
 
 use super::AttachError;
@@ -26,6 +23,7 @@ use super::known_hosts::{KnownHosts, Pin};
 use super::link::{Channel, Connecting, Connector, Place};
 use super::wire::{FrameError, MAX_FRAME, ToEngine, ToWindow};
 use crate::model::Secret;
+use crate::probe::tls::KeyHolder;
 
 /// The header that names a stream's session.
 pub const SESSION_HEADER: &str = "x-standby-session";
@@ -35,14 +33,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 const SILENT_AT_MOST: Duration = Duration::from_secs(15);
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
-/// The SHA-256 of a certificate (DER), as `standby api fingerprint` prints it.
-pub fn fingerprint(der: &[u8]) -> String {
-    sha2::Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use crate::probe::tls::fingerprint;
 
 /// A remote engine's API.
 pub struct Remote {
@@ -113,19 +104,33 @@ impl Remote {
         let address = self.address();
         let io = |e: std::io::Error| AttachError::Refused(format!("{address}: {e}"));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(Pinning {
-            pinned: match pin {
-                Pin::Pinned(f) => Some(f.clone()),
-                Pin::Unknown => None,
-            },
-            seen: Mutex::new(None),
-            provider: provider.clone(),
-        });
+        // Any certificate when none is pinned yet (it is pinned after a login), else the
+        // pinned one; what the server showed is kept to pin it or to name it in the error.
+        let pinned = match pin {
+            Pin::Pinned(f) => Some(f.clone()),
+            Pin::Unknown => None,
+        };
+        let shown: Arc<Mutex<Option<String>>> = Arc::default();
+        let verifier = Arc::new(KeyHolder::new(provider.clone(), {
+            let shown = shown.clone();
+            move |certificate| {
+                let now = fingerprint(certificate.as_ref());
+                if let Ok(mut shown) = shown.lock() {
+                    *shown = Some(now.clone());
+                }
+                match &pinned {
+                    Some(pinned) if !pinned.eq_ignore_ascii_case(&now) => Err(
+                        rustls::Error::General("the certificate is not the one pinned".into()),
+                    ),
+                    _ => Ok(()),
+                }
+            }
+        }));
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| AttachError::Refused(e.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier.clone())
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         let name = ServerName::try_from(self.host.clone())
             .map_err(|e| AttachError::Address(format!("{}: {e}", self.host)))?;
@@ -136,7 +141,7 @@ impl Remote {
             let handshake = tokio_rustls::TlsConnector::from(Arc::new(config))
                 .connect(name, tcp)
                 .await;
-            let seen = verifier.seen.lock().ok().and_then(|s| s.clone());
+            let seen = shown.lock().ok().and_then(|s| s.clone());
             match (handshake, pin, seen) {
                 (Ok(tls), _, Some(seen)) => Ok((tls, seen)),
                 (Err(_), Pin::Pinned(pinned), Some(now)) if !now.eq_ignore_ascii_case(pinned) => {
@@ -351,71 +356,6 @@ impl Connector for Remote {
 
     fn saves_locally(&self) -> bool {
         true
-    }
-}
-
-/// Checks the server's certificate against the pin (none: any, to be pinned); the
-/// handshake's signatures are still checked, so the server holds the certificate's key.
-#[derive(Debug)]
-struct Pinning {
-    pinned: Option<String>,
-    seen: Mutex<Option<String>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinning {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let now = fingerprint(end_entity.as_ref());
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(now.clone());
-        }
-        match &self.pinned {
-            Some(pinned) if !pinned.eq_ignore_ascii_case(&now) => Err(rustls::Error::General(
-                "the certificate is not the one pinned".into(),
-            )),
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

@@ -17,6 +17,7 @@ pub mod follow;
 pub mod machine;
 mod notifications;
 pub mod ping;
+pub mod problem_codes;
 pub mod problems;
 pub mod scheduler;
 pub mod server_state;

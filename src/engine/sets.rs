@@ -41,6 +41,12 @@ pub struct ServerRuntime {
     /// Cluster mode: the quorum's verdict over every live instance's view, which the
     /// address decision sees instead of this instance's own status; `None` alone.
     pub cluster: Option<super::machine::ServerQuorum>,
+    /// When the last judged poll started (for the guard's references: how recent their
+    /// verdict is, `machine/guard.rs`).
+    pub last_started: Option<Instant>,
+    /// When the first failed poll of the current run of failures started; `None` while
+    /// polls succeed.
+    pub failing_since: Option<Instant>,
 }
 
 /// Where a server's poll stands. Only `Idle` servers are armed; a server has at most one
@@ -132,6 +138,8 @@ impl SetRuntime {
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
                     admin: same_server.and_then(|o| o.admin),
                     cluster: kept.and_then(|o| o.cluster.clone()),
+                    last_started: kept.and_then(|o| o.last_started),
+                    failing_since: kept.and_then(|o| o.failing_since),
                 })
             })
             .collect();

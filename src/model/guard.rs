@@ -29,6 +29,10 @@ pub struct ConnectivityGuard {
     /// How long a poll of a reference may take.
     #[serde(with = "super::duration::text")]
     pub timeout: Duration,
+    /// How many references must fail for this monitor to count as cut off; 0 = more
+    /// than half of them (the default). It counts as connected again once more than
+    /// the others answer (so that this many can no longer be failing).
+    pub failed_at_least: u32,
 }
 
 impl Default for ConnectivityGuard {
@@ -41,6 +45,7 @@ impl Default for ConnectivityGuard {
             }),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            failed_at_least: 0,
         }
     }
 }

@@ -387,6 +387,13 @@ impl Validator {
         let min = std::time::Duration::from_millis(10);
         self.check(path, "interval", super::duration::at_least(g.interval, min));
         self.check(path, "timeout", super::duration::at_least(g.timeout, min));
+        let references = g.references.iter().filter(|r| !r.trim().is_empty()).count();
+        if g.failed_at_least as usize > references {
+            self.error(
+                join(path, "failed_at_least"),
+                format!("must be at most the number of reference targets ({references})"),
+            );
+        }
         for (i, set) in settings.server_sets.iter().enumerate() {
             if set.name == super::guard::GUARD_SET {
                 self.error(

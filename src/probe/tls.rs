@@ -1,5 +1,6 @@
-//! TLS client set-up shared by the probes: the ring provider, the platform verifier, and a
-//! verifier for sets that turn certificate checking off.
+//! TLS client set-up shared by the probes and the remote window: the ring provider, the
+//! platform verifier, and a verifier that judges the certificate alone (checking off, or a
+//! pinned fingerprint).
 
 use std::sync::Arc;
 
@@ -21,9 +22,7 @@ pub fn client_config(verify: bool) -> Result<Arc<ClientConfig>, BuildError> {
             })?,
         )
     } else {
-        Arc::new(AcceptAnyCertificate {
-            provider: provider.clone(),
-        })
+        Arc::new(KeyHolder::any(provider.clone()))
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -43,23 +42,62 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, BuildError> {
         .map_err(|_| BuildError::Invalid(format!("{host:?} is not a valid TLS server name")))
 }
 
-/// Accepts any certificate chain and name, but still checks that the server owns the key
-/// of the certificate it sent, so a broken handshake is still a failure.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
+/// The SHA-256 of a certificate (DER) as colon-separated hex pairs, as `standby api
+/// fingerprint` prints it and a window pins it.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// What [`KeyHolder`] asks of the certificate the server sent.
+type CertificateCheck = dyn Fn(&CertificateDer<'_>) -> Result<(), rustls::Error> + Send + Sync;
+
+/// Judges the server's certificate by `check` alone — no chain, no name: any certificate for
+/// sets that turn checking off, one fingerprint for a pinned API — but still checks the
+/// handshake's signatures, so the server must own the key of the certificate it sent and a
+/// broken handshake is still a failure.
+pub struct KeyHolder {
+    check: Box<CertificateCheck>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl KeyHolder {
+    pub fn new(
+        provider: Arc<CryptoProvider>,
+        check: impl Fn(&CertificateDer<'_>) -> Result<(), rustls::Error> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            check: Box::new(check),
+            provider,
+        }
+    }
+
+    /// Accepts any certificate whose key the server holds.
+    pub fn any(provider: Arc<CryptoProvider>) -> Self {
+        Self::new(provider, |_| Ok(()))
+    }
+}
+
+impl std::fmt::Debug for KeyHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyHolder").finish_non_exhaustive()
+    }
+}
+
+impl ServerCertVerifier for KeyHolder {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        (self.check)(end_entity).map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

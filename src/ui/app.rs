@@ -340,6 +340,7 @@ impl StandbyApp {
                 .dialogs
                 .open(request, &snapshot.settings, snapshot.settings_revision);
         }
+        self.view.dialogs.main_section = self.view.tab.title();
         self.view.dialogs.show(ui.ctx(), &snapshot, &mut outbox);
         self.about_window(ui.ctx());
         self.confirm_shutdown_window(ui.ctx());

@@ -143,6 +143,38 @@ impl<'p> Form<'p> {
         })
     }
 
+    /// Runs `draw` with the errors at `from` (and below) seen at `to` instead, so that a
+    /// part drawn for one place (the polling-method editor's `polling`) shows the errors of
+    /// another (`options.connectivity_guard.method`); the rest keep their paths.
+    pub fn with_errors_moved<R>(
+        &mut self,
+        from: &str,
+        to: &str,
+        draw: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let moved = |path: &str, a: &str, b: &str| {
+            path.strip_prefix(a)
+                .filter(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+                .map(|rest| format!("{b}{rest}"))
+        };
+        let mut renamed = vec![false; self.errors.len()];
+        for (i, e) in self.errors.iter_mut().enumerate() {
+            if let Some(path) = moved(&e.path, from, to) {
+                e.path = path;
+                renamed[i] = true;
+            }
+        }
+        let result = draw(self);
+        for (i, e) in self.errors.iter_mut().enumerate() {
+            if renamed[i]
+                && let Some(path) = moved(&e.path, to, from)
+            {
+                e.path = path;
+            }
+        }
+        result
+    }
+
     /// Records (or clears) a wrong text of a field drawn by hand, keyed by `key`.
     pub fn flag(&mut self, key: &str, label: &str, error: Option<String>) {
         let id = Id::unique(("flagged field", key));
@@ -173,7 +205,7 @@ impl<'p> Form<'p> {
         path: &str,
         add: impl FnOnce(&mut egui::Ui) -> R,
     ) -> R {
-        let label_response = ui.label(label);
+        let label_response = with_help(ui.label(label), label);
         let message = if path.is_empty() {
             None
         } else {
@@ -235,7 +267,7 @@ impl<'p> Form<'p> {
     /// A checkbox in the field column (its own text names it).
     pub fn check(&mut self, ui: &mut egui::Ui, text: &str, value: &mut bool) -> Response {
         ui.label("");
-        let response = ui.checkbox(value, text);
+        let response = with_help(ui.checkbox(value, text), text);
         ui.end_row();
         response
     }
@@ -387,7 +419,7 @@ impl<'p> Form<'p> {
         selected: &str,
         choose: impl FnOnce(&mut egui::Ui),
     ) {
-        let label_response = ui.label(label);
+        let label_response = with_help(ui.label(label), label);
         let message = self.take(path);
         ui.horizontal(|ui| {
             egui::ComboBox::from_id_salt(("combo", label, path))
@@ -425,6 +457,14 @@ impl<'p> Form<'p> {
         for line in lines {
             error_text(ui, &line);
         }
+    }
+}
+
+/// The field's line of help ([`crate::ui::help::field_help`]) on hover of its label.
+fn with_help(response: Response, label: &str) -> Response {
+    match crate::ui::help::field_help(label) {
+        Some(text) => response.on_hover_text(text),
+        None => response,
     }
 }
 

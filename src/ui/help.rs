@@ -1,10 +1,25 @@
-//! Short help for each window, opened by F1 or a dialog's ? button.
+//! The help: a page per window and reference pages (tags, problem codes, DNS server setup),
+//! embedded in the binary (`assets/help/*.md`, or made from the code's own lists), so that
+//! all of it works off line. F1 or a dialog's ? opens the page of the window on top, at the
+//! section it shows; the pages list on the left goes to any other page.
+//!
+//! - `markdown.rs` — the pages' markdown subset, parsed and drawn.
+//! - `generated.rs` — the tags and problem-code pages, made from `model::tags` and
+//!   `engine::problem_codes`.
+//! - `fields.rs` — a line of help per dialog field, shown on hover.
+
+mod fields;
+mod generated;
+mod markdown;
 
 use eframe::egui;
 
-/// The window the help is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HelpTopic {
+pub use fields::field_help;
+pub use generated::{problem_codes_page, tags_page};
+
+/// A page of the help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Page {
     MainWindow,
     Options,
     ServerSet,
@@ -13,128 +28,117 @@ pub enum HelpTopic {
     DnsServer,
     EmailDefaults,
     Zone,
+    History,
+    Ping,
+    WhatIf,
+    DnsSetup,
+    Tags,
+    ProblemCodes,
 }
 
-impl HelpTopic {
+impl Page {
+    pub const ALL: [Page; 14] = [
+        Page::MainWindow,
+        Page::Options,
+        Page::ServerSet,
+        Page::Server,
+        Page::Notification,
+        Page::DnsServer,
+        Page::EmailDefaults,
+        Page::Zone,
+        Page::History,
+        Page::Ping,
+        Page::WhatIf,
+        Page::DnsSetup,
+        Page::Tags,
+        Page::ProblemCodes,
+    ];
+
     pub fn title(self) -> &'static str {
         match self {
-            HelpTopic::MainWindow => "Help: Standby",
-            HelpTopic::Options => "Help: Options",
-            HelpTopic::ServerSet => "Help: Server set properties",
-            HelpTopic::Server => "Help: Server properties",
-            HelpTopic::Notification => "Help: Notification properties",
-            HelpTopic::DnsServer => "Help: DNS server properties",
-            HelpTopic::EmailDefaults => "Help: E-mail defaults",
-            HelpTopic::Zone => "Help: Zone properties",
+            Page::MainWindow => "Standby",
+            Page::Options => "Options",
+            Page::ServerSet => "Server set properties",
+            Page::Server => "Server properties",
+            Page::Notification => "Notification properties",
+            Page::DnsServer => "DNS server properties",
+            Page::EmailDefaults => "E-mail defaults",
+            Page::Zone => "Zone properties",
+            Page::History => "Polling history",
+            Page::Ping => "Ping",
+            Page::WhatIf => "What if",
+            Page::DnsSetup => "DNS server setup",
+            Page::Tags => "Tags",
+            Page::ProblemCodes => "Problem codes",
         }
     }
 
-    pub fn text(self) -> &'static str {
-        match self {
-            HelpTopic::MainWindow => {
-                "Standby polls every server of each server set, decides which servers work, \
-                 and keeps the set's host names in DNS pointing at them.\n\n\
-                 Server Sets: the sets and the state of their servers and DNS servers. \
-                 New server set, Properties and Delete change the settings.\n\
-                 Log: the live log. Problems: the current faults of all sets.\n\
-                 File > Options...: settings that apply to every set."
-            }
-            HelpTopic::Options => {
-                "Settings for all server sets. Pick a section on the left.\n\n\
-                 Server polling: how many polls may run at once and how long the history is kept.\n\
-                 Notification: the default methods, used by every set that says 'use the \
-                 default methods'. E-mail defaults: sender, message and SMTP server.\n\
-                 DNS updating: the default DNS servers, updated by every set that says so, \
-                 and the resolver for name servers the updated server does not know \
-                 (propagation; blank = the system's).\n\
-                 DNS serving: Standby answers DNS itself for the sets' host names.\n\
-                 HTTP API: a REST API for scripts (user admin).\n\
-                 Cluster: this instance as one of several that decide together through \
-                 etcd (its endpoints, the cluster's and this instance's names, the quorum \
-                 rule, the lease).\n\n\
-                 Every field is checked as you type; OK stays disabled while one is wrong, \
-                 and the reason is shown beside it. Nothing changes until you press OK."
-            }
-            HelpTopic::ServerSet => {
-                "A server set is one service hosted on several servers, in priority order \
-                 (the first one is preferred; Move up / Move down change the order).\n\n\
-                 Polling method: how each server is checked, with the rules its answer must pass.\n\
-                 Polling frequency: intervals, retries before a server counts as failed, and \
-                 successful polls before it counts as recovered.\n\
-                 DNS data: the host names (the first is the main one), the TTL, which servers' \
-                 addresses DNS should give, and what to give if every server fails.\n\
-                 Update DNS: the DNS servers whose records Standby keeps right.\n\n\
-                 Tags such as $SERVERIP$ are replaced when a command runs; an unknown tag is \
-                 flagged in orange and sent as written."
-            }
-            HelpTopic::Server => {
-                "One IP address of the service. The public address is what DNS gets; \
-                 'Poll address' is polled instead when the server sits behind NAT.\n\n\
-                 Weight: share of answers in weighted round robin.\n\
-                 Pause the set if this server fails: notify, update DNS, then pause the set \
-                 until an operator resumes it (no automatic failback).\n\
-                 Disabled: off line on purpose, treated as not in the set."
-            }
-            HelpTopic::Notification => {
-                "One way to tell someone about events: e-mail, an HTTP request (a web hook), \
-                 a command line, or the system log.\n\n\
-                 Tick the events it is sent for. Subject, body, URL and arguments take tags \
-                 such as $EVENT$, $SETNAME$, $SERVERIP$, $PROBLEM$ and $TIME$."
-            }
-            HelpTopic::DnsServer => {
-                "A name server whose records Standby keeps right.\n\n\
-                 Dynamic update (RFC 2136): one atomic UPDATE message; sign it with TSIG \
-                 (key name, algorithm and base64 secret as on the DNS server; Generate makes \
-                 a new random secret). Without TSIG the updates are unauthenticated.\n\
-                 HTTP: a provider's API; Command line: a program of yours. Both take tags such \
-                 as $HOST$, $IP$, $IPS$ and $TTL$.\n\n\
-                 Setting up the server:\n\
-                 - BIND: Generate a secret, Copy the key clause into named.conf, and give \
-                 the zone `update-policy { grant KEYNAME zonesub ANY; };`. A signed zone: \
-                 `dnssec-policy default; inline-signing yes;`, named signs each update.\n\
-                 - Knot: the same key under `key:`, an `acl:` with `action: update` and \
-                 that key, and `acl:` in the zone (`dnssec-signing: on` signs it).\n\
-                 - PowerDNS: RFC 2136 (`dnsupdate=yes`, `allow-dnsupdate-from` with \
-                 Standby's address, `pdnsutil import-tsig-key KEYNAME hmac-sha256 SECRET` \
-                 and `pdnsutil set-meta ZONE TSIG-ALLOW-DNSUPDATE KEYNAME`), or the \
-                 PowerDNS API method (`api=yes`, `api-key`, `webserver=yes`; URL, server \
-                 id, API key).\n\
-                 - Windows DNS: secure dynamic updates need Kerberos (GSS-TSIG), which \
-                 Standby does not speak: allow nonsecure updates from Standby's address \
-                 only, or use Microsoft DNS (dnscmd) on Windows.\n\
-                 - Cloudflare: an API token with Zone > Zone > Read and Zone > DNS > Edit \
-                 on the zone (not the global API key).\n\
-                 - Route 53: an IAM policy allowing route53:ListHostedZonesByName, \
-                 route53:ListResourceRecordSets, route53:ChangeResourceRecordSets and \
-                 route53:GetChange; the key in the dialog or from the AWS environment or \
-                 profile.\n\n\
-                 Re-check: the records are compared again every N minutes and put back if \
-                 someone else changed them.\n\
-                 Propagation: how many of the zone's name servers give the new records \
-                 (\"2 of 3, 1 unknown\"); unknown = not resolved or no answer. Names the \
-                 server does not know are resolved by Options > DNS updating > Resolver."
-            }
-            HelpTopic::EmailDefaults => {
-                "The sender, message and SMTP server that e-mail notifications use when \
-                 they say 'use the defaults'. Subject and body take tags such as $EVENT$, \
-                 $SETNAME$ and $SERVERNAME$."
-            }
-            HelpTopic::Zone => {
-                "A zone delegated to Standby: in the parent zone, NS records for the zone \
-                 name point at the name servers listed here (Standby's addresses).\n\n\
-                 Standby answers the zone with authority: SOA and NS at the apex, the sets' \
-                 host names under it with their addresses, NODATA and NXDOMAIN with the SOA \
-                 (resolvers remember a negative answer for the SOA minimum).\n\
-                 Name servers: one per line, the name then its addresses. A name inside the \
-                 zone needs them (glue), or nobody could find it.\n\
-                 The serial grows by itself with every change of what the zone answers.\n\n\
-                 Transfers: Standby can be the hidden primary of the zone for secondary \
-                 servers (a provider's, BIND, Knot): list their networks under May transfer \
-                 (AXFR and IXFR over TCP; others are refused) and their addresses under \
-                 NOTIFY (told of every change, so they fetch it at once). With Require TSIG, \
-                 a transfer must be signed with the key, which the secondaries are given too."
-            }
+    /// The page's markdown.
+    pub fn text(self) -> std::borrow::Cow<'static, str> {
+        let embedded = match self {
+            Page::MainWindow => include_str!("../../assets/help/main-window.md"),
+            Page::Options => include_str!("../../assets/help/options.md"),
+            Page::ServerSet => include_str!("../../assets/help/server-set.md"),
+            Page::Server => include_str!("../../assets/help/server.md"),
+            Page::Notification => include_str!("../../assets/help/notification.md"),
+            Page::DnsServer => include_str!("../../assets/help/dns-server.md"),
+            Page::EmailDefaults => include_str!("../../assets/help/email-defaults.md"),
+            Page::Zone => include_str!("../../assets/help/zone.md"),
+            Page::History => include_str!("../../assets/help/history.md"),
+            Page::Ping => include_str!("../../assets/help/ping.md"),
+            Page::WhatIf => include_str!("../../assets/help/what-if.md"),
+            Page::DnsSetup => include_str!("../../assets/help/dns-setup.md"),
+            Page::Tags => return tags_page().into(),
+            Page::ProblemCodes => return problem_codes_page().into(),
+        };
+        embedded.into()
+    }
+}
+
+/// What the help shows: a page, and the section (a heading of it) to open it at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HelpTopic {
+    pub page: Page,
+    pub section: Option<&'static str>,
+}
+
+/// The topics by window, as the dialogs name them.
+#[expect(
+    non_upper_case_globals,
+    reason = "named like the windows, as when HelpTopic was a plain enum"
+)]
+impl HelpTopic {
+    pub const MainWindow: HelpTopic = HelpTopic::page(Page::MainWindow);
+    pub const Options: HelpTopic = HelpTopic::page(Page::Options);
+    pub const ServerSet: HelpTopic = HelpTopic::page(Page::ServerSet);
+    pub const Server: HelpTopic = HelpTopic::page(Page::Server);
+    pub const Notification: HelpTopic = HelpTopic::page(Page::Notification);
+    pub const DnsServer: HelpTopic = HelpTopic::page(Page::DnsServer);
+    pub const EmailDefaults: HelpTopic = HelpTopic::page(Page::EmailDefaults);
+    pub const Zone: HelpTopic = HelpTopic::page(Page::Zone);
+    pub const History: HelpTopic = HelpTopic::page(Page::History);
+    pub const Ping: HelpTopic = HelpTopic::page(Page::Ping);
+    pub const WhatIf: HelpTopic = HelpTopic::page(Page::WhatIf);
+}
+
+impl HelpTopic {
+    pub const fn page(page: Page) -> Self {
+        Self {
+            page,
+            section: None,
         }
+    }
+
+    /// The same page, opened at `section` (a heading of the page; blank = its top).
+    pub fn at(self, section: &'static str) -> Self {
+        Self {
+            section: Some(section).filter(|s| !s.is_empty()),
+            ..self
+        }
+    }
+
+    pub fn title(self) -> String {
+        format!("Help: {}", self.page.title())
     }
 }
 
@@ -143,29 +147,62 @@ pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
     let Some(topic) = *help else {
         return;
     };
+    // Scroll to the section once, when a topic is opened, not at every frame (the reader
+    // scrolls on from there).
+    let shown_id = egui::Id::unique("help topic shown");
+    let scroll_to = match ctx.data(|d| d.get_temp::<HelpTopic>(shown_id)) {
+        Some(shown) if shown == topic => None,
+        _ => topic.section,
+    };
+    ctx.data_mut(|d| d.insert_temp(shown_id, topic));
     let mut open = true;
     let mut close = false;
+    let mut chosen = None;
     egui::Window::new(topic.title())
         .id(egui::Id::unique("help window"))
         .open(&mut open)
         .collapsible(false)
-        .resizable(false)
-        .default_width(460.0)
+        .resizable(true)
+        .default_size([720.0, 480.0])
         .order(egui::Order::Foreground)
         .show(ctx, |ui| {
-            // The DNS server's guide is long: it scrolls on a small screen.
-            egui::ScrollArea::vertical()
-                .max_height(420.0)
-                .show(ui, |ui| {
-                    ui.label(topic.text());
+            ui.horizontal_top(|ui| {
+                ui.vertical(|ui| {
+                    ui.set_width(170.0);
+                    for page in Page::ALL {
+                        if ui
+                            .selectable_label(page == topic.page, page.title())
+                            .clicked()
+                        {
+                            chosen = Some(page);
+                        }
+                    }
+                    // Under the list, not under the page: always in view.
+                    ui.add_space(12.0);
+                    if ui.button("Close help").clicked() {
+                        close = true;
+                    }
                 });
-            ui.add_space(6.0);
-            if ui.button("Close help").clicked() {
-                close = true;
-            }
+                ui.separator();
+                ui.vertical(|ui| {
+                    // A page may be long: it scrolls on a small screen.
+                    egui::ScrollArea::vertical()
+                        .id_salt(("help page", topic.page))
+                        .max_height(440.0)
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| {
+                            let text = topic.page.text();
+                            markdown::show(ui, &markdown::parse(&text), scroll_to);
+                        });
+                });
+            });
         });
+    if let Some(page) = chosen {
+        *help = Some(HelpTopic::page(page));
+    }
     if !open || close {
         *help = None;
+        ctx.data_mut(|d| d.remove::<HelpTopic>(shown_id));
     }
 }
 
@@ -173,31 +210,68 @@ pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
 mod tests {
     use super::*;
 
-    /// The DNS server dialog's F1 help is the short form of README's setup guide: every
-    /// server and provider, with the piece each one needs.
+    fn headings(page: Page) -> Vec<String> {
+        let text = page.text();
+        markdown::headings(&markdown::parse(&text))
+            .map(String::from)
+            .collect()
+    }
+
     #[test]
-    fn the_dns_server_help_guides_every_server_and_provider() {
-        let text = HelpTopic::DnsServer.text();
+    fn every_page_has_a_title_heading() {
+        for page in Page::ALL {
+            assert_eq!(
+                headings(page).first().map(String::as_str),
+                Some(page.title()),
+                "{page:?}"
+            );
+        }
+    }
+
+    /// F1 opens a dialog at its section: every section the dialogs name is a heading.
+    #[test]
+    fn every_section_of_the_windows_is_a_heading() {
+        use crate::ui::app::Tab;
+        use crate::ui::dialogs::options_dialog::OptionsSection;
+        use crate::ui::dialogs::set_dialog::SetSection;
+        let main = headings(Page::MainWindow);
+        for tab in Tab::ALL {
+            assert!(main.iter().any(|h| h == tab.title()), "{}", tab.title());
+        }
+        let options = headings(Page::Options);
+        for s in OptionsSection::ALL {
+            assert!(options.iter().any(|h| h == s.title()), "{}", s.title());
+        }
+        let set = headings(Page::ServerSet);
+        for s in SetSection::ALL {
+            assert!(set.iter().any(|h| h == s.title()), "{}", s.title());
+        }
+    }
+
+    /// The DNS setup page guides every server and provider, with the piece each one needs.
+    #[test]
+    fn the_dns_setup_page_guides_every_server_and_provider() {
+        let text = Page::DnsSetup.text();
         for needed in [
             "BIND",
-            "key clause",
             "update-policy",
             "Knot",
             "action: update",
             "PowerDNS",
             "TSIG-ALLOW-DNSUPDATE",
-            "PowerDNS API",
+            "api-key",
             "Windows DNS",
             "dnscmd",
             "Cloudflare",
-            "Zone > Zone > Read and Zone > DNS > Edit",
+            "Zone > Zone > Read",
             "Route 53",
             "route53:ListHostedZonesByName",
             "route53:ListResourceRecordSets",
             "route53:ChangeResourceRecordSets",
             "route53:GetChange",
+            "$IP$",
         ] {
-            assert!(text.contains(needed), "the help lacks {needed:?}");
+            assert!(text.contains(needed), "the setup page lacks {needed:?}");
         }
     }
 }

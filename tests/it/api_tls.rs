@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::ServerName;
 use standby::engine::{EngineConfig, EngineHandle};
 use standby::model::options::ApiTls;
 use standby::model::{Secret, Settings, file};
+use standby::probe::tls::KeyHolder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,61 +22,14 @@ use crate::support::wait_until;
 const PASSWORD: &str = "tls-admin-pw";
 
 /// Trusts exactly one certificate, by its SHA-256 (trust on first use, as a window would).
-#[derive(Debug)]
-struct Pinned {
-    fingerprint: String,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if standby::api::tls::fingerprint(end_entity.as_ref()) == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
+fn pinned(provider: Arc<CryptoProvider>, fingerprint: String) -> KeyHolder {
+    KeyHolder::new(provider, move |certificate| {
+        if standby::api::tls::fingerprint(certificate.as_ref()) == fingerprint {
+            Ok(())
         } else {
             Err(rustls::Error::General("another certificate".into()))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    })
 }
 
 /// GET /log over TLS pinned to `fingerprint`: the status line, or the handshake error.
@@ -87,10 +39,7 @@ async fn get_log(api: SocketAddr, fingerprint: &str) -> Result<String, String> {
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned {
-            fingerprint: fingerprint.to_string(),
-            provider,
-        }))
+        .with_custom_certificate_verifier(Arc::new(pinned(provider, fingerprint.to_string())))
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(api).await.unwrap();

@@ -86,6 +86,7 @@ mod settings_files;
 mod tsig_bind_vectors;
 mod ui_dialogs;
 mod ui_dns_serving;
+mod ui_help;
 mod ui_history_tray;
 mod ui_main_window;
 mod ui_smtp_warning;

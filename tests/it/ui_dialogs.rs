@@ -654,3 +654,58 @@ fn the_lower_ttl_is_edited_on_the_dns_data_page() {
     let text = std::fs::read_to_string(w.settings_path()).unwrap();
     assert!(text.contains(r#"after_change: "2m""#), "{text}");
 }
+
+/// The connectivity guard's Options page: its fields, their errors beside them (a bad
+/// reference, a threshold above the count, a bad duration, the method's own URL), and OK
+/// saving the guard.
+#[test]
+fn the_connectivity_guard_page_saves_references_method_and_threshold() {
+    let mut w = window(Settings::default());
+    w.click("Options");
+    w.click("Connectivity guard");
+    assert!(w.shows("No reference targets: the guard is off."));
+    w.type_into(
+        "Reference targets (one IP per line):",
+        "127.0.0.1\nnot an address",
+    );
+    assert!(w.shows("line 2: \"not an address\" is not an IP address"));
+    assert!(!w.ok_enabled("Options"));
+    w.type_into(
+        "Reference targets (one IP per line):",
+        "127.0.0.1\n127.0.0.2",
+    );
+    assert!(!w.shows("the guard is off"));
+    w.type_into("Cut off when failing (0 = more than half):", "3");
+    assert!(w.shows("must be at most the number of reference targets (2)"));
+    assert!(!w.ok_enabled("Options"));
+    w.type_into("Cut off when failing (0 = more than half):", "2");
+    w.type_into("Poll each every:", "5ms");
+    assert!(w.shows("must be at least 10ms"));
+    w.type_into("Poll each every:", "250ms");
+    // The method's own fields and errors, at the guard's paths.
+    w.choose("Polling method:", "HTTP/HTTPS");
+    w.type_into("URL:", "not a url");
+    assert!(!w.ok_enabled("Options"));
+    assert!(w.shows("\"not a url\" is not a valid URL"));
+    // Beside its field: not in the list of errors no field showed (which names the path).
+    assert!(
+        !w.shows("options.connectivity_guard.method"),
+        "the method's error is not shown at its field"
+    );
+    w.type_into("URL:", "http://127.0.0.1:1/health");
+    assert!(w.ok_enabled("Options"));
+    w.click_in("Options", "OK");
+    let saved = w.wait_for_file("the guard", |s| {
+        s.options.connectivity_guard.references.len() == 2
+    });
+    let g = &saved.options.connectivity_guard;
+    assert_eq!(g.references, ["127.0.0.1", "127.0.0.2"]);
+    assert_eq!(g.failed_at_least, 2);
+    assert_eq!(g.interval, std::time::Duration::from_millis(250));
+    assert!(
+        matches!(&g.method, PollMethod::Http(h) if h.url == "http://127.0.0.1:1/health"),
+        "{:?}",
+        g.method
+    );
+    w.wait_until_closed("Options");
+}

@@ -839,8 +839,7 @@ impl Core {
                 changed: false,
             }));
         }
-        let set = &mut self.sets[i];
-        let server = &mut set.servers[id.server];
+        let set = &self.sets[i];
         if local || unjudged {
             // No observation of the server (its state, counts and DNS stay): poll it
             // again at the retry interval, to see it as soon as the monitor can.
@@ -854,6 +853,27 @@ impl Core {
                 self.arm(i, id.server, due);
             }
             return;
+        }
+        // The guard's race: a server whose failure would be confirmed before the guard
+        // has any reference result from after the failure began waits for one (its
+        // last failed poll is not counted yet; bounded, `guard.rs`).
+        if !outcome.is_success() && !self.is_guard(i) {
+            let since = *self.sets[i].servers[id.server]
+                .failing_since
+                .get_or_insert(started);
+            let set = &self.sets[i];
+            let server = &set.servers[id.server];
+            let (_, transition) = observe(&server.state, outcome, &set.config.frequency, now.wall);
+            if transition == Some(Transition::Failed) && self.guard_not_heard_since(since, now) {
+                self.hold_failure(i, id, outcome, due, now, out);
+                return;
+            }
+        }
+        let set = &mut self.sets[i];
+        let server = &mut set.servers[id.server];
+        server.last_started = Some(started);
+        if outcome.is_success() {
+            server.failing_since = None;
         }
         server.last_lateness = Some(started.saturating_duration_since(due));
         // A poll that timed out held its permit for the whole time-out: the next one goes

@@ -977,7 +977,12 @@ fn the_connectivity_guard_holds_judgement_while_the_monitor_is_cut_off() {
         round(&mut h, &mut history, &|_, _| true);
     }
     assert_eq!(network(&h), None);
-    for _ in 0..3 {
+    // The failure is confirmed once the references answered polls started after it
+    // began (`a_failure_waits_for_the_guard_but_not_for_a_dead_one`): a few more rounds.
+    for _ in 0..20 {
+        if h.statuses(web(&h)) == "FO" {
+            break;
+        }
         round(&mut h, &mut history, &|set, k| set == GUARD_SET || k == 1);
     }
     assert_eq!(h.statuses(web(&h)), "FO");
@@ -1111,5 +1116,88 @@ fn the_ttl_follows_the_state_and_dns_follows_the_ttl() {
         h.core.sets()[0].ttl.window_ends,
         None,
         "no wake-up left behind"
+    );
+}
+
+/// The guard's race through the core: the server (no retries) and the references fail
+/// in the same round, the server's result first. Its failure waits for a reference result
+/// from after it began; the references then say the network is down, so the server is
+/// never failed. With a guard that gives no results (its probe cannot run), the failure
+/// waits at most the bound, then is failed over as always.
+#[test]
+fn a_failure_waits_for_the_guard_but_not_for_a_dead_one() {
+    use crate::model::guard::{ConnectivityGuard, GUARD_SET};
+    let run = |guard_unavailable: bool| {
+        let mut settings = Settings {
+            server_sets: vec![set("web", 2, frequency(0, 1, false))],
+            ..Settings::default()
+        };
+        settings.options.connectivity_guard = ConnectivityGuard {
+            references: vec!["198.51.100.1".into(), "198.51.100.2".into()],
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            ..ConnectivityGuard::default()
+        };
+        let mut unavailable = BTreeMap::new();
+        if guard_unavailable {
+            unavailable.insert(GUARD_SET.to_string(), "no probe".to_string());
+        }
+        let mut h = Harness::new(Vec::new());
+        let effects = h.core.step(
+            Input::Install {
+                settings: Arc::new(settings),
+                unavailable,
+            },
+            h.now(),
+        );
+        h.note(&effects);
+        let web = h
+            .core
+            .sets()
+            .iter()
+            .position(|s| s.config.name == "web")
+            .unwrap();
+        // One round: the due polls, the servers' results answered before the references'.
+        let round = |h: &mut Harness, ok: bool| {
+            let next = h.core.next_wakeup().unwrap();
+            h.at =
+                h.at.max(next.saturating_duration_since(h.base) + Duration::from_millis(50));
+            let effects = h.core.step(Input::Tick, h.now());
+            let mut starts = h.note(&effects);
+            starts.sort_by_key(|s| s.target.set_name == GUARD_SET);
+            for start in starts {
+                let effects = h.core.step(
+                    Input::PollDone {
+                        id: start.id,
+                        outcome: outcome(ok),
+                        started: h.now().at,
+                    },
+                    h.now(),
+                );
+                h.note(&effects);
+            }
+        };
+        round(&mut h, true);
+        while h.statuses(web) != "OO" {
+            round(&mut h, true);
+        }
+        let cut_at = h.at;
+        for _ in 0..6 {
+            round(&mut h, false);
+        }
+        (h.statuses(web), h.kinds(), h.at - cut_at)
+    };
+    let (statuses, kinds, _) = run(false);
+    assert_eq!(
+        statuses, "OO",
+        "never judged: the guard said the network is down"
+    );
+    assert!(!kinds.contains(&EventKind::ServerFailed), "{kinds:?}");
+    let (statuses, kinds, waited) = run(true);
+    assert_eq!(statuses, "FF", "a dead guard holds nothing back for long");
+    assert!(kinds.contains(&EventKind::ServerFailed), "{kinds:?}");
+    assert!(
+        waited >= Duration::from_secs(4),
+        "held for the bound first: {waited:?}"
     );
 }

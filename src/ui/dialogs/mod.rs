@@ -13,6 +13,7 @@ pub mod cluster_page;
 pub mod dns_server_dialog;
 pub mod dns_serving_page;
 pub mod email_defaults_dialog;
+pub mod guard_page;
 pub mod history_dialog;
 mod history_report;
 pub use history_report::percent as history_percent;
@@ -101,6 +102,8 @@ pub struct Dialogs {
     /// The set whose deletion waits for the operator's yes.
     pub confirm_delete: Option<String>,
     pub help: Option<HelpTopic>,
+    /// The main window's tab, where F1 opens the main window's page.
+    pub main_section: &'static str,
     /// Why a deletion failed, for the status bar.
     pub message: Option<String>,
     pending: Vec<Pending>,
@@ -116,6 +119,20 @@ pub struct Dialogs {
     /// The engine's host when it is not this machine (a remote window): the Ping window
     /// says that it pings from there.
     pub engine_host: Option<String>,
+}
+
+/// The help topic of the window on top when it is one of the windows without OK / Cancel
+/// buttons (those handle F1 themselves).
+fn top_window_topic(ctx: &egui::Context) -> Option<HelpTopic> {
+    let top = ctx.top_layer_id()?.id;
+    [
+        ("history dialog", HelpTopic::History),
+        ("ping window", HelpTopic::Ping),
+        ("what if window", HelpTopic::WhatIf),
+    ]
+    .into_iter()
+    .find(|(id, _)| egui::Id::unique(id) == top)
+    .map(|(_, topic)| topic)
 }
 
 /// File → Support file...: the path, then the engine's answer.
@@ -231,8 +248,15 @@ impl Dialogs {
             self.what_if = None;
         }
         self.support_window(ctx, outbox);
-        if !self.any_open() && ctx.input(|i| i.key_pressed(egui::Key::F1)) {
-            self.help = Some(HelpTopic::MainWindow);
+        if ctx.input(|i| i.key_pressed(egui::Key::F1)) {
+            // The window on top decides: a dialog's own F1 has run already (in its buttons);
+            // the windows without buttons are found by their layer, else the main window's
+            // page opens at its tab.
+            if let Some(topic) = top_window_topic(ctx) {
+                self.help = Some(topic);
+            } else if !self.any_open() {
+                self.help = Some(HelpTopic::MainWindow.at(self.main_section));
+            }
         }
         help::show(ctx, &mut self.help);
     }

@@ -22,6 +22,7 @@ use crate::ui::dialogs::cluster_page;
 use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
 use crate::ui::dialogs::dns_serving_page;
 use crate::ui::dialogs::email_defaults_dialog::EmailDefaultsDialog;
+use crate::ui::dialogs::guard_page;
 use crate::ui::dialogs::notification_dialog::NotificationDialog;
 use crate::ui::dialogs::set_dialog::{dns_server_row, notification_row};
 use crate::ui::dialogs::zone_dialog::ZoneDialog;
@@ -42,11 +43,12 @@ pub enum OptionsSection {
     Logging,
     HttpApi,
     SystemLog,
+    ConnectivityGuard,
     Cluster,
 }
 
 impl OptionsSection {
-    pub const ALL: [OptionsSection; 9] = [
+    pub const ALL: [OptionsSection; 10] = [
         OptionsSection::UserInterface,
         OptionsSection::ServerPolling,
         OptionsSection::Notification,
@@ -55,6 +57,7 @@ impl OptionsSection {
         OptionsSection::Logging,
         OptionsSection::HttpApi,
         OptionsSection::SystemLog,
+        OptionsSection::ConnectivityGuard,
         OptionsSection::Cluster,
     ];
 
@@ -68,6 +71,7 @@ impl OptionsSection {
             OptionsSection::Logging => "Logging",
             OptionsSection::HttpApi => "HTTP API",
             OptionsSection::SystemLog => "System log",
+            OptionsSection::ConnectivityGuard => "Connectivity guard",
             OptionsSection::Cluster => "Cluster",
         }
     }
@@ -83,6 +87,7 @@ impl OptionsSection {
             OptionsSection::Logging => &["options.logging"],
             OptionsSection::HttpApi => &["options.http_api"],
             OptionsSection::SystemLog => &["options.system_log"],
+            OptionsSection::ConnectivityGuard => &["options.connectivity_guard"],
             OptionsSection::Cluster => &["cluster"],
         }
     }
@@ -234,7 +239,9 @@ impl OptionsDialog {
                     });
                 });
             });
-            forms::save_footer(ui, &mut form, apply_error, saving, HelpTopic::Options, help)
+            // F1 opens the help at the section shown.
+            let topic = HelpTopic::Options.at(current.title());
+            forms::save_footer(ui, &mut form, apply_error, saving, topic, help)
         });
         self.act(action);
         self.show_child(ctx, help);
@@ -379,6 +386,9 @@ fn section(
         OptionsSection::Logging => logging(ui, form, &mut o.logging),
         OptionsSection::HttpApi => http_api(ui, form, &mut o.http_api),
         OptionsSection::SystemLog => system_log(ui, form, &mut o.system_log),
+        OptionsSection::ConnectivityGuard => {
+            guard_page::page(ui, form, &mut o.connectivity_guard);
+        }
         OptionsSection::Cluster => cluster_page::page(ui, form, &mut d.cluster, cluster_stash),
     }
     Action::None

@@ -225,7 +225,8 @@ impl SetDialog {
                 &mut form,
                 apply_error,
                 saving,
-                HelpTopic::ServerSet,
+                // F1 opens the help at the section shown.
+                HelpTopic::ServerSet.at(current.title()),
                 help,
             )
         });
