@@ -285,6 +285,16 @@ impl Run {
                 self.fence
                     .renewed(sent, Duration::from_secs(u64::try_from(ttl).unwrap_or(0)));
                 self.healthy();
+                // Stepped down by its own clock during a short cut, but the lease (and
+                // with it the election key) outlived the cut: lead again, or nobody would.
+                let key = views::leader_key(&self.prefix);
+                let ours = self
+                    .keys
+                    .get(&key)
+                    .is_some_and(|kv| kv.lease == lease && kv.value == self.me.as_bytes());
+                if !self.leading && ours {
+                    self.campaign().await;
+                }
             }
             Err(EtcdError::LeaseExpired(_)) => {
                 // Everything bound to it is gone: join again (new lease, views, campaign).
