@@ -36,6 +36,16 @@ WARN
     exit 1
 fi
 
+# The cluster demo on its own loopback (issue 13 item 9): etcd and three instances; an edit
+# through one instance's API must reach the two others.
+echo "== cluster demo (scripts/cluster-demo.sh --check, loopback only)"
+demo=(bash scripts/loopback-only.sh bash scripts/cluster-demo.sh --check)
+if [ "$(id -u)" -eq 0 ]; then
+    unshare --net "${demo[@]}"
+else
+    unshare --user --map-root-user --net "${demo[@]}"
+fi
+
 echo "== Windows cross-build (x86_64-pc-windows-gnu)"
 if rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu \
     && command -v x86_64-w64-mingw32-gcc >/dev/null; then

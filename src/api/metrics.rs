@@ -30,7 +30,7 @@ const PAIR_STATES: [(PairState, &str); 4] = [
 ];
 
 /// Escapes a label value (backslash, quote, newline).
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -55,7 +55,7 @@ fn unix_secs(time: SystemTime) -> f64 {
 }
 
 /// The `# HELP` and `# TYPE` lines of a family.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -66,6 +66,7 @@ pub fn render(s: &Snapshot) -> String {
     dns_pairs(&mut out, s);
     engine(&mut out, s);
     super::report::metrics(&mut out, s);
+    super::cluster::metrics(&mut out, s, SystemTime::now());
     out
 }
 

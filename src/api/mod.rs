@@ -10,6 +10,7 @@
 pub mod attach_route;
 mod body;
 pub mod cli_client;
+pub mod cluster;
 pub mod dto;
 pub mod guard;
 pub mod metrics;
@@ -152,6 +153,7 @@ pub fn router_with(state: ApiState) -> Router {
             post(routes::clear_maintenance),
         )
         .route("/metrics", get(routes::metrics))
+        .route("/cluster", get(cluster::get_cluster))
         .route("/uptime", get(report::uptime))
         .route("/report", get(report::report))
         .route("/events", get(report::events))

@@ -228,9 +228,11 @@ pub async fn resolve(server: &DnsServer) -> Result<SocketAddr, DnsError> {
             format!("cannot resolve {address}: {why}"),
         )
     };
+    // The system's resolver takes only the punycode form of an international name.
+    let ascii = crate::model::idn::ascii_or_same(address);
     let found = tokio::time::timeout(
         LOOKUP_TIMEOUT,
-        tokio::net::lookup_host((address, server.port)),
+        tokio::net::lookup_host((ascii.as_str(), server.port)),
     )
     .await
     .map_err(|_| {

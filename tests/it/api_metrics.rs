@@ -20,7 +20,7 @@ use crate::support::{bounded, dns_sync, wait_until};
 const PROMTOOL: &str = "promtool";
 
 /// The value of the one sample whose line starts with `series` (name and labels).
-fn sample(metrics: &str, series: &str) -> f64 {
+pub fn sample(metrics: &str, series: &str) -> f64 {
     let line = metrics
         .lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
@@ -29,7 +29,7 @@ fn sample(metrics: &str, series: &str) -> f64 {
 }
 
 /// Runs `promtool check metrics` on `text`; returns its exit status and output.
-fn promtool(text: &str) -> (bool, String) {
+pub fn promtool(text: &str) -> (bool, String) {
     let mut child = Command::new(PROMTOOL)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -13,6 +13,7 @@ use serde_json::Value;
 use standby::model::{Cluster, PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll};
 use tokio::time::Instant;
 
+use crate::api_metrics::{promtool, sample};
 use crate::support::bounded;
 use crate::support::peers::etcd::Etcd as EtcdPeer;
 use crate::support::ports;
@@ -194,6 +195,23 @@ async fn settings_edited_on_one_instance_reach_all_and_concurrent_edits_conflict
             "the local part stays"
         );
 
+        // GET /cluster and /metrics say so: cluster mode, the shared settings' revision.
+        let cluster = api_ok(b.api, "/cluster").await.unwrap();
+        assert_eq!(cluster["mode"], "cluster", "{cluster}");
+        assert_eq!(cluster["instance"], "paris", "{cluster}");
+        assert_eq!(cluster["shared_settings"]["etcd"], "reachable", "{cluster}");
+        assert!(
+            cluster["shared_settings"]["revision"].as_i64() > Some(0),
+            "{cluster}"
+        );
+        let (status, metrics) = api(a.api, "GET", "/metrics", "").await.unwrap();
+        assert_eq!(status, 200);
+        let (ok, out) = promtool(&metrics);
+        assert!(ok, "promtool: {out}\n{metrics}");
+        assert_eq!(sample(&metrics, "standby_cluster_mode"), 1.0);
+        assert_eq!(sample(&metrics, "standby_cluster_etcd_reachable"), 1.0);
+        assert!(sample(&metrics, "standby_cluster_shared_settings_revision") > 0.0);
+
         // An edit through one instance's API reaches the two others.
         let mail = serde_json::to_string(&set("mail", port)).unwrap();
         let sent = Instant::now();
@@ -310,6 +328,14 @@ async fn without_etcd_an_instance_starts_from_its_file_polls_and_catches_up_late
             successes(b.api, "web").await.filter(|n| *n > before)
         })
         .await;
+        // GET /cluster says etcd is unreachable and that it runs on its copy.
+        let cluster = wait("paris saying etcd is unreachable", || async {
+            let cluster = api_ok(b.api, "/cluster").await?;
+            (cluster["shared_settings"]["etcd"] == "unreachable").then_some(cluster)
+        })
+        .await;
+        let note = cluster["note"].as_str().unwrap_or_default();
+        assert!(note.contains("etcd is unreachable"), "{cluster}");
         // The shared part cannot change without etcd, and says why.
         let mail = serde_json::to_string(&set("mail", port)).unwrap();
         let refused = api(b.api, "POST", "/serversets", &mail).await.unwrap();

@@ -655,6 +655,133 @@ fn the_lower_ttl_is_edited_on_the_dns_data_page() {
     assert!(text.contains(r#"after_change: "2m""#), "{text}");
 }
 
+/// Opens the set dialog's Notification page and a new method's dialog, as a chat or
+/// paging service.
+fn new_service_method(w: &mut Window) {
+    w.click("Properties");
+    w.click("Notification");
+    w.click("Add notification method...");
+    assert!(w.has_window("Notification properties"));
+    w.choose("Method:", "Chat or paging service");
+}
+
+/// Picks a service in the pop-up, scrolled to it first: the last ones lie below the
+/// pop-up's visible part.
+fn choose_service(w: &mut Window, service: &str) {
+    w.click("Service:");
+    w.harness
+        .get_all_by_label(service)
+        .last()
+        .expect("the service is offered")
+        .scroll_to_me();
+    w.steps();
+    w.harness.get_all_by_label(service).last().unwrap().click();
+    w.steps();
+}
+
+/// The ntfy preset page: its server URL (the public one by default), a required topic
+/// (OK stays disabled without it), its own priorities, and the reminder field; OK saves
+/// them all.
+#[test]
+fn the_ntfy_preset_page_and_the_reminder_are_saved() {
+    use standby::model::NotificationKind;
+    use standby::model::services::Service;
+    let settings = Settings {
+        server_sets: vec![tcp_set("web", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    new_service_method(&mut w);
+    w.choose("Service:", "ntfy");
+    assert!(w.shows("Topic:") && w.shows("Priority:"));
+    assert!(
+        !w.ok_enabled("Notification properties"),
+        "a topic is required"
+    );
+    w.type_into("Server URL:", "http://127.0.0.1:1");
+    w.type_into("Topic:", "standby-alerts");
+    w.choose("Priority:", "4");
+    w.type_into(
+        "Remind every N minutes while a problem lasts (0 = never):",
+        "many",
+    );
+    assert!(!w.ok_enabled("Notification properties"), "not a number");
+    w.type_into(
+        "Remind every N minutes while a problem lasts (0 = never):",
+        "15",
+    );
+    assert!(w.ok_enabled("Notification properties"));
+    w.click_in("Notification properties", "OK");
+    w.wait_until_closed("Notification properties");
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the ntfy method", |s| {
+        s.set("web")
+            .is_some_and(|set| !set.notification.methods.is_empty())
+    });
+    let method = &saved.set("web").unwrap().notification.methods[0];
+    assert_eq!(method.remind_every_mins, 15);
+    let NotificationKind::Service(s) = &method.kind else {
+        panic!("{method:?}")
+    };
+    assert_eq!(s.service, Service::Ntfy);
+    assert_eq!(
+        (s.url.as_str(), s.target.as_str(), s.priority),
+        ("http://127.0.0.1:1", "standby-alerts", Some(4))
+    );
+}
+
+/// Each preset shows its own fields: a web hook (Slack) has no server URL and a secret
+/// web-hook URL that must be one; Opsgenie its P1-P5 priorities; PagerDuty none, and the
+/// note that a recovery resolves the alert. The message is kept across a change of service.
+#[test]
+fn each_preset_page_shows_its_own_fields() {
+    use standby::model::NotificationKind;
+    use standby::model::services::Service;
+    let settings = Settings {
+        server_sets: vec![tcp_set("web", "127.0.0.1")],
+        ..Default::default()
+    };
+    let mut w = window(settings);
+    new_service_method(&mut w);
+    choose_service(&mut w, "Slack");
+    assert!(!w.shows("Server URL:") && !w.shows("Priority:"));
+    assert!(w.shows("Channel (optional):"));
+    w.type_into("Web hook URL:", "hooks.slack.test/T000");
+    assert!(w.shows("must start with http:// or https://"));
+    assert!(!w.ok_enabled("Notification properties"));
+    choose_service(&mut w, "Opsgenie");
+    assert!(w.shows("API integration key:") && w.shows("Server URL:"));
+    w.click("Priority:");
+    assert!(w.shows("P5"));
+    w.harness.get_all_by_label("P2").last().unwrap().click();
+    w.steps();
+    w.type_into("Title:", "Standby says \"$EVENT$\"");
+    choose_service(&mut w, "PagerDuty (Events API v2)");
+    assert!(!w.shows("Priority:"));
+    assert!(w.shows("A failure opens an alert keyed by $PROBLEMID$; its recovery resolves it."));
+    w.type_into("Integration (routing) key:", "R0UT1NGKEY");
+    assert!(w.ok_enabled("Notification properties"));
+    w.click_in("Notification properties", "OK");
+    w.wait_until_closed("Notification properties");
+    w.click_in("Server set properties", "OK");
+    let saved = w.wait_for_file("the PagerDuty method", |s| {
+        s.set("web")
+            .is_some_and(|set| !set.notification.methods.is_empty())
+    });
+    let method = &saved.set("web").unwrap().notification.methods[0];
+    let NotificationKind::Service(s) = &method.kind else {
+        panic!("{method:?}")
+    };
+    assert_eq!(s.service, Service::PagerDuty);
+    assert_eq!(s.secret.expose(), "R0UT1NGKEY");
+    assert_eq!(s.title, "Standby says \"$EVENT$\"", "the message is kept");
+    assert_eq!(
+        s.priority, None,
+        "a new service starts from its own defaults"
+    );
+    assert_eq!(method.remind_every_mins, 0);
+}
+
 /// The connectivity guard's Options page: its fields, their errors beside them (a bad
 /// reference, a threshold above the count, a bad duration, the method's own URL), and OK
 /// saving the guard.
