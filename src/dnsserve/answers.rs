@@ -92,12 +92,16 @@ pub enum Reply {
     Drop,
 }
 
+/// A configured name as queries carry it: punycode (an international name typed in
+/// Unicode), lower case, no final dot.
 fn lower(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
+    crate::model::idn::ascii_or_same(name)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 fn dns_name(name: &str) -> Option<Name> {
-    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).ok()
+    Name::from_ascii(format!("{}.", lower(name))).ok()
 }
 
 /// `hostmaster@example.com` → `hostmaster.example.com.` (a dot in the local part escaped).

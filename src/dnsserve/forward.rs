@@ -70,7 +70,8 @@ async fn resolve(server: &str, port: u16) -> Result<SocketAddr, ForwardError> {
     if let Ok(ip) = server.trim().parse() {
         return Ok(SocketAddr::new(ip, port));
     }
-    tokio::net::lookup_host((server.trim(), port))
+    let ascii = crate::model::idn::ascii_or_same(server.trim());
+    tokio::net::lookup_host((ascii.as_str(), port))
         .await
         .map_err(|source| ForwardError::Resolve {
             server: server.to_string(),

@@ -67,7 +67,9 @@ impl Notifier {
     /// primary's address).
     pub fn changed(&mut self, zone: &DnsZone, soa: Record, source: IpAddr) {
         let targets = targets(zone);
-        let apex = zone.name.trim_end_matches('.').to_ascii_lowercase();
+        let apex = crate::model::idn::ascii_or_same(&zone.name)
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         if let Some(old) = self.tasks.remove(&apex) {
             old.abort();
         }
@@ -99,10 +101,11 @@ pub fn after_change(
     source: IpAddr,
 ) {
     for apex in journal.record(table) {
-        let zone = options
-            .zones
-            .iter()
-            .find(|z| z.name.trim_end_matches('.').eq_ignore_ascii_case(&apex));
+        let zone = options.zones.iter().find(|z| {
+            crate::model::idn::ascii_or_same(&z.name)
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&apex)
+        });
         if let (Some(zone), Some(records)) = (zone, table.zone_records(&apex)) {
             notifier.changed(zone, records.soa, source);
         }

@@ -268,9 +268,11 @@ pub fn addresses_of(records: &[Record], owner: &Name) -> Vec<IpAddr> {
         .collect()
 }
 
-/// `host` as an absolute name (a host name in the settings has no trailing dot).
+/// `host` as an absolute name (a host name in the settings has no trailing dot); an
+/// international name goes in its punycode form.
 pub(crate) fn absolute_name(host: &str, stage: DnsStage) -> Result<Name, DnsError> {
-    let trimmed = host.trim().trim_end_matches('.');
+    let ascii = crate::model::idn::ascii_or_same(host.trim());
+    let trimmed = ascii.trim_end_matches('.');
     Name::from_ascii(format!("{trimmed}."))
         .ok()
         .filter(|n| !trimmed.is_empty() && !n.is_root())

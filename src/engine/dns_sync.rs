@@ -258,7 +258,9 @@ impl SetDns {
             for host in &set.dns.host_names {
                 pairs.push(DnsPair {
                     target,
-                    host: host.clone(),
+                    // What DNS carries: an international name in punycode (the window
+                    // shows it in Unicode again).
+                    host: crate::model::idn::ascii_or_same(host),
                     core: PairCore::default(),
                     served: None,
                     last_change: None,

@@ -279,7 +279,9 @@ pub fn name_is_under(name: &str, apex: &str) -> bool {
     name.eq_ignore_ascii_case(apex)
         || (name.len() > apex.len()
             && name.as_bytes()[name.len() - apex.len() - 1] == b'.'
-            && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex))
+            && name
+                .get(name.len() - apex.len()..)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(apex)))
 }
 
 /// A network as `address/prefix` (`192.0.2.0/24`, `2001:db8::/32`); a bare address is
@@ -341,10 +343,11 @@ pub fn network_contains(network: (std::net::IpAddr, u8), address: std::net::IpAd
 impl DnsServingOptions {
     /// The deepest zone that `name` is in (wildcard names are in the zone of their base).
     pub fn zone_of(&self, name: &str) -> Option<&DnsZone> {
-        let name = name.strip_prefix("*.").unwrap_or(name);
+        // International names are compared in their punycode form.
+        let name = super::idn::ascii_or_same(name.strip_prefix("*.").unwrap_or(name));
         self.zones
             .iter()
-            .filter(|z| name_is_under(name, &z.name))
+            .filter(|z| name_is_under(&name, &super::idn::ascii_or_same(&z.name)))
             .max_by_key(|z| z.name.trim_end_matches('.').len())
     }
 }

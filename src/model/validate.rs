@@ -86,7 +86,10 @@ pub fn smtp_warning(smtp: &SmtpServer) -> Option<String> {
 
 /// A host name as compared between sets: lower case, without the final dot.
 fn host_key(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
+    // `bücher.example` and `xn--bcher-kva.example` are one name.
+    super::idn::ascii_or_same(name.trim())
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 /// Checks one server set on its own (the set dialog; the duplicate-name check needs the
@@ -109,7 +112,9 @@ pub fn ip_address(text: &str) -> Result<IpAddr, String> {
 /// A host name (letters, digits, hyphens, dots; labels of 1–63, 253 in all). With
 /// `allow_wildcard`, a leading `*.` label is accepted.
 pub fn host_name(text: &str, allow_wildcard: bool) -> Result<(), String> {
-    let name = text.strip_suffix('.').unwrap_or(text);
+    // International names are judged in the form DNS carries (punycode, issue 17).
+    let ascii = super::idn::to_ascii(text)?;
+    let name = ascii.strip_suffix('.').unwrap_or(&ascii);
     let name = match name.strip_prefix("*.") {
         Some(rest) if allow_wildcard => rest,
         Some(_) => return Err(format!("{text:?}: a wildcard is not allowed here")),
@@ -903,6 +908,35 @@ mod tests {
             },
             ..ServerSet::default()
         }
+    }
+
+    #[test]
+    fn international_host_names_are_accepted_and_bad_labels_named_by_field() {
+        let settings = Settings {
+            server_sets: vec![
+                set_with_names(
+                    "web",
+                    "192.0.2.1",
+                    &["bücher.example.test", "*.müller.test"],
+                ),
+                set_with_names("jp", "192.0.2.2", &["例え.テスト"]),
+            ],
+            ..Settings::default()
+        };
+        assert_eq!(validate(&settings), Vec::new());
+        let mut bad = settings.clone();
+        bad.server_sets[1].dns.host_names = vec!["ok.test".into(), "xn--a.example".into()];
+        let errors = validate(&bad);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "server_sets[1].dns.host_names[1]");
+        assert!(errors[0].message.contains("IDNA"), "{}", errors[0].message);
+        // The Unicode and the punycode spelling are one name, claimed once.
+        let mut twice = settings;
+        twice.server_sets[1].dns.host_names = vec!["xn--bcher-kva.example.test".into()];
+        let errors = validate(&twice);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "server_sets[1].dns.host_names[0]");
+        assert!(host_or_ip("bücher.example").is_ok());
     }
 
     #[test]

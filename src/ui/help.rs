@@ -150,10 +150,7 @@ pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
     // Scroll to the section once, when a topic is opened, not at every frame (the reader
     // scrolls on from there).
     let shown_id = egui::Id::unique("help topic shown");
-    let scroll_to = match ctx.data(|d| d.get_temp::<HelpTopic>(shown_id)) {
-        Some(shown) if shown == topic => None,
-        _ => topic.section,
-    };
+    let scroll = ctx.data(|d| d.get_temp::<HelpTopic>(shown_id)) != Some(topic);
     ctx.data_mut(|d| d.insert_temp(shown_id, topic));
     let mut open = true;
     let mut close = false;
@@ -192,7 +189,7 @@ pub fn show(ctx: &egui::Context, help: &mut Option<HelpTopic>) {
                         .auto_shrink([false, false])
                         .show(ui, |ui| {
                             let text = topic.page.text();
-                            markdown::show(ui, &markdown::parse(&text), scroll_to);
+                            markdown::show(ui, &markdown::parse(&text), topic.section, scroll);
                         });
                 });
             });

@@ -23,6 +23,13 @@ pub mod widgets;
 
 pub use app::EngineLink;
 
+/// Where the window keeps its size, place and column widths: `<settings>.window.ron`.
+pub fn window_state_path(settings: &std::path::Path) -> std::path::PathBuf {
+    let mut name = settings.as_os_str().to_owned();
+    name.push(".window.ron");
+    std::path::PathBuf::from(name)
+}
+
 /// Opens the main window on its own engine or an attached one; returns when it is closed.
 pub fn run(engine: EngineLink) -> Result<(), eframe::Error> {
     let start_in_tray = engine
@@ -40,6 +47,10 @@ pub fn run(engine: EngineLink) -> Result<(), eframe::Error> {
             .with_title("Standby")
             .with_inner_size([1100.0, 700.0])
             .with_visible(!hidden),
+        // The window's size and place, the table columns' widths: beside the settings
+        // file (one per settings file, like its lock), written by eframe off this thread.
+        persist_window: true,
+        persistence_path: settings_path.as_deref().map(window_state_path),
         ..Default::default()
     };
     eframe::run_native(
@@ -47,6 +58,7 @@ pub fn run(engine: EngineLink) -> Result<(), eframe::Error> {
         options,
         Box::new(move |cc| {
             let tray = desktop::tray::start(cc.egui_ctx.clone(), why_no_tray);
+            desktop::system_theme::follow(cc.egui_ctx.clone());
             // eframe shows the window after its first frame whatever the builder said;
             // this command comes after that, so the window ends hidden (a brief flash).
             if hidden {

@@ -120,6 +120,77 @@ pub fn status_text(status: ServerStatus) -> RichText {
     RichText::new(status.label()).color(status_color(status))
 }
 
+/// A response time in milliseconds with the precision its size needs: `0.05 ms`,
+/// `2.4 ms`, `120 ms`. Whole milliseconds made every loopback or LAN poll a "0".
+pub fn millis(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        return "–".into();
+    }
+    if ms == 0.0 {
+        "0 ms".into()
+    } else if ms < 0.01 {
+        "< 0.01 ms".into()
+    } else if ms < 1.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// [`millis`] of a duration.
+pub fn duration_ms(time: Duration) -> String {
+    millis(time.as_secs_f64() * 1000.0)
+}
+
+/// The colours of a response-time sparkline on the current theme.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SparkColors {
+    pub background: Color32,
+    pub border: Color32,
+    pub line: Color32,
+    pub failure: Color32,
+}
+
+/// A sparkline's colours for a dark or a light theme: a background a step off the
+/// window's (not the near-black `extreme_bg_color`, which swallowed the line) and a line
+/// bright enough on it (contrast ratio at least 3, tested).
+pub fn spark_colors(dark_mode: bool) -> SparkColors {
+    if dark_mode {
+        SparkColors {
+            background: Color32::from_gray(0x30),
+            border: Color32::from_gray(0x50),
+            line: Color32::from_rgb(0x5e, 0xd6, 0x7a),
+            failure: Color32::from_rgb(0xff, 0x6b, 0x6b),
+        }
+    } else {
+        SparkColors {
+            background: Color32::from_gray(0xe8),
+            border: Color32::from_gray(0xc0),
+            line: Color32::from_rgb(0x1a, 0x7f, 0x37),
+            failure: Color32::from_rgb(0xc0, 0x20, 0x20),
+        }
+    }
+}
+
+/// WCAG's contrast ratio of two colours (1 = none, 21 = black on white).
+pub fn contrast_ratio(a: Color32, b: Color32) -> f32 {
+    fn luminance(c: Color32) -> f32 {
+        let lin = |v: u8| {
+            let v = f32::from(v) / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(c.r()) + 0.7152 * lin(c.g()) + 0.0722 * lin(c.b())
+    }
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
 /// Cuts a long text to `max` characters (with an ellipsis) for a table cell.
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -151,6 +222,54 @@ mod tests {
         assert_eq!(clock_utc(t), "13:05:09");
         assert_eq!(clock_utc(UNIX_EPOCH), "00:00:00");
         assert_eq!(clock_or_dash(None), "–");
+    }
+
+    #[test]
+    fn response_times_keep_the_precision_their_size_needs() {
+        for (ms, shown) in [
+            (0.0, "0 ms"),
+            (0.004, "< 0.01 ms"),
+            (0.05, "0.05 ms"),
+            (0.123, "0.12 ms"),
+            (0.999, "1.00 ms"),
+            (1.0, "1.0 ms"),
+            (2.44, "2.4 ms"),
+            (9.94, "9.9 ms"),
+            (10.0, "10 ms"),
+            (120.4, "120 ms"),
+            (2500.0, "2500 ms"),
+            (-1.0, "–"),
+            (f64::NAN, "–"),
+        ] {
+            assert_eq!(millis(ms), shown, "{ms} ms");
+        }
+        assert_eq!(duration_ms(Duration::from_micros(50)), "0.05 ms");
+    }
+
+    #[test]
+    fn sparklines_are_readable_on_both_themes() {
+        for dark in [true, false] {
+            let c = spark_colors(dark);
+            assert!(
+                contrast_ratio(c.line, c.background) >= 3.0,
+                "dark {dark}: line"
+            );
+            assert!(
+                contrast_ratio(c.failure, c.background) >= 3.0,
+                "dark {dark}: failure"
+            );
+            // The box stands off the window's own background.
+            let window = if dark {
+                egui::Visuals::dark().panel_fill
+            } else {
+                egui::Visuals::light().panel_fill
+            };
+            assert!(
+                contrast_ratio(c.background, window) > 1.1,
+                "dark {dark}: box"
+            );
+        }
+        assert!((contrast_ratio(Color32::BLACK, Color32::WHITE) - 21.0).abs() < 0.01);
     }
 
     #[test]

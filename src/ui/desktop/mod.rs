@@ -1,5 +1,7 @@
-//! The desktop around the window: the tray icon (and whether a tray host runs) and the
-//! second start of the program, which shows the running window instead.
+//! The desktop around the window: the tray icon (and whether a tray host runs), the
+//! second start of the program, which shows the running window instead, and the
+//! desktop's light/dark preference.
 
 pub mod second_start;
+pub mod system_theme;
 pub mod tray;

@@ -50,6 +50,10 @@ use crate::ui::help::{self, HelpTopic};
 pub enum DialogRequest {
     Options,
     NewSet,
+    /// The first set, on the first-run screen: the set dialog's guided path.
+    FirstSet,
+    /// The first-run screen's *Open an example*: adds `model::example`'s set.
+    Example,
     Properties(String),
     Delete(String),
     /// The polling history of a set (blank = all), optionally of one server.
@@ -159,6 +163,18 @@ impl Dialogs {
                     dialog.revision = revision;
                     self.set = Some(dialog);
                 }
+            }
+            DialogRequest::FirstSet => {
+                if self.set.is_none() {
+                    let mut dialog = SetDialog::new_set(settings.clone()).guided();
+                    dialog.revision = revision;
+                    self.set = Some(dialog);
+                }
+            }
+            DialogRequest::Example => {
+                let set =
+                    crate::model::example::first_run_example(|name| settings.set(name).is_some());
+                self.admin.push(SettingsEdit::AddSet(Box::new(set)));
             }
             DialogRequest::Properties(name) => {
                 if self.set.is_none() {

@@ -98,6 +98,33 @@ pub struct SetDialog {
     pub refused: Option<(ServerSet, Vec<ValidationError>)>,
     /// The settings revision the draft was copied from (see `OptionsDialog::revision`).
     pub revision: u64,
+    /// The first set's guided path (the first-run screen): Back and Next above the page.
+    pub guided: bool,
+}
+
+/// The guided path's steps, in order: who is polled, how, and which names DNS gives.
+pub const GUIDE: [SetSection; 3] = [
+    SetSection::Servers,
+    SetSection::PollingMethod,
+    SetSection::DnsData,
+];
+
+/// What a step of the guided path asks for.
+fn guide_text(section: SetSection) -> &'static str {
+    match section {
+        SetSection::Servers => {
+            "Add the servers that can do the job, most preferred first (Add...: an address \
+             and a name)."
+        }
+        SetSection::PollingMethod => {
+            "Choose how Standby tells that a server works: HTTP for a web site, TCP for a \
+             mail or FTP service, Ping for the bare machine."
+        }
+        _ => {
+            "Give the host names that should point at a working server. Updating DNS servers \
+             is off until you turn it on (Update DNS); OK starts polling."
+        }
+    }
 }
 
 impl SetDialog {
@@ -132,7 +159,15 @@ impl SetDialog {
             apply_error: None,
             refused: None,
             revision: 0,
+            guided: false,
         }
+    }
+
+    /// The first set's dialog: it opens on the guided path's first step.
+    pub fn guided(mut self) -> Self {
+        self.guided = true;
+        self.section = GUIDE[0];
+        self
     }
 
     /// The change OK sends to the engine.
@@ -206,7 +241,11 @@ impl SetDialog {
         let (draft, current, parse_errors) =
             (&mut self.draft, &mut self.section, &mut self.parse_errors);
         let (saving, apply_error) = (self.saving, &self.apply_error);
+        let guided = self.guided;
         let outcome = forms::window(ctx, title, "set dialog", 760.0, enabled, |ui| {
+            if guided {
+                guide_strip(ui, current);
+            }
             let mut form = Form::new(errors, parse_errors);
             ui.horizontal_top(|ui| {
                 section_list(ui, &mut form, current);
@@ -348,6 +387,38 @@ enum SetList {
 }
 
 /// The page names on the left; a page with a wrong field gets a red "(!)".
+/// The guided path's line above the page: the step, what it asks, Back and Next.
+fn guide_strip(ui: &mut egui::Ui, current: &mut SetSection) {
+    let step = GUIDE.iter().position(|s| s == current);
+    ui.horizontal(|ui| {
+        let shown = step.map_or(GUIDE.len(), |i| i + 1);
+        ui.label(egui::RichText::new(format!("Step {shown} of {}", GUIDE.len())).strong());
+        if let Some(i) = step.filter(|&i| i > 0)
+            && ui.button("< Back").clicked()
+        {
+            *current = GUIDE[i - 1];
+        }
+        match step {
+            Some(i) if i + 1 < GUIDE.len() => {
+                if ui.button("Next >").clicked() {
+                    *current = GUIDE[i + 1];
+                }
+            }
+            Some(_) => {}
+            // The operator went to another page: this brings the path back.
+            None => {
+                if ui.button("Back to the steps").clicked() {
+                    *current = GUIDE[0];
+                }
+            }
+        }
+    });
+    if step.is_some() {
+        ui.label(guide_text(*current));
+    }
+    ui.separator();
+}
+
 fn section_list(ui: &mut egui::Ui, form: &mut Form, current: &mut SetSection) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.vertical(|ui| {

@@ -102,6 +102,10 @@ const FIELDS: &[(&str, &str)] = &[
         "The zone's SOA contact address (the @ becomes a dot in the record).",
     ),
     (
+        "Cut off when failing (0 = more than half)",
+        "How many reference targets must fail for this monitor to count as cut off (problem 151, no server judged failed); 0 = more than half.",
+    ),
+    (
         "DNS port",
         "The port the DNS poll sends its query to (53 for a normal server).",
     ),
@@ -351,6 +355,10 @@ const FIELDS: &[(&str, &str)] = &[
         "Poll another address than the one DNS gets.",
     ),
     (
+        "Poll each every",
+        "The time between polls of each reference target; keep it no longer than the servers' interval.",
+    ),
+    (
         "Poll every",
         "The interval between polls while every server is OK: 60s, 5m.",
     ),
@@ -406,6 +414,10 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "Recursion desired (RD flag)",
         "Set RD in the query (for a resolver); clear it to ask an authoritative server.",
+    ),
+    (
+        "Reference targets (one IP per line)",
+        "Addresses that tell this monitor's own network from the servers' (the gateway, resolvers, another site); none = no guard.",
     ),
     (
         "Refresh (s)",
@@ -526,6 +538,7 @@ const FIELDS: &[(&str, &str)] = &[
         "Time zone",
         "The time zone of the maintenance window (blank = this computer's).",
     ),
+    ("Time-out", "How long one poll may take: 2s, 500ms."),
     ("Time-out (s)", "How long the request or program may take."),
     ("Title", "The message's title (where the service has one)."),
     ("To", "When the one-off maintenance window ends."),

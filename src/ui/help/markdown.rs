@@ -103,9 +103,9 @@ pub fn headings(blocks: &[Block]) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Draws the blocks; the heading named `scroll_to` (case does not matter) is scrolled to
-/// and marked.
-pub fn show(ui: &mut egui::Ui, blocks: &[Block], scroll_to: Option<&str>) {
+/// Draws the blocks; the heading named `mark` (case does not matter) is marked, and
+/// scrolled to when `scroll` is set.
+pub fn show(ui: &mut egui::Ui, blocks: &[Block], mark: Option<&str>, scroll: bool) {
     for block in blocks {
         match block {
             Block::Heading(level, text) => {
@@ -115,13 +115,13 @@ pub fn show(ui: &mut egui::Ui, blocks: &[Block], scroll_to: Option<&str>) {
                     2 => 16.0,
                     _ => 14.0,
                 };
-                let wanted = scroll_to.is_some_and(|s| s.eq_ignore_ascii_case(text));
+                let wanted = mark.is_some_and(|s| s.eq_ignore_ascii_case(text));
                 let mut rich = RichText::new(text).size(size).strong();
                 if wanted {
                     rich = rich.background_color(ui.visuals().selection.bg_fill);
                 }
                 let response = ui.label(rich);
-                if wanted {
+                if wanted && scroll {
                     response.scroll_to_me(Some(egui::Align::TOP));
                 }
             }

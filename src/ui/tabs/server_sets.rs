@@ -114,9 +114,7 @@ pub fn show(
                 .inner_margin(margin)
                 .show(ui, |ui| match view.selected(snapshot) {
                     Some(set) => show_set(ui, set, &snapshot.uptime, &mut view.expanded, requests),
-                    None => {
-                        ui.label("Nothing to show: the settings have no server sets.");
-                    }
+                    None => crate::ui::tabs::first_run::show(ui, requests),
                 });
         });
 }

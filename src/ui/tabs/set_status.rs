@@ -31,8 +31,26 @@ impl ExpandedRows {
     }
 }
 
-/// The servers of a set as a table; an expanded row shows *Polling history...*, *Ping...*
-/// and *What if it fails...*.
+/// The column titles of the servers table.
+pub const SERVER_COLUMNS: [&str; 12] = [
+    "",
+    "Server",
+    "Address",
+    "Status",
+    "Last response",
+    "Time",
+    "Uptime 24 h",
+    "Recent",
+    "Successes",
+    "Failures",
+    "Last success (UTC)",
+    "Last failure (UTC)",
+];
+
+/// The servers of a set as a table whose columns resize (drag a header's edge; the
+/// widths are remembered with the window) and which scrolls sideways inside the tab's
+/// scroll area when it is wider than the window; an expanded row shows *Polling
+/// history...*, *Ping...* and *What if it fails...*.
 pub fn servers(
     ui: &mut egui::Ui,
     set: &SetStatus,
@@ -40,72 +58,120 @@ pub fn servers(
     expanded: &mut ExpandedRows,
     requests: &mut Vec<DialogRequest>,
 ) {
-    egui::Grid::new("servers")
-        .num_columns(12)
+    use egui_extras::{Column, TableBuilder};
+    let row_height = ui.spacing().interact_size.y + 4.0;
+    // Not clipped: a column grows to what it shows (a response time appears after the
+    // first frame); the operator can still drag it wider.
+    let auto = || Column::auto().resizable(true).at_least(24.0);
+    let table = TableBuilder::new(ui)
+        .id_salt(("servers", set.name.as_str()))
         .striped(true)
-        .spacing([14.0, 4.0])
-        .show(ui, |ui| {
-            for title in [
-                "",
-                "Server",
-                "Address",
-                "Status",
-                "Last response",
-                "Time (ms)",
-                "Uptime 24 h",
-                "Recent",
-                "Successes",
-                "Failures",
-                "Last success (UTC)",
-                "Last failure (UTC)",
-            ] {
-                ui.label(RichText::new(title).strong());
+        // The tab's own scroll area scrolls, both ways; a table scrolling inside it
+        // would hide its rows behind a second bar.
+        .vscroll(false)
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::exact(24.0))
+        // The Server column: a width of its own (dragged wider for long names), not
+        // measured, because an expanded row's buttons run on from it.
+        .column(
+            Column::initial(170.0)
+                .resizable(true)
+                .clip(true)
+                .at_least(60.0),
+        )
+        .column(auto())
+        .column(auto())
+        .column(
+            Column::initial(220.0)
+                .resizable(true)
+                .clip(true)
+                .at_least(60.0),
+        )
+        .column(auto())
+        .column(auto())
+        .column(Column::exact(SPARK.x + 8.0))
+        .column(auto())
+        .column(auto())
+        .column(auto())
+        .column(auto());
+    table
+        .header(row_height, |mut header| {
+            for title in SERVER_COLUMNS {
+                header.col(|ui| {
+                    ui.label(RichText::new(title).strong());
+                });
             }
-            ui.end_row();
+        })
+        .body(|mut body| {
             for server in &set.servers {
                 let open = expanded.is_open(&set.name, &server.public_ip);
-                // Plain ASCII: the default fonts have no triangle glyphs.
-                let arrow = if open { "-" } else { "+" };
-                if ui
-                    .small_button(arrow)
-                    .on_hover_text("Show the server's actions")
-                    .clicked()
-                {
-                    expanded.toggle(&set.name, &server.public_ip);
-                }
                 let figures = uptime.server(&set.name, &server.public_ip);
-                server_row(ui, server, figures).context_menu(|ui| {
-                    admin_actions(ui, &set.name, server, requests);
-                });
-                ui.end_row();
-                if open {
-                    // The buttons sit under the address, the widest column, so that
-                    // opening a row does not widen the Server column.
-                    ui.label("");
-                    ui.label("");
-                    ui.horizontal(|ui| {
-                        if ui.button("Polling history...").clicked() {
-                            requests.push(DialogRequest::History {
-                                set: set.name.clone(),
-                                server: Some(server.public_ip.clone()),
-                            });
+                body.row(row_height, |mut row| {
+                    row.col(|ui| {
+                        // Plain ASCII: the default fonts have no triangle glyphs.
+                        let arrow = if open { "-" } else { "+" };
+                        if ui
+                            .small_button(arrow)
+                            .on_hover_text("Show the server's actions")
+                            .clicked()
+                        {
+                            expanded.toggle(&set.name, &server.public_ip);
                         }
-                        if ui.button("Ping...").clicked() {
-                            // The poll address: the one this machine can reach (NAT).
-                            requests.push(DialogRequest::Ping(server.poll_ip.clone()));
-                        }
-                        if ui.button("What if it fails...").clicked() {
-                            requests.push(DialogRequest::WhatIf {
-                                set: set.name.clone(),
-                                server: Some(server.public_ip.clone()),
-                            });
-                        }
-                        admin_actions(ui, &set.name, server, requests);
                     });
-                    ui.end_row();
+                    server_row(&mut row, server, figures, &set.name, requests);
+                });
+                if open {
+                    // The body's visible area: the buttons below may paint across it.
+                    let visible = body.ui_mut().clip_rect();
+                    body.row(row_height, |mut row| {
+                        row.col(|_| {});
+                        // The buttons start under the server's name and run across the
+                        // row's other cells (empty in this row); the Server column keeps
+                        // its width (it is not sized by what it holds), so opening a row
+                        // widens no column.
+                        row.col(|ui| {
+                            let mut rect = ui.max_rect();
+                            rect.max.x = rect.min.x + 2000.0;
+                            ui.scope_builder(
+                                egui::UiBuilder::new()
+                                    .max_rect(rect)
+                                    .layout(egui::Layout::left_to_right(egui::Align::Center)),
+                                |ui| {
+                                    ui.set_clip_rect(visible);
+                                    row_actions(ui, &set.name, server, requests);
+                                },
+                            );
+                        });
+                    });
                 }
             }
         });
+}
+
+/// An expanded row's buttons: the history, a ping, What if, and the operator's actions.
+fn row_actions(
+    ui: &mut egui::Ui,
+    set: &str,
+    server: &ServerView,
+    requests: &mut Vec<DialogRequest>,
+) {
+    if ui.button("Polling history...").clicked() {
+        requests.push(DialogRequest::History {
+            set: set.to_string(),
+            server: Some(server.public_ip.clone()),
+        });
+    }
+    if ui.button("Ping...").clicked() {
+        // The poll address: the one this machine can reach (NAT).
+        requests.push(DialogRequest::Ping(server.poll_ip.clone()));
+    }
+    if ui.button("What if it fails...").clicked() {
+        requests.push(DialogRequest::WhatIf {
+            set: set.to_string(),
+            server: Some(server.public_ip.clone()),
+        });
+    }
+    admin_actions(ui, set, server, requests);
 }
 
 /// The operator's actions on a server (its row's context menu and its expanded row): force
@@ -151,43 +217,61 @@ pub fn admin_actions(
     }
 }
 
-/// One server's row; the response of its name (for the context menu).
+/// One server's cells after the expand button; its name's context menu holds the
+/// operator's actions.
 fn server_row(
-    ui: &mut egui::Ui,
+    row: &mut egui_extras::TableRow<'_, '_>,
     server: &ServerView,
     uptime: Option<&crate::store::report::ServerUptime>,
-) -> egui::Response {
-    let name = ui
-        .add(egui::Label::new(&server.name).sense(egui::Sense::click()))
-        .on_hover_text("Right-click: force up or down");
-    if server.poll_ip.is_empty() || server.poll_ip == server.public_ip {
-        ui.label(&server.public_ip);
-    } else {
-        ui.label(format!(
-            "{} (polled at {})",
-            server.public_ip, server.poll_ip
-        ));
-    }
-    ui.horizontal(|ui| {
+    set: &str,
+    requests: &mut Vec<DialogRequest>,
+) {
+    row.col(|ui| {
+        ui.add(egui::Label::new(&server.name).sense(egui::Sense::click()))
+            .on_hover_text("Right-click: force up or down")
+            .context_menu(|ui| admin_actions(ui, set, server, requests));
+    });
+    row.col(|ui| {
+        if server.poll_ip.is_empty() || server.poll_ip == server.public_ip {
+            ui.label(&server.public_ip);
+        } else {
+            ui.label(format!(
+                "{} (polled at {})",
+                server.public_ip, server.poll_ip
+            ));
+        }
+    });
+    row.col(|ui| {
         ui.label(widgets::status_text(server.status));
         for note in admin_notes(&server.admin) {
             ui.label(RichText::new(note).italics());
         }
     });
-    widgets::clipped_label(ui, &server.last_response, 60);
-    ui.label(
-        server
-            .last_response_time
-            .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
-            .unwrap_or_else(|| "–".into()),
-    );
-    uptime_cell(ui, uptime);
-    sparkline(ui, &server.recent_times_ms);
-    ui.label(server.successes.to_string());
-    ui.label(server.failures.to_string());
-    ui.label(widgets::clock_or_dash(server.last_success));
-    ui.label(widgets::clock_or_dash(server.last_failure));
-    name
+    row.col(|ui| widgets::clipped_label(ui, &server.last_response, 60));
+    row.col(|ui| {
+        ui.label(
+            server
+                .last_response_time
+                .map(widgets::duration_ms)
+                .unwrap_or_else(|| "–".into()),
+        );
+    });
+    row.col(|ui| uptime_cell(ui, uptime));
+    row.col(|ui| {
+        sparkline(ui, &server.recent_times_ms);
+    });
+    row.col(|ui| {
+        ui.label(server.successes.to_string());
+    });
+    row.col(|ui| {
+        ui.label(server.failures.to_string());
+    });
+    row.col(|ui| {
+        ui.label(widgets::clock_or_dash(server.last_success));
+    });
+    row.col(|ui| {
+        ui.label(widgets::clock_or_dash(server.last_failure));
+    });
 }
 
 /// The 24 h uptime from the history; 7 d, 30 d and the percentiles on hover.
@@ -253,13 +337,22 @@ pub fn admin_notes(admin: &AdminView) -> Vec<String> {
 pub fn sparkline(ui: &mut egui::Ui, times: &[Option<f32>]) -> egui::Response {
     let (response, painter) = ui.allocate_painter(SPARK, egui::Sense::hover());
     let rect = response.rect;
-    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
-    let max = times.iter().flatten().fold(1.0_f32, |m, t| m.max(*t));
+    let colors = widgets::spark_colors(ui.visuals().dark_mode);
+    painter.rect(
+        rect,
+        2.0,
+        colors.background,
+        egui::Stroke::new(1.0, colors.border),
+        egui::StrokeKind::Inside,
+    );
+    // Scaled to the slowest shown, however fast: loopback polls take microseconds.
+    let max = times.iter().flatten().fold(0.0_f32, |m, t| m.max(*t));
+    let scale = max.max(1e-3);
     let n = times.len().max(2) - 1;
     let x = |i: usize| rect.left() + rect.width() * i as f32 / n as f32;
-    let y = |t: f32| rect.bottom() - 1.0 - (rect.height() - 2.0) * t / max;
+    let y = |t: f32| rect.bottom() - 1.0 - (rect.height() - 2.0) * t / scale;
     let mut line: Vec<egui::Pos2> = Vec::with_capacity(times.len());
-    let stroke = egui::Stroke::new(1.2, widgets::GREEN);
+    let stroke = egui::Stroke::new(1.5, colors.line);
     for (i, time) in times.iter().enumerate() {
         match time {
             Some(t) => line.push(egui::pos2(x(i), y(*t))),
@@ -272,7 +365,7 @@ pub fn sparkline(ui: &mut egui::Ui, times: &[Option<f32>]) -> egui::Response {
                 painter.vline(
                     x(i),
                     (rect.bottom() - 5.0)..=rect.bottom(),
-                    egui::Stroke::new(1.5, widgets::RED),
+                    egui::Stroke::new(1.5, colors.failure),
                 );
             }
         }
@@ -280,13 +373,15 @@ pub fn sparkline(ui: &mut egui::Ui, times: &[Option<f32>]) -> egui::Response {
     if line.len() > 1 {
         painter.line(line, stroke);
     } else if let Some(p) = line.first() {
-        painter.circle_filled(*p, 1.5, widgets::GREEN);
+        painter.circle_filled(*p, 1.5, colors.line);
     }
     let last = times.iter().rev().flatten().next();
     response.on_hover_text(match last {
         Some(t) => format!(
-            "{} recent poll(s), slowest {max:.0} ms, last {t:.0} ms",
-            times.len()
+            "{} recent poll(s), slowest {}, last {}",
+            times.len(),
+            widgets::millis(f64::from(max)),
+            widgets::millis(f64::from(*t))
         ),
         None => format!("{} recent poll(s), none answered", times.len()),
     })
@@ -313,7 +408,8 @@ pub fn dns_pairs(ui: &mut egui::Ui, pairs: &[DnsPairView]) {
             ui.end_row();
             for pair in pairs {
                 ui.label(&pair.dns_server);
-                ui.label(&pair.host);
+                // DNS carries an international name in punycode; people read Unicode.
+                ui.label(crate::model::idn::to_unicode(&pair.host));
                 let state = if pair.in_flight {
                     format!("{} (checking...)", pair.state.label())
                 } else {
