@@ -196,6 +196,35 @@ impl Etcd {
         Ok(TxnOutcome::Lost { current })
     }
 
+    /// Whether `condition` holds now, proved by a transaction (a linearizable read through
+    /// etcd's consensus: a leader cut off from the etcd majority cannot prove anything).
+    pub async fn holds(&self, condition: &Compare) -> Result<bool, EtcdError> {
+        let body = json!({ "compare": [compare(condition)], "success": [], "failure": [] });
+        let answer = self.call("kv/txn", body).await?;
+        Ok(answer["succeeded"].as_bool().unwrap_or(false))
+    }
+
+    /// Writes `puts` (bound to `lease` when given) and deletes `deletes` in one
+    /// transaction; returns the revision. Keep it under etcd's `--max-txn-ops` (128).
+    pub async fn write_batch(
+        &self,
+        puts: &[(String, Vec<u8>)],
+        deletes: &[String],
+        lease: Option<i64>,
+    ) -> Result<i64, EtcdError> {
+        let mut ops: Vec<Value> = puts
+            .iter()
+            .map(|(key, value)| json!({ "request_put": put_body(key, value, lease) }))
+            .collect();
+        ops.extend(
+            deletes
+                .iter()
+                .map(|key| json!({ "request_delete_range": { "key": b64(key) } })),
+        );
+        let answer = self.call("kv/txn", json!({ "success": ops })).await?;
+        Ok(revision(&answer))
+    }
+
     /// A new lease of `ttl_secs`.
     pub async fn grant(&self, ttl_secs: u32) -> Result<Lease, EtcdError> {
         let answer = self.call("lease/grant", json!({ "TTL": ttl_secs })).await?;

@@ -36,6 +36,10 @@ pub struct ClusterStatus {
     pub is_leader: bool,
     /// Each server's cluster view, in the order of the sets and their servers.
     pub servers: Vec<ServerClusterView>,
+    /// Writes this instance made to etcd since it started (views, heartbeats, the
+    /// election; a transaction of many keys counts once; lease keep-alives do not).
+    #[serde(default)]
+    pub etcd_writes: u64,
 }
 
 /// Whether etcd answers this instance.

@@ -291,6 +291,7 @@ fn cluster(world: &mut World, step: u64) -> crate::engine::ClusterStatus {
             up_at: vec!["berlin".into(), "london".into()],
             needed: 2,
         }],
+        etcd_writes: step,
     }
 }
 

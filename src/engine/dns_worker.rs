@@ -9,6 +9,7 @@ use std::time::Duration;
 mod api;
 
 use super::dns_sync::Outcome;
+use crate::cluster::Fence;
 use crate::dnsupdate::propagation::{self, Propagation, Resolver, Wanted};
 use crate::dnsupdate::{
     BuildError, DnsError, DnsStage, DnsUpdater, FailureKind, Records, UpdateRequest, lookup,
@@ -47,15 +48,17 @@ pub fn run_limit() -> Duration {
 /// Runs the pipeline once. `updater` is the method, or why it could not be built
 /// (reported only if an update is needed); `resolver` resolves name servers for
 /// propagation.
+/// `fence`: in cluster mode, what each write must pass first (`cluster/election.rs`).
 pub async fn run(
     job: &Job,
     updater: &Result<Arc<dyn DnsUpdater>, Arc<BuildError>>,
     resolver: &Resolver,
+    fence: Option<&Fence>,
 ) -> Outcome {
     if let Ok(updater) = updater
         && let Some(provider) = updater.api()
     {
-        return api::run(job, updater.as_ref(), provider, resolver).await;
+        return api::run(job, updater.as_ref(), provider, resolver, fence).await;
     }
     let server = match resolve(&job.server).await {
         Ok(server) => server,
@@ -112,7 +115,7 @@ pub async fn run(
             return failed(error, &served);
         }
     };
-    let text = match updater.update(&request).await {
+    let text = match fenced_update(updater.as_ref(), request, fence).await {
         Ok(text) => text,
         Err(error) => return failed(error, &served),
     };
@@ -125,6 +128,35 @@ pub async fn run(
         after,
         text,
         propagation: spread(job, server, &zone, resolver).await,
+    }
+}
+
+/// The update, in cluster mode only after the fence proved this instance leads, and
+/// bounded to end before its lease can have expired: a write abandoned at that time-out
+/// is never sent again (see `cluster/election.rs` for why that makes one writer).
+pub(super) async fn fenced_update(
+    updater: &dyn DnsUpdater,
+    mut request: UpdateRequest,
+    fence: Option<&Fence>,
+) -> Result<String, DnsError> {
+    let Some(fence) = fence else {
+        return updater.update(&request).await;
+    };
+    let budget = fence
+        .check()
+        .await
+        .map_err(|why| DnsError::new(FailureKind::Local, DnsStage::Updating, why))?;
+    request.timeout = request.timeout.min(budget);
+    match tokio::time::timeout(budget, updater.update(&request)).await {
+        Ok(result) => result,
+        Err(_) => Err(DnsError::new(
+            FailureKind::Timeout,
+            DnsStage::Updating,
+            format!(
+                "update abandoned after {} ms: this instance's etcd lease could end",
+                budget.as_millis()
+            ),
+        )),
     }
 }
 

@@ -81,6 +81,15 @@ async fn forward_events(
             event = events.recv() => match event {
                 Ok(event) => {
                     checks.seen(&event.set, &event.subject);
+                    // In a cluster only the leader notifies (issue 13 item 5).
+                    let follower = snapshot
+                        .borrow()
+                        .cluster
+                        .as_ref()
+                        .is_some_and(|c| !c.is_leader);
+                    if follower {
+                        continue;
+                    }
                     let settings = snapshot.borrow().settings.clone();
                     if notices.send(notice(&event, &settings).into()).await.is_err() {
                         break;

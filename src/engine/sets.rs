@@ -38,6 +38,9 @@ pub struct ServerRuntime {
     pub recent_times_ms: VecDeque<Option<f32>>,
     /// The operator's decision in force (`machine/admin.rs`); `None` until first seen.
     pub admin: Option<Admin>,
+    /// Cluster mode: the quorum's verdict over every live instance's view, which the
+    /// address decision sees instead of this instance's own status; `None` alone.
+    pub cluster: Option<super::machine::ServerQuorum>,
     /// When the last judged poll started (for the guard's references: how recent their
     /// verdict is, `machine/guard.rs`).
     pub last_started: Option<Instant>,
@@ -134,6 +137,7 @@ impl SetRuntime {
                     last_lateness: kept.and_then(|o| o.last_lateness),
                     recent_times_ms: kept.map(|o| o.recent_times_ms.clone()).unwrap_or_default(),
                     admin: same_server.and_then(|o| o.admin),
+                    cluster: kept.and_then(|o| o.cluster.clone()),
                     last_started: kept.and_then(|o| o.last_started),
                     failing_since: kept.and_then(|o| o.failing_since),
                 })
@@ -320,9 +324,17 @@ impl ServerRuntime {
     /// The status the address decision sees: the polls' one, unless an operator decided
     /// otherwise.
     pub fn effective_status(&self) -> ServerStatus {
-        self.admin
-            .unwrap_or(Admin::Normal)
-            .effective(self.state.status)
+        use super::machine::quorum::Verdict;
+        let status = match (&self.cluster, self.state.status) {
+            (_, ServerStatus::Disabled) | (None, _) => self.state.status,
+            // In a cluster the quorum decides; until it has spoken, the decision waits.
+            (Some(q), _) => match q.verdict {
+                Verdict::Up => ServerStatus::Ok,
+                Verdict::Down => ServerStatus::Failed,
+                Verdict::Undecided => ServerStatus::NotTested,
+            },
+        };
+        self.admin.unwrap_or(Admin::Normal).effective(status)
     }
 
     pub fn record_time(&mut self, ms: Option<f32>) {

@@ -204,11 +204,6 @@ pub fn validate_cluster(path: &str, c: &Cluster) -> Vec<ValidationError> {
     errors
 }
 
-/// Said while the engine does not run cluster mode yet (issue 13 is being built in slices:
-/// the settings first): the section is kept, and the instance still decides alone.
-pub const NOT_RUN_YET: &str = "this version shares the settings through etcd but does not \
-     run the cluster's decision yet: this instance polls, decides and writes DNS alone";
-
 /// What cluster mode shares through etcd and what stays this instance's own
 /// (`cluster::shared_settings` is the rule; the Cluster page and README say it so).
 pub const SHARED_THROUGH_ETCD: &str = "Shared with the cluster through etcd: the server \
@@ -219,10 +214,7 @@ pub const SHARED_THROUGH_ETCD: &str = "Shared with the cluster through etcd: the
 
 /// What is allowed but risky in the cluster section.
 pub fn cluster_warnings(path: &str, c: &Cluster) -> Vec<ValidationError> {
-    let mut warnings = vec![ValidationError {
-        path: path.to_string(),
-        message: NOT_RUN_YET.into(),
-    }];
+    let mut warnings = Vec::new();
     let plain = c
         .endpoints
         .iter()

@@ -216,3 +216,117 @@ async fn a_watch_follows_a_prefix_resumes_after_a_restart_and_reports_compaction
     })
     .await;
 }
+
+/// Issue 13 item 3: an engine in cluster mode publishes its views under its lease when
+/// they change and a heartbeat every lease time, not at every poll. 1,000 servers polled
+/// every second (a tenth of the 10 s of the figure, to see many polls in a short test):
+/// after the first statuses settle, the writes are the heartbeats alone. The figures are
+/// printed for BENCHMARKS.md; the test asserts far fewer writes than polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_written_on_change_and_as_a_heartbeat_not_at_every_poll() {
+    use standby::engine::{EngineConfig, EngineHandle};
+    use standby::model::{PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll};
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let peer = EtcdPeer::start(62).await;
+        let port = crate::support::ports::free_port(IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1)));
+        // A tenth of the servers answer, the others refuse: both settle.
+        let mut listeners = Vec::new();
+        for k in 0..100u8 {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1 + k));
+            let listener = tokio::net::TcpListener::bind((ip, port)).await.unwrap();
+            listeners.push(tokio::spawn(async move {
+                while listener.accept().await.is_ok() {}
+            }));
+        }
+        let ms = Duration::from_millis;
+        let server_sets = (0..10u8)
+            .map(|s| ServerSet {
+                name: format!("set{s}"),
+                servers: (0..100u8)
+                    .map(|k| Server {
+                        public_ip: Ipv4Addr::new(127, 1, s, 1 + k).to_string(),
+                        ..Server::default()
+                    })
+                    .collect(),
+                polling: PollMethod::Tcp(TcpPoll {
+                    port: Some(port),
+                    ..TcpPoll::default()
+                }),
+                frequency: PollFrequency {
+                    interval: ms(1000),
+                    failed_interval: ms(1000),
+                    retries: 0,
+                    timeout: ms(500),
+                    ..PollFrequency::default()
+                },
+                ..ServerSet::default()
+            })
+            .collect();
+        let settings = Settings {
+            server_sets,
+            cluster: Some(Cluster {
+                endpoints: vec![peer.url()],
+                name: "rate".into(),
+                instance: "berlin".into(),
+                lease_secs: 2,
+                ..Cluster::default()
+            }),
+            ..Settings::default()
+        };
+        let engine = EngineHandle::spawn(EngineConfig::in_memory(settings)).unwrap();
+        let mut watch = engine.watch();
+        let counts = |s: &standby::engine::Snapshot| {
+            (
+                s.stats.polls_completed,
+                s.cluster.as_ref().map_or(0, |c| c.etcd_writes),
+            )
+        };
+        // Settled: every server's first status (up or down) is in etcd.
+        loop {
+            if etcd_views(&peer).await == 1000 {
+                break;
+            }
+            tokio::time::sleep(ms(100)).await;
+        }
+        let (polls0, writes0) = counts(&watch.borrow_and_update());
+        let started = tokio::time::Instant::now();
+        // Five more rounds of every server.
+        let (polls1, writes1) = loop {
+            watch.changed().await.unwrap();
+            let (polls, writes) = counts(&watch.borrow_and_update());
+            if polls >= polls0 + 5000 {
+                break (polls, writes);
+            }
+        };
+        let secs = started.elapsed().as_secs_f64();
+        let (polls, writes) = (polls1 - polls0, writes1 - writes0);
+        eprintln!(
+            "cluster write rate: {polls} polls and {writes} etcd writes in {secs:.1} s \
+             ({:.0} polls/s, {:.2} writes/s; 1,000 servers, lease 2 s)",
+            polls as f64 / secs,
+            writes as f64 / secs
+        );
+        assert!(polls >= 5000);
+        // The heartbeats (one per lease time) and nothing per poll.
+        assert!(writes * 100 < polls, "{writes} writes for {polls} polls");
+        assert!(writes >= 1, "no heartbeat in {secs:.1} s");
+        engine.shutdown();
+        for l in listeners {
+            l.abort();
+        }
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// How many of berlin's published views say up or down (not unknown: not polled yet).
+async fn etcd_views(peer: &EtcdPeer) -> usize {
+    let (kvs, _) = peer
+        .client()
+        .get_prefix("/standby/rate/views/berlin/")
+        .await
+        .unwrap_or_default();
+    kvs.iter()
+        .filter(|kv| !String::from_utf8_lossy(&kv.value).contains("\"seen\":\"unknown\""))
+        .count()
+}

@@ -18,6 +18,7 @@ mod api_tls;
 mod attach;
 mod cli;
 mod cluster;
+mod cluster_faults;
 mod cluster_settings;
 #[cfg(unix)]
 mod crash_kill9;

@@ -16,6 +16,7 @@ pub(super) async fn run(
     updater: &dyn DnsUpdater,
     api: &dyn ProviderApi,
     resolver: &Resolver,
+    fence: Option<&crate::cluster::Fence>,
 ) -> Outcome {
     // The DNS server's address is optional here: given, it is where the zone's name
     // servers are looked up for propagation.
@@ -64,7 +65,7 @@ pub(super) async fn run(
         error,
         served: Some(served.clone()),
     };
-    let text = match updater.update(&request).await {
+    let text = match super::fenced_update(updater, request, fence).await {
         Ok(text) => text,
         Err(error) => return failed(error),
     };

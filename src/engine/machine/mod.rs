@@ -16,6 +16,7 @@
 //! did the save work?) arrives as data in an input.
 
 mod admin;
+mod cluster;
 mod dns;
 mod guard;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 pub use admin::Admin;
+pub use cluster::{PeerViews, ServerQuorum};
 use dns::DnsSync;
 pub use dns::{DnsRunId, DnsStart};
 use polling::Polling;
@@ -104,6 +106,10 @@ pub enum Input {
         stored: u64,
         queued: usize,
     },
+    /// Cluster mode: the other instances' live views, as etcd holds them now.
+    PeerViews(Arc<PeerViews>),
+    /// Cluster mode: this instance holds the leadership (proved by etcd), or not.
+    Leadership(bool),
 }
 
 /// What the shell must do after a step, in order.
@@ -227,6 +233,8 @@ pub struct Core {
     admin_next: Option<SystemTime>,
     /// The connectivity guard's verdict: this monitor's network is down (`guard.rs`).
     cut_off: bool,
+    /// Cluster mode's inputs (`cluster.rs`).
+    cluster: cluster::CoreCluster,
 }
 
 impl Core {
@@ -253,6 +261,7 @@ impl Core {
             clock: None,
             admin_next: None,
             cut_off: false,
+            cluster: cluster::CoreCluster::default(),
         }
     }
 
@@ -283,8 +292,11 @@ impl Core {
             Input::Tick => {
                 self.end_ttl_windows(now, &mut out);
                 self.dispatch_due(now, &mut out);
-                for set in &mut self.sets {
-                    self.dns.dispatch_due(set, now.at, &mut out);
+                // In a cluster only the leader writes DNS; the pairs wait meanwhile.
+                if self.may_write_dns() {
+                    for set in &mut self.sets {
+                        self.dns.dispatch_due(set, now.at, &mut out);
+                    }
                 }
             }
             Input::PollDone {
@@ -334,6 +346,8 @@ impl Core {
             } => {
                 self.on_history_status(dropped, stored, queued, now, &mut out);
             }
+            Input::PeerViews(peers) => self.on_peer_views(peers, now, &mut out),
+            Input::Leadership(leader) => self.on_leadership(leader, now, &mut out),
         }
         // Due polls start after a result too, not only at a tick: the shell takes results
         // before ticks, and a loop busy with results must not hold timers back.
@@ -393,7 +407,11 @@ impl Core {
 
     /// When the core wants a [`Input::Tick`] next, if ever.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let dns = self.sets.iter().filter_map(|s| s.dns.next_due()).min();
+        // A follower's due pairs wait for its leadership, not for a tick.
+        let dns = self
+            .may_write_dns()
+            .then(|| self.sets.iter().filter_map(|s| s.dns.next_due()).min())
+            .flatten();
         // An override's end is a wall-clock time: as an instant from the last step's clock.
         let admin = match (self.admin_next, self.clock) {
             (Some(at), Some(clock)) => {
@@ -551,6 +569,10 @@ impl Core {
         }
         self.settings = settings;
         self.settings_revision += 1;
+        if !self.in_cluster() {
+            self.cluster = cluster::CoreCluster::default();
+        }
+        self.requorum_all(now, out);
         self.published
             .retain(|set, _| names.iter().any(|name| name == set));
         for i in 0..self.sets.len() {
@@ -882,6 +904,8 @@ impl Core {
         server.record_time(ms);
         set.dirty = true;
         self.update_server_problem(i, id.server, now.wall);
+        self.requorum(i, id.server);
+        self.note_own_problem(i, id.server, now);
         self.update_certificate_warning(i, id.server, outcome, now.wall);
         if let Some(transition) = transition {
             self.on_transition(i, id.server, transition, now, out);

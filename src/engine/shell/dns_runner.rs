@@ -38,6 +38,8 @@ pub struct DnsRunner {
     /// Runs in flight by number.
     running: HashMap<u64, AbortHandle>,
     results: mpsc::Sender<DnsResult>,
+    /// Cluster mode: every write proves leadership first.
+    fence: Option<crate::cluster::Fence>,
 }
 
 impl DnsRunner {
@@ -50,6 +52,7 @@ impl DnsRunner {
             resolver: Resolver::System,
             running: HashMap::new(),
             results,
+            fence: None,
         };
         (runner, rx)
     }
@@ -74,6 +77,11 @@ impl DnsRunner {
         self.updaters.retain(|(method, _)| in_use.contains(method));
     }
 
+    /// Cluster mode's fence for the runs from now on (`None`: alone).
+    pub fn set_fence(&mut self, fence: Option<crate::cluster::Fence>) {
+        self.fence = fence;
+    }
+
     fn updater(&mut self, method: &UpdateMethod) -> Built {
         if let Some((_, built)) = self.updaters.iter().find(|(m, _)| m == method) {
             return built.clone();
@@ -90,24 +98,28 @@ impl DnsRunner {
         let permits = self.permits.clone();
         let results = self.results.clone();
         let resolver = self.resolver.clone();
+        let fence = self.fence.clone();
         let task = tokio::spawn(async move {
             // The semaphore is never closed; should that change, the run simply goes ahead.
             let _permit = permits.acquire_owned().await.ok();
             let limit = dns_worker::run_limit();
-            let outcome =
-                match tokio::time::timeout(limit, dns_worker::run(&job, &updater, &resolver)).await
-                {
-                    Ok(outcome) => outcome,
-                    // Each step has its own time-out; this is the safety net.
-                    Err(_) => Outcome::Failed {
-                        error: DnsError::new(
-                            FailureKind::Timeout,
-                            DnsStage::Updating,
-                            format!("timeout after {} s", limit.as_secs()),
-                        ),
-                        served: None,
-                    },
-                };
+            let outcome = match tokio::time::timeout(
+                limit,
+                dns_worker::run(&job, &updater, &resolver, fence.as_ref()),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                // Each step has its own time-out; this is the safety net.
+                Err(_) => Outcome::Failed {
+                    error: DnsError::new(
+                        FailureKind::Timeout,
+                        DnsStage::Updating,
+                        format!("timeout after {} s", limit.as_secs()),
+                    ),
+                    served: None,
+                },
+            };
             let _ = results.send(DnsResult { id, outcome }).await;
         });
         self.running.insert(id.run, task.abort_handle());

@@ -15,6 +15,8 @@
 //! thread, SQLite on the history thread, log files on theirs, support files on a blocking
 //! task. Every channel into the loop is bounded, or says why it cannot grow.
 
+mod cluster;
+mod cluster_link;
 mod dns_runner;
 mod event_history;
 mod output;
@@ -45,9 +47,13 @@ use settings_share::SettingsShare;
 /// How often the uptime report of the snapshot (server rows, `/metrics`) is recomputed.
 const UPTIME_EVERY: Duration = Duration::from_secs(60);
 /// The periodic report may keep the history thread busy a tenth of the time at most: after
-/// a report that took T, the next periodic one waits 9 T (with many servers and months of
-/// rollups a report takes long, and rows and queries wait behind it).
+/// a report that took T, the next periodic one waits 9 T, so that rows and queries never
+/// wait long behind reports. Since the hourly and daily rollups a report reads some 125
+/// rows per server (17 ms in a debug build, BENCHMARKS.md): the guard holds the minute's
+/// report back only from some 400 servers (debug) on; at 100,000 servers it spaces them.
 const UPTIME_IDLE_FACTOR: u32 = 9;
+/// News of the cluster task waiting for the loop (the task waits when it is full).
+const CLUSTER_NEWS: usize = 64;
 /// Settings edits held while an apply is being saved; more are refused (a client retries).
 const DEFERRED_EDITS: usize = 64;
 /// How often old raw polls are rolled up and old rollups purged (also once at start): one
@@ -90,6 +96,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         SettingsKeeper::start(settings_path, settings_error.clone(), settings.clone());
     let (poller, mut poll_results) = Poller::new();
     let (dns, mut dns_results) = DnsRunner::new();
+    let (cluster_news, mut cluster_results) = mpsc::channel(CLUSTER_NEWS);
     let (share, mut share_results) = SettingsShare::new();
     let mut shell = Shell {
         // The auto limit of polls in flight keeps within half the open-file limit.
@@ -105,6 +112,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
         uptime_waiters: Vec::new(),
         uptime_started: None,
         uptime_rest_until: None,
+        cluster: cluster_link::ClusterLink::new(cluster_news),
     };
     shell.output.set_outbox(outbox);
     shell.install(settings);
@@ -143,6 +151,7 @@ pub(super) async fn run(settings: Arc<Settings>, files: EngineFiles, channels: C
             Some(result) = share_results.recv() => shell.on_share(result),
             Some(result) = poll_results.recv() => shell.on_poll(result),
             Some(result) = dns_results.recv() => shell.on_dns(result),
+            Some(news) = cluster_results.recv() => shell.on_cluster(news),
             _ = sleep_until(wake) => shell.step(Input::Tick),
             _ = publish.tick() => shell.publish(false),
             _ = uptime.tick() => shell.start_periodic_uptime(),
@@ -213,6 +222,8 @@ struct Shell {
     /// When the report under way started, and before when no periodic one starts.
     uptime_started: Option<Instant>,
     uptime_rest_until: Option<Instant>,
+    /// Cluster mode's task and what it last told (`cluster_link.rs`).
+    cluster: cluster_link::ClusterLink,
 }
 
 impl Shell {
@@ -330,6 +341,8 @@ impl Shell {
                 queued,
             });
         }
+        self.cluster.publish_views(&self.core);
+        self.output.set_cluster(self.cluster.status(&self.core));
         self.output.publish(&mut self.core, &self.keeper, force);
     }
 
@@ -339,6 +352,12 @@ impl Shell {
         self.share_follow_section(&settings);
         let unavailable = self.poller.prepare(&settings);
         self.dns.prepare(&settings);
+        if let Some(text) = self
+            .cluster
+            .follow(settings.cluster.as_ref(), &mut self.dns)
+        {
+            self.log(Level::Error, text);
+        }
         self.step(Input::Install {
             settings,
             unavailable,

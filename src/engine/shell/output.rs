@@ -215,10 +215,6 @@ impl Output {
     }
 
     /// The cluster's status for the next snapshots (`None`: this instance runs alone).
-    #[expect(
-        dead_code,
-        reason = "the cluster task (issue 13 item 3) reports through it"
-    )]
     pub fn set_cluster(&mut self, status: Option<Arc<crate::engine::ClusterStatus>>) {
         if self.cluster != status {
             self.cluster = status;

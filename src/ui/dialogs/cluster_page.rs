@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use crate::model::cluster::{Cluster, EtcdTls, NOT_RUN_YET, Quorum, SHARED_THROUGH_ETCD};
+use crate::model::cluster::{Cluster, EtcdTls, Quorum, SHARED_THROUGH_ETCD};
 use crate::ui::forms::{self, Form};
 
 /// Shown while the page is off.
@@ -41,7 +41,6 @@ pub fn page(
         forms::note(ui, ALONE);
         return;
     };
-    forms::warning_text(ui, &format!("Not running yet: {NOT_RUN_YET}."));
     forms::note(ui, SHARED_THROUGH_ETCD);
     let p = "cluster";
     forms::grid(ui, "options cluster", |ui| {

@@ -90,6 +90,11 @@ impl Peer {
         Peer::start(kind, addr, Vec::new()).await
     }
 
+    /// A BIND primary (as [`Peer::primary`]) on `addr`, an address an interface carries.
+    pub async fn bind_at(addr: SocketAddr) -> Peer {
+        Peer::start(Kind::Bind, addr, Vec::new()).await
+    }
+
     /// A primary whose zone is DNSSEC-signed (`--dnssec`: BIND's `dnssec-policy` with inline
     /// signing, Knot's automatic signing); returns once it serves the zone's DNSKEY.
     pub async fn signed_primary(kind: Kind) -> Peer {

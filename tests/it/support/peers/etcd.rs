@@ -17,7 +17,11 @@ pub struct Etcd {
 impl Etcd {
     /// Starts a single-member etcd on 127.0.0.`host`; returns once it answers `/health`.
     pub async fn start(host: u8) -> Etcd {
-        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, host));
+        Etcd::start_on(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))).await
+    }
+
+    /// Starts a single-member etcd on `ip` (an address an interface here carries).
+    pub async fn start_on(ip: IpAddr) -> Etcd {
         let client = crate::support::ports::free_addr(ip);
         let peer = crate::support::ports::free_port(ip);
         let dir = tempfile::tempdir().unwrap();

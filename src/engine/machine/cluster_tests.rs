@@ -1,0 +1,146 @@
+//! Cluster mode in the core, on a virtual clock: the peers' views and the leadership come
+//! in as inputs, the verdicts, the problem and the DNS runs come out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::super::quorum::{InstanceView, Seen, Verdict};
+use super::super::tests::{Harness, address, set};
+use super::*;
+use crate::engine::machine::{Effect, Input};
+use crate::model::{Cluster, DnsServer, PollFrequency, Settings};
+
+fn clustered() -> Harness {
+    let mut web = set(
+        "web",
+        2,
+        PollFrequency {
+            retries: 0,
+            ..PollFrequency::default()
+        },
+    );
+    web.update_dns.enabled = true;
+    web.update_dns.use_default_servers = false;
+    web.update_dns.dns_servers = vec![DnsServer {
+        address: "192.0.2.53".into(),
+        ..DnsServer::default()
+    }];
+    let mut h = Harness::new(Vec::new());
+    let settings = Settings {
+        server_sets: vec![web],
+        cluster: Some(Cluster {
+            instance: "berlin".into(),
+            ..Cluster::default()
+        }),
+        ..Settings::default()
+    };
+    h.step(Input::Install {
+        settings: Arc::new(settings),
+        unavailable: BTreeMap::new(),
+    });
+    h
+}
+
+/// Peers' views: for each server, a pattern of paris and london (`U`, `D`).
+fn peers(patterns: [&str; 2]) -> Input {
+    let mut views = HashMap::new();
+    for (server, pattern) in patterns.iter().enumerate() {
+        let list = pattern
+            .chars()
+            .zip(["paris", "london"])
+            .map(|(c, instance)| InstanceView {
+                instance: instance.into(),
+                seen: if c == 'U' { Seen::Up } else { Seen::Down },
+            })
+            .collect();
+        views.insert(("web".to_string(), address(server)), list);
+    }
+    Input::PeerViews(Arc::new(PeerViews { views }))
+}
+
+/// DNS runs started by a tick now (no poll is due: the last round answered them all).
+fn dns_runs(h: &mut Harness) -> usize {
+    let effects = h.core.step(Input::Tick, h.now());
+    effects
+        .iter()
+        .filter(|e| matches!(e, Effect::StartDns(_)))
+        .count()
+}
+
+fn verdicts(h: &Harness) -> Vec<Verdict> {
+    h.core.sets()[0]
+        .servers
+        .iter()
+        .map(|s| s.cluster.as_ref().map_or(Verdict::Undecided, |q| q.verdict))
+        .collect()
+}
+
+fn published(h: &Harness) -> Option<Vec<std::net::IpAddr>> {
+    h.core.sets()[0].decision.addresses()
+}
+
+#[test]
+fn a_lone_failure_moves_no_dns_a_quorum_does_and_only_the_leader_writes() {
+    let mut h = clustered();
+    assert!(h.core.in_cluster() && !h.core.may_write_dns());
+    h.step(peers(["UU", "UU"]));
+    h.round("++");
+    assert_eq!(verdicts(&h), [Verdict::Up, Verdict::Up]);
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    // A follower starts no DNS run, and wants no tick for one.
+    assert_eq!(dns_runs(&mut h), 0);
+    h.step(Input::Leadership(true));
+    // The new leader checks every pair again.
+    assert_eq!(dns_runs(&mut h), 1);
+
+    // This instance alone cannot reach the first server: its verdict stays, DNS does
+    // not move, and the problem says who can.
+    h.round("-+");
+    assert_eq!(h.statuses(0), "FO");
+    assert_eq!(verdicts(&h), [Verdict::Up, Verdict::Up]);
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    let problems = h.core.problems().list();
+    let text = &problems.iter().find(|p| p.set == "web").unwrap().text;
+    assert!(
+        text.contains("cannot reach") && text.contains("2 of 3 instances can"),
+        "{text}"
+    );
+    let views = h.core.cluster_servers();
+    assert_eq!(views[0].down_at, ["berlin"]);
+    assert_eq!(views[0].up_at, ["london", "paris"]);
+
+    // Paris sees it failed too: 2 of 3, the quorum; the decision moves to the second.
+    h.step(peers(["DU", "UU"]));
+    assert_eq!(verdicts(&h), [Verdict::Down, Verdict::Up]);
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    assert_eq!(h.core.cluster_servers()[0].down_at, ["berlin", "paris"]);
+
+    // Leadership lost: no DNS run starts any more.
+    h.step(Input::Leadership(false));
+    assert!(!h.core.may_write_dns());
+    assert_eq!(dns_runs(&mut h), 0);
+}
+
+#[test]
+fn without_peers_or_before_a_quorum_the_decision_waits() {
+    let mut h = clustered();
+    // Nobody polled yet: undecided, DNS waits.
+    assert_eq!(verdicts(&h), [Verdict::Undecided, Verdict::Undecided]);
+    assert_eq!(published(&h), None);
+    // Alone in the cluster (no peer views), this instance is the whole quorum.
+    h.round("++");
+    assert_eq!(verdicts(&h), [Verdict::Up, Verdict::Up]);
+    // Leaving cluster mode: the verdicts go, the instance decides alone.
+    let settings = Settings {
+        server_sets: h.core.settings().server_sets.clone(),
+        ..Settings::default()
+    };
+    h.step(Input::Install {
+        settings: Arc::new(settings),
+        unavailable: BTreeMap::new(),
+    });
+    assert!(h.core.sets()[0].servers.iter().all(|s| s.cluster.is_none()));
+    assert!(h.core.may_write_dns());
+}

@@ -1,0 +1,622 @@
+//! Cluster mode's faults with real processes (issue 13 item 7): a real etcd, real BIND and
+//! three real `standby --headless` instances, each in a network namespace of its own with
+//! its own path (a veth pair) to the servers, etcd and BIND. A path is cut by a `prohibit`
+//! route inside the instance's namespace: its packets to that one address fail at once,
+//! every other path stays.
+//!
+//! Addresses: RFC 2544's test range (neither private nor the Internet). The shared peers
+//! sit on this test's loopback, 198.19.T.0/24 (BIND .1, etcd .2, the
+//! servers .10 and .11); instance i's veth is 198.18.(4T+i).1 (here) / .2 (its namespace).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use standby::cluster::Etcd;
+use standby::model::{
+    Cluster, DnsData, DnsServer, PollFrequency, PollMethod, Rfc2136Update, Server, ServerSet,
+    Settings, TcpPoll, TsigAlgorithm, UpdateDns, UpdateMethod,
+};
+use tokio::time::Instant;
+
+use crate::support::peers::Peer;
+use crate::support::peers::etcd::Etcd as EtcdPeer;
+use crate::support::process::api;
+
+/// The servers' TCP port and each instance's API port (free: each namespace is new).
+const PORT: u16 = 7070;
+const API_PORT: u16 = 8100;
+const NAMES: [&str; 3] = ["berlin", "paris", "london"];
+/// How long one of these tests may take: three instances, etcd and BIND start inside it.
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The namespaces, the veth pairs and the shared addresses of one test.
+struct Lab {
+    t: u8,
+    namespaces: Vec<String>,
+    /// The shared addresses added to loopback.
+    shared: Vec<String>,
+}
+
+impl Lab {
+    /// `None` when namespaces cannot be made here (not root, no `ip`).
+    fn new(t: u8) -> Option<Lab> {
+        let tag = format!("{}{t}", std::process::id() % 10_000);
+        let mut lab = Lab {
+            t,
+            namespaces: Vec::new(),
+            shared: Vec::new(),
+        };
+        // The shared peers' addresses on loopback here (no dummy interfaces on every kernel).
+        for host in [1, 2, 10, 11] {
+            let address = format!("198.19.{t}.{host}/32");
+            if !ip(&["addr", "add", &address, "dev", "lo"]) {
+                return None;
+            }
+            lab.shared.push(address);
+        }
+        for i in 0..3u8 {
+            let ns = format!("sbc{tag}x{i}");
+            if !ip(&["netns", "add", &ns]) {
+                return None;
+            }
+            lab.namespaces.push(ns.clone());
+            let (outer, inner) = (format!("sc{t}v{i}a"), format!("sc{t}v{i}b"));
+            let net = 4 * t + i;
+            let steps: Vec<Vec<String>> = vec![
+                vec![
+                    "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns", &ns,
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+                vec![
+                    "addr".into(),
+                    "add".into(),
+                    format!("198.18.{net}.1/30"),
+                    "dev".into(),
+                    outer.clone(),
+                ],
+                vec!["link".into(), "set".into(), outer.clone(), "up".into()],
+                vec![
+                    "-n".into(),
+                    ns.clone(),
+                    "link".into(),
+                    "set".into(),
+                    "lo".into(),
+                    "up".into(),
+                ],
+                vec![
+                    "-n".into(),
+                    ns.clone(),
+                    "addr".into(),
+                    "add".into(),
+                    format!("198.18.{net}.2/30"),
+                    "dev".into(),
+                    inner.clone(),
+                ],
+                vec![
+                    "-n".into(),
+                    ns.clone(),
+                    "link".into(),
+                    "set".into(),
+                    inner.clone(),
+                    "up".into(),
+                ],
+                vec![
+                    "-n".into(),
+                    ns.clone(),
+                    "route".into(),
+                    "add".into(),
+                    format!("198.19.{t}.0/24"),
+                    "via".into(),
+                    format!("198.18.{net}.1"),
+                ],
+            ];
+            for step in &steps {
+                let step: Vec<&str> = step.iter().map(String::as_str).collect();
+                assert!(ip(&step), "ip {}", step.join(" "));
+            }
+        }
+        Some(lab)
+    }
+
+    fn shared(&self, host: u8) -> IpAddr {
+        IpAddr::from([198, 19, self.t, host])
+    }
+
+    /// Instance i's own address (in its namespace).
+    fn own(&self, i: usize) -> IpAddr {
+        IpAddr::from([198, 18, 4 * self.t + i as u8, 2])
+    }
+
+    /// Cuts (or restores) instance i's path to `target` only.
+    fn cut(&self, i: usize, target: IpAddr, cut: bool) {
+        let verb = if cut { "add" } else { "del" };
+        let route = format!("{target}/32");
+        assert!(ip(&[
+            "-n",
+            &self.namespaces[i],
+            "route",
+            verb,
+            "prohibit",
+            &route
+        ]));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            ip(&["netns", "del", ns]);
+        }
+        for address in &self.shared {
+            ip(&["addr", "del", address, "dev", "lo"]);
+        }
+    }
+}
+
+/// One `standby --headless` in its namespace, killed when dropped.
+struct Instance {
+    name: &'static str,
+    child: Option<Child>,
+    api: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Instance {
+    fn start(lab: &Lab, i: usize, settings: &Settings) -> Instance {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("standby.ron");
+        standby::model::file::save(&file, settings).unwrap();
+        let log = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
+        // `ip netns exec` execs the program: the child's PID is standby's own.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.namespaces[i]])
+            .arg(env!("CARGO_BIN_EXE_standby"))
+            .arg("--headless")
+            .arg("--config")
+            .arg(&file)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Instance {
+            name: NAMES[i],
+            child: Some(child),
+            api: SocketAddr::new(lab.own(i), API_PORT),
+            dir,
+        }
+    }
+
+    fn kill_9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn log(&self) -> String {
+        let path: PathBuf = self.dir.path().join("stderr.txt");
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    async fn problems(&self) -> String {
+        match api(self.api, "GET", "/problems", "").await {
+            Some((200, body)) => body,
+            _ => String::new(),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+fn settings(lab: &Lab, i: usize, etcd: &EtcdPeer, bind: &Peer) -> Settings {
+    let mut settings = Settings::default();
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = SocketAddr::new(lab.own(i), API_PORT).to_string();
+    settings.cluster = Some(Cluster {
+        endpoints: vec![etcd.url()],
+        name: "faults".into(),
+        instance: NAMES[i].into(),
+        lease_secs: 2,
+        ..Cluster::default()
+    });
+    let ms = Duration::from_millis;
+    settings.server_sets.push(ServerSet {
+        name: "web".into(),
+        servers: [10, 11]
+            .iter()
+            .map(|h| Server {
+                public_ip: lab.shared(*h).to_string(),
+                ..Server::default()
+            })
+            .collect(),
+        polling: PollMethod::Tcp(TcpPoll {
+            port: Some(PORT),
+            ..TcpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval: ms(300),
+            failed_interval: ms(300),
+            retries: 1,
+            retry_interval: ms(200),
+            timeout: ms(500),
+            ..PollFrequency::default()
+        },
+        dns: DnsData {
+            host_names: vec!["www.example.test".into()],
+            ttl: 30,
+            ..DnsData::default()
+        },
+        update_dns: UpdateDns {
+            enabled: true,
+            use_default_servers: false,
+            dns_servers: vec![DnsServer {
+                address: bind.addr.ip().to_string(),
+                port: bind.addr.port(),
+                update: UpdateMethod::Rfc2136(Rfc2136Update {
+                    tsig: Some(bind.key(TsigAlgorithm::HmacSha256)),
+                }),
+                ..DnsServer::default()
+            }],
+        },
+        ..ServerSet::default()
+    });
+    settings
+}
+
+/// Everything of one test: the lab, the peers, the servers' listeners, the instances.
+struct World {
+    lab: Lab,
+    etcd: EtcdPeer,
+    bind: Peer,
+    client: Etcd,
+    instances: Vec<Instance>,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl World {
+    async fn start(t: u8) -> Option<World> {
+        let lab = Lab::new(t)?;
+        let etcd = EtcdPeer::start_on(lab.shared(2)).await;
+        let bind = Peer::bind_at(SocketAddr::new(lab.shared(1), 5353)).await;
+        let mut listeners = Vec::new();
+        for host in [10, 11] {
+            let listener = tokio::net::TcpListener::bind((lab.shared(host), PORT))
+                .await
+                .unwrap();
+            listeners.push(tokio::spawn(async move {
+                while listener.accept().await.is_ok() {}
+            }));
+        }
+        let instances = (0..3)
+            .map(|i| Instance::start(&lab, i, &settings(&lab, i, &etcd, &bind)))
+            .collect();
+        let client = etcd.client();
+        Some(World {
+            lab,
+            etcd,
+            bind,
+            client,
+            instances,
+            listeners,
+        })
+    }
+
+    async fn www(&self) -> Vec<String> {
+        self.bind.dig("www.example.test", "A").await
+    }
+
+    async fn serial(&self) -> u64 {
+        let soa = self.bind.dig("example.test", "SOA").await;
+        soa.first()
+            .and_then(|s| s.split_whitespace().nth(2))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no SOA serial in {soa:?}"))
+    }
+
+    /// Waits until BIND gives `want` for www.
+    async fn bind_gives(&self, want: IpAddr) {
+        let want = vec![want.to_string()];
+        while self.www().await != want {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn leader(&self) -> Option<String> {
+        let kv = self.client.get("/standby/faults/leader").await.ok()??;
+        Some(String::from_utf8_lossy(&kv.value).into_owned())
+    }
+
+    /// Waits until etcd holds `count` published views with `seen` of `server`.
+    async fn views_of(&self, server: IpAddr, seen: &str, count: usize) {
+        loop {
+            let (kvs, _) = self
+                .client
+                .get_prefix("/standby/faults/views/")
+                .await
+                .unwrap_or_default();
+            let n = kvs
+                .iter()
+                .filter(|kv| kv.key.ends_with(&format!("/{server}")))
+                .filter(|kv| {
+                    String::from_utf8_lossy(&kv.value).contains(&format!("\"seen\":\"{seen}\""))
+                })
+                .count();
+            if n == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.instances
+            .iter()
+            .map(|i| format!("---- {}:\n{}", i.name, i.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for l in &self.listeners {
+            l.abort();
+        }
+    }
+}
+
+/// Runs `test` on a new world, or fails with every instance's log after [`LIMIT`].
+async fn in_world<F, Fut>(t: u8, test: F)
+where
+    F: FnOnce(std::sync::Arc<tokio::sync::Mutex<World>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(world) = World::start(t).await else {
+        eprintln!("SKIPPED: cannot create network namespaces here (not root?)");
+        return;
+    };
+    let world = std::sync::Arc::new(tokio::sync::Mutex::new(world));
+    let run = tokio::time::timeout(LIMIT, test(world.clone())).await;
+    if run.is_err() {
+        let w = world.lock().await;
+        panic!(
+            "cluster fault test took too long\n{}\n{}",
+            w.logs(),
+            w.etcd.log()
+        );
+    }
+}
+
+/// (i) One instance's path to the primary server cut: DNS does not move, and that
+/// instance shows its own problem ("cannot reach X; 2 of 3 instances can"). (ii) A second
+/// instance's path cut too: 2 of 3, the quorum: DNS moves to the secondary, once (BIND's
+/// serial grows by exactly one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cut_path_moves_no_dns_two_move_it_once() {
+    in_world(1, |world| async move {
+        let w = world.lock().await;
+        let (a, b) = (w.lab.shared(10), w.lab.shared(11));
+        // The first leader puts www on the primary (the zone starts elsewhere).
+        w.bind_gives(a).await;
+        w.views_of(a, "up", 3).await;
+        let serial = w.serial().await;
+
+        // (i) berlin alone cannot reach the primary.
+        w.lab.cut(0, a, true);
+        w.views_of(a, "down", 1).await;
+        let own = format!("cannot reach {a}; 2 of 3 instances can");
+        while !w.instances[0].problems().await.contains(&own) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for other in &w.instances[1..] {
+            assert!(
+                !other.problems().await.contains("cannot reach"),
+                "{}",
+                other.name
+            );
+        }
+        // The instance's view reached the others long since (they watch etcd): one more
+        // heartbeat of each after it shows their loops went on.
+        let (after, _) = w.client.get_prefix("/standby/faults/").await.unwrap();
+        let at = after.iter().map(|kv| kv.mod_revision).max().unwrap();
+        for name in NAMES {
+            let key = format!("/standby/faults/instances/{name}");
+            while w
+                .client
+                .get(&key)
+                .await
+                .unwrap()
+                .is_none_or(|kv| kv.mod_revision <= at)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert_eq!(
+            w.www().await,
+            [a.to_string()],
+            "one instance's view moved DNS"
+        );
+        assert_eq!(w.serial().await, serial, "BIND's zone changed");
+
+        // (ii) paris cannot reach it either: 2 of 3.
+        w.lab.cut(1, a, true);
+        let cut = Instant::now();
+        w.bind_gives(b).await;
+        // Printed for BENCHMARKS.md (cluster failover latency), not asserted.
+        eprintln!(
+            "cluster failover: the decisive cut -> BIND answers the secondary in {:?}",
+            cut.elapsed()
+        );
+        assert_eq!(w.serial().await, serial + 1, "DNS moved more than once");
+        w.views_of(a, "down", 2).await;
+        // No instance but berlin and paris sees it failed: london's own view says up.
+        assert!(!w.instances[2].problems().await.contains(&a.to_string()));
+        // And nothing moves again while the views stand: the next heartbeats of all.
+        let (after, _) = w.client.get_prefix("/standby/faults/").await.unwrap();
+        let at = after.iter().map(|kv| kv.mod_revision).max().unwrap();
+        for name in NAMES {
+            let key = format!("/standby/faults/instances/{name}");
+            while w
+                .client
+                .get(&key)
+                .await
+                .unwrap()
+                .is_none_or(|kv| kv.mod_revision <= at)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert_eq!(w.serial().await, serial + 1, "DNS moved more than once");
+        assert_eq!(w.www().await, [b.to_string()]);
+        eprintln!(
+            "cluster faults (i, ii): leader {:?}, serial {serial} -> {}",
+            w.leader().await,
+            w.serial().await
+        );
+    })
+    .await;
+}
+
+/// (iii) The leader killed with `kill -9`: another instance leads once its lease expired,
+/// and DNS keeps following the servers. The takeover time is printed (BENCHMARKS.md),
+/// not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_and_dns_keeps_following() {
+    in_world(2, |world| async move {
+        let mut w = world.lock().await;
+        let (a, b) = (w.lab.shared(10), w.lab.shared(11));
+        w.bind_gives(a).await;
+        let leader = w.leader().await.expect("a leader");
+        let index = NAMES.iter().position(|n| *n == leader).unwrap();
+        let killed = Instant::now();
+        w.instances[index].kill_9();
+        let next = loop {
+            match w.leader().await {
+                Some(name) if name != leader => break name,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let takeover = killed.elapsed();
+        eprintln!("cluster takeover after kill -9 of {leader}: {next} leads after {takeover:?} (lease 2 s)");
+        // The survivors' paths to the primary cut: both see it failed, 2 of the 2 live
+        // instances — the new leader moves DNS.
+        for i in (0..3).filter(|i| *i != index) {
+            w.lab.cut(i, a, true);
+        }
+        w.bind_gives(b).await;
+        for i in (0..3).filter(|i| *i != index) {
+            w.lab.cut(i, a, false);
+        }
+        w.bind_gives(a).await;
+    })
+    .await;
+}
+
+/// The times (ISO, milliseconds: they sort as text) of an instance's log lines that
+/// contain `text`.
+async fn log_times(instance: &Instance, text: &str) -> Vec<String> {
+    let Some((200, body)) = api(instance.api, "GET", "/log", "").await else {
+        return Vec::new();
+    };
+    let lines: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    lines
+        .iter()
+        .filter(|l| l["text"].as_str().is_some_and(|t| t.contains(text)))
+        .filter_map(|l| l["time"].as_str().map(String::from))
+        .collect()
+}
+
+/// BIND's log lines of updates sent from `from`.
+fn updates_from(bind: &Peer, from: IpAddr) -> usize {
+    bind.log()
+        .lines()
+        .filter(|l| l.contains("updating zone") && l.contains(&format!("{from}#")))
+        .count()
+}
+
+/// (iv) The leader cut off from etcd but not from BIND: by its own clock it stops leading
+/// before another instance can lead (its log line "does not lead" comes before the new
+/// leader's "leads"), the new leader moves DNS when the servers call for it, and BIND gets
+/// no update from the old leader after the cut. Back on etcd, it follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_etcd_stops_writing_before_another_leads() {
+    in_world(3, |world| async move {
+        let w = world.lock().await;
+        let (a, b, etcd) = (w.lab.shared(10), w.lab.shared(11), w.lab.shared(2));
+        w.bind_gives(a).await;
+        let serial = w.serial().await;
+        let old = w.leader().await.expect("a leader");
+        let li = NAMES.iter().position(|n| *n == old).unwrap();
+        let old_address = w.lab.own(li);
+        let before = updates_from(&w.bind, old_address);
+        w.lab.cut(li, etcd, true);
+        let new = loop {
+            match w.leader().await {
+                Some(name) if name != old => break name,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let ni = NAMES.iter().position(|n| *n == new).unwrap();
+        let stopped = loop {
+            match log_times(&w.instances[li], "does not lead").await.pop() {
+                Some(at) => break at,
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let started = loop {
+            match log_times(&w.instances[ni], "leads the cluster").await.pop() {
+                Some(at) => break at,
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        eprintln!("cluster: {old} cut off from etcd stopped leading at {stopped}, {new} leads from {started}");
+        assert!(stopped < started, "two leaders: {old} stopped at {stopped}, {new} started at {started}");
+
+        // The two instances still on etcd lose the primary: the new leader moves DNS. The
+        // old one still reaches the primary and BIND, and writes nothing.
+        for i in (0..3).filter(|i| *i != li) {
+            w.lab.cut(i, a, true);
+        }
+        w.bind_gives(b).await;
+        assert_eq!(w.serial().await, serial + 1);
+        // BIND's log names the sender of each update: the new leader's is there.
+        assert!(updates_from(&w.bind, w.lab.own(ni)) >= 1, "{}", w.bind.log());
+        assert_eq!(updates_from(&w.bind, old_address), before, "the old leader wrote DNS");
+
+        // Back on etcd it joins again as a follower (a new lease: its heartbeat reappears).
+        let key = format!("/standby/faults/instances/{old}");
+        let gone_at = loop {
+            match w.client.get(&key).await.unwrap() {
+                None => break w.client.get_prefix("/standby/").await.unwrap().1,
+                Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        w.lab.cut(li, etcd, false);
+        while w.client.get(&key).await.unwrap().is_none_or(|kv| kv.mod_revision <= gone_at) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(w.leader().await.as_deref(), Some(new.as_str()));
+        assert_eq!(w.serial().await, serial + 1);
+        assert_eq!(w.www().await, [b.to_string()]);
+        assert_eq!(updates_from(&w.bind, old_address), before, "the old leader wrote DNS");
+    })
+    .await;
+}
