@@ -118,8 +118,9 @@ pub fn no_view_note(snapshot: &super::Snapshot) -> String {
              copy of the shared settings."
         ),
         Reach::NotYet => "etcd has not answered yet: no cluster view.".into(),
-        Reach::Reachable => "etcd answers, but this version does not publish or read the \
-             instances' views yet: no cluster view."
+        // The cluster task publishes the first view once it holds its lease.
+        Reach::Reachable => "etcd answers; the cluster view follows once this instance holds \
+             its lease."
             .into(),
     }
 }

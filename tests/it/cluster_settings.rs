@@ -334,8 +334,10 @@ async fn without_etcd_an_instance_starts_from_its_file_polls_and_catches_up_late
             (cluster["shared_settings"]["etcd"] == "unreachable").then_some(cluster)
         })
         .await;
-        let note = cluster["note"].as_str().unwrap_or_default();
-        assert!(note.contains("etcd is unreachable"), "{cluster}");
+        // The cluster task reports the same in its own view (no note: the view exists).
+        assert_eq!(cluster["etcd"]["reachable"], false, "{cluster}");
+        let why = cluster["etcd"]["error"].as_str().unwrap_or_default();
+        assert!(why.contains("etcd unreachable"), "{cluster}");
         // The shared part cannot change without etcd, and says why.
         let mail = serde_json::to_string(&set("mail", port)).unwrap();
         let refused = api(b.api, "POST", "/serversets", &mail).await.unwrap();
@@ -364,7 +366,7 @@ async fn without_etcd_an_instance_starts_from_its_file_polls_and_catches_up_late
 }
 
 /// The Cluster window (File > Cluster...) on a real engine in cluster mode with a real
-/// etcd: the shared settings' revision in force and why there is no cluster view; with etcd
+/// etcd: the shared settings' revision in force, the leader and the instances; with etcd
 /// killed, that etcd is unreachable and the instance runs on its local copy.
 #[test]
 fn the_cluster_window_says_what_etcd_gives_and_when_it_is_gone() {
@@ -388,10 +390,17 @@ fn the_cluster_window_says_what_etcd_gives_and_when_it_is_gone() {
         w.shows("Shared settings: etcd revision")
     });
     assert!(w.shows("This instance: berlin in cluster \"ui\""));
-    assert!(w.shows("does not publish or read the instances' views yet"));
+    // The only instance gets the lead and lists itself.
+    w.wait_until("berlin leading", |w| w.shows("Leader: berlin"));
+    assert!(w.shows("berlin (leader)"));
     etcd.kill();
-    w.wait_until("etcd unreachable", |w| w.shows("etcd is unreachable"));
+    w.wait_until("etcd unreachable", |w| {
+        w.shows("Shared settings: etcd unreachable since")
+    });
     assert!(w.shows("running on the local copy"));
+    w.wait_until("the cluster view's etcd line", |w| {
+        w.shows("etcd: UNREACHABLE")
+    });
     w.click_in("Cluster", "Close");
     w.wait_until_closed("Cluster");
 }
