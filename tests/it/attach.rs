@@ -366,6 +366,29 @@ fn a_set_made_in_an_attached_window_is_polled_by_the_engine_after_exit_ui() {
     let again = runtime
         .block_on(client::attach(&settings, no_waker()))
         .unwrap();
+    // The dialog's default interval is 60 s (30 s once failed): too slow to wait for twice.
+    // The set stays the one made in the window; only its frequency is made 1 s, through the
+    // engine, so that "still polls" is seen within the wait.
+    let snapshot = again.client.snapshot();
+    let mut set = snapshot
+        .settings
+        .server_sets
+        .iter()
+        .find(|s| s.name == "made here")
+        .cloned()
+        .unwrap();
+    set.frequency.interval = Duration::from_secs(1);
+    set.frequency.failed_interval = Duration::from_secs(1);
+    let polls = polls.max(snapshot.stats.polls_completed);
+    runtime
+        .block_on(again.client.edit_settings(
+            SettingsEdit::ReplaceSet {
+                name: "made here".into(),
+                set: Box::new(set),
+            },
+            Some(snapshot.settings_revision),
+        ))
+        .unwrap();
     runtime.block_on(until(&again.client, "polls after Exit UI", |s| {
         s.stats.polls_completed > polls + 1
     }));
