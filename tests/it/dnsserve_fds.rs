@@ -72,8 +72,9 @@ fn accept_errors_back_off_and_the_server_recovers() {
     next(
         "serving DNS",
         &|l| l.contains("serving DNS on"),
-        // A debug start under the load of the whole suite took over 20 s once.
-        crate::support::WAIT_LIMIT,
+        // A debug start under the load of the whole suite took over 30 s in two CI runs
+        // (three-instance cluster tests run beside it); alone it serves in 5 ms.
+        Duration::from_secs(120),
     );
     let server = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port());
     // More connections than descriptors: the kernel completes them all (backlog), the
