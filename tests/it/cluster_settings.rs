@@ -204,8 +204,14 @@ async fn settings_edited_on_one_instance_reach_all_and_concurrent_edits_conflict
             cluster["shared_settings"]["revision"].as_i64() > Some(0),
             "{cluster}"
         );
-        let (status, metrics) = api(a.api, "GET", "/metrics", "").await.unwrap();
-        assert_eq!(status, 200);
+        // Since the engine runs cluster mode, etcd's reach in /metrics comes from the cluster
+        // task, which reports once it holds its lease: wait for that, then check the rest.
+        let metrics = wait("berlin's cluster task reporting etcd", || async {
+            let (status, metrics) = api(a.api, "GET", "/metrics", "").await?;
+            assert_eq!(status, 200);
+            (sample(&metrics, "standby_cluster_etcd_reachable") == 1.0).then_some(metrics)
+        })
+        .await;
         let (ok, out) = promtool(&metrics);
         assert!(ok, "promtool: {out}\n{metrics}");
         assert_eq!(sample(&metrics, "standby_cluster_mode"), 1.0);
