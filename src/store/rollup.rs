@@ -143,23 +143,36 @@ pub(super) fn add_to_tiers(
     cache: &mut HashMap<(String, String), i64>,
     polls: &[RawPoll],
 ) -> Result<(), rusqlite::Error> {
-    let mut hours: HashMap<(&str, &str, i64), Bucket> = HashMap::new();
+    let mut by_name: HashMap<(&str, &str, i64), Bucket> = HashMap::new();
     for p in polls {
-        hours
+        by_name
             .entry((&p.set, &p.server, Tier::Hour.bucket_of(p.time_ms)))
             .or_default()
             .add(p.success, p.response_ms);
     }
-    let mut days: HashMap<(i64, i64), Bucket> = HashMap::new();
-    for ((set, server, hour), fresh) in hours {
+    let mut hours: HashMap<(i64, i64), Bucket> = HashMap::with_capacity(by_name.len());
+    for ((set, server, hour), fresh) in by_name {
         let id = subject(tx, cache, set, server)?;
-        merge_into(tx, Tier::Hour, id, hour, &fresh)?;
-        days.entry((id, Tier::Day.bucket_of(hour * 1000)))
+        hours.entry((id, hour)).or_default().merge(&fresh);
+    }
+    merge_hours_and_days(tx, hours)
+}
+
+/// Merges fresh buckets, keyed by (subject, hour), into the hour tier and, summed per day,
+/// into the day tier: each stored row is read and written once.
+fn merge_hours_and_days(
+    tx: &rusqlite::Connection,
+    hours: HashMap<(i64, i64), Bucket>,
+) -> Result<(), rusqlite::Error> {
+    let mut days: HashMap<(i64, i64), Bucket> = HashMap::new();
+    for ((subject, hour), fresh) in hours {
+        merge_into(tx, Tier::Hour, subject, hour, &fresh)?;
+        days.entry((subject, Tier::Day.bucket_of(hour * 1000)))
             .or_default()
             .merge(&fresh);
     }
-    for ((id, day), fresh) in days {
-        merge_into(tx, Tier::Day, id, day, &fresh)?;
+    for ((subject, day), fresh) in days {
+        merge_into(tx, Tier::Day, subject, day, &fresh)?;
     }
     Ok(())
 }
@@ -195,17 +208,7 @@ pub(super) fn fold_five_minute_rollups(tx: &Transaction<'_>) -> Result<(), rusql
                 .merge(&b);
         }
     }
-    let mut days: HashMap<(i64, i64), Bucket> = HashMap::new();
-    for ((subject, hour), b) in hours {
-        merge_into(tx, Tier::Hour, subject, hour, &b)?;
-        days.entry((subject, Tier::Day.bucket_of(hour * 1000)))
-            .or_default()
-            .merge(&b);
-    }
-    for ((subject, day), b) in days {
-        merge_into(tx, Tier::Day, subject, day, &b)?;
-    }
-    Ok(())
+    merge_hours_and_days(tx, hours)
 }
 
 impl History {
