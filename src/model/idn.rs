@@ -2,10 +2,17 @@
 //! (`bücher.example`); DNS, the built-in DNS server and the probes send the ASCII form
 //! (`xn--bcher-kva.example`). The settings keep what was typed.
 
+/// A host name that IDNA refuses, named as it was typed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a valid international host name (IDNA)")]
+pub struct NotIdna {
+    pub name: String,
+}
+
 /// The ASCII (punycode) form of a host name, lower case; a leading `*.` and a trailing
 /// `.` are kept. An ASCII name comes back lower-cased; a name that IDNA refuses (a label
 /// that decodes to nothing valid, a disallowed character) is an error saying why.
-pub fn to_ascii(name: &str) -> Result<String, String> {
+pub fn to_ascii(name: &str) -> Result<String, NotIdna> {
     let (wild, rest) = match name.strip_prefix("*.") {
         Some(rest) => ("*.", rest),
         None => ("", name),
@@ -19,8 +26,12 @@ pub fn to_ascii(name: &str) -> Result<String, String> {
         // (underscores included, which UTS #46's STD3 rules would refuse).
         return Ok(format!("{wild}{}{dot}", rest.to_ascii_lowercase()));
     }
-    let ascii = idna::domain_to_ascii_cow(rest.as_bytes(), idna::AsciiDenyList::STD3)
-        .map_err(|_| format!("{name:?} is not a valid international host name (IDNA)"))?;
+    let ascii =
+        idna::domain_to_ascii_cow(rest.as_bytes(), idna::AsciiDenyList::STD3).map_err(|_| {
+            NotIdna {
+                name: name.to_string(),
+            }
+        })?;
     Ok(format!("{wild}{ascii}{dot}"))
 }
 
@@ -89,7 +100,8 @@ mod tests {
             "bü/cher.example",
         ] {
             let error = to_ascii(bad).unwrap_err();
-            assert!(error.contains("IDNA"), "{bad}: {error}");
+            assert_eq!(error.name, bad);
+            assert!(error.to_string().contains("IDNA"), "{bad}: {error}");
         }
         assert_eq!(to_unicode("xn--a.example"), "xn--a.example");
         assert_eq!(ascii_or_same("xn--a.example"), "xn--a.example");

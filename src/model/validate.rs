@@ -113,7 +113,7 @@ pub fn ip_address(text: &str) -> Result<IpAddr, String> {
 /// `allow_wildcard`, a leading `*.` label is accepted.
 pub fn host_name(text: &str, allow_wildcard: bool) -> Result<(), String> {
     // International names are judged in the form DNS carries (punycode, issue 17).
-    let ascii = super::idn::to_ascii(text)?;
+    let ascii = super::idn::to_ascii(text).map_err(|e| e.to_string())?;
     let name = ascii.strip_suffix('.').unwrap_or(&ascii);
     let name = match name.strip_prefix("*.") {
         Some(rest) if allow_wildcard => rest,
