@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use standby::cluster::Etcd;
 use standby::model::{
-    Cluster, DnsData, DnsServer, PollFrequency, PollMethod, Rfc2136Update, Server, ServerSet,
-    Settings, TcpPoll, TsigAlgorithm, UpdateDns, UpdateMethod,
+    Cluster, DnsData, PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll, UpdateDns,
 };
 use tokio::time::Instant;
 
@@ -267,14 +266,7 @@ fn settings(lab: &Lab, i: usize, etcd: &EtcdPeer, bind: &Peer) -> Settings {
         update_dns: UpdateDns {
             enabled: true,
             use_default_servers: false,
-            dns_servers: vec![DnsServer {
-                address: bind.addr.ip().to_string(),
-                port: bind.addr.port(),
-                update: UpdateMethod::Rfc2136(Rfc2136Update {
-                    tsig: Some(bind.key(TsigAlgorithm::HmacSha256)),
-                }),
-                ..DnsServer::default()
-            }],
+            dns_servers: vec![bind.rfc2136_server()],
         },
         ..ServerSet::default()
     });

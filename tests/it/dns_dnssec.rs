@@ -11,8 +11,7 @@ use std::time::Duration;
 use standby::dnsupdate::propagation::Propagation;
 use standby::engine::{EngineConfig, EngineHandle, PairState};
 use standby::model::{
-    DnsData, DnsServer, HttpPoll, PollFrequency, PollMethod, Rfc2136Update, Server, ServerSet,
-    Settings, TsigAlgorithm, UpdateDns, UpdateMethod,
+    DnsData, HttpPoll, PollFrequency, PollMethod, Server, ServerSet, Settings, UpdateDns,
 };
 use tokio::time::{Instant, timeout};
 
@@ -216,14 +215,7 @@ fn settings(primary: &Peer, ips: [IpAddr; 2], port: u16) -> Settings {
         update_dns: UpdateDns {
             enabled: true,
             use_default_servers: false,
-            dns_servers: vec![DnsServer {
-                address: primary.addr.ip().to_string(),
-                port: primary.addr.port(),
-                update: UpdateMethod::Rfc2136(Rfc2136Update {
-                    tsig: Some(primary.key(TsigAlgorithm::HmacSha256)),
-                }),
-                ..DnsServer::default()
-            }],
+            dns_servers: vec![primary.rfc2136_server()],
         },
         ..ServerSet::default()
     });

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use standby::dnsupdate::propagation::Propagation;
 use standby::engine::{Command, PairState};
-use standby::model::{DnsServer, Rfc2136Update, TsigAlgorithm, UpdateMethod};
 
 use crate::support::dns_sync::{settings, start};
 use crate::support::peers::unbound::Unbound;
@@ -57,14 +56,7 @@ async fn three_name_servers_one_silent_are_two_of_three_one_unknown() {
         .await;
         let knot = Peer::knot_secondary(knot_addr, bind.addr).await;
 
-        let server = DnsServer {
-            address: bind.addr.ip().to_string(),
-            port: bind.addr.port(),
-            update: UpdateMethod::Rfc2136(Rfc2136Update {
-                tsig: Some(bind.key(TsigAlgorithm::HmacSha256)),
-            }),
-            ..DnsServer::default()
-        };
+        let server = bind.rfc2136_server();
         let mut settings = settings(&["192.0.2.1"], &["www.example.test"], vec![server]).await;
         settings.options.dns_updating.propagation_resolver = resolver.addr.to_string();
         let engine = start(settings);

@@ -3,7 +3,6 @@
 //! each pair updated and verified; asserted by asking the server with dig.
 
 use standby::engine::PairState;
-use standby::model::{DnsServer, Rfc2136Update, TsigAlgorithm, UpdateMethod};
 
 use crate::support::dns_sync::{settings, start};
 use crate::support::peers::{Kind, Peer};
@@ -11,14 +10,7 @@ use crate::support::wait_until;
 
 async fn aliases_wildcards_and_all_functional(kind: Kind) {
     let peer = Peer::primary(kind).await;
-    let server = DnsServer {
-        address: peer.addr.ip().to_string(),
-        port: peer.addr.port(),
-        update: UpdateMethod::Rfc2136(Rfc2136Update {
-            tsig: Some(peer.key(TsigAlgorithm::HmacSha256)),
-        }),
-        ..DnsServer::default()
-    };
+    let server = peer.rfc2136_server();
     let hosts = [
         "www.example.test",
         "alias.example.test",

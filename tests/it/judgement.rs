@@ -8,8 +8,7 @@ use std::time::Duration;
 use standby::engine::server_state::ServerStatus;
 use standby::engine::{EngineConfig, EngineHandle};
 use standby::model::{
-    DnsData, DnsServer, EventKind, HttpPoll, PollFrequency, PollMethod, Rfc2136Update, Server,
-    ServerSet, Settings, TsigAlgorithm, UpdateDns, UpdateMethod,
+    DnsData, EventKind, HttpPoll, PollFrequency, PollMethod, Server, ServerSet, Settings, UpdateDns,
 };
 
 use crate::support::ports::common_port;
@@ -51,14 +50,7 @@ fn web_set(
         update_dns: UpdateDns {
             enabled: true,
             use_default_servers: false,
-            dns_servers: vec![DnsServer {
-                address: bind.addr.ip().to_string(),
-                port: bind.addr.port(),
-                update: UpdateMethod::Rfc2136(Rfc2136Update {
-                    tsig: Some(bind.key(TsigAlgorithm::HmacSha256)),
-                }),
-                ..DnsServer::default()
-            }],
+            dns_servers: vec![bind.rfc2136_server()],
         },
         ..ServerSet::default()
     }

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use standby::model::{Secret, TsigAlgorithm, TsigKey};
+use standby::model::{DnsServer, Rfc2136Update, Secret, TsigAlgorithm, TsigKey, UpdateMethod};
 use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout};
 
@@ -298,6 +298,18 @@ impl Peer {
     pub async fn restart(&mut self) {
         self.stop();
         self.spawn().await;
+    }
+
+    /// This server as a set's DNS server: RFC 2136 updates signed with its HMAC-SHA256 key.
+    pub fn rfc2136_server(&self) -> DnsServer {
+        DnsServer {
+            address: self.addr.ip().to_string(),
+            port: self.addr.port(),
+            update: UpdateMethod::Rfc2136(Rfc2136Update {
+                tsig: Some(self.key(TsigAlgorithm::HmacSha256)),
+            }),
+            ..DnsServer::default()
+        }
     }
 
     /// The key the script made for `algorithm`.
