@@ -53,6 +53,8 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             error: None,
             dns: Vec::new(),
             published: Some(published),
+            ttl: 300,
+            low_ttl: None,
         }));
     }
     Table::build(&snapshot, &mut Memory::default(), 1_700_000_000)

@@ -51,6 +51,12 @@ impl Desktop {
                 "1280x800x24",
                 "-nolisten",
                 "tcp",
+                // By default Xvfb resets when its last client leaves, and a reset drops a
+                // client whose connection setup it had not answered yet: the readiness
+                // probe below (and each xdotool) leaving while the program connects made
+                // its XOpenDisplay fail in CI ("Failed to open connection to X server",
+                // 2 of 4 runs; xorg/xserver#1102).
+                "-noreset",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
