@@ -25,6 +25,10 @@ pub enum EtcdError {
     /// No endpoint answered; the last one's reason.
     #[error("etcd unreachable ({endpoint}: {reason})")]
     Unreachable { endpoint: String, reason: String },
+    /// The members that answered have no raft leader: etcd's majority is lost (or an
+    /// election is under way), so nothing can be read or written through consensus.
+    #[error("etcd has lost its majority ({endpoint} answers but has no leader)")]
+    NoLeader { endpoint: String },
     /// etcd answered with an error (gRPC code and message).
     #[error("etcd refused: {message} (code {code})")]
     Refused { code: i64, message: String },
@@ -107,6 +111,24 @@ impl std::fmt::Debug for Etcd {
 
 /// etcd's gRPC code for a request without a valid token.
 pub(super) const UNAUTHENTICATED: i64 = 16;
+
+/// Sent with every request as gRPC metadata `hasleader: true`: a member without a raft
+/// leader then refuses at once ("etcdserver: no leader") instead of holding the request
+/// until its own time-out, so a member cut off from the majority costs no wait and the
+/// next member is tried.
+pub(super) const REQUIRE_LEADER: (&str, &str) = ("Grpc-Metadata-hasleader", "true");
+
+/// A member's refusal that means it has no leader, as [`EtcdError::NoLeader`].
+pub(super) fn no_leader(error: EtcdError, endpoint: &str) -> EtcdError {
+    match error {
+        EtcdError::Refused { message, .. } if message.contains("no leader") => {
+            EtcdError::NoLeader {
+                endpoint: endpoint.to_string(),
+            }
+        }
+        other => other,
+    }
+}
 
 impl Etcd {
     /// A client for the section's endpoints; `timeout` bounds each request to one member.
@@ -321,6 +343,7 @@ impl Etcd {
         let count = self.endpoints.len();
         let first = self.current.load(Ordering::Relaxed) % count;
         let mut last = None;
+        let mut leaderless = None;
         for i in 0..count {
             let at = (first + i) % count;
             let endpoint = &self.endpoints[at];
@@ -328,6 +351,7 @@ impl Etcd {
                 .client
                 .post(format!("{endpoint}/v3/{path}"))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
                 .body(body.to_string());
             if let Some(token) = &token {
                 request = request.header(reqwest::header::AUTHORIZATION, token.as_str());
@@ -337,10 +361,14 @@ impl Etcd {
                 Err(e) => Err(e),
             };
             match text {
-                Ok(text) => {
-                    self.current.store(at, Ordering::Relaxed);
-                    return answer(&text);
-                }
+                Ok(text) => match answer(&text).map_err(|e| no_leader(e, endpoint)) {
+                    // This member is on the minority side: another may be on the majority's.
+                    Err(e @ EtcdError::NoLeader { .. }) => leaderless = Some(e),
+                    other => {
+                        self.current.store(at, Ordering::Relaxed);
+                        return other;
+                    }
+                },
                 Err(e) => {
                     last = Some(EtcdError::Unreachable {
                         endpoint: endpoint.clone(),
@@ -349,7 +377,10 @@ impl Etcd {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| EtcdError::Setup("no etcd endpoint".into())))
+        // A member that answered says more than one that did not.
+        Err(leaderless
+            .or(last)
+            .unwrap_or_else(|| EtcdError::Setup("no etcd endpoint".into())))
     }
 }
 
@@ -537,6 +568,20 @@ mod tests {
             })
         );
         assert!(matches!(answer("<html>"), Err(EtcdError::BadAnswer(_))));
+        // etcd 3.4's answer of a member without a leader (to `hasleader: true`), unary and
+        // in a stream.
+        for text in [
+            r#"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}"#,
+            r#"{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}}"#,
+        ] {
+            let e = answer(text).map_err(|e| no_leader(e, "http://127.0.0.1:2379"));
+            assert_eq!(
+                e,
+                Err(EtcdError::NoLeader {
+                    endpoint: "http://127.0.0.1:2379".into()
+                })
+            );
+        }
         let ok = answer(r#"{"header":{"revision":"7"},"count":"1"}"#).unwrap();
         assert_eq!(revision(&ok), 7);
     }

@@ -17,7 +17,8 @@ use std::sync::atomic::Ordering;
 use serde_json::json;
 
 use super::etcd::{
-    Etcd, EtcdError, KeyValue, UNAUTHENTICATED, answer, b64, int, kvs, prefix_end, reason,
+    Etcd, EtcdError, KeyValue, REQUIRE_LEADER, UNAUTHENTICATED, answer, b64, int, kvs, no_leader,
+    prefix_end, reason,
 };
 
 /// What happened to a key.
@@ -111,7 +112,8 @@ impl Watcher {
                 if code == UNAUTHENTICATED {
                     self.etcd.set_token(None);
                 }
-                return Err(EtcdError::Refused { code, message });
+                let endpoint = self.stream.as_ref().map_or("", |s| s.endpoint.as_str());
+                return Err(no_leader(EtcdError::Refused { code, message }, endpoint));
             }
             other => other?,
         };
@@ -191,6 +193,9 @@ impl Watcher {
                 .stream_client
                 .post(format!("{endpoint}/v3/watch"))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                // A member that loses its leader ends the stream (etcd's stream
+                // interceptor), so a watch never hangs on the minority side.
+                .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
                 .body(body.to_string());
             if let Some(token) = self.etcd.token() {
                 request = request.header(reqwest::header::AUTHORIZATION, token);

@@ -262,6 +262,13 @@ pub fn catalogue() -> Vec<CodeInfo> {
              guard's targets (Options).",
         ),
         special(
+            problems::CLUSTER_ETCD,
+            "Cluster mode: etcd cannot be reached, or the members that answer have lost their \
+             majority; no instance writes DNS (or notifies) until etcd works again",
+            "The etcd members (are most of them running, can they reach each other?) and \
+             this instance's path to them; Options > Cluster lists the endpoints.",
+        ),
+        special(
             ProblemCode::of_area(Area::Notification),
             "Notification: the outbox (messages waiting to be delivered) cannot be kept",
             "The disk and the permissions of the directory beside the settings file.",
@@ -284,10 +291,10 @@ mod tests {
             assert!(info.code.area().is_some(), "{} has no area", info.code);
             assert!(!info.meaning.is_empty() && !info.check.is_empty());
         }
-        // 4 kinds × (7 poll + 4 DNS + 4 notification stages) + 128 + 340 + 6 of the engine.
-        assert_eq!(list.len(), 4 * 15 + 2 + 6);
+        // 4 kinds × (7 poll + 4 DNS + 4 notification stages) + 128 + 340 + 7 of the engine.
+        assert_eq!(list.len(), 4 * 15 + 2 + 7);
         for code in [
-            111, 124, 127, 128, 120, 149, 150, 151, 100, 213, 243, 300, 340, 344,
+            111, 124, 127, 128, 120, 149, 150, 151, 100, 213, 243, 250, 300, 340, 344,
         ] {
             assert!(
                 seen.contains(&ProblemCode::from_number(code)),

@@ -105,6 +105,9 @@ pub enum ProblemSubject {
     /// This monitor's network is down: most reference targets of the connectivity guard
     /// fail ([`NETWORK_SUBJECT`], set `""`).
     Network,
+    /// Cluster mode: etcd cannot be reached or has lost its majority
+    /// ([`CLUSTER_SUBJECT`], set `""`).
+    Cluster,
 }
 
 impl ProblemSubject {
@@ -122,6 +125,7 @@ impl ProblemSubject {
             ProblemSubject::History => Some(HISTORY_SUBJECT.into()),
             ProblemSubject::Lateness => Some(LATE_SUBJECT.into()),
             ProblemSubject::Network => Some(NETWORK_SUBJECT.into()),
+            ProblemSubject::Cluster => Some(CLUSTER_SUBJECT.into()),
             ProblemSubject::Server(_) | ProblemSubject::Certificate(_) => None,
         }
     }
@@ -136,6 +140,7 @@ impl ProblemSubject {
                 | ProblemSubject::History
                 | ProblemSubject::Lateness
                 | ProblemSubject::Network
+                | ProblemSubject::Cluster
         )
     }
 }
@@ -162,6 +167,14 @@ pub const NETWORK_SUBJECT: &str = "this monitor's network";
 /// polling, 5 the monitor's own (not the servers'), 1 its network. High severity: while
 /// it stands, no server's failure is judged.
 pub const NETWORK_DOWN: ProblemCode = ProblemCode::new(Area::Polling, FailureKind::Local, 1);
+
+/// The subject of cluster mode's etcd problem (code [`CLUSTER_ETCD`]).
+pub const CLUSTER_SUBJECT: &str = "cluster: etcd";
+
+/// Cluster mode without a working etcd (no member answers, or those that answer have lost
+/// their majority): 2 DNS (no instance may write DNS meanwhile), 5 this monitor's side, 0
+/// no stage. Every instance raises it for itself; it clears when etcd answers again.
+pub const CLUSTER_ETCD: ProblemCode = ProblemCode::new(Area::Dns, FailureKind::Local, 0);
 
 /// Low-severity codes: shown in the list, but the set is not in trouble.
 pub fn is_warning(code: ProblemCode) -> bool {

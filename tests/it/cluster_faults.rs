@@ -5,8 +5,8 @@
 //! every other path stays.
 //!
 //! Addresses: RFC 2544's test range (neither private nor the Internet). The shared peers
-//! sit on this test's loopback, 198.19.T.0/24 (BIND .1, etcd .2, the
-//! servers .10 and .11); instance i's veth is 198.18.(4T+i).1 (here) / .2 (its namespace).
+//! sit on this test's loopback, 198.19.T.0/24 (BIND .1, etcd .2 — a cluster of three: .2,
+//! .3, .4 —, the servers .10 and .11); instance i's veth is 198.18.(4T+i).1 (here) / .2 (its namespace).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -56,7 +56,7 @@ impl Lab {
             shared: Vec::new(),
         };
         // The shared peers' addresses on loopback here (no dummy interfaces on every kernel).
-        for host in [1, 2, 10, 11] {
+        for host in [1, 2, 3, 4, 10, 11] {
             let address = format!("198.19.{t}.{host}/32");
             if !ip(&["addr", "add", &address, "dev", "lo"]) {
                 return None;
@@ -225,12 +225,12 @@ impl Drop for Instance {
     }
 }
 
-fn settings(lab: &Lab, i: usize, etcd: &EtcdPeer, bind: &Peer) -> Settings {
+fn settings(lab: &Lab, i: usize, etcd: &[EtcdPeer], bind: &Peer) -> Settings {
     let mut settings = Settings::default();
     settings.options.http_api.enabled = true;
     settings.options.http_api.listen = SocketAddr::new(lab.own(i), API_PORT).to_string();
     settings.cluster = Some(Cluster {
-        endpoints: vec![etcd.url()],
+        endpoints: etcd.iter().map(EtcdPeer::url).collect(),
         name: "faults".into(),
         instance: NAMES[i].into(),
         lease_secs: 2,
@@ -281,7 +281,8 @@ fn settings(lab: &Lab, i: usize, etcd: &EtcdPeer, bind: &Peer) -> Settings {
 struct World {
     instances: Vec<Instance>,
     client: Etcd,
-    etcd: EtcdPeer,
+    /// One member, or a cluster of three.
+    etcd: Vec<EtcdPeer>,
     bind: Peer,
     listeners: Vec<tokio::task::JoinHandle<()>>,
     lab: Lab,
@@ -289,8 +290,19 @@ struct World {
 
 impl World {
     async fn start(t: u8) -> Option<World> {
+        World::start_with(t, 1).await
+    }
+
+    /// A world whose etcd has `members` members (1 or 3).
+    async fn start_with(t: u8, members: u8) -> Option<World> {
         let lab = Lab::new(t)?;
-        let etcd = EtcdPeer::start_on(lab.shared(2)).await;
+        let etcd = match members {
+            1 => vec![EtcdPeer::start_on(lab.shared(2)).await],
+            n => {
+                let ips: Vec<IpAddr> = (0..n).map(|m| lab.shared(2 + m)).collect();
+                EtcdPeer::start_cluster(&ips).await
+            }
+        };
         let bind = Peer::bind_at(SocketAddr::new(lab.shared(1), 5353)).await;
         let mut listeners = Vec::new();
         for host in [10, 11] {
@@ -304,7 +316,12 @@ impl World {
         let instances = (0..3)
             .map(|i| Instance::start(&lab, i, &settings(&lab, i, &etcd, &bind)))
             .collect();
-        let client = etcd.client();
+        let section = Cluster {
+            endpoints: etcd.iter().map(EtcdPeer::url).collect(),
+            instance: "test".into(),
+            ..Cluster::default()
+        };
+        let client = Etcd::new(&section, Duration::from_secs(2)).unwrap();
         Some(World {
             instances,
             client,
@@ -385,7 +402,16 @@ where
     F: FnOnce(std::sync::Arc<tokio::sync::Mutex<World>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(world) = World::start(t).await else {
+    in_world_with(t, 1, test).await;
+}
+
+/// [`in_world`] with an etcd of `members` members.
+async fn in_world_with<F, Fut>(t: u8, members: u8, test: F)
+where
+    F: FnOnce(std::sync::Arc<tokio::sync::Mutex<World>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(world) = World::start_with(t, members).await else {
         eprintln!("SKIPPED: cannot create network namespaces here (not root?)");
         return;
     };
@@ -393,10 +419,11 @@ where
     let run = tokio::time::timeout(LIMIT, test(world.clone())).await;
     if run.is_err() {
         let w = world.lock().await;
+        let etcd: Vec<String> = w.etcd.iter().map(EtcdPeer::log).collect();
         panic!(
             "cluster fault test took too long\n{}\n{}",
             w.logs(),
-            w.etcd.log()
+            etcd.join("\n")
         );
     }
 }
@@ -613,6 +640,101 @@ async fn a_leader_cut_off_from_etcd_stops_writing_before_another_leads() {
         assert_eq!(w.serial().await, serial + 1);
         assert_eq!(w.www().await, [b.to_string()]);
         assert_eq!(updates_from(&w.bind, old_address), before, "the old leader wrote DNS");
+    })
+    .await;
+}
+
+/// Waits until every live instance lists a problem whose text contains `text`, or (with
+/// `present` false) none does.
+async fn every_instance_shows(w: &World, text: &str, present: bool) {
+    for instance in w.instances.iter().filter(|i| i.child.is_some()) {
+        while instance.problems().await.contains(text) != present {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// (v) etcd of three members. One killed: nothing changes — the leader keeps leading (it
+/// never steps down) and DNS keeps following the servers. A second killed, the majority
+/// lost: every instance shows the problem, the leader stops leading by its own clock, and
+/// a change that calls for a write (two instances reach the primary again, which with the
+/// third's last view is the quorum) is decided and logged as not written by each of them,
+/// while BIND's serial stays. The two members back: a leader leads again and writes the
+/// change (serial + 1), and the problem clears everywhere — by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_losing_one_member_changes_nothing_losing_its_majority_stops_every_write() {
+    in_world_with(4, 3, |world| async move {
+        let mut w = world.lock().await;
+        let (a, b) = (w.lab.shared(10), w.lab.shared(11));
+        w.bind_gives(a).await;
+        w.views_of(a, "up", 3).await;
+        let serial = w.serial().await;
+        let leader = w.leader().await.expect("a leader");
+        let li = NAMES.iter().position(|n| *n == leader).unwrap();
+
+        // One member killed: one that is not etcd's raft leader (killing that one costs
+        // an election of a second or more, longer than what is left of a 2 s lease).
+        let first = (0..3).find(|m| !w.etcd[*m].is_raft_leader()).unwrap();
+        w.etcd[first].kill();
+        // DNS keeps following: berlin and paris lose the primary, BIND moves, once.
+        w.lab.cut(0, a, true);
+        w.lab.cut(1, a, true);
+        w.bind_gives(b).await;
+        assert_eq!(w.serial().await, serial + 1);
+        w.views_of(a, "down", 2).await;
+        assert_eq!(w.leader().await.as_deref(), Some(leader.as_str()));
+        assert!(
+            log_times(&w.instances[li], "does not lead").await.is_empty(),
+            "the leader stepped down when one etcd member of three died"
+        );
+        for i in &w.instances {
+            assert!(!i.problems().await.contains("etcd"), "{}: {}", i.name, i.problems().await);
+        }
+
+        // A second member killed: the last one answers, without a leader.
+        let second = (0..3).find(|m| *m != first).unwrap();
+        w.etcd[second].kill();
+        every_instance_shows(&w, "etcd has lost its majority", true).await;
+        while log_times(&w.instances[li], "does not lead").await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let lost = Instant::now();
+        // berlin and paris reach the primary again: with london's last view (up), 2 of
+        // 3 see it up, and each of them decides DNS should give it again — and says it
+        // writes nothing.
+        w.lab.cut(0, a, false);
+        w.lab.cut(1, a, false);
+        let decided = format!("DNS should give {a}; not written here");
+        for i in &w.instances[..2] {
+            while log_times(i, &decided).await.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert_eq!(w.serial().await, serial + 1, "DNS written without etcd's majority");
+        assert_eq!(w.www().await, [b.to_string()]);
+        for i in &w.instances {
+            let cluster = api(i.api, "GET", "/cluster", "").await.map(|(_, body)| body);
+            let cluster: serde_json::Value =
+                serde_json::from_str(&cluster.unwrap_or_default()).unwrap_or_default();
+            assert_eq!(cluster["is_leader"], false, "{}: {cluster}", i.name);
+        }
+        eprintln!(
+            "etcd majority lost: every instance shows it, {leader} stepped down, the change \
+             was decided by berlin and paris {:?} later and not written (serial {})",
+            lost.elapsed(),
+            serial + 1
+        );
+
+        // The two members back: everything recovers by itself.
+        let back = Instant::now();
+        w.etcd[first].spawn_only();
+        w.etcd[second].start_again().await;
+        w.bind_gives(a).await;
+        eprintln!("etcd majority back: BIND follows again {:?} later", back.elapsed());
+        assert_eq!(w.serial().await, serial + 2);
+        every_instance_shows(&w, "etcd has lost its majority", false).await;
+        assert!(w.leader().await.is_some());
+        w.etcd[first].wait_ready().await;
     })
     .await;
 }

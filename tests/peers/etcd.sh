@@ -10,6 +10,9 @@
 # INITIAL_CLUSTER  for a cluster of several members: name=http://addr:peer_port,...
 #                  (default: this member alone).
 #
+# Every member of a cluster must have the same --initial-cluster-token: it is fixed here
+# (clusters of different tests differ by their peer URLs, which make the cluster's ID).
+#
 # The script execs etcd, so its PID is etcd's: kill it to stop.
 set -euo pipefail
 
@@ -29,5 +32,5 @@ exec etcd --name "$name" --data-dir "$dir/data" \
     --listen-client-urls "$client" --advertise-client-urls "$client" \
     --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
     --initial-cluster "$initial" --initial-cluster-state new \
-    --initial-cluster-token "standby-test-$name" \
+    --initial-cluster-token standby-test \
     --log-outputs stderr

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::quorum::{self, InstanceView, Verdict};
 use super::{Core, DnsSync, Effect, Level, Now, log};
 use crate::engine::cluster_status::ServerClusterView;
-use crate::engine::problems::ProblemSubject;
+use crate::engine::problems::{CLUSTER_ETCD, ProblemSubject};
 
 /// The live views of the *other* instances, by set name and server public address, as the
 /// cluster task last read them from etcd (an instance whose lease expired has none).
@@ -83,6 +83,37 @@ impl Core {
             "this instance does not lead the cluster: it writes no DNS"
         };
         log(out, Level::Info, text.into());
+    }
+
+    /// etcd's health as the cluster task sees it: while etcd does not work this instance
+    /// shows the problem [`CLUSTER_ETCD`] (every instance does: none can lead or publish);
+    /// it clears, logged, when etcd answers again.
+    pub(super) fn on_etcd_health(&mut self, error: Option<String>, now: Now, out: &mut Vec<Effect>) {
+        if !self.in_cluster() {
+            return;
+        }
+        match error {
+            Some(error) => {
+                let text = format!(
+                    "{error}: this instance cannot lead, and its views reach no other \
+                     instance; no instance writes DNS until etcd works again"
+                );
+                if self.problems.raise_fixed(
+                    "",
+                    ProblemSubject::Cluster,
+                    CLUSTER_ETCD,
+                    &text,
+                    now.wall,
+                ) {
+                    log(out, Level::Error, text);
+                }
+            }
+            None => {
+                if self.problems.clear("", &ProblemSubject::Cluster) {
+                    log(out, Level::Info, "etcd works again".into());
+                }
+            }
+        }
     }
 
     /// Decides every server again (new peer views, new settings).

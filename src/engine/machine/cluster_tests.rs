@@ -144,3 +144,51 @@ fn without_peers_or_before_a_quorum_the_decision_waits() {
     assert!(h.core.sets()[0].servers.iter().all(|s| s.cluster.is_none()));
     assert!(h.core.may_write_dns());
 }
+
+/// Item 7 (v) in the core: etcd's majority lost. The instance shows the etcd problem, a
+/// change of the verdict (on the views last read) is decided and logged as not written,
+/// and no DNS run starts; etcd back and the leadership with it, the pairs are written.
+#[test]
+fn without_etcd_a_decided_change_is_logged_not_written_and_the_problem_stands_until_etcd_is_back()
+{
+    use crate::engine::problems::{CLUSTER_ETCD, ProblemSubject};
+    let mut h = clustered();
+    h.step(Input::Leadership(true));
+    h.step(peers(["DU", "UU"]));
+    h.round("-+");
+    assert_eq!(published(&h), Some(vec![address(1)]));
+    dns_runs(&mut h);
+
+    // etcd's majority lost: the leader steps down by its own clock, the task says why.
+    h.step(Input::Leadership(false));
+    let why = "etcd has lost its majority (http://198.19.4.4:2379 answers but has no leader)";
+    h.step(Input::EtcdHealth(Some(why.into())));
+    let problem = h.core.problems().get("", &ProblemSubject::Cluster).cloned();
+    let problem = problem.expect("the etcd problem");
+    assert_eq!(problem.code, CLUSTER_ETCD);
+    assert!(problem.text.starts_with(why), "{}", problem.text);
+    // The same health again changes nothing; the problem is logged once.
+    h.step(Input::EtcdHealth(Some(why.into())));
+    assert_eq!(h.logs.iter().filter(|l| l.starts_with(why)).count(), 1);
+
+    // The first server works again here; with london's view (the last read) that is 2 of
+    // 3: the decision moves back, but nothing is written, and the log says so.
+    h.logs.clear();
+    h.round("++");
+    assert_eq!(verdicts(&h), [Verdict::Up, Verdict::Up]);
+    assert_eq!(published(&h), Some(vec![address(0)]));
+    let line = h.logs.iter().find(|l| l.contains("DNS should give"));
+    assert!(
+        line.is_some_and(|l| l.contains("not written here: only the cluster's leader writes DNS")),
+        "{:?}",
+        h.logs
+    );
+    assert_eq!(dns_runs(&mut h), 0);
+
+    // etcd back: the problem clears; leading again, the pairs are written.
+    h.step(Input::EtcdHealth(None));
+    assert!(h.core.problems().get("", &ProblemSubject::Cluster).is_none());
+    assert!(h.logs.iter().any(|l| l == "etcd works again"));
+    h.step(Input::Leadership(true));
+    assert_eq!(dns_runs(&mut h), 1);
+}

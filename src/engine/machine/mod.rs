@@ -110,6 +110,8 @@ pub enum Input {
     PeerViews(Arc<PeerViews>),
     /// Cluster mode: this instance holds the leadership (proved by etcd), or not.
     Leadership(bool),
+    /// Cluster mode: etcd works (`None`), or why it does not (unreachable, majority lost).
+    EtcdHealth(Option<String>),
 }
 
 /// What the shell must do after a step, in order.
@@ -348,6 +350,7 @@ impl Core {
             }
             Input::PeerViews(peers) => self.on_peer_views(peers, now, &mut out),
             Input::Leadership(leader) => self.on_leadership(leader, now, &mut out),
+            Input::EtcdHealth(error) => self.on_etcd_health(error, now, &mut out),
         }
         // Due polls start after a result too, not only at a tick: the shell takes results
         // before ticks, and a loop busy with results must not hold timers back.
@@ -571,6 +574,7 @@ impl Core {
         self.settings_revision += 1;
         if !self.in_cluster() {
             self.cluster = cluster::CoreCluster::default();
+            self.problems.clear("", &ProblemSubject::Cluster);
         }
         self.requorum_all(now, out);
         self.published
@@ -1110,11 +1114,16 @@ impl Core {
         let decided = decision != s.decision;
         if decided {
             if !matches!(decision, Decision::Waiting) {
-                let text = format!(
+                let mut text = format!(
                     "{:?}: DNS should give {}",
                     s.config.name,
                     decision.describe()
                 );
+                // Said where it is decided, so that a change no instance writes (no
+                // leader: etcd's majority lost) shows in every log.
+                if self.settings.cluster.is_some() && !self.cluster.leader {
+                    text.push_str("; not written here: only the cluster's leader writes DNS");
+                }
                 log(out, Level::Info, text);
             }
             // Other addresses than those published before: the lower TTL's window starts.

@@ -20,6 +20,8 @@ pub(super) struct Harness {
     /// Events for the event history only (never notified).
     pub recorded: Vec<Event>,
     pub saves: usize,
+    /// Every log line, in order.
+    pub logs: Vec<String>,
 }
 
 impl Harness {
@@ -35,6 +37,7 @@ impl Harness {
             events: Vec::new(),
             recorded: Vec::new(),
             saves: 0,
+            logs: Vec::new(),
         };
         let effects = h.core.step(
             Input::Install {
@@ -62,6 +65,7 @@ impl Harness {
                 Effect::Event(event) => self.events.push(event.clone()),
                 Effect::Recorded(event) => self.recorded.push(event.clone()),
                 Effect::Save { .. } => self.saves += 1,
+                Effect::Log(_, text) => self.logs.push(text.clone()),
                 _ => {}
             }
         }

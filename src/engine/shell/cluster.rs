@@ -212,8 +212,13 @@ impl Run {
                         Ok(w) => watcher = Some(w),
                         Err(e) => self.unhealthy(&e),
                     },
+                    // A broken stream (a member died) says nothing of etcd's health: the
+                    // keys are read again, from any member, and watched anew; if that
+                    // fails, etcd is unhealthy. (Marking it unhealthy here raised the
+                    // etcd problem for a moment whenever one member of three died.)
                     Err(e) => {
-                        self.unhealthy(&e);
+                        tracing::debug!("cluster: the watch broke ({e}); reading again");
+                        self.resync = true;
                         tokio::time::sleep(self.lease_time / 10).await;
                     }
                 },

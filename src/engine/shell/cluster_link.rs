@@ -177,15 +177,18 @@ impl Shell {
             News::Peers(peers) => self.step(Input::PeerViews(peers)),
             News::Leadership(leader) => self.step(Input::Leadership(leader)),
             News::Status(status) => {
-                let was = self.cluster.status.as_ref().map(|s| s.etcd.reachable);
-                if was != Some(status.etcd.reachable) {
-                    match (&status.etcd.error, status.etcd.reachable) {
-                        (_, true) => self.log(Level::Info, "etcd reachable".into()),
-                        (Some(e), false) => self.log(Level::Error, format!("cluster: {e}")),
-                        (None, false) => {}
-                    }
-                }
+                let health = |s: &ClusterStatus| {
+                    (!s.etcd.reachable).then(|| s.etcd.error.clone().unwrap_or_default())
+                };
+                let was = self.cluster.status.as_ref().map(health);
+                let now = health(&status);
                 self.cluster.status = Some(*status);
+                match (was, now) {
+                    (None, None) => self.log(Level::Info, "etcd reachable".into()),
+                    (Some(was), now) if was == now => {}
+                    // The core raises (or clears) the etcd problem and logs it.
+                    (_, now) => self.step(Input::EtcdHealth(now)),
+                }
                 self.output.touch();
             }
         }

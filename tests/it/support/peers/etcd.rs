@@ -12,6 +12,9 @@ pub struct Etcd {
     pub dir: tempfile::TempDir,
     child: Child,
     peer_port: u16,
+    /// The member's name and the cluster's initial list (`None`: a member alone).
+    name: String,
+    initial: Option<String>,
 }
 
 impl Etcd {
@@ -25,15 +28,70 @@ impl Etcd {
         let client = crate::support::ports::free_addr(ip);
         let peer = crate::support::ports::free_port(ip);
         let dir = tempfile::tempdir().unwrap();
-        let child = spawn(dir.path(), client, peer);
         let mut etcd = Etcd {
             client,
+            child: spawn(dir.path(), client, peer, "e1", None),
             dir,
-            child,
             peer_port: peer,
+            name: "e1".into(),
+            initial: None,
         };
         etcd.wait_ready().await;
         etcd
+    }
+
+    /// Starts a cluster of one member on each of `ips` (e1, e2, ...); returns once every
+    /// member answers (a member answers only once a majority runs).
+    pub async fn start_cluster(ips: &[IpAddr]) -> Vec<Etcd> {
+        let places: Vec<(SocketAddr, u16)> = ips
+            .iter()
+            .map(|ip| {
+                (
+                    crate::support::ports::free_addr(*ip),
+                    crate::support::ports::free_port(*ip),
+                )
+            })
+            .collect();
+        let initial = places
+            .iter()
+            .enumerate()
+            .map(|(i, (client, peer))| format!("e{}=http://{}:{peer}", i + 1, client.ip()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<Etcd> = places
+            .into_iter()
+            .enumerate()
+            .map(|(i, (client, peer))| {
+                let dir = tempfile::tempdir().unwrap();
+                let name = format!("e{}", i + 1);
+                Etcd {
+                    client,
+                    child: spawn(dir.path(), client, peer, &name, Some(&initial)),
+                    dir,
+                    peer_port: peer,
+                    name,
+                    initial: Some(initial.clone()),
+                }
+            })
+            .collect();
+        for member in &mut members {
+            member.wait_ready().await;
+        }
+        members
+    }
+
+    /// Whether this member is the raft leader of its cluster now (etcdctl's status).
+    pub fn is_raft_leader(&self) -> bool {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.url(), "endpoint", "status", "-w", "json"])
+            .output()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let status = &status[0]["Status"];
+        status["leader"].as_u64().is_some_and(|leader| {
+            status["header"]["member_id"].as_u64() == Some(leader)
+        })
     }
 
     /// Kills the member and starts it again on its data (same addresses, same keys); returns
@@ -41,8 +99,13 @@ impl Etcd {
     pub async fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn(self.dir.path(), self.client, self.peer_port);
+        self.child = self.spawn_again();
         self.wait_ready().await;
+    }
+
+    fn spawn_again(&self) -> Child {
+        let initial = self.initial.as_deref();
+        spawn(self.dir.path(), self.client, self.peer_port, &self.name, initial)
     }
 
     /// Kills the member; its data stays for [`Etcd::start_again`].
@@ -51,10 +114,16 @@ impl Etcd {
         let _ = self.child.wait();
     }
 
-    /// Starts the killed member again on its data; returns once it answers.
+    /// Starts the killed member again on its data; returns once it answers (a member of
+    /// a cluster: once a majority runs).
     pub async fn start_again(&mut self) {
-        self.child = spawn(self.dir.path(), self.client, self.peer_port);
+        self.child = self.spawn_again();
         self.wait_ready().await;
+    }
+
+    /// Starts the killed member again without waiting for it.
+    pub fn spawn_only(&mut self) {
+        self.child = self.spawn_again();
     }
 
     /// Compacts the store's history up to `revision` (etcdctl), as an operator or etcd's
@@ -88,7 +157,8 @@ impl Etcd {
         standby::cluster::Etcd::new(&section, Duration::from_secs(2)).unwrap()
     }
 
-    async fn wait_ready(&mut self) {
+    /// Returns once the member answers (a member of a cluster: once a majority runs).
+    pub async fn wait_ready(&mut self) {
         let until = Instant::now() + Duration::from_secs(20);
         let client = self.client();
         loop {
@@ -108,7 +178,13 @@ impl Etcd {
     }
 }
 
-fn spawn(dir: &std::path::Path, client: SocketAddr, peer: u16) -> Child {
+fn spawn(
+    dir: &std::path::Path,
+    client: SocketAddr,
+    peer: u16,
+    name: &str,
+    initial: Option<&str>,
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -117,8 +193,9 @@ fn spawn(dir: &std::path::Path, client: SocketAddr, peer: u16) -> Child {
     Command::new("bash")
         .arg(crate::support::peer_script("etcd.sh"))
         .arg(dir)
-        .args(["e1".to_string(), client.ip().to_string()])
+        .args([name.to_string(), client.ip().to_string()])
         .args([client.port().to_string(), peer.to_string()])
+        .args(initial)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
