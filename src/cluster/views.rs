@@ -4,7 +4,9 @@
 //! - `leader` — the leader's name, bound to its lease (`election.rs`);
 //! - `instances/<instance>` — its heartbeat (`{"at_ms":...}`), bound to its lease;
 //! - `views/<instance>/<set>/<server>` — its view of one server, bound to its lease,
-//!   written when the view changes (not at every poll).
+//!   written when the view changes (not at every poll);
+//! - `outbox/<message id>` — a notification the leader is sending, bound to no lease
+//!   (a new leader sends what is left), deleted once delivered (`engine/shared_outbox.rs`).
 //!
 //! Names are escaped (`%2F` for `/`, `%25` for `%`) so that a set name with a slash
 //! cannot make a key of another layout.
@@ -70,6 +72,11 @@ pub fn view_key(prefix: &str, instance: &str, set: &str, server: &str) -> String
         escape(set),
         escape(server)
     )
+}
+
+/// Where the shared outbox's messages are.
+pub fn outbox_prefix(prefix: &str) -> String {
+    format!("{prefix}outbox/")
 }
 
 /// Reads a key under `prefix`.

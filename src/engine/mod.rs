@@ -22,6 +22,7 @@ pub mod problems;
 pub mod scheduler;
 pub mod server_state;
 mod sets;
+mod shared_outbox;
 mod shell;
 pub mod snapshot;
 pub mod support;

@@ -15,6 +15,7 @@ use super::command::Inbound;
 use super::dns_sync::PairState;
 use super::events::Event;
 use super::server_state::ServerStatus;
+use super::shared_outbox::RoleFollower;
 use super::snapshot::{SetStatus, Snapshot};
 use crate::model::failure::{Area, ProblemCode};
 use crate::model::tags::TagValues;
@@ -52,8 +53,22 @@ pub(super) fn start(
         }
     };
     let (notices_tx, notices) = mpsc::channel(NOTICE_QUEUE);
+    // In a cluster the dispatcher's role is known before it sends what the last run left:
+    // a follower must not.
+    let mut roles = RoleFollower::default();
+    let role = {
+        let current = snapshot.borrow();
+        let leading = current.cluster.as_ref().is_some_and(|c| c.is_leader);
+        roles.follow(current.settings.cluster.as_ref(), leading)
+    };
+    let dispatcher = match role {
+        Some(role) => dispatcher.with_role(role),
+        None => dispatcher,
+    };
     tokio::spawn(dispatcher.run(notices, tests));
-    tokio::spawn(forward_events(events, snapshot, notices_tx, reports_tx));
+    tokio::spawn(forward_events(
+        events, snapshot, notices_tx, reports_tx, roles,
+    ));
     tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
             if inbound
@@ -72,6 +87,7 @@ async fn forward_events(
     mut snapshot: watch::Receiver<Arc<Snapshot>>,
     notices: mpsc::Sender<Input>,
     reports: mpsc::UnboundedSender<Report>,
+    mut roles: RoleFollower,
 ) {
     let mut checks = FirstChecks::default();
     loop {
@@ -89,6 +105,16 @@ async fn forward_events(
                         .is_some_and(|c| !c.is_leader);
                     if follower {
                         continue;
+                    }
+                    // The dispatcher learns it leads before it gets the leader's events.
+                    let role = {
+                        let current = snapshot.borrow();
+                        roles.follow(current.settings.cluster.as_ref(), true)
+                    };
+                    if let Some(role) = role
+                        && notices.send(Input::Cluster(role)).await.is_err()
+                    {
+                        break;
                     }
                     let settings = snapshot.borrow().settings.clone();
                     if notices.send(notice(&event, &settings).into()).await.is_err() {
@@ -112,6 +138,12 @@ async fn forward_events(
                     break;
                 }
                 let current = snapshot.borrow_and_update().clone();
+                let leading = current.cluster.as_ref().is_some_and(|c| c.is_leader);
+                if let Some(role) = roles.follow(current.settings.cluster.as_ref(), leading)
+                    && notices.send(Input::Cluster(role)).await.is_err()
+                {
+                    return;
+                }
                 for input in checks.inputs(&current) {
                     if notices.send(input).await.is_err() {
                         return;

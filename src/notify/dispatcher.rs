@@ -39,6 +39,7 @@ use crate::model::tags::TagValues;
 use crate::model::{EventKind, NotificationKind, Settings};
 use crate::store::{Announced, Outbox, Pending, StoreError};
 
+mod cluster;
 mod windows;
 
 /// The outbox itself failed (3, no kind, no stage).
@@ -70,6 +71,8 @@ pub enum Input {
     /// The engine's current problems, as (set, subject), whenever they change: reminders
     /// go out only while their problem is listed.
     Problems(HashSet<(String, String)>),
+    /// Cluster mode: the shared outbox and whether this instance leads (`None`: alone).
+    Cluster(Option<super::shared::ClusterRole>),
 }
 
 impl From<Notice> for Input {
@@ -136,6 +139,8 @@ struct Window {
 struct Done {
     id: i64,
     outcome: Result<String, NotifyError>,
+    /// The message was stored in the cluster's shared outbox before this try.
+    mirrored: bool,
 }
 
 pub struct Dispatcher {
@@ -157,6 +162,12 @@ pub struct Dispatcher {
     current: Option<HashSet<(String, String)>>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    /// Cluster mode (`dispatcher/cluster.rs`): the shared outbox, whether this instance
+    /// leads, the rows it stored there, the takeovers' results.
+    role: Option<super::shared::ClusterRole>,
+    mirrored: HashSet<i64>,
+    takeover_tx: mpsc::UnboundedSender<cluster::TakeoverRead>,
+    takeover_rx: mpsc::UnboundedReceiver<cluster::TakeoverRead>,
 }
 
 impl Dispatcher {
@@ -183,6 +194,7 @@ impl Dispatcher {
             }
         };
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (takeover_tx, takeover_rx) = mpsc::unbounded_channel();
         Ok(Self {
             config,
             settings: Box::new(settings),
@@ -197,6 +209,10 @@ impl Dispatcher {
             current: None,
             done_tx,
             done_rx,
+            role: None,
+            mirrored: HashSet::new(),
+            takeover_tx,
+            takeover_rx,
         })
     }
 
@@ -216,8 +232,10 @@ impl Dispatcher {
                     Some(Input::Notice(notice)) => self.on_notice(notice, false),
                     Some(Input::FirstCheck(notice)) => self.on_notice(notice, true),
                     Some(Input::Problems(current)) => self.current = Some(current),
+                    Some(Input::Cluster(role)) => self.on_role(role),
                     None => break,
                 },
+                Some(read) = self.takeover_rx.recv() => self.on_takeover(read),
                 test = tests.recv(), if tests_open => match test {
                     Some(test) => self.on_test(test),
                     None => tests_open = false,
@@ -314,6 +332,8 @@ impl Dispatcher {
     /// Stores messages (closing the window `release`, if given, in the same transaction)
     /// and starts them.
     fn store(&mut self, jobs: Vec<String>, release: Option<String>) {
+        // A follower of a cluster notifies nothing: the leader does.
+        let jobs = if self.sends() { jobs } else { Vec::new() };
         if jobs.is_empty() && release.is_none() {
             return;
         }
@@ -384,6 +404,9 @@ impl Dispatcher {
     }
 
     fn start_due(&mut self) {
+        if !self.sends() {
+            return;
+        }
         let now = self.now_ms();
         let due: Vec<i64> = self
             .heads()
@@ -416,7 +439,8 @@ impl Dispatcher {
         let Some(pending) = self.waiting.get(&id) else {
             return;
         };
-        let job: Job = match ron::from_str(&pending.job) {
+        let job_text = pending.job.clone();
+        let job: Job = match ron::from_str(&job_text) {
             Ok(job) => job,
             Err(e) => {
                 // Written by an older or broken version: it can never be sent.
@@ -447,10 +471,27 @@ impl Dispatcher {
         } else {
             job.id.clone()
         };
-        tags.set("MESSAGEID", message_id);
+        tags.set("MESSAGEID", message_id.clone());
         let limit = self.config.send_timeout;
         let done = self.done_tx.clone();
+        let shared = self.role.as_ref().map(|r| (r.shared.clone(), job_text));
         tokio::spawn(async move {
+            // In a cluster: in the shared outbox first, so that a new leader finds it.
+            if let Some((shared, job)) = &shared
+                && let Err(e) = shared.put(&message_id, job).await
+            {
+                let outcome = Err(NotifyError::new(
+                    super::FailureKind::Network,
+                    super::Stage::Sending,
+                    format!("not sent: {e}"),
+                ));
+                let _ = done.send(Done {
+                    id,
+                    outcome,
+                    mirrored: false,
+                });
+                return;
+            }
             let outcome = match tokio::time::timeout(limit, notifier.send(&tags)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(NotifyError::new(
@@ -459,12 +500,22 @@ impl Dispatcher {
                     format!("no result after {} s", limit.as_secs()),
                 )),
             };
-            let _ = done.send(Done { id, outcome });
+            if outcome.is_ok()
+                && let Some((shared, _)) = &shared
+            {
+                cluster::confirm(shared.as_ref(), &message_id).await;
+            }
+            let _ = done.send(Done {
+                id,
+                outcome,
+                mirrored: shared.is_some(),
+            });
         });
     }
 
     fn drop_job(&mut self, id: i64, set: &str, subject: &str, code: u16, text: &str) {
         self.config.outbox.failed();
+        self.forget_shared(id);
         self.unwait(id);
         if let Err(e) = self.outbox.remove(id) {
             self.store_error(&e);
@@ -482,8 +533,12 @@ impl Dispatcher {
         let Some((set, subject)) = self.in_flight.remove(&done.id) else {
             return;
         };
+        if done.mirrored {
+            self.mirrored.insert(done.id);
+        }
         match done.outcome {
             Ok(text) => {
+                self.mirrored.remove(&done.id);
                 self.config.outbox.delivered();
                 self.unwait(done.id);
                 if let Err(e) = self.outbox.remove(done.id) {

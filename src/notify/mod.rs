@@ -25,6 +25,7 @@ pub mod email;
 pub mod eventlog;
 pub mod http;
 pub mod service;
+pub mod shared;
 #[cfg(unix)]
 pub mod syslog;
 

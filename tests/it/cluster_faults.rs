@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use standby::cluster::Etcd;
 use standby::model::{
-    Cluster, DnsData, PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll, UpdateDns,
+    Cluster, DnsData, EventKind, HttpRequest, HttpVerb, NotificationKind, NotificationMethod,
+    PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll, UpdateDns,
 };
 use tokio::time::Instant;
 
@@ -56,7 +57,7 @@ impl Lab {
             shared: Vec::new(),
         };
         // The shared peers' addresses on loopback here (no dummy interfaces on every kernel).
-        for host in [1, 2, 3, 4, 10, 11] {
+        for host in [1, 2, 3, 4, 10, 11, 12] {
             let address = format!("198.19.{t}.{host}/32");
             if !ip(&["addr", "add", &address, "dev", "lo"]) {
                 return None;
@@ -225,8 +226,24 @@ impl Drop for Instance {
     }
 }
 
-fn settings(lab: &Lab, i: usize, etcd: &[EtcdPeer], bind: &Peer) -> Settings {
+/// `hook`: an HTTP notification of servers failed and recovered to this URL.
+fn settings(lab: &Lab, i: usize, etcd: &[EtcdPeer], bind: &Peer, hook: Option<&str>) -> Settings {
     let mut settings = Settings::default();
+    if let Some(url) = hook {
+        settings.options.notification.coalesce_secs = 0;
+        settings.options.notification.default_methods = vec![NotificationMethod {
+            kind: NotificationKind::Http(HttpRequest {
+                verb: HttpVerb::Post,
+                url: url.to_string(),
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: r#"{"event": "$EVENT$", "server": "$SERVERIP$", "response": "$RESPONSE$"}"#
+                    .into(),
+                ..HttpRequest::default()
+            }),
+            events: vec![EventKind::ServerFailed, EventKind::ServerRecovered],
+            ..NotificationMethod::default()
+        }];
+    }
     settings.options.http_api.enabled = true;
     settings.options.http_api.listen = SocketAddr::new(lab.own(i), API_PORT).to_string();
     settings.cluster = Some(Cluster {
@@ -279,6 +296,8 @@ fn settings(lab: &Lab, i: usize, etcd: &[EtcdPeer], bind: &Peer) -> Settings {
 /// their last packets (a killed instance's FIN, etcd's replies) found no route and counted as
 /// packets leaving the machine in `scripts/loopback-only.sh` (184 in one run).
 struct World {
+    /// The notifications' receiver, if the instances notify.
+    hook: Option<crate::support::notify::Recorder>,
     instances: Vec<Instance>,
     client: Etcd,
     /// One member, or a cluster of three.
@@ -289,13 +308,22 @@ struct World {
 }
 
 impl World {
-    async fn start(t: u8) -> Option<World> {
-        World::start_with(t, 1).await
-    }
-
     /// A world whose etcd has `members` members (1 or 3).
     async fn start_with(t: u8, members: u8) -> Option<World> {
+        World::start_full(t, members, false).await
+    }
+
+    /// `hook`: the instances notify servers failed and recovered to a recorder on the
+    /// lab's shared address 12, which holds the first request and never answers it.
+    async fn start_full(t: u8, members: u8, hook: bool) -> Option<World> {
         let lab = Lab::new(t)?;
+        let hook = match hook {
+            true => Some(crate::support::notify::Recorder::start(lab.shared(12), 1).await),
+            false => None,
+        };
+        let url = hook
+            .as_ref()
+            .map(|h| format!("{}/hook", h.base(lab.shared(12))));
         let etcd = match members {
             1 => vec![EtcdPeer::start_on(lab.shared(2)).await],
             n => {
@@ -314,7 +342,10 @@ impl World {
             }));
         }
         let instances = (0..3)
-            .map(|i| Instance::start(&lab, i, &settings(&lab, i, &etcd, &bind)))
+            .map(|i| {
+                let settings = settings(&lab, i, &etcd, &bind, url.as_deref());
+                Instance::start(&lab, i, &settings)
+            })
             .collect();
         let section = Cluster {
             endpoints: etcd.iter().map(EtcdPeer::url).collect(),
@@ -323,6 +354,7 @@ impl World {
         };
         let client = Etcd::new(&section, Duration::from_secs(2)).unwrap();
         Some(World {
+            hook,
             instances,
             client,
             etcd,
@@ -411,7 +443,15 @@ where
     F: FnOnce(std::sync::Arc<tokio::sync::Mutex<World>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(world) = World::start_with(t, members).await else {
+    run_in(World::start_with(t, members).await, test).await;
+}
+
+async fn run_in<F, Fut>(world: Option<World>, test: F)
+where
+    F: FnOnce(std::sync::Arc<tokio::sync::Mutex<World>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(world) = world else {
         eprintln!("SKIPPED: cannot create network namespaces here (not root?)");
         return;
     };
@@ -684,36 +724,56 @@ async fn etcd_losing_one_member_changes_nothing_losing_its_majority_stops_every_
         w.views_of(a, "down", 2).await;
         assert_eq!(w.leader().await.as_deref(), Some(leader.as_str()));
         assert!(
-            log_times(&w.instances[li], "does not lead").await.is_empty(),
+            log_times(&w.instances[li], "does not lead")
+                .await
+                .is_empty(),
             "the leader stepped down when one etcd member of three died"
         );
         for i in &w.instances {
-            assert!(!i.problems().await.contains("etcd"), "{}: {}", i.name, i.problems().await);
+            assert!(
+                !i.problems().await.contains("etcd"),
+                "{}: {}",
+                i.name,
+                i.problems().await
+            );
         }
 
         // A second member killed: the last one answers, without a leader.
         let second = (0..3).find(|m| *m != first).unwrap();
         w.etcd[second].kill();
         every_instance_shows(&w, "etcd has lost its majority", true).await;
-        while log_times(&w.instances[li], "does not lead").await.is_empty() {
+        while log_times(&w.instances[li], "does not lead")
+            .await
+            .is_empty()
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let lost = Instant::now();
         // berlin and paris reach the primary again: with london's last view (up), 2 of
         // 3 see it up, and each of them decides DNS should give it again — and says it
-        // writes nothing.
+        // writes nothing. (Followers said so at the start too: only new lines count.)
+        let decided = format!("DNS should give {a}; not written here");
+        let mut before = Vec::new();
+        for i in &w.instances[..2] {
+            before.push(log_times(i, &decided).await.len());
+        }
         w.lab.cut(0, a, false);
         w.lab.cut(1, a, false);
-        let decided = format!("DNS should give {a}; not written here");
-        for i in &w.instances[..2] {
-            while log_times(i, &decided).await.is_empty() {
+        for (i, before) in w.instances[..2].iter().zip(before) {
+            while log_times(i, &decided).await.len() <= before {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        assert_eq!(w.serial().await, serial + 1, "DNS written without etcd's majority");
+        assert_eq!(
+            w.serial().await,
+            serial + 1,
+            "DNS written without etcd's majority"
+        );
         assert_eq!(w.www().await, [b.to_string()]);
         for i in &w.instances {
-            let cluster = api(i.api, "GET", "/cluster", "").await.map(|(_, body)| body);
+            let cluster = api(i.api, "GET", "/cluster", "")
+                .await
+                .map(|(_, body)| body);
             let cluster: serde_json::Value =
                 serde_json::from_str(&cluster.unwrap_or_default()).unwrap_or_default();
             assert_eq!(cluster["is_leader"], false, "{}: {cluster}", i.name);
@@ -730,11 +790,130 @@ async fn etcd_losing_one_member_changes_nothing_losing_its_majority_stops_every_
         w.etcd[first].spawn_only();
         w.etcd[second].start_again().await;
         w.bind_gives(a).await;
-        eprintln!("etcd majority back: BIND follows again {:?} later", back.elapsed());
+        eprintln!(
+            "etcd majority back: BIND follows again {:?} later",
+            back.elapsed()
+        );
         assert_eq!(w.serial().await, serial + 2);
         every_instance_shows(&w, "etcd has lost its majority", false).await;
         assert!(w.leader().await.is_some());
         w.etcd[first].wait_ready().await;
+    })
+    .await;
+}
+
+/// The messages a recorder got, grouped by message id, in the order first seen:
+/// (id, event, how many times).
+fn deliveries(hook: &crate::support::notify::Recorder) -> Vec<(String, String, usize)> {
+    let mut out: Vec<(String, String, usize)> = Vec::new();
+    for request in hook.requests() {
+        let id = request
+            .header("x-standby-message-id")
+            .unwrap_or("")
+            .to_string();
+        match out.iter_mut().find(|(seen, _, _)| *seen == id) {
+            Some(entry) => entry.2 += 1,
+            None => out.push((id, request.json()["event"].as_str().unwrap_or("").into(), 1)),
+        }
+    }
+    out
+}
+
+/// Item 5's notifications, with real processes. Only the quorum's verdict is notified (the
+/// leader alone losing the primary sends nothing: the first message the receiver gets is
+/// the quorum's "failed at 2 of 3"); the leader stores each message in etcd's shared
+/// outbox before it sends it; the receiver takes the request and never answers, and the
+/// leader is killed with `kill -9` meanwhile: the new leader sends it again, with the same
+/// id, and deletes it from etcd once delivered. Counted at the receiver: every change
+/// arrives, none more than twice (one duplicate across the leader change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_the_killed_leader_had_not_confirmed_is_sent_by_the_next() {
+    run_in(World::start_full(5, 1, true).await, |world| async move {
+        let mut w = world.lock().await;
+        let a = w.lab.shared(10);
+        w.bind_gives(a).await;
+        w.views_of(a, "up", 3).await;
+        let leader = w.leader().await.expect("a leader");
+        let li = NAMES.iter().position(|n| *n == leader).unwrap();
+        let other = (li + 1) % 3;
+
+        // The leader alone loses the primary: its own problem, no message.
+        w.lab.cut(li, a, true);
+        w.views_of(a, "down", 1).await;
+        let own = format!("cannot reach {a}; 2 of 3 instances can");
+        while !w.instances[li].problems().await.contains(&own) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A second instance too: the quorum's verdict, the first message of all.
+        w.lab.cut(other, a, true);
+        let hook = w.hook.as_ref().unwrap();
+        while hook.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let first = hook.requests()[0].clone();
+        let body = first.json();
+        assert!(
+            body["event"].as_str().unwrap().starts_with("Server failed"),
+            "{body}"
+        );
+        assert!(
+            body["response"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed at 2 of 3"),
+            "{body}"
+        );
+        let id = first.header("x-standby-message-id").unwrap().to_string();
+        // In etcd's shared outbox while undelivered, under its message id.
+        let key = format!("/standby/faults/outbox/{id}");
+        assert!(
+            w.client.get(&key).await.unwrap().is_some(),
+            "not in the shared outbox"
+        );
+
+        // The leader dies with the request held: the next leader sends it again.
+        let killed = Instant::now();
+        w.instances[li].kill_9();
+        let hook = w.hook.as_ref().unwrap();
+        while hook.requests().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!(
+            "shared outbox: {leader} killed with the message held; {:?} sent it again {:?} later",
+            w.leader().await,
+            killed.elapsed()
+        );
+        let again = hook.requests()[1].clone();
+        assert_eq!(again.header("x-standby-message-id"), Some(id.as_str()));
+        assert_eq!(again.body, first.body);
+        // Delivered (the recorder answers the second try): gone from etcd.
+        while w.client.get(&key).await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // The primary back for the survivor that lost it: the recovery, once.
+        w.lab.cut(other, a, false);
+        let hook = w.hook.as_ref().unwrap();
+        while hook.requests().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        while !w
+            .client
+            .get_prefix("/standby/faults/outbox/")
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let counted = deliveries(w.hook.as_ref().unwrap());
+        eprintln!("shared outbox: deliveries per change {counted:?}");
+        assert_eq!(counted.len(), 2, "{counted:?}");
+        assert!(counted[0].1.starts_with("Server failed"), "{counted:?}");
+        assert!(counted[1].1.starts_with("Server recovered"), "{counted:?}");
+        assert_eq!(counted[0].2, 2, "the held message: once by each leader");
+        assert_eq!(counted[1].2, 1);
     })
     .await;
 }

@@ -68,6 +68,8 @@ mod notify_reminders;
 #[cfg(unix)]
 mod notify_restart;
 mod notify_services;
+#[cfg(unix)]
+mod notify_shared;
 #[cfg(target_os = "linux")]
 mod package;
 mod probe_cert;

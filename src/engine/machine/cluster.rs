@@ -8,10 +8,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::Admin;
 use super::quorum::{self, InstanceView, Verdict};
 use super::{Core, DnsSync, Effect, Level, Now, log};
 use crate::engine::cluster_status::ServerClusterView;
+use crate::engine::events::{Event, EventDetails};
 use crate::engine::problems::{CLUSTER_ETCD, ProblemSubject};
+use crate::engine::server_state::Transition;
+use crate::model::EventKind;
 
 /// The live views of the *other* instances, by set name and server public address, as the
 /// cluster task last read them from etcd (an instance whose lease expired has none).
@@ -88,7 +92,12 @@ impl Core {
     /// etcd's health as the cluster task sees it: while etcd does not work this instance
     /// shows the problem [`CLUSTER_ETCD`] (every instance does: none can lead or publish);
     /// it clears, logged, when etcd answers again.
-    pub(super) fn on_etcd_health(&mut self, error: Option<String>, now: Now, out: &mut Vec<Effect>) {
+    pub(super) fn on_etcd_health(
+        &mut self,
+        error: Option<String>,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) {
         if !self.in_cluster() {
             return;
         }
@@ -124,7 +133,7 @@ impl Core {
             }
             let mut changed = false;
             for server in 0..self.sets[set].servers.len() {
-                changed |= self.requorum(set, server);
+                changed |= self.requorum(set, server, now, out);
                 self.note_own_problem(set, server, now);
             }
             if changed {
@@ -134,8 +143,16 @@ impl Core {
     }
 
     /// Decides one server from the peers' views and this instance's own status; returns
-    /// whether the verdict (what the address decision sees) changed.
-    pub(super) fn requorum(&mut self, set: usize, server: usize) -> bool {
+    /// whether the verdict (what the address decision sees) changed. A verdict that turns
+    /// is the server's failed / recovered event (`quorum::transition`): in a cluster that
+    /// is what is notified, never one instance's own view.
+    pub(super) fn requorum(
+        &mut self,
+        set: usize,
+        server: usize,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) -> bool {
         let Some(cluster) = self.settings.cluster.as_ref() else {
             let s = &mut self.sets[set].servers[server];
             return s.cluster.take().is_some();
@@ -157,6 +174,16 @@ impl Core {
         });
         let previous = srv.cluster.as_ref().map(|q| q.verdict).unwrap_or_default();
         let outcome = quorum::decide(cluster.quorum, previous, &views, me, &s.subject(server));
+        if let Some(transition) = quorum::transition(previous, outcome.verdict) {
+            let view = match transition {
+                Transition::Failed => outcome.describe(),
+                Transition::Recovered => {
+                    let up = outcome.voting - outcome.down_at.len();
+                    format!("OK at {up} of {}", outcome.voting)
+                }
+            };
+            self.on_verdict(set, server, transition, &view, now, out);
+        }
         let mut up_at: Vec<String> = views
             .iter()
             .filter(|v| v.seen == quorum::Seen::Up)
@@ -178,6 +205,55 @@ impl Core {
             set.dirty = true;
         }
         changed
+    }
+
+    /// The event of a verdict that turned: logged, and notified unless the server is in
+    /// maintenance (then kept in the event history only, as alone).
+    fn on_verdict(
+        &mut self,
+        set: usize,
+        server: usize,
+        transition: Transition,
+        view: &str,
+        now: Now,
+        out: &mut Vec<Effect>,
+    ) {
+        let s = &self.sets[set];
+        let sv = &s.servers[server];
+        let name = s.config.name.clone();
+        let subject = s.subject(server);
+        let (kind, level, verb, status) = match transition {
+            Transition::Failed => (EventKind::ServerFailed, Level::Warning, "failed", "failed"),
+            Transition::Recovered => (EventKind::ServerRecovered, Level::Info, "recovered", "OK"),
+        };
+        let details = EventDetails {
+            server_ip: sv.public_ip.to_string(),
+            server_name: sv.config.display_name().to_string(),
+            status: status.to_string(),
+            response: view.to_string(),
+            problem: (transition == Transition::Failed)
+                .then(|| view.to_string())
+                .unwrap_or_default(),
+            problem_code: sv.state.last_failure_kind.map(|f| f.code()),
+            ..EventDetails::default()
+        };
+        let mut text = format!("server {subject} of {name:?} {verb} for the cluster: {view}");
+        let event = |text: String| Event {
+            time: now.wall,
+            kind,
+            set: name.clone(),
+            subject: subject.clone(),
+            text,
+            details,
+        };
+        if matches!(sv.admin, Some(Admin::Maintenance(_))) {
+            text.push_str(" (in maintenance: not notified)");
+            log(out, Level::Info, text.clone());
+            out.push(Effect::Recorded(event(text)));
+            return;
+        }
+        log(out, level, text.clone());
+        out.push(Effect::Event(event(text)));
     }
 
     /// While this instance alone sees the server failed, its problem says so ("cannot

@@ -149,8 +149,7 @@ fn without_peers_or_before_a_quorum_the_decision_waits() {
 /// change of the verdict (on the views last read) is decided and logged as not written,
 /// and no DNS run starts; etcd back and the leadership with it, the pairs are written.
 #[test]
-fn without_etcd_a_decided_change_is_logged_not_written_and_the_problem_stands_until_etcd_is_back()
-{
+fn without_etcd_a_decided_change_is_logged_not_written_and_the_problem_stands_until_etcd_is_back() {
     use crate::engine::problems::{CLUSTER_ETCD, ProblemSubject};
     let mut h = clustered();
     h.step(Input::Leadership(true));
@@ -187,8 +186,50 @@ fn without_etcd_a_decided_change_is_logged_not_written_and_the_problem_stands_un
 
     // etcd back: the problem clears; leading again, the pairs are written.
     h.step(Input::EtcdHealth(None));
-    assert!(h.core.problems().get("", &ProblemSubject::Cluster).is_none());
+    assert!(
+        h.core
+            .problems()
+            .get("", &ProblemSubject::Cluster)
+            .is_none()
+    );
     assert!(h.logs.iter().any(|l| l == "etcd works again"));
     h.step(Input::Leadership(true));
     assert_eq!(dns_runs(&mut h), 1);
+}
+
+/// Notifications follow the quorum: this instance's own failure is recorded (the event
+/// history) but no event to notify; the quorum's verdict is, once each way.
+#[test]
+fn the_events_notified_are_the_quorums_verdicts_not_the_own_view() {
+    use crate::model::EventKind::{ServerFailed, ServerRecovered};
+    let mut h = clustered();
+    h.step(Input::Leadership(true));
+    h.step(peers(["UU", "UU"]));
+    h.round("++");
+    assert!(h.kinds().is_empty(), "{:?}", h.kinds());
+
+    // Alone: recorded, not an event.
+    h.round("-+");
+    assert!(!h.kinds().contains(&ServerFailed), "{:?}", h.kinds());
+    assert_eq!(
+        h.recorded.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [ServerFailed]
+    );
+    assert!(h.recorded[0].text.contains("the quorum decides"));
+
+    // Paris too: the quorum's verdict is the one event, with who sees it.
+    h.step(peers(["DU", "UU"]));
+    assert_eq!(h.kinds(), [ServerFailed]);
+    assert_eq!(
+        h.events[0].details.response,
+        "failed at 2 of 3: berlin, paris"
+    );
+    h.step(peers(["DU", "UU"]));
+    h.round("-+");
+    assert_eq!(h.kinds(), [ServerFailed], "a repeat of the same verdict");
+
+    // Berlin reaches it again: with london that is 2 of 3 up, one recovery.
+    h.round("++");
+    assert_eq!(h.kinds(), [ServerFailed, ServerRecovered]);
+    assert_eq!(h.events[1].details.response, "OK at 2 of 3");
 }

@@ -908,7 +908,7 @@ impl Core {
         server.record_time(ms);
         set.dirty = true;
         self.update_server_problem(i, id.server, now.wall);
-        self.requorum(i, id.server);
+        self.requorum(i, id.server, now, out);
         self.note_own_problem(i, id.server, now);
         self.update_certificate_warning(i, id.server, outcome, now.wall);
         if let Some(transition) = transition {
@@ -1050,21 +1050,37 @@ impl Core {
             Transition::Recovered => (EventKind::ServerRecovered, Level::Info, "recovered"),
         };
         let text = format!("server {subject} of {name:?} {verb}: {}", details.response);
-        if in_maintenance {
-            let text = format!("{text} (in maintenance: not notified)");
-            log(out, Level::Info, text.clone());
-            out.push(Effect::Recorded(Event {
-                time: now.wall,
-                kind,
-                set: name.to_string(),
-                subject: subject.to_string(),
-                text,
-                details,
-            }));
-            return;
+        // In a cluster the quorum's verdict is the event that is notified (`cluster.rs`,
+        // `on_verdict`); this instance's own view goes to the log and the event history
+        // only. (A pause on failure still follows the own view.)
+        let recorded_only = if in_maintenance {
+            Some((
+                Level::Info,
+                format!("{text} (in maintenance: not notified)"),
+            ))
+        } else if self.in_cluster() {
+            let note = "this instance's view; the quorum decides what is notified";
+            Some((level, format!("{text} ({note})")))
+        } else {
+            None
+        };
+        match recorded_only {
+            Some((level, text)) => {
+                log(out, level, text.clone());
+                out.push(Effect::Recorded(Event {
+                    time: now.wall,
+                    kind,
+                    set: name.to_string(),
+                    subject: subject.to_string(),
+                    text,
+                    details,
+                }));
+            }
+            None => {
+                log(out, level, text.clone());
+                emit(out, kind, &name, &subject, text, details, now.wall);
+            }
         }
-        log(out, level, text.clone());
-        emit(out, kind, &name, &subject, text, details, now.wall);
         if pause {
             // The decision is made (and DNS follows) before the set stops polling.
             self.after_change(set, now, out);

@@ -9,7 +9,7 @@
 //! server failed while the quorum does not raises "cannot reach X; 2 of 3 instances can"
 //! instead.
 
-use crate::engine::server_state::ServerStatus;
+use crate::engine::server_state::{ServerStatus, Transition};
 use crate::model::Quorum;
 
 /// What one instance sees of a server, from its published view.
@@ -128,9 +128,40 @@ pub fn decide(
     }
 }
 
+/// What a change of the verdict tells, and is notified (issue 13: notifications follow
+/// the quorum, not one instance's view): failed when it turns down, recovered when it
+/// turns up from down. A first verdict of up is no news (like a first poll that works).
+pub fn transition(previous: Verdict, next: Verdict) -> Option<Transition> {
+    match (previous, next) {
+        (Verdict::Up | Verdict::Undecided, Verdict::Down) => Some(Transition::Failed),
+        (Verdict::Down, Verdict::Up) => Some(Transition::Recovered),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verdict_that_turns_is_a_transition_and_a_first_up_is_none() {
+        use Verdict::*;
+        let table = [
+            (Undecided, Undecided, None),
+            (Undecided, Up, None),
+            (Undecided, Down, Some(Transition::Failed)),
+            (Up, Up, None),
+            (Up, Down, Some(Transition::Failed)),
+            (Down, Down, None),
+            (Down, Up, Some(Transition::Recovered)),
+            // Settings changed under it: no news either way.
+            (Up, Undecided, None),
+            (Down, Undecided, None),
+        ];
+        for (previous, next, want) in table {
+            assert_eq!(transition(previous, next), want, "{previous:?} -> {next:?}");
+        }
+    }
 
     /// `"bpl"`: berlin, paris, london; `U` up, `D` down, `-` unknown, ` ` not live.
     fn views(pattern: &str) -> Vec<InstanceView> {

@@ -84,14 +84,21 @@ impl Etcd {
     pub fn is_raft_leader(&self) -> bool {
         let out = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &self.url(), "endpoint", "status", "-w", "json"])
+            .args([
+                "--endpoints",
+                &self.url(),
+                "endpoint",
+                "status",
+                "-w",
+                "json",
+            ])
             .output()
             .unwrap();
         let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         let status = &status[0]["Status"];
-        status["leader"].as_u64().is_some_and(|leader| {
-            status["header"]["member_id"].as_u64() == Some(leader)
-        })
+        status["leader"]
+            .as_u64()
+            .is_some_and(|leader| status["header"]["member_id"].as_u64() == Some(leader))
     }
 
     /// Kills the member and starts it again on its data (same addresses, same keys); returns
@@ -105,7 +112,13 @@ impl Etcd {
 
     fn spawn_again(&self) -> Child {
         let initial = self.initial.as_deref();
-        spawn(self.dir.path(), self.client, self.peer_port, &self.name, initial)
+        spawn(
+            self.dir.path(),
+            self.client,
+            self.peer_port,
+            &self.name,
+            initial,
+        )
     }
 
     /// Kills the member; its data stays for [`Etcd::start_again`].

@@ -1,0 +1,167 @@
+//! The outbox shared by a cluster's instances (issue 13 item 5): only the leader sends,
+//! and each message it is about to send is first stored in the cluster's store (etcd,
+//! through the engine's [`SharedOutbox`] implementation), keyed by its stable message id,
+//! and deleted there once delivered. A new leader takes over what is left: the messages
+//! the old leader had not confirmed. A receiver may get one of them twice (the old leader
+//! sent it and died before it could delete it), always with the same id.
+//!
+//! The dispatcher knows nothing of etcd: it gets a [`ClusterRole`] (the store and whether
+//! this instance leads) from the engine, and decides what to take over with the pure
+//! [`takeover`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::BoxFuture;
+
+/// The shared store failed (unreachable, refused).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the cluster's shared outbox: {0}")]
+pub struct SharedError(pub String);
+
+/// The cluster's store of messages not yet delivered: message id → the stored message
+/// (the outbox's job text: the method, the tags, the id).
+pub trait SharedOutbox: Send + Sync {
+    /// Stores (or stores again, unchanged) message `id` before a delivery.
+    fn put<'a>(&'a self, id: &'a str, job: &'a str) -> BoxFuture<'a, Result<(), SharedError>>;
+    /// Message `id` was delivered.
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), SharedError>>;
+    /// Every message stored, as (id, job).
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>>;
+}
+
+/// The dispatcher's place in a cluster: where the shared outbox is, and whether this
+/// instance leads (only the leader sends; a follower stores nothing and sends nothing).
+#[derive(Clone)]
+pub struct ClusterRole {
+    pub shared: Arc<dyn SharedOutbox>,
+    pub leading: bool,
+}
+
+impl std::fmt::Debug for ClusterRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterRole")
+            .field("leading", &self.leading)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message of this instance's own outbox, as a takeover sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalMessage {
+    /// Its outbox row.
+    pub row: i64,
+    /// Its message id.
+    pub id: String,
+    /// Stored in the shared outbox by this instance (it was about to send it).
+    pub mirrored: bool,
+    /// Already waiting when the takeover read the shared outbox (not stored after).
+    pub before_read: bool,
+}
+
+/// What a new leader does with the shared outbox it read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Takeover {
+    /// Messages to send: in the shared outbox, not in this instance's own (id, job).
+    pub adopt: Vec<(String, String)>,
+    /// Rows of this instance's outbox to drop: it stored them in the shared outbox before,
+    /// and they are gone from there, so another leader delivered them meanwhile.
+    pub drop: Vec<i64>,
+}
+
+/// Decides a takeover (pure): `local` is this instance's outbox, `shared` what the
+/// cluster's store holds.
+pub fn takeover(local: &[LocalMessage], shared: &[(String, String)]) -> Takeover {
+    let mine: HashSet<&str> = local.iter().map(|m| m.id.as_str()).collect();
+    let theirs: HashSet<&str> = shared.iter().map(|(id, _)| id.as_str()).collect();
+    Takeover {
+        adopt: shared
+            .iter()
+            .filter(|(id, _)| !mine.contains(id.as_str()))
+            .cloned()
+            .collect(),
+        // A message stored after the read may not be in it yet, and one never stored
+        // there (its first try is still to come) is no one else's to deliver.
+        drop: local
+            .iter()
+            .filter(|m| m.before_read && m.mirrored && !theirs.contains(m.id.as_str()))
+            .map(|m| m.row)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(row: i64, id: &str, mirrored: bool, before_read: bool) -> LocalMessage {
+        LocalMessage {
+            row,
+            id: id.into(),
+            mirrored,
+            before_read,
+        }
+    }
+
+    #[test]
+    fn a_new_leader_adopts_what_is_not_its_own_and_drops_what_another_delivered() {
+        let shared = |ids: &[&str]| -> Vec<(String, String)> {
+            ids.iter()
+                .map(|id| (id.to_string(), format!("job {id}")))
+                .collect()
+        };
+        // (this instance's outbox, the shared one) → (adopted ids, dropped rows)
+        let table: Vec<(
+            Vec<LocalMessage>,
+            Vec<(String, String)>,
+            Vec<&str>,
+            Vec<i64>,
+        )> = vec![
+            // Nothing anywhere.
+            (vec![], shared(&[]), vec![], vec![]),
+            // The old leader's message: adopted.
+            (vec![], shared(&["a"]), vec!["a"], vec![]),
+            // Its own message, in both: neither adopted nor dropped.
+            (
+                vec![local(1, "a", true, true)],
+                shared(&["a"]),
+                vec![],
+                vec![],
+            ),
+            // Its own, stored in the shared outbox once and gone from it: another leader
+            // delivered it while this instance followed.
+            (
+                vec![local(1, "a", true, true)],
+                shared(&[]),
+                vec![],
+                vec![1],
+            ),
+            // Never stored there (its first try is to come): kept.
+            (
+                vec![local(1, "a", false, true)],
+                shared(&[]),
+                vec![],
+                vec![],
+            ),
+            // Stored after the read: kept.
+            (
+                vec![local(1, "a", true, false)],
+                shared(&[]),
+                vec![],
+                vec![],
+            ),
+            // A mix.
+            (
+                vec![local(1, "a", true, true), local(2, "b", true, true)],
+                shared(&["b", "c"]),
+                vec!["c"],
+                vec![1],
+            ),
+        ];
+        for (mine, theirs, adopt, drop) in table {
+            let got = takeover(&mine, &theirs);
+            let adopted: Vec<&str> = got.adopt.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!((adopted, got.drop), (adopt, drop), "{mine:?} / {theirs:?}");
+        }
+    }
+}
