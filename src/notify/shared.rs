@@ -103,6 +103,14 @@ mod tests {
         }
     }
 
+    /// (this instance's outbox, the shared one, adopted ids, dropped rows)
+    type Row = (
+        Vec<LocalMessage>,
+        Vec<(String, String)>,
+        Vec<&'static str>,
+        Vec<i64>,
+    );
+
     #[test]
     fn a_new_leader_adopts_what_is_not_its_own_and_drops_what_another_delivered() {
         let shared = |ids: &[&str]| -> Vec<(String, String)> {
@@ -111,12 +119,7 @@ mod tests {
                 .collect()
         };
         // (this instance's outbox, the shared one) → (adopted ids, dropped rows)
-        let table: Vec<(
-            Vec<LocalMessage>,
-            Vec<(String, String)>,
-            Vec<&str>,
-            Vec<i64>,
-        )> = vec![
+        let table: Vec<Row> = vec![
             // Nothing anywhere.
             (vec![], shared(&[]), vec![], vec![]),
             // The old leader's message: adopted.

@@ -231,9 +231,11 @@ impl Core {
             server_name: sv.config.display_name().to_string(),
             status: status.to_string(),
             response: view.to_string(),
-            problem: (transition == Transition::Failed)
-                .then(|| view.to_string())
-                .unwrap_or_default(),
+            problem: if transition == Transition::Failed {
+                view.to_string()
+            } else {
+                String::new()
+            },
             problem_code: sv.state.last_failure_kind.map(|f| f.code()),
             ..EventDetails::default()
         };
