@@ -109,6 +109,13 @@ impl PreparedRequest {
         expand(self.settings.url.trim(), tags, Encoding::Url)
     }
 
+    /// The URL the request goes to: tags expanded, a Unicode host as punycode (the URL
+    /// parser applies IDNA, as for the HTTP poll's `model::idn::url_to_ascii`).
+    pub fn request_url(&self, tags: &TagValues) -> Result<reqwest::Url, HttpFailure> {
+        reqwest::Url::parse(&self.url(tags))
+            .map_err(|e| HttpFailure::new(FailureKind::Network, format!("bad URL: {e}")))
+    }
+
     /// The body with tags expanded, each value encoded for the body's type; `None` for GET
     /// and for a DELETE without one.
     pub fn body(&self, tags: &TagValues) -> Option<String> {
@@ -154,8 +161,7 @@ impl PreparedRequest {
         if let Some(limit) = limit {
             timeout = timeout.min(limit);
         }
-        let url = reqwest::Url::parse(&self.url(tags))
-            .map_err(|e| HttpFailure::new(FailureKind::Network, format!("bad URL: {e}")))?;
+        let url = self.request_url(tags)?;
         let method = match self.settings.verb {
             HttpVerb::Get => Method::GET,
             HttpVerb::Post => Method::POST,
@@ -465,6 +471,20 @@ mod tests {
         assert_eq!(
             url,
             "https://api.test/u?h=a%20b%26c&ip=192.0.2.1%2C2001%3Adb8%3A%3A1"
+        );
+    }
+
+    #[test]
+    fn a_unicode_host_is_sent_as_punycode() {
+        let p =
+            PreparedRequest::new(&settings("https://Bücher.example.test/hook?h=$HOST$")).unwrap();
+        let url = p
+            .request_url(&TagValues::new().with("HOST", "müller"))
+            .unwrap();
+        assert_eq!(url.host_str(), Some("xn--bcher-kva.example.test"));
+        assert_eq!(
+            url.as_str(),
+            "https://xn--bcher-kva.example.test/hook?h=m%C3%BCller"
         );
     }
 

@@ -151,7 +151,10 @@ pub fn host_or_ip(text: &str) -> Result<(), String> {
 
 /// An `http://` or `https://` URL with a host.
 pub fn http_url(text: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = text
+    // A Unicode host is sent as punycode (and other non-ASCII text percent-encoded), so
+    // it is that form that must parse.
+    let ascii = super::idn::url_to_ascii(text).map_err(|e| format!("{text:?}: {e}"))?;
+    let uri: http::Uri = ascii
         .parse()
         .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
     match uri.scheme_str() {
@@ -886,6 +889,11 @@ mod tests {
         assert!(http_url("https://www.example.com:8443/x").is_ok());
         assert!(http_url("ftp://x").is_err());
         assert!(http_url("not a url").is_err());
+        // International host names are taken, in their punycode form.
+        let uri = http_url("https://bücher.example.test/straße").unwrap();
+        assert_eq!(uri.host(), Some("xn--bcher-kva.example.test"));
+        assert_eq!(uri.path(), "/stra%C3%9Fe");
+        assert!(http_url("https://bü cher.example/").is_err());
         assert!(http_url_with_tags("https://api.example.com/update?ip=$IP$&host=$HOST$").is_ok());
         assert!(regex("^a(b").is_err());
         assert!(base64_secret("c2VjcmV0").is_ok());

@@ -58,8 +58,11 @@ struct Hop {
 
 impl Hop {
     fn parse(text: &str) -> Result<Self, String> {
-        let url: Uri = text
-            .trim()
+        // A Unicode host goes out as punycode in Host and SNI (and a Unicode path
+        // percent-encoded): what the server and its certificate know.
+        let ascii = crate::model::idn::url_to_ascii(text.trim())
+            .map_err(|e| format!("bad URL {text:?}: {e}"))?;
+        let url: Uri = ascii
             .parse()
             .map_err(|e| format!("bad URL {text:?}: {e}"))?;
         let https = match url.scheme_str() {
@@ -96,7 +99,7 @@ impl Hop {
             None
         };
         Ok(Self {
-            url: text.trim().to_owned(),
+            url: ascii.into_owned(),
             tls_name,
             host: host.to_owned(),
             port,
@@ -760,6 +763,15 @@ mod tests {
         assert_eq!(p.first.path, "/");
         assert!(matches!(p.first.tls_name, Some(ServerName::DnsName(_))));
 
+        // A Unicode host is sent as punycode, in Host and as the TLS name.
+        let p = probe("https://Bücher.example:8443/straße").unwrap();
+        assert_eq!(p.first.host_header, "xn--bcher-kva.example:8443");
+        assert_eq!(p.first.path, "/stra%C3%9Fe");
+        assert_eq!(
+            p.first.tls_name,
+            Some(ServerName::try_from("xn--bcher-kva.example").unwrap())
+        );
+
         let p = probe("https://192.0.2.7/").unwrap();
         assert!(matches!(p.first.tls_name, Some(ServerName::IpAddress(_))));
         let p = probe("https://[2001:db8::1]:444/").unwrap();
@@ -777,6 +789,12 @@ mod tests {
             ("//other.example.com/p", "other.example.com", 80, "/p"),
             ("https://WWW.example.com/s", "www.example.com", 443, "/s"),
             ("http://192.0.2.9:81/", "192.0.2.9", 81, "/"),
+            (
+                "//bücher.example.com/ü",
+                "xn--bcher-kva.example.com",
+                80,
+                "/%C3%BC",
+            ),
         ];
         for (location, host, port, path) in cases {
             let next = hop.follow(location).unwrap();

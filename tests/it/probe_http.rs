@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::support::http::{
-    BIG_FILLER, HOST, Raw, WELCOME, ca_signed, http_server, raw_server, seen, self_signed, url,
+    BIG_FILLER, HOST, IDN_ASCII, IDN_HOST, Raw, WELCOME, ca_signed, http_server, raw_server, seen,
+    self_signed, url,
 };
 use crate::support::{bounded, test_name};
 
@@ -261,6 +262,14 @@ fn https(port: u16, verify: bool) -> HttpPoll {
     }
 }
 
+/// HTTPS to `host`, the certificate verified.
+fn https_at(host: &str, port: u16) -> HttpPoll {
+    HttpPoll {
+        verify_certificate: true,
+        ..settings(format!("https://{host}:{port}/"))
+    }
+}
+
 #[tokio::test]
 async fn https_without_verification_sends_sni_and_host() {
     bounded(async {
@@ -271,6 +280,33 @@ async fn https_without_verification_sends_sni_and_host() {
         let seen = seen(&log);
         assert_eq!(seen[0].sni.as_deref(), Some(HOST));
         assert_eq!(seen[0].host, Some(format!("{HOST}:{port}")));
+    })
+    .await;
+}
+
+/// An international host name (IDNA): typed in Unicode, the server sees its punycode in
+/// the Host header and the TLS server name, and a Unicode path percent-encoded. (The
+/// certificate is checked against the punycode name in `https_verify_on_child`.)
+#[tokio::test]
+async fn a_unicode_host_is_sent_as_punycode_in_host_and_sni() {
+    bounded(async {
+        let (port, log) = http_server(IP2, None).await;
+        let outcome = poll(IP2, &settings(format!("http://{IDN_HOST}:{port}/"))).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(seen(&log)[0].host, Some(format!("{IDN_ASCII}:{port}")));
+
+        let (port, log) = http_server(IP3, Some(self_signed())).await;
+        let s = HttpPoll {
+            verify_certificate: false,
+            ..settings(format!("https://{IDN_HOST}:{port}/straße"))
+        };
+        let outcome = poll(IP3, &s).await;
+        // The test server has no such page: what matters is what it saw.
+        assert!(outcome.response.starts_with("404"), "{outcome:?}");
+        let seen = seen(&log);
+        assert_eq!(seen[0].sni.as_deref(), Some(IDN_ASCII));
+        assert_eq!(seen[0].host, Some(format!("{IDN_ASCII}:{port}")));
+        assert_eq!(seen[0].path, "/stra%C3%9Fe");
     })
     .await;
 }
@@ -333,8 +369,9 @@ async fn https_verification_trusts_ssl_cert_file() {
             "child failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        // The child's successful poll reached this server.
-        assert_eq!(seen(&log).len(), 1);
+        // The child's successful polls (its URL host, then the same in Unicode) reached
+        // this server.
+        assert_eq!(seen(&log).len(), 2);
     })
     .await;
 }
@@ -352,6 +389,9 @@ async fn https_verify_on_child() {
         let outcome = poll(IP2, &https(port, true)).await;
         assert!(outcome.is_success(), "{outcome:?}");
         assert_eq!(outcome.response, "200 OK");
+        // A Unicode host name is verified as its punycode, which the certificate names.
+        let outcome = poll(IP2, &https_at(IDN_HOST, port)).await;
+        assert!(outcome.is_success(), "{outcome:?}");
         // The chain is trusted, but the name must still match.
         let other = HttpPoll {
             verify_certificate: true,

@@ -26,6 +26,9 @@ use tokio_rustls::TlsAcceptor;
 
 /// The URL host of every test: it does not resolve, so only the poll address can work.
 pub const HOST: &str = "www.example.test";
+/// An international host name as typed, and as it goes out (Host, SNI, certificate).
+pub const IDN_HOST: &str = "bücher.example.test";
+pub const IDN_ASCII: &str = "xn--bcher-kva.example.test";
 pub const WELCOME: &str = "<html><body><h1>Welcome</h1> to the test server</body></html>";
 /// `/big` is this many filler bytes, then `TAIL`.
 pub const BIG_FILLER: usize = 1 << 20;
@@ -281,7 +284,8 @@ pub fn self_signed() -> Arc<ServerConfig> {
     server_config(vec![cert.der().clone()], &key)
 }
 
-/// A test CA (returned as PEM) and a server certificate for [`HOST`] signed by it.
+/// A test CA (returned as PEM) and a server certificate for [`HOST`] and [`IDN_ASCII`]
+/// signed by it.
 pub fn ca_signed() -> (String, Arc<ServerConfig>) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -290,7 +294,7 @@ pub fn ca_signed() -> (String, Arc<ServerConfig>) {
         .push(DnType::CommonName, "Standby test CA");
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec![HOST.to_owned()]).unwrap();
+    let mut leaf = CertificateParams::new(vec![HOST.to_owned(), IDN_ASCII.to_owned()]).unwrap();
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf = leaf.signed_by(&key, &*ca).unwrap();
     (
