@@ -460,8 +460,14 @@ impl<'p> Form<'p> {
     }
 }
 
+/// A field's label drawn outside a [`Form`] (the History dialog's filters), with the
+/// field's line of help on hover.
+pub fn help_label(ui: &mut egui::Ui, label: &str) -> Response {
+    with_help(ui.label(label), label)
+}
+
 /// The field's line of help ([`crate::ui::help::field_help`]) on hover of its label.
-fn with_help(response: Response, label: &str) -> Response {
+pub fn with_help(response: Response, label: &str) -> Response {
     match crate::ui::help::field_help(label) {
         Some(text) => response.on_hover_text(text),
         None => response,

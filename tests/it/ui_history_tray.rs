@@ -131,6 +131,143 @@ fn history_dialog_lists_polls_and_saves_csv() {
     assert!(w.app().view().dialogs.history.is_none());
 }
 
+/// A D-Bus session bus of the test's own with nothing on it: no portal, and no service
+/// files, so that nothing is started on demand (a portal installed on the machine is not).
+struct EmptyBus {
+    address: String,
+    daemon: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl EmptyBus {
+    fn start() -> EmptyBus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "<busconfig><type>session</type><listen>unix:dir={}</listen>\
+                 <policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>\
+                 <allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let mut daemon = std::process::Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (scripts/install-deps.sh installs it)");
+        let mut address = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(daemon.stdout.take().unwrap()),
+            &mut address,
+        )
+        .unwrap();
+        EmptyBus {
+            address: address.trim().to_string(),
+            daemon,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for EmptyBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// Runs `save_csv_without_a_file_dialog` in a child process whose environment has no
+/// file dialog: `bus` as its session bus (or none), no zenity on its PATH. The child
+/// asserts that the window says `why` and that the typed path is saved to.
+fn without_a_file_dialog(bus: Option<&str>, why: &str) {
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            &crate::support::test_name(module_path!(), "save_csv_without_a_file_dialog"),
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env("STANDBY_TEST_NO_DIALOG", why)
+        // Where zbus and libdbus would look for a bus when no address is given.
+        .env("XDG_RUNTIME_DIR", empty.path())
+        .env("PATH", empty.path());
+    match bus {
+        Some(address) => child.env("DBUS_SESSION_BUS_ADDRESS", address),
+        None => child.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+    };
+    let output = child.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn save_csv_on_a_bus_without_a_portal_says_why_and_saves_to_the_typed_path() {
+    let bus = EmptyBus::start();
+    without_a_file_dialog(
+        Some(&bus.address),
+        "No file dialog (no XDG desktop portal with a file chooser on the session bus, \
+         and zenity is not installed): type the path.",
+    );
+}
+
+#[test]
+fn save_csv_without_a_session_bus_says_why_and_saves_to_the_typed_path() {
+    without_a_file_dialog(None, "No file dialog (no D-Bus session bus (");
+}
+
+/// The child half of the two tests above (in the ordinary run it returns at once): the
+/// History dialog's *Save CSV...* and SLA report, then the Options' sound file *Browse...*.
+#[test]
+fn save_csv_without_a_file_dialog() {
+    let Ok(why) = std::env::var("STANDBY_TEST_NO_DIALOG") else {
+        return;
+    };
+    let mut w = Window::saving(settings(tcp_peer(), None));
+    w.wait_for("a poll", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].successes >= 1)
+    });
+    w.click("+");
+    w.click("Polling history...");
+    let csv: PathBuf = w.dir().join("typed.csv");
+    w.type_into("CSV file:", csv.to_str().unwrap());
+    w.click("Save CSV...");
+    w.wait_until("the CSV file", |w| w.shows("saved to"));
+    assert!(w.shows(&why), "the window does not say {why:?}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("time_utc,set,server"), "{text}");
+
+    let report = w.dir().join("typed-report.html");
+    w.type_into("Report file:", report.to_str().unwrap());
+    w.click("SLA report (HTML)...");
+    w.wait_until("the report", |w| w.shows("SLA report saved to"));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<html"), "{html}");
+    w.click("Close");
+
+    // A path field of a dialog: Browse... says why beside the field, which stays typed.
+    w.click("Options");
+    w.click("User interface");
+    w.click("Play a sound on problems");
+    w.click("Browse...");
+    w.wait_until("the reason", |w| w.shows(&why));
+    assert!(
+        w.harness
+            .query_by_label("Sound file (blank = built-in):")
+            .is_some()
+    );
+}
+
 #[test]
 fn test_button_of_the_notification_dialog_reports_an_unreachable_smtp_server() {
     let mut settings = settings(tcp_peer(), None);

@@ -1,7 +1,9 @@
 //! Polling history (SPEC §7): filters (set and server chosen from lists), the uptime and
 //! response-time percentiles of the chosen set or server, a table of polls or of events
 //! (DNS updates, notifications, pauses, overrides, settings changes), a response-time
-//! plot, *Save CSV...* and the SLA report (CSV or HTML) of the chosen dates.
+//! plot, *Save CSV...* and the SLA report (CSV or HTML) of the chosen dates. Both ask
+//! where with the desktop's file dialog ([`file_dialog`]); where none can open, the path
+//! typed in the field is used and the dialog says why.
 //!
 //! The rows come from the engine ([`crate::engine::Request::QueryHistory`],
 //! [`crate::engine::Request::QueryEvents`]) and the files are written by it
@@ -18,7 +20,8 @@ use crate::engine::{Call, CallError, Inbound, Pending, Snapshot};
 use crate::store::events::{EventFilter, EventKind, HistoryEvent};
 
 use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
-use crate::ui::widgets;
+use crate::ui::desktop::file_dialog::{self, Answer, Ask};
+use crate::ui::{forms, widgets};
 
 /// The table shows at most this many rows (the newest): enough to read, cheap to draw.
 const MAX_ROWS: usize = 10_000;
@@ -124,7 +127,7 @@ pub fn parse_day(text: &str, field: &str) -> Result<Option<SystemTime>, String> 
 
 pub struct HistoryDialog {
     pub draft: FilterDraft,
-    /// Where *Save CSV...* writes (a path field: there is no native file dialog).
+    /// Where *Save CSV...* writes: the desktop's file dialog fills it, or it is typed.
     pub csv_path: String,
     /// Where the SLA report goes (its extension follows the format chosen).
     pub report_path: String,
@@ -137,6 +140,11 @@ pub struct HistoryDialog {
     save: Option<Pending<Result<usize, CallError>>>,
     /// What the save under way writes, for its line.
     saving: String,
+    /// The file dialog of *Save CSV...* or of the SLA report (`true`: HTML) under way.
+    csv_dialog: Option<file_dialog::Pending>,
+    report_dialog: Option<(file_dialog::Pending, bool)>,
+    /// Why the last file dialog could not open (the typed path was used).
+    pub dialog_note: Option<String>,
     /// The filter of the rows shown: *Save CSV* saves what is shown.
     shown: Option<HistoryFilter>,
     shown_events: Option<EventFilter>,
@@ -169,6 +177,9 @@ impl HistoryDialog {
             event_query: None,
             save: None,
             saving: String::new(),
+            csv_dialog: None,
+            report_dialog: None,
+            dialog_note: None,
             shown: None,
             shown_events: None,
             wants_query: true,
@@ -178,6 +189,80 @@ impl HistoryDialog {
     /// Whether an answer of the engine is awaited.
     pub fn busy(&self) -> bool {
         self.query.is_some() || self.event_query.is_some() || self.save.is_some()
+    }
+
+    /// Whether a file dialog or a save is under way (the save buttons wait).
+    fn saving(&self) -> bool {
+        self.save.is_some() || self.csv_dialog.is_some() || self.report_dialog.is_some()
+    }
+
+    /// The file dialogs' answers: a path chosen is saved to, no dialog means the typed
+    /// path is, a cancel saves nothing.
+    fn take_dialog_answers(&mut self, outbox: &mut Vec<Inbound>) {
+        if let Some(answer) = self.csv_dialog.as_ref().and_then(|p| p.try_take()) {
+            self.csv_dialog = None;
+            if self.typed_or_chosen(answer, Field::Csv) {
+                self.send_save(outbox);
+            }
+        }
+        if let Some((answer, html)) = self
+            .report_dialog
+            .as_ref()
+            .and_then(|(p, html)| p.try_take().map(|a| (a, *html)))
+        {
+            self.report_dialog = None;
+            if self.typed_or_chosen(answer, Field::Report) {
+                self.send_report(html, outbox);
+            }
+        }
+    }
+
+    /// Takes a dialog's answer into its field; `false` when nothing is to be saved.
+    fn typed_or_chosen(&mut self, answer: Answer, field: Field) -> bool {
+        match answer {
+            Answer::Chosen(path) => {
+                self.dialog_note = None;
+                let text = path.display().to_string();
+                match field {
+                    Field::Csv => self.csv_path = text,
+                    Field::Report => self.report_path = text,
+                }
+                true
+            }
+            Answer::Cancelled => {
+                self.status = Some(Ok("Not saved (cancelled)".into()));
+                false
+            }
+            Answer::Unavailable(why) => {
+                self.dialog_note = Some(file_dialog::unavailable_text(&why));
+                true
+            }
+        }
+    }
+
+    fn ask_where(&mut self, ctx: &egui::Context, field: Field, html: bool) {
+        let (path, extension, title) = match field {
+            Field::Csv => (&self.csv_path, "csv", "Save CSV"),
+            Field::Report if html => (&self.report_path, "html", "Save the SLA report"),
+            Field::Report => (&self.report_path, "csv", "Save the SLA report"),
+        };
+        let typed = PathBuf::from(path.trim());
+        let name = typed
+            .with_extension(extension)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("standby.{extension}"));
+        let ask = Ask::Save {
+            title,
+            name,
+            extension,
+        };
+        let pending = file_dialog::open(ctx, ask, Some(&typed));
+        self.status = Some(Ok("Waiting for the file dialog...".into()));
+        match field {
+            Field::Csv => self.csv_dialog = Some(pending),
+            Field::Report => self.report_dialog = Some((pending, html)),
+        }
     }
 
     fn take_answers(&mut self) {
@@ -313,6 +398,7 @@ impl HistoryDialog {
         outbox: &mut Vec<Inbound>,
     ) -> bool {
         self.take_answers();
+        self.take_dialog_answers(outbox);
         if self.wants_query {
             self.wants_query = false;
             self.send_query(outbox);
@@ -334,24 +420,24 @@ impl HistoryDialog {
                     &self.draft.server,
                 );
                 ui.horizontal(|ui| {
-                    let label = ui.label("Report file:");
+                    let label = forms::help_label(ui, "Report file:");
                     ui.add(egui::TextEdit::singleline(&mut self.report_path).desired_width(300.0))
                         .labelled_by(label.id);
-                    let idle = self.save.is_none();
+                    let idle = !self.saving();
                     if ui
-                        .add_enabled(idle, egui::Button::new("SLA report (HTML)"))
+                        .add_enabled(idle, egui::Button::new("SLA report (HTML)..."))
                         .on_hover_text(
                             "Every set over From–To (blank: the last 30 days), with a chart",
                         )
                         .clicked()
                     {
-                        self.send_report(true, outbox);
+                        self.ask_where(ctx, Field::Report, true);
                     }
                     if ui
-                        .add_enabled(idle, egui::Button::new("SLA report (CSV)"))
+                        .add_enabled(idle, egui::Button::new("SLA report (CSV)..."))
                         .clicked()
                     {
-                        self.send_report(false, outbox);
+                        self.ask_where(ctx, Field::Report, false);
                     }
                 });
                 ui.separator();
@@ -360,14 +446,14 @@ impl HistoryDialog {
                     ui.separator();
                 }
                 ui.horizontal(|ui| {
-                    let label = ui.label("CSV file:");
+                    let label = forms::help_label(ui, "CSV file:");
                     ui.add(egui::TextEdit::singleline(&mut self.csv_path).desired_width(360.0))
                         .labelled_by(label.id);
                     if ui
-                        .add_enabled(self.save.is_none(), egui::Button::new("Save CSV..."))
+                        .add_enabled(!self.saving(), egui::Button::new("Save CSV..."))
                         .clicked()
                     {
-                        self.send_save(outbox);
+                        self.ask_where(ctx, Field::Csv, false);
                     }
                     if ui.button("Close").clicked() {
                         close = true;
@@ -391,7 +477,7 @@ impl HistoryDialog {
         let mut show = false;
         let d = &mut self.draft;
         ui.horizontal(|ui| {
-            ui.label("Show:");
+            forms::help_label(ui, "Show:");
             let before = d.showing;
             ui.radio_value(&mut d.showing, Showing::Polls, "Polls");
             ui.radio_value(&mut d.showing, Showing::Events, "Events");
@@ -428,10 +514,14 @@ impl HistoryDialog {
         ui.horizontal(|ui| {
             match d.showing {
                 Showing::Polls => {
+                    forms::help_label(ui, "Outcome:");
                     ui.radio_value(&mut d.outcomes, Outcomes::All, "All polls");
                     ui.radio_value(&mut d.outcomes, Outcomes::Successes, "Successes");
                     ui.radio_value(&mut d.outcomes, Outcomes::Failures, "Failures");
-                    ui.checkbox(&mut d.changes_only, "Only changes of status");
+                    forms::with_help(
+                        ui.checkbox(&mut d.changes_only, "Only changes of status"),
+                        "Only changes of status",
+                    );
                 }
                 Showing::Events => {
                     show |= super::history_report::choose_kind(ui, &mut d.kind);
@@ -456,12 +546,22 @@ impl HistoryDialog {
             }
             None => {}
         }
+        if let Some(note) = &self.dialog_note {
+            forms::note(ui, note);
+        }
     }
+}
+
+/// The path field a file dialog answers into.
+#[derive(Clone, Copy)]
+enum Field {
+    Csv,
+    Report,
 }
 
 /// A label and its text field, linked for screen readers and tests.
 fn labelled(ui: &mut egui::Ui, label: &str, text: &mut String, width: f32) {
-    let label = ui.label(label);
+    let label = forms::help_label(ui, label);
     // Sized explicitly: in a grid a text field's desired width alone gets clamped to
     // the column's first-frame width.
     ui.add_sized([width, 20.0], egui::TextEdit::singleline(text))

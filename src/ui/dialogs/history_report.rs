@@ -7,7 +7,7 @@ use eframe::egui::{self, RichText};
 use crate::store::events::{EventKind, HistoryEvent};
 use crate::store::history::iso_utc;
 use crate::store::report::{PERIODS, Uptime, UptimeReport};
-use crate::ui::widgets;
+use crate::ui::{forms, widgets};
 
 /// A list to choose one of `items` or none (`all`); `true` when the choice changed.
 pub fn choose(
@@ -18,7 +18,7 @@ pub fn choose(
     value: &mut String,
 ) -> bool {
     let before = value.clone();
-    let label = ui.label(label);
+    let label = forms::help_label(ui, label);
     let shown = if value.is_empty() {
         all.to_string()
     } else {
@@ -41,7 +41,7 @@ pub fn choose(
 /// The list of event kinds; `true` when the choice changed.
 pub fn choose_kind(ui: &mut egui::Ui, kind: &mut Option<EventKind>) -> bool {
     let before = *kind;
-    let label = ui.label("Kind:");
+    let label = forms::help_label(ui, "Kind:");
     egui::ComboBox::from_id_salt("history event kind")
         .selected_text(kind.map_or("All kinds", EventKind::label))
         .width(160.0)

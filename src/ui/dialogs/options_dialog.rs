@@ -17,6 +17,7 @@ use crate::model::{
     DnsServer, EmailDefaults, NotificationMethod, Options, ServerSet, Settings, ValidationError,
     validate,
 };
+use crate::ui::desktop::file_dialog::{self, Ask};
 use crate::ui::dialogs::child;
 use crate::ui::dialogs::cluster_page;
 use crate::ui::dialogs::dns_server_dialog::DnsServerDialog;
@@ -419,6 +420,15 @@ fn user_interface(ui: &mut egui::Ui, form: &mut Form, u: &mut UserInterfaceOptio
                 parse_optional_path,
                 false,
             );
+            ui.label("");
+            let ask = Ask::Open {
+                title: "Sound file",
+            };
+            let id = ui.scope_id().with("sound file dialog");
+            if let Some(path) = file_dialog::browse_button(ui, id, ask, u.sound_file.as_deref()) {
+                u.sound_file = Some(path);
+            }
+            ui.end_row();
         }
     });
 }
@@ -484,7 +494,16 @@ fn logging(ui: &mut egui::Ui, form: &mut Form, l: &mut LoggingOptions) {
             false,
         );
         ui.label("");
-        forms::note(ui, "Blank = a logs folder beside the settings file.");
+        ui.horizontal(|ui| {
+            let ask = Ask::Folder {
+                title: "Log directory",
+            };
+            let id = ui.scope_id().with("log directory dialog");
+            if let Some(path) = file_dialog::browse_button(ui, id, ask, l.directory.as_deref()) {
+                l.directory = Some(path);
+            }
+            forms::note(ui, "Blank = a logs folder beside the settings file.");
+        });
         ui.end_row();
         let rotations = [
             (LogRotation::Hourly, "every hour"),

@@ -8,6 +8,7 @@ use crate::model::{
     BasicAuth, BodyType, CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria,
     HttpRequest, HttpVerb, LengthRule, TextRule,
 };
+use crate::ui::desktop::file_dialog::{self, Ask};
 use crate::ui::forms::{self, Form};
 
 const TEXT_RULE_KINDS: [&str; 7] = [
@@ -276,6 +277,15 @@ pub fn command(
         &mut spec.program,
         None,
     );
+    ui.label("");
+    let ask = Ask::Open { title: "Program" };
+    let id = ui.scope_id().with(("program dialog", path));
+    let current = std::path::Path::new(spec.program.trim());
+    let current = (!spec.program.trim().is_empty()).then_some(current);
+    if let Some(chosen) = file_dialog::browse_button(ui, id, ask, current) {
+        spec.program = chosen.display().to_string();
+    }
+    ui.end_row();
     form.lines(
         ui,
         "Arguments (one per line):",

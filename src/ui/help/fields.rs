@@ -2,13 +2,28 @@
 //! shown when the pointer rests on the label. One table, so that the lines are found and
 //! kept in one place; a test reads the dialogs' sources and fails for a field without one.
 
-/// The help line of the field labelled `label` (`"Port:"` and `"Port"` alike).
+/// The help line of the field labelled `label` (`"Port:"` and `"Port"` alike). Labels
+/// made at run time find the line of their stem: a row of a list (`"Body rule 2"` →
+/// `"Body rule"`) and a preset's default (`"Port (blank = 21)"` → `"Port"`).
 pub fn field_help(label: &str) -> Option<&'static str> {
     let key = label.trim().trim_end_matches(':').trim();
-    FIELDS
-        .binary_search_by(|(name, _)| name.cmp(&key))
-        .ok()
-        .map(|i| FIELDS[i].1)
+    let lookup = |key: &str| {
+        FIELDS
+            .binary_search_by(|(name, _)| name.cmp(&key))
+            .ok()
+            .map(|i| FIELDS[i].1)
+    };
+    lookup(key)
+        .or_else(|| {
+            let stem = key.trim_end_matches(|c: char| c.is_ascii_digit());
+            (stem.len() < key.len())
+                .then(|| lookup(stem.trim_end()))
+                .flatten()
+        })
+        .or_else(|| {
+            key.split_once(" (blank = ")
+                .and_then(|(stem, _)| lookup(stem))
+        })
 }
 
 /// Label → help, sorted by label (a test checks the order, so lookups can bisect).
@@ -70,8 +85,20 @@ const FIELDS: &[(&str, &str)] = &[
         "The text sent (HTTP) or the message body (e-mail); tags are replaced.",
     ),
     (
+        "Body rule",
+        "A rule the response body must pass: starts with, contains or matches a regular expression (or the opposite); (no rule) removes it.",
+    ),
+    (
         "Body type",
         "How tag values are written into the body: as they are, JSON-escaped or form-encoded (and the Content-Type sent).",
+    ),
+    (
+        "CA file (blank = system's)",
+        "The PEM file of the CA that signed etcd's certificate; blank = the system's roots.",
+    ),
+    (
+        "CSV file",
+        "Where Save CSV... writes the rows or events shown, when no file dialog can open (else the dialog asks).",
     ),
     (
         "Certificate warning (days)",
@@ -80,6 +107,14 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "Clear RD in forwarded requests and RA in their answers",
         "For a forwarder that must not recurse: clears the recursion flags both ways.",
+    ),
+    (
+        "Client certificate",
+        "A PEM certificate this instance shows etcd (client certificate authentication); blank = none.",
+    ),
+    (
+        "Client key",
+        "The private key (PEM) of the client certificate.",
     ),
     (
         "Close idle TCP connections after (s)",
@@ -100,6 +135,10 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "Contact (e-mail)",
         "The zone's SOA contact address (the @ becomes a dot in the record).",
+    ),
+    (
+        "Content length",
+        "The response's length must be equal to, not equal to, less or greater than this many bytes; (no rule) = any length.",
     ),
     (
         "Cut off when failing (0 = more than half)",
@@ -132,6 +171,10 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "Endpoint",
         "The Route 53 API endpoint; change it only for an emulator or a proxy.",
+    ),
+    (
+        "Exit code must be",
+        "How the program's exit code is judged: equal to, not equal to, less or greater than a number; (any exit code) = not judged.",
     ),
     (
         "Expected address",
@@ -184,12 +227,20 @@ const FIELDS: &[(&str, &str)] = &[
         "When the maintenance window starts, in its time zone.",
     ),
     (
+        "From (YYYY-MM-DD)",
+        "The first day (UTC) of the rows shown and of the SLA report; blank = no bound (the report: the last 30 days).",
+    ),
+    (
         "Give the addresses of",
         "Which servers DNS gives: the first functional one, all functional ones, or all by weighted round robin.",
     ),
     (
         "Give the lower TTL while a server has failed",
         "While any server of the set has failed, DNS gets the lower TTL, so that clients come back soon after it recovers.",
+    ),
+    (
+        "Greeting",
+        "What the server's first line (or reply to the text sent) must be: starts with, contains, matches...; (no rule) = the preset's rule.",
     ),
     (
         "Greeting time-out",
@@ -220,12 +271,20 @@ const FIELDS: &[(&str, &str)] = &[
         "How many instances must see a server failed before it counts as failed.",
     ),
     (
+        "JSON rule",
+        "A JSON Pointer into the response body (/status), a test (exists, equals, does not equal, contains) and a JSON value (\"UP\", 3, true).",
+    ),
+    (
         "Keep raw polls for (hours)",
         "Every poll is kept this long; older ones are rolled up per server and minute.",
     ),
     (
         "Key name",
         "The TSIG key's name, exactly as the DNS server knows it (like a user name).",
+    ),
+    (
+        "Kind",
+        "Show the events of one kind only: DNS updates, notifications sent or failed, pauses, overrides, settings changes.",
     ),
     (
         "Lease (s)",
@@ -313,6 +372,14 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "One-off from",
         "A maintenance window that happens once: its start (date and time).",
+    ),
+    (
+        "Only changes of status",
+        "Show only the polls whose status differed from the poll before.",
+    ),
+    (
+        "Outcome",
+        "Every poll, only the successful ones, or only the failed ones.",
     ),
     (
         "Own CA or client certificate for etcd",
@@ -428,6 +495,10 @@ const FIELDS: &[(&str, &str)] = &[
         "Send the problem's message again this often until it is resolved.",
     ),
     (
+        "Report file",
+        "Where the SLA report goes when no file dialog can open (else the dialog asks); the extension follows the format, .html or .csv.",
+    ),
+    (
         "Request",
         "The HTTP method: GET, HEAD (no body to judge), POST or PUT (send the body).",
     ),
@@ -480,6 +551,18 @@ const FIELDS: &[(&str, &str)] = &[
         "None, STARTTLS (upgrade on the same port) or TLS from the start.",
     ),
     (
+        "Send",
+        "A text sent right after connecting (escapes \\r \\n \\xNN...); blank = the preset's, shown in the label; the reply is judged by the greeting rule.",
+    ),
+    (
+        "Send after connecting",
+        "A text sent right after connecting (escapes \\r \\n \\t \\0 \\\\ \\xNN); the reply is then judged by the greeting rule.",
+    ),
+    (
+        "Server",
+        "One server's rows (blank = every server of the chosen set).",
+    ),
+    (
         "Server URL",
         "The service's URL (e.g. your ntfy or Gotify server).",
     ),
@@ -492,8 +575,16 @@ const FIELDS: &[(&str, &str)] = &[
         "The chat or paging service; its documented request is built for you.",
     ),
     (
+        "Set",
+        "The server set whose rows are shown (All sets = every one).",
+    ),
+    (
         "Set name",
         "A unique name; the API and the logs know the set by it.",
+    ),
+    (
+        "Show",
+        "Polls (each poll's result) or events (DNS updates, notifications, pauses, overrides, settings changes).",
     ),
     (
         "Sign updates with TSIG",
@@ -502,6 +593,10 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "Sound file (blank = built-in)",
         "A sound file played on problems; blank = the built-in sound.",
+    ),
+    (
+        "Standard output",
+        "A rule on what the program printed (starts with, contains, matches...); (no rule) = not judged.",
     ),
     ("Start at login", "Start Standby when you log in."),
     (
@@ -545,6 +640,10 @@ const FIELDS: &[(&str, &str)] = &[
     (
         "To (HH:MM)",
         "When the weekly maintenance window ends, in its time zone.",
+    ),
+    (
+        "To (YYYY-MM-DD)",
+        "The last day (UTC), included whole; blank = up to now.",
     ),
     ("To (one per line)", "The recipients, one address per line."),
     ("Token", "The Bearer token sent as Authorization: Bearer."),
@@ -644,16 +743,40 @@ mod tests {
         }
         assert_eq!(field_help("Port:"), field_help("Port"));
         assert!(field_help("No such field").is_none());
+        // Labels made at run time find their stem's line.
+        assert_eq!(field_help("Body rule 12:"), field_help("Body rule"));
+        assert!(field_help("Body rule").is_some());
+        assert_eq!(field_help("Port (blank = 21):"), field_help("Port"));
+        assert!(field_help("No such field 2").is_none());
     }
 
-    /// Every field a dialog draws through the `Form` (its label given as a literal) has a
-    /// help line: the dialogs' sources are read, so a new field without one fails here.
+    /// Every field a dialog draws has a help line: the dialogs' sources are read, so a new
+    /// field without one fails here. Fields are found as drawn through the `Form`, through
+    /// the helpers that take a label (the rule editors, the History dialog's lists and
+    /// fields), as checkboxes, and as labels made at run time (`format!("Body rule {}:")`,
+    /// a match arm giving `"Port:"` or `"Port (blank = {port}):"`), looked up with `1` in
+    /// place of each `{...}`.
     #[test]
     fn every_field_of_the_dialogs_has_a_help_line() {
-        let call = regex::Regex::new(
-            r#"\bform\s*\.\s*(text|multiline|number|duration|port|lines|secret|combo|check|parsed|row)\s*\(\s*(?:&mut\s+)?\w+\s*,\s*"((?:[^"\\]|\\.)*)""#,
-        )
-        .unwrap();
+        let literal = r#""((?:[^"\\]|\\.)*)""#;
+        // A text made at run time is a label only when it ends with a colon.
+        let label_literal = r#""((?:[^"\\]|\\.)*:)""#;
+        let patterns = [
+            format!(
+                r#"\bform\s*\.\s*(?:text|multiline|number|duration|port|lines|secret|combo|check|parsed|row)\s*\(\s*(?:&mut\s+)?\w+\s*,\s*{literal}"#
+            ),
+            format!(
+                r#"\b(?:optional_text_rule|length_rule|exit_code_rule|path_field|labelled|choose|help_label)\s*\(\s*(?:(?:&mut\s+)?[\w.]+\s*,\s*)*{literal}"#
+            ),
+            format!(r#"\bcheckbox\s*\(\s*&mut\s+[\w.]+\s*,\s*{literal}"#),
+            format!(r#"(?:label\s*=\s*|=>\s*)format!\(\s*{label_literal}"#),
+            format!(r#"=>\s*{label_literal}\.to_string\(\)"#),
+        ];
+        let calls: Vec<regex::Regex> = patterns
+            .iter()
+            .map(|p| regex::Regex::new(p).unwrap())
+            .collect();
+        let placeholder = regex::Regex::new(r"\{[^}]*\}").unwrap();
         let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui");
         let mut files = vec![ui.clone()];
         let mut labels = std::collections::BTreeSet::new();
@@ -666,8 +789,9 @@ mod tests {
             } else if path.extension().is_some_and(|e| e == "rs") {
                 sources += 1;
                 let text = std::fs::read_to_string(&path).unwrap();
-                for found in call.captures_iter(&text) {
-                    let label = found[2].trim().trim_end_matches(':').to_string();
+                for found in calls.iter().flat_map(|call| call.captures_iter(&text)) {
+                    let label = placeholder.replace_all(&found[1], "1");
+                    let label = label.trim().trim_end_matches(':').to_string();
                     if !label.is_empty() {
                         labels.insert(label);
                     }
@@ -678,6 +802,19 @@ mod tests {
             sources > 20 && labels.len() > 100,
             "the sources were not read"
         );
+        // Each way of drawing a field is seen (a pattern that stopped matching would hide
+        // its fields from this test).
+        for drawn in [
+            "URL",
+            "Standard output",
+            "Only changes of status",
+            "CSV file",
+            "Body rule 1",
+            "Port (blank = 1)",
+            "Send after connecting",
+        ] {
+            assert!(labels.contains(drawn), "{drawn:?} was not found");
+        }
         let missing: Vec<_> = labels.iter().filter(|l| field_help(l).is_none()).collect();
         assert!(
             missing.is_empty(),
