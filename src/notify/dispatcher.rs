@@ -136,7 +136,7 @@ struct Window {
     last: Notice,
 }
 
-struct Done {
+pub(super) struct Done {
     id: i64,
     outcome: Result<String, NotifyError>,
     /// The message was stored in the cluster's shared outbox before this try.
@@ -475,42 +475,15 @@ impl Dispatcher {
         let limit = self.config.send_timeout;
         let done = self.done_tx.clone();
         let shared = self.role.as_ref().map(|r| (r.shared.clone(), job_text));
-        tokio::spawn(async move {
-            // In a cluster: in the shared outbox first, so that a new leader finds it.
-            if let Some((shared, job)) = &shared
-                && let Err(e) = shared.put(&message_id, job).await
-            {
-                let outcome = Err(NotifyError::new(
-                    super::FailureKind::Network,
-                    super::Stage::Sending,
-                    format!("not sent: {e}"),
-                ));
-                let _ = done.send(Done {
-                    id,
-                    outcome,
-                    mirrored: false,
-                });
-                return;
-            }
-            let outcome = match tokio::time::timeout(limit, notifier.send(&tags)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(NotifyError::new(
-                    super::FailureKind::Timeout,
-                    super::Stage::Answer,
-                    format!("no result after {} s", limit.as_secs()),
-                )),
-            };
-            if outcome.is_ok()
-                && let Some((shared, _)) = &shared
-            {
-                cluster::confirm(shared.as_ref(), &message_id).await;
-            }
-            let _ = done.send(Done {
-                id,
-                outcome,
-                mirrored: shared.is_some(),
-            });
-        });
+        tokio::spawn(cluster::deliver(cluster::Delivery {
+            id,
+            message_id,
+            notifier,
+            tags,
+            limit,
+            shared,
+            done,
+        }));
     }
 
     fn drop_job(&mut self, id: i64, set: &str, subject: &str, code: u16, text: &str) {

@@ -1,15 +1,19 @@
 //! The dispatcher in a cluster (`notify/shared.rs`): only while this instance leads does
-//! it store and send; each try first stores the message in the shared outbox (`start`),
+//! it store and send; each try first stores the message in the shared outbox (`deliver`),
 //! a delivery deletes it there (`confirm`), and on becoming the leader it reads the
 //! shared outbox and takes over what the old leader had not confirmed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Dispatcher, Job};
+use tokio::sync::mpsc;
+
+use super::{Dispatcher, Done, Job};
+use crate::model::tags::TagValues;
 use crate::notify::shared::{
     ClusterRole, LocalMessage, SharedError, SharedOutbox, Takeover, takeover,
 };
+use crate::notify::{FailureKind, Notifier, NotifyError, Stage};
 use crate::store::Pending;
 
 /// Tries of one takeover read, and the pause between them.
@@ -39,6 +43,56 @@ pub(super) async fn confirm(shared: &dyn SharedOutbox, id: &str) {
             Err(_) => tokio::time::sleep(READ_PAUSE).await,
         }
     }
+}
+
+/// One try of one message, as its task carries it out.
+pub(super) struct Delivery {
+    pub id: i64,
+    pub message_id: String,
+    pub notifier: Box<dyn Notifier>,
+    pub tags: TagValues,
+    pub limit: Duration,
+    /// In a cluster: the shared outbox and the stored message.
+    pub shared: Option<(Arc<dyn SharedOutbox>, String)>,
+    pub done: mpsc::UnboundedSender<Done>,
+}
+
+/// Sends one message; in a cluster it is in the shared outbox first (so that a new leader
+/// finds it) and deleted there once delivered.
+pub(super) async fn deliver(d: Delivery) {
+    if let Some((shared, job)) = &d.shared
+        && let Err(e) = shared.put(&d.message_id, job).await
+    {
+        let outcome = Err(NotifyError::new(
+            FailureKind::Network,
+            Stage::Sending,
+            format!("not sent: {e}"),
+        ));
+        let _ = d.done.send(Done {
+            id: d.id,
+            outcome,
+            mirrored: false,
+        });
+        return;
+    }
+    let outcome = match tokio::time::timeout(d.limit, d.notifier.send(&d.tags)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(NotifyError::new(
+            FailureKind::Timeout,
+            Stage::Answer,
+            format!("no result after {} s", d.limit.as_secs()),
+        )),
+    };
+    if outcome.is_ok()
+        && let Some((shared, _)) = &d.shared
+    {
+        confirm(shared.as_ref(), &d.message_id).await;
+    }
+    let _ = d.done.send(Done {
+        id: d.id,
+        outcome,
+        mirrored: d.shared.is_some(),
+    });
 }
 
 /// The message id of a stored message (`$MESSAGEID$`).
