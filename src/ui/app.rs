@@ -370,7 +370,7 @@ impl StandbyApp {
                 "Lost {place} at {} ({age} s ago): {why}. Reconnecting by itself...",
                 widgets::clock_utc(since)
             ))
-            .color(widgets::RED)
+            .color(widgets::tone(ui, widgets::RED))
             .strong(),
         );
         ui.horizontal(|ui| {
@@ -379,7 +379,10 @@ impl StandbyApp {
                 snapshot.generation
             ));
             if let Some(error) = retry_error {
-                ui.label(RichText::new(format!("Last try: {error}")).color(widgets::ORANGE));
+                ui.label(
+                    RichText::new(format!("Last try: {error}"))
+                        .color(widgets::tone(ui, widgets::ORANGE)),
+                );
             }
             if let EngineLink::Attached { link, .. } = &self.engine
                 && link.can_start
@@ -510,7 +513,8 @@ impl StandbyApp {
                 // The count sits beside the button, so that the button's label stays plain.
                 if tab == Tab::Problems && !snapshot.problems.is_empty() {
                     ui.label(
-                        RichText::new(format!("({})", snapshot.problems.len())).color(widgets::RED),
+                        RichText::new(format!("({})", snapshot.problems.len()))
+                            .color(widgets::tone(ui, widgets::RED)),
                     );
                 }
             }
@@ -528,19 +532,24 @@ impl StandbyApp {
             ui.label(format!("{} poll(s) in flight", snapshot.polls_in_flight));
             if snapshot.all_paused {
                 ui.separator();
-                ui.label(RichText::new("all polling paused").color(widgets::ORANGE));
+                ui.label(
+                    RichText::new("all polling paused").color(widgets::tone(ui, widgets::ORANGE)),
+                );
             }
             if let Some(error) = &snapshot.settings_error {
                 ui.separator();
-                ui.label(RichText::new(format!("Settings: {error}")).color(widgets::RED));
+                ui.label(
+                    RichText::new(format!("Settings: {error}"))
+                        .color(widgets::tone(ui, widgets::RED)),
+                );
             }
             if let Some(message) = &self.view.dialogs.message {
                 ui.separator();
-                ui.label(RichText::new(message).color(widgets::RED));
+                ui.label(RichText::new(message).color(widgets::tone(ui, widgets::RED)));
             }
             if let Some(error) = &self.view.send_error {
                 ui.separator();
-                ui.label(RichText::new(error).color(widgets::RED));
+                ui.label(RichText::new(error).color(widgets::tone(ui, widgets::RED)));
             }
         });
     }

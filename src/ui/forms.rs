@@ -476,12 +476,12 @@ pub fn with_help(response: Response, label: &str) -> Response {
 
 /// A reason in red.
 pub fn error_text(ui: &mut egui::Ui, message: &str) {
-    ui.label(RichText::new(message).color(widgets::RED));
+    ui.label(RichText::new(message).color(widgets::tone(ui, widgets::RED)));
 }
 
 /// A warning in orange (something that is allowed but probably wrong).
 pub fn warning_text(ui: &mut egui::Ui, message: &str) {
-    ui.label(RichText::new(message).color(widgets::ORANGE));
+    ui.label(RichText::new(message).color(widgets::tone(ui, widgets::ORANGE)));
 }
 
 /// Flags `$TAG$`s that are not in `known`: a warning, since an unknown tag is sent as written.

@@ -37,7 +37,11 @@ pub fn list_editor(
             ui.set_min_size(egui::vec2(FIELD_WIDTH + 40.0, 60.0));
             ui.vertical(|ui| {
                 if rows.is_empty() {
-                    ui.label(RichText::new("(none)").italics().color(widgets::GREY));
+                    ui.label(
+                        RichText::new("(none)")
+                            .italics()
+                            .color(widgets::tone(ui, widgets::GREY)),
+                    );
                 }
                 for (i, row) in rows.iter().enumerate() {
                     let response = ui.selectable_label(selected == Some(i), row);

@@ -66,7 +66,7 @@ fn body(ui: &mut egui::Ui, snapshot: &Snapshot, now: SystemTime) {
         if let Some(why) = &shared.refused {
             ui.label(
                 RichText::new(format!("etcd's newest shared settings are not used: {why}"))
-                    .color(crate::ui::widgets::RED),
+                    .color(crate::ui::widgets::tone(ui, crate::ui::widgets::RED)),
             );
         }
     }

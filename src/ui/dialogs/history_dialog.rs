@@ -542,7 +542,7 @@ impl HistoryDialog {
                 ui.label(text);
             }
             Some(Err(e)) => {
-                ui.label(RichText::new(e).color(widgets::RED));
+                ui.label(RichText::new(e).color(widgets::tone(ui, widgets::RED)));
             }
             None => {}
         }
@@ -587,15 +587,19 @@ fn plot(ui: &mut egui::Ui, rows: &[HistoryRow]) {
         .collect();
     let start = rows.first().map(|r| iso_utc(r.time)).unwrap_or_default();
     ui.label(format!("Response time (ms) over seconds since {start}"));
+    let (green, red) = (
+        widgets::tone(ui, widgets::GREEN),
+        widgets::tone(ui, widgets::RED),
+    );
     egui_plot::Plot::new("history plot")
         .height(180.0)
         .allow_scroll(false)
         .legend(egui_plot::Legend::default())
         .show(ui, |plot| {
-            plot.line(egui_plot::Line::new("Response time (ms)", ok).color(widgets::GREEN));
+            plot.line(egui_plot::Line::new("Response time (ms)", ok).color(green));
             plot.points(
                 egui_plot::Points::new("Failed poll", failed)
-                    .color(widgets::RED)
+                    .color(red)
                     .radius(3.0),
             );
         });
@@ -627,7 +631,7 @@ fn table(ui: &mut egui::Ui, rows: &[HistoryRow]) {
                     let status = if r.success {
                         RichText::new(&r.status)
                     } else {
-                        RichText::new(&r.status).color(widgets::RED)
+                        RichText::new(&r.status).color(widgets::tone(ui, widgets::RED))
                     };
                     let cells = [
                         RichText::new(iso_utc(r.time)),

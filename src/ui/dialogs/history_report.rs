@@ -138,7 +138,7 @@ pub fn events_table(ui: &mut egui::Ui, events: &[HistoryEvent]) {
                         ui.label(iso_utc(e.time));
                         let kind = RichText::new(e.kind.label());
                         ui.label(if e.kind == EventKind::NotificationFailed {
-                            kind.color(widgets::RED)
+                            kind.color(widgets::tone(ui, widgets::RED))
                         } else {
                             kind
                         });

@@ -335,7 +335,7 @@ impl Dialogs {
                     )),
                     Some(Err(e)) => ui.label(
                         egui::RichText::new(format!("Support file not written: {e}"))
-                            .color(crate::ui::widgets::RED),
+                            .color(crate::ui::widgets::tone(ui, crate::ui::widgets::RED)),
                     ),
                 };
                 if ui.button("Close").clicked() {

@@ -68,10 +68,16 @@ impl TestSend {
             }
             match &self.outcome {
                 Some(Ok(text)) => {
-                    ui.label(RichText::new(format!("Test sent: {text}")).color(widgets::GREEN));
+                    ui.label(
+                        RichText::new(format!("Test sent: {text}"))
+                            .color(widgets::tone(ui, widgets::GREEN)),
+                    );
                 }
                 Some(Err(e)) => {
-                    ui.label(RichText::new(format!("Test failed: {e}")).color(widgets::RED));
+                    ui.label(
+                        RichText::new(format!("Test failed: {e}"))
+                            .color(widgets::tone(ui, widgets::RED)),
+                    );
                 }
                 None => {}
             }

@@ -70,12 +70,12 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-fn level_text(level: Level) -> RichText {
+fn level_text(ui: &egui::Ui, level: Level) -> RichText {
     let text = RichText::new(level_name(level)).monospace();
     match level {
         Level::Info => text,
-        Level::Warning => text.color(widgets::ORANGE),
-        Level::Error => text.color(widgets::RED),
+        Level::Warning => text.color(widgets::tone(ui, widgets::ORANGE)),
+        Level::Error => text.color(widgets::tone(ui, widgets::RED)),
     }
 }
 
@@ -119,7 +119,10 @@ pub fn show(ui: &mut egui::Ui, snapshot: &Snapshot, view: &LogView) {
             for line in lines.range(range) {
                 ui.horizontal(|ui| {
                     ui.label(RichText::new(widgets::clock_utc(line.time)).monospace());
-                    ui.add_sized([64.0, row_height], egui::Label::new(level_text(line.level)));
+                    ui.add_sized(
+                        [64.0, row_height],
+                        egui::Label::new(level_text(ui, line.level)),
+                    );
                     ui.label(&line.text);
                 });
             }

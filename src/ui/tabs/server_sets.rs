@@ -168,7 +168,7 @@ fn show_set(
             }
             if let Some(error) = &set.error {
                 ui.label("Error:");
-                ui.label(RichText::new(error).color(widgets::RED));
+                ui.label(RichText::new(error).color(widgets::tone(ui, widgets::RED)));
                 ui.end_row();
             }
         });

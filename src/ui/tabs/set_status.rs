@@ -246,7 +246,7 @@ fn server_row(
         }
     });
     row.col(|ui| {
-        ui.label(widgets::status_text(server.status));
+        ui.label(widgets::status_text(ui, server.status));
         for note in admin_notes(&server.admin) {
             ui.label(RichText::new(note).italics());
         }
@@ -356,8 +356,11 @@ pub fn sparkline(ui: &mut egui::Ui, times: &[Option<f32>]) -> egui::Response {
     let max = times.iter().flatten().fold(0.0_f32, |m, t| m.max(*t));
     let scale = max.max(1e-3);
     let n = times.len().max(2) - 1;
-    let x = |i: usize| rect.left() + rect.width() * i as f32 / n as f32;
-    let y = |t: f32| rect.bottom() - 1.0 - (rect.height() - 2.0) * t / scale;
+    // Inset from the border: the slowest poll drew its line on the top edge, where it
+    // merged with the border and could not be told apart (seen on the light theme).
+    let inner = rect.shrink2(egui::vec2(2.0, 3.0));
+    let x = |i: usize| inner.left() + inner.width() * i as f32 / n as f32;
+    let y = |t: f32| inner.bottom() - inner.height() * t / scale;
     let mut line: Vec<egui::Pos2> = Vec::with_capacity(times.len());
     let stroke = egui::Stroke::new(1.5, colors.line);
     for (i, time) in times.iter().enumerate() {
@@ -422,7 +425,7 @@ pub fn dns_pairs(ui: &mut egui::Ui, pairs: &[DnsPairView]) {
                 } else {
                     pair.state.label().to_string()
                 };
-                ui.label(RichText::new(state).color(state_color(pair.state)));
+                ui.label(RichText::new(state).color(widgets::tone(ui, state_color(pair.state))));
                 ui.label(pair.served.as_deref().unwrap_or("–"));
                 ui.label(
                     pair.propagation
