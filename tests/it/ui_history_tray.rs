@@ -268,6 +268,78 @@ fn save_csv_without_a_file_dialog() {
     );
 }
 
+/// The dialog itself: a portal on the test's bus (`tests/peers/portal.py`) whose file
+/// chooser answers a path, as a user choosing it would. *Save CSV...* goes through rfd and
+/// libdbus to it, and the rows are written where it said, not to the typed path.
+#[test]
+fn save_csv_writes_where_the_portals_file_chooser_says() {
+    let bus = EmptyBus::start();
+    let dir = tempfile::tempdir().unwrap();
+    let chosen = dir.path().join("chosen.csv");
+    let mut portal = std::process::Command::new("/usr/bin/python3")
+        .arg(crate::support::peer_script("portal.py"))
+        .arg("--choose")
+        .arg(&chosen)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3-dbus (scripts/install-deps.sh installs it)");
+    let mut said = std::io::BufReader::new(portal.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+    assert!(line.contains("ready"), "the portal said {line:?}");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            &crate::support::test_name(module_path!(), "save_csv_with_a_file_dialog"),
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env("STANDBY_TEST_CHOSEN", &chosen)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap();
+    let _ = portal.kill();
+    let _ = portal.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut calls = String::new();
+    std::io::Read::read_to_string(&mut said, &mut calls).unwrap();
+    assert!(
+        calls.contains(r#""call": "SaveFile", "title": "Save CSV""#),
+        "the portal was asked: {calls}"
+    );
+    let text = std::fs::read_to_string(&chosen).unwrap();
+    assert!(text.starts_with("time_utc,set,server"), "{text}");
+}
+
+/// The child half of the test above (in the ordinary run it returns at once).
+#[test]
+fn save_csv_with_a_file_dialog() {
+    let Ok(chosen) = std::env::var("STANDBY_TEST_CHOSEN") else {
+        return;
+    };
+    let mut w = Window::saving(settings(tcp_peer(), None));
+    w.wait_for("a poll", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].successes >= 1)
+    });
+    w.click("+");
+    w.click("Polling history...");
+    let typed = w.dir().join("typed.csv");
+    w.type_into("CSV file:", typed.to_str().unwrap());
+    w.click("Save CSV...");
+    w.wait_until("the CSV file", |w| w.shows("saved to"));
+    assert!(w.shows(&format!("saved to {chosen}")));
+    assert!(!typed.exists(), "the typed path was written");
+    assert!(!w.shows("No file dialog"));
+}
+
 #[test]
 fn test_button_of_the_notification_dialog_reports_an_unreachable_smtp_server() {
     let mut settings = settings(tcp_peer(), None);
