@@ -137,7 +137,10 @@ struct Run {
     /// The lease held, if any.
     lease: Option<i64>,
     /// What etcd holds of this instance's views: key → value.
-    published: HashMap<String, Vec<u8>>,
+    /// What etcd holds of this instance's views: set → server → (key, the view). Compared
+    /// as views, so that a publish builds keys and JSON only for the views that changed
+    /// (10,000 servers' first statuses arrive over many publishes).
+    published: HashMap<String, HashMap<IpAddr, (String, LocalView)>>,
     /// Every key of the cluster as last read or watched (views, heartbeats, leader).
     keys: BTreeMap<String, crate::cluster::KeyValue>,
     leading: bool,
@@ -343,8 +346,16 @@ impl Run {
             return Ok(());
         };
         self.pending = true;
-        let mut wanted: HashMap<String, Vec<u8>> = HashMap::with_capacity(local.len());
+        let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut changed: Vec<&LocalView> = Vec::new();
         for view in local {
+            let known = self
+                .published
+                .get(&view.set)
+                .and_then(|m| m.get(&view.server));
+            if known.is_some_and(|(_, v)| v == view) {
+                continue;
+            }
             let key = views::view_key(&self.prefix, &self.me, &view.set, &view.server.to_string());
             let value = PublishedView {
                 seen: match view.seen {
@@ -357,31 +368,42 @@ impl Run {
                 since_ms: views::unix_ms(view.since),
                 last_response: view.last_response.clone(),
             };
-            wanted.insert(key, serde_json::to_vec(&value).unwrap_or_default());
+            puts.push((key, serde_json::to_vec(&value).unwrap_or_default()));
+            changed.push(view);
         }
-        let puts: Vec<(String, Vec<u8>)> = wanted
-            .iter()
-            .filter(|(k, v)| self.published.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let deletes: Vec<String> = self
+        let wanted: std::collections::HashSet<(&str, IpAddr)> =
+            local.iter().map(|v| (v.set.as_str(), v.server)).collect();
+        let gone: Vec<(String, IpAddr, String)> = self
             .published
-            .keys()
-            .filter(|k| !wanted.contains_key(*k))
-            .cloned()
+            .iter()
+            .flat_map(|(set, servers)| {
+                servers
+                    .iter()
+                    .filter(|(ip, _)| !wanted.contains(&(set.as_str(), **ip)))
+                    .map(|(ip, (key, _))| (set.clone(), *ip, key.clone()))
+            })
             .collect();
-        for chunk in puts.chunks(BATCH) {
+        for (chunk, views) in puts.chunks(BATCH).zip(changed.chunks(BATCH)) {
             self.etcd.write_batch(chunk, &[], Some(lease)).await?;
             self.writes.fetch_add(1, Ordering::Relaxed);
-            for (k, v) in chunk {
-                self.published.insert(k.clone(), v.clone());
+            for ((key, _), view) in chunk.iter().zip(views) {
+                self.published
+                    .entry(view.set.clone())
+                    .or_default()
+                    .insert(view.server, (key.clone(), (*view).clone()));
             }
         }
-        for chunk in deletes.chunks(BATCH) {
-            self.etcd.write_batch(&[], chunk, None).await?;
+        for chunk in gone.chunks(BATCH) {
+            let keys: Vec<String> = chunk.iter().map(|(_, _, key)| key.clone()).collect();
+            self.etcd.write_batch(&[], &keys, None).await?;
             self.writes.fetch_add(1, Ordering::Relaxed);
-            for k in chunk {
-                self.published.remove(k);
+            for (set, ip, _) in chunk {
+                if let Some(servers) = self.published.get_mut(set) {
+                    servers.remove(ip);
+                    if servers.is_empty() {
+                        self.published.remove(set);
+                    }
+                }
             }
         }
         self.pending = false;
