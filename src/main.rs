@@ -29,7 +29,8 @@ struct Cli {
     #[arg(long, value_name = "URL", conflicts_with_all = ["headless", "standalone"])]
     connect: Option<String>,
     /// With --connect: a file whose first line is the API's password (user admin); else
-    /// the environment variable STANDBY_PASSWORD, else none
+    /// the environment variable STANDBY_PASSWORD, else the window asks for it (as it does
+    /// when the engine refuses the password)
     #[arg(long, value_name = "PATH", requires = "connect")]
     password_file: Option<PathBuf>,
     /// With --connect: where the pinned certificate fingerprints are kept
@@ -614,19 +615,31 @@ fn run_remote(
             "no configuration directory to keep the pinned certificates in (give --known-hosts)",
         )?,
     };
-    let remote = Remote::new(url, password, known_hosts)?;
+    let given = password.is_some();
+    let remote = std::sync::Arc::new(Remote::new(url, password, known_hosts)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("standby-remote")
         .enable_all()
         .build()
         .context("cannot start the remote runtime")?;
-    let link = runtime
-        .block_on(standby::attach::Link::open(
-            std::sync::Arc::new(remote),
-            std::sync::Arc::new(|| {}),
-        ))
-        .with_context(|| format!("cannot attach to {url}"))?;
+    // Without a password, or with one the engine refused, the window asks for it (an API
+    // without a password lets the first try in; a try without one is not a failed login).
+    let link = match runtime.block_on(standby::attach::Link::open(
+        remote.clone(),
+        std::sync::Arc::new(|| {}),
+    )) {
+        Ok(link) => link,
+        Err(e) if e.wants_password() => {
+            tracing::info!("{url}: the login screen asks for the password");
+            let shown = given.then_some(e);
+            let login = standby::attach::login::Login::new(remote, runtime, shown);
+            standby::ui::login::run(login)
+                .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot attach to {url}")),
+    };
     tracing::info!(
         "attached to the engine at {url} (process {})",
         link.engine.pid

@@ -16,6 +16,7 @@
 pub mod client;
 pub mod known_hosts;
 pub mod link;
+pub mod login;
 pub mod remote;
 pub mod serve;
 pub mod session;
@@ -77,9 +78,20 @@ pub enum AttachError {
     /// The remote engine's address is not one to connect to.
     #[error("{0}")]
     Address(String),
-    /// The remote API said no (a wrong password, too many of them, not an engine).
+    /// The remote API said no (not an engine, not this window).
     #[error("{0}")]
     Refused(String),
+    /// The remote API refused the password of admin (or wants one): ask for it again.
+    #[error("{address} refused the password of admin: {said}")]
+    PasswordRefused { address: String, said: String },
+    /// Too many wrong passwords from this address: the API's login throttle.
+    #[error("{address}: {said}")]
+    Throttled {
+        address: String,
+        said: String,
+        /// How long the API said to wait (its `Retry-After`).
+        retry_after: Option<std::time::Duration>,
+    },
     /// The remote API's certificate is not the one pinned for its host.
     #[error(
         "the certificate of {host} changed: pinned SHA-256 {pinned}, now {now}. If the engine \
@@ -96,6 +108,24 @@ pub enum AttachError {
     /// The pinned fingerprints could not be read or written.
     #[error("{}: {message}", .file.display())]
     KnownHosts { file: PathBuf, message: String },
+}
+
+impl AttachError {
+    /// Whether another password may get in (the login screen asks for one).
+    pub fn wants_password(&self) -> bool {
+        matches!(
+            self,
+            AttachError::PasswordRefused { .. } | AttachError::Throttled { .. }
+        )
+    }
+
+    /// How long the API asked to wait before the next login.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AttachError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// Binds a Unix socket at `path` that only its owner can open: the mode is set before the

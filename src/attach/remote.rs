@@ -39,7 +39,8 @@ pub use crate::probe::tls::fingerprint;
 pub struct Remote {
     host: String,
     port: u16,
-    password: Option<Secret>,
+    /// Changed by the login screen between attempts ([`Remote::set_password`]).
+    password: Mutex<Option<Secret>>,
     known_hosts: KnownHosts,
 }
 
@@ -72,7 +73,7 @@ impl Remote {
         Ok(Remote {
             host,
             port: uri.port_u16().unwrap_or(8100),
-            password,
+            password: Mutex::new(password),
             known_hosts,
         })
     }
@@ -86,9 +87,17 @@ impl Remote {
         }
     }
 
+    /// The password of the next connections (`None`: none sent).
+    pub fn set_password(&self, password: Option<Secret>) {
+        if let Ok(mut held) = self.password.lock() {
+            *held = password;
+        }
+    }
+
     fn authorization(&self) -> Option<String> {
         use base64::Engine as _;
-        let password = self.password.as_ref()?;
+        let held = self.password.lock().ok()?;
+        let password = held.as_ref()?;
         let pair = format!("admin:{}", password.expose());
         Some(format!(
             "Basic {}",
@@ -205,13 +214,19 @@ impl Remote {
             .map_err(|e| AttachError::Refused(format!("{address}: {e}")))?;
         let status = response.status();
         if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = tokio::time::timeout(CONNECT_WITHIN, response.into_body().collect())
                 .await
                 .ok()
                 .and_then(Result::ok)
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            return Err(refusal(&address, status, &body));
+            return Err(refusal(&address, status, &body, retry_after));
         }
         // The API took the password: this certificate is the host's from now on.
         if pin == Pin::Unknown {
@@ -327,22 +342,34 @@ impl Remote {
     }
 }
 
-/// The API's no, in words.
-fn refusal(address: &str, status: hyper::StatusCode, body: &[u8]) -> AttachError {
+/// The API's no, in words: a refused password and the login throttle are their own
+/// errors, so that the login screen asks again (and says how long to wait).
+fn refusal(
+    address: &str,
+    status: hyper::StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> AttachError {
     let said = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
         .unwrap_or_default();
-    AttachError::Refused(match status.as_u16() {
-        401 => format!(
-            "{address} refused the password of admin (give the API's password with \
-             --password-file or STANDBY_PASSWORD): {said}"
-        ),
-        403 => format!("{address} refused this window: {said}"),
-        404 => format!("{address} answers, but not as a Standby engine that windows attach to"),
-        429 => format!("{address}: {said}"),
-        _ => format!("{address} answered {status}: {said}"),
-    })
+    match status.as_u16() {
+        401 => AttachError::PasswordRefused {
+            address: address.to_string(),
+            said,
+        },
+        429 => AttachError::Throttled {
+            address: address.to_string(),
+            said,
+            retry_after,
+        },
+        403 => AttachError::Refused(format!("{address} refused this window: {said}")),
+        404 => AttachError::Refused(format!(
+            "{address} answers, but not as a Standby engine that windows attach to"
+        )),
+        _ => AttachError::Refused(format!("{address} answered {status}: {said}")),
+    }
 }
 
 impl Connector for Remote {
@@ -453,8 +480,17 @@ mod tests {
             "e.test:8100",
             hyper::StatusCode::UNAUTHORIZED,
             br#"{"error":"wrong or missing password for user admin"}"#,
+            None,
         );
+        assert!(matches!(e, AttachError::PasswordRefused { .. }), "{e:?}");
         assert!(e.to_string().contains("refused the password"), "{e}");
-        assert!(e.to_string().contains("--password-file"), "{e}");
+        let e = refusal(
+            "e.test:8100",
+            hyper::StatusCode::TOO_MANY_REQUESTS,
+            br#"{"error":"too many wrong passwords from 127.0.0.1: try again in 2 s"}"#,
+            Some(Duration::from_secs(2)),
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        assert!(e.to_string().contains("try again in 2 s"), "{e}");
     }
 }

@@ -18,6 +18,7 @@ pub mod dialogs;
 pub mod forms;
 pub mod help;
 pub mod list_editor;
+pub mod login;
 pub mod tabs;
 pub mod widgets;
 

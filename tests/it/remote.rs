@@ -21,7 +21,11 @@ use crate::support::poll_until;
 use crate::support::ports::free_addr;
 use crate::support::process::Standby;
 use crate::support::ui::Window;
-use egui_kittest::kittest::Queryable as _;
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use standby::attach::login::Login;
+use standby::ui::login::RemoteWindow;
 
 const BIN: &str = env!("CARGO_BIN_EXE_standby");
 const PASSWORD: &str = "remote-admin-pw";
@@ -273,5 +277,167 @@ fn a_remote_window_pins_the_certificate_streams_without_secrets_and_survives_a_r
         Err(e) => panic!("refused, but not for the certificate: {e}"),
         Ok(_) => panic!("a changed certificate was accepted"),
     }
+    drop(engine);
+}
+
+/// A remote window on its login screen, driven like the main window's tests.
+fn login_window(login: standby::attach::login::Login) -> Harness<'static, RemoteWindow> {
+    Harness::builder()
+        .with_size(crate::support::ui::LARGE)
+        .with_max_steps(50)
+        .build_ui_state(
+            |ui, window: &mut RemoteWindow| {
+                window.refresh(ui.ctx());
+                window.show(ui);
+            },
+            RemoteWindow::new(login),
+        )
+}
+
+fn steps_until(
+    harness: &mut Harness<'static, RemoteWindow>,
+    done: impl Fn(&Harness<'static, RemoteWindow>) -> bool,
+) -> bool {
+    poll_until(Duration::from_secs(20), || {
+        harness.step();
+        done(harness)
+    })
+}
+
+#[test]
+fn a_remote_window_asks_for_a_refused_password_and_attaches_with_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("standby.ron");
+    let api = free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut settings = Settings::from_ron(
+        r#"(server_sets: [(
+            name: "login-web",
+            servers: [(public_ip: "127.0.0.1")],
+            polling: Tcp(port: 9),
+            frequency: (retries: 0, interval_secs: 1, failed_interval_secs: 1),
+        )])"#,
+    )
+    .unwrap();
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = api.to_string();
+    settings.options.http_api.password = Secret::new(PASSWORD);
+    settings.options.http_api.tls = ApiTls::SelfSigned;
+    file::save(&path, &settings).unwrap();
+    let engine = Standby::start(&path, 1);
+    assert!(api_up(&engine), "the API never listened: {}", engine.log());
+
+    // As `--connect` with a wrong password file: the engine says no, the login screen
+    // shows why.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let known = dir.path().join("known_hosts");
+    let remote = Arc::new(
+        Remote::new(
+            &format!("https://{api}"),
+            Some(Secret::new("wrong-1")),
+            KnownHosts::at(&known),
+        )
+        .unwrap(),
+    );
+    let refused = runtime
+        .block_on(Link::open(remote.clone(), Arc::new(|| {})))
+        .err()
+        .unwrap();
+    assert!(refused.wants_password(), "{refused:?}");
+    let mut w = login_window(Login::new(remote, runtime, Some(refused)));
+    w.run_steps(3);
+    assert!(
+        w.query_by_label_contains(&format!("Engine: {api}"))
+            .is_some()
+    );
+    assert!(w.query_by_label_contains("User: admin").is_some());
+    assert!(
+        w.query_by_label_contains("refused the password of admin")
+            .is_some()
+    );
+    // The field is a password field: masked.
+    let field = w.get_by_role_and_label(Role::PasswordInput, "API password of admin:");
+    field.set_text_value_accesskit("wrong-2");
+    w.run_steps(3);
+
+    // A wrong password typed: refused again, said so, nothing attached or pinned. The
+    // third failure in a row closes the address out: the throttle's wait is shown and
+    // Connect waits for it.
+    let attempt = |w: &mut Harness<'static, RemoteWindow>| {
+        w.get_by_label("Connect").click();
+        assert!(steps_until(w, |w| w
+            .state()
+            .login()
+            .is_some_and(|l| l.error.is_some() && !l.connecting())));
+    };
+    attempt(&mut w);
+    assert!(w.state().app().is_none(), "attached with a wrong password");
+    assert!(
+        w.query_by_label_contains("refused the password of admin")
+            .is_some()
+    );
+    // Each failure from the third on closes the address out for longer (1 s, 2 s...): a
+    // few tries meet the wait (429, Retry-After), whatever this machine's speed.
+    let mut tries = 0;
+    while w.state().login().is_some_and(|l| l.wait_left() == 0) {
+        tries += 1;
+        assert!(tries <= 6, "the login throttle never answered");
+        attempt(&mut w);
+    }
+    assert!(w.state().app().is_none());
+    let said = w.state().login().and_then(|l| l.error.clone()).unwrap();
+    assert!(said.contains("too many wrong passwords"), "{said}");
+    w.run_steps(2);
+    assert!(
+        w.query_by_label_contains("accepts a login again in")
+            .is_some()
+    );
+    assert!(
+        w.get_by_label("Connect").accesskit_node().is_disabled(),
+        "Connect while closed out"
+    );
+    assert!(!known.exists(), "pinned although refused");
+
+    // The right password, once the wait is over: the main window, live.
+    w.get_by_role_and_label(Role::PasswordInput, "API password of admin:")
+        .set_text_value_accesskit(PASSWORD);
+    assert!(steps_until(&mut w, |w| w
+        .state()
+        .login()
+        .is_some_and(|l| l.wait_left() == 0)));
+    w.run_steps(2);
+    w.get_by_label("Connect").click();
+    assert!(
+        steps_until(&mut w, |w| w.state().app().is_some()),
+        "not attached: {:?}",
+        w.state().login().and_then(|l| l.error.clone())
+    );
+    assert!(steps_until(&mut w, |w| w
+        .state()
+        .app()
+        .is_some_and(|a| a.snapshot().set("login-web").is_some())));
+    let polls = w.state().app().unwrap().snapshot().stats.polls_completed;
+    assert!(
+        steps_until(&mut w, |w| w.state().app().is_some_and(|a| a
+            .snapshot()
+            .stats
+            .polls_completed
+            >= polls + 2)),
+        "no live state"
+    );
+    w.run_steps(3);
+    assert!(
+        w.query_by_label_contains(&format!("engine at {api}"))
+            .is_some()
+    );
+    assert!(w.query_all_by_label_contains("login-web").next().is_some());
+    assert!(
+        known.exists(),
+        "the certificate was not pinned after the login"
+    );
+    drop(w);
     drop(engine);
 }

@@ -37,6 +37,10 @@ const FIELDS: &[(&str, &str)] = &[
         "The PowerDNS `api-key` of pdns.conf, sent as X-API-Key.",
     ),
     (
+        "API password of admin",
+        "The remote engine's API password (user admin), sent over TLS to the pinned certificate only; kept for this window's reconnections, never saved.",
+    ),
+    (
         "API token",
         "A Cloudflare API token with Zone:Read and DNS:Edit on the zone (never the global API key).",
     ),
