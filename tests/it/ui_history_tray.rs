@@ -239,10 +239,14 @@ fn save_csv_without_a_file_dialog() {
     });
     w.click("+");
     w.click("Polling history...");
+    // Typed once the dialog has its rows (a field typed into on its first frames may
+    // lose the text while the window lays out).
+    w.wait_until("the rows", |w| w.shows("row(s)"));
     let csv: PathBuf = w.dir().join("typed.csv");
     w.type_into("CSV file:", csv.to_str().unwrap());
     w.click("Save CSV...");
-    w.wait_until("the CSV file", |w| w.shows("saved to"));
+    let saved = format!("saved to {}", csv.display());
+    w.wait_until("the CSV file", |w| w.shows(&saved));
     assert!(w.shows(&why), "the window does not say {why:?}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("time_utc,set,server"), "{text}");
@@ -331,6 +335,7 @@ fn save_csv_with_a_file_dialog() {
     });
     w.click("+");
     w.click("Polling history...");
+    w.wait_until("the rows", |w| w.shows("row(s)"));
     let typed = w.dir().join("typed.csv");
     w.type_into("CSV file:", typed.to_str().unwrap());
     w.click("Save CSV...");

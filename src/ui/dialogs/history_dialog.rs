@@ -638,7 +638,12 @@ fn table(ui: &mut egui::Ui, rows: &[HistoryRow]) {
                         RichText::new(&r.set),
                         RichText::new(&r.server),
                         status,
-                        RichText::new(r.response_ms.map(|v| format!("{v:.0}")).unwrap_or_default()),
+                        // Loopback polls take a fraction of a millisecond: "0.20", not "0".
+                        RichText::new(
+                            r.response_ms
+                                .map(|v| super::history_report::ms(Some(v)))
+                                .unwrap_or_default(),
+                        ),
                         RichText::new(r.code.map(|c| c.to_string()).unwrap_or_default()),
                         RichText::new(widgets::clip(&r.response, 60)),
                     ];

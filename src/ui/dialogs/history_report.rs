@@ -65,7 +65,9 @@ pub fn percent(u: &Uptime) -> String {
     }
 }
 
-fn ms(v: Option<f64>) -> String {
+/// A response time in ms with sensible precision (`0.20` under 10 ms, not `0`), `–`
+/// without one.
+pub fn ms(v: Option<f64>) -> String {
     match v {
         None => "–".into(),
         Some(v) if v < 10.0 => format!("{v:.2}"),
@@ -149,4 +151,15 @@ pub fn events_table(ui: &mut egui::Ui, events: &[HistoryEvent]) {
                     }
                 });
         });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn response_times_under_a_millisecond_keep_their_digits() {
+        assert_eq!(super::ms(Some(0.2)), "0.20");
+        assert_eq!(super::ms(Some(0.05)), "0.05");
+        assert_eq!(super::ms(Some(123.4)), "123");
+        assert_eq!(super::ms(None), "–");
+    }
 }
