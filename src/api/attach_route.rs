@@ -229,6 +229,7 @@ fn refuse(request: &Request, why: String) -> EngineResponse {
         Request::QueryHistory(_) => EngineResponse::History(Err(CallError::Busy(why))),
         Request::SaveHistoryCsv { .. } => EngineResponse::CsvSaved(Err(CallError::File(why))),
         Request::WriteSupportFile(_) => EngineResponse::SupportFile(Err(CallError::File(why))),
+        Request::SupportText => EngineResponse::SupportText(Err(CallError::Busy(why))),
         Request::TestNotification(_) => EngineResponse::TestSent(Err(CallError::Busy(why))),
         Request::Uptime => EngineResponse::Uptime(Err(CallError::Busy(why))),
         Request::SlaReport { .. } => EngineResponse::Sla(Err(CallError::Busy(why))),

@@ -157,6 +157,7 @@ pub fn router_with(state: ApiState) -> Router {
         .route("/uptime", get(report::uptime))
         .route("/report", get(report::report))
         .route("/events", get(report::events))
+        .route("/support", get(routes::support))
         .route("/attach", get(attach_route::open))
         .route("/attach/{session}", post(attach_route::send))
         .layer(middleware::from_fn_with_state(state.clone(), check_request))

@@ -304,6 +304,27 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         .into_response()
 }
 
+/// `GET /support`: the engine's own support file (its settings redacted as in the file
+/// written locally, its problems and live log), for a remote window to save where it
+/// runs. Admin only: the log names hosts and addresses a dashboard token need not see.
+pub async fn support(
+    State(state): State<ApiState>,
+    caller: Option<axum::Extension<super::guard::Caller>>,
+) -> ApiResult<Response> {
+    if caller.is_some_and(|c| c.0 != super::guard::Caller::Admin) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the support file is for admin only (use the password of admin)".into(),
+        ));
+    }
+    let text = state
+        .client
+        .support_text()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
 /// The body of `POST /serversets/{id}/servers/{server}/override`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]

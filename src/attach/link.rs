@@ -66,6 +66,8 @@ impl Drop for Channel {
 }
 
 pub type Connecting<'a> = Pin<Box<dyn Future<Output = Result<Channel, AttachError>> + Send + 'a>>;
+/// The engine's support file on its way (its text).
+pub type Fetching<'a> = Pin<Box<dyn Future<Output = Result<String, AttachError>> + Send + 'a>>;
 
 /// One way to reach an engine.
 pub trait Connector: Send + Sync + 'static {
@@ -86,6 +88,12 @@ pub trait Connector: Send + Sync + 'static {
     /// queried, the support file is made from the streamed state, both written here).
     fn saves_locally(&self) -> bool {
         false
+    }
+    /// Downloads the engine's own support file (the remote API's `GET /support`: its
+    /// log and problems as the engine has them); `None` where the connector cannot, and
+    /// the file is then made from the streamed state.
+    fn support_text(&self) -> Option<Fetching<'_>> {
+        None
     }
 }
 
@@ -234,7 +242,7 @@ enum Ended {
 async fn keep(connector: Arc<dyn Connector>, mut channel: Channel, mut k: Keep) {
     let saves_locally = connector.saves_locally();
     loop {
-        let why = match proxy(&mut channel, &mut k, saves_locally).await {
+        let why = match proxy(&mut channel, &mut k, &connector, saves_locally).await {
             Ended::Detached => return,
             Ended::Lost(why) => why,
         };
@@ -318,7 +326,12 @@ async fn keep(connector: Arc<dyn Connector>, mut channel: Channel, mut k: Keep) 
 
 /// Carries the window's commands, requests and pings to the engine and the engine's
 /// snapshots, answers and ping replies back, until the channel ends.
-async fn proxy(channel: &mut Channel, k: &mut Keep, saves_locally: bool) -> Ended {
+async fn proxy(
+    channel: &mut Channel,
+    k: &mut Keep,
+    connector: &Arc<dyn Connector>,
+    saves_locally: bool,
+) -> Ended {
     let mut waiting: HashMap<u64, (Responder, Then)> = HashMap::new();
     let mut pings: HashMap<u64, mpsc::Sender<PingReply>> = HashMap::new();
     let mut next_id = 0u64;
@@ -371,7 +384,7 @@ async fn proxy(channel: &mut Channel, k: &mut Keep, saves_locally: bool) -> Ende
                             }
                             Request::WriteSupportFile(path) if saves_locally => {
                                 let snapshot = k.publish.borrow().clone();
-                                save_support_file(responder, snapshot, path);
+                                save_support_file(responder, connector.clone(), snapshot, path);
                                 continue;
                             }
                             request => (request, Then::Answer),
@@ -430,20 +443,44 @@ fn save_csv(responder: Responder, response: Response, path: std::path::PathBuf) 
 /// Writes the support file of a remote engine on this machine, from the state it
 /// streamed (its settings without secrets, its problems and log): in the download
 /// directory (else the temp directory) under the name the window chose.
-fn save_support_file(responder: Responder, snapshot: Arc<Snapshot>, asked: std::path::PathBuf) {
-    tokio::task::spawn_blocking(move || {
+fn save_support_file(
+    responder: Responder,
+    connector: Arc<dyn Connector>,
+    snapshot: Arc<Snapshot>,
+    asked: std::path::PathBuf,
+) {
+    tokio::spawn(async move {
+        // The engine's own file where it can be downloaded (its whole live log); else one
+        // made from the state it streamed.
+        let text = match connector.support_text() {
+            Some(fetching) => match fetching.await {
+                Ok(text) => text,
+                Err(e) => {
+                    let why = format!("cannot download the engine's support file: {e}");
+                    responder.send(Response::SupportFile(Err(CallError::File(why))));
+                    return;
+                }
+            },
+            None => crate::engine::support::bundle(
+                &snapshot.settings,
+                &snapshot.problems,
+                &snapshot.log,
+            ),
+        };
         let name = asked
             .file_name()
             .map_or_else(|| "standby-support.txt".into(), |n| n.to_os_string());
-        let dir = dirs::download_dir()
-            .filter(|d| d.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
-        let path = dir.join(name);
-        let text =
-            crate::engine::support::bundle(&snapshot.settings, &snapshot.problems, &snapshot.log);
-        let written = std::fs::write(&path, text)
-            .map(|()| path.clone())
-            .map_err(|e| CallError::File(format!("{}: {e}", path.display())));
+        let written = tokio::task::spawn_blocking(move || {
+            let dir = dirs::download_dir()
+                .filter(|d| d.is_dir())
+                .unwrap_or_else(std::env::temp_dir);
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map(|()| path.clone())
+                .map_err(|e| CallError::File(format!("{}: {e}", path.display())))
+        })
+        .await
+        .unwrap_or_else(|e| Err(CallError::File(e.to_string())));
         responder.send(Response::SupportFile(written));
     });
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::AttachError;
 use super::known_hosts::{KnownHosts, Pin};
-use super::link::{Channel, Connecting, Connector, Place};
+use super::link::{Channel, Connecting, Connector, Fetching, Place};
 use super::wire::{FrameError, MAX_FRAME, ToEngine, ToWindow};
 use crate::model::Secret;
 use crate::probe::tls::KeyHolder;
@@ -204,6 +204,40 @@ impl Remote {
             .unwrap_or_else(|_| hyper::Request::new(Full::new(Bytes::new())))
     }
 
+    /// `GET /support`: the engine's own support file, over the pinned certificate only.
+    async fn support(&self) -> Result<String, AttachError> {
+        let address = self.address();
+        let pin = match self.known_hosts.pin(&address)? {
+            Pin::Unknown => {
+                return Err(AttachError::Refused(format!(
+                    "{address}: no certificate pinned yet"
+                )));
+            }
+            pinned => pinned,
+        };
+        let (mut conn, _, driver) = self.tls(&pin).await?;
+        let fetch = async {
+            let response = conn
+                .send_request(self.request(hyper::Method::GET, "/support", Bytes::new()))
+                .await
+                .map_err(|e| AttachError::Refused(format!("{address}: {e}")))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| AttachError::Refused(format!("{address}: {e}")))?
+                .to_bytes();
+            if !status.is_success() {
+                return Err(refusal(&address, status, &body, None));
+            }
+            Ok(String::from_utf8_lossy(&body).into_owned())
+        };
+        let fetched = tokio::time::timeout(CONNECT_WITHIN * 3, fetch).await;
+        driver.abort();
+        fetched.map_err(|_| AttachError::Timeout(CONNECT_WITHIN * 3))?
+    }
+
     async fn open(&self) -> Result<Channel, AttachError> {
         let address = self.address();
         let pin = self.known_hosts.pin(&address)?;
@@ -375,6 +409,10 @@ fn refusal(
 impl Connector for Remote {
     fn connect(&self) -> Connecting<'_> {
         Box::pin(self.open())
+    }
+
+    fn support_text(&self) -> Option<Fetching<'_>> {
+        Some(Box::pin(self.support()))
     }
 
     fn place(&self) -> Place {

@@ -110,12 +110,20 @@ pub enum Request {
     /// every secret shown as `***`, the current problems and the live log, on a blocking
     /// thread. → [`Response::SupportFile`]: the path written or the exact error.
     WriteSupportFile(PathBuf),
+    /// The text of the support file, as [`Request::WriteSupportFile`] would write it (for
+    /// the API's `GET /support`: a remote window saves it on its own machine).
+    /// → [`Response::SupportText`].
+    SupportText,
     /// Send a test notification through the method now (the *Test...* button), with
     /// sample tag values, on the notification dispatcher (a slow server never holds up
     /// the engine loop). → [`Response::TestSent`]: the notifier's text on success (e.g.
     /// the SMTP server's answer) or the exact error with its 3xx code.
     TestNotification(Box<NotificationMethod>),
 }
+
+/// The support file's text ([`Request::SupportText`]), already without secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportText(pub String);
 
 /// The answer to one [`Request`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +133,7 @@ pub enum Response {
     History(Result<Vec<HistoryRow>, CallError>),
     CsvSaved(Result<usize, CallError>),
     SupportFile(Result<PathBuf, CallError>),
+    SupportText(Result<SupportText, CallError>),
     TestSent(Result<String, CallError>),
     Uptime(Result<UptimeReport, CallError>),
     Sla(Result<SlaReport, CallError>),
@@ -185,6 +194,7 @@ answer!(
 answer!(Result<usize, CallError>, CsvSaved, CallError::NoAnswer);
 answer!(Result<PathBuf, CallError>, SupportFile, CallError::NoAnswer);
 answer!(Result<String, CallError>, TestSent, CallError::NoAnswer);
+answer!(Result<SupportText, CallError>, SupportText, CallError::NoAnswer);
 answer!(Result<UptimeReport, CallError>, Uptime, CallError::NoAnswer);
 answer!(Result<SlaReport, CallError>, Sla, CallError::NoAnswer);
 answer!(
@@ -236,6 +246,10 @@ impl Call {
         path: PathBuf,
     ) -> (Call, Pending<Result<usize, CallError>>) {
         Call::new(Request::SaveHistoryCsv { filter, path })
+    }
+
+    pub fn support_text() -> (Call, Pending<Result<SupportText, CallError>>) {
+        Call::new(Request::SupportText)
     }
 
     pub fn uptime() -> (Call, Pending<Result<UptimeReport, CallError>>) {
@@ -399,6 +413,7 @@ impl std::fmt::Debug for Inbound {
                 Request::QueryHistory(_) => "QueryHistory",
                 Request::SaveHistoryCsv { .. } => "SaveHistoryCsv",
                 Request::WriteSupportFile(_) => "WriteSupportFile",
+                Request::SupportText => "SupportText",
                 Request::Uptime => "Uptime",
                 Request::SlaReport { .. } => "SlaReport",
                 Request::SaveSlaReport { .. } => "SaveSlaReport",

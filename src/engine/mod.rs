@@ -279,6 +279,11 @@ impl EngineClient {
     }
 
     /// Uptime and percentiles of every server and set over 24 h / 7 d / 30 d.
+    /// The support file's text (settings redacted, problems, the live log).
+    pub async fn support_text(&self) -> Result<String, CallError> {
+        self.ask(Call::support_text()).await.map(|t| t.0)
+    }
+
     pub async fn uptime(&self) -> Result<crate::store::report::UptimeReport, CallError> {
         self.ask(Call::uptime()).await
     }

@@ -610,6 +610,7 @@ async fn no_route_ever_returns_a_secret_and_placeholders_keep_them() {
         "/serversets/a/status",
         "/serversets/b/config",
         "/metrics",
+        "/support",
     ];
     for route in routes {
         let answer = req("GET", route).auth(PASSWORD).send(api).await;
@@ -736,6 +737,15 @@ async fn read_only_tokens_read_but_never_write_and_bodies_have_a_limit() {
         .send(api)
         .await;
     assert_eq!(answer.status, 403, "{}", answer.body);
+    // The support file (the engine's log, its hosts) is for admin only, even to read.
+    let answer = req("GET", "/support")
+        .header("Authorization", "Bearer dashboard")
+        .send(api)
+        .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    let answer = req("GET", "/support").auth(PASSWORD).send(api).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("== Live log ("), "{}", answer.body);
     let answer = req("GET", "/metrics")
         .header("Authorization", "Bearer dashboarx")
         .send(api)

@@ -188,6 +188,9 @@ fn a_remote_window_pins_the_certificate_streams_without_secrets_and_survives_a_r
     let text = std::fs::read_to_string(&support).unwrap();
     let _ = std::fs::remove_file(&support);
     assert!(text.contains("web") && !text.contains(PASSWORD), "{text}");
+    // The engine's own file, downloaded: its log lines, none of its secrets.
+    assert!(text.contains("HTTP API listening on https://"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
 
     // The window: a dialog's change lands in the engine's file, the secrets it only saw
     // as placeholders kept.
@@ -438,6 +441,28 @@ fn a_remote_window_asks_for_a_refused_password_and_attaches_with_the_right_one()
         known.exists(),
         "the certificate was not pinned after the login"
     );
+    // The support file is downloaded from the engine (`GET /support`), over the pinned
+    // certificate only: with the pin gone, it is refused rather than fetched from whoever
+    // answers (a file made from the streamed state would not need the engine at all).
+    let client = w.state().app().unwrap().engine().clone();
+    let support = |client: &standby::engine::EngineClient| {
+        let (call, mut pending) = Call::write_support_file("standby-support-login.txt".into());
+        client.try_send(call).unwrap();
+        let mut answer = None;
+        poll_until(Duration::from_secs(20), || {
+            answer = pending.try_take();
+            answer.is_some()
+        });
+        answer.expect("no answer to the support file")
+    };
+    let saved = support(&client).unwrap();
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let _ = std::fs::remove_file(&saved);
+    assert!(text.contains("HTTP API listening on https://"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+    std::fs::remove_file(&known).unwrap();
+    let refused = support(&client).unwrap_err().to_string();
+    assert!(refused.contains("no certificate pinned"), "{refused}");
     drop(w);
     drop(engine);
 }

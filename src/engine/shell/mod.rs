@@ -572,6 +572,14 @@ impl Shell {
                     reply.send(Response::SupportFile(outcome));
                 });
             }
+            Request::SupportText => {
+                let text = super::support::bundle(
+                    self.core.settings(),
+                    &self.core.problems().list(),
+                    self.output.live_log(),
+                );
+                reply.send(Response::SupportText(Ok(super::command::SupportText(text))));
+            }
             Request::TestNotification(method) => test_notification(&self.tests, *method, reply),
         }
     }
