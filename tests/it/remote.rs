@@ -466,3 +466,115 @@ fn a_remote_window_asks_for_a_refused_password_and_attaches_with_the_right_one()
     drop(w);
     drop(engine);
 }
+
+/// What if... and the polling history of a remote window: the same answers as the
+/// engine's own window (What if from the streamed snapshot with the engine's own
+/// decision; the history rows queried from the engine's database over the session).
+#[test]
+fn a_remote_windows_what_if_and_history_give_the_engines_answers() {
+    use standby::model::{
+        AddressSelection, DnsData, DnsServer, PollFrequency, PollMethod, Server, ServerSet,
+        TcpPoll, UpdateDns,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("standby.ron");
+    let api = free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    // Never answers: What if only names it.
+    let silent_dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns_port = silent_dns.local_addr().unwrap().port();
+    let server = |ip: &str, name: &str| Server {
+        public_ip: ip.into(),
+        poll_ip: Some("127.0.0.1".into()),
+        name: name.into(),
+        ..Server::default()
+    };
+    let mut settings = Settings::default();
+    settings.server_sets.push(ServerSet {
+        name: "web".into(),
+        servers: vec![server("192.0.2.10", "web-a"), server("192.0.2.20", "web-b")],
+        polling: PollMethod::Tcp(TcpPoll {
+            port: Some(crate::support::ui::tcp_peer()),
+            ..TcpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval: Duration::from_secs(1),
+            ..PollFrequency::default()
+        },
+        dns: DnsData {
+            host_names: vec!["www.example.test".into()],
+            ttl: 300,
+            addresses_of: AddressSelection::FirstFunctional,
+            ..DnsData::default()
+        },
+        update_dns: UpdateDns {
+            enabled: true,
+            use_default_servers: false,
+            dns_servers: vec![DnsServer {
+                address: "127.0.0.1".into(),
+                port: dns_port,
+                ..DnsServer::default()
+            }],
+        },
+        ..ServerSet::default()
+    });
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = api.to_string();
+    settings.options.http_api.password = Secret::new(PASSWORD);
+    settings.options.http_api.tls = ApiTls::SelfSigned;
+    file::save(&path, &settings).unwrap();
+    let engine = Standby::start(&path, 1);
+    assert!(api_up(&engine), "the API never listened: {}", engine.log());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let known = dir.path().join("known_hosts");
+    let remote = link(&runtime, &format!("https://{api}"), PASSWORD, &known).unwrap();
+    let mut w = Window::attached(standby::ui::EngineLink::Attached {
+        link: remote,
+        runtime: Some(runtime),
+    });
+    w.wait_for("both servers polled twice", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers.iter().all(|v| v.successes >= 2))
+    });
+
+    w.click("web");
+    w.click("What if...");
+    assert!(w.has_window("What if: web"));
+    w.click("web-a (192.0.2.10) — OK now");
+    assert!(w.shows("DNS gives now: 192.0.2.10"));
+    assert!(w.shows("It would give: 192.0.2.20"));
+    assert!(w.shows(&format!(
+        "Updated on 127.0.0.1:{dns_port} for www.example.test."
+    )));
+    w.click("Close");
+    assert!(!w.has_window("What if: web"));
+
+    // The first server's history, from the engine's database.
+    w.harness.get_all_by_label("+").next().unwrap().click();
+    w.steps();
+    w.click("Polling history...");
+    assert!(w.has_window("Polling history"));
+    w.wait_until("the engine's rows", |w| {
+        w.app()
+            .view()
+            .dialogs
+            .history
+            .as_ref()
+            .is_some_and(|h| h.rows.len() >= 2)
+    });
+    assert!(w.shows("row(s)"));
+    let rows = w
+        .harness
+        .get_by_role_and_label(Role::Window, "Polling history")
+        .query_all_by_label("192.0.2.10")
+        .count();
+    assert!(rows >= 2, "{rows} row(s) on screen");
+    w.click("Close");
+    drop(w);
+    drop(silent_dns);
+    drop(engine);
+}
