@@ -19,6 +19,8 @@ use crate::ui::widgets;
 /// The login screen's state.
 pub struct LoginScreen {
     login: Login,
+    /// The tray icon, handed to the main window after the login.
+    tray: Option<crate::ui::desktop::tray::Tray>,
     password: Secret,
     /// The last refusal, in words.
     pub error: Option<String>,
@@ -32,6 +34,7 @@ impl LoginScreen {
         let first = login.first_error.take();
         let mut screen = LoginScreen {
             login,
+            tray: None,
             password: Secret::new(""),
             error: None,
             wait_until: None,
@@ -160,7 +163,9 @@ impl RemoteWindow {
         match self {
             RemoteWindow::Login(screen) => {
                 if let Some(link) = screen.take_outcome() {
-                    *self = RemoteWindow::Main(Box::new(StandbyApp::with_link(link, ctx)));
+                    let tray = screen.tray.take();
+                    let app = StandbyApp::with_link(link, ctx).with_tray(tray);
+                    *self = RemoteWindow::Main(Box::new(app));
                     ctx.request_repaint();
                 }
             }
@@ -205,7 +210,13 @@ pub fn run(login: Login) -> Result<(), eframe::Error> {
         options,
         Box::new(move |cc| {
             crate::ui::desktop::system_theme::follow(cc.egui_ctx.clone());
-            Ok(Box::new(RemoteWindow::new(login)))
+            // The same tray as the main window's (`ui::run`), from the start: the main
+            // window takes it over after the login.
+            let why_no_tray = crate::ui::desktop::tray::why_no_tray();
+            let tray = crate::ui::desktop::tray::start(cc.egui_ctx.clone(), why_no_tray);
+            let mut window = LoginScreen::new(login);
+            window.tray = tray;
+            Ok(Box::new(RemoteWindow::Login(Box::new(window))))
         }),
     )
 }
