@@ -14,7 +14,10 @@
 //! in snapshots taken every 250 ms) and how many of their due polls they got. `--limit N`
 //! sets `max_concurrent_polls` (default 0 = auto); `--warm-up S` the time before measuring
 //! (default one interval, plus the time-out with black holes).
-//! e.g. `-- 10000 --interval 10 --seconds 60 --black-hole 30`.
+//! e.g. `-- 10000 --interval 10 --seconds 60 --black-hole 30`. With `--syn-drop` the black
+//! holes drop SYNs instead: their listeners never accept and have a backlog of one, so once
+//! it is full the kernel drops every further SYN and the poll's connect waits out the
+//! time-out (a host that vanished, or a firewall's DROP, without needing netfilter here).
 
 mod common;
 
@@ -45,12 +48,14 @@ struct Run {
     black_hole: usize,
     /// `max_concurrent_polls` (0 = auto).
     limit: u32,
+    /// Black holes drop SYNs (connect hangs) rather than accept and stay silent.
+    syn_drop: bool,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("listen") {
-        listen();
+        listen(args.get(1).map(String::as_str) == Some("syn-drop"));
         return;
     }
     // As the program does at start: thousands of polls in flight need sockets.
@@ -63,6 +68,7 @@ fn main() {
         on_disk: false,
         black_hole: 0,
         limit: 0,
+        syn_drop: false,
     };
     let mut it = args.iter();
     let value = |it: &mut std::slice::Iter<String>, name: &str| -> u64 {
@@ -87,6 +93,7 @@ fn main() {
             "--warm-up" => run.warm_up = Some(value(&mut it, "--warm-up")),
             "--black-hole" => run.black_hole = value(&mut it, "--black-hole").min(100) as usize,
             "--limit" => run.limit = value(&mut it, "--limit") as u32,
+            "--syn-drop" => run.syn_drop = true,
             // The history in a database file (as the program keeps it), not in memory.
             "--on-disk" => run.on_disk = true,
             n => counts.push(
@@ -101,6 +108,7 @@ fn main() {
     let exe = std::env::current_exe().unwrap_or_else(|e| fail(&format!("no exe: {e}")));
     let mut child = Process::new(exe)
         .arg("listen")
+        .args(run.syn_drop.then_some("syn-drop"))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| fail(&format!("cannot start the listeners: {e}")));
@@ -282,8 +290,9 @@ fn measure_black_holes(servers: usize, run: Run, settings: Settings) {
         .find(|p| p.code == POLLING_LATE)
         .map_or("none".to_string(), |p| format!("\"{}\"", p.text));
     println!(
-        "| {servers} | {black_holes} ({} %) | {} | {got} / {due:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {fewest} of {due_each:.1} | {:.1} / {:.1} ms | {late} | {:.1} % of one core | {} MiB |",
+        "| {servers} | {black_holes} ({} %{}) | {} | {got} / {due:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {fewest} of {due_each:.1} | {:.1} / {:.1} ms | {late} | {:.1} % of one core | {} MiB |",
         run.black_hole,
+        if run.syn_drop { ", SYN drop" } else { "" },
         if run.limit == 0 {
             format!("auto ({})", snapshot.stats.poll_limit)
         } else {
@@ -311,8 +320,9 @@ fn raise_fd_limit() {
 
 /// The child: greets and closes on every connection (the server closes first, so the
 /// TIME_WAIT sockets are on its side, not the client's); on 127.0.0.2 the same ports
-/// accept and never greet (black holes: the poll ends at its time-out).
-fn listen() {
+/// accept and never greet (black holes: the poll ends at its time-out). With `syn_drop`
+/// they never accept and keep a backlog of one: the kernel drops SYNs once it is full.
+fn listen(syn_drop: bool) {
     raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -320,16 +330,28 @@ fn listen() {
         .build()
         .unwrap_or_else(|e| fail(&format!("runtime: {e}")));
     runtime.block_on(async {
+        let mut held = Vec::new();
         for _ in 0..LISTENERS {
             let listener =
                 tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
                     .await
                     .unwrap_or_else(|e| fail(&format!("bind: {e}")));
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-            let silent =
-                tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(BLACK_HOLE_IP), port))
-                    .await
-                    .unwrap_or_else(|e| fail(&format!("bind {BLACK_HOLE_IP}:{port}: {e}")));
+            let at = SocketAddr::new(IpAddr::V4(BLACK_HOLE_IP), port);
+            if syn_drop {
+                let socket = tokio::net::TcpSocket::new_v4()
+                    .and_then(|s| s.bind(at).map(|()| s))
+                    .and_then(|s| s.listen(1))
+                    .unwrap_or_else(|e| fail(&format!("bind {at}: {e}")));
+                // Never accepted: held open until the child is killed.
+                held.push(socket);
+                println!("{port}");
+                spawn_greeter(listener);
+                continue;
+            }
+            let silent = tokio::net::TcpListener::bind(at)
+                .await
+                .unwrap_or_else(|e| fail(&format!("bind {at}: {e}")));
             tokio::spawn(async move {
                 loop {
                     match silent.accept().await {
@@ -352,17 +374,21 @@ fn listen() {
                 }
             });
             println!("{port}");
-            tokio::spawn(async move {
-                while let Ok((mut tcp, _)) = listener.accept().await {
-                    tokio::spawn(async move {
-                        let _ =
-                            tokio::io::AsyncWriteExt::write_all(&mut tcp, b"220 bench ready\r\n")
-                                .await;
-                    });
-                }
-            });
+            spawn_greeter(listener);
         }
         let _ = std::io::stdout().flush();
         std::future::pending::<()>().await;
+        drop(held);
+    });
+}
+
+/// Greets and closes every connection of a healthy listener.
+fn spawn_greeter(listener: tokio::net::TcpListener) {
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, b"220 bench ready\r\n").await;
+            });
+        }
     });
 }

@@ -107,8 +107,10 @@ pub async fn report(
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Response> {
     let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
-    let from = crate::store::report::parse_bound(&q.from, "from", false).map_err(bad)?;
-    let to = crate::store::report::parse_bound(&q.to, "to", true).map_err(bad)?;
+    let bound = |text: &str, field: &str, is_to: bool| {
+        crate::store::report::parse_bound(text, field, is_to).map_err(|e| bad(e.to_string()))
+    };
+    let (from, to) = (bound(&q.from, "from", false)?, bound(&q.to, "to", true)?);
     if to <= from {
         return Err(bad(format!("to: {} is not after from ({})", q.to, q.from)));
     }

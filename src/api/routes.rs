@@ -336,7 +336,8 @@ struct OverrideBody {
     lasts: Option<String>,
 }
 
-fn field_error(path: &str, message: String) -> ApiError {
+fn field_error(path: &str, message: impl std::fmt::Display) -> ApiError {
+    let message = message.to_string();
     let mut error = ApiError::new(StatusCode::BAD_REQUEST, format!("{path}: {message}"));
     error.fields = vec![crate::model::ValidationError {
         path: path.into(),
@@ -440,7 +441,7 @@ fn maintenance_window(
         _ => {
             return Err(field_error(
                 "for",
-                "give one of \"for\", \"from\" with \"to\", or \"weekly\"".into(),
+                "give one of \"for\", \"from\" with \"to\", or \"weekly\"",
             ));
         }
     };

@@ -135,7 +135,7 @@ impl Etcd {
     pub fn new(cluster: &Cluster, timeout: Duration) -> Result<Etcd, EtcdError> {
         let mut endpoints = Vec::new();
         for text in &cluster.endpoints {
-            let endpoint = etcd_endpoint(text).map_err(EtcdError::Setup)?;
+            let endpoint = etcd_endpoint(text).map_err(|e| EtcdError::Setup(e.to_string()))?;
             endpoints.push(endpoint.to_string());
         }
         if endpoints.is_empty() {

@@ -243,7 +243,7 @@ mod tests {
         );
         for bad in ["resolver.example", "127.0.0.53:0", "127.0.0.53:99999"] {
             let error = resolver_address(bad).unwrap_err();
-            assert!(error.contains(bad), "{error}");
+            assert!(error.to_string().contains(bad), "{error}");
         }
     }
 }

@@ -6,6 +6,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::field::FieldError;
+
 /// Which way an override forces a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForcedState {
@@ -75,18 +77,18 @@ pub fn rfc3339(time: SystemTime) -> String {
 }
 
 /// Parses an RFC 3339 time (`2026-12-01T12:00:00Z`, `2026-12-01T13:00:00+01:00`).
-pub fn parse_time(text: &str) -> Result<SystemTime, String> {
+pub fn parse_time(text: &str) -> Result<SystemTime, FieldError> {
     text.trim()
         .parse::<jiff::Timestamp>()
         .ok()
         .and_then(|t| SystemTime::try_from(t).ok())
-        .ok_or_else(|| format!("{text:?} is not a time like 2026-12-01T12:00:00Z"))
+        .ok_or_else(|| FieldError::NotATime(text.into()))
 }
 
 /// Parses a duration written `250ms`, `10s`, `30m`, `2h` or `1d` (whole numbers).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, FieldError> {
     let text = text.trim();
-    let wrong = || format!("{text:?} is not a duration like 250ms, 10s, 30m, 2h or 1d");
+    let wrong = || FieldError::NotADuration(text.into());
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(wrong)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| wrong())?;
@@ -181,17 +183,17 @@ impl Day {
 }
 
 /// A time zone by name, from the tz data built in (pure: no file is read).
-pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, FieldError> {
     jiff::tz::TimeZoneDatabase::bundled()
         .get(name.trim())
-        .map_err(|_| format!("{name:?} is not a time zone name like Europe/Berlin or UTC"))
+        .map_err(|_| FieldError::NotATimeZone(name.into()))
 }
 
 /// A time of day `HH:MM`.
-pub fn time_of_day(text: &str) -> Result<jiff::civil::Time, String> {
+pub fn time_of_day(text: &str) -> Result<jiff::civil::Time, FieldError> {
     text.trim()
         .parse::<jiff::civil::Time>()
-        .map_err(|_| format!("{text:?} is not a time of day like 22:00"))
+        .map_err(|_| FieldError::NotATimeOfDay(text.into()))
 }
 
 impl Maintenance {
@@ -204,7 +206,7 @@ impl Maintenance {
     }
 
     /// Every error, by the field it is in (for validation).
-    pub fn errors(&self) -> Vec<(&'static str, String)> {
+    pub fn errors(&self) -> Vec<(&'static str, FieldError)> {
         let mut errors = Vec::new();
         match self {
             Maintenance::Once { from, to } => {
@@ -212,7 +214,7 @@ impl Maintenance {
                 if let (Ok(f), Ok(t)) = (&f, &t)
                     && t <= f
                 {
-                    errors.push(("to", "must be after from".to_string()));
+                    errors.push(("to", FieldError::EndsBeforeItStarts));
                 }
                 errors.extend(f.err().map(|e| ("from", e)));
                 errors.extend(t.err().map(|e| ("to", e)));
@@ -224,7 +226,7 @@ impl Maintenance {
                 time_zone: zone,
             } => {
                 if days.is_empty() {
-                    errors.push(("days", "name at least one day".to_string()));
+                    errors.push(("days", FieldError::NoDays));
                 }
                 errors.extend(time_of_day(start).err().map(|e| ("start", e)));
                 errors.extend(time_of_day(end).err().map(|e| ("end", e)));
@@ -391,7 +393,7 @@ mod maintenance_tests {
         };
         assert_eq!(
             backwards.errors(),
-            vec![("to", "must be after from".to_string())]
+            vec![("to", FieldError::EndsBeforeItStarts)]
         );
     }
 }

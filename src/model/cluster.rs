@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::field::FieldError;
 use super::secret::Secret;
 use super::validate::{ValidationError, http_url};
 
@@ -154,7 +155,7 @@ pub fn validate_cluster(path: &str, c: &Cluster) -> Vec<ValidationError> {
                     );
                 }
             }
-            Err(message) => error(format!("endpoints[{i}]"), message),
+            Err(message) => error(format!("endpoints[{i}]"), message.to_string()),
         }
     }
     if let Some(tls) = &c.tls {
@@ -180,10 +181,10 @@ pub fn validate_cluster(path: &str, c: &Cluster) -> Vec<ValidationError> {
         error("password".into(), "the etcd user needs its password".into());
     }
     if let Err(message) = cluster_name(&c.name) {
-        error("name".into(), message);
+        error("name".into(), message.to_string());
     }
     if let Err(message) = cluster_name(&c.instance) {
-        error("instance".into(), message);
+        error("instance".into(), message.to_string());
     }
     if c.quorum == Quorum::AtLeast(0) {
         error(
@@ -254,13 +255,11 @@ impl std::fmt::Display for EtcdEndpoint {
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 
 /// An etcd client URL: `http://` or `https://`, a host, a port (2379 when not given), no path.
-pub fn etcd_endpoint(text: &str) -> Result<EtcdEndpoint, String> {
+pub fn etcd_endpoint(text: &str) -> Result<EtcdEndpoint, FieldError> {
     let uri = http_url(text.trim())?;
     let tls = uri.scheme_str() == Some("https");
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(format!(
-            "{text:?}: an etcd endpoint is scheme, host and port only (http://127.0.0.1:2379)"
-        ));
+        return Err(FieldError::NotAnEtcdEndpoint(text.into()));
     }
     let host = uri
         .host()
@@ -270,19 +269,22 @@ pub fn etcd_endpoint(text: &str) -> Result<EtcdEndpoint, String> {
         .to_string();
     let port = uri.port_u16().unwrap_or(ETCD_CLIENT_PORT);
     if port == 0 {
-        return Err(format!("{text:?}: the port must be between 1 and 65535"));
+        return Err(FieldError::EndpointPortZero(text.into()));
     }
     Ok(EtcdEndpoint { tls, host, port })
 }
 
 /// A cluster or instance name: 1–63 letters, digits, `-`, `_` or `.` (it becomes part of
 /// etcd keys and of problem texts).
-pub fn cluster_name(text: &str) -> Result<(), String> {
+pub fn cluster_name(text: &str) -> Result<(), FieldError> {
     if text.is_empty() {
-        return Err("a name is required".into());
+        return Err(FieldError::NameRequired);
     }
     if text.len() > 63 {
-        return Err(format!("{text:?} is longer than 63 characters"));
+        return Err(FieldError::TooLong {
+            text: text.into(),
+            most: 63,
+        });
     }
     let ok = text
         .chars()
@@ -292,9 +294,7 @@ pub fn cluster_name(text: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{text:?}: only letters, digits, '-', '_' and '.' (it becomes part of etcd's keys)"
-        ))
+        Err(FieldError::NotAClusterName(text.into()))
     }
 }
 

@@ -26,9 +26,9 @@ pub fn format(d: Duration) -> String {
 }
 
 /// `must be at least 10ms`, for validation.
-pub fn at_least(value: Duration, min: Duration) -> Result<(), String> {
+pub fn at_least(value: Duration, min: Duration) -> Result<(), super::field::FieldError> {
     if value < min {
-        Err(format!("must be at least {}", format(min)))
+        Err(super::field::FieldError::TooSmall { least: format(min) })
     } else {
         Ok(())
     }
@@ -82,7 +82,9 @@ mod tests {
         }
         assert_eq!(
             at_least(Duration::from_millis(5), Duration::from_millis(10)),
-            Err("must be at least 10ms".into())
+            Err(crate::model::field::FieldError::TooSmall {
+                least: "10ms".into()
+            })
         );
     }
 

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod escapes;
 pub mod example;
 pub mod failure;
+pub mod field;
 pub mod file;
 pub mod guard;
 pub mod idn;

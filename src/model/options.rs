@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::dns_server::DnsServer;
+use super::field::FieldError;
 use super::notification::NotificationMethod;
 use super::secret::Secret;
 
@@ -131,14 +132,14 @@ impl Default for DnsUpdatingOptions {
 
 impl DnsUpdatingOptions {
     /// [`DnsUpdatingOptions::propagation_resolver`] parsed: `None` = the system's resolver.
-    pub fn resolver(&self) -> Result<Option<std::net::SocketAddr>, String> {
+    pub fn resolver(&self) -> Result<Option<std::net::SocketAddr>, FieldError> {
         resolver_address(&self.propagation_resolver)
     }
 }
 
 /// A resolver as the settings give it: blank = `None` (the system's), `IP`, `IP:PORT` or
 /// `[IPv6]:PORT`; port 53 when not given.
-pub fn resolver_address(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+pub fn resolver_address(text: &str) -> Result<Option<std::net::SocketAddr>, FieldError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -148,10 +149,7 @@ pub fn resolver_address(text: &str) -> Result<Option<std::net::SocketAddr>, Stri
     }
     match text.parse::<std::net::SocketAddr>() {
         Ok(at) if at.port() != 0 => Ok(Some(at)),
-        _ => Err(format!(
-            "{text:?} is not a resolver address such as 127.0.0.53 or 127.0.0.53:5353 \
-             (blank = the system's resolver)"
-        )),
+        _ => Err(FieldError::NotAResolver(text.into())),
     }
 }
 
@@ -286,13 +284,13 @@ pub fn name_is_under(name: &str, apex: &str) -> bool {
 
 /// A network as `address/prefix` (`192.0.2.0/24`, `2001:db8::/32`); a bare address is
 /// the network of that address alone.
-pub fn parse_network(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+pub fn parse_network(text: &str) -> Result<(std::net::IpAddr, u8), FieldError> {
     let text = text.trim();
     let (address, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let bad = || format!("{text:?} is not a network (address/prefix)");
+    let bad = || FieldError::NotANetwork(text.into());
     let address: std::net::IpAddr = address.parse().map_err(|_| bad())?;
     let longest = if address.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
@@ -306,16 +304,14 @@ pub fn parse_network(text: &str) -> Result<(std::net::IpAddr, u8), String> {
 }
 
 /// A secondary to NOTIFY: `address` (port 53), `address:port` or `[v6 address]:port`.
-pub fn parse_notify_target(text: &str) -> Result<std::net::SocketAddr, String> {
+pub fn parse_notify_target(text: &str) -> Result<std::net::SocketAddr, FieldError> {
     let text = text.trim();
     if let Ok(ip) = text.parse::<std::net::IpAddr>() {
         return Ok(std::net::SocketAddr::new(ip, 53));
     }
     match text.parse::<std::net::SocketAddr>() {
         Ok(address) if address.port() != 0 => Ok(address),
-        _ => Err(format!(
-            "{text:?} is not an address or address:port such as 192.0.2.53:53"
-        )),
+        _ => Err(FieldError::NotANotifyTarget(text.into())),
     }
 }
 

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use super::Settings;
 use super::criteria::{CommandSpec, HttpCriteria, TextRule};
 use super::dns_server::{DnsServer, HttpRequest, UpdateMethod};
+pub use super::field::FieldError;
 use super::notification::{
     EmailDefaults, NotificationKind, NotificationMethod, SmtpSecurity, SmtpServer,
 };
@@ -103,28 +104,31 @@ pub fn validate_set(set: &ServerSet) -> Vec<ValidationError> {
 // ---- single fields ------------------------------------------------------------------------
 
 /// An IPv4 or IPv6 address.
-pub fn ip_address(text: &str) -> Result<IpAddr, String> {
+pub fn ip_address(text: &str) -> Result<IpAddr, FieldError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not an IP address"))
+        .map_err(|_| FieldError::NotAnIpAddress(text.into()))
 }
 
 /// A host name (letters, digits, hyphens, dots; labels of 1–63, 253 in all). With
 /// `allow_wildcard`, a leading `*.` label is accepted.
-pub fn host_name(text: &str, allow_wildcard: bool) -> Result<(), String> {
+pub fn host_name(text: &str, allow_wildcard: bool) -> Result<(), FieldError> {
     // International names are judged in the form DNS carries (punycode, issue 17).
-    let ascii = super::idn::to_ascii(text).map_err(|e| e.to_string())?;
+    let ascii = super::idn::to_ascii(text)?;
     let name = ascii.strip_suffix('.').unwrap_or(&ascii);
     let name = match name.strip_prefix("*.") {
         Some(rest) if allow_wildcard => rest,
-        Some(_) => return Err(format!("{text:?}: a wildcard is not allowed here")),
+        Some(_) => return Err(FieldError::WildcardNotAllowed(text.into())),
         None => name,
     };
     if name.is_empty() {
-        return Err("a host name is required".into());
+        return Err(FieldError::HostNameRequired);
     }
     if name.len() > 253 {
-        return Err(format!("{text:?} is longer than 253 characters"));
+        return Err(FieldError::TooLong {
+            text: text.into(),
+            most: 253,
+        });
     }
     for label in name.split('.') {
         let ok = !label.is_empty()
@@ -135,79 +139,85 @@ pub fn host_name(text: &str, allow_wildcard: bool) -> Result<(), String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
-            return Err(format!("{text:?} is not a valid host name"));
+            return Err(FieldError::NotAHostName(text.into()));
         }
     }
     Ok(())
 }
 
 /// A host name or an IP address.
-pub fn host_or_ip(text: &str) -> Result<(), String> {
+pub fn host_or_ip(text: &str) -> Result<(), FieldError> {
     if ip_address(text).is_ok() {
         return Ok(());
     }
-    host_name(text, false).map_err(|_| format!("{text:?} is neither an IP address nor a host name"))
+    host_name(text, false).map_err(|_| FieldError::NotAHostOrIp(text.into()))
 }
 
 /// An `http://` or `https://` URL with a host.
-pub fn http_url(text: &str) -> Result<http::Uri, String> {
+pub fn http_url(text: &str) -> Result<http::Uri, FieldError> {
     // A Unicode host is sent as punycode (and other non-ASCII text percent-encoded), so
     // it is that form that must parse.
-    let ascii = super::idn::url_to_ascii(text).map_err(|e| format!("{text:?}: {e}"))?;
+    let ascii = super::idn::url_to_ascii(text).map_err(|e| FieldError::NotAUrl {
+        text: text.into(),
+        reason: e.to_string(),
+    })?;
     let uri: http::Uri = ascii
         .parse()
-        .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
+        .map_err(|e: http::uri::InvalidUri| FieldError::NotAUrl {
+            text: text.into(),
+            reason: e.to_string(),
+        })?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("{text:?} must start with http:// or https://")),
+        _ => return Err(FieldError::NotHttp(text.into())),
     }
     match uri.host() {
         Some(host) if !host.is_empty() => Ok(uri),
-        _ => Err(format!("{text:?} has no host")),
+        _ => Err(FieldError::NoHost(text.into())),
     }
 }
 
 /// A URL that may contain `$TAG$`s: checked with sample values in place of the tags.
-pub fn http_url_with_tags(text: &str) -> Result<(), String> {
+pub fn http_url_with_tags(text: &str) -> Result<(), FieldError> {
     http_url(&tags::expand_with_samples(text)).map(|_| ())
 }
 
 /// A regular expression.
-pub fn regex(text: &str) -> Result<(), String> {
+pub fn regex(text: &str) -> Result<(), FieldError> {
     regex::Regex::new(text)
         .map(|_| ())
-        .map_err(|e| format!("bad regular expression: {}", first_line(&e.to_string())))
+        .map_err(|e| FieldError::BadRegex(first_line(&e.to_string()).to_string()))
 }
 
 /// A base64 secret that is not empty.
-pub fn base64_secret(text: &str) -> Result<(), String> {
+pub fn base64_secret(text: &str) -> Result<(), FieldError> {
     if text.trim().is_empty() {
-        return Err("a secret is required".into());
+        return Err(FieldError::SecretRequired);
     }
     base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map(|_| ())
-        .map_err(|_| "the secret is not valid base64".into())
+        .map_err(|_| FieldError::NotBase64)
 }
 
 /// An `address:port` socket address.
-pub fn socket_address(text: &str) -> Result<SocketAddr, String> {
+pub fn socket_address(text: &str) -> Result<SocketAddr, FieldError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not an address:port such as 127.0.0.1:8100"))
+        .map_err(|_| FieldError::NotASocketAddress(text.into()))
 }
 
 /// A port other than 0.
-pub fn port(value: u16) -> Result<(), String> {
+pub fn port(value: u16) -> Result<(), FieldError> {
     if value == 0 {
-        Err("the port must be between 1 and 65535".into())
+        Err(FieldError::PortZero)
     } else {
         Ok(())
     }
 }
 
 /// An e-mail address (`local@domain`).
-pub fn email_address(text: &str) -> Result<(), String> {
+pub fn email_address(text: &str) -> Result<(), FieldError> {
     let text = text.trim();
     match text.split_once('@') {
         Some((local, domain))
@@ -217,25 +227,28 @@ pub fn email_address(text: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        _ => Err(format!("{text:?} is not an e-mail address")),
+        _ => Err(FieldError::NotAnEmailAddress(text.into())),
     }
 }
 
 /// A number of at least `min`.
-pub fn at_least(value: u32, min: u32) -> Result<(), String> {
+pub fn at_least(value: u32, min: u32) -> Result<(), FieldError> {
     if value < min {
-        Err(format!("must be at least {min}"))
+        Err(FieldError::TooSmall {
+            least: min.to_string(),
+        })
     } else {
         Ok(())
     }
 }
 
 /// `value` is at most `max`; `hint` follows the message (what else the field accepts).
-pub fn at_most(value: u32, max: u32, hint: &str) -> Result<(), String> {
+pub fn at_most(value: u32, max: u32, hint: &str) -> Result<(), FieldError> {
     if value > max {
-        Err(format!("must be at most {max} {hint}")
-            .trim_end()
-            .to_string())
+        Err(FieldError::TooLarge {
+            most: max,
+            hint: hint.into(),
+        })
     } else {
         Ok(())
     }
@@ -270,7 +283,7 @@ impl Validator {
             };
             let wp = join(path, &format!("maintenance[{j}].{variant}"));
             for (field, message) in window.errors() {
-                self.error(join(&wp, field), message);
+                self.error(join(&wp, field), message.to_string());
             }
         }
     }
@@ -279,9 +292,14 @@ impl Validator {
         self.errors.push(ValidationError { path, message });
     }
 
-    fn check(&mut self, path: &str, field: &str, result: Result<impl Sized, String>) {
+    fn check<E: std::fmt::Display>(
+        &mut self,
+        path: &str,
+        field: &str,
+        result: Result<impl Sized, E>,
+    ) {
         if let Err(message) = result {
-            self.error(join(path, field), message);
+            self.error(join(path, field), message.to_string());
         }
     }
 
@@ -531,7 +549,7 @@ impl Validator {
                     );
                 }
                 Ok(_) => {}
-                Err(e) => self.error(join(&sp, "public_ip"), e),
+                Err(e) => self.error(join(&sp, "public_ip"), e.to_string()),
             }
             if let Some(poll_ip) = server.poll_ip.as_deref().filter(|ip| !ip.is_empty()) {
                 self.check(&sp, "poll_ip", ip_address(poll_ip));
@@ -662,7 +680,7 @@ impl Validator {
         if let Some(pattern) = rule.pattern()
             && let Err(message) = regex(pattern)
         {
-            self.error(path.to_string(), message);
+            self.error(path.to_string(), message.to_string());
         }
     }
 
@@ -879,7 +897,7 @@ mod tests {
         assert!(ip_address("2001:db8::1").is_ok());
         assert_eq!(
             ip_address("10.0.0.300"),
-            Err("\"10.0.0.300\" is not an IP address".into())
+            Err(FieldError::NotAnIpAddress("10.0.0.300".into()))
         );
         assert!(host_name("www.example.com", false).is_ok());
         assert!(host_name("*.example.com", true).is_ok());

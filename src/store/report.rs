@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::{History, HistoryError, to_millis};
 use super::rollup::{Bucket, Tier, bucket_from_row};
+use crate::model::field::FieldError;
 
 /// The periods of [`UptimeReport`]: name and length in seconds.
 pub const PERIODS: [(&str, i64); 3] = [("24h", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)];
@@ -94,12 +95,15 @@ pub fn subjects(settings: &crate::model::Settings) -> Subjects {
 
 /// A report bound: `2026-11-25` (midnight UTC; a `to` date includes its day) or Unix
 /// seconds. The error names the field.
-pub fn parse_bound(text: &str, field: &str, is_to: bool) -> Result<i64, String> {
+pub fn parse_bound(text: &str, field: &str, is_to: bool) -> Result<i64, FieldError> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<i64>() {
         return Ok(secs);
     }
-    let wrong = || format!("{field}: {text:?} is not a date like 2026-11-25 or Unix seconds");
+    let wrong = || FieldError::NotABound {
+        field: field.into(),
+        text: text.into(),
+    };
     // The civil date first, so that only a bare date is taken (not a time stamp).
     let date: jiff::civil::Date = text.parse().map_err(|_| wrong())?;
     let midnight: jiff::Timestamp = format!("{date}T00:00:00Z").parse().map_err(|_| wrong())?;
@@ -447,6 +451,7 @@ mod tests {
         assert!(
             parse_bound("15/01/2027", "from", false)
                 .unwrap_err()
+                .to_string()
                 .starts_with("from: ")
         );
         // A week: per day.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use eframe::egui::{self, Id, Response, RichText};
 
 use crate::model::ValidationError;
+use crate::model::field::FieldError;
 use crate::model::secret::Secret;
 use crate::model::tags;
 pub use crate::ui::dialog_frame::{
@@ -275,14 +276,14 @@ impl<'p> Form<'p> {
     /// A field whose text is parsed into `value`. While the text does not parse, `value`
     /// keeps its last good value, the reason is shown and OK stays disabled.
     #[allow(clippy::too_many_arguments)]
-    pub fn parsed<T>(
+    pub fn parsed<T, E: std::fmt::Display>(
         &mut self,
         ui: &mut egui::Ui,
         label: &str,
         path: &str,
         value: &mut T,
         to_text: impl Fn(&T) -> String,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
         multiline: bool,
     ) -> Response
     where
@@ -311,6 +312,7 @@ impl<'p> Form<'p> {
                     seen = value.clone();
                 }
                 Err(message) => {
+                    let message = message.to_string();
                     error_text(ui, &message);
                     parse_error = Some(message);
                 }
@@ -495,37 +497,37 @@ pub fn tag_warning(ui: &mut egui::Ui, text: &str, known: &[&str]) {
     }
 }
 
-pub fn parse_u32(text: &str) -> Result<u32, String> {
+pub fn parse_u32(text: &str) -> Result<u32, FieldError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{:?} is not a whole number", text.trim()))
+        .map_err(|_| FieldError::NotAWholeNumber(text.trim().into()))
 }
 
-pub fn parse_u64(text: &str) -> Result<u64, String> {
+pub fn parse_u64(text: &str) -> Result<u64, FieldError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{:?} is not a whole number", text.trim()))
+        .map_err(|_| FieldError::NotAWholeNumber(text.trim().into()))
 }
 
-pub fn parse_i32(text: &str) -> Result<i32, String> {
+pub fn parse_i32(text: &str) -> Result<i32, FieldError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{:?} is not a number", text.trim()))
+        .map_err(|_| FieldError::NotANumber(text.trim().into()))
 }
 
-pub fn parse_port(text: &str) -> Result<u16, String> {
+pub fn parse_port(text: &str) -> Result<u16, FieldError> {
     let value: u32 = text
         .trim()
         .parse()
-        .map_err(|_| format!("{:?} is not a port number", text.trim()))?;
+        .map_err(|_| FieldError::NotAPort(text.trim().into()))?;
     match u16::try_from(value) {
         Ok(port) if port > 0 => Ok(port),
-        _ => Err("the port must be between 1 and 65535".into()),
+        _ => Err(FieldError::PortZero),
     }
 }
 
 /// A port that may be left blank (= the default).
-pub fn parse_optional_port(text: &str) -> Result<Option<u16>, String> {
+pub fn parse_optional_port(text: &str) -> Result<Option<u16>, FieldError> {
     if text.trim().is_empty() {
         Ok(None)
     } else {
@@ -534,7 +536,7 @@ pub fn parse_optional_port(text: &str) -> Result<Option<u16>, String> {
 }
 
 /// Status codes separated by commas or spaces.
-pub fn parse_status_codes(text: &str) -> Result<Vec<u16>, String> {
+pub fn parse_status_codes(text: &str) -> Result<Vec<u16>, FieldError> {
     text.split([',', ' '])
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
@@ -542,7 +544,7 @@ pub fn parse_status_codes(text: &str) -> Result<Vec<u16>, String> {
                 .parse::<u16>()
                 .ok()
                 .filter(|c| (100..=599).contains(c))
-                .ok_or_else(|| format!("{:?} is not an HTTP status code", s.trim()))
+                .ok_or_else(|| FieldError::NotAStatusCode(s.trim().into()))
         })
         .collect()
 }

@@ -72,14 +72,31 @@ pub fn listen(_settings_path: &Path, _ctx: egui::Context) -> Option<mpsc::Receiv
     None
 }
 
+/// Why the running window could not be asked to show itself.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: an unexpected answer", .0.display())]
+    UnexpectedAnswer(std::path::PathBuf),
+    #[error("not on this platform")]
+    NotOnThisPlatform,
+}
+
 /// Asks the window running on `settings_path` to show itself.
 #[cfg(unix)]
-pub fn ask_to_show(settings_path: &Path) -> Result<(), String> {
+pub fn ask_to_show(settings_path: &Path) -> Result<(), AskError> {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
     let path = socket_path(settings_path);
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let fail = |source: std::io::Error| AskError::Io {
+        path: path.clone(),
+        source,
+    };
     let mut stream = UnixStream::connect(&path).map_err(fail)?;
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
@@ -90,11 +107,11 @@ pub fn ask_to_show(settings_path: &Path) -> Result<(), String> {
     if reply == SHOWN {
         Ok(())
     } else {
-        Err(format!("{}: an unexpected answer", path.display()))
+        Err(AskError::UnexpectedAnswer(path))
     }
 }
 
 #[cfg(not(unix))]
-pub fn ask_to_show(_settings_path: &Path) -> Result<(), String> {
-    Err("not on this platform".into())
+pub fn ask_to_show(_settings_path: &Path) -> Result<(), AskError> {
+    Err(AskError::NotOnThisPlatform)
 }

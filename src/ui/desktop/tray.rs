@@ -19,6 +19,23 @@ use eframe::egui;
 use tray_icon::menu::{Menu, MenuEvent, MenuItem};
 use tray_icon::{Icon, MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 
+/// Why there is no tray icon (the window then runs without one and the log says this).
+#[derive(Debug, thiserror::Error)]
+pub enum TrayError {
+    #[error("tray icon: {0}")]
+    Png(#[from] png::DecodingError),
+    #[error("tray icon: image too large")]
+    TooLarge,
+    #[error("tray icon: palette left unexpanded")]
+    Palette,
+    #[error("tray icon: {0}")]
+    Icon(#[from] tray_icon::BadIcon),
+    #[error("tray menu: {0}")]
+    Menu(#[from] tray_icon::menu::Error),
+    #[error("{0}")]
+    Build(#[from] tray_icon::Error),
+}
+
 /// What the tray asks of the window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrayAction {
@@ -106,26 +123,22 @@ struct Icons {
 }
 
 impl Icons {
-    fn icon(&self, paused: bool) -> Result<Icon, String> {
+    fn icon(&self, paused: bool) -> Result<Icon, TrayError> {
         let rgba = if paused { &self.paused } else { &self.normal };
-        Icon::from_rgba(rgba.clone(), self.width, self.height).map_err(|e| e.to_string())
+        Ok(Icon::from_rgba(rgba.clone(), self.width, self.height)?)
     }
 }
 
 /// The icon as 8-bit RGBA, decoded from the PNG built into the binary.
-pub fn icon_rgba() -> Result<(Vec<u8>, u32, u32), String> {
+pub fn icon_rgba() -> Result<(Vec<u8>, u32, u32), TrayError> {
     const PNG: &[u8] = include_bytes!("../../../assets/standby.png");
     let mut decoder = png::Decoder::new(std::io::Cursor::new(PNG));
     // 16-bit and palette images become plain 8-bit channels.
     decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().map_err(|e| format!("tray icon: {e}"))?;
-    let size = reader
-        .output_buffer_size()
-        .ok_or("tray icon: image too large")?;
+    let mut reader = decoder.read_info()?;
+    let size = reader.output_buffer_size().ok_or(TrayError::TooLarge)?;
     let mut buf = vec![0; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .map_err(|e| format!("tray icon: {e}"))?;
+    let info = reader.next_frame(&mut buf)?;
     buf.truncate(info.buffer_size());
     let rgba = match info.color_type {
         png::ColorType::Rgba => buf,
@@ -138,7 +151,7 @@ pub fn icon_rgba() -> Result<(Vec<u8>, u32, u32), String> {
             .flat_map(|p| [p[0], p[0], p[0], p[1]])
             .collect(),
         png::ColorType::Grayscale => buf.iter().flat_map(|g| [*g, *g, *g, 255]).collect(),
-        png::ColorType::Indexed => return Err("tray icon: palette left unexpanded".into()),
+        png::ColorType::Indexed => return Err(TrayError::Palette),
     };
     Ok((rgba, info.width, info.height))
 }
@@ -211,7 +224,7 @@ pub fn start(ctx: egui::Context, why_not: Option<String>) -> Option<Tray> {
     }
 }
 
-fn build(ctx: egui::Context) -> Result<Tray, String> {
+fn build(ctx: egui::Context) -> Result<Tray, TrayError> {
     let (rgba, width, height) = icon_rgba()?;
     let icons = Icons {
         paused: greyed(&rgba),
@@ -223,8 +236,7 @@ fn build(ctx: egui::Context) -> Result<Tray, String> {
     let pause_item = MenuItem::new(pause_label(false), true, None);
     let exit = MenuItem::new("Exit UI", true, None);
     let menu = Menu::new();
-    menu.append_items(&[&open, &pause_item, &exit])
-        .map_err(|e| format!("tray menu: {e}"))?;
+    menu.append_items(&[&open, &pause_item, &exit])?;
     let icon = TrayIconBuilder::new()
         .with_menu(Box::new(menu))
         .with_tooltip(tooltip(false))
@@ -232,8 +244,7 @@ fn build(ctx: egui::Context) -> Result<Tray, String> {
         .with_icon(icons.icon(false)?)
         // The left button opens the window (see `opens_window`); the menu is on the right.
         .with_menu_on_left_click(false)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
 
     let (actions_tx, actions) = mpsc::channel();
     let ids = (

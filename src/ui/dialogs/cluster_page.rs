@@ -160,7 +160,11 @@ fn path_field(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         },
-        |t| Ok((!t.trim().is_empty()).then(|| PathBuf::from(t.trim()))),
+        |t| {
+            Ok::<_, std::convert::Infallible>(
+                (!t.trim().is_empty()).then(|| PathBuf::from(t.trim())),
+            )
+        },
         false,
     );
 }

@@ -357,7 +357,7 @@ fn optional_path(path: &Option<PathBuf>) -> String {
         .unwrap_or_default()
 }
 
-fn parse_optional_path(text: &str) -> Result<Option<PathBuf>, String> {
+fn parse_optional_path(text: &str) -> Result<Option<PathBuf>, std::convert::Infallible> {
     Ok((!text.trim().is_empty()).then(|| PathBuf::from(text.trim())))
 }
 

@@ -392,7 +392,7 @@ fn send_text(form: &mut Form, ui: &mut egui::Ui, p: &str, t: &mut TcpPoll) {
         &format!("{p}.send"),
         &mut t.send,
         |send| send.clone().unwrap_or_default(),
-        |text| Ok((!text.is_empty()).then(|| text.to_string())),
+        |text| Ok::<_, std::convert::Infallible>((!text.is_empty()).then(|| text.to_string())),
         false,
     );
     if t.send.is_some() || preset.is_some() {
@@ -430,7 +430,11 @@ fn dns(form: &mut Form, ui: &mut egui::Ui, d: &mut DnsPoll) {
         &format!("{p}.expect_address"),
         &mut d.expect_address,
         |a| a.clone().unwrap_or_default(),
-        |text| Ok((!text.trim().is_empty()).then(|| text.trim().to_string())),
+        |text| {
+            Ok::<_, std::convert::Infallible>(
+                (!text.trim().is_empty()).then(|| text.trim().to_string()),
+            )
+        },
         false,
     );
     form.check(

@@ -4,6 +4,7 @@
 
 use eframe::egui;
 
+use crate::model::field::FieldError;
 use crate::model::{
     BasicAuth, BodyType, CommandSpec, CommandWait, Comparison, ExitCodeRule, HttpCriteria,
     HttpRequest, HttpVerb, LengthRule, TextRule,
@@ -410,14 +411,14 @@ pub fn headers_text(headers: &[(String, String)]) -> String {
         .join("\n")
 }
 
-pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, FieldError> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| match line.split_once(':') {
             Some((name, value)) if !name.trim().is_empty() => {
                 Ok((name.trim().to_string(), value.trim().to_string()))
             }
-            _ => Err(format!("{line:?} is not 'Name: value'")),
+            _ => Err(FieldError::NotAHeader(line.into())),
         })
         .collect()
 }

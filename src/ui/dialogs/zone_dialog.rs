@@ -117,7 +117,7 @@ fn name_servers(form: &mut Form, ui: &mut egui::Ui, servers: &mut Vec<ZoneNameSe
                 .collect::<Vec<_>>()
                 .join("\n")
         },
-        |text| Ok(parse_name_servers(text)),
+        |text| Ok::<_, std::convert::Infallible>(parse_name_servers(text)),
         true,
     );
     ui.label("");
