@@ -4,7 +4,7 @@
 //! failures with a count, and serves again once connections close.
 
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -23,14 +23,14 @@ fn counts(line: &str) -> Option<(u64, u64)> {
 #[test]
 fn accept_errors_back_off_and_the_server_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // An address of this test's own, with a port free for UDP and TCP: a UDP-free port on
+    // 127.0.0.1 could be a TCP port another test (or an outgoing connection's ephemeral
+    // port) holds, and then the child never served and the test waited for nothing.
+    let addr = crate::support::ports::free_addr(IpAddr::from([127, 0, 0, 81]));
     let mut settings = standby::model::Settings::default();
     let d = &mut settings.options.dns_serving;
     d.enabled = true;
-    d.listen_address = "127.0.0.1".into();
+    d.listen_address = addr.ip().to_string();
     d.port = addr.port();
     // The connection limit is not what stops us here: the descriptors run out first.
     d.max_tcp_connections = 5000;
@@ -58,14 +58,23 @@ fn accept_errors_back_off_and_the_server_recovers() {
             }
         }
     });
+    let seen = std::cell::RefCell::new(Vec::<String>::new());
     let next = |what: &str, test: &dyn Fn(&str) -> bool, within: Duration| -> String {
         let until = std::time::Instant::now() + within;
         loop {
             let left = until.saturating_duration_since(std::time::Instant::now());
             match receive.recv_timeout(left) {
                 Ok(line) if test(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line: {what}"),
+                Ok(line) => seen.borrow_mut().push(line),
+                Err(e) => panic!(
+                    "no log line: {what} ({e}: the child {}); its log:\n{}",
+                    if e == mpsc::RecvTimeoutError::Disconnected {
+                        "ended"
+                    } else {
+                        "runs"
+                    },
+                    seen.borrow().join("\n")
+                ),
             }
         }
     };
@@ -76,7 +85,7 @@ fn accept_errors_back_off_and_the_server_recovers() {
         // (three-instance cluster tests run beside it); alone it serves in 5 ms.
         Duration::from_secs(120),
     );
-    let server = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port());
+    let server = addr;
     // More connections than descriptors: the kernel completes them all (backlog), the
     // server accepts until EMFILE.
     let mut crowd: Vec<TcpStream> = (0..200)
