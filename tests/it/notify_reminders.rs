@@ -37,11 +37,7 @@ fn listed() -> Input {
 }
 
 fn lines(out: &Path) -> Vec<String> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    crate::support::notify::appended_lines(out)
 }
 
 /// Waits (bounded) until the dispatcher reported `n` messages delivered in all (so that

@@ -43,17 +43,7 @@ impl SharedOutbox for Memory {
 
 /// Appends `$EVENT$|$MESSAGEID$` to `out`.
 fn method(out: &Path) -> NotificationKind {
-    standby::model::NotificationKind::Command(standby::model::CommandSpec {
-        program: "sh".into(),
-        args: vec![
-            "-c".into(),
-            "printf '%s\\n' \"$1\" >> \"$2\"".into(),
-            "sh".into(),
-            "$EVENT$|$MESSAGEID$".into(),
-            out.display().to_string(),
-        ],
-        wait: None,
-    })
+    crate::support::notify::appending_line(out, "$EVENT$|$MESSAGEID$")
 }
 
 fn notice(kind: EventKind) -> Input {
@@ -67,11 +57,7 @@ fn notice(kind: EventKind) -> Input {
 }
 
 fn lines(out: &Path) -> Vec<String> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    crate::support::notify::appended_lines(out)
 }
 
 async fn delivered(reports: &mut mpsc::UnboundedReceiver<Report>) {

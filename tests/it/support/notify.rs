@@ -151,17 +151,31 @@ pub fn test_certificate(dir: &Path, ip: IpAddr) -> (String, PathBuf, PathBuf) {
 /// A command method that appends `$EVENT$|$COUNT$|$SERVERIP$` as a line to `out` (argv, no
 /// shell expansion of the values).
 pub fn appending_command(out: &Path) -> standby::model::NotificationKind {
+    appending_line(out, "$EVENT$|$COUNT$|$SERVERIP$")
+}
+
+/// A command method that appends `line` (its tags expanded, as one argument) to `out`.
+pub fn appending_line(out: &Path, line: &str) -> standby::model::NotificationKind {
     standby::model::NotificationKind::Command(standby::model::CommandSpec {
         program: "sh".into(),
         args: vec![
             "-c".into(),
             "printf '%s\\n' \"$1\" >> \"$2\"".into(),
             "sh".into(),
-            "$EVENT$|$COUNT$|$SERVERIP$".into(),
+            line.into(),
             out.display().to_string(),
         ],
         wait: None,
     })
+}
+
+/// The lines a command method appended to `out` so far (none when it has not written yet).
+pub fn appended_lines(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// One request as a [`Recorder`] saw it.
