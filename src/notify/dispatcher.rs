@@ -348,12 +348,7 @@ impl Dispatcher {
         match stored {
             Ok(ids) => {
                 for (id, job) in ids.into_iter().zip(jobs) {
-                    self.wait(Pending {
-                        id,
-                        job,
-                        attempts: 0,
-                        next_try_ms: now,
-                    });
+                    self.wait_new(id, job, now);
                 }
             }
             Err(e) => self.store_error(&e),
@@ -420,6 +415,16 @@ impl Dispatcher {
     }
 
     /// Files a message into the waiting list and its lane.
+    /// A message just stored: no try yet, due at once.
+    fn wait_new(&mut self, id: i64, job: String, now: i64) {
+        self.wait(Pending {
+            id,
+            job,
+            attempts: 0,
+            next_try_ms: now,
+        });
+    }
+
     fn wait(&mut self, pending: Pending) {
         let lane = ron::from_str::<Job>(&pending.job)
             .map(|job| lane(&job))

@@ -202,12 +202,7 @@ impl Dispatcher {
             match self.outbox.push(&job, now) {
                 Ok(id) => {
                     self.mirrored.insert(id);
-                    self.wait(Pending {
-                        id,
-                        job,
-                        attempts: 0,
-                        next_try_ms: now,
-                    });
+                    self.wait_new(id, job, now);
                 }
                 Err(e) => self.store_error(&e),
             }
