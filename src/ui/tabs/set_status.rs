@@ -95,11 +95,15 @@ pub fn servers(
         .column(auto())
         .column(auto())
         .column(auto());
+    // The table's right edge (its last column's, as the header lays it out): an expanded
+    // row's background ends there, as the other rows' stripes do.
+    let mut right = f32::INFINITY;
     table
         .header(row_height, |mut header| {
             for title in SERVER_COLUMNS {
                 header.col(|ui| {
                     ui.label(RichText::new(title).strong());
+                    right = ui.max_rect().max.x;
                 });
             }
         })
@@ -127,28 +131,63 @@ pub fn servers(
                     // The body's visible area: the buttons below may paint across it.
                     let visible = body.ui_mut().clip_rect();
                     body.row(row_height, |mut row| {
+                        // egui_extras stripes the even rows.
+                        let striped = row.index().is_multiple_of(2);
                         row.col(|_| {});
                         // The buttons start under the server's name and run across the
                         // row's other cells (empty in this row); the Server column keeps
                         // its width (it is not sized by what it holds), so opening a row
                         // widens no column.
                         row.col(|ui| {
-                            let mut rect = ui.max_rect();
-                            rect.max.x = rect.min.x + 2000.0;
-                            ui.scope_builder(
-                                egui::UiBuilder::new()
-                                    .max_rect(rect)
-                                    .layout(egui::Layout::left_to_right(egui::Align::Center)),
-                                |ui| {
-                                    ui.set_clip_rect(visible);
-                                    row_actions(ui, &set.name, server, requests);
-                                },
-                            );
+                            expanded_row(ui, visible, right, striped, |ui| {
+                                row_actions(ui, &set.name, server, requests);
+                            });
                         });
                     });
                 }
             }
         });
+}
+
+/// An expanded row's content, from its Server cell (`ui`) to the table's `right` edge.
+/// The table paints its column dividers after all its rows, so they would cross the
+/// buttons: the content goes on a layer of its own just above the table's, over the
+/// row's own background (the panel's fill, striped like the table's other rows), which
+/// hides the dividers inside the row. The buttons, being on top, also win a click over a
+/// divider's drag handle.
+fn expanded_row(
+    ui: &mut egui::Ui,
+    visible: egui::Rect,
+    right: f32,
+    striped: bool,
+    add: impl FnOnce(&mut egui::Ui),
+) {
+    let cell = ui.max_rect();
+    let gap = ui.spacing().item_spacing * 0.5;
+    let background = egui::Rect::from_min_max(
+        cell.min - gap,
+        // One point past the last divider, whose stroke is centred on its x.
+        egui::pos2(right.min(visible.max.x) + gap.x + 1.0, cell.max.y + gap.y),
+    );
+    let layer = egui::LayerId::new(ui.layer_id().order, ui.scope_id().with("expanded_row"));
+    ui.ctx().set_sublayer(ui.layer_id(), layer);
+    let mut rect = cell;
+    rect.max.x = rect.min.x + 2000.0;
+    ui.scope_builder(
+        egui::UiBuilder::new()
+            .layer_id(layer)
+            .max_rect(rect)
+            .layout(egui::Layout::left_to_right(egui::Align::Center)),
+        |ui| {
+            ui.set_clip_rect(visible);
+            let painter = ui.painter();
+            painter.rect_filled(background, 0.0, ui.visuals().panel_fill);
+            if striped {
+                painter.rect_filled(background, 0.0, ui.visuals().faint_bg_color);
+            }
+            add(ui);
+        },
+    );
 }
 
 /// An expanded row's buttons: the history, a ping, What if, and the operator's actions.
