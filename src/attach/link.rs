@@ -22,6 +22,7 @@ use crate::engine::command::Responder;
 use crate::engine::delta::WIRE_VERSION;
 use crate::engine::ping::PingReply;
 use crate::engine::{CallError, EngineClient, Inbound, Request, Response, Snapshot};
+use crate::model::Secret;
 
 /// How long the engine has to say hello and send its first snapshot.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
@@ -83,6 +84,11 @@ pub trait Connector: Send + Sync + 'static {
     fn can_start(&self) -> bool {
         false
     }
+    /// Takes the password of the next connections (the login screen's, after the engine
+    /// refused the one it had); `false` where the connector has none to change.
+    fn set_password(&self, _password: Option<Secret>) -> bool {
+        false
+    }
     /// Whether files a request names (the CSV, the support file) are written on the
     /// window's machine rather than the engine's (a remote engine: the CSV's rows are
     /// queried, the support file is made from the streamed state, both written here).
@@ -110,7 +116,21 @@ pub enum LinkStatus {
         why: String,
         /// The last attempt's error, while reconnecting.
         retry_error: Option<String>,
+        /// The engine refused the password (it changed there, say): the link stopped
+        /// trying and waits for another one ([`LinkControl::Login`]); `retry_error` says
+        /// why.
+        login: Option<LoginWanted>,
     },
+}
+
+/// A link waiting for a password, because the engine refused the one it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginWanted {
+    /// How long the API's login throttle asked to wait before the next try.
+    pub retry_after: Option<Duration>,
+    /// Refusals so far: grows with each, so that the login screen can tell the answer to
+    /// its own try from the one before.
+    pub refusals: u64,
 }
 
 /// What the window asks of its link itself (not of the engine).
@@ -118,6 +138,8 @@ pub enum LinkStatus {
 pub enum LinkControl {
     /// Start an engine (the banner's *Start the engine* button).
     StartEngine,
+    /// Try again now with this password (the login screen, after a refusal).
+    Login(Option<Secret>),
 }
 
 /// A window's link: a client that outlives the engines under it.
@@ -253,12 +275,19 @@ async fn keep(connector: Arc<dyn Connector>, mut channel: Channel, mut k: Keep) 
             since,
             why: why.clone(),
             retry_error: None,
+            login: None,
         });
         (k.waker)();
         let mut wait = RETRY_FIRST;
+        // Set once the engine refused the password: no more tries of the refused one (each
+        // would be a failed login, and the API's throttle would soon close this address
+        // out), only of the one the login screen gives.
+        let mut login: Option<LoginWanted> = None;
+        let mut refusals = 0u64;
         channel = loop {
+            let waiting = login.is_some();
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(wait), if !waiting => {}
                 message = k.inbound.recv() => {
                     match message {
                         None => return,
@@ -283,13 +312,21 @@ async fn keep(connector: Arc<dyn Connector>, mut channel: Channel, mut k: Keep) 
                                     since,
                                     why: why.clone(),
                                     retry_error: Some(error),
+                                    login: login.clone(),
                                 });
                                 (k.waker)();
                             }
                             wait = RETRY_FIRST;
+                            continue;
+                        }
+                        // Tried at once, below.
+                        LinkControl::Login(password) => {
+                            if !connector.set_password(password) {
+                                tracing::debug!("a password for a link that takes none");
+                            }
+                            wait = RETRY_FIRST;
                         }
                     }
-                    continue;
                 }
             }
             match open(connector.as_ref()).await {
@@ -303,17 +340,36 @@ async fn keep(connector: Arc<dyn Connector>, mut channel: Channel, mut k: Keep) 
                     (k.waker)();
                     break channel;
                 }
+                Err(e) if e.wants_password() => {
+                    refusals += 1;
+                    login = Some(LoginWanted {
+                        retry_after: e.retry_after(),
+                        refusals,
+                    });
+                    tracing::info!("the engine refused the password: the login screen asks");
+                    // Always sent, even with the same text: it answers the screen's try.
+                    k.status.send_replace(LinkStatus::Lost {
+                        since,
+                        why: why.clone(),
+                        retry_error: Some(e.to_string()),
+                        login: login.clone(),
+                    });
+                    (k.waker)();
+                }
                 Err(e) => {
                     let text = e.to_string();
                     let changed = !matches!(
                         &*k.status.borrow(),
                         LinkStatus::Lost { retry_error: Some(old), .. } if *old == text
                     );
-                    if changed {
+                    // Unreachable with the new password: back to trying by itself (with it).
+                    let was_waiting = login.take().is_some();
+                    if changed || was_waiting {
                         k.status.send_replace(LinkStatus::Lost {
                             since,
                             why: why.clone(),
                             retry_error: Some(text),
+                            login: None,
                         });
                         (k.waker)();
                     }

@@ -277,6 +277,9 @@ impl Remote {
         let (post_conn, _, post_driver) = self.tls(&Pin::Pinned(seen)).await?;
 
         let (frames_tx, incoming) = mpsc::channel(64);
+        // A frame the API refuses ends the channel at once (the reader's end carries
+        // why), so that a password changed on the engine brings the login screen back now.
+        let refused_tx = frames_tx.clone();
         let mut body = response.into_body();
         let reader = tokio::spawn(async move {
             let mut events = EventReader::default();
@@ -350,6 +353,10 @@ impl Remote {
                     Ok(Ok(status)) if status.is_success() => {}
                     Ok(Ok(status)) => {
                         tracing::warn!("{host} refused a frame of this window: {status}");
+                        let why = format!("{host} refused a frame of this window: {status}");
+                        let _ = refused_tx
+                            .send(Err(FrameError::Io(std::io::Error::other(why))))
+                            .await;
                         return;
                     }
                     Ok(Err(e)) => {
@@ -420,6 +427,11 @@ impl Connector for Remote {
     }
 
     fn saves_locally(&self) -> bool {
+        true
+    }
+
+    fn set_password(&self, password: Option<Secret>) -> bool {
+        Remote::set_password(self, password);
         true
     }
 }

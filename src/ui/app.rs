@@ -269,6 +269,14 @@ impl StandbyApp {
         self.engine.status()
     }
 
+    /// The link to the engine of an attached window (`None`: the window's own engine).
+    pub fn link(&self) -> Option<&Link> {
+        match &self.engine {
+            EngineLink::Attached { link, .. } => Some(link),
+            EngineLink::Own(_) => None,
+        }
+    }
+
     /// The number of log lines the Log tab shows (frozen or live).
     pub fn log_lines_shown(&self) -> usize {
         self.view.log.lines(&self.snapshot.log).len()
@@ -307,10 +315,12 @@ impl StandbyApp {
             since,
             why,
             retry_error,
+            login,
         }) = &status
         {
             egui::Panel::top("engine_lost").show(ui, |ui| {
-                self.lost_banner(ui, &snapshot, *since, why, retry_error.as_deref());
+                let retry_error = retry_error.as_deref();
+                self.lost_banner(ui, &snapshot, *since, why, retry_error, login.is_some());
             });
         }
         egui::Panel::top("tool_bar").show(ui, |ui| {
@@ -356,6 +366,7 @@ impl StandbyApp {
         since: std::time::SystemTime,
         why: &str,
         retry_error: Option<&str>,
+        wants_login: bool,
     ) {
         let age = std::time::SystemTime::now()
             .duration_since(since)
@@ -365,9 +376,15 @@ impl StandbyApp {
             None => "the engine".to_string(),
         };
         ui.add_space(2.0);
+        // Refused: the link waits for the login screen's password instead of retrying.
+        let then = if wants_login {
+            "It refused the password: log in again"
+        } else {
+            "Reconnecting by itself..."
+        };
         ui.label(
             RichText::new(format!(
-                "Lost {place} at {} ({age} s ago): {why}. Reconnecting by itself...",
+                "Lost {place} at {} ({age} s ago): {why}. {then}",
                 widgets::clock_utc(since)
             ))
             .color(widgets::tone(ui, widgets::RED))

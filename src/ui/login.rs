@@ -1,24 +1,133 @@
 //! The login screen of a remote window (`standby --connect`): shown instead of the main
-//! window when no password was given or the engine refused it. It names the engine
-//! (`host:port`) and the user (admin), takes the password masked, and says why the last
-//! attempt failed and how long the API's login throttle asks to wait. The attempt runs on
-//! the link's runtime ([`Login`]); on success the screen becomes the main window.
+//! window when no password was given or the engine refused it, and over the main window
+//! (its last state greyed) when the engine refuses the password later, e.g. after it was
+//! changed there. It names the engine (`host:port`) and the user (admin), takes the
+//! password masked, and says why the last attempt failed and how long the API's login
+//! throttle asks to wait. The first login's attempts open a link on its runtime
+//! ([`Login`]); a later one hands the link the new password (`LinkControl::Login`), so
+//! the window keeps its dialogs and the pinned certificate. On success the screen goes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, RichText};
 
-use crate::attach::AttachError;
+use tokio::sync::{mpsc, watch};
+
 use crate::attach::login::Login;
+use crate::attach::{AttachError, LinkControl, LinkStatus};
 use crate::model::Secret;
 use crate::ui::app::{EngineLink, StandbyApp};
 use crate::ui::forms::{Form, ParseErrors};
 use crate::ui::widgets;
 
+/// Where a login's attempts go.
+enum Attempts {
+    /// Before the first attach: each attempt opens a link.
+    First(Login),
+    /// A link whose engine refused its password since: each attempt hands it another.
+    Again {
+        address: String,
+        control: mpsc::Sender<LinkControl>,
+        status: watch::Receiver<LinkStatus>,
+        /// The link's refusals when the attempt under way was sent (`None`: none is).
+        sent: Option<u64>,
+    },
+}
+
+/// The outcome of an attempt.
+enum Outcome {
+    /// The first login's link.
+    Linked(EngineLink),
+    /// A later login: the link is attached again.
+    Back,
+    /// Refused again (or unreachable): why, and how long the throttle asks to wait.
+    Refused(String, Option<Duration>),
+}
+
+impl Attempts {
+    fn address(&self) -> String {
+        match self {
+            Attempts::First(login) => login.address(),
+            Attempts::Again { address, .. } => address.clone(),
+        }
+    }
+
+    fn connecting(&self) -> bool {
+        match self {
+            Attempts::First(login) => login.connecting(),
+            Attempts::Again { sent, .. } => sent.is_some(),
+        }
+    }
+
+    fn attempt(&mut self, password: Secret, waker: Arc<dyn Fn() + Send + Sync>) {
+        match self {
+            Attempts::First(login) => login.attempt(Some(password), waker),
+            Attempts::Again {
+                control,
+                status,
+                sent,
+                ..
+            } => {
+                let refusals = match &*status.borrow() {
+                    LinkStatus::Lost {
+                        login: Some(wanted),
+                        ..
+                    } => wanted.refusals,
+                    _ => 0,
+                };
+                let password = Some(password).filter(|p| !p.expose().is_empty());
+                if control.try_send(LinkControl::Login(password)).is_ok() {
+                    *sent = Some(refusals);
+                }
+            }
+        }
+    }
+
+    fn outcome(&mut self) -> Option<Outcome> {
+        match self {
+            Attempts::First(login) => Some(match login.outcome()? {
+                Ok((link, runtime)) => Outcome::Linked(EngineLink::Attached {
+                    link,
+                    runtime: Some(runtime),
+                }),
+                Err(e) => Outcome::Refused(e.to_string(), e.retry_after()),
+            }),
+            Attempts::Again { status, sent, .. } => {
+                let now = status.borrow().clone();
+                match now {
+                    // Attached again, by this try or by itself.
+                    LinkStatus::Attached { .. } => Some(Outcome::Back),
+                    LinkStatus::Lost {
+                        retry_error,
+                        login: Some(wanted),
+                        ..
+                    } if sent.is_some_and(|before| wanted.refusals > before) => {
+                        *sent = None;
+                        Some(Outcome::Refused(
+                            retry_error.unwrap_or_default(),
+                            wanted.retry_after,
+                        ))
+                    }
+                    // Unreachable meanwhile: the link tries by itself, with this password.
+                    LinkStatus::Lost {
+                        retry_error: Some(error),
+                        login: None,
+                        ..
+                    } if sent.is_some() => {
+                        *sent = None;
+                        Some(Outcome::Refused(error, None))
+                    }
+                    LinkStatus::Lost { .. } => None,
+                }
+            }
+        }
+    }
+}
+
 /// The login screen's state.
 pub struct LoginScreen {
-    login: Login,
+    attempts: Attempts,
     /// The tray icon, handed to the main window after the login.
     tray: Option<crate::ui::desktop::tray::Tray>,
     password: Secret,
@@ -32,28 +141,62 @@ pub struct LoginScreen {
 impl LoginScreen {
     pub fn new(mut login: Login) -> LoginScreen {
         let first = login.first_error.take();
-        let mut screen = LoginScreen {
-            login,
-            tray: None,
-            password: Secret::new(""),
-            error: None,
-            wait_until: None,
-            parse_errors: ParseErrors::default(),
-        };
+        let mut screen = LoginScreen::with(Attempts::First(login));
         if let Some(e) = first {
             screen.refused(&e);
         }
         screen
     }
 
+    /// The screen over a main window whose engine refused the link's password since; `None`
+    /// when the link does not wait for one.
+    fn again(app: &StandbyApp) -> Option<LoginScreen> {
+        let link = app.link()?;
+        let LinkStatus::Lost {
+            retry_error,
+            login: Some(wanted),
+            ..
+        } = &*link.status.borrow()
+        else {
+            return None;
+        };
+        let address = match &link.place {
+            crate::attach::Place::Remote(address) => address.clone(),
+            crate::attach::Place::Local(path) => path.display().to_string(),
+        };
+        let mut screen = LoginScreen::with(Attempts::Again {
+            address,
+            control: link.control.clone(),
+            status: link.status.clone(),
+            sent: None,
+        });
+        screen.refused_because(retry_error.clone().unwrap_or_default(), wanted.retry_after);
+        Some(screen)
+    }
+
+    fn with(attempts: Attempts) -> LoginScreen {
+        LoginScreen {
+            attempts,
+            tray: None,
+            password: Secret::new(""),
+            error: None,
+            wait_until: None,
+            parse_errors: ParseErrors::default(),
+        }
+    }
+
     fn refused(&mut self, e: &AttachError) {
-        self.wait_until = e.retry_after().map(|wait| Instant::now() + wait);
-        self.error = Some(e.to_string());
+        self.refused_because(e.to_string(), e.retry_after());
+    }
+
+    fn refused_because(&mut self, why: String, retry_after: Option<Duration>) {
+        self.wait_until = retry_after.map(|wait| Instant::now() + wait);
+        self.error = Some(why);
     }
 
     /// Whether an attempt is under way.
     pub fn connecting(&self) -> bool {
-        self.login.connecting()
+        self.attempts.connecting()
     }
 
     /// The seconds left of the throttle's wait (0: none).
@@ -66,24 +209,19 @@ impl LoginScreen {
         })
     }
 
-    /// The outcome of an attempt, if one came: the main window's link on success.
-    fn take_outcome(&mut self) -> Option<EngineLink> {
-        match self.login.outcome()? {
-            Ok((link, runtime)) => Some(EngineLink::Attached {
-                link,
-                runtime: Some(runtime),
-            }),
-            Err(e) => {
-                tracing::warn!("login to {}: {e}", self.login.address());
-                self.refused(&e);
-                None
-            }
+    /// The outcome of an attempt, if one came (a refusal is shown).
+    fn take_outcome(&mut self) -> Option<Outcome> {
+        let outcome = self.attempts.outcome()?;
+        if let Outcome::Refused(why, retry_after) = &outcome {
+            tracing::warn!("login to {}: {why}", self.attempts.address());
+            self.refused_because(why.clone(), *retry_after);
         }
+        Some(outcome)
     }
 
     fn draw(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        let address = self.login.address();
+        let address = self.attempts.address();
         egui::Window::new("Log in to a remote Standby")
             .collapsible(false)
             .resizable(false)
@@ -100,7 +238,7 @@ impl LoginScreen {
                         enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
                     });
                 let wait = self.wait_left();
-                let connecting = self.login.connecting();
+                let connecting = self.attempts.connecting();
                 if let Some(error) = &self.error {
                     ui.label(RichText::new(error).color(widgets::RED));
                 }
@@ -124,17 +262,17 @@ impl LoginScreen {
                     let waker: Arc<dyn Fn() + Send + Sync> =
                         Arc::new(move || waker_ctx.request_repaint());
                     self.error = None;
-                    self.login.attempt(Some(self.password.clone()), waker);
+                    self.attempts.attempt(self.password.clone(), waker);
                 }
             });
     }
 }
 
 /// A remote window: the login screen until the engine took the password, then the main
-/// window.
+/// window, with the login screen over it while the engine refuses the password again.
 pub enum RemoteWindow {
     Login(Box<LoginScreen>),
-    Main(Box<StandbyApp>),
+    Main(Box<StandbyApp>, Option<Box<LoginScreen>>),
 }
 
 impl RemoteWindow {
@@ -145,31 +283,48 @@ impl RemoteWindow {
     /// The main window, once attached.
     pub fn app(&self) -> Option<&StandbyApp> {
         match self {
-            RemoteWindow::Main(app) => Some(app),
+            RemoteWindow::Main(app, _) => Some(app),
             RemoteWindow::Login(_) => None,
         }
     }
 
-    /// The login screen, while it shows.
+    /// The login screen, while it shows (alone, or over the main window).
     pub fn login(&self) -> Option<&LoginScreen> {
         match self {
-            RemoteWindow::Login(screen) => Some(screen),
-            RemoteWindow::Main(_) => None,
+            RemoteWindow::Login(screen) | RemoteWindow::Main(_, Some(screen)) => Some(screen),
+            RemoteWindow::Main(_, None) => None,
         }
     }
 
-    /// The logic of a frame: a successful login becomes the main window.
+    /// The logic of a frame: a successful login becomes the main window; a refusal of
+    /// the password on the live link brings the login screen over it, until one works.
     pub fn refresh(&mut self, ctx: &egui::Context) {
         match self {
             RemoteWindow::Login(screen) => {
-                if let Some(link) = screen.take_outcome() {
+                if let Some(Outcome::Linked(link)) = screen.take_outcome() {
                     let tray = screen.tray.take();
                     let app = StandbyApp::with_link(link, ctx).with_tray(tray);
-                    *self = RemoteWindow::Main(Box::new(app));
+                    *self = RemoteWindow::Main(Box::new(app), None);
                     ctx.request_repaint();
                 }
             }
-            RemoteWindow::Main(app) => app.refresh(),
+            RemoteWindow::Main(app, again) => {
+                app.refresh();
+                match again {
+                    None => {
+                        *again = LoginScreen::again(app).map(Box::new);
+                        if again.is_some() {
+                            ctx.request_repaint();
+                        }
+                    }
+                    Some(screen) => {
+                        if let Some(Outcome::Back) = screen.take_outcome() {
+                            *again = None;
+                            ctx.request_repaint();
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -179,7 +334,12 @@ impl RemoteWindow {
                 egui::CentralPanel::default().show(ui, |_| {});
                 screen.draw(ui);
             }
-            RemoteWindow::Main(app) => app.show(ui),
+            RemoteWindow::Main(app, again) => {
+                app.show(ui);
+                if let Some(screen) = again {
+                    screen.draw(ui);
+                }
+            }
         }
     }
 }
@@ -187,7 +347,7 @@ impl RemoteWindow {
 impl eframe::App for RemoteWindow {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.refresh(ctx);
-        if let RemoteWindow::Main(app) = self {
+        if let RemoteWindow::Main(app, _) = self {
             app.window_logic(ctx);
         }
     }

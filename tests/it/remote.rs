@@ -578,3 +578,152 @@ fn a_remote_windows_what_if_and_history_give_the_engines_answers() {
     drop(silent_dns);
     drop(engine);
 }
+
+/// The password changes on the engine while a remote window is attached (here from that
+/// window itself, as the Options dialog would): the live link's next connection is
+/// refused, and the login screen comes back over the last state instead of a banner that
+/// retries the old password for ever. A wrong password there is refused again; the new
+/// one attaches the same window again, live, on the certificate pinned at the start.
+#[test]
+fn a_password_changed_on_the_engine_brings_the_login_screen_back() {
+    const NEW: &str = "changed-admin-pw";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("standby.ron");
+    let api = free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut settings = Settings::from_ron(
+        r#"(server_sets: [(
+            name: "relogin-web",
+            servers: [(public_ip: "127.0.0.1")],
+            polling: Tcp(port: 9),
+            frequency: (retries: 0, interval_secs: 1, failed_interval_secs: 1),
+        )])"#,
+    )
+    .unwrap();
+    settings.options.http_api.enabled = true;
+    settings.options.http_api.listen = api.to_string();
+    settings.options.http_api.password = Secret::new(PASSWORD);
+    settings.options.http_api.tls = ApiTls::SelfSigned;
+    file::save(&path, &settings).unwrap();
+    let engine = Standby::start(&path, 1);
+    assert!(api_up(&engine), "the API never listened: {}", engine.log());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let known = dir.path().join("known_hosts");
+    let remote = Arc::new(
+        Remote::new(
+            &format!("https://{api}"),
+            Some(Secret::new(PASSWORD)),
+            KnownHosts::at(&known),
+        )
+        .unwrap(),
+    );
+    let mut w = login_window(Login::new(remote, runtime, None));
+    w.run_steps(2);
+    let field = "API password of admin:";
+    w.get_by_role_and_label(Role::PasswordInput, field)
+        .set_text_value_accesskit(PASSWORD);
+    w.run_steps(2);
+    w.get_by_label("Connect").click();
+    assert!(steps_until(&mut w, |w| w.state().app().is_some()
+        && w.state().login().is_none()));
+    assert!(steps_until(&mut w, |w| w
+        .state()
+        .app()
+        .is_some_and(|a| a.snapshot().set("relogin-web").is_some())));
+    let pinned = std::fs::read_to_string(&known).unwrap();
+    assert!(pinned.starts_with(&format!("{api} ")), "{pinned}");
+
+    // The password changes on the engine (its placeholders keep the other secrets).
+    let client = w.state().app().unwrap().engine().clone();
+    let mut options = client.snapshot().settings.options.clone();
+    options.http_api.password = Secret::new(NEW);
+    let (call, _answer) = Call::edit_settings(SettingsEdit::Options(Box::new(options)), None);
+    client.try_send(call).unwrap();
+    assert!(
+        poll_until(Duration::from_secs(20), || file::load(&path)
+            .is_ok_and(|s| s.options.http_api.password.expose() == NEW)),
+        "the new password did not land in the engine's file"
+    );
+
+    // The login screen comes back over the main window, saying why; the state stays.
+    assert!(
+        steps_until(&mut w, |w| w.state().login().is_some()),
+        "no login screen after the password changed: {:?}",
+        w.state().app().unwrap().engine_status()
+    );
+    assert!(w.state().app().is_some(), "the main window went");
+    let said = w.state().login().and_then(|l| l.error.clone()).unwrap();
+    assert!(said.contains("refused the password of admin"), "{said}");
+    w.run_steps(3);
+    assert!(w.query_by_label_contains("log in again").is_some());
+    assert!(
+        w.query_all_by_label_contains("relogin-web")
+            .next()
+            .is_some()
+    );
+    let status = w.state().app().unwrap().engine_status();
+    assert!(
+        matches!(status, Some(LinkStatus::Lost { login: Some(ref l), .. }) if l.refusals == 1),
+        "{status:?}"
+    );
+
+    // A wrong password: refused again, the screen stays.
+    w.get_by_role_and_label(Role::PasswordInput, field)
+        .set_text_value_accesskit("still-wrong");
+    w.run_steps(2);
+    w.get_by_label("Connect").click();
+    let refused_twice = |w: &Harness<'static, RemoteWindow>| {
+        matches!(
+            w.state().app().unwrap().engine_status(),
+            Some(LinkStatus::Lost { login: Some(l), .. }) if l.refusals == 2
+        ) && w.state().login().is_some_and(|l| !l.connecting())
+    };
+    assert!(
+        steps_until(&mut w, refused_twice),
+        "{:?}",
+        w.state().app().unwrap().engine_status()
+    );
+    assert!(
+        w.state()
+            .login()
+            .and_then(|l| l.error.clone())
+            .is_some_and(|e| e.contains("refused the password of admin"))
+    );
+
+    // The new password: attached again, live, on the same pinned certificate.
+    w.get_by_role_and_label(Role::PasswordInput, field)
+        .set_text_value_accesskit(NEW);
+    w.run_steps(2);
+    assert!(steps_until(&mut w, |w| w
+        .state()
+        .login()
+        .is_some_and(|l| l.wait_left() == 0)));
+    w.get_by_label("Connect").click();
+    assert!(
+        steps_until(&mut w, |w| w.state().login().is_none()),
+        "not attached again: {:?}",
+        w.state().login().and_then(|l| l.error.clone())
+    );
+    assert!(matches!(
+        w.state().app().unwrap().engine_status(),
+        Some(LinkStatus::Attached { .. })
+    ));
+    let polls = w.state().app().unwrap().snapshot().stats.polls_completed;
+    assert!(
+        steps_until(&mut w, |w| w.state().app().is_some_and(|a| a
+            .snapshot()
+            .stats
+            .polls_completed
+            >= polls + 2)),
+        "no live state after the login"
+    );
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), pinned);
+    w.run_steps(2);
+    assert!(w.query_by_label_contains("Lost the engine").is_none());
+    drop(w);
+    drop(engine);
+}
