@@ -119,6 +119,13 @@ enum Action {
         #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "weekly")]
         time_zone: String,
     },
+    /// The running engine of the settings file, over the local channel that windows
+    /// attach on (it never starts one): print its state, pause or resume all polling, or
+    /// stop it (exit 3 when none runs)
+    Engine {
+        #[command(subcommand)]
+        action: EngineAction,
+    },
     /// The HTTP API
     Api {
         #[command(subcommand)]
@@ -164,6 +171,18 @@ struct ServiceChange {
     /// Print the files it would write and the commands it would run; change nothing
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Subcommand)]
+enum EngineAction {
+    /// Print its process, polling and each set with its servers
+    Status,
+    /// Pause all polling (saved in the settings), then print the state
+    Pause,
+    /// Resume all polling, then print the state
+    Resume,
+    /// Stop the engine (as a window's Shut down does) and wait until it is gone
+    Stop,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +255,9 @@ fn main() -> ExitCode {
             )
         }
         Some(Action::Service { action }) => service(action, cli.config),
+        Some(Action::Engine { action }) => {
+            engine_command(&cli.config.unwrap_or_else(file::default_path), action)
+        }
         Some(Action::Report {
             from,
             to,
@@ -351,6 +373,35 @@ fn maintenance(
         }
         Err(e) => {
             eprintln!("standby maintenance: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn engine_command(settings: &std::path::Path, action: EngineAction) -> anyhow::Result<ExitCode> {
+    use standby::attach::cli::{self, Ask, CliError, Outcome};
+    let ask = match action {
+        EngineAction::Status => Ask::Status,
+        EngineAction::Pause => Ask::Pause,
+        EngineAction::Resume => Ask::Resume,
+        EngineAction::Stop => Ask::Stop,
+    };
+    match cli::run(settings, ask) {
+        Ok(Outcome::State(text)) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::Stopped { pid }) => {
+            println!("engine: process {pid} stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        // Like `service status`: 3 is "not running", for scripts.
+        Err(e @ CliError::NoEngine(_)) => {
+            eprintln!("standby engine: {e}");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => {
+            eprintln!("standby engine: {e}");
             Ok(ExitCode::from(1))
         }
     }

@@ -13,6 +13,7 @@
 //! [`link::Link`] over a [`link::Connector`]: [`client::Local`] here, [`remote::Remote`]
 //! over HTTPS.
 
+pub mod cli;
 pub mod client;
 pub mod known_hosts;
 pub mod link;
@@ -24,7 +25,7 @@ pub mod session;
 mod windows_pipe;
 pub mod wire;
 
-pub use link::{Link, LinkControl, LinkStatus, Place};
+pub use link::{Link, LinkControl, LinkStatus, LoginWanted, Place};
 
 use std::path::{Path, PathBuf};
 

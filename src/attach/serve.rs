@@ -91,41 +91,50 @@ async fn serve(client: EngineClient, settings_path: PathBuf) {
     let name = super::pipe_name(&settings_path);
     let hello = hello(&settings_path);
     let mut engine = client.watch();
-    let mut first = true;
+    // The first instance refuses a pipe someone else made under the name already.
+    let mut server = match super::windows_pipe::create(&name, true) {
+        Ok(server) => server,
+        Err(e) => {
+            client
+                .log(
+                    Level::Warning,
+                    format!("windows cannot attach: {name}: {e}"),
+                )
+                .await;
+            return;
+        }
+    };
     tracing::info!("windows attach on {name}");
     loop {
-        // One instance per window: a new one waits while the last is taken.
-        let server = match super::windows_pipe::create(&name, first) {
-            Ok(server) => server,
-            Err(e) if first => {
-                client
-                    .log(
-                        Level::Warning,
-                        format!("windows cannot attach: {name}: {e}"),
-                    )
-                    .await;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!("a new instance of {name}: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        // The instance waiting for a window is kept across snapshots (`connect` loses
+        // nothing when the other branch wins): a window that opens the pipe while none
+        // is waiting would be told that no engine runs.
+        let connected = tokio::select! {
+            connected = server.connect() => connected,
+            changed = engine.changed() => {
+                if changed.is_err() {
+                    break;
+                }
                 continue;
             }
         };
-        first = false;
-        tokio::select! {
-            connected = server.connect() => match connected {
-                Ok(()) => {
-                    tokio::spawn(frames_session(server, client.clone(), hello.clone()));
-                }
+        // The next instance before this one is handed over, so that one always waits.
+        let next = loop {
+            match super::windows_pipe::create(&name, false) {
+                Ok(next) => break next,
                 Err(e) => {
-                    tracing::warn!("a window on {name}: {e}");
+                    tracing::warn!("a new instance of {name}: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            },
-            changed = engine.changed() => if changed.is_err() {
-                break;
-            },
+            }
+        };
+        let taken = std::mem::replace(&mut server, next);
+        match connected {
+            Ok(()) => {
+                tokio::spawn(frames_session(taken, client.clone(), hello.clone()));
+            }
+            // A window that left at once, say: its instance is dropped.
+            Err(e) => tracing::warn!("a window on {name}: {e}"),
         }
     }
 }

@@ -447,3 +447,74 @@ fn a_window_whose_engine_is_killed_says_so_greys_its_state_and_reattaches() {
     let _started = Detached(engine_pid(&w).unwrap());
     w.wait_for("the set", |s| s.set("web").is_some());
 }
+
+/// `standby engine ...` from a terminal: the same local channel as a window (the named
+/// pipe's twin; `scripts/check-windows-pipe.sh` runs these under Wine on Windows's).
+fn engine_cli(settings: &Path, action: &str) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(["engine", action, "--config"])
+        .arg(settings)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+#[test]
+fn standby_engine_shows_pauses_resumes_and_stops_the_engine_over_the_local_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("standby.ron");
+    write_settings(&settings);
+
+    // None runs: exit 3, and none is started.
+    let (code, said) = engine_cli(&settings, "status");
+    assert_eq!(code, Some(3), "{said}");
+    assert!(said.contains("no engine runs"), "{said}");
+    assert!(!attach::socket_path(&settings).exists());
+
+    let mut engine = Engine(headless(&settings));
+    let pid = engine.0.id();
+    // The first snapshots may come before the sets are built.
+    let mut said = String::new();
+    assert!(
+        poll_until(Duration::from_secs(30), || {
+            let (code, text) = engine_cli(&settings, "status");
+            said = text;
+            code == Some(0) && said.contains("set web: ")
+        }),
+        "never attached: {said}"
+    );
+    assert!(said.contains(&format!("engine: process {pid} ")), "{said}");
+    assert!(said.contains("polling: running"), "{said}");
+    assert!(said.contains("set web: "), "{said}");
+    assert!(said.contains("  server 127.0.0.1: "), "{said}");
+
+    let (code, said) = engine_cli(&settings, "pause");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("polling: paused"), "{said}");
+    assert!(
+        standby::model::file::load(&settings)
+            .unwrap()
+            .options
+            .polling
+            .paused,
+        "the pause is not in the settings file"
+    );
+    let (code, said) = engine_cli(&settings, "resume");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("polling: running"), "{said}");
+
+    let (code, said) = engine_cli(&settings, "stop");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains(&format!("process {pid} stopped")), "{said}");
+    assert!(
+        poll_until(Duration::from_secs(20), || matches!(
+            engine.0.try_wait(),
+            Ok(Some(_))
+        )),
+        "the engine still runs after stop"
+    );
+    assert_eq!(engine_cli(&settings, "status").0, Some(3));
+}
