@@ -23,6 +23,17 @@ impl Unbound {
     /// As [`Unbound::start`], with options of unbound.sh (`--trust-anchor FILE`).
     pub async fn start_with(options: &[String], extra: &str, zones: &str) -> Unbound {
         let addr = super::free_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        Unbound::start_at(addr, options, extra, zones).await
+    }
+
+    /// As [`Unbound::start_with`], on `addr` (port 53 for the system's resolver, which
+    /// asks no other port).
+    pub async fn start_at(
+        addr: SocketAddr,
+        options: &[String],
+        extra: &str,
+        zones: &str,
+    ) -> Unbound {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("extra.conf"), extra).unwrap();
         std::fs::write(dir.path().join("zones.conf"), zones).unwrap();
