@@ -11,9 +11,12 @@ pub fn show(ui: &mut egui::Ui, requests: &mut Vec<DialogRequest>) {
     ui.vertical(|ui| {
         ui.label(RichText::new("Welcome to Standby").heading());
         ui.add_space(6.0);
-        ui.label(
-            "Standby polls the servers of a server set, decides which of them work and keeps \
-             the set's host names pointing at those. There are no server sets yet.",
+        ui.add(
+            egui::Label::new(
+                "Standby polls the servers of a server set, decides which of them work and \
+                 keeps the set's host names pointing at those. There are no server sets yet.",
+            )
+            .wrap(),
         );
         ui.add_space(12.0);
         ui.horizontal(|ui| {
@@ -24,7 +27,13 @@ pub fn show(ui: &mut egui::Ui, requests: &mut Vec<DialogRequest>) {
             {
                 requests.push(DialogRequest::FirstSet);
             }
-            ui.label("Step by step: your servers, how to poll them, the DNS names they serve.");
+            // Wrapped: the tab scrolls sideways, so a long line would run out of view.
+            ui.add(
+                egui::Label::new(
+                    "Step by step: your servers, how to poll them, the DNS names they serve.",
+                )
+                .wrap(),
+            );
         });
         ui.add_space(6.0);
         ui.horizontal(|ui| {
@@ -35,9 +44,13 @@ pub fn show(ui: &mut egui::Ui, requests: &mut Vec<DialogRequest>) {
             {
                 requests.push(DialogRequest::Example);
             }
-            ui.label(
-                "A set that pings this machine's own loopback addresses: within seconds you \
-                 see their statuses, the log and what DNS should give. It changes no DNS.",
+            ui.add(
+                egui::Label::new(
+                    "A set that pings this machine's own loopback addresses: within seconds \
+                     you see their statuses, the log and what DNS should give. It changes no \
+                     DNS.",
+                )
+                .wrap(),
             );
         });
     });
