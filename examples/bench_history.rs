@@ -235,6 +235,48 @@ fn main() {
         );
         report
     };
+    // Each period alone, per server (each of the first set's servers, one report each)
+    // and per set (the first set's report: all its servers' polls together).
+    let per_period = |history: &History, label: &str| {
+        let (set, servers) = &subjects[0];
+        for period in standby::store::report::PERIODS {
+            let (mut sum, mut worst) = (0f64, 0f64);
+            let rows_before = history.rows_scanned();
+            for server in servers {
+                let one = vec![(set.clone(), vec![server.clone()])];
+                let started = Instant::now();
+                history
+                    .uptime_report_over(&one, at, &[period])
+                    .expect("report");
+                let t = started.elapsed().as_secs_f64();
+                sum += t;
+                worst = worst.max(t);
+            }
+            let rows = (history.rows_scanned() - rows_before) / servers.len() as u64;
+            let rows_before = history.rows_scanned();
+            let started = Instant::now();
+            let report = history
+                .uptime_report_over(&subjects[..1].to_vec(), at, &[period])
+                .expect("report");
+            let set_secs = started.elapsed().as_secs_f64();
+            let set_rows = history.rows_scanned() - rows_before;
+            let u = &report.sets[0].periods[0];
+            println!(
+                "{label}, {}: per server {:.2} ms mean, {:.2} ms max, {rows} rows read; per set of {} servers {:.1} ms, {set_rows} rows read; the set: {} polls, {:.3} %, p50 {:.1} p95 {:.1} p99 {:.1} ms",
+                period.0,
+                sum * 1000.0 / servers.len() as f64,
+                worst * 1000.0,
+                servers.len(),
+                set_secs * 1000.0,
+                u.polls,
+                u.percent().unwrap_or(0.0),
+                u.p50_ms.unwrap_or(0.0),
+                u.p95_ms.unwrap_or(0.0),
+                u.p99_ms.unwrap_or(0.0),
+            );
+        }
+    };
+    per_period(&history, "raw polls not rolled up");
     // Over raw polls only the first set (100 servers): it reads every raw poll.
     let raw_report = report(&history, &subjects[..1], "with the raw polls not rolled up");
 
@@ -260,6 +302,7 @@ fn main() {
         secs * 1000.0 / batches as f64,
         worst * 1000.0
     );
+    per_period(&history, "rolled up");
     let rolled_report = report(&history, &subjects, "rolled up");
     let polls = |r: &standby::store::report::UptimeReport| -> Vec<u64> {
         r.sets.iter().map(|s| s.periods[2].polls).collect()

@@ -229,15 +229,26 @@ impl History {
         subjects: &Subjects,
         at: SystemTime,
     ) -> Result<UptimeReport, HistoryError> {
+        self.uptime_report_over(subjects, at, &PERIODS)
+    }
+
+    /// [`History::uptime_report`] over other periods (name, seconds before `at`): the
+    /// benchmark times each of the [`PERIODS`] alone.
+    pub fn uptime_report_over(
+        &self,
+        subjects: &Subjects,
+        at: SystemTime,
+        periods: &[(&str, i64)],
+    ) -> Result<UptimeReport, HistoryError> {
         let now_ms = to_millis(at);
         let mut sets = Vec::with_capacity(subjects.len());
         for (set, servers) in subjects {
-            let mut set_buckets = vec![Bucket::default(); PERIODS.len()];
+            let mut set_buckets = vec![Bucket::default(); periods.len()];
             let mut rows = Vec::with_capacity(servers.len());
             for server in servers {
-                let mut buckets = vec![Bucket::default(); PERIODS.len()];
+                let mut buckets = vec![Bucket::default(); periods.len()];
                 // A scan per period: each takes its own whole days from the daily rollups.
-                for ((_, secs), b) in PERIODS.iter().zip(buckets.iter_mut()) {
+                for ((_, secs), b) in periods.iter().zip(buckets.iter_mut()) {
                     let period = (now_ms - secs * 1000, now_ms);
                     self.scan(set, server, period, true, &mut |_, one| b.merge(one))?;
                 }
