@@ -348,11 +348,25 @@ async fn supervise(client: EngineClient, limits: Limits, stats: Arc<ServeStats>)
 /// The file beside the settings that keeps the key of the secrets' placeholders.
 pub const PLACEHOLDER_KEY_FILE: &str = "api-placeholder.key";
 
+/// Why the placeholders' key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum KeyFileError {
+    #[error("{}: not a key of 64 hex digits (remove it to make a new one)", .0.display())]
+    NotAKey(std::path::PathBuf),
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] tls::TlsError),
+}
+
 /// The placeholders' key, kept beside the settings file (owner-only, made at the first
 /// start): the same secret gets the same placeholder after a restart of the API or the
 /// engine, so a remote window's draft made before still names the stored secret. The file
 /// is no more secret than the settings file beside it, which holds the secrets themselves.
-fn placeholder_key(settings_path: &std::path::Path) -> Result<[u8; 32], String> {
+fn placeholder_key(settings_path: &std::path::Path) -> Result<[u8; 32], KeyFileError> {
     let path = settings_path.with_file_name(PLACEHOLDER_KEY_FILE);
     let parse = |text: &str| -> Option<[u8; 32]> {
         let text = text.trim();
@@ -366,19 +380,14 @@ fn placeholder_key(settings_path: &std::path::Path) -> Result<[u8; 32], String> 
         Some(key)
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text).ok_or_else(|| {
-            format!(
-                "{}: not a key of 64 hex digits (remove it to make a new one)",
-                path.display()
-            )
-        }),
+        Ok(text) => parse(&text).ok_or(KeyFileError::NotAKey(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key: [u8; 32] = rand::random();
             let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            tls::write_private(&path, format!("{text}\n").as_bytes()).map_err(|e| e.to_string())?;
+            tls::write_private(&path, format!("{text}\n").as_bytes())?;
             Ok(key)
         }
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(source) => Err(KeyFileError::Read { path, source }),
     }
 }
 
@@ -443,6 +452,7 @@ mod placeholder_tests {
         }
         std::fs::write(&file, "short").unwrap();
         let e = super::placeholder_key(&settings).unwrap_err();
-        assert!(e.contains("64 hex digits"), "{e}");
+        assert!(matches!(e, super::KeyFileError::NotAKey(_)), "{e}");
+        assert!(e.to_string().contains("64 hex digits"), "{e}");
     }
 }

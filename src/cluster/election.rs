@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::etcd::{Compare, Etcd};
+use super::etcd::{Compare, Etcd, EtcdError};
 
 /// Kept off the lease's end: clock-rate drift between this machine and etcd's, and the
 /// moment between the fence and the write's first packet.
@@ -26,6 +26,21 @@ pub const LEASE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Below this much time left a write is not started at all.
 pub const MIN_WRITE_BUDGET: Duration = Duration::from_millis(300);
+
+/// Why the fence lets no DNS write through now.
+#[derive(Debug, thiserror::Error)]
+pub enum NoWrite {
+    #[error("this instance does not lead the cluster: no DNS write")]
+    NotLeader,
+    #[error("no etcd client")]
+    NoEtcd,
+    #[error("this instance's etcd lease may be about to expire: no DNS write")]
+    LeaseEnding,
+    #[error("another instance leads the cluster now: no DNS write")]
+    AnotherLeads,
+    #[error("leadership not proved ({0}): no DNS write")]
+    NotProved(EtcdError),
+}
 
 /// What a DNS write must pass first. Cheap to clone; shared by the cluster task (which
 /// sets and clears it) and the DNS runs (which check it).
@@ -118,30 +133,30 @@ impl Fence {
 
     /// Proves leadership for one write: the time the write may take (its time-out must
     /// not exceed it), or why no write may be made now.
-    pub async fn check(&self) -> Result<Duration, String> {
+    pub async fn check(&self) -> Result<Duration, NoWrite> {
         let held = self.held();
         let Some(revision) = held.create_revision else {
-            return Err("this instance does not lead the cluster: no DNS write".into());
+            return Err(NoWrite::NotLeader);
         };
         let Some(etcd) = &self.etcd else {
-            return Err("no etcd client".into());
+            return Err(NoWrite::NoEtcd);
         };
         if self.left() < MIN_WRITE_BUDGET {
-            return Err("this instance's etcd lease may be about to expire: no DNS write".into());
+            return Err(NoWrite::LeaseEnding);
         }
         let proof = Compare::CreateRevision(self.key.clone(), revision);
         match etcd.holds(&proof).await {
             Ok(true) => {}
             Ok(false) => {
                 self.step_down();
-                return Err("another instance leads the cluster now: no DNS write".into());
+                return Err(NoWrite::AnotherLeads);
             }
-            Err(e) => return Err(format!("leadership not proved ({e}): no DNS write")),
+            Err(e) => return Err(NoWrite::NotProved(e)),
         }
         // The proof took time: what is left is measured again, after it.
         let left = self.left();
         if left < MIN_WRITE_BUDGET {
-            return Err("this instance's etcd lease may be about to expire: no DNS write".into());
+            return Err(NoWrite::LeaseEnding);
         }
         Ok(left)
     }

@@ -55,6 +55,29 @@ struct Document {
     shared: Shared,
 }
 
+/// Why the shared settings cannot be changed from this instance now.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotWritable {
+    #[error(
+        "etcd is unreachable ({0}): the cluster's shared settings (server sets, polling, \
+         notification and DNS updating options) cannot be changed now"
+    )]
+    Unreachable(String),
+    #[error(
+        "etcd has not been read yet: the cluster's shared settings cannot be changed until it is"
+    )]
+    NotReadYet,
+    /// The newest document is refused here (`0`: why).
+    #[error(
+        "the cluster's shared settings in etcd are not in force here ({0}): they cannot be \
+         changed from this instance"
+    )]
+    NotInForce(String),
+    /// A newer document is read and being put in force.
+    #[error("the cluster's shared settings are being updated from etcd: try again")]
+    Updating,
+}
+
 /// Why a value in etcd is not a document this version reads.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -247,7 +270,7 @@ impl Follow {
     }
 
     /// The value of `revision` is no document this instance reads (`why`).
-    pub fn undecodable(&mut self, revision: i64, why: String) {
+    pub fn undecodable(&mut self, revision: i64, why: &DecodeError) {
         self.reach = Reach::Reachable;
         self.absent = false;
         self.newest_revision = self.newest_revision.max(revision);
@@ -279,9 +302,11 @@ impl Follow {
     }
 
     /// The condition of a write made on the settings in force, or why none can be made now.
-    pub fn condition(&self, key: &str) -> Result<Compare, String> {
-        if !matches!(self.reach, Reach::Reachable) {
-            return Err(self.unavailable());
+    pub fn condition(&self, key: &str) -> Result<Compare, NotWritable> {
+        match &self.reach {
+            Reach::Reachable => {}
+            Reach::Unreachable { why, .. } => return Err(NotWritable::Unreachable(why.clone())),
+            Reach::NotYet => return Err(NotWritable::NotReadYet),
         }
         if self.absent {
             return Ok(Compare::Absent(key.to_string()));
@@ -290,28 +315,11 @@ impl Follow {
             // A newer document is read but not in force (it is being installed, or it is
             // refused here): writing over it would undo a change unseen.
             return Err(match &self.refused {
-                Some(why) => format!(
-                    "the cluster's shared settings in etcd are not in force here ({why}): \
-                     they cannot be changed from this instance"
-                ),
-                None => {
-                    "the cluster's shared settings are being updated from etcd: try again".into()
-                }
+                Some(why) => NotWritable::NotInForce(why.clone()),
+                None => NotWritable::Updating,
             });
         }
         Ok(Compare::ModRevision(key.to_string(), self.installed))
-    }
-
-    fn unavailable(&self) -> String {
-        match &self.reach {
-            Reach::Unreachable { why, .. } => format!(
-                "etcd is unreachable ({why}): the cluster's shared settings (server sets, \
-                 polling, notification and DNS updating options) cannot be changed now"
-            ),
-            _ => "etcd has not been read yet: the cluster's shared settings cannot be changed \
-                  until it is"
-                .into(),
-        }
     }
 
     /// The newest document read, if it is not the one in force (nor refused here).
@@ -452,13 +460,15 @@ mod tests {
             ),
         ];
         let mut follow = Follow::default();
-        assert!(follow.condition(key).unwrap_err().contains("not been read"));
+        assert_eq!(follow.condition(key), Err(NotWritable::NotReadYet));
         for (i, (seen, current, step, installed, condition)) in table.into_iter().enumerate() {
             assert_eq!(follow.seen(seen, &current), step, "row {i}");
             assert_eq!(follow.installed(), installed, "row {i}");
             match (follow.condition(key), condition) {
                 (Ok(got), Ok(want)) => assert_eq!(got, want, "row {i}"),
-                (Err(got), Err(words)) => assert!(got.contains(words), "row {i}: {got}"),
+                (Err(got), Err(words)) => {
+                    assert!(got.to_string().contains(words), "row {i}: {got}");
+                }
                 (got, want) => panic!("row {i}: {got:?}, wanted {want:?}"),
             }
         }
@@ -499,7 +509,11 @@ mod tests {
             }
         );
         let why = follow.condition(key).unwrap_err();
-        assert!(why.contains("etcd is unreachable (time-out)"), "{why}");
+        assert_eq!(why, NotWritable::Unreachable("time-out".into()));
+        assert!(
+            why.to_string().contains("etcd is unreachable (time-out)"),
+            "{why}"
+        );
         // etcd back: the next read makes it reachable again; in force is still 3.
         follow.seen(
             Seen::Doc {
@@ -528,7 +542,11 @@ mod tests {
         assert!(matches!(step, Step::Adopt { revision: 4, .. }));
         follow.refuse("server_sets[0].name: required".into());
         let why = follow.condition(key).unwrap_err();
-        assert!(why.contains("not in force here (server_sets[0]"), "{why}");
+        assert!(
+            why.to_string()
+                .contains("not in force here (server_sets[0]"),
+            "{why}"
+        );
         // Our write at 9 (a create after a delete, say) moves on past it.
         follow.written(9, Shared::of(&settings(&[])));
         follow.adopted(9);

@@ -36,21 +36,20 @@ impl Resolver {
         at.map_or(Resolver::System, Resolver::At)
     }
 
-    /// The addresses of `name`; empty when it has none.
-    async fn addresses(&self, name: &str, timeout: Duration) -> Result<Vec<IpAddr>, String> {
+    /// The addresses of `name`; empty when it has none, `None` when it could not be
+    /// resolved (the caller counts that name server as unknown, so why is not kept).
+    async fn addresses(&self, name: &str, timeout: Duration) -> Option<Vec<IpAddr>> {
         match self {
-            Resolver::At(at) => lookup::resolve_at(*at, name, timeout)
-                .await
-                .map_err(|e| e.text),
+            Resolver::At(at) => lookup::resolve_at(*at, name, timeout).await.ok(),
             Resolver::System => {
                 let found = tokio::time::timeout(timeout, tokio::net::lookup_host((name, 0)))
                     .await
-                    .map_err(|_| format!("timeout resolving {name}"))?
-                    .map_err(|e| e.to_string())?;
+                    .ok()?
+                    .ok()?;
                 let mut addresses: Vec<IpAddr> = found.map(|a| a.ip()).collect();
                 addresses.sort();
                 addresses.dedup();
-                Ok(addresses)
+                Some(addresses)
             }
         }
     }
@@ -153,7 +152,7 @@ async fn resolve_missing(servers: &mut [NameServer], resolver: &Resolver, timeou
     }
     while let Some(done) = lookups.join_next().await {
         // Not resolved (an error, or a panicked task): no address, so the NS is unknown.
-        if let Ok((index, Ok(addresses))) = done {
+        if let Ok((index, Some(addresses))) = done {
             servers[index].addresses = addresses;
         }
     }

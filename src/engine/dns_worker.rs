@@ -145,7 +145,7 @@ pub(super) async fn fenced_update(
     let budget = fence
         .check()
         .await
-        .map_err(|why| DnsError::new(FailureKind::Local, DnsStage::Updating, why))?;
+        .map_err(|why| DnsError::new(FailureKind::Local, DnsStage::Updating, why.to_string()))?;
     request.timeout = request.timeout.min(budget);
     match tokio::time::timeout(budget, updater.update(&request)).await {
         Ok(result) => result,

@@ -64,6 +64,8 @@ pub enum FieldError {
     NotANetwork(String),
     #[error("{0:?} is not an address or address:port such as 192.0.2.53:53")]
     NotANotifyTarget(String),
+    #[error("{0:?} is not a date like 2026-11-25")]
+    NotADate(String),
     #[error("{0:?} is not a time like 2026-12-01T12:00:00Z")]
     NotATime(String),
     #[error("{0:?} is not a duration like 250ms, 10s, 30m, 2h or 1d")]

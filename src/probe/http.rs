@@ -41,6 +41,19 @@ const BODY_TEXT_LIMIT: usize = 1 << 20;
 
 const USER_AGENT_VALUE: &str = concat!("Standby/", env!("CARGO_PKG_VERSION"));
 
+/// Why a URL (the poll's, or a redirect's `Location`) cannot be requested.
+#[derive(Debug, thiserror::Error)]
+enum BadUrl {
+    #[error("bad URL {url:?}: {reason}")]
+    Invalid { url: String, reason: String },
+    #[error("the URL {0:?} must start with http:// or https://")]
+    NotHttp(String),
+    #[error("the URL {0:?} has no host")]
+    NoHost(String),
+    #[error("bad redirect Location: {0}")]
+    Location(String),
+}
+
 /// Where one request goes: the URL's parts, parsed once.
 #[derive(Clone, Debug)]
 struct Hop {
@@ -57,27 +70,26 @@ struct Hop {
 }
 
 impl Hop {
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(text: &str) -> Result<Self, BadUrl> {
+        let bad = |reason: String| BadUrl::Invalid {
+            url: text.to_string(),
+            reason,
+        };
         // A Unicode host goes out as punycode in Host and SNI (and a Unicode path
         // percent-encoded): what the server and its certificate know.
-        let ascii = crate::model::idn::url_to_ascii(text.trim())
-            .map_err(|e| format!("bad URL {text:?}: {e}"))?;
+        let ascii = crate::model::idn::url_to_ascii(text.trim()).map_err(|e| bad(e.to_string()))?;
         let url: Uri = ascii
             .parse()
-            .map_err(|e| format!("bad URL {text:?}: {e}"))?;
+            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
         let https = match url.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") => false,
             Some(s) if s.eq_ignore_ascii_case("https") => true,
-            _ => {
-                return Err(format!(
-                    "the URL {text:?} must start with http:// or https://"
-                ));
-            }
+            _ => return Err(BadUrl::NotHttp(text.to_string())),
         };
         let host = url
             .host()
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("the URL {text:?} has no host"))?;
+            .ok_or_else(|| BadUrl::NoHost(text.to_string()))?;
         let default_port = if https { 443 } else { 80 };
         let port = url.port_u16().unwrap_or(default_port);
         // The Host header names the port only when the URL does (RFC 9110 §7.2).
@@ -86,15 +98,15 @@ impl Hop {
         } else {
             format!("{host}:{port}")
         };
-        let host_header =
-            HeaderValue::from_str(&host_header).map_err(|_| format!("bad host in URL {text:?}"))?;
+        let host_header = HeaderValue::from_str(&host_header)
+            .map_err(|_| bad(format!("the host {host:?} cannot be a Host header")))?;
         let path = url
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .parse()
-            .map_err(|e| format!("bad path in URL {text:?}: {e}"))?;
+            .map_err(|e: http::uri::InvalidUri| bad(format!("bad path: {e}")))?;
         let tls_name = if https {
-            Some(tls::server_name(host).map_err(|e| e.to_string())?)
+            Some(tls::server_name(host).map_err(|e| bad(e.to_string()))?)
         } else {
             None
         };
@@ -113,12 +125,15 @@ impl Hop {
     }
 
     /// The hop a `Location` leads to (absolute, or relative to this hop's URL).
-    fn follow(&self, location: &str) -> Result<Hop, String> {
-        let base =
-            url::Url::parse(&self.url).map_err(|e| format!("bad URL {:?}: {e}", self.url))?;
+    fn follow(&self, location: &str) -> Result<Hop, BadUrl> {
+        let invalid = |url: &str, e: url::ParseError| BadUrl::Invalid {
+            url: url.to_string(),
+            reason: e.to_string(),
+        };
+        let base = url::Url::parse(&self.url).map_err(|e| invalid(&self.url, e))?;
         let next = base
             .join(location)
-            .map_err(|e| format!("bad redirect Location {location:?}: {e}"))?;
+            .map_err(|e| BadUrl::Location(invalid(location, e).to_string()))?;
         Hop::parse(next.as_str())
     }
 }
@@ -155,7 +170,7 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     pub fn new(settings: &HttpPoll) -> Result<Self, BuildError> {
-        let first = Hop::parse(&settings.url).map_err(BuildError::Invalid)?;
+        let first = Hop::parse(&settings.url).map_err(|e| BuildError::Invalid(e.to_string()))?;
         let tls = if first.tls_name.is_some() || settings.follow_redirects > 0 {
             Some(TlsConnector::from(tls::client_config(
                 settings.verify_certificate,
@@ -262,7 +277,7 @@ impl HttpProbe {
                 .get(LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| wrong("a redirect without a Location".into()))?;
-            let next = hop.follow(location).map_err(wrong)?;
+            let next = hop.follow(location).map_err(|e| wrong(e.to_string()))?;
             if self.same_host_only && !next.same_host(&self.first) {
                 return Err(wrong(format!(
                     "redirect to another host ({}) not followed",

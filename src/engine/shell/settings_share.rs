@@ -25,7 +25,7 @@ use super::settings_keeper::Answer;
 use super::{Level, Shell};
 use crate::cluster::etcd::{Compare, Etcd, EtcdError, TxnOutcome};
 use crate::cluster::shared_settings::{
-    Follow, Reach, Seen, Shared, SharedStatus, Step, changes_shared, settings_key,
+    DecodeError, Follow, Reach, Seen, Shared, SharedStatus, Step, changes_shared, settings_key,
 };
 use crate::cluster::watch::EventKind;
 use crate::engine::edit::EditError;
@@ -51,7 +51,7 @@ pub enum ShareResult {
     Read {
         generation: u64,
         revision: i64,
-        doc: Result<Option<Shared>, String>,
+        doc: Result<Option<Shared>, DecodeError>,
     },
     /// etcd did not answer (the follower tries again).
     Unreachable { generation: u64, why: String },
@@ -73,7 +73,7 @@ pub enum Wrote {
     },
     /// Another value was there: its revision and document (`None`: no key).
     Lost {
-        current: Option<(i64, Result<Shared, String>)>,
+        current: Option<(i64, Result<Shared, DecodeError>)>,
     },
     Failed(String),
 }
@@ -152,8 +152,8 @@ impl SettingsShare {
     }
 
     /// Follows the cluster section of new settings: starts, restarts or stops the follower
-    /// when its connection changed. `Err`: the text to log.
-    pub fn follow_section(&mut self, settings: &Settings) -> Result<(), String> {
+    /// when its connection changed. `Err`: etcd's client could not be made (it is logged).
+    pub fn follow_section(&mut self, settings: &Settings) -> Result<(), EtcdError> {
         let wanted = settings.cluster.as_ref().map(connection);
         if wanted == self.section {
             return Ok(());
@@ -169,8 +169,7 @@ impl SettingsShare {
             return Ok(());
         };
         self.key = settings_key(&section);
-        let etcd = Etcd::new(&section, ETCD_TIMEOUT)
-            .map_err(|e| format!("cluster mode: the shared settings cannot be followed: {e}"))?;
+        let etcd = Etcd::new(&section, ETCD_TIMEOUT)?;
         let task = tokio::spawn(follow(
             etcd.clone(),
             self.key.clone(),
@@ -249,16 +248,14 @@ async fn follow(etcd: Etcd, key: String, generation: u64, results: mpsc::Sender<
 async fn read(
     etcd: &Etcd,
     key: &str,
-) -> Result<(i64, Result<Option<Shared>, String>, i64), EtcdError> {
+) -> Result<(i64, Result<Option<Shared>, DecodeError>, i64), EtcdError> {
     // A range over the key as a prefix gives the store's revision too (where to watch
     // from); only the key itself is taken.
     let (kvs, store_revision) = etcd.get_prefix(key).await?;
     Ok(match kvs.into_iter().find(|kv| kv.key == key) {
         Some(kv) => (
             kv.mod_revision,
-            Shared::decode(&kv.value)
-                .map(Some)
-                .map_err(|e| e.to_string()),
+            Shared::decode(&kv.value).map(Some),
             store_revision,
         ),
         None => (0, Ok(None), store_revision),
@@ -280,9 +277,7 @@ async fn watch(
         // The watch is on the key as a prefix: only the key itself counts.
         for event in events.into_iter().filter(|e| e.kv.key == key) {
             let doc = match event.kind {
-                EventKind::Put => Shared::decode(&event.kv.value)
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
+                EventKind::Put => Shared::decode(&event.kv.value).map(Some),
                 EventKind::Delete => Ok(None),
             };
             let read = ShareResult::Read {
@@ -313,7 +308,7 @@ async fn write(
             Err(e) => return Wrote::Failed(e.to_string()),
         };
         let current = current.map(|kv| {
-            let doc = Shared::decode(&kv.value).map_err(|e| e.to_string());
+            let doc = Shared::decode(&kv.value);
             (kv.mod_revision, doc)
         });
         match (&pause, current) {
@@ -358,7 +353,7 @@ impl Shell {
             }
             Err(why) => {
                 self.log(Level::Error, format!("settings not applied: {why}"));
-                answer.send(Err(EditError::SharedUnavailable(why)));
+                answer.send(Err(EditError::SharedUnavailable(why.to_string())));
             }
         }
         self.publish_share_status();
@@ -385,8 +380,11 @@ impl Shell {
 
     /// New settings are in force: the follower follows their cluster section.
     pub(super) fn share_follow_section(&mut self, settings: &Settings) {
-        if let Err(text) = self.share.follow_section(settings) {
-            self.log(Level::Error, text);
+        if let Err(e) = self.share.follow_section(settings) {
+            self.log(
+                Level::Error,
+                format!("cluster mode: the shared settings cannot be followed: {e}"),
+            );
         }
         self.publish_share_status();
     }
@@ -455,7 +453,7 @@ impl Shell {
         self.publish_share_status();
     }
 
-    fn on_read(&mut self, revision: i64, doc: Result<Option<Shared>, String>) {
+    fn on_read(&mut self, revision: i64, doc: Result<Option<Shared>, DecodeError>) {
         if matches!(self.share.follow.reach, Reach::Unreachable { .. }) {
             self.log(
                 Level::Info,
@@ -469,7 +467,7 @@ impl Shell {
             },
             Ok(None) => Seen::Absent,
             Err(why) => {
-                self.share.follow.undecodable(revision, why.clone());
+                self.share.follow.undecodable(revision, &why);
                 self.log(
                     Level::Error,
                     format!(
@@ -529,7 +527,7 @@ impl Shell {
                             self.core.settings(),
                         );
                     }
-                    Some((revision, Err(why))) => self.share.follow.undecodable(revision, why),
+                    Some((revision, Err(why))) => self.share.follow.undecodable(revision, &why),
                     None => {
                         if let Step::Publish =
                             self.share.follow.seen(Seen::Absent, self.core.settings())

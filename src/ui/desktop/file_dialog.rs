@@ -131,21 +131,31 @@ fn zenity_installed() -> bool {
 mod portal {
     use zbus::zvariant::OwnedValue;
 
+    /// Why the session bus offers no file chooser.
+    #[derive(Debug, thiserror::Error)]
+    pub enum NoPortal {
+        #[error("no D-Bus session bus ({0})")]
+        Bus(zbus::Error),
+        #[error("no XDG desktop portal ({0})")]
+        Portal(zbus::Error),
+        #[error("no XDG desktop portal with a file chooser on the session bus")]
+        FileChooser,
+    }
+
     /// Whether the session bus has an XDG desktop portal with a file chooser (asking for
     /// its version starts a portal that is only activatable).
-    pub fn file_chooser() -> Result<(), String> {
-        let connection = zbus::blocking::Connection::session()
-            .map_err(|e| format!("no D-Bus session bus ({e})"))?;
+    pub fn file_chooser() -> Result<(), NoPortal> {
+        let connection = zbus::blocking::Connection::session().map_err(NoPortal::Bus)?;
         let proxy = zbus::blocking::Proxy::new(
             &connection,
             "org.freedesktop.portal.Desktop",
             "/org/freedesktop/portal/desktop",
             "org.freedesktop.DBus.Properties",
         )
-        .map_err(|e| format!("no XDG desktop portal ({e})"))?;
+        .map_err(NoPortal::Portal)?;
         let _version: OwnedValue = proxy
             .call("Get", &("org.freedesktop.portal.FileChooser", "version"))
-            .map_err(|_| "no XDG desktop portal with a file chooser on the session bus")?;
+            .map_err(|_| NoPortal::FileChooser)?;
         Ok(())
     }
 }

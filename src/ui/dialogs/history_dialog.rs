@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use eframe::egui::{self, RichText};
 
 use crate::engine::{Call, CallError, Inbound, Pending, Snapshot};
+use crate::model::field::FieldError;
 use crate::store::events::{EventFilter, EventKind, HistoryEvent};
 
 use crate::store::history::{HistoryFilter, HistoryRow, iso_utc};
@@ -62,7 +63,7 @@ pub struct FilterDraft {
 
 impl FilterDraft {
     /// The engine's filter, or which field is wrong.
-    pub fn filter(&self) -> Result<HistoryFilter, String> {
+    pub fn filter(&self) -> Result<HistoryFilter, FilterError> {
         let blank = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let day = Duration::from_secs(86_400);
         Ok(HistoryFilter {
@@ -81,7 +82,7 @@ impl FilterDraft {
     }
 
     /// The engine's filter of events, or which field is wrong.
-    pub fn event_filter(&self) -> Result<EventFilter, String> {
+    pub fn event_filter(&self) -> Result<EventFilter, FilterError> {
         let f = self.filter()?;
         Ok(EventFilter {
             kind: self.kind,
@@ -95,7 +96,7 @@ impl FilterDraft {
 
     /// The SLA report's period, Unix seconds: the From and To dates, or the last 30 days
     /// up to `now` where blank.
-    pub fn report_period(&self, now: SystemTime) -> Result<(i64, i64), String> {
+    pub fn report_period(&self, now: SystemTime) -> Result<(i64, i64), FilterError> {
         let f = self.filter()?;
         let secs = |t: SystemTime| {
             t.duration_since(SystemTime::UNIX_EPOCH)
@@ -105,19 +106,35 @@ impl FilterDraft {
         let to = f.to.map_or(secs(now), secs);
         let from = f.from.map_or(to - 30 * 86_400, secs);
         if to <= from {
-            return Err("To: must come after From".into());
+            return Err(FilterError {
+                field: "To",
+                reason: FieldError::EndsBeforeItStarts,
+            });
         }
         Ok((from, to))
     }
 }
 
+/// Which filter field is wrong, and why (shown on the line under the filters).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FilterError {
+    /// The field's label: `From`, `To`.
+    pub field: &'static str,
+    #[source]
+    pub reason: FieldError,
+}
+
 /// `2026-11-25` → its midnight UTC; blank → `None`.
-pub fn parse_day(text: &str, field: &str) -> Result<Option<SystemTime>, String> {
+pub fn parse_day(text: &str, field: &'static str) -> Result<Option<SystemTime>, FilterError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let wrong = || format!("{field}: {text:?} is not a date like 2026-11-25");
+    let wrong = || FilterError {
+        field,
+        reason: FieldError::NotADate(text.to_string()),
+    };
     // The civil date first, so that only a bare date is taken (not a time stamp).
     let date: jiff::civil::Date = text.parse().map_err(|_| wrong())?;
     let midnight: jiff::Timestamp = format!("{date}T00:00:00Z").parse().map_err(|_| wrong())?;
@@ -305,7 +322,7 @@ impl HistoryDialog {
                     self.event_query = Some(rx);
                     self.status = Some(Ok("Reading...".into()));
                 }
-                Err(e) => self.status = Some(Err(e)),
+                Err(e) => self.status = Some(Err(e.to_string())),
             }
             return;
         }
@@ -317,7 +334,7 @@ impl HistoryDialog {
                 self.query = Some(rx);
                 self.status = Some(Ok("Reading...".into()));
             }
-            Err(e) => self.status = Some(Err(e)),
+            Err(e) => self.status = Some(Err(e.to_string())),
         }
     }
 
@@ -337,7 +354,7 @@ impl HistoryDialog {
             {
                 Ok(f) => f,
                 Err(e) => {
-                    self.status = Some(Err(e));
+                    self.status = Some(Err(e.to_string()));
                     return;
                 }
             };
@@ -352,7 +369,7 @@ impl HistoryDialog {
             {
                 Ok(f) => f,
                 Err(e) => {
-                    self.status = Some(Err(e));
+                    self.status = Some(Err(e.to_string()));
                     return;
                 }
             };
@@ -369,7 +386,7 @@ impl HistoryDialog {
         let (from, to) = match self.draft.report_period(SystemTime::now()) {
             Ok(period) => period,
             Err(e) => {
-                self.status = Some(Err(e));
+                self.status = Some(Err(e.to_string()));
                 return;
             }
         };
@@ -682,10 +699,9 @@ mod tests {
         let f = draft.filter().unwrap();
         let span = f.to.unwrap().duration_since(f.from.unwrap()).unwrap();
         assert_eq!(span, Duration::from_secs(86_400));
-        assert!(
-            parse_day("24/11/2026", "From")
-                .unwrap_err()
-                .contains("From")
+        assert_eq!(
+            parse_day("24/11/2026", "From").unwrap_err().to_string(),
+            r#"From: "24/11/2026" is not a date like 2026-11-25"#
         );
         assert_eq!(parse_day("  ", "From").unwrap(), None);
     }
