@@ -142,6 +142,14 @@ pub fn parse_day(text: &str, field: &'static str) -> Result<Option<SystemTime>, 
     Ok(Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
 }
 
+/// The line under the filters: what the last query or save said, or what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line {
+    Said(String),
+    /// Shown in red.
+    Wrong(String),
+}
+
 pub struct HistoryDialog {
     pub draft: FilterDraft,
     /// Where *Save CSV...* writes: the desktop's file dialog fills it, or it is typed.
@@ -151,7 +159,7 @@ pub struct HistoryDialog {
     pub rows: Vec<HistoryRow>,
     pub events: Vec<HistoryEvent>,
     /// What the last query or save said, for the line under the filters.
-    pub status: Option<Result<String, String>>,
+    pub status: Option<Line>,
     query: Option<Pending<Result<Vec<HistoryRow>, CallError>>>,
     event_query: Option<Pending<Result<Vec<HistoryEvent>, CallError>>>,
     save: Option<Pending<Result<usize, CallError>>>,
@@ -247,7 +255,7 @@ impl HistoryDialog {
                 true
             }
             Answer::Cancelled => {
-                self.status = Some(Ok("Not saved (cancelled)".into()));
+                self.status = Some(Line::Said("Not saved (cancelled)".into()));
                 false
             }
             Answer::Unavailable(why) => {
@@ -275,7 +283,7 @@ impl HistoryDialog {
             extension,
         };
         let pending = file_dialog::open(ctx, ask, Some(&typed));
-        self.status = Some(Ok("Waiting for the file dialog...".into()));
+        self.status = Some(Line::Said("Waiting for the file dialog...".into()));
         match field {
             Field::Csv => self.csv_dialog = Some(pending),
             Field::Report => self.report_dialog = Some((pending, html)),
@@ -287,27 +295,27 @@ impl HistoryDialog {
             self.query = None;
             match answer {
                 Ok(rows) => {
-                    self.status = Some(Ok(format!("{} row(s)", rows.len())));
+                    self.status = Some(Line::Said(format!("{} row(s)", rows.len())));
                     self.rows = rows;
                 }
-                Err(e) => self.status = Some(Err(e.to_string())),
+                Err(e) => self.status = Some(Line::Wrong(e.to_string())),
             }
         }
         if let Some(answer) = self.event_query.as_mut().and_then(Pending::try_take) {
             self.event_query = None;
             match answer {
                 Ok(events) => {
-                    self.status = Some(Ok(format!("{} event(s)", events.len())));
+                    self.status = Some(Line::Said(format!("{} event(s)", events.len())));
                     self.events = events;
                 }
-                Err(e) => self.status = Some(Err(e.to_string())),
+                Err(e) => self.status = Some(Line::Wrong(e.to_string())),
             }
         }
         if let Some(answer) = self.save.as_mut().and_then(Pending::try_take) {
             self.save = None;
             self.status = Some(match answer {
-                Ok(n) => Ok(format!("{n} {}", self.saving)),
-                Err(e) => Err(e.to_string()),
+                Ok(n) => Line::Said(format!("{n} {}", self.saving)),
+                Err(e) => Line::Wrong(e.to_string()),
             });
         }
     }
@@ -320,9 +328,9 @@ impl HistoryDialog {
                     let (call, rx) = Call::query_events(filter);
                     outbox.push(call.into());
                     self.event_query = Some(rx);
-                    self.status = Some(Ok("Reading...".into()));
+                    self.status = Some(Line::Said("Reading...".into()));
                 }
-                Err(e) => self.status = Some(Err(e.to_string())),
+                Err(e) => self.status = Some(Line::Wrong(e.to_string())),
             }
             return;
         }
@@ -332,16 +340,16 @@ impl HistoryDialog {
                 let (call, rx) = Call::query_history(filter);
                 outbox.push(call.into());
                 self.query = Some(rx);
-                self.status = Some(Ok("Reading...".into()));
+                self.status = Some(Line::Said("Reading...".into()));
             }
-            Err(e) => self.status = Some(Err(e.to_string())),
+            Err(e) => self.status = Some(Line::Wrong(e.to_string())),
         }
     }
 
     fn send_save(&mut self, outbox: &mut Vec<Inbound>) {
         let path = self.csv_path.trim();
         if path.is_empty() {
-            self.status = Some(Err("CSV file: give a path".into()));
+            self.status = Some(Line::Wrong("CSV file: give a path".into()));
             return;
         }
         let path = PathBuf::from(path);
@@ -354,7 +362,7 @@ impl HistoryDialog {
             {
                 Ok(f) => f,
                 Err(e) => {
-                    self.status = Some(Err(e.to_string()));
+                    self.status = Some(Line::Wrong(e.to_string()));
                     return;
                 }
             };
@@ -369,7 +377,7 @@ impl HistoryDialog {
             {
                 Ok(f) => f,
                 Err(e) => {
-                    self.status = Some(Err(e.to_string()));
+                    self.status = Some(Line::Wrong(e.to_string()));
                     return;
                 }
             };
@@ -379,14 +387,14 @@ impl HistoryDialog {
         outbox.push(call.into());
         self.save = Some(rx);
         self.saving = format!("{what} saved to {}", path.display());
-        self.status = Some(Ok("Saving...".into()));
+        self.status = Some(Line::Said("Saving...".into()));
     }
 
     fn send_report(&mut self, html: bool, outbox: &mut Vec<Inbound>) {
         let (from, to) = match self.draft.report_period(SystemTime::now()) {
             Ok(period) => period,
             Err(e) => {
-                self.status = Some(Err(e.to_string()));
+                self.status = Some(Line::Wrong(e.to_string()));
                 return;
             }
         };
@@ -396,7 +404,7 @@ impl HistoryDialog {
             "csv"
         });
         if path.as_os_str().is_empty() || self.report_path.trim().is_empty() {
-            self.status = Some(Err("Report file: give a path".into()));
+            self.status = Some(Line::Wrong("Report file: give a path".into()));
             return;
         }
         self.report_path = path.display().to_string();
@@ -404,7 +412,7 @@ impl HistoryDialog {
         let (call, rx) = Call::save_sla_report(from, to, html, path);
         outbox.push(call.into());
         self.save = Some(rx);
-        self.status = Some(Ok("Saving...".into()));
+        self.status = Some(Line::Said("Saving...".into()));
     }
 
     /// Draws the dialog; `false` once it is closed.
@@ -555,10 +563,10 @@ impl HistoryDialog {
             self.send_query(outbox);
         }
         match &self.status {
-            Some(Ok(text)) => {
+            Some(Line::Said(text)) => {
                 ui.label(text);
             }
-            Some(Err(e)) => {
+            Some(Line::Wrong(e)) => {
                 ui.label(RichText::new(e).color(widgets::tone(ui, widgets::RED)));
             }
             None => {}
