@@ -53,7 +53,7 @@ pub fn escape(name: &str) -> String {
     name.replace('%', "%25").replace('/', "%2F")
 }
 
-fn unescape(text: &str) -> String {
+pub fn unescape(text: &str) -> String {
     text.replace("%2F", "/").replace("%25", "%")
 }
 
@@ -77,6 +77,11 @@ pub fn view_key(prefix: &str, instance: &str, set: &str, server: &str) -> String
 /// Where the shared outbox's messages are.
 pub fn outbox_prefix(prefix: &str) -> String {
     format!("{prefix}outbox/")
+}
+
+/// Where the problems the leaders announced and did not resolve yet are.
+pub fn problems_prefix(prefix: &str) -> String {
+    format!("{prefix}announced/")
 }
 
 /// Reads a key under `prefix`.

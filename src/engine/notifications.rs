@@ -3,7 +3,10 @@
 //! back to the engine loop as commands (3xx problems, log lines). From the snapshots it
 //! also tells the dispatcher the engine's current problems (for reminders) and each
 //! server and DNS pair that works at its first check after the start (the engine has no
-//! event for that, but a failure announced before a restart then ends).
+//! event for that, but a failure announced before a restart then ends). In a cluster the
+//! leader's dispatcher gets, instead of a server's first check, its quorum verdict when it
+//! starts to lead and at the first verdict of each server since ([`Input::Verdict`]): the
+//! leader that decided it may have died before announcing it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -162,6 +165,19 @@ struct FirstChecks {
     /// The set views last looked at: an unchanged set (the same `Arc`) is skipped.
     sets: HashMap<String, Arc<SetStatus>>,
     problems: Option<Arc<Vec<super::problems::Problem>>>,
+    /// Cluster mode: the servers whose verdict the dispatcher got since this instance
+    /// leads (set → addresses), and the cluster view last looked at.
+    verdicts: HashMap<String, HashSet<String>>,
+    cluster: Option<Arc<super::ClusterStatus>>,
+}
+
+/// A server's subject as the engine's events name it.
+fn server_subject(server: &super::snapshot::ServerView) -> String {
+    if server.name == server.public_ip {
+        server.public_ip.clone()
+    } else {
+        format!("{} ({})", server.name, server.public_ip)
+    }
 }
 
 impl FirstChecks {
@@ -194,13 +210,14 @@ impl FirstChecks {
             }
             self.sets.insert(set.name.clone(), set.clone());
             let host = set.host_names.first().cloned().unwrap_or_default();
-            for server in &set.servers {
-                // The subject as the engine's events name it.
-                let subject = if server.name == server.public_ip {
-                    server.public_ip.clone()
-                } else {
-                    format!("{} ({})", server.name, server.public_ip)
-                };
+            // In a cluster a server's own first check says nothing: its verdict does.
+            let servers = if snapshot.cluster.is_some() {
+                &[][..]
+            } else {
+                &set.servers[..]
+            };
+            for server in servers {
+                let subject = server_subject(server);
                 let works = match server.status {
                     ServerStatus::Ok => true,
                     ServerStatus::Failed => false,
@@ -247,7 +264,91 @@ impl FirstChecks {
                 }
             }
         }
+        self.verdict_inputs(snapshot, &mut inputs);
         inputs
+    }
+
+    /// While leading a cluster: each server's quorum verdict, once per leadership, as soon
+    /// as it is decided (servers in maintenance are not notified, so not checked). Once
+    /// every server was checked, a new cluster view costs one look-up per server.
+    fn verdict_inputs(&mut self, snapshot: &Snapshot, inputs: &mut Vec<Input>) {
+        use super::machine::quorum::Verdict;
+        let Some(cluster) = snapshot.cluster.as_ref().filter(|c| c.is_leader) else {
+            self.verdicts.clear();
+            self.cluster = None;
+            return;
+        };
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, cluster))
+        {
+            return;
+        }
+        self.cluster = Some(cluster.clone());
+        // The servers of a set by address, made at the first server of it to check.
+        let mut index: HashMap<&str, (&SetStatus, HashMap<&str, &super::snapshot::ServerView>)> =
+            HashMap::new();
+        for view in &cluster.servers {
+            let (kind, status) = match view.verdict {
+                Verdict::Down => (EventKind::ServerFailed, "failed"),
+                Verdict::Up => (EventKind::ServerRecovered, "OK"),
+                Verdict::Undecided => continue,
+            };
+            if self
+                .verdicts
+                .get(&view.set)
+                .is_some_and(|done| done.contains(&view.server))
+            {
+                continue;
+            }
+            if !index.contains_key(view.set.as_str()) {
+                let Some(set) = snapshot.sets.iter().find(|s| s.name == view.set) else {
+                    continue;
+                };
+                let servers = set
+                    .servers
+                    .iter()
+                    .map(|s| (s.public_ip.as_str(), s))
+                    .collect();
+                index.insert(view.set.as_str(), (set.as_ref(), servers));
+            }
+            let Some((set, server)) = index
+                .get(view.set.as_str())
+                .and_then(|(set, servers)| Some((*set, *servers.get(view.server.as_str())?)))
+            else {
+                continue;
+            };
+            if server.admin.maintenance_until.is_some() {
+                continue;
+            }
+            self.verdicts
+                .entry(view.set.clone())
+                .or_default()
+                .insert(view.server.clone());
+            let text = view.describe();
+            let problem = if kind == EventKind::ServerFailed {
+                text.clone()
+            } else {
+                String::new()
+            };
+            let host = set.host_names.first().cloned().unwrap_or_default();
+            let tags = TagValues::new()
+                .with("SETNAME", set.name.clone())
+                .with("HOST", host)
+                .with("SERVERIP", server.public_ip.clone())
+                .with("SERVERNAME", server.name.clone())
+                .with("STATUS", status)
+                .with("RESPONSE", text)
+                .with("PROBLEM", problem);
+            inputs.push(Input::Verdict(Notice {
+                kind,
+                set: set.name.clone(),
+                subject: server_subject(server),
+                time: SystemTime::now(),
+                tags,
+            }));
+        }
     }
 }
 

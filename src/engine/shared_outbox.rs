@@ -2,13 +2,16 @@
 //! `notify/shared.rs`): each message the leader is about to send is a key
 //! `/standby/<cluster>/outbox/<message id>` holding the stored message (method, tags,
 //! id), bound to no lease — it must outlive the leader that wrote it — and deleted once
-//! delivered. The engine hands it to the dispatcher with this instance's leadership.
+//! delivered. Beside them, `/standby/<cluster>/announced/<problem>` holds each problem the
+//! leaders announced and did not resolve yet (the dispatcher's record of it), written in
+//! the same transaction as the messages that announce or resolve it. The engine hands
+//! the store to the dispatcher with this instance's leadership.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::Etcd;
-use crate::cluster::views::{escape, outbox_prefix};
+use crate::cluster::views::{escape, outbox_prefix, problems_prefix, unescape};
 use crate::model::Cluster;
 use crate::notify::BoxFuture;
 use crate::notify::shared::{ClusterRole, SharedError, SharedOutbox};
@@ -19,6 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub struct EtcdOutbox {
     etcd: Etcd,
     prefix: String,
+    problems: String,
 }
 
 impl EtcdOutbox {
@@ -29,6 +33,7 @@ impl EtcdOutbox {
             Ok(etcd) => Some(EtcdOutbox {
                 etcd,
                 prefix: outbox_prefix(&section.key_prefix()),
+                problems: problems_prefix(&section.key_prefix()),
             }),
             Err(e) => {
                 tracing::error!("the cluster's shared outbox: {e}");
@@ -69,13 +74,57 @@ impl SharedOutbox for EtcdOutbox {
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
         Box::pin(async move {
-            let (kvs, _) = self.etcd.get_prefix(&self.prefix).await.map_err(shared)?;
+            let (mut kvs, _) = self.etcd.get_prefix(&self.prefix).await.map_err(shared)?;
+            // In the order stored: a new leader sends one subject's messages in order.
+            kvs.sort_by_key(|kv| (kv.create_revision, kv.key.clone()));
             Ok(kvs
                 .into_iter()
                 .filter_map(|kv| {
                     let job = String::from_utf8(kv.value).ok()?;
                     let id = kv.key.strip_prefix(&self.prefix)?.to_string();
                     Some((id, job))
+                })
+                .collect())
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        messages: &'a [(String, String)],
+        problems: &'a [(String, Option<String>)],
+    ) -> BoxFuture<'a, Result<(), SharedError>> {
+        Box::pin(async move {
+            let mut puts: Vec<(String, Vec<u8>)> = messages
+                .iter()
+                .map(|(id, job)| (self.key(id), job.clone().into_bytes()))
+                .collect();
+            let mut deletes = Vec::new();
+            for (key, record) in problems {
+                let key = format!("{}{}", self.problems, escape(key));
+                match record {
+                    Some(record) => puts.push((key, record.clone().into_bytes())),
+                    None => deletes.push(key),
+                }
+            }
+            // One notice's messages (one per method) and its problems: far below etcd's
+            // 128 operations of one transaction.
+            self.etcd
+                .write_batch(&puts, &deletes, None)
+                .await
+                .map(|_| ())
+                .map_err(shared)
+        })
+    }
+
+    fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
+        Box::pin(async move {
+            let (kvs, _) = self.etcd.get_prefix(&self.problems).await.map_err(shared)?;
+            Ok(kvs
+                .into_iter()
+                .filter_map(|kv| {
+                    let record = String::from_utf8(kv.value).ok()?;
+                    let key = kv.key.strip_prefix(&self.problems)?;
+                    Some((unescape(key), record))
                 })
                 .collect())
         })
@@ -133,6 +182,16 @@ impl SharedOutbox for Nowhere {
         Box::pin(async { Err(SharedError("no etcd client".into())) })
     }
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
+        Box::pin(async { Err(SharedError("no etcd client".into())) })
+    }
+    fn record<'a>(
+        &'a self,
+        _: &'a [(String, String)],
+        _: &'a [(String, Option<String>)],
+    ) -> BoxFuture<'a, Result<(), SharedError>> {
+        Box::pin(async { Err(SharedError("no etcd client".into())) })
+    }
+    fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
         Box::pin(async { Err(SharedError("no etcd client".into())) })
     }
 }

@@ -73,6 +73,11 @@ pub enum Input {
     Problems(HashSet<(String, String)>),
     /// Cluster mode: the shared outbox and whether this instance leads (`None`: alone).
     Cluster(Option<super::shared::ClusterRole>),
+    /// Cluster mode, while leading: a server's quorum verdict as it stands (`ServerFailed`
+    /// or `ServerRecovered`), on taking over and at the first verdict of a server since.
+    /// Announced only if it differs from what the leaders announced
+    /// ([`super::shared::on_verdict`]): the leader that decided it may have died first.
+    Verdict(Notice),
 }
 
 impl From<Notice> for Input {
@@ -143,6 +148,14 @@ pub(super) struct Done {
     mirrored: bool,
 }
 
+/// How a notice reached the dispatcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arrival {
+    Event,
+    FirstCheck,
+    Verdict,
+}
+
 pub struct Dispatcher {
     config: NotifyConfig,
     settings: Box<dyn Fn() -> Arc<Settings> + Send + Sync>,
@@ -168,6 +181,16 @@ pub struct Dispatcher {
     mirrored: HashSet<i64>,
     takeover_tx: mpsc::UnboundedSender<cluster::TakeoverRead>,
     takeover_rx: mpsc::UnboundedReceiver<cluster::TakeoverRead>,
+    /// While a takeover reads the shared store: the notices that came meanwhile, handled
+    /// once it knows what the former leaders announced.
+    deferred: Option<Vec<(Notice, Arrival)>>,
+    /// Changes of the announced problems not yet written to the shared store.
+    changes: Vec<(String, Option<String>)>,
+    /// Rows being written to the shared store (not sent before that is done).
+    recording: HashSet<i64>,
+    records: mpsc::UnboundedSender<cluster::Record>,
+    recorded_tx: mpsc::UnboundedSender<cluster::Recorded>,
+    recorded_rx: mpsc::UnboundedReceiver<cluster::Recorded>,
 }
 
 impl Dispatcher {
@@ -195,6 +218,8 @@ impl Dispatcher {
         };
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (takeover_tx, takeover_rx) = mpsc::unbounded_channel();
+        let (recorded_tx, recorded_rx) = mpsc::unbounded_channel();
+        let (records, _) = mpsc::unbounded_channel();
         Ok(Self {
             config,
             settings: Box::new(settings),
@@ -213,6 +238,12 @@ impl Dispatcher {
             mirrored: HashSet::new(),
             takeover_tx,
             takeover_rx,
+            deferred: None,
+            changes: Vec::new(),
+            recording: HashSet::new(),
+            records,
+            recorded_tx,
+            recorded_rx,
         })
     }
 
@@ -223,19 +254,27 @@ impl Dispatcher {
         mut tests: mpsc::Receiver<TestRequest>,
     ) {
         self.load();
+        self.records = cluster::recorder(self.recorded_tx.clone());
+        if let Some(role) = self.role.clone()
+            && role.leading
+        {
+            self.read_shared(role.shared);
+        }
         let mut tests_open = true;
         loop {
             self.start_due();
             let wake = self.next_wake();
             tokio::select! {
                 input = inputs.recv() => match input {
-                    Some(Input::Notice(notice)) => self.on_notice(notice, false),
-                    Some(Input::FirstCheck(notice)) => self.on_notice(notice, true),
+                    Some(Input::Notice(notice)) => self.arrive(notice, Arrival::Event),
+                    Some(Input::FirstCheck(notice)) => self.arrive(notice, Arrival::FirstCheck),
+                    Some(Input::Verdict(notice)) => self.arrive(notice, Arrival::Verdict),
                     Some(Input::Problems(current)) => self.current = Some(current),
                     Some(Input::Cluster(role)) => self.on_role(role),
                     None => break,
                 },
                 Some(read) = self.takeover_rx.recv() => self.on_takeover(read),
+                Some(recorded) = self.recorded_rx.recv() => self.on_recorded(recorded),
                 test = tests.recv(), if tests_open => match test {
                     Some(test) => self.on_test(test),
                     None => tests_open = false,
@@ -245,6 +284,7 @@ impl Dispatcher {
             }
             self.close_windows();
             self.remind();
+            self.flush_changes();
         }
     }
 
@@ -347,6 +387,7 @@ impl Dispatcher {
         };
         match stored {
             Ok(ids) => {
+                self.record(&ids, &jobs);
                 for (id, job) in ids.into_iter().zip(jobs) {
                     self.wait_new(id, job, now);
                 }
@@ -394,7 +435,7 @@ impl Dispatcher {
         self.waiting
             .values()
             .filter(|p| busy.insert(self.lanes.get(&p.id).map_or("", String::as_str)))
-            .filter(|p| !self.in_flight.contains_key(&p.id))
+            .filter(|p| !self.in_flight.contains_key(&p.id) && !self.recording.contains(&p.id))
             .collect()
     }
 
@@ -479,7 +520,11 @@ impl Dispatcher {
         tags.set("MESSAGEID", message_id.clone());
         let limit = self.config.send_timeout;
         let done = self.done_tx.clone();
-        let shared = self.role.as_ref().map(|r| (r.shared.clone(), job_text));
+        let stored = self.mirrored.contains(&id);
+        let shared = self
+            .role
+            .as_ref()
+            .map(|r| (r.shared.clone(), job_text, stored));
         tokio::spawn(cluster::deliver(cluster::Delivery {
             id,
             message_id,

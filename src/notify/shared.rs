@@ -5,9 +5,18 @@
 //! the old leader had not confirmed. A receiver may get one of them twice (the old leader
 //! sent it and died before it could delete it), always with the same id.
 //!
+//! What the leader announced is shared too: the open problems (the failures announced and
+//! not yet resolved, as the dispatcher keeps them) are written to the store in the same
+//! transaction as the messages that announce or resolve them ([`SharedOutbox::record`]).
+//! A leader that dies between a quorum verdict and that write leaves the store as it was
+//! before the verdict; the new leader compares each server's current verdict with the
+//! problems it finds open there ([`on_verdict`]) and announces the difference, as a
+//! restarted single instance does at its first checks. So no verdict goes unannounced on a
+//! leader change, and a recovery names the failure it resolves and how long it lasted.
+//!
 //! The dispatcher knows nothing of etcd: it gets a [`ClusterRole`] (the store and whether
 //! this instance leads) from the engine, and decides what to take over with the pure
-//! [`takeover`].
+//! [`takeover`] and [`on_verdict`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,8 +35,47 @@ pub trait SharedOutbox: Send + Sync {
     fn put<'a>(&'a self, id: &'a str, job: &'a str) -> BoxFuture<'a, Result<(), SharedError>>;
     /// Message `id` was delivered.
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), SharedError>>;
-    /// Every message stored, as (id, job).
+    /// Every message stored, as (id, job), in the order they were stored.
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>>;
+    /// Stores `messages` (id, job) and changes the open problems (key → record, `None`:
+    /// resolved) in one write, before any of the messages is sent.
+    fn record<'a>(
+        &'a self,
+        messages: &'a [(String, String)],
+        problems: &'a [(String, Option<String>)],
+    ) -> BoxFuture<'a, Result<(), SharedError>>;
+    /// Every open problem the leaders recorded, as (key, record).
+    fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>>;
+}
+
+/// A quorum verdict that a leader checks against what was announced: the server failed
+/// for the cluster, or it works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictCheck {
+    Failed,
+    Works,
+}
+
+/// What a leader does with a verdict it checks (on taking over, or at the first verdict
+/// it sees of a server since): announce it, or nothing (already as announced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckAction {
+    /// Announce the failure: no leader announced it (the one that decided it died first).
+    AnnounceFailure,
+    /// Announce the recovery of the open problem (its id, since when).
+    AnnounceRecovery,
+    /// As announced: nothing to say.
+    Nothing,
+}
+
+/// Decides a verdict check (pure): `open` is whether the server's failure is open among
+/// the problems announced (the shared ones, after a takeover).
+pub fn on_verdict(verdict: VerdictCheck, open: bool) -> CheckAction {
+    match (verdict, open) {
+        (VerdictCheck::Failed, false) => CheckAction::AnnounceFailure,
+        (VerdictCheck::Works, true) => CheckAction::AnnounceRecovery,
+        (VerdictCheck::Failed, true) | (VerdictCheck::Works, false) => CheckAction::Nothing,
+    }
 }
 
 /// The dispatcher's place in a cluster: where the shared outbox is, and whether this
@@ -93,6 +141,27 @@ pub fn takeover(local: &[LocalMessage], shared: &[(String, String)]) -> Takeover
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leader_announces_the_difference_between_the_verdict_and_what_was_announced() {
+        use CheckAction::*;
+        use VerdictCheck::*;
+        // (verdict now, failure open in the shared store) → what the leader does
+        let table = [
+            // The old leader decided the failure and died before announcing it.
+            (Failed, false, AnnounceFailure),
+            // It had announced it: said once is enough.
+            (Failed, true, Nothing),
+            // It had announced the failure, the server recovered, and it died before
+            // announcing the recovery: the new leader resolves the open problem.
+            (Works, true, AnnounceRecovery),
+            // Works, and nothing open: no news (like a first poll that works).
+            (Works, false, Nothing),
+        ];
+        for (verdict, open, want) in table {
+            assert_eq!(on_verdict(verdict, open), want, "{verdict:?} open={open}");
+        }
+    }
 
     fn local(row: i64, id: &str, mirrored: bool, before_read: bool) -> LocalMessage {
         LocalMessage {

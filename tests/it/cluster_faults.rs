@@ -917,3 +917,85 @@ async fn a_notification_the_killed_leader_had_not_confirmed_is_sent_by_the_next(
     })
     .await;
 }
+
+/// Item 5's gap between a quorum verdict and its first write to etcd, with real
+/// processes: the leader's "failed" is held by the receiver (never answered), the quorum
+/// sees the server recover, and the leader is `kill -9`ed the moment it logs that verdict
+/// (its "recovered" waits behind the held message; it may or may not have reached etcd).
+/// The next leader sends both: the held "failed" again (adopted from the shared outbox)
+/// and the "recovered" — from the shared outbox if the old leader stored it with its
+/// problem's end, else because the failure it finds announced and open differs from the
+/// quorum's verdict. Counted at the receiver: nothing lost, one duplicate (the held one).
+/// Before the announced problems were shared, the "recovered" was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verdict_the_killed_leader_had_not_written_to_etcd_is_announced_by_the_next() {
+    run_in(World::start_full(6, 1, true).await, |world| async move {
+        let mut w = world.lock().await;
+        let a = w.lab.shared(10);
+        w.bind_gives(a).await;
+        w.views_of(a, "up", 3).await;
+        let leader = w.leader().await.expect("a leader");
+        let li = NAMES.iter().position(|n| *n == leader).unwrap();
+        let other = (li + 1) % 3;
+
+        // Two of three lose the primary: the quorum's "failed", held by the receiver.
+        w.lab.cut(li, a, true);
+        w.lab.cut(other, a, true);
+        let hook = w.hook.as_ref().unwrap();
+        while hook.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let first = hook.requests()[0].json();
+        assert!(
+            first["event"].as_str().unwrap().starts_with("Server failed"),
+            "{first}"
+        );
+
+        // One of them gets it back: 2 of 3 see it up, the quorum's "recovered". The
+        // leader dies as soon as it has decided that.
+        w.lab.cut(other, a, false);
+        while !w.instances[li].log().contains("recovered for the cluster") {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let killed = Instant::now();
+        w.instances[li].kill_9();
+
+        let hook = w.hook.as_ref().unwrap();
+        loop {
+            let counted = deliveries(hook);
+            if counted
+                .iter()
+                .any(|(_, event, _)| event.starts_with("Server recovered"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!(
+            "shared announcements: {leader} killed at the recovery verdict; {:?} announced it {:?} later",
+            w.leader().await,
+            killed.elapsed()
+        );
+        // Everything delivered: the shared outbox and the announced problems are empty.
+        for prefix in ["/standby/faults/outbox/", "/standby/faults/announced/"] {
+            while !w.client.get_prefix(prefix).await.unwrap().0.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let counted = deliveries(w.hook.as_ref().unwrap());
+        eprintln!("shared announcements: deliveries per change {counted:?}");
+        assert_eq!(counted.len(), 2, "{counted:?}");
+        assert!(counted[0].1.starts_with("Server failed"), "{counted:?}");
+        assert_eq!(counted[0].2, 2, "the held message: once by each leader");
+        // The recovery names what it resolves and how long it lasted.
+        assert!(
+            counted[1]
+                .1
+                .starts_with("Server recovered (resolves Server failed at"),
+            "{counted:?}"
+        );
+        assert!(counted[1].1.contains("which lasted"), "{counted:?}");
+        assert_eq!(counted[1].2, 1);
+    })
+    .await;
+}

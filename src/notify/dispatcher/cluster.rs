@@ -2,16 +2,25 @@
 //! it store and send; each try first stores the message in the shared outbox (`deliver`),
 //! a delivery deletes it there (`confirm`), and on becoming the leader it reads the
 //! shared outbox and takes over what the old leader had not confirmed.
+//!
+//! A leader's messages and the changes of its announced problems go to the shared store
+//! in one transaction per notice, before any of them is sent, through one task in order
+//! (`recorder`). A new leader adopts the problems the store holds and checks each quorum
+//! verdict against them (`Input::Verdict`, `shared::on_verdict`), so a verdict whose
+//! leader died before that transaction is announced by the next one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Dispatcher, Done, Job};
+use super::{Arrival, Dispatcher, Done, Job, Notice};
+use crate::model::EventKind;
 use crate::model::tags::TagValues;
+use crate::notify::announcements::{OpenProblem, key_text};
 use crate::notify::shared::{
-    ClusterRole, LocalMessage, SharedError, SharedOutbox, Takeover, takeover,
+    CheckAction, ClusterRole, LocalMessage, SharedError, SharedOutbox, Takeover, VerdictCheck,
+    on_verdict, takeover,
 };
 use crate::notify::{FailureKind, Notifier, NotifyError, Stage};
 use crate::store::Pending;
@@ -28,6 +37,80 @@ pub(super) struct TakeoverRead {
     /// This instance's messages when the read began (row, message id).
     before: Vec<(i64, String)>,
     read: Result<Vec<(String, String)>, SharedError>,
+    /// The open problems the former leaders announced (key, record).
+    problems: Result<Vec<(String, String)>, SharedError>,
+}
+
+/// One write to the shared store: a notice's messages (outbox rows, ids, jobs) and the
+/// changes of the announced problems.
+pub(super) struct Record {
+    shared: Arc<dyn SharedOutbox>,
+    rows: Vec<i64>,
+    messages: Vec<(String, String)>,
+    problems: Vec<(String, Option<String>)>,
+}
+
+/// A write done: its rows may be sent now.
+pub(super) struct Recorded {
+    rows: Vec<i64>,
+    ok: bool,
+}
+
+/// Operations of one merged write: below etcd's 128 per transaction.
+const RECORD_OPS: usize = 100;
+
+/// The task that writes the records one after the other, in the order made (a problem
+/// opened and resolved soon after must not reach etcd the other way round). Records that
+/// queued meanwhile go in one transaction (a set whose servers all fail at once: a few
+/// writes, not one per server).
+pub(super) fn recorder(done: mpsc::UnboundedSender<Recorded>) -> mpsc::UnboundedSender<Record> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Record>();
+    tokio::spawn(async move {
+        let mut next: Option<Record> = None;
+        loop {
+            let mut r = match next.take() {
+                Some(r) => r,
+                None => match rx.recv().await {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            while r.messages.len() + r.problems.len() < RECORD_OPS {
+                let Ok(more) = rx.try_recv() else { break };
+                let ops = more.messages.len() + more.problems.len();
+                if !Arc::ptr_eq(&more.shared, &r.shared)
+                    || r.messages.len() + r.problems.len() + ops > RECORD_OPS
+                {
+                    next = Some(more);
+                    break;
+                }
+                r.rows.extend(more.rows);
+                r.messages.extend(more.messages);
+                r.problems.extend(more.problems);
+            }
+            // etcd refuses a transaction that names a key twice: the last change counts.
+            let mut seen = std::collections::HashSet::new();
+            let mut problems: Vec<(String, Option<String>)> = r
+                .problems
+                .into_iter()
+                .rev()
+                .filter(|(key, _)| seen.insert(key.clone()))
+                .collect();
+            problems.reverse();
+            let outcome = r.shared.record(&r.messages, &problems).await;
+            if let Err(e) = &outcome {
+                tracing::warn!(
+                    "{e}: {} message(s) go out without it; on a leader change the next leader may announce them again",
+                    r.messages.len()
+                );
+            }
+            let _ = done.send(Recorded {
+                rows: r.rows,
+                ok: outcome.is_ok(),
+            });
+        }
+    });
+    tx
 }
 
 /// Deletes a delivered message from the shared outbox (a few tries).
@@ -52,15 +135,16 @@ pub(super) struct Delivery {
     pub notifier: Box<dyn Notifier>,
     pub tags: TagValues,
     pub limit: Duration,
-    /// In a cluster: the shared outbox and the stored message.
-    pub shared: Option<(Arc<dyn SharedOutbox>, String)>,
+    /// In a cluster: the shared outbox, the stored message, and whether it is in the
+    /// shared outbox already (recorded with its notice, or adopted from there).
+    pub shared: Option<(Arc<dyn SharedOutbox>, String, bool)>,
     pub done: mpsc::UnboundedSender<Done>,
 }
 
 /// Sends one message; in a cluster it is in the shared outbox first (so that a new leader
 /// finds it) and deleted there once delivered.
 pub(super) async fn deliver(d: Delivery) {
-    if let Some((shared, job)) = &d.shared
+    if let Some((shared, job, false)) = &d.shared
         && let Err(e) = shared.put(&d.message_id, job).await
     {
         let outcome = Err(NotifyError::new(
@@ -84,7 +168,7 @@ pub(super) async fn deliver(d: Delivery) {
         )),
     };
     if outcome.is_ok()
-        && let Some((shared, _)) = &d.shared
+        && let Some((shared, _, _)) = &d.shared
     {
         confirm(shared.as_ref(), &d.message_id).await;
     }
@@ -97,9 +181,14 @@ pub(super) async fn deliver(d: Delivery) {
 
 /// The message id of a stored message (`$MESSAGEID$`).
 pub(super) fn message_id(pending: &Pending) -> String {
-    match ron::from_str::<Job>(&pending.job) {
+    job_id(&pending.job, pending.id)
+}
+
+/// The message id in a job text; its outbox `row` stands in for a job of an older version.
+fn job_id(job: &str, row: i64) -> String {
+    match ron::from_str::<Job>(job) {
         Ok(job) if !job.id.is_empty() => job.id,
-        _ => format!("standby-outbox-{}", pending.id),
+        _ => format!("standby-outbox-{row}"),
     }
 }
 
@@ -108,6 +197,120 @@ impl Dispatcher {
     /// this instance leads.
     pub(super) fn sends(&self) -> bool {
         self.role.as_ref().is_none_or(|r| r.leading)
+    }
+
+    /// The shared store, while this instance leads a cluster.
+    fn leading(&self) -> Option<Arc<dyn SharedOutbox>> {
+        self.role
+            .as_ref()
+            .filter(|r| r.leading)
+            .map(|r| r.shared.clone())
+    }
+
+    /// A notice, as it arrives: a follower announces nothing (the leader does), and while
+    /// a takeover reads the shared store it waits for what the former leaders announced.
+    pub(super) fn arrive(&mut self, notice: Notice, arrival: Arrival) {
+        if !self.sends() {
+            return;
+        }
+        if let Some(deferred) = &mut self.deferred {
+            deferred.push((notice, arrival));
+            return;
+        }
+        match arrival {
+            Arrival::Event => self.on_notice(notice, false),
+            Arrival::FirstCheck => self.on_notice(notice, true),
+            Arrival::Verdict => self.on_verdict_check(notice),
+        }
+    }
+
+    /// A quorum verdict checked against the announced problems: announced only where it
+    /// differs (a recovery then resolves the open failure, naming it and its duration).
+    fn on_verdict_check(&mut self, notice: Notice) {
+        let verdict = match notice.kind {
+            EventKind::ServerFailed => VerdictCheck::Failed,
+            EventKind::ServerRecovered => VerdictCheck::Works,
+            _ => return,
+        };
+        let key = (
+            notice.set.clone(),
+            notice.subject.clone(),
+            EventKind::ServerFailed,
+        );
+        match on_verdict(verdict, self.problems.contains_key(&key)) {
+            CheckAction::AnnounceFailure => {
+                tracing::info!(
+                    "server {} of {:?} failed for the cluster and no leader announced it: announced now",
+                    notice.subject,
+                    notice.set
+                );
+                self.on_notice(notice, false);
+            }
+            CheckAction::AnnounceRecovery => {
+                tracing::info!(
+                    "server {} of {:?} works for the cluster and its failure is still open: its recovery is announced now",
+                    notice.subject,
+                    notice.set
+                );
+                self.on_notice(notice, true);
+            }
+            CheckAction::Nothing => {}
+        }
+    }
+
+    /// A change of the announced problems, for the shared store (leading only).
+    pub(super) fn shared_change(&mut self, key: String, record: Option<String>) {
+        if self.leading().is_some() {
+            self.changes.push((key, record));
+        }
+    }
+
+    /// Stored messages (outbox rows and jobs) of one notice: while leading they go to the
+    /// shared store with the problems' changes, in one write, and wait for it.
+    pub(super) fn record(&mut self, rows: &[i64], jobs: &[String]) {
+        let Some(shared) = self.leading() else {
+            return;
+        };
+        if rows.is_empty() && self.changes.is_empty() {
+            return;
+        }
+        let messages = rows
+            .iter()
+            .zip(jobs)
+            .map(|(row, job)| (job_id(job, *row), job.clone()))
+            .collect();
+        self.recording.extend(rows);
+        let record = Record {
+            shared,
+            rows: rows.to_vec(),
+            messages,
+            problems: std::mem::take(&mut self.changes),
+        };
+        if let Err(mpsc::error::SendError(r)) = self.records.send(record) {
+            // No recorder (not running yet): the deliveries put the messages themselves.
+            for row in r.rows {
+                self.recording.remove(&row);
+            }
+        }
+    }
+
+    /// Changes of the announced problems that came with no message (a reminder's time,
+    /// a problem that opened while its window holds the message).
+    pub(super) fn flush_changes(&mut self) {
+        if self.changes.is_empty() {
+            return;
+        }
+        self.record(&[], &[]);
+        self.changes.clear();
+    }
+
+    pub(super) fn on_recorded(&mut self, recorded: Recorded) {
+        for row in recorded.rows {
+            if self.recording.remove(&row) && recorded.ok {
+                self.mirrored.insert(row);
+            }
+        }
+        self.start_due();
     }
 
     /// Starts in this role (before the first run reads the outbox).
@@ -125,6 +328,11 @@ impl Dispatcher {
         }
         let shared = role.as_ref().map(|r| r.shared.clone());
         self.role = role;
+        if !leads {
+            // The notices held for a takeover are the next leader's.
+            self.deferred = None;
+            self.changes.clear();
+        }
         if leads
             && !was
             && let Some(shared) = shared
@@ -133,12 +341,13 @@ impl Dispatcher {
         }
     }
 
-    fn read_shared(&self, shared: Arc<dyn SharedOutbox>) {
+    pub(super) fn read_shared(&mut self, shared: Arc<dyn SharedOutbox>) {
         let before = self
             .waiting
             .values()
             .map(|p| (p.id, message_id(p)))
             .collect();
+        self.deferred.get_or_insert_with(Vec::new);
         let tx = self.takeover_tx.clone();
         tokio::spawn(async move {
             let mut read = shared.list().await;
@@ -149,8 +358,52 @@ impl Dispatcher {
                 tokio::time::sleep(READ_PAUSE).await;
                 read = shared.list().await;
             }
-            let _ = tx.send(TakeoverRead { before, read });
+            let mut problems = shared.problems().await;
+            for _ in 1..READ_TRIES {
+                if problems.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(READ_PAUSE).await;
+                problems = shared.problems().await;
+            }
+            let _ = tx.send(TakeoverRead {
+                before,
+                read,
+                problems,
+            });
         });
+    }
+
+    /// The problems the former leaders announced become this instance's (its own, from
+    /// a time it led before, may be stale): inherited, so a failure still open is not
+    /// announced again.
+    fn adopt_problems(&mut self, shared: Vec<(String, String)>) {
+        let mut adopted = std::collections::HashMap::new();
+        for (key, record) in shared {
+            match ron::from_str::<OpenProblem>(&record) {
+                Ok(mut open) => {
+                    open.inherited = true;
+                    let n = &open.notice;
+                    adopted.insert((n.set.clone(), n.subject.clone(), n.kind), open);
+                }
+                Err(e) => tracing::warn!("an unreadable announced problem {key:?}: {e}"),
+            }
+        }
+        for key in self.problems.keys() {
+            if !adopted.contains_key(key)
+                && let Err(e) = self.announced.remove(&key_text(key))
+            {
+                self.store_error(&e);
+            }
+        }
+        for (key, open) in &adopted {
+            if let Ok(record) = ron::to_string(open)
+                && let Err(e) = self.announced.put(&key_text(key), &record)
+            {
+                self.store_error(&e);
+            }
+        }
+        self.problems = adopted;
     }
 
     /// Takes over the messages the old leader left (and drops those another leader
@@ -160,15 +413,32 @@ impl Dispatcher {
             // No longer the leader: the next leader reads it again.
             return;
         }
-        let shared = match read.read {
+        match read.problems {
+            Ok(problems) => self.adopt_problems(problems),
+            Err(e) => tracing::error!(
+                "{e}: the problems the former leaders announced are not known; this instance's own are kept"
+            ),
+        }
+        self.take_messages(read.before, read.read);
+        // The notices that came meanwhile, now that what was announced is known.
+        for (notice, arrival) in self.deferred.take().unwrap_or_default() {
+            self.arrive(notice, arrival);
+        }
+    }
+
+    fn take_messages(
+        &mut self,
+        before: Vec<(i64, String)>,
+        read: Result<Vec<(String, String)>, SharedError>,
+    ) {
+        let shared = match read {
             Ok(shared) => shared,
             Err(e) => {
                 tracing::error!("{e}: the messages a former leader left are not taken over");
                 return;
             }
         };
-        let before: std::collections::HashSet<i64> =
-            read.before.iter().map(|(row, _)| *row).collect();
+        let before: std::collections::HashSet<i64> = before.iter().map(|(row, _)| *row).collect();
         let local: Vec<LocalMessage> = self
             .waiting
             .values()

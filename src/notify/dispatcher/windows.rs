@@ -88,6 +88,7 @@ impl Dispatcher {
                 if let Err(e) = self.announced.put(&key_text(&key), &record) {
                     self.store_error(&e);
                 }
+                self.shared_change(key_text(&key), Some(record));
             }
             Err(e) => tracing::error!("cannot serialise an announced problem: {e}"),
         }
@@ -99,6 +100,7 @@ impl Dispatcher {
         if let Err(e) = self.announced.remove(&key_text(key)) {
             self.store_error(&e);
         }
+        self.shared_change(key_text(key), None);
         Some(open)
     }
 
