@@ -87,6 +87,7 @@ mod service;
 mod settings_conflict;
 mod settings_files;
 mod tsig_bind_vectors;
+mod ui_cluster;
 mod ui_dialogs;
 mod ui_dns_serving;
 mod ui_first_run;
