@@ -19,8 +19,8 @@
 #
 # Wine 8.0 (Debian bookworm) needs two workarounds, both outside Standby's code:
 #   - it has no bcryptprimitives.dll, from which Rust's std takes random bytes
-#     (ProcessPrng): the exe does not start. A stand-in DLL is built here with mingw and
-#     put in the Wine prefix (only for this check).
+#     (ProcessPrng): the exe does not start. A stand-in DLL is built with mingw and put
+#     in the Wine prefix (scripts/lib/wine.sh, only for the Wine checks).
 #   - its Shell_NotifyIconGetRect is a stub (E_NOTIMPL), and tray-icon 0.26 drops every
 #     click on the icon when that call fails: no event, no menu. With --clicks the exe is
 #     built (into a separate target directory) against a temporary copy of tray-icon from
@@ -151,35 +151,9 @@ exe="$target_dir/x86_64-pc-windows-gnu/debug/standby.exe"
 
 # ---------------------------------------------------------------- Wine prefix
 echo "== Wine prefix $WINEPREFIX ($(wine --version 2>/dev/null))"
-if [ ! -d "$WINEPREFIX/drive_c" ]; then
-    WINEDLLOVERRIDES="mscoree,mshtml=" wineboot -i >"$out/wineboot.log" 2>&1 || true
-fi
-wine_dlls=$(dirname "$(command -v wine)")/../lib/x86_64-linux-gnu/wine/x86_64-windows
-if [ ! -e "$wine_dlls/bcryptprimitives.dll" ]; then
-    echo "   this Wine has no bcryptprimitives.dll: building a stand-in (ProcessPrng)"
-    cat >"$out/bcryptprimitives.c" <<'EOF'
-/* For the Wine check only: Rust's std takes random bytes from ProcessPrng, which this
-   Wine lacks; serve them from advapi32's RtlGenRandom. */
-#include <windows.h>
-#include <ntsecapi.h>
-
-BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len)
-{
-    while (len > 0) {
-        ULONG chunk = len > 0x10000000 ? 0x10000000 : (ULONG)len;
-        if (!RtlGenRandom(data, chunk))
-            return FALSE;
-        data += chunk;
-        len -= chunk;
-    }
-    return TRUE;
-}
-EOF
-    printf 'LIBRARY bcryptprimitives\nEXPORTS\n    ProcessPrng\n' >"$out/bcryptprimitives.def"
-    x86_64-w64-mingw32-gcc -O2 -shared -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
-        "$out/bcryptprimitives.c" "$out/bcryptprimitives.def" -ladvapi32
-    export WINEDLLOVERRIDES="bcryptprimitives=n"
-fi
+# shellcheck source=lib/wine.sh
+source "$repo/scripts/lib/wine.sh"
+wine_prefix "$WINEPREFIX" "$out"
 
 # ---------------------------------------------------------------- X server
 if [ -e /tmp/.X${display#:}-lock ]; then

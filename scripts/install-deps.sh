@@ -15,8 +15,10 @@ packages=(
     xvfb xauth imagemagick xdotool
     # the real SMTP server of the notification tests (tests/peers/smtp_sink.py, run by /usr/bin/python3)
     python3 python3-aiosmtpd
-    # the Windows cross-build (C code in ring and SQLite needs a mingw compiler)
-    gcc-mingw-w64-x86-64
+    # the Windows cross-build (C code in ring and SQLite needs a mingw compiler), and Wine
+    # to run it (scripts/check-windows-pipe.sh: the named pipe for real; `wine` has the
+    # commands, `wine64` the 64-bit loader)
+    gcc-mingw-w64-x86-64 wine wine64
     # real DNS peers for the RFC 2136 / TSIG tests (tests/peers/bind.sh, knot.sh)
     bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
     # a real resolver for the DNS-serving tests (tests/peers/unbound.sh): an upstream with

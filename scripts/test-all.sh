@@ -67,6 +67,25 @@ if rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu \
         grep -q "/$f " <<<"$listing" || { echo "the Windows zip lacks $f:"; echo "$listing"; exit 1; }
     done
     rm -rf "$zip_dir"
+    # The named pipe for real: the exe under Wine, an engine on its pipe and `standby.exe
+    # engine ...` attached over it, with only loopback up like the tests.
+    echo "== Windows named pipe under Wine (scripts/check-windows-pipe.sh, loopback only)"
+    if command -v wine >/dev/null; then
+        pipe=(bash scripts/loopback-only.sh bash scripts/check-windows-pipe.sh
+            "${CARGO_TARGET_DIR:-target}/x86_64-pc-windows-gnu/debug/standby.exe")
+        if [ "$(id -u)" -eq 0 ]; then
+            unshare --net "${pipe[@]}"
+        else
+            unshare --user --map-root-user --net "${pipe[@]}"
+        fi
+    else
+        cat >&2 <<'WARN'
+############################################################################
+# WINDOWS NAMED PIPE NOT CHECKED: wine is missing (scripts/install-deps.sh #
+# installs wine64), so standby.exe's local channel was NOT run.            #
+############################################################################
+WARN
+    fi
 else
     cat >&2 <<'WARN'
 ############################################################################
