@@ -574,6 +574,17 @@ fn a_remote_windows_what_if_and_history_give_the_engines_answers() {
         .count();
     assert!(rows >= 2, "{rows} row(s) on screen");
     w.click("Close");
+
+    // Ping... pings from the engine's host, and says so; the replies come over the stream.
+    w.click("Ping...");
+    w.wait_until("an echo reply from the engine", |w| {
+        w.harness.query_all_by_label_contains("echo reply").count() >= 1
+    });
+    assert!(
+        w.shows(&format!("Pinging from the engine's host, {}", api.ip())),
+        "the Ping window does not say where it pings from"
+    );
+    w.click("Close");
     drop(w);
     drop(silent_dns);
     drop(engine);
