@@ -70,39 +70,12 @@ fn unicode_names_are_resolved_as_punycode_through_the_tests_resolver() {
             .block_on(resolved());
         return;
     }
-    if !rustix::process::geteuid().is_root() {
-        eprintln!(
-            "##################################################################\n\
-             # SKIPPED {RESOLVER_TEST}: needs root for a mount namespace #\n\
-             # with a resolv.conf of its own (CI runs as root).               #\n\
-             ##################################################################"
-        );
-        return;
-    }
-    let mut child = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &crate::support::test_name(module_path!(), RESOLVER_TEST),
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(RESOLVER_CHILD, "1")
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the resolver child did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the resolver child failed: {status}");
+    crate::support::process::rerun_in_mount_namespace(
+        module_path!(),
+        RESOLVER_TEST,
+        RESOLVER_CHILD,
+        "a mount namespace with a resolv.conf of its own",
+    );
 }
 
 async fn resolved() {

@@ -20,7 +20,7 @@ use standby::engine::{EngineConfig, EngineHandle, Snapshot};
 use standby::model::{DnsData, PollFrequency, PollMethod, Server, ServerSet, Settings, TcpPoll};
 use tokio::net::UdpSocket;
 
-use crate::support::{ports, test_name, wait_until};
+use crate::support::{ports, wait_until};
 
 const CHILD: &str = "STANDBY_TEST_DISK_FULL_CHILD";
 const TEST: &str = "a_full_disk_for_the_history_is_a_problem_and_polling_and_dns_go_on";
@@ -37,39 +37,12 @@ fn a_full_disk_for_the_history_is_a_problem_and_polling_and_dns_go_on() {
             .block_on(full_disk());
         return;
     }
-    if !rustix::process::geteuid().is_root() {
-        eprintln!(
-            "##################################################################\n\
-             # SKIPPED {TEST}: needs root for a tmpfs   #\n\
-             # of its own (CI runs as root).                                  #\n\
-             ##################################################################"
-        );
-        return;
-    }
-    let mut child = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &test_name(module_path!(), TEST),
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the full-disk child did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the full-disk child failed: {status}");
+    crate::support::process::rerun_in_mount_namespace(
+        module_path!(),
+        TEST,
+        CHILD,
+        "a tmpfs of its own",
+    );
 }
 
 /// The addresses the DNS server gives for [`HOST`], if it answers.

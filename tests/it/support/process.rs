@@ -117,3 +117,43 @@ pub async fn api_with(
         .ok()
         .flatten()
 }
+
+/// Runs the test `test` of `module` again, in a child of this test binary under `unshare
+/// --mount` (a mount namespace of its own, so what it mounts no other process sees), with
+/// `child_env` set so that the child does the work; waits at most 120 s for it and fails
+/// if it failed. Without root it says with a banner that the test is skipped (CI runs as
+/// root): `needs` says what for.
+pub fn rerun_in_mount_namespace(module: &str, test: &str, child_env: &str, needs: &str) {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!(
+            "##################################################################\n\
+             # SKIPPED {test}: needs root for {needs} (CI runs as root).\n\
+             ##################################################################"
+        );
+        return;
+    }
+    let mut child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            &super::test_name(module, test),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(child_env, "1")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child of {test} did not finish in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the child of {test} failed: {status}");
+}
