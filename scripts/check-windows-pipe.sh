@@ -50,19 +50,8 @@ started=$(date +%s)
 wine_prefix "$work/prefix" "$work"
 echo "== Wine prefix ready in $(($(date +%s) - started)) s ($(wine --version 2>/dev/null))"
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...: runs COMMAND, counts and prints the outcome
-    local name=$1
-    shift
-    if "$@"; then
-        echo "  ok: $name"
-        passed=$((passed + 1))
-    else
-        echo "  FAILED: $name"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=lib/check.sh
+source "$repo/scripts/lib/check.sh"
 until_true() { # until_true SECONDS COMMAND...: retries COMMAND every 0.2 s
     local n=$(($1 * 5))
     shift

@@ -73,19 +73,8 @@ export WINEPREFIX="$out/prefix"
 export WINEDEBUG=fixme-all,fixme+systray
 export DISPLAY=$display
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...: runs COMMAND, counts and prints the outcome
-    local name=$1
-    shift
-    if "$@"; then
-        echo "  ok: $name"
-        passed=$((passed + 1))
-    else
-        echo "  FAILED: $name"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=lib/check.sh
+source "$repo/scripts/lib/check.sh"
 
 # ---------------------------------------------------------------- tools
 need=()
