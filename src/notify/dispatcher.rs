@@ -216,6 +216,10 @@ impl Dispatcher {
                 (Outbox::open(None)?, Announced::open(None)?)
             }
         };
+        // Unbounded, and none can outgrow the outbox: one `Done` per delivery in flight, one
+        // read per takeover, one record (and its answer) per batch of messages stored (the
+        // recorder merges what queued while etcd was slow). A send from a task must never
+        // wait on the loop that would take it.
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (takeover_tx, takeover_rx) = mpsc::unbounded_channel();
         let (recorded_tx, recorded_rx) = mpsc::unbounded_channel();
