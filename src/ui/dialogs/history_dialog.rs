@@ -446,8 +446,14 @@ impl HistoryDialog {
                 );
                 ui.horizontal(|ui| {
                     let label = forms::help_label(ui, "Report file:");
-                    ui.add(egui::TextEdit::singleline(&mut self.report_path).desired_width(300.0))
-                        .labelled_by(label.id);
+                    // Fixed ids: an auto id shifts when the uptime grid above appears,
+                    // and text typed in that frame (by a screen reader) would be lost.
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.report_path)
+                            .id_salt("history report path")
+                            .desired_width(300.0),
+                    )
+                    .labelled_by(label.id);
                     let idle = !self.saving();
                     if ui
                         .add_enabled(idle, egui::Button::new("SLA report (HTML)..."))
@@ -472,8 +478,12 @@ impl HistoryDialog {
                 }
                 ui.horizontal(|ui| {
                     let label = forms::help_label(ui, "CSV file:");
-                    ui.add(egui::TextEdit::singleline(&mut self.csv_path).desired_width(360.0))
-                        .labelled_by(label.id);
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.csv_path)
+                            .id_salt("history csv path")
+                            .desired_width(360.0),
+                    )
+                    .labelled_by(label.id);
                     if ui
                         .add_enabled(!self.saving(), egui::Button::new("Save CSV..."))
                         .clicked()
@@ -585,12 +595,16 @@ enum Field {
 }
 
 /// A label and its text field, linked for screen readers and tests.
-fn labelled(ui: &mut egui::Ui, label: &str, text: &mut String, width: f32) {
-    let label = forms::help_label(ui, label);
+fn labelled(ui: &mut egui::Ui, name: &str, text: &mut String, width: f32) {
+    let label = forms::help_label(ui, name);
     // Sized explicitly: in a grid a text field's desired width alone gets clamped to
     // the column's first-frame width.
-    ui.add_sized([width, 20.0], egui::TextEdit::singleline(text))
-        .labelled_by(label.id);
+    ui.add_sized(
+        [width, 20.0],
+        // Named by its label, like the path fields, so its id does not shift.
+        egui::TextEdit::singleline(text).id_salt(("history field", name)),
+    )
+    .labelled_by(label.id);
 }
 
 /// Response times over time; failed polls as red points on the axis.

@@ -177,11 +177,43 @@ impl Window {
 
     /// Steps until `check` holds on the window, at most [`DEADLINE`].
     pub fn wait_until(&mut self, what: &str, check: impl Fn(&Window) -> bool) {
-        until(what, || {
+        let done = super::poll_until(DEADLINE, || {
             self.harness.step();
             check(self)
         });
+        // What the window said instead: a wait that ends on a status line shows why.
+        assert!(
+            done,
+            "timed out waiting for {what}; the window shows: {}",
+            self.texts()
+        );
         self.steps();
+    }
+
+    /// Every label and field value of the window, ` | ` between (for failure messages).
+    pub fn texts(&self) -> String {
+        fn walk<'t, N: NodeT<'t> + 't>(node: &N, out: &mut Vec<String>) {
+            let n = node.accesskit_node();
+            // A label's text runs repeat its text.
+            if n.role() == Role::TextRun {
+                return;
+            }
+            let text = match (n.label(), n.value().filter(|v| !v.is_empty())) {
+                (Some(label), Some(value)) => format!("{label}: {value:?}"),
+                (Some(label), None) => label.to_string(),
+                (None, Some(value)) => format!("{value:?}"),
+                (None, None) => String::new(),
+            };
+            if !text.is_empty() && !n.is_hidden() {
+                out.push(text);
+            }
+            for child in node.children() {
+                walk(&child, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.harness.root(), &mut out);
+        out.join(" | ")
     }
 
     /// Steps until the window `title` is gone, at most [`DEADLINE`].
