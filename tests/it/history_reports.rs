@@ -360,6 +360,121 @@ async fn a_failover_leaves_its_transition_dns_update_and_notification_in_order()
     .await;
 }
 
+/// An operator's override and a notification that could not be delivered (an HTTP
+/// method whose server refuses connections) are rows of the event history, read back
+/// through the engine's event query as the History dialog reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_and_a_failed_notification_are_rows_of_the_event_history() {
+    bounded(async {
+        use standby::engine::SettingsEdit;
+        use standby::model::{
+            Forced, ForcedState, HttpRequest, NotificationKind, NotificationMethod,
+        };
+        let ip: std::net::IpAddr = "127.0.0.24".parse().unwrap();
+        let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { while listener.accept().await.is_ok() {} });
+        // Held until the test ends: bound, never listening, so the notification is refused.
+        let (_held, closed) = ports::refusing_port(ip);
+        let mut settings = Settings::default();
+        settings.options.notification.default_methods = vec![NotificationMethod {
+            kind: NotificationKind::Http(HttpRequest {
+                url: format!("http://127.0.0.24:{closed}/hook"),
+                timeout_secs: 5,
+                ..HttpRequest::default()
+            }),
+            events: vec![standby::model::EventKind::ServerOverridden],
+            ..NotificationMethod::default()
+        }];
+        settings.server_sets.push(ServerSet {
+            name: "ops".into(),
+            servers: vec![Server {
+                public_ip: ip.to_string(),
+                ..Server::default()
+            }],
+            polling: PollMethod::Tcp(TcpPoll {
+                port: Some(port),
+                ..TcpPoll::default()
+            }),
+            frequency: PollFrequency {
+                interval: Duration::from_secs(1),
+                ..PollFrequency::default()
+            },
+            ..ServerSet::default()
+        });
+        let engine = standby::engine::EngineHandle::spawn(
+            standby::engine::EngineConfig::in_memory(settings),
+        )
+        .unwrap();
+        wait_until(&engine, "a poll", |s| {
+            s.set("ops").is_some_and(|o| o.servers[0].successes >= 1)
+        })
+        .await;
+        let forced = Forced::new(ForcedState::Down, SystemTime::now(), None);
+        engine
+            .edit_settings(
+                SettingsEdit::Force {
+                    set: "ops".into(),
+                    server: ip.to_string(),
+                    forced: Some(forced.clone()),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let events = events_with(
+            &engine,
+            &[EventKind::Override, EventKind::NotificationFailed],
+        )
+        .await;
+        let forced_row = events
+            .iter()
+            .find(|e| e.kind == EventKind::Override)
+            .unwrap();
+        assert_eq!(
+            (forced_row.set.as_str(), forced_row.server.as_str()),
+            ("ops", "127.0.0.24"),
+            "{forced_row:?}"
+        );
+        assert!(
+            forced_row.text.contains("forced down") && forced_row.text.contains(&forced.set_at),
+            "{forced_row:?}"
+        );
+        let failed = events
+            .iter()
+            .find(|e| e.kind == EventKind::NotificationFailed)
+            .unwrap();
+        assert_eq!(failed.set, "ops", "{failed:?}");
+        // Its 3xx code, what went wrong, and that it is kept for another try.
+        assert!(failed.text.starts_with('3'), "{failed:?}");
+        assert!(
+            failed.text.contains(&format!("127.0.0.24:{closed}")),
+            "{failed:?}"
+        );
+        assert!(failed.text.ends_with("(will be retried)"), "{failed:?}");
+        assert!(
+            !events.iter().any(|e| e.kind == EventKind::NotificationSent),
+            "{events:#?}"
+        );
+        // The dialog's kind filter finds each alone.
+        for kind in [EventKind::Override, EventKind::NotificationFailed] {
+            let only = engine
+                .query_events(EventFilter {
+                    kind: Some(kind),
+                    ..EventFilter::default()
+                })
+                .await
+                .unwrap();
+            assert!(
+                !only.is_empty() && only.iter().all(|e| e.kind == kind),
+                "{kind:?}: {only:#?}"
+            );
+        }
+        engine.shutdown();
+    })
+    .await;
+}
+
 /// `standby report` on a database of the first schema (the fixture of `store::schema`):
 /// migrated, read, written as CSV and as HTML; bad dates are refused by name.
 #[test]
