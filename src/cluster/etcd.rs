@@ -25,6 +25,11 @@ pub enum EtcdError {
     /// No endpoint answered; the last one's reason.
     #[error("etcd unreachable ({endpoint}: {reason})")]
     Unreachable { endpoint: String, reason: String },
+    /// A member answered but TLS with it failed: its certificate is not one this instance
+    /// trusts, or it refused this instance's client certificate (or its lack). A setting to
+    /// fix, not a member down.
+    #[error("TLS with etcd failed ({endpoint}: {reason})")]
+    Tls { endpoint: String, reason: String },
     /// The members that answered have no raft leader: etcd's majority is lost (or an
     /// election is under way), so nothing can be read or written through consensus.
     #[error("etcd has lost its majority ({endpoint} answers but has no leader)")]
@@ -285,12 +290,26 @@ impl Etcd {
     /// One API call: each endpoint in turn from the last good one, with a login first
     /// (and again once, when etcd says the token expired).
     async fn call(&self, path: &str, body: Value) -> Result<Value, EtcdError> {
-        match self.call_once(path, &body).await {
+        let result = match self.call_once(path, &body).await {
             Err(EtcdError::Refused { code, .. })
                 if code == UNAUTHENTICATED && self.login.is_some() =>
             {
                 self.set_token(None);
                 self.call_once(path, &body).await
+            }
+            other => other,
+        };
+        match result {
+            // etcd's words for a request without a token say nothing of the setting.
+            Err(EtcdError::Refused { code, message })
+                if self.login.is_none() && message.contains("user name is empty") =>
+            {
+                Err(EtcdError::Refused {
+                    code,
+                    message: format!(
+                        "{message}: etcd has authentication enabled; set the cluster's user and password"
+                    ),
+                })
             }
             other => other,
         }
@@ -314,7 +333,17 @@ impl Etcd {
             return Ok(());
         };
         let body = json!({ "name": user, "password": password.expose() });
-        let answer = self.post("auth/authenticate", &body, None).await?;
+        let answer = self
+            .post("auth/authenticate", &body, None)
+            .await
+            .map_err(|e| match e {
+                // The user named (never the password): which login failed.
+                EtcdError::Refused { code, message } => EtcdError::Refused {
+                    code,
+                    message: format!("login as {user:?}: {message}"),
+                },
+                other => other,
+            })?;
         match answer["token"].as_str() {
             Some(token) if !token.is_empty() => {
                 self.set_token(Some(token.to_string()));
@@ -369,12 +398,7 @@ impl Etcd {
                         return other;
                     }
                 },
-                Err(e) => {
-                    last = Some(EtcdError::Unreachable {
-                        endpoint: endpoint.clone(),
-                        reason: reason(&e),
-                    })
-                }
+                Err(e) => last = Some(failure(endpoint, &e)),
             }
         }
         // A member that answered says more than one that did not.
@@ -405,8 +429,60 @@ pub(super) fn answer(text: &str) -> Result<Value, EtcdError> {
     Ok(value)
 }
 
+/// A failed exchange with `endpoint`: [`EtcdError::Tls`] when TLS refused it, else
+/// [`EtcdError::Unreachable`].
+pub(super) fn failure(endpoint: &str, e: &reqwest::Error) -> EtcdError {
+    let endpoint = endpoint.to_string();
+    match tls_failure(e) {
+        Some(reason) => EtcdError::Tls { endpoint, reason },
+        None => EtcdError::Unreachable {
+            endpoint,
+            reason: reason(e),
+        },
+    }
+}
+
+/// rustls's error in the chain, in words that name the setting to look at.
+fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    use rustls::AlertDescription as Alert;
+    let tls = rustls_error(e)?;
+    Some(match tls {
+        rustls::Error::InvalidCertificate(_) => format!(
+            "{tls}; is tls.ca_file the CA that signed etcd's certificate, for this address?"
+        ),
+        rustls::Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::CertificateRequired
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked,
+        ) => format!(
+            "{tls}; etcd refused this instance's client certificate, or wants one \
+             (tls.client_certificate and tls.client_key, signed by etcd's --trusted-ca-file)"
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// The rustls error in `error`'s chain. It sits in `io::Error`s (tokio-rustls's, then
+/// hyper's around it), whose `source` skips what they wrap: hence `get_ref`.
+fn rustls_error<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        error = wrapped.or_else(|| error.source())?;
+    }
+}
+
 /// The short reason of a failed exchange (the innermost error, without reqwest's wording).
-pub(super) fn reason(e: &reqwest::Error) -> String {
+fn reason(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "time-out".into();
     }

@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering;
 use serde_json::json;
 
 use super::etcd::{
-    Etcd, EtcdError, KeyValue, REQUIRE_LEADER, UNAUTHENTICATED, answer, b64, int, kvs, no_leader,
-    prefix_end, reason,
+    Etcd, EtcdError, KeyValue, REQUIRE_LEADER, UNAUTHENTICATED, answer, b64, failure, int, kvs,
+    no_leader, prefix_end,
 };
 
 /// What happened to a key.
@@ -209,12 +209,7 @@ impl Watcher {
                         buffer: Vec::new(),
                     });
                 }
-                Err(e) => {
-                    last = Some(EtcdError::Unreachable {
-                        endpoint: endpoint.clone(),
-                        reason: reason(&e),
-                    });
-                }
+                Err(e) => last = Some(failure(endpoint, &e)),
             }
         }
         Err(last.unwrap_or_else(|| EtcdError::Setup("no etcd endpoint".into())))
@@ -245,12 +240,7 @@ impl Watcher {
                         reason: "the watch stream ended".into(),
                     });
                 }
-                Err(e) => {
-                    return Err(EtcdError::Unreachable {
-                        endpoint: stream.endpoint.clone(),
-                        reason: reason(&e),
-                    });
-                }
+                Err(e) => return Err(failure(&stream.endpoint, &e)),
             }
         }
     }

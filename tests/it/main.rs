@@ -19,6 +19,7 @@ mod attach;
 mod cli;
 mod cluster;
 mod cluster_faults;
+mod cluster_security;
 mod cluster_settings;
 #[cfg(unix)]
 mod crash_kill9;

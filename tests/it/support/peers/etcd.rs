@@ -1,4 +1,6 @@
-//! A real etcd member on loopback (tests/peers/etcd.sh), killed when dropped.
+//! A real etcd member on loopback (tests/peers/etcd.sh), killed when dropped. Plain HTTP by
+//! default; [`Etcd::start_with`] gives etcd flags of its own (TLS, client certificates,
+//! token TTL) and the TLS and user of the peer's own client.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +17,10 @@ pub struct Etcd {
     /// The member's name and the cluster's initial list (`None`: a member alone).
     name: String,
     initial: Option<String>,
+    /// etcd's own flags, passed again at a restart.
+    flags: Vec<String>,
+    /// How the peer's own client reaches it: its endpoint, TLS and user.
+    access: standby::model::Cluster,
 }
 
 impl Etcd {
@@ -25,16 +31,40 @@ impl Etcd {
 
     /// Starts a single-member etcd on `ip` (an address an interface here carries).
     pub async fn start_on(ip: IpAddr) -> Etcd {
+        Etcd::start_with(ip, Vec::new(), standby::model::Cluster::default()).await
+    }
+
+    /// Starts a single-member etcd on `ip` with `flags` of its own (`--cert-file` makes it
+    /// serve https); `access` is what the peer's own client (the readiness check,
+    /// [`Etcd::client`]) uses of a cluster section: its TLS, user and password (its
+    /// endpoints are this member's).
+    pub async fn start_with(
+        ip: IpAddr,
+        flags: Vec<String>,
+        access: standby::model::Cluster,
+    ) -> Etcd {
         let client = crate::support::ports::free_addr(ip);
         let peer = crate::support::ports::free_port(ip);
         let dir = tempfile::tempdir().unwrap();
+        let scheme = if flags.iter().any(|f| f == "--cert-file") {
+            "https"
+        } else {
+            "http"
+        };
+        let access = standby::model::Cluster {
+            endpoints: vec![format!("{scheme}://{client}")],
+            instance: "test".into(),
+            ..access
+        };
         let mut etcd = Etcd {
             client,
-            child: spawn(dir.path(), client, peer, "e1", None),
+            child: spawn(dir.path(), client, peer, "e1", None, &flags),
             dir,
             peer_port: peer,
             name: "e1".into(),
             initial: None,
+            flags,
+            access,
         };
         etcd.wait_ready().await;
         etcd
@@ -66,11 +96,17 @@ impl Etcd {
                 let name = format!("e{}", i + 1);
                 Etcd {
                     client,
-                    child: spawn(dir.path(), client, peer, &name, Some(&initial)),
+                    child: spawn(dir.path(), client, peer, &name, Some(&initial), &[]),
                     dir,
                     peer_port: peer,
                     name,
                     initial: Some(initial.clone()),
+                    flags: Vec::new(),
+                    access: standby::model::Cluster {
+                        endpoints: vec![format!("http://{client}")],
+                        instance: "test".into(),
+                        ..Default::default()
+                    },
                 }
             })
             .collect();
@@ -118,6 +154,7 @@ impl Etcd {
             self.peer_port,
             &self.name,
             initial,
+            &self.flags,
         )
     }
 
@@ -151,9 +188,52 @@ impl Etcd {
         assert!(status.success(), "etcdctl compact failed");
     }
 
+    /// Runs etcdctl against this member with the peer's own access (TLS files, user);
+    /// returns its output, or fails the test with etcdctl's error.
+    pub fn etcdctl(&self, args: &[&str]) -> String {
+        let mut command = Command::new("etcdctl");
+        command
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.url()]);
+        if let Some(tls) = &self.access.tls {
+            for (flag, file) in [
+                ("--cacert", &tls.ca_file),
+                ("--cert", &tls.client_certificate),
+                ("--key", &tls.client_key),
+            ] {
+                if let Some(file) = file {
+                    command.arg(flag).arg(file);
+                }
+            }
+        }
+        if !self.access.user.is_empty() {
+            let user = format!("{}:{}", self.access.user, self.access.password.expose());
+            command.args(["--user", &user]);
+        }
+        let out = command.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sets the user and password of the peer's own client (once etcd has them).
+    pub fn log_in_as(&mut self, user: &str, password: &str) {
+        self.access.user = user.into();
+        self.access.password = standby::model::Secret::new(password);
+    }
+
     /// The client URL, as the cluster section lists it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.client)
+        self.access.endpoints[0].clone()
+    }
+
+    /// A cluster section that reaches this member as the peer's own client does (its
+    /// TLS and user), for a test to change.
+    pub fn access(&self) -> standby::model::Cluster {
+        self.access.clone()
     }
 
     pub fn log(&self) -> String {
@@ -162,12 +242,7 @@ impl Etcd {
 
     /// A client of this member alone.
     pub fn client(&self) -> standby::cluster::Etcd {
-        let section = standby::model::Cluster {
-            endpoints: vec![self.url()],
-            instance: "test".into(),
-            ..Default::default()
-        };
-        standby::cluster::Etcd::new(&section, Duration::from_secs(2)).unwrap()
+        standby::cluster::Etcd::new(&self.access, Duration::from_secs(2)).unwrap()
     }
 
     /// Returns once the member answers (a member of a cluster: once a majority runs).
@@ -197,6 +272,7 @@ fn spawn(
     peer: u16,
     name: &str,
     initial: Option<&str>,
+    flags: &[String],
 ) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -208,7 +284,9 @@ fn spawn(
         .arg(dir)
         .args([name.to_string(), client.ip().to_string()])
         .args([client.port().to_string(), peer.to_string()])
-        .args(initial)
+        .arg(initial.unwrap_or(""))
+        .arg("--")
+        .args(flags)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
