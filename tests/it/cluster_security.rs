@@ -264,11 +264,20 @@ async fn etcd_with_client_certificates_serves_only_a_client_with_one() {
     .await;
 }
 
-/// An etcd on 127.0.0.`host` with authentication enabled: `root` (password `rootpw`, the
-/// peer's own client) and `standby` (password `pw`), whose role may read and write
-/// `/standby/sec/` alone.
-async fn with_users(host: u8, flags: Vec<String>) -> EtcdPeer {
-    let mut peer = EtcdPeer::start_with(ip(host), flags, Cluster::default()).await;
+/// An etcd on 127.0.0.`host` over TLS (its CA in the returned directory, as the documented
+/// set-up has it: the password never in clear) with authentication enabled: `root`
+/// (password `rootpw`, the peer's own client) and `standby` (password `pw`), whose role may
+/// read and write `/standby/sec/` alone.
+async fn with_users(host: u8, more_flags: &[&str]) -> (EtcdPeer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "etcd");
+    let mut flags = tls_flags(&ca.server(dir.path(), ip(host)));
+    flags.extend(more_flags.iter().map(|f| f.to_string()));
+    let access = Cluster {
+        tls: tls(Some(&ca.file), None),
+        ..Cluster::default()
+    };
+    let mut peer = EtcdPeer::start_with(ip(host), flags, access).await;
     let prefix = "/standby/sec/";
     let steps: [&[&str]; 8] = [
         &["user", "add", "root:rootpw"],
@@ -291,7 +300,7 @@ async fn with_users(host: u8, flags: Vec<String>) -> EtcdPeer {
         peer.etcdctl(step);
     }
     peer.log_in_as("root", "rootpw");
-    peer
+    (peer, dir)
 }
 
 fn as_user(peer: &EtcdPeer, user: &str, password: &str) -> Cluster {
@@ -309,7 +318,7 @@ fn invalid_tokens(peer: &EtcdPeer) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_with_users_serves_the_right_password_and_names_a_wrong_one() {
     bounded(async {
-        let mut peer = with_users(73, Vec::new()).await;
+        let (mut peer, _certificates) = with_users(73, &[]).await;
 
         // The right password: calls under the role's prefix, refused elsewhere.
         let etcd = client_of(&as_user(&peer, "standby", "pw"));
@@ -365,7 +374,7 @@ async fn etcd_with_users_serves_the_right_password_and_names_a_wrong_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_replaced_by_a_new_login() {
     bounded(async {
-        let peer = with_users(74, vec!["--auth-token-ttl".into(), "1".into()]).await;
+        let (peer, _certificates) = with_users(74, &["--auth-token-ttl", "1"]).await;
         let etcd = client_of(&as_user(&peer, "standby", "pw"));
         etcd.put("/standby/sec/k", b"v", None).await.unwrap();
         // Idle past the TTL (etcd checks its tokens every second), then a call: until etcd
