@@ -461,3 +461,41 @@ fn ping_window_shows_live_replies() {
     w.click("Close");
     assert!(!w.shows("echo reply"), "the window is closed");
 }
+
+/// The uptime figures come from the engine a moment after the History dialog opens. Their
+/// grid keeps its shape when they come: a button below it that moved in that frame lost
+/// the click aimed at it (the CI failure of stop 21, caught in 1 of ~30 runs under load).
+#[test]
+fn the_uptime_report_coming_moves_nothing_below_it() {
+    use standby::engine::Snapshot;
+    use standby::ui::dialogs::history_dialog::HistoryDialog;
+
+    let mut w = Window::saving(settings(tcp_peer(), None));
+    w.wait_for("an uptime report of the set", |s| {
+        s.uptime.at.is_some() && s.uptime.sets.iter().any(|u| u.set == "web")
+    });
+    let computed = w.app().engine().snapshot();
+    let mut waiting = Snapshot::clone(&computed);
+    waiting.uptime = Default::default();
+    let dialog = HistoryDialog::new("web".into(), Some("192.0.2.1".into()));
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(crate::support::ui::LARGE)
+        .build_ui_state(
+            |ui: &mut eframe::egui::Ui, (dialog, snapshot): &mut (HistoryDialog, Snapshot)| {
+                dialog.show(ui.ctx(), snapshot, &mut Vec::new());
+            },
+            (dialog, waiting),
+        );
+    harness.run_steps(4);
+    assert!(harness.query_by_label("Uptime: not computed yet").is_some());
+    let before = ["Save CSV...", "SLA report (HTML)..."].map(|b| harness.get_by_label(b).rect());
+    harness.state_mut().1 = Snapshot::clone(&computed);
+    harness.run_steps(4);
+    assert!(harness.query_by_label("Uptime: not computed yet").is_none());
+    let after = ["Save CSV...", "SLA report (HTML)..."].map(|b| harness.get_by_label(b).rect());
+    assert_eq!(
+        before.map(|r| r.top()),
+        after.map(|r| r.top()),
+        "the buttons moved when the report came"
+    );
+}

@@ -440,6 +440,7 @@ impl HistoryDialog {
                 ui.separator();
                 super::history_report::uptime(
                     ui,
+                    &snapshot.sets,
                     &snapshot.uptime,
                     &self.draft.set,
                     &self.draft.server,

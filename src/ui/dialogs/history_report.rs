@@ -4,6 +4,7 @@
 
 use eframe::egui::{self, RichText};
 
+use crate::engine::SetStatus;
 use crate::store::events::{EventKind, HistoryEvent};
 use crate::store::history::iso_utc;
 use crate::store::report::{PERIODS, Uptime, UptimeReport};
@@ -76,33 +77,43 @@ pub fn ms(v: Option<f64>) -> String {
 }
 
 /// The chosen server's (else set's, else every set's) uptime and percentiles per period.
-pub fn uptime(ui: &mut egui::Ui, report: &UptimeReport, set: &str, server: &str) {
-    let rows: Vec<(String, &[Uptime])> = report
-        .sets
+/// The rows are the snapshot's sets (or the chosen server), with dashes until the report
+/// has them: the grid keeps its shape when the report comes, so nothing below it moves
+/// under a pointer about to click.
+pub fn uptime(
+    ui: &mut egui::Ui,
+    sets: &[std::sync::Arc<SetStatus>],
+    report: &UptimeReport,
+    set: &str,
+    server: &str,
+) {
+    let rows: Vec<(String, Option<&[Uptime]>)> = sets
         .iter()
-        .filter(|s| set.is_empty() || s.set == set)
+        .filter(|s| set.is_empty() || s.name == set)
         .flat_map(|s| {
-            let own = (!server.is_empty())
-                .then(|| s.servers.iter().find(|v| v.server == server))
-                .flatten()
-                .map(|v| (format!("{} / {}", s.set, v.server), v.periods.as_slice()));
-            match own {
-                Some(row) => vec![row],
-                None if server.is_empty() => vec![(s.set.clone(), s.periods.as_slice())],
-                None => vec![],
+            let found = report.sets.iter().find(|r| r.set == s.name);
+            if server.is_empty() {
+                vec![(s.name.clone(), found.map(|r| r.periods.as_slice()))]
+            } else if s.servers.iter().any(|v| v.public_ip == server) {
+                let own = found
+                    .and_then(|r| r.servers.iter().find(|v| v.server == server))
+                    .map(|v| v.periods.as_slice());
+                vec![(format!("{} / {server}", s.name), own)]
+            } else {
+                vec![]
             }
         })
         .collect();
-    if report.at.is_none() {
-        ui.label(RichText::new("Uptime: not computed yet").italics());
-        return;
-    }
     egui::Grid::new("history uptime")
         .num_columns(1 + 2 * PERIODS.len())
         .spacing([12.0, 2.0])
         .striped(true)
         .show(ui, |ui| {
-            ui.label(RichText::new("Uptime").strong());
+            if report.at.is_none() {
+                ui.label(RichText::new("Uptime: not computed yet").strong().italics());
+            } else {
+                ui.label(RichText::new("Uptime").strong());
+            }
             for (name, _) in PERIODS {
                 ui.label(RichText::new(name).strong());
                 ui.label(RichText::new(format!("p50/p95/p99 ms ({name})")).strong());
@@ -110,15 +121,27 @@ pub fn uptime(ui: &mut egui::Ui, report: &UptimeReport, set: &str, server: &str)
             ui.end_row();
             for (name, periods) in rows.iter().take(20) {
                 ui.label(name);
-                for u in *periods {
-                    ui.label(percent(u))
-                        .on_hover_text(format!("{} poll(s), {} failed", u.polls, u.failures));
-                    ui.label(format!(
-                        "{} / {} / {}",
-                        ms(u.p50_ms),
-                        ms(u.p95_ms),
-                        ms(u.p99_ms)
-                    ));
+                match periods {
+                    Some(periods) => {
+                        for u in *periods {
+                            ui.label(percent(u)).on_hover_text(format!(
+                                "{} poll(s), {} failed",
+                                u.polls, u.failures
+                            ));
+                            ui.label(format!(
+                                "{} / {} / {}",
+                                ms(u.p50_ms),
+                                ms(u.p95_ms),
+                                ms(u.p99_ms)
+                            ));
+                        }
+                    }
+                    None => {
+                        for _ in PERIODS {
+                            ui.label("–");
+                            ui.label("– / – / –");
+                        }
+                    }
                 }
                 ui.end_row();
             }
