@@ -131,6 +131,92 @@ fn history_dialog_lists_polls_and_saves_csv() {
     assert!(w.app().view().dialogs.history.is_none());
 }
 
+/// The History dialog's events (issue 17 item 6): an override and a set's pause made in
+/// the window are rows of it, and the kind chosen in its list leaves that kind's rows only.
+#[test]
+fn history_dialog_shows_only_the_chosen_kind_of_event() {
+    use standby::store::events::EventKind;
+    let mut w = Window::saving(settings(tcp_peer(), None));
+    w.wait_for("a poll", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].successes >= 1)
+    });
+    w.click("+");
+    w.click("Force down");
+    w.wait_for("the override", |s| {
+        s.set("web")
+            .is_some_and(|web| web.servers[0].admin.forced.is_some())
+    });
+    w.click("Pause");
+    w.wait_for("the pause", |s| s.set("web").is_some_and(|web| web.paused));
+    w.click("Polling history...");
+    w.click("Events");
+    // Opened from the row it shows the server's events; the set's pause has no server.
+    w.choose("Server:", "All servers");
+    let shown = |w: &Window| -> Vec<EventKind> {
+        w.app()
+            .view()
+            .dialogs
+            .history
+            .as_ref()
+            .map(|h| h.events.iter().map(|e| e.kind).collect())
+            .unwrap_or_default()
+    };
+    // The rows reach the database on the history thread: Show again until both are in.
+    let both = crate::support::poll_until(crate::support::ui::DEADLINE, || {
+        let kinds = shown(&w);
+        if [EventKind::Override, EventKind::Pause]
+            .iter()
+            .all(|k| kinds.contains(k))
+        {
+            return true;
+        }
+        if w.app()
+            .view()
+            .dialogs
+            .history
+            .as_ref()
+            .is_some_and(|h| !h.busy())
+        {
+            w.click_in("Polling history", "Show");
+        } else {
+            w.harness.step();
+        }
+        false
+    });
+    assert!(both, "{:?}; the window shows: {}", shown(&w), w.texts());
+    let on_screen = |w: &Window, label: &str| {
+        w.harness
+            .get_by_role_and_label(Role::Window, "Polling history")
+            .query_all_by_label(label)
+            .count()
+    };
+    assert!(on_screen(&w, "Pause / resume") >= 1, "{}", w.texts());
+
+    // The choice in the pop-up, not the table's cell that says the same.
+    w.click("Kind:");
+    w.harness
+        .get_by_role_and_label(Role::Button, "Override")
+        .scroll_to_me();
+    w.steps();
+    w.harness
+        .get_by_role_and_label(Role::Button, "Override")
+        .click();
+    w.steps();
+    w.wait_until("the overrides alone", |w| {
+        let kinds = shown(w);
+        !kinds.is_empty() && kinds.iter().all(|k| *k == EventKind::Override)
+    });
+    assert!(w.shows("event(s)"));
+    assert_eq!(on_screen(&w, "Pause / resume"), 0, "{}", w.texts());
+    let rows = w
+        .harness
+        .get_by_role_and_label(Role::Window, "Polling history")
+        .query_all_by_label_contains("forced down")
+        .count();
+    assert!(rows >= 1, "the override's row: {}", w.texts());
+}
+
 /// A D-Bus session bus of the test's own with nothing on it: no portal, and no service
 /// files, so that nothing is started on demand (a portal installed on the machine is not).
 struct EmptyBus {
@@ -259,16 +345,73 @@ fn save_csv_without_a_file_dialog() {
     assert!(html.contains("<html"), "{html}");
     w.click("Close");
 
-    // A path field of a dialog: Browse... says why beside the field, which stays typed.
+    // The path fields of the dialogs: Browse... says why beside the field, which keeps
+    // the typed text.
     w.click("Options");
     w.click("User interface");
     w.click("Play a sound on problems");
-    w.click("Browse...");
-    w.wait_until("the reason", |w| w.shows(&why));
+    browse_without_a_dialog(
+        &mut w,
+        "Sound file (blank = built-in):",
+        "/typed/alarm.wav",
+        &why,
+    );
+    w.click("Logging");
+    browse_without_a_dialog(&mut w, "Log directory:", "/typed/logs", &why);
+    w.click_in("Options", "Cancel");
+    // The program of a command poll and of a command notification.
+    w.click("Properties");
+    w.click("Polling method");
+    // The main window's set detail says "Polling method:" too: the dialog's list.
+    w.click_in("Server set properties", "Polling method:");
+    // The last choice lies below the pop-up's visible part: scrolled to first.
+    w.harness
+        .get_all_by_label("Command line")
+        .last()
+        .expect("the choice is shown")
+        .scroll_to_me();
+    w.steps();
+    w.harness
+        .get_all_by_label("Command line")
+        .last()
+        .unwrap()
+        .click();
+    w.steps();
+    browse_without_a_dialog(&mut w, "Program:", "/typed/check-web", &why);
+    w.click("Notification");
+    w.click("Add notification method...");
+    w.choose("Method:", "Command line");
+    browse_without_a_dialog(&mut w, "Program:", "/typed/notify-ops", &why);
+}
+
+/// Types `text` into the path field `field`, clicks the one Browse... in view and waits
+/// for the reason beside it; the field still holds the text.
+fn browse_without_a_dialog(w: &mut Window, field: &str, text: &str, why: &str) {
     assert!(
-        w.harness
-            .query_by_label("Sound file (blank = built-in):")
-            .is_some()
+        !w.shows(why),
+        "{why:?} shown before Browse...: {}",
+        w.texts()
+    );
+    w.type_into(field, text);
+    w.click("Browse...");
+    w.wait_until(&format!("the reason beside {field}"), |w| w.shows(why));
+    // The reason wraps: the dialog stays on the screen (a long one once pushed the
+    // Options window past the left edge, where its sections could not be clicked).
+    let screen = w.harness.ctx.content_rect();
+    for dialog in w.harness.get_all_by_role(Role::Window) {
+        let rect = dialog.rect();
+        assert!(
+            screen.contains_rect(rect),
+            "{:?} at {rect:?}, off the screen {screen:?}",
+            dialog.accesskit_node().label()
+        );
+    }
+    let value = w.harness.get_by_label(field).accesskit_node().value();
+    assert_eq!(
+        value.as_deref(),
+        Some(text),
+        "{field} after Browse...: {}",
+        w.texts()
     );
 }
 

@@ -192,11 +192,19 @@ pub fn browse_button(
     if !idle {
         ui.label("waiting for the file dialog...");
     } else if let Some(note) = &state.note {
-        crate::ui::forms::note(ui, note);
+        // Wrapped in a column of its own: the reason can be long (a D-Bus error), and in a
+        // grid's row a line does not wrap, so it widened the dialog past the screen's edge.
+        ui.vertical(|ui| {
+            ui.set_max_width(NOTE_WIDTH);
+            crate::ui::forms::note(ui, note);
+        });
     }
     ui.data_mut(|d| d.insert_temp(id, state));
     chosen
 }
+
+/// How wide the reason beside a *Browse...* button may be before it wraps.
+const NOTE_WIDTH: f32 = 320.0;
 
 /// The line a path field shows when no dialog could open.
 pub fn unavailable_text(why: &str) -> String {
