@@ -234,6 +234,39 @@ impl Standby {
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.0.try_wait().unwrap()
     }
+
+    /// The main window's size in pixels, as the X server has it.
+    fn size(&self) -> Option<(u32, u32)> {
+        let window = self.window()?;
+        let out = Command::new("xdotool")
+            .env("DISPLAY", &self.display)
+            .args(["getwindowgeometry", &window])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let geometry = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Geometry: "))?;
+        let (w, h) = geometry.split_once('x')?;
+        Some((w.parse().ok()?, h.parse().ok()?))
+    }
+
+    /// Resizes the main window, as a user dragging its corner does (there is no window
+    /// manager on this display, so the X server applies it at once).
+    fn resize(&self, width: u32, height: u32) {
+        let window = self.window().expect("a window to resize");
+        let status = Command::new("xdotool")
+            .env("DISPLAY", &self.display)
+            .args([
+                "windowsize",
+                &window,
+                &width.to_string(),
+                &height.to_string(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
 }
 
 /// The tray host, spoken to line by line.
@@ -444,4 +477,43 @@ fn a_second_start_shows_the_running_window_and_exits() {
     assert!(said.contains("its window is shown"), "{said}");
     assert!(until(|| standby.shown()), "log:\n{}", standby.log());
     assert!(standby.exited().is_none(), "the first one goes on");
+}
+
+/// The window remembers its size (issue 17 item 11): resized and closed, it leaves its size
+/// in `<settings>.window.ron` beside the settings file, and the next start opens at it.
+#[test]
+fn the_window_opens_at_the_size_it_was_closed_at() {
+    let desktop = Desktop::start();
+    let state = standby::ui::window_state_path(&desktop.settings_file());
+    let mut standby = desktop.standby_with(&[]);
+    assert!(until(|| standby.shown()), "log:\n{}", standby.log());
+    assert!(
+        until(|| standby.size() == Some((1100, 700))),
+        "the first start's size is {:?}",
+        standby.size()
+    );
+    standby.resize(900, 560);
+    assert!(
+        until(|| standby.size() == Some((900, 560))),
+        "resized to {:?}",
+        standby.size()
+    );
+    // Without a tray host, closing ends the program; the window state is saved on the way.
+    standby.close_window();
+    assert!(
+        until(|| standby.exited().is_some()),
+        "closing left it running"
+    );
+    assert!(standby.exited().unwrap().success(), "{}", standby.log());
+    assert!(state.exists(), "no {}", state.display());
+
+    let again = desktop.standby_with(&[]);
+    assert!(until(|| again.shown()), "log:\n{}", again.log());
+    assert!(
+        until(|| again.size() == Some((900, 560))),
+        "the second start's size is {:?}; {}: {}",
+        again.size(),
+        state.display(),
+        std::fs::read_to_string(&state).unwrap_or_default()
+    );
 }
