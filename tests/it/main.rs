@@ -91,6 +91,7 @@ mod tsig_bind_vectors;
 mod ui_cluster;
 mod ui_dialogs;
 mod ui_dns_serving;
+mod ui_file_dialogs;
 mod ui_first_run;
 mod ui_help;
 mod ui_history_tray;
