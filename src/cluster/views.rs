@@ -84,6 +84,11 @@ pub fn problems_prefix(prefix: &str) -> String {
     format!("{prefix}announced/")
 }
 
+/// Where the coalescing windows the leaders hold open are.
+pub fn windows_prefix(prefix: &str) -> String {
+    format!("{prefix}held/")
+}
+
 /// Reads a key under `prefix`.
 pub fn parse_key(prefix: &str, key: &str) -> ClusterKey {
     let Some(rest) = key.strip_prefix(prefix) else {

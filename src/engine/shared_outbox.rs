@@ -4,14 +4,17 @@
 //! id), bound to no lease — it must outlive the leader that wrote it — and deleted once
 //! delivered. Beside them, `/standby/<cluster>/announced/<problem>` holds each problem the
 //! leaders announced and did not resolve yet (the dispatcher's record of it), written in
-//! the same transaction as the messages that announce or resolve it. The engine hands
+//! the same transaction as the messages that announce or resolve it, and
+//! `/standby/<cluster>/held/<window>` each coalescing window the leader holds open (its
+//! last notice, its count of repeats, when it ends), deleted in the transaction that
+//! stores its summary. The engine hands
 //! the store to the dispatcher with this instance's leadership.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::Etcd;
-use crate::cluster::views::{escape, outbox_prefix, problems_prefix, unescape};
+use crate::cluster::views::{escape, outbox_prefix, problems_prefix, unescape, windows_prefix};
 use crate::model::Cluster;
 use crate::notify::BoxFuture;
 use crate::notify::shared::{ClusterRole, SharedError, SharedOutbox};
@@ -23,6 +26,7 @@ pub struct EtcdOutbox {
     etcd: Etcd,
     prefix: String,
     problems: String,
+    windows: String,
 }
 
 impl EtcdOutbox {
@@ -34,6 +38,7 @@ impl EtcdOutbox {
                 etcd,
                 prefix: outbox_prefix(&section.key_prefix()),
                 problems: problems_prefix(&section.key_prefix()),
+                windows: windows_prefix(&section.key_prefix()),
             }),
             Err(e) => {
                 tracing::error!("the cluster's shared outbox: {e}");
@@ -92,6 +97,7 @@ impl SharedOutbox for EtcdOutbox {
         &'a self,
         messages: &'a [(String, String)],
         problems: &'a [(String, Option<String>)],
+        windows: &'a [(String, Option<String>)],
     ) -> BoxFuture<'a, Result<(), SharedError>> {
         Box::pin(async move {
             let mut puts: Vec<(String, Vec<u8>)> = messages
@@ -99,15 +105,19 @@ impl SharedOutbox for EtcdOutbox {
                 .map(|(id, job)| (self.key(id), job.clone().into_bytes()))
                 .collect();
             let mut deletes = Vec::new();
-            for (key, record) in problems {
-                let key = format!("{}{}", self.problems, escape(key));
+            let changes = problems
+                .iter()
+                .map(|c| (&self.problems, c))
+                .chain(windows.iter().map(|c| (&self.windows, c)));
+            for (prefix, (key, record)) in changes {
+                let key = format!("{prefix}{}", escape(key));
                 match record {
                     Some(record) => puts.push((key, record.clone().into_bytes())),
                     None => deletes.push(key),
                 }
             }
-            // One notice's messages (one per method) and its problems: far below etcd's
-            // 128 operations of one transaction.
+            // One notice's messages (one per method), its problems and windows: far below
+            // etcd's 128 operations of one transaction.
             self.etcd
                 .write_batch(&puts, &deletes, None)
                 .await
@@ -117,17 +127,26 @@ impl SharedOutbox for EtcdOutbox {
     }
 
     fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
-        Box::pin(async move {
-            let (kvs, _) = self.etcd.get_prefix(&self.problems).await.map_err(shared)?;
-            Ok(kvs
-                .into_iter()
-                .filter_map(|kv| {
-                    let record = String::from_utf8(kv.value).ok()?;
-                    let key = kv.key.strip_prefix(&self.problems)?;
-                    Some((unescape(key), record))
-                })
-                .collect())
-        })
+        Box::pin(self.records(&self.problems))
+    }
+
+    fn windows(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
+        Box::pin(self.records(&self.windows))
+    }
+}
+
+impl EtcdOutbox {
+    /// Every record under `prefix`, as (key, record).
+    async fn records(&self, prefix: &str) -> Result<Vec<(String, String)>, SharedError> {
+        let (kvs, _) = self.etcd.get_prefix(prefix).await.map_err(shared)?;
+        Ok(kvs
+            .into_iter()
+            .filter_map(|kv| {
+                let record = String::from_utf8(kv.value).ok()?;
+                let key = kv.key.strip_prefix(prefix)?;
+                Some((unescape(key), record))
+            })
+            .collect())
     }
 }
 
@@ -188,10 +207,14 @@ impl SharedOutbox for Nowhere {
         &'a self,
         _: &'a [(String, String)],
         _: &'a [(String, Option<String>)],
+        _: &'a [(String, Option<String>)],
     ) -> BoxFuture<'a, Result<(), SharedError>> {
         Box::pin(async { Err(SharedError("no etcd client".into())) })
     }
     fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
+        Box::pin(async { Err(SharedError("no etcd client".into())) })
+    }
+    fn windows(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
         Box::pin(async { Err(SharedError("no etcd client".into())) })
     }
 }

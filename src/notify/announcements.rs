@@ -65,6 +65,17 @@ pub struct OpenProblem {
     pub inherited: bool,
 }
 
+/// An open coalescing window as a cluster's shared store keeps it: enough for another
+/// leader to go on counting and to send its summary when it ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedWindow {
+    /// The last repeat (or the first notice while there is none).
+    pub last: StoredNotice,
+    pub repeats: u32,
+    /// When the window ends, ms since the epoch.
+    pub until_ms: i64,
+}
+
 /// The key of a window or an open problem: set, subject and event.
 pub type Key = (String, String, EventKind);
 

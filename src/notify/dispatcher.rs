@@ -10,7 +10,8 @@
 //! A notice that reverses the last one sent for its subject (recovered after failed, DNS
 //! updated after a failed update) is never held back: it closes the window of the event
 //! it reverses (sending that window's summary first) and goes out at once. Open windows
-//! live in the outbox, so a crash loses none of the repeats they hold.
+//! live in the outbox, so a crash loses none of the repeats they hold (in a cluster, in the
+//! shared store too: a new leader sends the summary of a window the dead one held).
 //!
 //! Problems: a failure that was announced (server failed, DNS update failed, all servers
 //! failed) stays open, in the database, until its resolution arrives; the resolution names
@@ -186,6 +187,8 @@ pub struct Dispatcher {
     deferred: Option<Vec<(Notice, Arrival)>>,
     /// Changes of the announced problems not yet written to the shared store.
     changes: Vec<(String, Option<String>)>,
+    /// Changes of the open windows not yet written there.
+    window_changes: Vec<(String, Option<String>)>,
     /// Rows being written to the shared store (not sent before that is done).
     recording: HashSet<i64>,
     records: mpsc::UnboundedSender<cluster::Record>,
@@ -244,6 +247,7 @@ impl Dispatcher {
             takeover_rx,
             deferred: None,
             changes: Vec::new(),
+            window_changes: Vec::new(),
             recording: HashSet::new(),
             records,
             recorded_tx,
@@ -615,7 +619,13 @@ impl Dispatcher {
                 now + Duration::from_millis(u64::try_from(p.next_try_ms - now_ms).unwrap_or(0))
             })
             .min();
-        let window = self.windows.values().map(|w| w.until).min();
+        // While a takeover reads, the windows wait for those the former leaders held.
+        let window = self
+            .windows
+            .values()
+            .map(|w| w.until)
+            .min()
+            .filter(|_| self.deferred.is_none());
         let remind = self
             .next_reminder()
             .map(|at| now + Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)));

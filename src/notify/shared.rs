@@ -14,6 +14,15 @@
 //! restarted single instance does at its first checks. So no verdict goes unannounced on a
 //! leader change, and a recovery names the failure it resolves and how long it lasted.
 //!
+//! So are the coalescing windows the leader holds open (the repeats it counts and sends
+//! as one summary when the window ends): each window's record (its last notice, its count,
+//! when it ends) is written in the same transactions as the messages and problems, and
+//! deleted in the one that stores its summary. A new leader adopts the windows it finds
+//! ([`take_windows`]) and sends each summary when the window would have ended (at once if
+//! that time passed); the summary then is a shared message like any other, so a leader
+//! that dies with a window open loses no summary, and none is sent twice but across one
+//! change (the shared outbox's duplicate).
+//!
 //! The dispatcher knows nothing of etcd: it gets a [`ClusterRole`] (the store and whether
 //! this instance leads) from the engine, and decides what to take over with the pure
 //! [`takeover`] and [`on_verdict`].
@@ -37,15 +46,53 @@ pub trait SharedOutbox: Send + Sync {
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), SharedError>>;
     /// Every message stored, as (id, job), in the order they were stored.
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>>;
-    /// Stores `messages` (id, job) and changes the open problems (key → record, `None`:
-    /// resolved) in one write, before any of the messages is sent.
+    /// Stores `messages` (id, job) and changes the open problems and the open coalescing
+    /// windows (key → record, `None`: resolved, closed) in one write, before any of the
+    /// messages is sent.
     fn record<'a>(
         &'a self,
         messages: &'a [(String, String)],
         problems: &'a [(String, Option<String>)],
+        windows: &'a [(String, Option<String>)],
     ) -> BoxFuture<'a, Result<(), SharedError>>;
     /// Every open problem the leaders recorded, as (key, record).
     fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>>;
+    /// Every open coalescing window the leaders recorded, as (key, record).
+    fn windows(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>>;
+}
+
+/// What a new leader does with the coalescing windows: its own (from a time it led, or
+/// its last run) and those the shared store holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowsTakeover {
+    /// Shared windows to hold as its own (key, how long until each ends: zero when that
+    /// time passed, so its summary goes out at once).
+    pub adopt: Vec<(String, u64)>,
+    /// Its own windows to drop: not in the store, so another leader closed them (and sent
+    /// their summaries) meanwhile.
+    pub drop: Vec<String>,
+}
+
+/// Decides the windows' takeover (pure): `local` is this instance's open windows (keys),
+/// `shared` the store's (key, when it ends in ms since the epoch), `now_ms` the time. The
+/// store's record of a window this instance holds too is the later one (the last leader
+/// counted there), so it replaces the own.
+pub fn take_windows(local: &[String], shared: &[(String, i64)], now_ms: i64) -> WindowsTakeover {
+    let theirs: HashSet<&str> = shared.iter().map(|(key, _)| key.as_str()).collect();
+    WindowsTakeover {
+        adopt: shared
+            .iter()
+            .map(|(key, until_ms)| {
+                let left = u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0);
+                (key.clone(), left)
+            })
+            .collect(),
+        drop: local
+            .iter()
+            .filter(|key| !theirs.contains(key.as_str()))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// A quorum verdict that a leader checks against what was announced: the server failed
@@ -160,6 +207,43 @@ mod tests {
         ];
         for (verdict, open, want) in table {
             assert_eq!(on_verdict(verdict, open), want, "{verdict:?} open={open}");
+        }
+    }
+
+    #[test]
+    fn a_new_leader_holds_the_shared_windows_until_they_would_have_ended() {
+        let keys = |ks: &[&str]| -> Vec<String> { ks.iter().map(|k| k.to_string()).collect() };
+        let now = 100_000;
+        // (own windows, the store's (key, ends at)) → (adopted (key, ms left), dropped)
+        type Case = (Vec<String>, Vec<(String, i64)>, Vec<(&'static str, u64)>, Vec<&'static str>);
+        let table: Vec<Case> = vec![
+            // Nothing anywhere.
+            (keys(&[]), vec![], vec![], vec![]),
+            // The dead leader's window, 1.5 s to go: its summary goes out then.
+            (keys(&[]), vec![("a".into(), now + 1_500)], vec![("a", 1_500)], vec![]),
+            // Its end passed during the takeover: the summary goes out at once.
+            (keys(&[]), vec![("a".into(), now - 3_000)], vec![("a", 0)], vec![]),
+            // Ends right now: at once too.
+            (keys(&[]), vec![("a".into(), now)], vec![("a", 0)], vec![]),
+            // Held here too (this instance led before): the store's record wins.
+            (keys(&["a"]), vec![("a".into(), now + 10)], vec![("a", 10)], vec![]),
+            // Held here, gone from the store: another leader closed it and sent its
+            // summary; sending it again would be a duplicate.
+            (keys(&["a"]), vec![], vec![], vec!["a"]),
+            // A mix.
+            (
+                keys(&["a", "b"]),
+                vec![("b".into(), now + 5), ("c".into(), now - 5)],
+                vec![("b", 5), ("c", 0)],
+                vec!["a"],
+            ),
+        ];
+        for (local, shared, adopt, drop) in table {
+            let got = take_windows(&local, &shared, now);
+            let adopted: Vec<(&str, u64)> =
+                got.adopt.iter().map(|(k, left)| (k.as_str(), *left)).collect();
+            let dropped: Vec<&str> = got.drop.iter().map(String::as_str).collect();
+            assert_eq!((adopted, dropped), (adopt, drop), "{local:?} / {shared:?}");
         }
     }
 

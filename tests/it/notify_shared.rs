@@ -5,7 +5,8 @@
 //! delivery and gone after. And what a leader announced is shared with its messages: a
 //! new leader announces the quorum verdict a former leader decided but died before
 //! announcing, resolves (by name and duration) the failure one announced, and says
-//! nothing twice.
+//! nothing twice. The coalescing windows are shared too: a new leader sends, once, the
+//! summary of the repeats a dead leader held in a window.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +27,7 @@ use crate::support::bounded;
 struct Memory {
     messages: Mutex<BTreeMap<String, String>>,
     problems: Mutex<BTreeMap<String, String>>,
+    windows: Mutex<BTreeMap<String, String>>,
     calls: Mutex<Vec<String>>,
 }
 
@@ -48,6 +50,7 @@ impl SharedOutbox for Memory {
         &'a self,
         messages: &'a [(String, String)],
         problems: &'a [(String, Option<String>)],
+        windows: &'a [(String, Option<String>)],
     ) -> BoxFuture<'a, Result<(), SharedError>> {
         let mut call = Vec::new();
         for (id, job) in messages {
@@ -70,6 +73,19 @@ impl SharedOutbox for Memory {
                 }
             }
         }
+        for (key, record) in windows {
+            let mut all = self.windows.lock().unwrap();
+            match record {
+                Some(record) => {
+                    call.push("window+".into());
+                    all.insert(key.clone(), record.clone());
+                }
+                None => {
+                    call.push("window-".into());
+                    all.remove(key);
+                }
+            }
+        }
         self.calls
             .lock()
             .unwrap()
@@ -78,6 +94,10 @@ impl SharedOutbox for Memory {
     }
     fn problems(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
         let all = self.problems.lock().unwrap().clone().into_iter().collect();
+        Box::pin(async { Ok(all) })
+    }
+    fn windows(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, SharedError>> {
+        let all = self.windows.lock().unwrap().clone().into_iter().collect();
         Box::pin(async { Ok(all) })
     }
 }
@@ -200,8 +220,19 @@ struct Instance {
 
 impl Instance {
     fn start(dir: &Path, kind: &NotificationKind, shared: &Arc<Memory>, leading: bool) -> Self {
+        Self::coalescing(dir, kind, shared, leading, 0)
+    }
+
+    /// As [`Self::start`], with repeats coalesced in windows of `secs`.
+    fn coalescing(
+        dir: &Path,
+        kind: &NotificationKind,
+        shared: &Arc<Memory>,
+        leading: bool,
+        secs: u32,
+    ) -> Self {
         let mut settings = Settings::default();
-        settings.options.notification.coalesce_secs = 0;
+        settings.options.notification.coalesce_secs = secs;
         settings.options.notification.default_methods = vec![NotificationMethod {
             kind: kind.clone(),
             ..NotificationMethod::default()
@@ -361,6 +392,93 @@ async fn a_new_leader_resolves_the_failure_the_old_one_announced_by_name_and_dur
         assert_eq!(fields[1], problem, "the same problem id: {got:?}");
         assert!(!fields[2].is_empty(), "a duration: {got:?}");
         assert!(shared.problems.lock().unwrap().is_empty());
+        new.kill().await;
+    })
+    .await;
+}
+
+/// Polls (every 20 ms) until `done`; the test's own limit ends a wait that never does.
+async fn until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+    i64::try_from(since.unwrap().as_millis()).unwrap()
+}
+
+/// Issue 13 item 5's last loss: the leader held repeats in a coalescing window and died
+/// before the window ended. The window is in the shared store (its last notice, its
+/// count, its end); the next leader sends its summary when the window ends, and once: the
+/// window leaves the store in the write that stores the summary, and the next message of
+/// the same subject (one lane, in order) comes right after it.
+#[tokio::test]
+async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("messages.txt");
+        let kind = method(&out);
+        let shared = Arc::new(Memory::default());
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut old = Instance::coalescing(a.path(), &kind, &shared, true, 3);
+        for _ in 0..3 {
+            old.inputs.send(notice(EventKind::DnsUpdated)).await.unwrap();
+        }
+        delivered(&mut old.reports).await;
+        // The first goes out, the two repeats are held: in the shared store too.
+        let held = |repeats: &str| {
+            let all = shared.windows.lock().unwrap();
+            all.len() == 1 && all.values().all(|w| w.contains(repeats))
+        };
+        until(|| held("repeats:2")).await;
+        let record = shared.windows.lock().unwrap().values().next().cloned();
+        let window: standby::notify::announcements::SharedWindow =
+            ron::from_str(&record.unwrap()).unwrap();
+        old.kill().await;
+        assert_eq!(lines(&out).len(), 1, "{:?}", lines(&out));
+
+        let mut new = Instance::coalescing(b.path(), &kind, &shared, false, 3);
+        new.lead().await;
+        delivered(&mut new.reports).await;
+        let sent_ms = now_ms();
+        let got = lines(&out);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[1].starts_with("DNS updated (2 more times in 3 s)|"),
+            "{got:?}"
+        );
+        // When the dead leader's window ended, not before (a few ms of slack between the
+        // dispatcher's timer and the wall clock).
+        assert!(
+            sent_ms + 50 >= window.until_ms,
+            "sent {} ms before the window's end",
+            window.until_ms - sent_ms
+        );
+        // Stored in the shared outbox in the write that closed the window there (in it, a
+        // new window of no repeats yet: still flapping?), then delivered and deleted.
+        let calls = shared.calls.lock().unwrap().clone();
+        let (_, id) = got[1].split_once('|').unwrap();
+        assert!(
+            calls.contains(&format!("[+{id} window+]")) && calls.contains(&format!("-{id}")),
+            "{calls:?}"
+        );
+        assert!(shared.windows.lock().unwrap().values().all(|w| w.contains("repeats:0")));
+        // The reopened window ends with nothing to summarise and leaves the store.
+        until(|| shared.windows.lock().unwrap().is_empty()).await;
+        // The subject's next message: had a second summary been stored, it would be first.
+        new.inputs
+            .send(notice(EventKind::DnsUpdateFailed))
+            .await
+            .unwrap();
+        delivered(&mut new.reports).await;
+        let got = lines(&out);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[2].starts_with("DNS update failed"), "{got:?}");
+        let summaries = got.iter().filter(|l| l.contains("more times")).count();
+        assert_eq!(summaries, 1, "{got:?}");
+        assert!(shared.messages.lock().unwrap().is_empty());
         new.kill().await;
     })
     .await;

@@ -7,7 +7,9 @@
 //! in one transaction per notice, before any of them is sent, through one task in order
 //! (`recorder`). A new leader adopts the problems the store holds and checks each quorum
 //! verdict against them (`Input::Verdict`, `shared::on_verdict`), so a verdict whose
-//! leader died before that transaction is announced by the next one.
+//! leader died before that transaction is announced by the next one. The open coalescing
+//! windows go the same way (`shared::take_windows`): a new leader holds them on and sends
+//! each summary when its window ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +19,10 @@ use tokio::sync::mpsc;
 use super::{Arrival, Dispatcher, Done, Job, Notice};
 use crate::model::EventKind;
 use crate::model::tags::TagValues;
-use crate::notify::announcements::{OpenProblem, key_text};
+use crate::notify::announcements::{OpenProblem, SharedWindow, key_text};
 use crate::notify::shared::{
     CheckAction, ClusterRole, LocalMessage, SharedError, SharedOutbox, Takeover, VerdictCheck,
-    on_verdict, takeover,
+    WindowsTakeover, on_verdict, take_windows, takeover,
 };
 use crate::notify::{FailureKind, Notifier, NotifyError, Stage};
 use crate::store::Pending;
@@ -39,15 +41,37 @@ pub(super) struct TakeoverRead {
     read: Result<Vec<(String, String)>, SharedError>,
     /// The open problems the former leaders announced (key, record).
     problems: Result<Vec<(String, String)>, SharedError>,
+    /// The coalescing windows the former leaders held open (key, record).
+    windows: Result<Vec<(String, String)>, SharedError>,
 }
 
 /// One write to the shared store: a notice's messages (outbox rows, ids, jobs) and the
-/// changes of the announced problems.
+/// changes of the announced problems and of the open windows.
 pub(super) struct Record {
     shared: Arc<dyn SharedOutbox>,
     rows: Vec<i64>,
     messages: Vec<(String, String)>,
     problems: Vec<(String, Option<String>)>,
+    windows: Vec<(String, Option<String>)>,
+}
+
+impl Record {
+    fn ops(&self) -> usize {
+        self.messages.len() + self.problems.len() + self.windows.len()
+    }
+}
+
+/// The last change of each key, in order (etcd refuses a transaction that names a key
+/// twice).
+fn last_changes(changes: Vec<(String, Option<String>)>) -> Vec<(String, Option<String>)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<(String, Option<String>)> = changes
+        .into_iter()
+        .rev()
+        .filter(|(key, _)| seen.insert(key.clone()))
+        .collect();
+    last.reverse();
+    last
 }
 
 /// A write done: its rows may be sent now.
@@ -75,29 +99,20 @@ pub(super) fn recorder(done: mpsc::UnboundedSender<Recorded>) -> mpsc::Unbounded
                     None => break,
                 },
             };
-            while r.messages.len() + r.problems.len() < RECORD_OPS {
+            while r.ops() < RECORD_OPS {
                 let Ok(more) = rx.try_recv() else { break };
-                let ops = more.messages.len() + more.problems.len();
-                if !Arc::ptr_eq(&more.shared, &r.shared)
-                    || r.messages.len() + r.problems.len() + ops > RECORD_OPS
-                {
+                if !Arc::ptr_eq(&more.shared, &r.shared) || r.ops() + more.ops() > RECORD_OPS {
                     next = Some(more);
                     break;
                 }
                 r.rows.extend(more.rows);
                 r.messages.extend(more.messages);
                 r.problems.extend(more.problems);
+                r.windows.extend(more.windows);
             }
-            // etcd refuses a transaction that names a key twice: the last change counts.
-            let mut seen = std::collections::HashSet::new();
-            let mut problems: Vec<(String, Option<String>)> = r
-                .problems
-                .into_iter()
-                .rev()
-                .filter(|(key, _)| seen.insert(key.clone()))
-                .collect();
-            problems.reverse();
-            let outcome = r.shared.record(&r.messages, &problems).await;
+            let problems = last_changes(r.problems);
+            let windows = last_changes(r.windows);
+            let outcome = r.shared.record(&r.messages, &problems, &windows).await;
             if let Err(e) = &outcome {
                 tracing::warn!(
                     "{e}: {} message(s) go out without it; on a leader change the next leader may announce them again",
@@ -265,13 +280,29 @@ impl Dispatcher {
         }
     }
 
+    /// A change of the open coalescing windows, for the shared store (leading only).
+    pub(super) fn window_change(&mut self, key: String, window: Option<SharedWindow>) {
+        if self.leading().is_none() {
+            return;
+        }
+        let record = match window.as_ref().map(ron::to_string) {
+            None => None,
+            Some(Ok(record)) => Some(record),
+            Some(Err(e)) => {
+                tracing::error!("cannot serialise a coalescing window: {e}");
+                return;
+            }
+        };
+        self.window_changes.push((key, record));
+    }
+
     /// Stored messages (outbox rows and jobs) of one notice: while leading they go to the
-    /// shared store with the problems' changes, in one write, and wait for it.
+    /// shared store with the problems' and windows' changes, in one write, and wait for it.
     pub(super) fn record(&mut self, rows: &[i64], jobs: &[String]) {
         let Some(shared) = self.leading() else {
             return;
         };
-        if rows.is_empty() && self.changes.is_empty() {
+        if rows.is_empty() && self.changes.is_empty() && self.window_changes.is_empty() {
             return;
         }
         let messages = rows
@@ -285,6 +316,7 @@ impl Dispatcher {
             rows: rows.to_vec(),
             messages,
             problems: std::mem::take(&mut self.changes),
+            windows: std::mem::take(&mut self.window_changes),
         };
         if let Err(mpsc::error::SendError(r)) = self.records.send(record) {
             // No recorder (not running yet): the deliveries put the messages themselves.
@@ -294,14 +326,16 @@ impl Dispatcher {
         }
     }
 
-    /// Changes of the announced problems that came with no message (a reminder's time,
-    /// a problem that opened while its window holds the message).
+    /// Changes of the announced problems and windows that came with no message (a
+    /// reminder's time, a problem that opened while its window holds the message, a
+    /// repeat counted).
     pub(super) fn flush_changes(&mut self) {
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && self.window_changes.is_empty() {
             return;
         }
         self.record(&[], &[]);
         self.changes.clear();
+        self.window_changes.clear();
     }
 
     pub(super) fn on_recorded(&mut self, recorded: Recorded) {
@@ -332,6 +366,7 @@ impl Dispatcher {
             // The notices held for a takeover are the next leader's.
             self.deferred = None;
             self.changes.clear();
+            self.window_changes.clear();
         }
         if leads
             && !was
@@ -366,10 +401,19 @@ impl Dispatcher {
                 tokio::time::sleep(READ_PAUSE).await;
                 problems = shared.problems().await;
             }
+            let mut windows = shared.windows().await;
+            for _ in 1..READ_TRIES {
+                if windows.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(READ_PAUSE).await;
+                windows = shared.windows().await;
+            }
             let _ = tx.send(TakeoverRead {
                 before,
                 read,
                 problems,
+                windows,
             });
         });
     }
@@ -419,10 +463,74 @@ impl Dispatcher {
                 "{e}: the problems the former leaders announced are not known; this instance's own are kept"
             ),
         }
+        match read.windows {
+            Ok(windows) => self.adopt_windows(windows),
+            Err(e) => tracing::error!(
+                "{e}: the coalescing windows the former leaders held are not known; this instance's own are kept"
+            ),
+        }
         self.take_messages(read.before, read.read);
         // The notices that came meanwhile, now that what was announced is known.
         for (notice, arrival) in self.deferred.take().unwrap_or_default() {
             self.arrive(notice, arrival);
+        }
+    }
+
+    /// The windows the former leaders held open become this instance's: each summary goes
+    /// out when its window would have ended (at once if that passed); its own windows that
+    /// another leader closed meanwhile are dropped without a summary.
+    fn adopt_windows(&mut self, shared: Vec<(String, String)>) {
+        let mut readable = std::collections::HashMap::new();
+        for (key, record) in shared {
+            match ron::from_str::<SharedWindow>(&record) {
+                Ok(window) => {
+                    readable.insert(key, window);
+                }
+                Err(e) => tracing::warn!("an unreadable coalescing window {key:?}: {e}"),
+            }
+        }
+        let local: Vec<String> = self.windows.keys().map(key_text).collect();
+        let ends: Vec<(String, i64)> = readable
+            .iter()
+            .map(|(key, w)| (key.clone(), w.until_ms))
+            .collect();
+        let now = self.now_ms();
+        let WindowsTakeover { adopt, drop } = take_windows(&local, &ends, now);
+        for key in drop {
+            self.windows.retain(|k, _| key_text(k) != key);
+            if let Err(e) = self.outbox.release(&key, &[], now) {
+                self.store_error(&e);
+            }
+        }
+        if !adopt.is_empty() {
+            tracing::info!(
+                "{} coalescing window(s) a former leader held taken over",
+                adopt.len()
+            );
+        }
+        for (key, left) in adopt {
+            let Some(w) = readable.remove(&key) else {
+                continue;
+            };
+            let last = w.last.notice();
+            let held = crate::store::Held {
+                key: key.clone(),
+                notice: ron::to_string(&w.last).unwrap_or_default(),
+                repeats: w.repeats,
+                until_ms: w.until_ms,
+            };
+            if let Err(e) = self.outbox.hold(&held) {
+                self.store_error(&e);
+            }
+            self.windows.insert(
+                (last.set.clone(), last.subject.clone(), last.kind),
+                super::Window {
+                    until: tokio::time::Instant::now() + Duration::from_millis(left),
+                    until_ms: w.until_ms,
+                    repeats: w.repeats,
+                    last,
+                },
+            );
         }
     }
 

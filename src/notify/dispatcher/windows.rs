@@ -1,6 +1,7 @@
 //! The dispatcher's memory of what it said: coalescing windows (held repeats, reversals)
 //! and announced problems (resolutions, first checks after a restart, reminders). Both are
-//! mirrored in the database, so a restart neither loses nor repeats anything.
+//! mirrored in the database, so a restart neither loses nor repeats anything, and in a
+//! cluster in the shared store, so a leader change neither.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 use super::{Dispatcher, Notice, Window, job_text, reminder_ms};
 use crate::model::EventKind;
 use crate::notify::announcements::{
-    Key, OpenProblem, StoredNotice, key_text, new_id, opens_problem, reminder, resolution,
+    Key, OpenProblem, SharedWindow, StoredNotice, key_text, new_id, opens_problem, reminder, resolution,
     reversals, time_of,
 };
 use crate::notify::describe;
@@ -122,22 +123,29 @@ impl Dispatcher {
         {
             open.repeats += 1;
             open.last = notice;
+            let shared = SharedWindow {
+                last: StoredNotice::of(&open.last),
+                repeats: open.repeats,
+                until_ms: open.until_ms,
+            };
             let held = Held {
                 key: key_text(&key),
-                notice: ron::to_string(&StoredNotice::of(&open.last)).unwrap_or_default(),
+                notice: ron::to_string(&shared.last).unwrap_or_default(),
                 repeats: open.repeats,
                 until_ms: open.until_ms,
             };
             if let Err(e) = self.outbox.hold(&held) {
                 self.store_error(&e);
             }
+            self.window_change(key_text(&key), Some(shared));
             return;
         }
         let jobs = self.jobs(&notice, None, window);
-        self.store(jobs, None);
+        // The window first: in a cluster it reaches the shared store with the message.
         if !window.is_zero() {
             self.open_window(key, notice, window);
         }
+        self.store(jobs, None);
     }
 
     pub(super) fn open_window(&mut self, key: Key, notice: Notice, window: Duration) {
@@ -151,6 +159,12 @@ impl Dispatcher {
         if let Err(e) = self.outbox.hold(&held) {
             self.store_error(&e);
         }
+        let shared = SharedWindow {
+            last: StoredNotice::of(&notice),
+            repeats: 0,
+            until_ms,
+        };
+        self.window_change(key_text(&key), Some(shared));
         self.windows.insert(
             key,
             Window {
@@ -171,6 +185,9 @@ impl Dispatcher {
         } else {
             Vec::new()
         };
+        // In a cluster the window leaves the shared store in the write that stores its
+        // summary there: from then on the summary is a shared message like any other.
+        self.window_change(key_text(key), None);
         self.store(jobs, Some(key_text(key)));
         if reopen && w.repeats > 0 && !window.is_zero() {
             self.open_window(key.clone(), w.last, window);
@@ -179,6 +196,10 @@ impl Dispatcher {
 
     /// Sends the summaries of windows that closed.
     pub(super) fn close_windows(&mut self) {
+        if self.deferred.is_some() {
+            // A takeover reads what the former leaders held: their windows replace these.
+            return;
+        }
         let now = Instant::now();
         let window = self.coalesce_window();
         let closed: Vec<Key> = self
