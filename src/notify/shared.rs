@@ -215,18 +215,38 @@ mod tests {
         let keys = |ks: &[&str]| -> Vec<String> { ks.iter().map(|k| k.to_string()).collect() };
         let now = 100_000;
         // (own windows, the store's (key, ends at)) → (adopted (key, ms left), dropped)
-        type Case = (Vec<String>, Vec<(String, i64)>, Vec<(&'static str, u64)>, Vec<&'static str>);
+        type Case = (
+            Vec<String>,
+            Vec<(String, i64)>,
+            Vec<(&'static str, u64)>,
+            Vec<&'static str>,
+        );
         let table: Vec<Case> = vec![
             // Nothing anywhere.
             (keys(&[]), vec![], vec![], vec![]),
             // The dead leader's window, 1.5 s to go: its summary goes out then.
-            (keys(&[]), vec![("a".into(), now + 1_500)], vec![("a", 1_500)], vec![]),
+            (
+                keys(&[]),
+                vec![("a".into(), now + 1_500)],
+                vec![("a", 1_500)],
+                vec![],
+            ),
             // Its end passed during the takeover: the summary goes out at once.
-            (keys(&[]), vec![("a".into(), now - 3_000)], vec![("a", 0)], vec![]),
+            (
+                keys(&[]),
+                vec![("a".into(), now - 3_000)],
+                vec![("a", 0)],
+                vec![],
+            ),
             // Ends right now: at once too.
             (keys(&[]), vec![("a".into(), now)], vec![("a", 0)], vec![]),
             // Held here too (this instance led before): the store's record wins.
-            (keys(&["a"]), vec![("a".into(), now + 10)], vec![("a", 10)], vec![]),
+            (
+                keys(&["a"]),
+                vec![("a".into(), now + 10)],
+                vec![("a", 10)],
+                vec![],
+            ),
             // Held here, gone from the store: another leader closed it and sent its
             // summary; sending it again would be a duplicate.
             (keys(&["a"]), vec![], vec![], vec!["a"]),
@@ -240,8 +260,11 @@ mod tests {
         ];
         for (local, shared, adopt, drop) in table {
             let got = take_windows(&local, &shared, now);
-            let adopted: Vec<(&str, u64)> =
-                got.adopt.iter().map(|(k, left)| (k.as_str(), *left)).collect();
+            let adopted: Vec<(&str, u64)> = got
+                .adopt
+                .iter()
+                .map(|(k, left)| (k.as_str(), *left))
+                .collect();
             let dropped: Vec<&str> = got.drop.iter().map(String::as_str).collect();
             assert_eq!((adopted, dropped), (adopt, drop), "{local:?} / {shared:?}");
         }

@@ -424,7 +424,10 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut old = Instance::coalescing(a.path(), &kind, &shared, true, 3);
         for _ in 0..3 {
-            old.inputs.send(notice(EventKind::DnsUpdated)).await.unwrap();
+            old.inputs
+                .send(notice(EventKind::DnsUpdated))
+                .await
+                .unwrap();
         }
         delivered(&mut old.reports).await;
         // The first goes out, the two repeats are held: in the shared store too.
@@ -464,7 +467,14 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
             calls.contains(&format!("[+{id} window+]")) && calls.contains(&format!("-{id}")),
             "{calls:?}"
         );
-        assert!(shared.windows.lock().unwrap().values().all(|w| w.contains("repeats:0")));
+        assert!(
+            shared
+                .windows
+                .lock()
+                .unwrap()
+                .values()
+                .all(|w| w.contains("repeats:0"))
+        );
         // The reopened window ends with nothing to summarise and leaves the store.
         until(|| shared.windows.lock().unwrap().is_empty()).await;
         // The subject's next message: had a second summary been stored, it would be first.

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use super::{Dispatcher, Notice, Window, job_text, reminder_ms};
 use crate::model::EventKind;
 use crate::notify::announcements::{
-    Key, OpenProblem, SharedWindow, StoredNotice, key_text, new_id, opens_problem, reminder, resolution,
-    reversals, time_of,
+    Key, OpenProblem, SharedWindow, StoredNotice, key_text, new_id, opens_problem, reminder,
+    resolution, reversals, time_of,
 };
 use crate::notify::describe;
 use crate::notify::dispatch_rules::{full_tags, methods_with, times};
