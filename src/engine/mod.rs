@@ -23,6 +23,8 @@ pub mod scheduler;
 pub mod server_state;
 mod sets;
 mod shared_outbox;
+/// The shared outbox over etcd, for the dispatcher's tests against a real etcd.
+pub use shared_outbox::EtcdOutbox;
 mod shell;
 pub mod snapshot;
 pub mod support;

@@ -6,7 +6,8 @@
 //! new leader announces the quorum verdict a former leader decided but died before
 //! announcing, resolves (by name and duration) the failure one announced, and says
 //! nothing twice. The coalescing windows are shared too: a new leader sends, once, the
-//! summary of the repeats a dead leader held in a window.
+//! summary of the repeats a dead leader held in a window — with the in-memory store and
+//! with the etcd one (`engine::EtcdOutbox`) against a real etcd.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +21,7 @@ use standby::notify::{BoxFuture, Dispatcher, Input, Notice, NotifyConfig, Report
 use tokio::sync::mpsc;
 
 use crate::support::bounded;
+use crate::support::peers::etcd::Etcd as EtcdPeer;
 
 /// The shared store, with every put and delete in order (`+id`, `-id`; a record of a
 /// notice `[+id ... problem+key problem-key]`).
@@ -215,19 +217,19 @@ struct Instance {
     inputs: mpsc::Sender<Input>,
     reports: mpsc::UnboundedReceiver<Report>,
     task: tokio::task::JoinHandle<()>,
-    shared: Arc<Memory>,
+    shared: Arc<dyn SharedOutbox>,
 }
 
 impl Instance {
     fn start(dir: &Path, kind: &NotificationKind, shared: &Arc<Memory>, leading: bool) -> Self {
-        Self::coalescing(dir, kind, shared, leading, 0)
+        Self::coalescing(dir, kind, shared.clone(), leading, 0)
     }
 
     /// As [`Self::start`], with repeats coalesced in windows of `secs`.
     fn coalescing(
         dir: &Path,
         kind: &NotificationKind,
-        shared: &Arc<Memory>,
+        shared: Arc<dyn SharedOutbox>,
         leading: bool,
         secs: u32,
     ) -> Self {
@@ -422,7 +424,7 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
         let kind = method(&out);
         let shared = Arc::new(Memory::default());
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let mut old = Instance::coalescing(a.path(), &kind, &shared, true, 3);
+        let mut old = Instance::coalescing(a.path(), &kind, shared.clone(), true, 3);
         for _ in 0..3 {
             old.inputs
                 .send(notice(EventKind::DnsUpdated))
@@ -442,7 +444,7 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
         old.kill().await;
         assert_eq!(lines(&out).len(), 1, "{:?}", lines(&out));
 
-        let mut new = Instance::coalescing(b.path(), &kind, &shared, false, 3);
+        let mut new = Instance::coalescing(b.path(), &kind, shared.clone(), false, 3);
         new.lead().await;
         delivered(&mut new.reports).await;
         let sent_ms = now_ms();
@@ -489,6 +491,89 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
         let summaries = got.iter().filter(|l| l.contains("more times")).count();
         assert_eq!(summaries, 1, "{got:?}");
         assert!(shared.messages.lock().unwrap().is_empty());
+        new.kill().await;
+    })
+    .await;
+}
+
+/// The same against a real etcd (Debian's etcd-server) through the engine's store: the
+/// window is a key under `/standby/<cluster>/held/`, its summary a message under
+/// `outbox/`; the next leader sends the summary the dead one held, once, and every key
+/// goes.
+#[tokio::test]
+async fn a_window_a_dead_leader_held_in_etcd_ends_in_one_summary_from_the_next() {
+    bounded(async {
+        let peer = EtcdPeer::start(69).await;
+        let mut section = peer.access();
+        section.name = "windows".into();
+        section.instance = "berlin".into();
+        let store = || -> Arc<dyn SharedOutbox> {
+            Arc::new(standby::engine::EtcdOutbox::new(&section).unwrap())
+        };
+        let client = peer.client();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("messages.txt");
+        let kind = method(&out);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut old = Instance::coalescing(a.path(), &kind, store(), true, 3);
+        for _ in 0..3 {
+            old.inputs
+                .send(notice(EventKind::DnsUpdated))
+                .await
+                .unwrap();
+        }
+        delivered(&mut old.reports).await;
+        // The two repeats, in etcd.
+        let record = loop {
+            let (kvs, _) = client.get_prefix("/standby/windows/held/").await.unwrap();
+            if let [kv] = kvs.as_slice() {
+                let text = String::from_utf8(kv.value.clone()).unwrap();
+                if text.contains("repeats:2") {
+                    break text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let window: standby::notify::announcements::SharedWindow = ron::from_str(&record).unwrap();
+        old.kill().await;
+        assert_eq!(lines(&out).len(), 1, "{:?}", lines(&out));
+
+        let mut new = Instance::coalescing(b.path(), &kind, store(), false, 3);
+        new.lead().await;
+        delivered(&mut new.reports).await;
+        let sent_ms = now_ms();
+        let got = lines(&out);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[1].starts_with("DNS updated (2 more times in 3 s)|"),
+            "{got:?}"
+        );
+        assert!(
+            sent_ms + 50 >= window.until_ms,
+            "sent {} ms before the window's end",
+            window.until_ms - sent_ms
+        );
+        // The reopened window (no repeats) ends and leaves etcd; so do the messages.
+        for prefix in ["/standby/windows/held/", "/standby/windows/outbox/"] {
+            while !client.get_prefix(prefix).await.unwrap().0.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        // The subject's next message: had a second summary been stored, it would be first.
+        new.inputs
+            .send(notice(EventKind::DnsUpdateFailed))
+            .await
+            .unwrap();
+        delivered(&mut new.reports).await;
+        let got = lines(&out);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[2].starts_with("DNS update failed"), "{got:?}");
+        let summaries = got.iter().filter(|l| l.contains("more times")).count();
+        eprintln!(
+            "shared windows (etcd): {} messages, {summaries} summary: {got:?}",
+            got.len()
+        );
+        assert_eq!(summaries, 1, "{got:?}");
         new.kill().await;
     })
     .await;
