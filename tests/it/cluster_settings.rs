@@ -223,18 +223,30 @@ async fn settings_edited_on_one_instance_reach_all_and_concurrent_edits_conflict
         let sent = Instant::now();
         let created = api(b.api, "POST", "/serversets", &mail).await;
         assert_eq!(created.as_ref().map(|r| r.0), Some(201), "{created:?}");
-        let mut reached = Vec::new();
-        for instance in [&a, &c] {
-            wait(&format!("mail on {}", instance.name), || async {
-                instance
-                    .sets()
-                    .await
-                    .filter(|sets| sets.contains(&"mail".to_string()))
-            })
-            .await;
-            reached.push(sent.elapsed());
+        // Both watched at once (every 25 ms): each figure is when that instance listed it.
+        let mut reached: [Option<Duration>; 2] = [None, None];
+        let until = Instant::now() + LIMIT;
+        while reached.iter().any(Option::is_none) {
+            for (i, instance) in [&a, &c].into_iter().enumerate() {
+                if reached[i].is_none()
+                    && instance
+                        .sets()
+                        .await
+                        .is_some_and(|sets| sets.contains(&"mail".to_string()))
+                {
+                    reached[i] = Some(sent.elapsed());
+                }
+            }
+            assert!(Instant::now() < until, "timed out waiting for mail: {reached:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        eprintln!("an edit on paris reached berlin and tokyo after {reached:?}");
+        let reached: Vec<Duration> = reached.into_iter().flatten().collect();
+        // Issue 13 item 2 says "within 2 s": measured and printed (BENCHMARKS.md), not
+        // asserted as a wall-clock limit (the API's answer and the polls of `sets()` are
+        // in it, and a loaded machine stretches both).
+        eprintln!(
+            "settings propagation: an edit on paris (API POST) reached berlin and tokyo after {reached:?}"
+        );
 
         // Two edits at once, on two instances, each from the revision its instance gave:
         // etcd's compare-and-swap lets exactly one win; the other is told of the conflict.
