@@ -140,6 +140,9 @@ struct Window {
     until_ms: i64,
     repeats: u32,
     last: Notice,
+    /// Recorded in the cluster's shared store (only a window with a summary to send: one
+    /// of methods that take its event).
+    shared: bool,
 }
 
 pub(super) struct Done {
@@ -327,6 +330,8 @@ impl Dispatcher {
                             until_ms: h.until_ms,
                             repeats: h.repeats,
                             last,
+                            // Perhaps: a delete of a key that is not there is harmless.
+                            shared: true,
                         },
                     );
                 }

@@ -578,3 +578,44 @@ async fn a_window_a_dead_leader_held_in_etcd_ends_in_one_summary_from_the_next()
     })
     .await;
 }
+
+/// A window no method would summarise costs no etcd write: with no method at all, the
+/// repeats of "DNS updated" open no record in the shared store. (Proved by order: the
+/// problem a later "server failed" opens is written after anything they had written.)
+#[tokio::test]
+async fn a_window_with_nothing_to_summarise_is_not_shared() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(Memory::default());
+        let mut settings = Settings::default();
+        settings.options.notification.coalesce_secs = 60;
+        let settings = Arc::new(settings);
+        let (reports_tx, _reports) = mpsc::unbounded_channel();
+        let config = NotifyConfig {
+            database: Some(dir.path().join("standby.db")),
+            ..NotifyConfig::default()
+        };
+        let dispatcher = Dispatcher::new(config, move || settings.clone(), reports_tx)
+            .unwrap()
+            .with_role(Some(ClusterRole {
+                shared: shared.clone(),
+                leading: true,
+            }));
+        let (inputs, inputs_rx) = mpsc::channel(10);
+        let (_tests, tests_rx) = mpsc::channel(1);
+        let task = tokio::spawn(dispatcher.run(inputs_rx, tests_rx));
+        for _ in 0..3 {
+            inputs.send(notice(EventKind::DnsUpdated)).await.unwrap();
+        }
+        inputs.send(notice(EventKind::ServerFailed)).await.unwrap();
+        until(|| !shared.problems.lock().unwrap().is_empty()).await;
+        assert!(
+            shared.windows.lock().unwrap().is_empty(),
+            "{:?}",
+            shared.calls.lock().unwrap()
+        );
+        drop(inputs);
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    })
+    .await;
+}

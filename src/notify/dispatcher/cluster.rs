@@ -529,6 +529,7 @@ impl Dispatcher {
                     until_ms: w.until_ms,
                     repeats: w.repeats,
                     last,
+                    shared: true,
                 },
             );
         }

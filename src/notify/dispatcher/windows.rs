@@ -134,10 +134,13 @@ impl Dispatcher {
                 repeats: open.repeats,
                 until_ms: open.until_ms,
             };
+            let recorded = open.shared;
             if let Err(e) = self.outbox.hold(&held) {
                 self.store_error(&e);
             }
-            self.window_change(key_text(&key), Some(shared));
+            if recorded {
+                self.window_change(key_text(&key), Some(shared));
+            }
             return;
         }
         let jobs = self.jobs(&notice, None, window);
@@ -159,12 +162,17 @@ impl Dispatcher {
         if let Err(e) = self.outbox.hold(&held) {
             self.store_error(&e);
         }
-        let shared = SharedWindow {
-            last: StoredNotice::of(&notice),
-            repeats: 0,
-            until_ms,
-        };
-        self.window_change(key_text(&key), Some(shared));
+        // A window no method would summarise is not worth an etcd write (thousands of
+        // servers failing at once open thousands of them).
+        let summarised = !methods_with(&(self.settings)(), &notice.set, notice.kind).is_empty();
+        if summarised {
+            let shared = SharedWindow {
+                last: StoredNotice::of(&notice),
+                repeats: 0,
+                until_ms,
+            };
+            self.window_change(key_text(&key), Some(shared));
+        }
         self.windows.insert(
             key,
             Window {
@@ -172,6 +180,7 @@ impl Dispatcher {
                 until_ms,
                 repeats: 0,
                 last: notice,
+                shared: summarised,
             },
         );
     }
@@ -187,7 +196,9 @@ impl Dispatcher {
         };
         // In a cluster the window leaves the shared store in the write that stores its
         // summary there: from then on the summary is a shared message like any other.
-        self.window_change(key_text(key), None);
+        if w.shared {
+            self.window_change(key_text(key), None);
+        }
         self.store(jobs, Some(key_text(key)));
         if reopen && w.repeats > 0 && !window.is_zero() {
             self.open_window(key.clone(), w.last, window);
