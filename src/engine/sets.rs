@@ -39,8 +39,9 @@ pub struct ServerRuntime {
     /// The operator's decision in force (`machine/admin.rs`); `None` until first seen.
     pub admin: Option<Admin>,
     /// Cluster mode: the quorum's verdict over every live instance's view, which the
-    /// address decision sees instead of this instance's own status; `None` alone.
-    pub cluster: Option<super::machine::ServerQuorum>,
+    /// address decision sees instead of this instance's own status; `None` alone. Boxed:
+    /// 80 bytes a server that an instance alone never uses (`BENCHMARKS.md`, RSS).
+    pub cluster: Option<Box<super::machine::ServerQuorum>>,
     /// When the last judged poll started (for the guard's references: how recent their
     /// verdict is, `machine/guard.rs`).
     pub last_started: Option<Instant>,

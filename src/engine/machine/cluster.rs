@@ -200,8 +200,8 @@ impl Core {
         let set = &mut self.sets[set];
         let srv = &mut set.servers[server];
         let changed = srv.cluster.as_ref().map(|q| q.verdict) != Some(next.verdict);
-        if srv.cluster.as_ref() != Some(&next) {
-            srv.cluster = Some(next);
+        if srv.cluster.as_deref() != Some(&next) {
+            srv.cluster = Some(Box::new(next));
             set.dirty = true;
         }
         changed

@@ -306,12 +306,14 @@ impl Shell {
         let report = report
             .unwrap_or(Err(WriterError::Stopped))
             .map_err(|e| e.to_string());
-        match &report {
-            Ok(report) => self.output.set_uptime(report.clone()),
-            Err(e) => tracing::error!("uptime report: {e}"),
-        }
+        // The waiters (API calls, rare) get copies; the snapshot takes the report itself,
+        // not a second copy of ~200 bytes a server.
         for waiter in std::mem::take(&mut self.uptime_waiters) {
             waiter.send(Response::Uptime(report.clone().map_err(CallError::History)));
+        }
+        match report {
+            Ok(report) => self.output.set_uptime(report),
+            Err(e) => tracing::error!("uptime report: {e}"),
         }
     }
 
