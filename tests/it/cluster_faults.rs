@@ -1052,8 +1052,8 @@ async fn the_summary_of_a_window_the_killed_leader_held_is_sent_by_the_next_once
         let mut w = world.lock().await;
         let (a, b) = (w.lab.shared(10), w.lab.shared(11));
         // The first leader puts www on the primary (the zone starts elsewhere; its "DNS
-        // updated" may or may not be notified: the leader's dispatcher may learn that it
-        // leads after that first write).
+        // updated" is notified since the snapshot shows a new role before the core acts on
+        // it, and may open the window this test watches).
         w.bind_gives(a).await;
         w.views_of(a, "up", 3).await;
         let leader = w.leader().await.expect("a leader");

@@ -31,6 +31,10 @@ pub struct ClusterLink {
     task: Option<ClusterTask>,
     /// The task's last status (`servers` filled from the core at each snapshot).
     status: Option<ClusterStatus>,
+    /// The task's last word on leadership. The snapshot shows it at once (its status comes
+    /// later): the notifier reads the role there, and an event of the new leader that it
+    /// took for a follower's would never be notified.
+    leading: bool,
     /// By set name and server: what the task was last given.
     known: HashMap<String, HashMap<IpAddr, Known>>,
 }
@@ -41,6 +45,7 @@ impl ClusterLink {
             news,
             task: None,
             status: None,
+            leading: false,
             known: HashMap::new(),
         }
     }
@@ -53,6 +58,7 @@ impl ClusterLink {
         }
         self.task = None;
         self.status = None;
+        self.leading = false;
         self.known.clear();
         let Some(section) = section else {
             dns.set_fence(None);
@@ -165,6 +171,7 @@ impl ClusterLink {
         });
         Some(Arc::new(ClusterStatus {
             servers: core.cluster_servers(),
+            is_leader: self.leading,
             ..base
         }))
     }
@@ -175,7 +182,13 @@ impl Shell {
     pub(super) fn on_cluster(&mut self, news: News) {
         match news {
             News::Peers(peers) => self.step(Input::PeerViews(peers)),
-            News::Leadership(leader) => self.step(Input::Leadership(leader)),
+            News::Leadership(leader) => {
+                // Published before the core hears it, so that no event of the new role
+                // reaches the notifier ahead of a snapshot that shows the role.
+                self.cluster.leading = leader;
+                self.publish(true);
+                self.step(Input::Leadership(leader));
+            }
             News::Status(status) => {
                 let health = |s: &ClusterStatus| {
                     (!s.etcd.reachable).then(|| s.etcd.error.clone().unwrap_or_default())
