@@ -406,6 +406,28 @@ async fn until(mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The messages once the next leader delivered the dead leader's summary: the first
+/// message, then the summary, sent when the dead leader's window ended, not before (a few
+/// ms of slack between the dispatcher's timer and the wall clock).
+fn summary_at_the_windows_end(
+    out: &Path,
+    window: &standby::notify::announcements::SharedWindow,
+) -> Vec<String> {
+    let sent_ms = now_ms();
+    let got = lines(out);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[1].starts_with("DNS updated (2 more times in 3 s)|"),
+        "{got:?}"
+    );
+    assert!(
+        sent_ms + 50 >= window.until_ms,
+        "sent {} ms before the window's end",
+        window.until_ms - sent_ms
+    );
+    got
+}
+
 fn now_ms() -> i64 {
     let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
     i64::try_from(since.unwrap().as_millis()).unwrap()
@@ -447,20 +469,7 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
         let mut new = Instance::coalescing(b.path(), &kind, shared.clone(), false, 3);
         new.lead().await;
         delivered(&mut new.reports).await;
-        let sent_ms = now_ms();
-        let got = lines(&out);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(
-            got[1].starts_with("DNS updated (2 more times in 3 s)|"),
-            "{got:?}"
-        );
-        // When the dead leader's window ended, not before (a few ms of slack between the
-        // dispatcher's timer and the wall clock).
-        assert!(
-            sent_ms + 50 >= window.until_ms,
-            "sent {} ms before the window's end",
-            window.until_ms - sent_ms
-        );
+        let got = summary_at_the_windows_end(&out, &window);
         // Stored in the shared outbox in the write that closed the window there (in it, a
         // new window of no repeats yet: still flapping?), then delivered and deleted.
         let calls = shared.calls.lock().unwrap().clone();
@@ -541,18 +550,7 @@ async fn a_window_a_dead_leader_held_in_etcd_ends_in_one_summary_from_the_next()
         let mut new = Instance::coalescing(b.path(), &kind, store(), false, 3);
         new.lead().await;
         delivered(&mut new.reports).await;
-        let sent_ms = now_ms();
-        let got = lines(&out);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(
-            got[1].starts_with("DNS updated (2 more times in 3 s)|"),
-            "{got:?}"
-        );
-        assert!(
-            sent_ms + 50 >= window.until_ms,
-            "sent {} ms before the window's end",
-            window.until_ms - sent_ms
-        );
+        summary_at_the_windows_end(&out, &window);
         // The reopened window (no repeats) ends and leaves etcd; so do the messages.
         for prefix in ["/standby/windows/held/", "/standby/windows/outbox/"] {
             while !client.get_prefix(prefix).await.unwrap().0.is_empty() {
