@@ -113,16 +113,7 @@ fn save_csv_without_a_file_dialog() {
     let Ok(why) = std::env::var("STANDBY_TEST_NO_DIALOG") else {
         return;
     };
-    let mut w = Window::saving(settings(tcp_peer(), None));
-    w.wait_for("a poll", |s| {
-        s.set("web")
-            .is_some_and(|web| web.servers[0].successes >= 1)
-    });
-    w.click("+");
-    w.click("Polling history...");
-    // Typed once the dialog has its rows (a field typed into on its first frames may
-    // lose the text while the window lays out).
-    w.wait_until("the rows", |w| w.shows("row(s)"));
+    let mut w = history_with_a_row();
     let csv: PathBuf = w.dir().join("typed.csv");
     w.type_into("CSV file:", csv.to_str().unwrap());
     w.click("Save CSV...");
@@ -266,6 +257,20 @@ fn save_csv_with_a_file_dialog() {
     let Ok(chosen) = std::env::var("STANDBY_TEST_CHOSEN") else {
         return;
     };
+    let mut w = history_with_a_row();
+    let typed = w.dir().join("typed.csv");
+    w.type_into("CSV file:", typed.to_str().unwrap());
+    w.click("Save CSV...");
+    w.wait_until("the CSV file", |w| w.shows("saved to"));
+    assert!(w.shows(&format!("saved to {chosen}")));
+    assert!(!typed.exists(), "the typed path was written");
+    assert!(!w.shows("No file dialog"));
+}
+
+/// A window whose set `web` was polled once, its History dialog open and showing the row.
+/// Typed into only once the dialog has its rows (a field typed into on its first frames
+/// may lose the text while the window lays out).
+fn history_with_a_row() -> Window {
     let mut w = Window::saving(settings(tcp_peer(), None));
     w.wait_for("a poll", |s| {
         s.set("web")
@@ -274,11 +279,5 @@ fn save_csv_with_a_file_dialog() {
     w.click("+");
     w.click("Polling history...");
     w.wait_until("the rows", |w| w.shows("row(s)"));
-    let typed = w.dir().join("typed.csv");
-    w.type_into("CSV file:", typed.to_str().unwrap());
-    w.click("Save CSV...");
-    w.wait_until("the CSV file", |w| w.shows("saved to"));
-    assert!(w.shows(&format!("saved to {chosen}")));
-    assert!(!typed.exists(), "the typed path was written");
-    assert!(!w.shows("No file dialog"));
+    w
 }
