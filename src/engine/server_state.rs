@@ -80,10 +80,12 @@ pub const RESPONSE_BUCKETS_SECS: [f64; 12] = [
 
 /// A response-time histogram: how many polls fell into each bucket (not cumulative; the
 /// last count is above the largest bound), their sum and count. Integers only, so that a
-/// state stays `Eq` and sums never drift.
+/// state stays `Eq` and sums never drift. The buckets count in u32 (a poll a second fills
+/// one in 136 years; they saturate): every server has two of these, its state's and its
+/// view's, and 52 bytes each is a megabyte at 10,000 servers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResponseHistogram {
-    pub buckets: [u64; RESPONSE_BUCKETS_SECS.len() + 1],
+    pub buckets: [u32; RESPONSE_BUCKETS_SECS.len() + 1],
     pub sum_micros: u64,
     pub count: u64,
 }
@@ -95,7 +97,7 @@ impl ResponseHistogram {
             .iter()
             .position(|&bound| secs <= bound)
             .unwrap_or(RESPONSE_BUCKETS_SECS.len());
-        self.buckets[i] += 1;
+        self.buckets[i] = self.buckets[i].saturating_add(1);
         self.sum_micros = self
             .sum_micros
             .saturating_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
@@ -109,7 +111,7 @@ impl ResponseHistogram {
             .iter()
             .zip(self.buckets)
             .map(|(&bound, n)| {
-                total += n;
+                total += u64::from(n);
                 (bound, total)
             })
             .chain(std::iter::once((f64::INFINITY, self.count)))
