@@ -767,11 +767,12 @@ fn run(config: Option<PathBuf>, mode: Mode) -> anyhow::Result<ExitCode> {
     let _api = standby::api::spawn(engine.client()).context("cannot start the API thread")?;
     let _dns = standby::dnsserve::spawn(engine.client()).context("cannot start the DNS thread")?;
     // Windows attach to this engine over an owner-only socket beside the settings file.
-    let _attach = standby::attach::serve::spawn(engine.client(), &path)
+    let attach = standby::attach::serve::spawn(engine.client(), &path)
         .context("cannot start the attach thread")?;
     if let Mode::Headless(wait_for_stop) = mode {
         wait_for_stop(engine.watch())?;
         engine.shutdown();
+        standby::attach::serve::wait_for_end(&attach, std::time::Duration::from_secs(2));
         Ok(ExitCode::SUCCESS)
     } else {
         // Only the window registers itself to start at login.

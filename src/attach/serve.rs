@@ -27,6 +27,16 @@ pub fn spawn(
         .spawn(move || runtime.block_on(serve(client, settings_path)))
 }
 
+/// Waits (at most `limit`) for the attach thread, which ends and removes its socket once the
+/// engine is gone. A process that exits without it may leave the socket behind (seen under
+/// load: the test found it after the engine's exit).
+pub fn wait_for_end(thread: &std::thread::JoinHandle<()>, limit: Duration) {
+    let until = std::time::Instant::now() + limit;
+    while !thread.is_finished() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn hello(settings_path: &Path) -> ToWindow {
     ToWindow::Hello {
         wire_version: WIRE_VERSION,
