@@ -123,6 +123,18 @@ fn lines(out: &Path) -> Vec<String> {
     crate::support::notify::appended_lines(out)
 }
 
+/// The messages once the next delivery is reported; there are `count` of them.
+async fn delivered_lines(
+    reports: &mut mpsc::UnboundedReceiver<Report>,
+    out: &Path,
+    count: usize,
+) -> Vec<String> {
+    delivered(reports).await;
+    let got = lines(out);
+    assert_eq!(got.len(), count, "{got:?}");
+    got
+}
+
 async fn delivered(reports: &mut mpsc::UnboundedReceiver<Report>) {
     match reports.recv().await {
         Some(Report::Delivered { .. }) => {}
@@ -181,9 +193,7 @@ async fn a_follower_sends_nothing_and_a_new_leader_sends_what_the_old_one_left()
 
         // A notice of the leader: in the store before it is sent, gone after.
         inputs.send(notice(EventKind::ServerRecovered)).await.unwrap();
-        delivered(&mut reports).await;
-        let got = lines(&out);
-        assert_eq!(got.len(), 2, "{got:?}");
+        let got = delivered_lines(&mut reports, &out, 2).await;
         let (event, id) = got[1].split_once('|').unwrap();
         assert!(event.starts_with("Server recovered"), "{event}");
         // The adopted one was in the store already; the new one is stored with its
@@ -201,9 +211,7 @@ async fn a_follower_sends_nothing_and_a_new_leader_sends_what_the_old_one_left()
         // one (the follower's was never stored).
         inputs.send(Input::Cluster(None)).await.unwrap();
         inputs.send(notice(EventKind::ServerRecovered)).await.unwrap();
-        delivered(&mut reports).await;
-        let got = lines(&out);
-        assert_eq!(got.len(), 3, "{got:?}");
+        let got = delivered_lines(&mut reports, &out, 3).await;
         assert!(got[2].starts_with("Server recovered"), "{got:?}");
         drop(inputs);
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -316,9 +324,7 @@ async fn a_verdict_the_dead_leader_never_announced_is_announced_by_the_next() {
             .send(verdict(EventKind::ServerFailed))
             .await
             .unwrap();
-        delivered(&mut new.reports).await;
-        let got = lines(&out);
-        assert_eq!(got.len(), 1, "{got:?}");
+        let got = delivered_lines(&mut new.reports, &out, 1).await;
         assert!(got[0].starts_with("Server failed|"), "{got:?}");
         // Recorded as announced in the shared store, with its message.
         assert_eq!(shared.problems.lock().unwrap().len(), 1);
@@ -338,9 +344,7 @@ async fn a_verdict_the_dead_leader_never_announced_is_announced_by_the_next() {
             .send(notice(EventKind::ServerRecovered))
             .await
             .unwrap();
-        delivered(&mut new.reports).await;
-        let got = lines(&out);
-        assert_eq!(got.len(), 2, "{got:?}");
+        let got = delivered_lines(&mut new.reports, &out, 2).await;
         assert!(
             got[1].starts_with("Server recovered (resolves Server failed at"),
             "{got:?}"
@@ -493,9 +497,7 @@ async fn the_summary_of_a_window_the_dead_leader_held_is_sent_by_the_next_once()
             .send(notice(EventKind::DnsUpdateFailed))
             .await
             .unwrap();
-        delivered(&mut new.reports).await;
-        let got = lines(&out);
-        assert_eq!(got.len(), 3, "{got:?}");
+        let got = delivered_lines(&mut new.reports, &out, 3).await;
         assert!(got[2].starts_with("DNS update failed"), "{got:?}");
         let summaries = got.iter().filter(|l| l.contains("more times")).count();
         assert_eq!(summaries, 1, "{got:?}");
@@ -562,9 +564,7 @@ async fn a_window_a_dead_leader_held_in_etcd_ends_in_one_summary_from_the_next()
             .send(notice(EventKind::DnsUpdateFailed))
             .await
             .unwrap();
-        delivered(&mut new.reports).await;
-        let got = lines(&out);
-        assert_eq!(got.len(), 3, "{got:?}");
+        let got = delivered_lines(&mut new.reports, &out, 3).await;
         assert!(got[2].starts_with("DNS update failed"), "{got:?}");
         let summaries = got.iter().filter(|l| l.contains("more times")).count();
         eprintln!(
