@@ -30,22 +30,7 @@ async fn uptime_reports_and_events_through_the_engine_and_the_api() {
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { while listener.accept().await.is_ok() {} });
         let mut settings = Settings::default();
-        settings.server_sets.push(ServerSet {
-            name: "h".into(),
-            servers: vec![Server {
-                public_ip: "127.0.0.23".into(),
-                ..Server::default()
-            }],
-            polling: PollMethod::Tcp(TcpPoll {
-                port: Some(port),
-                ..TcpPoll::default()
-            }),
-            frequency: PollFrequency {
-                interval: Duration::from_secs(1),
-                ..PollFrequency::default()
-            },
-            ..ServerSet::default()
-        });
+        settings.server_sets.push(tcp_set("h", "127.0.0.23", port));
         let (engine, api) = start_with(settings.clone(), "h").await;
         wait_until(&engine, "three polls", |s| {
             s.set("h").is_some_and(|h| h.servers[0].successes >= 3)
@@ -386,22 +371,9 @@ async fn an_override_and_a_failed_notification_are_rows_of_the_event_history() {
             events: vec![standby::model::EventKind::ServerOverridden],
             ..NotificationMethod::default()
         }];
-        settings.server_sets.push(ServerSet {
-            name: "ops".into(),
-            servers: vec![Server {
-                public_ip: ip.to_string(),
-                ..Server::default()
-            }],
-            polling: PollMethod::Tcp(TcpPoll {
-                port: Some(port),
-                ..TcpPoll::default()
-            }),
-            frequency: PollFrequency {
-                interval: Duration::from_secs(1),
-                ..PollFrequency::default()
-            },
-            ..ServerSet::default()
-        });
+        settings
+            .server_sets
+            .push(tcp_set("ops", &ip.to_string(), port));
         let engine = standby::engine::EngineHandle::spawn(
             standby::engine::EngineConfig::in_memory(settings),
         )
@@ -547,4 +519,24 @@ fn the_report_command_reads_the_history_beside_the_settings() {
     let bad = run(&["--from", "01/11/2026", "--to", "2026-11-01"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--from: \"01/11/2026\""));
+}
+
+/// A set `name` of one server at `ip`, polled every second by TCP connect to `port`.
+fn tcp_set(name: &str, ip: &str, port: u16) -> ServerSet {
+    ServerSet {
+        name: name.into(),
+        servers: vec![Server {
+            public_ip: ip.into(),
+            ..Server::default()
+        }],
+        polling: PollMethod::Tcp(TcpPoll {
+            port: Some(port),
+            ..TcpPoll::default()
+        }),
+        frequency: PollFrequency {
+            interval: Duration::from_secs(1),
+            ..PollFrequency::default()
+        },
+        ..ServerSet::default()
+    }
 }
