@@ -74,6 +74,23 @@ fn last_changes(changes: Vec<(String, Option<String>)>) -> Vec<(String, Option<S
     last
 }
 
+/// One read of the shared store, tried up to `READ_TRIES` times `READ_PAUSE` apart.
+async fn with_retries<T, F, Fut>(read: F) -> Result<T, SharedError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SharedError>>,
+{
+    let mut got = read().await;
+    for _ in 1..READ_TRIES {
+        if got.is_ok() {
+            break;
+        }
+        tokio::time::sleep(READ_PAUSE).await;
+        got = read().await;
+    }
+    got
+}
+
 /// A write done: its rows may be sent now.
 pub(super) struct Recorded {
     rows: Vec<i64>,
@@ -385,30 +402,9 @@ impl Dispatcher {
         self.deferred.get_or_insert_with(Vec::new);
         let tx = self.takeover_tx.clone();
         tokio::spawn(async move {
-            let mut read = shared.list().await;
-            for _ in 1..READ_TRIES {
-                if read.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(READ_PAUSE).await;
-                read = shared.list().await;
-            }
-            let mut problems = shared.problems().await;
-            for _ in 1..READ_TRIES {
-                if problems.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(READ_PAUSE).await;
-                problems = shared.problems().await;
-            }
-            let mut windows = shared.windows().await;
-            for _ in 1..READ_TRIES {
-                if windows.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(READ_PAUSE).await;
-                windows = shared.windows().await;
-            }
+            let read = with_retries(|| shared.list()).await;
+            let problems = with_retries(|| shared.problems()).await;
+            let windows = with_retries(|| shared.windows()).await;
             let _ = tx.send(TakeoverRead {
                 before,
                 read,
