@@ -133,10 +133,11 @@ async fn kill_9_during_settings_and_history_writes_loses_nothing_acknowledged() 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
     let ips: Vec<IpAddr> = (0..SERVERS).map(|i| [127, 0, 0, 100 + i].into()).collect();
-    let port = ports::common_port(&ips);
+    let (port, bound) = ports::common_listeners(&ips);
     let mut listeners = Vec::new();
-    for ip in &ips {
-        let listener = tokio::net::TcpListener::bind((*ip, port)).await.unwrap();
+    for listener in bound {
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         listeners.push(tokio::spawn(async move {
             while listener.accept().await.is_ok() {}
         }));

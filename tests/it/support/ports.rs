@@ -46,6 +46,25 @@ pub fn common_port(ips: &[IpAddr]) -> u16 {
     panic!("no port free on all of {ips:?}");
 }
 
+/// Listeners on one port of every address of `ips`, bound and kept: between
+/// [`common_port`]'s check and a later bind another test can take the port (a CI run's
+/// `AddrInUse` in `crash_kill9`).
+pub fn common_listeners(ips: &[IpAddr]) -> (u16, Vec<TcpListener>) {
+    'search: for _ in 0..50 {
+        let first = TcpListener::bind(SocketAddr::new(ips[0], 0)).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let mut all = vec![first];
+        for ip in &ips[1..] {
+            match TcpListener::bind(SocketAddr::new(*ip, port)) {
+                Ok(listener) => all.push(listener),
+                Err(_) => continue 'search,
+            }
+        }
+        return (port, all);
+    }
+    panic!("no port free on all of {ips:?}");
+}
+
 /// A TCP port on `ip` that refuses connections for as long as the socket is held: bound
 /// (so no other test takes it) but never listening.
 pub fn refusing_port(ip: IpAddr) -> (socket2::Socket, u16) {
