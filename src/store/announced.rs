@@ -55,23 +55,23 @@ impl Announced {
 
     /// Stores (or replaces) an open problem.
     pub fn put(&self, key: &str, record: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO announced_problems (key, record) VALUES (?1, ?2)",
-                params![key, record],
-            )
-            .map_err(|e| self.wrap(e))?;
+        super::run_cached(
+            &self.conn,
+            "INSERT OR REPLACE INTO announced_problems (key, record) VALUES (?1, ?2)",
+            params![key, record],
+        )
+        .map_err(|e| self.wrap(e))?;
         Ok(())
     }
 
     /// The problem is resolved (or its subject is gone).
     pub fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "DELETE FROM announced_problems WHERE key = ?1",
-                params![key],
-            )
-            .map_err(|e| self.wrap(e))?;
+        super::run_cached(
+            &self.conn,
+            "DELETE FROM announced_problems WHERE key = ?1",
+            params![key],
+        )
+        .map_err(|e| self.wrap(e))?;
         Ok(())
     }
 }

@@ -76,12 +76,12 @@ impl Outbox {
 
     /// Stores a new notification, due at once. Returns its id.
     pub fn push(&self, job: &str, now_ms: i64) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO outbox (created_ms, job, next_try_ms) VALUES (?1, ?2, ?1)",
-                params![now_ms, job],
-            )
-            .map_err(|e| self.wrap(e))?;
+        super::run_cached(
+            &self.conn,
+            "INSERT INTO outbox (created_ms, job, next_try_ms) VALUES (?1, ?2, ?1)",
+            params![now_ms, job],
+        )
+        .map_err(|e| self.wrap(e))?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -107,8 +107,7 @@ impl Outbox {
 
     /// Delivered: gone for good.
     pub fn remove(&self, id: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM outbox WHERE id = ?1", params![id])
+        super::run_cached(&self.conn, "DELETE FROM outbox WHERE id = ?1", params![id])
             .map_err(|e| self.wrap(e))?;
         Ok(())
     }
@@ -121,24 +120,24 @@ impl Outbox {
         next_try_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET attempts = ?2, next_try_ms = ?3, last_error = ?4 WHERE id = ?1",
-                params![id, attempts, next_try_ms, error],
-            )
-            .map_err(|e| self.wrap(e))?;
+        super::run_cached(
+            &self.conn,
+            "UPDATE outbox SET attempts = ?2, next_try_ms = ?3, last_error = ?4 WHERE id = ?1",
+            params![id, attempts, next_try_ms, error],
+        )
+        .map_err(|e| self.wrap(e))?;
         Ok(())
     }
 
     /// Stores (or replaces) an open window.
     pub fn hold(&self, held: &Held) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO held (key, notice, repeats, until_ms)
+        super::run_cached(
+            &self.conn,
+            "INSERT OR REPLACE INTO held (key, notice, repeats, until_ms)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![held.key, held.notice, held.repeats, held.until_ms],
-            )
-            .map_err(|e| self.wrap(e))?;
+            params![held.key, held.notice, held.repeats, held.until_ms],
+        )
+        .map_err(|e| self.wrap(e))?;
         Ok(())
     }
 
@@ -170,11 +169,12 @@ impl Outbox {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.wrap(e))?;
-        tx.execute("DELETE FROM held WHERE key = ?1", params![key])
+        super::run_cached(&tx, "DELETE FROM held WHERE key = ?1", params![key])
             .map_err(|e| self.wrap(e))?;
         let mut ids = Vec::with_capacity(jobs.len());
         for job in jobs {
-            tx.execute(
+            super::run_cached(
+                &tx,
                 "INSERT INTO outbox (created_ms, job, next_try_ms) VALUES (?1, ?2, ?1)",
                 params![now_ms, job],
             )

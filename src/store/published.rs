@@ -51,14 +51,14 @@ impl History {
     /// Records what `set` publishes now.
     pub fn save_published(&self, set: &str, addresses: &Published) -> Result<(), HistoryError> {
         self.create_published()?;
-        self.conn
-            .execute(
-                "INSERT INTO published (set_name, addresses) VALUES (?1, ?2)
+        super::run_cached(
+            &self.conn,
+            "INSERT INTO published (set_name, addresses) VALUES (?1, ?2)
                  ON CONFLICT(set_name) DO UPDATE SET addresses = excluded.addresses",
-                params![set, format(addresses)],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            params![set, format(addresses)],
+        )
+        .map(|_| ())
+        .map_err(|e| self.err(e))
     }
 }
 
