@@ -33,22 +33,12 @@ pub fn port_free(addr: SocketAddr) -> bool {
 
 /// A TCP port free on every one of `ips` (for servers of one set: the URL names one port).
 pub fn common_port(ips: &[IpAddr]) -> u16 {
-    'search: for _ in 0..50 {
-        let first = TcpListener::bind(SocketAddr::new(ips[0], 0)).unwrap();
-        let port = first.local_addr().unwrap().port();
-        for ip in &ips[1..] {
-            if TcpListener::bind(SocketAddr::new(*ip, port)).is_err() {
-                continue 'search;
-            }
-        }
-        return port;
-    }
-    panic!("no port free on all of {ips:?}");
+    common_listeners(ips).0
 }
 
-/// Listeners on one port of every address of `ips`, bound and kept: between
-/// [`common_port`]'s check and a later bind another test can take the port (a CI run's
-/// `AddrInUse` in `crash_kill9`).
+/// Listeners on one port of every address of `ips`, bound and kept. Prefer it to
+/// [`common_port`]: between that check and a later bind another test can take the port
+/// (a CI run's `AddrInUse` in `crash_kill9`).
 pub fn common_listeners(ips: &[IpAddr]) -> (u16, Vec<TcpListener>) {
     'search: for _ in 0..50 {
         let first = TcpListener::bind(SocketAddr::new(ips[0], 0)).unwrap();
