@@ -277,18 +277,21 @@ impl Dispatcher {
             let wake = self.next_wake();
             tokio::select! {
                 input = inputs.recv() => {
-                    // A notice comes with the change that caused it, whose DNS run was
-                    // just started on this runtime: let it go first (the dispatcher's
+                    // An input comes with the change that caused it, whose DNS run was
+                    // just started on this runtime: let that go first (the dispatcher's
                     // store writes would otherwise run ahead of it on this worker).
                     tokio::task::yield_now().await;
                     match input {
-                    Some(Input::Notice(notice)) => self.arrive(notice, Arrival::Event),
-                    Some(Input::FirstCheck(notice)) => self.arrive(notice, Arrival::FirstCheck),
-                    Some(Input::Verdict(notice)) => self.arrive(notice, Arrival::Verdict),
-                    Some(Input::Problems(current)) => self.current = Some(current),
-                    Some(Input::Cluster(role)) => self.on_role(role),
-                    None => break,
-                }},
+                        Some(Input::Notice(notice)) => self.arrive(notice, Arrival::Event),
+                        Some(Input::FirstCheck(notice)) => {
+                            self.arrive(notice, Arrival::FirstCheck)
+                        }
+                        Some(Input::Verdict(notice)) => self.arrive(notice, Arrival::Verdict),
+                        Some(Input::Problems(current)) => self.current = Some(current),
+                        Some(Input::Cluster(role)) => self.on_role(role),
+                        None => break,
+                    }
+                }
                 Some(read) = self.takeover_rx.recv() => self.on_takeover(read),
                 Some(recorded) = self.recorded_rx.recv() => self.on_recorded(recorded),
                 test = tests.recv(), if tests_open => match test {

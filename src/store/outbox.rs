@@ -134,7 +134,7 @@ impl Outbox {
         super::run_cached(
             &self.conn,
             "INSERT OR REPLACE INTO held (key, notice, repeats, until_ms)
-                 VALUES (?1, ?2, ?3, ?4)",
+             VALUES (?1, ?2, ?3, ?4)",
             params![held.key, held.notice, held.repeats, held.until_ms],
         )
         .map_err(|e| self.wrap(e))?;

@@ -54,7 +54,7 @@ impl History {
         super::run_cached(
             &self.conn,
             "INSERT INTO published (set_name, addresses) VALUES (?1, ?2)
-                 ON CONFLICT(set_name) DO UPDATE SET addresses = excluded.addresses",
+             ON CONFLICT(set_name) DO UPDATE SET addresses = excluded.addresses",
             params![set, format(addresses)],
         )
         .map(|_| ())
